@@ -1,0 +1,199 @@
+//! Occurrences of a resolved schedule: each `&` group is a leapfrog over its parts
+//! (an exact progression, calendar intervals, one merged cron) filtered by dates; `|`
+//! takes the earliest group. Intersections that can never meet are recognised by
+//! arithmetic rather than by searching.
+
+use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_MIN};
+use super::cron::Cron;
+use super::fragment::DateFilter;
+use super::interval::{next_exact, CalendarInterval};
+use super::zone::Zone;
+
+/// The occurrences `first + k·period` (k ≥ 0); no period means `first` alone.
+#[derive(Clone, Copy, Debug)]
+pub struct Progression {
+    pub first: i64,
+    pub period: Option<i64>,
+}
+
+impl Progression {
+    fn next(&self, t: i64) -> Option<i64> {
+        match self.period {
+            Some(p) => next_exact(self.first, p, t),
+            None => (t <= self.first).then_some(self.first),
+        }
+    }
+
+    /// Intersects with another progression that shares the same `first`.
+    pub fn intersect_same_start(&mut self, period: i64) {
+        self.period = self.period.and_then(|p| lcm(p, period));
+    }
+}
+
+fn gcd(a: i64, b: i64) -> i64 {
+    if b == 0 {
+        a.abs()
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+fn lcm(a: i64, b: i64) -> Option<i64> {
+    (a / gcd(a, b)).checked_mul(b)
+}
+
+/// The inverse of `a` modulo `m` (a and m coprime, m ≥ 1).
+fn mod_inverse(a: i64, m: i64) -> i64 {
+    let (mut old_r, mut r) = (i128::from(a.rem_euclid(m)), i128::from(m));
+    let (mut old_s, mut s) = (1i128, 0i128);
+    while r != 0 {
+        let q = old_r / r;
+        (old_r, r) = (r, old_r - q * r);
+        (old_s, s) = (s, old_s - q * s);
+    }
+    old_s.rem_euclid(i128::from(m)) as i64
+}
+
+/// One `&` group: every part must hold at the same instant.
+#[derive(Clone, Debug)]
+pub struct Group {
+    pub exact: Option<Progression>,
+    pub calendars: Vec<CalendarInterval>,
+    pub cron: Option<Cron>,
+    pub filter: DateFilter,
+    /// Known to have no occurrence at all.
+    pub empty: bool,
+    /// When set, the group repeats with this period, so a search needs to look no
+    /// further than one period ahead.
+    pub period: Option<i64>,
+}
+
+impl Group {
+    /// Settles what arithmetic can: an exact progression meeting a cron must land on
+    /// whole minutes, and on the cron's times of day when it steps by whole days.
+    pub fn simplify(&mut self, zone: &Zone) {
+        let (Some(prog), Some(cron)) = (self.exact.as_mut(), self.cron.as_ref()) else {
+            return;
+        };
+        let offset = zone.offset_at(prog.first);
+        let Some(p) = prog.period else {
+            let on_minute = (prog.first + offset).rem_euclid(US_PER_MIN) == 0;
+            self.empty = !on_minute;
+            return;
+        };
+        let m = US_PER_MIN;
+        let g = gcd(p, m);
+        let r = (prog.first + offset).rem_euclid(m);
+        if r % g != 0 {
+            self.empty = true;
+            return;
+        }
+        let k0 = ((-r / g).rem_euclid(m / g) as i128 * i128::from(mod_inverse(p / g, m / g)))
+            .rem_euclid(i128::from(m / g)) as i64;
+        prog.first += k0 * p;
+        prog.period = lcm(p, m);
+        let Some(p) = prog.period else { return };
+        if !zone.is_fixed() {
+            return;
+        }
+        if p % US_PER_DAY == 0 {
+            let (_, tod) = split_day(prog.first + offset);
+            let (h, mi) = ((tod / 3_600_000_000) as u32, ((tod / US_PER_MIN) % 60) as u32);
+            if !cron.allows_time(h, mi) {
+                self.empty = true;
+                return;
+            }
+        }
+        if cron.is_daily() && self.calendars.is_empty() && self.filter.is_trivial() {
+            self.period = lcm(p, US_PER_DAY).and_then(|q| q.checked_add(p));
+        }
+    }
+
+    /// The first occurrence at or after `t` (and at or after `start`), if any.
+    pub fn next(&self, t: i64, start: i64, zone: &Zone) -> Option<i64> {
+        if self.empty {
+            return None;
+        }
+        let mut c = t.max(start);
+        let horizon = match self.period {
+            Some(q) => c.checked_add(q)?,
+            None => c.saturating_add(SEARCH_YEARS * 366 * US_PER_DAY),
+        };
+        loop {
+            // Leapfrog until every part agrees on `c`.
+            let mut moved = true;
+            while moved {
+                moved = false;
+                if let Some(p) = &self.exact {
+                    let n = p.next(c)?;
+                    moved |= n != c;
+                    c = n;
+                }
+                for cal in &self.calendars {
+                    let n = cal.next(c, zone)?;
+                    moved |= n != c;
+                    c = n;
+                }
+                if let Some(cron) = &self.cron {
+                    let n = cron_next(cron, zone, c)?;
+                    moved |= n != c;
+                    c = n;
+                }
+                if c > horizon {
+                    return None;
+                }
+            }
+            if self.filter.is_trivial() {
+                return Some(c);
+            }
+            let (day, _) = split_day(zone.to_local(c));
+            if self.filter.matches(day) {
+                return Some(c);
+            }
+            let next_day = self.filter.next_day(day + 1)?;
+            c = zone.from_local(next_day * US_PER_DAY).max(c + 1);
+        }
+    }
+}
+
+/// The first instant at or after `t` at which the cron matches the local clock of
+/// `zone`, applying the DST rules: a match inside a gap fires when the gap ends, and a
+/// repeated hour fires again only when the cron's hour field allows every hour.
+pub fn cron_next(cron: &Cron, zone: &Zone, t: i64) -> Option<i64> {
+    if let Zone::Fixed(offset) = zone {
+        return cron.next_local(t + offset).map(|l| l - offset);
+    }
+    let mut t = t;
+    loop {
+        let seg = zone.segment(t);
+        if let Some(s) = seg.start {
+            if seg.begins_with_gap() && t == s {
+                let (from, to) = (s + seg.prev_offset, s + seg.offset);
+                if cron.next_local(from).is_some_and(|l| l < to) {
+                    return Some(s);
+                }
+            }
+        }
+        let mut local = t + seg.offset;
+        if let (Some(s), true) = (seg.start, seg.begins_with_fold() && !cron.hour_any) {
+            local = local.max(s + seg.prev_offset);
+        }
+        let instant = cron.next_local(local)? - seg.offset;
+        match seg.end {
+            Some(end) if instant >= end => t = end,
+            _ => return Some(instant),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modular_inverse() {
+        assert_eq!(mod_inverse(3, 7), 5);
+        assert_eq!(mod_inverse(1, 1), 0);
+        assert_eq!(lcm(4, 6), Some(12));
+    }
+}
