@@ -1,0 +1,153 @@
+//! Schedules evaluated in time zones: DST gaps and folds in New York and Berlin, a leap
+//! day and a year boundary.
+
+use jiff::Timestamp;
+
+fn fires(schedule: &str, zone: Option<&str>, now: &str, n: usize) -> Vec<String> {
+    let mut s = mrsm::parse_schedule(schedule).expect("valid schedule");
+    if let Some(z) = zone {
+        s = s.in_zone(z).expect("known zone");
+    }
+    let now: Timestamp = now.parse().expect("RFC 3339");
+    s.fire_times(now)
+        .expect("resolves")
+        .take(n)
+        .map(|t| t.to_string())
+        .collect()
+}
+
+const NY: Option<&str> = Some("America/New_York");
+const BERLIN: Option<&str> = Some("Europe/Berlin");
+
+#[test]
+fn new_york_spring_gap_fires_when_the_gap_ends() {
+    // 02:30 does not exist on 2024-03-10; the first instant after the gap is 03:00 EDT.
+    assert_eq!(
+        fires("30 2 * * *", NY, "2024-03-09T12:00:00Z", 3),
+        ["2024-03-10T07:00:00Z", "2024-03-11T06:30:00Z", "2024-03-12T06:30:00Z"]
+    );
+    // Every minute of the gap maps to the same instant, which fires once.
+    assert_eq!(
+        fires("*/20 2 * * *", NY, "2024-03-10T06:00:00Z", 2),
+        ["2024-03-10T07:00:00Z", "2024-03-11T06:00:00Z"]
+    );
+}
+
+#[test]
+fn new_york_fold_fixed_time_fires_once() {
+    assert_eq!(
+        fires("30 1 * * *", NY, "2024-11-02T12:00:00Z", 3),
+        ["2024-11-03T05:30:00Z", "2024-11-04T06:30:00Z", "2024-11-05T06:30:00Z"]
+    );
+}
+
+#[test]
+fn new_york_fold_every_hour_fires_through_both_copies() {
+    assert_eq!(
+        fires("30 * * * *", NY, "2024-11-03T04:00:00Z", 4),
+        [
+            "2024-11-03T04:30:00Z", // 00:30 EDT
+            "2024-11-03T05:30:00Z", // 01:30 EDT
+            "2024-11-03T06:30:00Z", // 01:30 EST
+            "2024-11-03T07:30:00Z", // 02:30 EST
+        ]
+    );
+}
+
+#[test]
+fn intervals_count_absolute_time_across_dst() {
+    assert_eq!(
+        fires("every 1 hour starting 2024-11-03 00:00", NY, "2024-11-03T04:00:00Z", 4),
+        [
+            "2024-11-03T04:00:00Z",
+            "2024-11-03T05:00:00Z",
+            "2024-11-03T06:00:00Z",
+            "2024-11-03T07:00:00Z"
+        ]
+    );
+    // A day is 24 hours: 09:00 EST becomes 10:00 EDT after spring forward.
+    assert_eq!(
+        fires("daily starting 2024-03-09 09:00", NY, "2024-03-09T00:00:00Z", 2),
+        ["2024-03-09T14:00:00Z", "2024-03-10T14:00:00Z"]
+    );
+}
+
+#[test]
+fn berlin_transitions() {
+    // Spring: 02:00 CET does not exist on 2024-03-31; 03:00 CEST is 01:00 UTC.
+    assert_eq!(
+        fires("0 2 * * *", BERLIN, "2024-03-30T12:00:00Z", 2),
+        ["2024-03-31T01:00:00Z", "2024-04-01T00:00:00Z"]
+    );
+    // Autumn: 02:15 happens twice on 2024-10-27; it fires at the first (CEST).
+    assert_eq!(
+        fires("15 2 * * *", BERLIN, "2024-10-26T12:00:00Z", 2),
+        ["2024-10-27T00:15:00Z", "2024-10-28T01:15:00Z"]
+    );
+    // Calendar months keep wall time; a wall time in the gap fires as the gap ends.
+    assert_eq!(
+        fires("monthly starting 2024-01-31 02:30", BERLIN, "2024-01-01T00:00:00Z", 4),
+        [
+            "2024-01-31T01:30:00Z",
+            "2024-02-29T01:30:00Z",
+            "2024-03-31T01:00:00Z",
+            "2024-04-30T00:30:00Z"
+        ]
+    );
+}
+
+#[test]
+fn start_phrases_are_read_in_the_zone() {
+    assert_eq!(
+        fires("daily starting tomorrow 09:00", BERLIN, "2024-07-01T12:00:00Z", 2),
+        ["2024-07-02T07:00:00Z", "2024-07-03T07:00:00Z"]
+    );
+    // Cron fields follow local time: 09:00 Berlin is 08:00 UTC in winter, 07:00 in summer.
+    assert_eq!(
+        fires("0 9 * * *", BERLIN, "2024-03-30T09:00:00Z", 2),
+        ["2024-03-31T07:00:00Z", "2024-04-01T07:00:00Z"]
+    );
+}
+
+#[test]
+fn leap_days() {
+    assert_eq!(
+        fires("0 12 29 2 *", None, "2023-06-01T00:00:00Z", 2),
+        ["2024-02-29T12:00:00Z", "2028-02-29T12:00:00Z"]
+    );
+    assert_eq!(
+        fires("yearly starting 2024-02-29", None, "2024-01-01T00:00:00Z", 5),
+        [
+            "2024-02-29T00:00:00Z",
+            "2025-02-28T00:00:00Z",
+            "2026-02-28T00:00:00Z",
+            "2027-02-28T00:00:00Z",
+            "2028-02-29T00:00:00Z"
+        ]
+    );
+}
+
+#[test]
+fn year_boundary() {
+    assert_eq!(
+        fires("0 0 1 1 *", None, "2024-12-31T23:59:59.5Z", 2),
+        ["2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z"]
+    );
+    assert_eq!(
+        fires("hourly & 2025", None, "2024-12-31T22:30:00Z", 2),
+        ["2025-01-01T00:30:00Z", "2025-01-01T01:30:00Z"]
+    );
+    assert_eq!(
+        fires("0 0 1 1 *", NY, "2024-12-31T12:00:00Z", 1),
+        ["2025-01-01T05:00:00Z"]
+    );
+}
+
+#[test]
+fn unknown_zone_is_an_error() {
+    let err = mrsm::parse_schedule("daily")
+        .expect("valid")
+        .in_zone("Mars/Olympus_Mons")
+        .expect_err("no such zone");
+    assert!(err.to_string().contains("unknown time zone"), "{err}");
+}
