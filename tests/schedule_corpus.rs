@@ -18,7 +18,9 @@ struct Record {
 fn corpus_path() -> PathBuf {
     match std::env::var_os("MRSM_SHARED_DIR") {
         Some(dir) => PathBuf::from(dir).join("reference/schedules.json"),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/schedules.json"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/schedules.json")
+        }
     }
 }
 
@@ -47,7 +49,11 @@ fn every_corpus_record_agrees() {
     let text = std::fs::read_to_string(&path)
         .unwrap_or_else(|e| panic!("the corpus must be readable at {}: {e}", path.display()));
     let records: Vec<Record> = serde_json::from_str(&text).expect("corpus is JSON");
-    assert!(records.len() >= 800, "corpus looks truncated: {} records", records.len());
+    assert!(
+        records.len() >= 800,
+        "corpus looks truncated: {} records",
+        records.len()
+    );
 
     let mut mismatches = Vec::new();
     for r in &records {
@@ -56,7 +62,11 @@ fn every_corpus_record_agrees() {
         let (kind, got) = answer(&r.schedule, now);
         let elapsed = started.elapsed();
         let kind_word = kind.split_whitespace().next().unwrap_or_default();
-        let expected: Vec<Timestamp> = r.next.iter().map(|t| t.parse().expect("RFC 3339")).collect();
+        let expected: Vec<Timestamp> = r
+            .next
+            .iter()
+            .map(|t| t.parse().expect("RFC 3339"))
+            .collect();
         let ok = kind_word == r.expect && (r.expect != "fires" || got == expected);
         if !ok {
             mismatches.push(format!(

@@ -36,7 +36,10 @@ fn errors_point_at_the_culprit() {
     for &(input, column, needle) in cases {
         let e = error(input);
         let text = e.to_string();
-        if e.column() != Some(column) || !text.contains(needle) || !text.contains(&format!("{input:?}")) {
+        if e.column() != Some(column)
+            || !text.contains(needle)
+            || !text.contains(&format!("{input:?}"))
+        {
             wrong.push(format!("{input:?}: got column {:?}, {text}", e.column()));
         }
     }

@@ -24,7 +24,11 @@ fn new_york_spring_gap_fires_when_the_gap_ends() {
     // 02:30 does not exist on 2024-03-10; the first instant after the gap is 03:00 EDT.
     assert_eq!(
         fires("30 2 * * *", NY, "2024-03-09T12:00:00Z", 3),
-        ["2024-03-10T07:00:00Z", "2024-03-11T06:30:00Z", "2024-03-12T06:30:00Z"]
+        [
+            "2024-03-10T07:00:00Z",
+            "2024-03-11T06:30:00Z",
+            "2024-03-12T06:30:00Z"
+        ]
     );
     // Every minute of the gap maps to the same instant, which fires once.
     assert_eq!(
@@ -37,7 +41,11 @@ fn new_york_spring_gap_fires_when_the_gap_ends() {
 fn new_york_fold_fixed_time_fires_once() {
     assert_eq!(
         fires("30 1 * * *", NY, "2024-11-02T12:00:00Z", 3),
-        ["2024-11-03T05:30:00Z", "2024-11-04T06:30:00Z", "2024-11-05T06:30:00Z"]
+        [
+            "2024-11-03T05:30:00Z",
+            "2024-11-04T06:30:00Z",
+            "2024-11-05T06:30:00Z"
+        ]
     );
 }
 
@@ -57,7 +65,12 @@ fn new_york_fold_every_hour_fires_through_both_copies() {
 #[test]
 fn intervals_count_absolute_time_across_dst() {
     assert_eq!(
-        fires("every 1 hour starting 2024-11-03 00:00", NY, "2024-11-03T04:00:00Z", 4),
+        fires(
+            "every 1 hour starting 2024-11-03 00:00",
+            NY,
+            "2024-11-03T04:00:00Z",
+            4
+        ),
         [
             "2024-11-03T04:00:00Z",
             "2024-11-03T05:00:00Z",
@@ -67,7 +80,12 @@ fn intervals_count_absolute_time_across_dst() {
     );
     // A day is 24 hours: 09:00 EST becomes 10:00 EDT after spring forward.
     assert_eq!(
-        fires("daily starting 2024-03-09 09:00", NY, "2024-03-09T00:00:00Z", 2),
+        fires(
+            "daily starting 2024-03-09 09:00",
+            NY,
+            "2024-03-09T00:00:00Z",
+            2
+        ),
         ["2024-03-09T14:00:00Z", "2024-03-10T14:00:00Z"]
     );
 }
@@ -86,7 +104,12 @@ fn berlin_transitions() {
     );
     // Calendar months keep wall time; a wall time in the gap fires as the gap ends.
     assert_eq!(
-        fires("monthly starting 2024-01-31 02:30", BERLIN, "2024-01-01T00:00:00Z", 4),
+        fires(
+            "monthly starting 2024-01-31 02:30",
+            BERLIN,
+            "2024-01-01T00:00:00Z",
+            4
+        ),
         [
             "2024-01-31T01:30:00Z",
             "2024-02-29T01:30:00Z",
@@ -99,7 +122,12 @@ fn berlin_transitions() {
 #[test]
 fn start_phrases_are_read_in_the_zone() {
     assert_eq!(
-        fires("daily starting tomorrow 09:00", BERLIN, "2024-07-01T12:00:00Z", 2),
+        fires(
+            "daily starting tomorrow 09:00",
+            BERLIN,
+            "2024-07-01T12:00:00Z",
+            2
+        ),
         ["2024-07-02T07:00:00Z", "2024-07-03T07:00:00Z"]
     );
     // Cron fields follow local time: 09:00 Berlin is 08:00 UTC in winter, 07:00 in summer.
@@ -116,7 +144,12 @@ fn leap_days() {
         ["2024-02-29T12:00:00Z", "2028-02-29T12:00:00Z"]
     );
     assert_eq!(
-        fires("yearly starting 2024-02-29", None, "2024-01-01T00:00:00Z", 5),
+        fires(
+            "yearly starting 2024-02-29",
+            None,
+            "2024-01-01T00:00:00Z",
+            5
+        ),
         [
             "2024-02-29T00:00:00Z",
             "2025-02-28T00:00:00Z",
@@ -150,4 +183,25 @@ fn unknown_zone_is_an_error() {
         .in_zone("Mars/Olympus_Mons")
         .expect_err("no such zone");
     assert!(err.to_string().contains("unknown time zone"), "{err}");
+}
+
+#[test]
+fn disjoint_parts_in_a_dst_zone_end_without_a_long_search() {
+    // Found by the fuzzer: a start in 1491 is read in New York's local mean time
+    // (UTC-4:56:02), so the interval never lands on a whole minute of modern time.
+    let started = std::time::Instant::now();
+    for text in [
+        "every 15 minutes & */10 * * * * starting 1491-01-01",
+        "every 1 day & 0 14 * * * starting 2024-01-01",
+    ] {
+        assert!(
+            fires(text, NY, "2024-05-01T12:34:56Z", 1).is_empty(),
+            "{text}"
+        );
+    }
+    assert!(
+        started.elapsed().as_secs() < 2,
+        "took {:?}",
+        started.elapsed()
+    );
 }

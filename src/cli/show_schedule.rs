@@ -31,14 +31,16 @@ pub struct Args {
 /// Prints the next fire times.
 pub fn run(args: &Args) -> anyhow::Result<()> {
     let now = match &args.now {
-        Some(text) => text.parse::<Timestamp>().map_err(|e| {
-            UsageError(format!("--now {text:?} is not an RFC 3339 instant: {e}"))
-        })?,
+        Some(text) => text
+            .parse::<Timestamp>()
+            .map_err(|e| UsageError(format!("--now {text:?} is not an RFC 3339 instant: {e}")))?,
         None => Timestamp::now(),
     };
     let mut schedule = parse_schedule(&args.schedule).map_err(|e| UsageError(e.to_string()))?;
     if let Some(tz) = &args.tz {
-        schedule = schedule.in_zone(tz).map_err(|e| UsageError(e.to_string()))?;
+        schedule = schedule
+            .in_zone(tz)
+            .map_err(|e| UsageError(e.to_string()))?;
     }
     let fires: Vec<Timestamp> = schedule
         .fire_times(now)

@@ -140,13 +140,17 @@ impl Cron {
                     let from = if h == hour { minute_of_day % 60 } else { 0 };
                     if let Some(m) = next_bit(self.minutes, from) {
                         return Some(
-                            days * US_PER_DAY + i64::from(h) * US_PER_HOUR + i64::from(m) * US_PER_MIN,
+                            days * US_PER_DAY
+                                + i64::from(h) * US_PER_HOUR
+                                + i64::from(m) * US_PER_MIN,
                         );
                     }
                     if let Some(h2) = next_bit(u64::from(self.hours), h + 1) {
                         let m = self.minutes.trailing_zeros();
                         return Some(
-                            days * US_PER_DAY + i64::from(h2) * US_PER_HOUR + i64::from(m) * US_PER_MIN,
+                            days * US_PER_DAY
+                                + i64::from(h2) * US_PER_HOUR
+                                + i64::from(m) * US_PER_MIN,
                         );
                     }
                 }
@@ -182,9 +186,15 @@ mod tests {
     fn earliest_match_on_a_later_day_keeps_nothing_of_the_time() {
         // The reference would give June 15 at 12:34; the rule gives 00:00.
         let c = cron("0 0 15 * *");
-        assert_eq!(c.next_local(at(2024, 5, 1, 12, 34)), Some(at(2024, 5, 15, 0, 0)));
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 12, 34)),
+            Some(at(2024, 5, 15, 0, 0))
+        );
         let c = cron("0 0 29 2 *");
-        assert_eq!(c.next_local(at(2024, 5, 1, 12, 34)), Some(at(2028, 2, 29, 0, 0)));
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 12, 34)),
+            Some(at(2028, 2, 29, 0, 0))
+        );
     }
 
     #[test]
@@ -197,17 +207,32 @@ mod tests {
     fn day_of_month_or_weekday() {
         // Every Friday and every 13th.
         let c = cron("0 0 13 * fri");
-        assert_eq!(c.next_local(at(2024, 5, 1, 0, 1)), Some(at(2024, 5, 3, 0, 0)));
-        assert_eq!(c.next_local(at(2024, 5, 11, 0, 0)), Some(at(2024, 5, 13, 0, 0)));
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 0, 1)),
+            Some(at(2024, 5, 3, 0, 0))
+        );
+        assert_eq!(
+            c.next_local(at(2024, 5, 11, 0, 0)),
+            Some(at(2024, 5, 13, 0, 0))
+        );
         // Mondays with an odd day number.
         let c = cron("0 0 */2 * mon");
-        assert_eq!(c.next_local(at(2024, 5, 1, 0, 1)), Some(at(2024, 5, 13, 0, 0)));
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 0, 1)),
+            Some(at(2024, 5, 13, 0, 0))
+        );
     }
 
     #[test]
     fn same_day_later_hour() {
         let c = cron("30 9,17 * * *");
-        assert_eq!(c.next_local(at(2024, 5, 1, 9, 31)), Some(at(2024, 5, 1, 17, 30)));
-        assert_eq!(c.next_local(at(2024, 5, 1, 17, 31)), Some(at(2024, 5, 2, 9, 30)));
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 9, 31)),
+            Some(at(2024, 5, 1, 17, 30))
+        );
+        assert_eq!(
+            c.next_local(at(2024, 5, 1, 17, 31)),
+            Some(at(2024, 5, 2, 9, 30))
+        );
     }
 }

@@ -3,7 +3,7 @@
 //! takes the earliest group. Intersections that can never meet are recognised by
 //! arithmetic rather than by searching.
 
-use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_MIN};
+use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_HOUR, US_PER_MIN};
 use super::cron::Cron;
 use super::fragment::DateFilter;
 use super::interval::{next_exact, CalendarInterval};
@@ -54,6 +54,37 @@ fn mod_inverse(a: i64, m: i64) -> i64 {
     old_s.rem_euclid(i128::from(m)) as i64
 }
 
+/// The part of an exact progression that can coincide with a cron's fires under a
+/// constant UTC offset: crons fire on whole local minutes, so the progression must
+/// reach them (`None` if it never does), and one stepping by whole days keeps a single
+/// time of day, which the cron must allow.
+fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
+    let m = US_PER_MIN;
+    let r = (prog.first + offset).rem_euclid(m);
+    let Some(p) = prog.period else {
+        return (r == 0).then_some(prog);
+    };
+    let g = gcd(p, m);
+    if r % g != 0 {
+        return None;
+    }
+    let k0 = ((-r / g).rem_euclid(m / g) as i128 * i128::from(mod_inverse(p / g, m / g)))
+        .rem_euclid(i128::from(m / g)) as i64;
+    let first = prog.first.checked_add(k0.checked_mul(p)?)?;
+    let period = lcm(p, m);
+    if let Some(p) = period {
+        if p % US_PER_DAY == 0 {
+            let (_, tod) = split_day(first + offset);
+            let hour = (tod / US_PER_HOUR) as u32;
+            let minute = ((tod / US_PER_MIN) % 60) as u32;
+            if !cron.allows_time(hour, minute) {
+                return None;
+            }
+        }
+    }
+    Some(Progression { first, period })
+}
+
 /// One `&` group: every part must hold at the same instant.
 #[derive(Clone, Debug)]
 pub struct Group {
@@ -70,42 +101,24 @@ pub struct Group {
 
 impl Group {
     /// Settles what arithmetic can: an exact progression meeting a cron must land on
-    /// whole minutes, and on the cron's times of day when it steps by whole days.
+    /// whole minutes, and on the cron's times of day when it steps by whole days. In a
+    /// fixed zone this is decided once here; zones with transitions check it per
+    /// stretch of constant offset while searching (see [`Group::next`]).
     pub fn simplify(&mut self, zone: &Zone) {
-        let (Some(prog), Some(cron)) = (self.exact.as_mut(), self.cron.as_ref()) else {
+        let (Some(prog), Some(cron), Zone::Fixed(offset)) = (self.exact, self.cron.as_ref(), zone)
+        else {
             return;
         };
-        let offset = zone.offset_at(prog.first);
-        let Some(p) = prog.period else {
-            let on_minute = (prog.first + offset).rem_euclid(US_PER_MIN) == 0;
-            self.empty = !on_minute;
-            return;
-        };
-        let m = US_PER_MIN;
-        let g = gcd(p, m);
-        let r = (prog.first + offset).rem_euclid(m);
-        if r % g != 0 {
-            self.empty = true;
-            return;
-        }
-        let k0 = ((-r / g).rem_euclid(m / g) as i128 * i128::from(mod_inverse(p / g, m / g)))
-            .rem_euclid(i128::from(m / g)) as i64;
-        prog.first += k0 * p;
-        prog.period = lcm(p, m);
-        let Some(p) = prog.period else { return };
-        if !zone.is_fixed() {
-            return;
-        }
-        if p % US_PER_DAY == 0 {
-            let (_, tod) = split_day(prog.first + offset);
-            let (h, mi) = ((tod / 3_600_000_000) as u32, ((tod / US_PER_MIN) % 60) as u32);
-            if !cron.allows_time(h, mi) {
-                self.empty = true;
-                return;
+        match meet(prog, cron, *offset) {
+            None => self.empty = true,
+            Some(reduced) => {
+                self.exact = Some(reduced);
+                let daily =
+                    cron.is_daily() && self.calendars.is_empty() && self.filter.is_trivial();
+                if let (true, Some(p)) = (daily, reduced.period) {
+                    self.period = lcm(p, US_PER_DAY).and_then(|q| q.checked_add(p));
+                }
             }
-        }
-        if cron.is_daily() && self.calendars.is_empty() && self.filter.is_trivial() {
-            self.period = lcm(p, US_PER_DAY).and_then(|q| q.checked_add(p));
         }
     }
 
@@ -120,6 +133,17 @@ impl Group {
             None => c.saturating_add(SEARCH_YEARS * 366 * US_PER_DAY),
         };
         loop {
+            if let (Some(prog), Some(cron), Zone::Tz(_)) = (self.exact, &self.cron, zone) {
+                // Skip stretches of constant offset in which the two can never meet.
+                let seg = zone.segment(c);
+                if meet(prog, cron, seg.offset).is_none() {
+                    c = seg.end?;
+                    if c > horizon {
+                        return None;
+                    }
+                    continue;
+                }
+            }
             // Leapfrog until every part agrees on `c`.
             let mut moved = true;
             while moved {
@@ -151,7 +175,7 @@ impl Group {
                 return Some(c);
             }
             let next_day = self.filter.next_day(day + 1)?;
-            c = zone.from_local(next_day * US_PER_DAY).max(c + 1);
+            c = zone.instant_of_local(next_day * US_PER_DAY).max(c + 1);
         }
     }
 }

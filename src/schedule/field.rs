@@ -141,10 +141,7 @@ impl FieldKind {
                     (a..=self.name_max()).chain(self.name_base..=b).collect()
                 }
                 _ if a.get() > b.get() => {
-                    return Err(format!(
-                        "descending range {base:?} in {} field",
-                        self.label
-                    ))
+                    return Err(format!("descending range {base:?} in {} field", self.label))
                 }
                 _ => (a.get()..=b.get()).collect(),
             }

@@ -33,7 +33,10 @@ pub enum FragmentKind {
 impl DateFilter {
     /// Parses a one-word fragment: weekday names, month names, or four-digit years.
     pub fn parse(word: &str) -> Result<(DateFilter, FragmentKind), String> {
-        if word.bytes().all(|b| b.is_ascii_digit() || b == b'-' || b == b',') {
+        if word
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b == b'-' || b == b',')
+        {
             return parse_years(word).map(|years| {
                 (
                     DateFilter {
@@ -115,9 +118,7 @@ impl DateFilter {
     /// Whether a day (number since 1970-01-01) is allowed.
     pub fn matches(&self, days: i64) -> bool {
         let (y, m, _) = civil_from_days(days);
-        self.months & (1 << m) != 0
-            && self.weekdays & (1 << weekday(days)) != 0
-            && self.year_ok(y)
+        self.months & (1 << m) != 0 && self.weekdays & (1 << weekday(days)) != 0 && self.year_ok(y)
     }
 
     /// The first allowed day at or after `days`, or `None` if there is none within the
@@ -190,9 +191,15 @@ mod tests {
 
     #[test]
     fn kinds() {
-        assert_eq!(DateFilter::parse("mon-fri").unwrap().1, FragmentKind::Weekday);
+        assert_eq!(
+            DateFilter::parse("mon-fri").unwrap().1,
+            FragmentKind::Weekday
+        );
         assert_eq!(DateFilter::parse("jun-aug").unwrap().1, FragmentKind::Month);
-        assert_eq!(DateFilter::parse("2024-2026").unwrap().1, FragmentKind::Year);
+        assert_eq!(
+            DateFilter::parse("2024-2026").unwrap().1,
+            FragmentKind::Year
+        );
         for bad in ["1st", "weekdays", "24", "2026-2024", "1-5", "someday"] {
             assert!(DateFilter::parse(bad).is_err(), "{bad}");
         }

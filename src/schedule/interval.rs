@@ -25,19 +25,29 @@ pub fn parse_amount(text: &str, unit_us: i64) -> Result<i64, String> {
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let is_digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !is_digits(whole) || (text.contains('.') && !is_digits(frac)) {
-        return Err(format!("bad number {text:?}: expected digits, like 5 or 1.5"));
+        return Err(format!(
+            "bad number {text:?}: expected digits, like 5 or 1.5"
+        ));
     }
     let too_big = || format!("number {text:?} is too large");
     let whole = whole.trim_start_matches('0');
     if whole.len() > 20 {
         return Err(too_big());
     }
-    let whole: u128 = if whole.is_empty() { 0 } else { whole.parse().map_err(|_| too_big())? };
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| too_big())?
+    };
     // Only the first 12 fractional digits can matter at microsecond precision for any
     // unit up to a week.
     let frac = &frac[..frac.len().min(12)];
     let scale = 10u128.pow(frac.len() as u32);
-    let frac_num: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| too_big())? };
+    let frac_num: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| too_big())?
+    };
     let unit = unit_us as u128;
     let total = whole
         .checked_mul(unit)
@@ -70,7 +80,8 @@ pub fn parse_every(n: &str, unit: &str) -> Result<Every, (usize, String)> {
         None => {
             let (whole, frac) = n.split_once('.').unwrap_or((n, ""));
             let whole_ok = !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit());
-            if !whole_ok || !frac.bytes().all(|b| b == b'0') || (n.contains('.') && frac.is_empty()) {
+            if !whole_ok || !frac.bytes().all(|b| b == b'0') || (n.contains('.') && frac.is_empty())
+            {
                 return Err((0, format!("{base}s need a whole number, found {n:?}")));
             }
             let count: i64 = whole
@@ -78,7 +89,11 @@ pub fn parse_every(n: &str, unit: &str) -> Result<Every, (usize, String)> {
                 .ok()
                 .filter(|c| (1..=120_000).contains(c))
                 .ok_or_else(|| (0, format!("interval {n:?} must be a positive whole number of {base}s (at most 120000)")))?;
-            Ok(Every::Months(if base == "year" { count * 12 } else { count }))
+            Ok(Every::Months(if base == "year" {
+                count * 12
+            } else {
+                count
+            }))
         }
     }
 }
@@ -125,7 +140,7 @@ impl CalendarInterval {
         }
         let (y, m) = add_months(self.year, self.month, k * self.months);
         let d = self.day.min(days_in_month(y, m));
-        zone.from_local(days_from_civil(y, m, d) * US_PER_DAY + self.time_of_day)
+        zone.instant_of_local(days_from_civil(y, m, d) * US_PER_DAY + self.time_of_day)
     }
 
     /// The first occurrence at or after `t`.
@@ -178,6 +193,9 @@ mod tests {
         let days: Vec<(i64, u32, u32)> = (0..4)
             .map(|k| civil_from_days(split_day(c.occurrence(k, &zone)).0))
             .collect();
-        assert_eq!(days, [(2024, 1, 31), (2024, 2, 29), (2024, 3, 31), (2024, 4, 30)]);
+        assert_eq!(
+            days,
+            [(2024, 1, 31), (2024, 2, 29), (2024, 3, 31), (2024, 4, 30)]
+        );
     }
 }

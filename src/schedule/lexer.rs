@@ -186,7 +186,10 @@ pub enum Joiner {
 }
 
 /// Splits tokens into parts at `&`/`|`, rejecting mixed operators and empty parts.
-pub fn split_parts(tokens: Vec<Token>, input: &str) -> Result<(Vec<Vec<Token>>, Joiner), ScheduleError> {
+pub fn split_parts(
+    tokens: Vec<Token>,
+    input: &str,
+) -> Result<(Vec<Vec<Token>>, Joiner), ScheduleError> {
     let mut parts: Vec<Vec<Token>> = vec![Vec::new()];
     let mut joiner: Option<(Joiner, usize)> = None;
     let empty_part = |at: usize| {
@@ -239,12 +242,18 @@ mod tests {
 
     #[test]
     fn aliases_are_whole_words() {
-        assert_eq!(texts("daily and Mon-Fri"), ["every", "1", "day", "&", "mon-fri"]);
+        assert_eq!(
+            texts("daily and Mon-Fri"),
+            ["every", "1", "day", "&", "mon-fri"]
+        );
         assert_eq!(texts("biweekly"), ["biweekly"]);
         assert_eq!(texts("@daily"), ["@every", "1", "day"]);
         assert_eq!(texts("monday through friday"), ["mon-fri"]);
         assert_eq!(texts("mon - fri"), ["mon-fri"]);
-        assert_eq!(texts("daily|weekly"), ["every", "1", "day", "|", "every", "1", "week"]);
+        assert_eq!(
+            texts("daily|weekly"),
+            ["every", "1", "day", "|", "every", "1", "week"]
+        );
         assert_eq!(texts("sept,thur"), ["sep,thu"]);
     }
 

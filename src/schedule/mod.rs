@@ -138,9 +138,7 @@ fn parse_part(tokens: &[Token], input: &str) -> Result<Part, ScheduleError> {
                 .map_err(|e| ScheduleError::new(e.message, col(&tokens[e.field]), input))
         }
         n => Err(ScheduleError::new(
-            format!(
-                "expected a 5-field cron (minute hour day month weekday), found {n} fields"
-            ),
+            format!("expected a 5-field cron (minute hour day month weekday), found {n} fields"),
             col(first),
             input,
         )),
@@ -194,7 +192,10 @@ impl Schedule {
 
     /// The name of the zone the schedule is evaluated in (`UTC` unless set).
     pub fn zone_name(&self) -> &str {
-        self.tz.as_ref().and_then(|tz| tz.iana_name()).unwrap_or("UTC")
+        self.tz
+            .as_ref()
+            .and_then(|tz| tz.iana_name())
+            .unwrap_or("UTC")
     }
 
     /// The fire times of a job started at `now`: one catch-up fire at `now` when the
@@ -330,7 +331,9 @@ impl Iterator for FireTimes {
     fn next(&mut self) -> Option<Timestamp> {
         let at = match self.pending.take() {
             Some(at) => at,
-            None => self.resolved.next_occurrence(self.cursor?.checked_add(1)?)?,
+            None => self
+                .resolved
+                .next_occurrence(self.cursor?.checked_add(1)?)?,
         };
         self.cursor = Some(at);
         match Timestamp::from_microsecond(at) {

@@ -89,7 +89,11 @@ const MONTHS: [&str; 12] = [
 fn month_number(word: &str) -> Option<u32> {
     MONTHS
         .iter()
-        .position(|m| *m == word || (word.len() == 3 && m.starts_with(word)) || word == "sept" && *m == "september")
+        .position(|m| {
+            *m == word
+                || (word.len() == 3 && m.starts_with(word))
+                || word == "sept" && *m == "september"
+        })
         .map(|i| i as u32 + 1)
 }
 
@@ -111,7 +115,10 @@ fn check_date(y: i64, m: u32, d: u32, text: &str, at: usize) -> Result<DatePart,
         return Err(err(format!("month is out of range in {text:?}"), at));
     }
     if d == 0 || d > days_in_month(y, m) {
-        return Err(err(format!("day is out of range for month in {text:?}"), at));
+        return Err(err(
+            format!("day is out of range for month in {text:?}"),
+            at,
+        ));
     }
     Ok(DatePart::Ymd(y, m, d))
 }
@@ -142,7 +149,11 @@ fn parse_time(text: &str, at: usize) -> Result<Option<i64>, StartError> {
     let micros: i64 = match parts.get(2) {
         Some(s) => {
             let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-            if !digits(whole) || whole.len() != 2 || (!frac.is_empty() && !digits(frac)) || frac.len() > 6 {
+            if !digits(whole)
+                || whole.len() != 2
+                || (!frac.is_empty() && !digits(frac))
+                || frac.len() > 6
+            {
                 return Err(bad());
             }
             let sec: i64 = whole.parse().map_err(|_| bad())?;
@@ -184,7 +195,11 @@ fn parse_offset(text: &str) -> Option<i64> {
         return None;
     }
     let h: i64 = body[..2].parse().ok()?;
-    let m: i64 = if body.len() == 4 { body[2..].parse().ok()? } else { 0 };
+    let m: i64 = if body.len() == 4 {
+        body[2..].parse().ok()?
+    } else {
+        0
+    };
     if h > 23 || m > 59 {
         return None;
     }
@@ -306,7 +321,8 @@ pub fn parse(phrase: &str) -> Result<Start, StartError> {
             // `12:15 pm`: re-read the previous word with its suffix.
             let (prev, prev_at) = words[i - 2];
             let glued = format!("{prev}{w}");
-            let t = parse_time(&glued, prev_at)?.ok_or_else(|| err(format!("bad time {glued:?}"), prev_at))?;
+            let t = parse_time(&glued, prev_at)?
+                .ok_or_else(|| err(format!("bad time {glued:?}"), prev_at))?;
             p.time = Some((t, prev_at));
         } else if let Some((date, rest)) = split_iso(w) {
             let y: i64 = date[..4].parse().map_err(|_| err("bad year", at))?;
@@ -316,7 +332,8 @@ pub fn parse(phrase: &str) -> Result<Start, StartError> {
             p.set_date(date_part, at, w)?;
             if let Some(rest) = rest {
                 let (time, offset) = split_glued_offset(rest);
-                let t = parse_time(time, at)?.ok_or_else(|| err(format!("bad time {rest:?}"), at))?;
+                let t =
+                    parse_time(time, at)?.ok_or_else(|| err(format!("bad time {rest:?}"), at))?;
                 p.set_time(t, at, w)?;
                 if let Some(o) = offset {
                     p.set_offset(o, at)?;
@@ -326,7 +343,13 @@ pub fn parse(phrase: &str) -> Result<Start, StartError> {
             let parts: Vec<&str> = rest.split('/').collect();
             match (num(m), parts.as_slice()) {
                 (Some(m), [d, y]) if digits(d) && digits(y) && y.len() == 4 => {
-                    let date_part = check_date(i64::from(num(y).unwrap_or(0)), m, num(d).unwrap_or(0), w, at)?;
+                    let date_part = check_date(
+                        i64::from(num(y).unwrap_or(0)),
+                        m,
+                        num(d).unwrap_or(0),
+                        w,
+                        at,
+                    )?;
                     p.set_date(date_part, at, w)?;
                 }
                 _ => return Err(err(format!("bad date {w:?}: expected MM/DD/YYYY"), at)),
@@ -371,11 +394,19 @@ fn ordinal(w: &str) -> Option<u32> {
         .or_else(|| w.strip_suffix("nd"))
         .or_else(|| w.strip_suffix("rd"))
         .or_else(|| w.strip_suffix("th"))?;
-    (digits(n) && n.len() <= 2).then(|| num(n)).flatten().filter(|d| (1..=31).contains(d))
+    (digits(n) && n.len() <= 2)
+        .then(|| num(n))
+        .flatten()
+        .filter(|d| (1..=31).contains(d))
 }
 
 fn parse_in(words: &[(&str, usize)], at: usize) -> Result<Start, StartError> {
-    let bad = || err("bad relative start: expected `in N seconds|minutes|hours|days|weeks`", at);
+    let bad = || {
+        err(
+            "bad relative start: expected `in N seconds|minutes|hours|days|weeks`",
+            at,
+        )
+    };
     let [_, (n, n_at), (unit, unit_at)] = words else {
         return Err(bad());
     };
@@ -455,7 +486,11 @@ impl Start {
     pub fn resolve(&self, now: i64, zone: &Zone) -> Result<i64, String> {
         let (date, time, offset) = match self {
             Start::Now => return Ok(now),
-            Start::In(d) => return now.checked_add(*d).ok_or_else(|| "start is too far away".to_string()),
+            Start::In(d) => {
+                return now
+                    .checked_add(*d)
+                    .ok_or_else(|| "start is too far away".to_string())
+            }
             Start::At { date, time, offset } => (date, *time, *offset),
         };
         let local_now = match offset {
@@ -467,7 +502,11 @@ impl Start {
             DatePart::Unset | DatePart::Today => today,
             DatePart::Tomorrow => today + 1,
             DatePart::Ymd(y, m, d) => {
-                let y = if y == i64::MIN { civil_from_days(today).0 } else { y };
+                let y = if y == i64::MIN {
+                    civil_from_days(today).0
+                } else {
+                    y
+                };
                 if d > days_in_month(y, m) {
                     return Err(format!("day is out of range for month: {y}-{m:02}-{d:02}"));
                 }
@@ -487,7 +526,7 @@ impl Start {
         let local = day * US_PER_DAY + time;
         Ok(match offset {
             Some(o) => local - o,
-            None => zone.from_local(local),
+            None => zone.instant_of_local(local),
         })
     }
 }
@@ -522,20 +561,43 @@ mod tests {
         );
         assert_eq!(
             ok("May 2, 2024"),
-            Start::At { date: DatePart::Ymd(2024, 5, 2), time: 0, offset: None }
+            Start::At {
+                date: DatePart::Ymd(2024, 5, 2),
+                time: 0,
+                offset: None
+            }
         );
         assert_eq!(
             ok("2024-01-01T00:00:00Z"),
-            Start::At { date: DatePart::Ymd(2024, 1, 1), time: 0, offset: Some(0) }
+            Start::At {
+                date: DatePart::Ymd(2024, 1, 1),
+                time: 0,
+                offset: Some(0)
+            }
         );
-        assert_eq!(ok("6am"), Start::At { date: DatePart::Unset, time: 6 * US_PER_HOUR, offset: None });
+        assert_eq!(
+            ok("6am"),
+            Start::At {
+                date: DatePart::Unset,
+                time: 6 * US_PER_HOUR,
+                offset: None
+            }
+        );
     }
 
     #[test]
     fn rejects() {
         for bad in [
-            "", "noon", "the 15th", "next monday", "2024-01-01 00:00 America/New_York", "2024-02-30",
-            "1714567890", "in 2 months", "25:00", "13pm",
+            "",
+            "noon",
+            "the 15th",
+            "next monday",
+            "2024-01-01 00:00 America/New_York",
+            "2024-02-30",
+            "1714567890",
+            "in 2 months",
+            "25:00",
+            "13pm",
         ] {
             assert!(parse(bad).is_err(), "{bad:?} should be rejected");
         }

@@ -70,11 +70,6 @@ impl Zone {
         }
     }
 
-    /// Whether the offset never changes.
-    pub fn is_fixed(&self) -> bool {
-        matches!(self, Zone::Fixed(_))
-    }
-
     /// The offset in force at an instant, in microseconds.
     pub fn offset_at(&self, instant: i64) -> i64 {
         match self {
@@ -124,7 +119,7 @@ impl Zone {
 
     /// The instant of a local reading: a reading in a gap gives the first instant after
     /// the gap, a reading that happens twice gives the earlier instant.
-    pub fn from_local(&self, local: i64) -> i64 {
+    pub fn instant_of_local(&self, local: i64) -> i64 {
         match self {
             Zone::Fixed(offset) => local - offset,
             Zone::Tz(tz) => {
@@ -165,7 +160,7 @@ mod tests {
         let ny = new_york();
         // 2024-03-10 02:30 does not exist in New York; 03:00 EDT is 07:00 UTC.
         assert_eq!(
-            ny.from_local(local(2024, 3, 10, 2, 30)),
+            ny.instant_of_local(local(2024, 3, 10, 2, 30)),
             local(2024, 3, 10, 7, 0)
         );
     }
@@ -175,7 +170,7 @@ mod tests {
         let ny = new_york();
         // 2024-11-03 01:30 happens at 05:30 UTC (EDT) and 06:30 UTC (EST).
         assert_eq!(
-            ny.from_local(local(2024, 11, 3, 1, 30)),
+            ny.instant_of_local(local(2024, 11, 3, 1, 30)),
             local(2024, 11, 3, 5, 30)
         );
         let seg = ny.segment(local(2024, 11, 3, 6, 30));
@@ -185,6 +180,9 @@ mod tests {
 
     #[test]
     fn utc_is_fixed() {
-        assert!(Zone::from_time_zone(&TimeZone::UTC).is_fixed());
+        assert!(matches!(
+            Zone::from_time_zone(&TimeZone::UTC),
+            Zone::Fixed(0)
+        ));
     }
 }

@@ -1,0 +1,142 @@
+//! `mrsm show schedule` through the real binary.
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn mrsm() -> Command {
+    let mut cmd = Command::cargo_bin("mrsm").expect("binary is built");
+    cmd.env_remove("TZ");
+    cmd
+}
+
+#[test]
+fn prints_the_next_five_like_the_seed() {
+    mrsm()
+        .args(["show", "schedule", "daily and mon-fri starting May 2, 2024"])
+        .args(["--now", "2024-05-01T00:00:00Z"])
+        .assert()
+        .success()
+        .stdout(
+            "Next 5 timestamps for schedule 'daily and mon-fri starting May 2, 2024':\n\n\
+             \x20 2024-05-02 00:00:00+00:00\n\
+             \x20 2024-05-03 00:00:00+00:00\n\
+             \x20 2024-05-06 00:00:00+00:00\n\
+             \x20 2024-05-07 00:00:00+00:00\n\
+             \x20 2024-05-08 00:00:00+00:00\n",
+        );
+}
+
+#[test]
+fn count_argument_and_json() {
+    let out = mrsm()
+        .args(["show", "schedule", "every 0.5 seconds", "3", "--json"])
+        .args(["--now", "2024-12-31T23:59:59Z"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert_eq!(
+        String::from_utf8(out).expect("utf-8"),
+        "[\"2024-12-31T23:59:59Z\",\"2024-12-31T23:59:59.5Z\",\"2025-01-01T00:00:00Z\"]\n"
+    );
+    let lines = mrsm()
+        .args([
+            "show",
+            "schedule",
+            "hourly",
+            "10",
+            "--now",
+            "2024-05-01T12:00:00Z",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(lines).expect("utf-8");
+    assert_eq!(
+        text.lines().filter(|l| l.starts_with("  20")).count(),
+        10,
+        "{text}"
+    );
+}
+
+#[test]
+fn time_zone_option_prints_local_offsets() {
+    mrsm()
+        .args([
+            "show",
+            "schedule",
+            "0 9 * * *",
+            "2",
+            "--tz",
+            "Europe/Berlin",
+        ])
+        .args(["--now", "2024-03-30T09:00:00Z"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "  2024-03-31 09:00:00+02:00\n  2024-04-01 09:00:00+02:00\n",
+        ));
+}
+
+#[test]
+fn never_firing_schedules_say_so_and_succeed() {
+    for schedule in ["0 0 30 2 *", "hourly & 2023", "daily & 0 14 * * *"] {
+        mrsm()
+            .args([
+                "show",
+                "schedule",
+                schedule,
+                "--now",
+                "2024-05-01T12:34:56Z",
+            ])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains("never fires"));
+        mrsm()
+            .args([
+                "show",
+                "schedule",
+                schedule,
+                "--json",
+                "--now",
+                "2024-05-01T12:34:56Z",
+            ])
+            .assert()
+            .success()
+            .stdout("[]\n");
+    }
+}
+
+#[test]
+fn bad_input_exits_2_with_the_location() {
+    mrsm()
+        .args(["show", "schedule", "every 1 fortnight"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "error: unknown unit \"fortnight\" at column 9 in \"every 1 fortnight\"",
+        ));
+    mrsm()
+        .args(["show", "schedule", "daily", "--tz", "Nowhere/Special"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown time zone"));
+    mrsm()
+        .args(["show", "schedule", "daily", "--now", "yesterday"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--now"));
+}
+
+#[test]
+fn help_explains_the_language() {
+    mrsm()
+        .args(["show", "schedule", "--help"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("--tz").and(predicate::str::contains("every 30 minutes")));
+}
