@@ -88,14 +88,26 @@ impl Cron {
         self.hour_any = self.hour_any && other.hour_any;
     }
 
-    /// Whether every day of every month is allowed (only hours and minutes restrict),
-    /// so the cron repeats every day.
-    pub fn is_daily(&self) -> bool {
-        self.months & 0x1ffe == 0x1ffe
-            && self
-                .days
-                .iter()
-                .all(|r| r.doms & 0xffff_fffe == 0xffff_fffe && r.dows == 0x7f)
+    /// How often the cron's pattern of days repeats, in days, when that is short:
+    /// 1 when every day is allowed, 7 when only weekdays restrict; `None` when months or
+    /// days of the month do (the pattern then repeats only every 400 years).
+    pub fn day_period(&self) -> Option<i64> {
+        if self.months & 0x1ffe != 0x1ffe {
+            return None;
+        }
+        let mut period = 1;
+        for r in &self.days {
+            let all_doms = r.doms & 0xffff_fffe == 0xffff_fffe;
+            match (all_doms, r.both) {
+                // `*` in a field: both must hold, and the weekdays alone decide.
+                (true, true) if r.dows & 0x7f != 0x7f => period = 7,
+                (true, _) => {}
+                // Either may match: a weekday rule adds days of the month.
+                (false, false) if r.dows & 0x7f == 0x7f => {}
+                (false, _) => return None,
+            }
+        }
+        Some(period)
     }
 
     /// Whether a local minute-of-day (hour, minute) is allowed.

@@ -73,13 +73,15 @@ fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
     let first = prog.first.checked_add(k0.checked_mul(p)?)?;
     let period = lcm(p, m);
     if let Some(p) = period {
-        if p % US_PER_DAY == 0 {
-            let (_, tod) = split_day(first + offset);
-            let hour = (tod / US_PER_HOUR) as u32;
-            let minute = ((tod / US_PER_MIN) % 60) as u32;
-            if !cron.allows_time(hour, minute) {
-                return None;
-            }
+        // Over one cycle of lcm(p, 1 day) the progression visits at most 1440 times of
+        // day (p is a whole number of minutes); the cron must allow one of them.
+        let visits = lcm(p, US_PER_DAY).map_or(i64::MAX, |q| q / p).min(1440);
+        let allowed = (0..visits).any(|r| {
+            let (_, tod) = split_day(first + r * p + offset);
+            cron.allows_time((tod / US_PER_HOUR) as u32, ((tod / US_PER_MIN) % 60) as u32)
+        });
+        if !allowed {
+            return None;
         }
     }
     Some(Progression { first, period })
@@ -101,7 +103,7 @@ pub struct Group {
 
 impl Group {
     /// Settles what arithmetic can: an exact progression meeting a cron must land on
-    /// whole minutes, and on the cron's times of day when it steps by whole days. In a
+    /// whole minutes, at times of day the cron allows (see [`meet`]). In a
     /// fixed zone this is decided once here; zones with transitions check it per
     /// stretch of constant offset while searching (see [`Group::next`]).
     pub fn simplify(&mut self, zone: &Zone) {
@@ -113,10 +115,14 @@ impl Group {
             None => self.empty = true,
             Some(reduced) => {
                 self.exact = Some(reduced);
-                let daily =
-                    cron.is_daily() && self.calendars.is_empty() && self.filter.is_trivial();
-                if let (true, Some(p)) = (daily, reduced.period) {
-                    self.period = lcm(p, US_PER_DAY).and_then(|q| q.checked_add(p));
+                // Everything else repeating every day or week makes the whole group
+                // periodic: one period without a match means no match ever.
+                let days = match (cron.day_period(), self.filter.day_period()) {
+                    (Some(a), Some(b)) if self.calendars.is_empty() => Some(a.max(b)),
+                    _ => None,
+                };
+                if let (Some(days), Some(p)) = (days, reduced.period) {
+                    self.period = lcm(p, days * US_PER_DAY).and_then(|q| q.checked_add(p));
                 }
             }
         }

@@ -75,6 +75,14 @@ impl DateFilter {
         *self == DateFilter::default()
     }
 
+    /// How often the allowed days repeat (1 or 7 days) when only weekdays restrict.
+    pub fn day_period(&self) -> Option<i64> {
+        if self.months & 0x1ffe != 0x1ffe || self.years.is_some() {
+            return None;
+        }
+        Some(if self.weekdays & 0x7f == 0x7f { 1 } else { 7 })
+    }
+
     /// Narrows this filter by another (both must hold).
     pub fn intersect(&mut self, other: &DateFilter) {
         self.weekdays &= other.weekdays;

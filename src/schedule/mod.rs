@@ -297,6 +297,7 @@ pub struct FireTimes {
     resolved: Resolved,
     pending: Option<i64>,
     cursor: Option<i64>,
+    never: bool,
 }
 
 impl FireTimes {
@@ -314,14 +315,16 @@ impl FireTimes {
         };
         FireTimes {
             resolved,
+            never: pending.is_none(),
             pending,
             cursor: None,
         }
     }
 
-    /// Whether the schedule has no fire at all from its `now` on.
+    /// Whether the schedule has no fire at all from its `now` on (decided up front,
+    /// promptly, without searching the fires one by one).
     pub fn is_never(&self) -> bool {
-        self.pending.is_none() && self.cursor.is_none()
+        self.never
     }
 }
 
