@@ -5,11 +5,18 @@
 //! crate is the library that does the work; the `mrsm` binary is a thin command line
 //! over it.
 //!
-//! The schedule language is the first piece: [`parse_schedule`] turns a string such as
-//! `every 30 minutes starting 00:00` or `0 9 * * mon-fri` into a [`Schedule`] whose
-//! [`Schedule::fire_times`] lists when a job started at a given instant runs.
+//! - [`parse_schedule`] turns `every 30 minutes starting 00:00` or `0 9 * * mon-fri`
+//!   into a [`Schedule`] whose [`Schedule::fire_times`] lists when a job runs.
+//! - [`Job`] starts, pauses, stops and deletes a background job, like Meerschaum's
+//!   Python `Job` class; [`executor::Executor`] is the trait behind it.
 
 pub mod cli;
+pub mod executor;
+pub mod job;
+pub mod logs;
 pub mod schedule;
+pub mod store;
+pub mod supervisor;
 
+pub use job::Job;
 pub use schedule::{parse_schedule, FireTimes, Schedule, ScheduleError};

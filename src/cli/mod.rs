@@ -1,11 +1,17 @@
 //! The command line: clap definitions and rendering, no logic beyond that.
 //!
-//! Verbs follow Meerschaum's vocabulary (`show schedule`, `show jobs`, …); each verb's
-//! handler lives in its own module.
+//! Verbs follow Meerschaum's vocabulary (`show jobs`, `start jobs`, `run -d`, …); each
+//! verb's handler lives in its own module.
 
+mod jobs;
+mod render;
+mod run;
 mod show_schedule;
 
 use clap::{Parser, Subcommand};
+
+use crate::executor::{Executor, ExecutorError, LocalExecutor};
+use crate::store::Root;
 
 /// An error caused by what the user typed (exit status 2), as opposed to a failure
 /// while doing the work (exit status 1).
@@ -15,6 +21,9 @@ pub struct UsageError(pub String);
 
 /// mrsm runs shell commands as background jobs, chained or on schedules, declared in
 /// mrsm-jobs.yaml or driven from the command line.
+///
+/// Jobs live under $MRSM_ROOT_DIR (default $XDG_STATE_HOME/mrsm, else
+/// ~/.local/state/mrsm).
 #[derive(Debug, Parser)]
 #[command(name = "mrsm", version, about, long_about = None)]
 pub struct Cli {
@@ -24,15 +33,56 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Show things: `show schedule SCHEDULE [N]`.
+    /// Show things: `show jobs`, `show runs NAME`, `show schedule SCHEDULE [N]`.
     #[command(subcommand)]
     Show(ShowCommand),
+    /// Run a command (or a chain `a + b + c`), in the foreground or as a background job with -d.
+    Run(run::Args),
+    /// Start stopped jobs or resume paused ones: `start jobs NAME…`.
+    #[command(subcommand)]
+    Start(JobsVerb),
+    /// Stop jobs and every process they started: `stop jobs NAME…`.
+    #[command(subcommand)]
+    Stop(StopVerb),
+    /// Suspend jobs (every process, and their schedules): `pause jobs NAME…`.
+    #[command(subcommand)]
+    Pause(JobsVerb),
+    /// Stop jobs, then remove them and their logs: `delete jobs NAME…`.
+    #[command(subcommand)]
+    Delete(StopVerb),
+    /// Runs one job's supervisor (started by mrsm itself, in the background).
+    #[command(hide = true)]
+    Supervise { name: String },
 }
 
 #[derive(Debug, Subcommand)]
 enum ShowCommand {
     /// Print the next fire times of a schedule, e.g. `show schedule 'daily and mon-fri' 10`.
     Schedule(show_schedule::Args),
+    /// List jobs: name, status, pid, start, command, schedule and last result.
+    #[command(alias = "job")]
+    Jobs(jobs::ShowArgs),
+    /// List a job's finished runs.
+    Runs(jobs::RunsArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobsVerb {
+    /// The jobs to act on.
+    #[command(alias = "job")]
+    Jobs(jobs::Names),
+}
+
+#[derive(Debug, Subcommand)]
+enum StopVerb {
+    /// The jobs to act on.
+    #[command(alias = "job")]
+    Jobs(jobs::StopArgs),
+}
+
+/// The executor for the command line's verbs.
+fn local_executor() -> Result<LocalExecutor, ExecutorError> {
+    Ok(LocalExecutor::new(Root::from_env()?))
 }
 
 /// Runs the command line and returns the process exit status.
@@ -40,9 +90,20 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
+        Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),
+        Command::Show(ShowCommand::Runs(args)) => jobs::show_runs(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Start(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.start(n)),
+        Command::Pause(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),
+        Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, false),
+        Command::Delete(StopVerb::Jobs(args)) => jobs::stop(&args, true),
+        Command::Supervise { name } => Root::from_env()
+            .map_err(anyhow::Error::from)
+            .and_then(|root| crate::supervisor::run(root, &name))
+            .map(|()| 0),
     };
     match result {
-        Ok(()) => 0,
+        Ok(code) => code,
         Err(err) => {
             eprintln!("error: {err:#}");
             if err.downcast_ref::<UsageError>().is_some() {

@@ -29,7 +29,7 @@ pub struct Args {
 }
 
 /// Prints the next fire times.
-pub fn run(args: &Args) -> anyhow::Result<()> {
+pub fn run(args: &Args) -> anyhow::Result<i32> {
     let now = match &args.now {
         Some(text) => text
             .parse::<Timestamp>()
@@ -52,7 +52,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
     if args.json {
         let list: Vec<String> = fires.iter().map(|t| t.to_string()).collect();
         writeln!(out, "{}", serde_json::to_string(&list)?)?;
-        return Ok(());
+        return Ok(0);
     }
     if fires.is_empty() {
         writeln!(
@@ -60,7 +60,7 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
             "Schedule '{}' never fires at or after {now}.",
             schedule.as_str()
         )?;
-        return Ok(());
+        return Ok(0);
     }
     let zone = match &args.tz {
         Some(name) => TimeZone::get(name).with_context(|| format!("time zone {name}"))?,
@@ -76,5 +76,5 @@ pub fn run(args: &Args) -> anyhow::Result<()> {
         let local = fire.to_zoned_datetime(zone.clone());
         writeln!(out, "  {}", local.strftime("%Y-%m-%d %H:%M:%S%.f%:z"))?;
     }
-    Ok(())
+    Ok(0)
 }

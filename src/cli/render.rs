@@ -1,0 +1,118 @@
+//! Plain-text tables for people: columns padded to their widest cell.
+
+use jiff::Timestamp;
+
+use crate::job::{JobInfo, JobStatus, RunRecord};
+
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<String>| {
+        let last = cells.len() - 1;
+        for (i, cell) in cells.iter().enumerate() {
+            out.push_str(cell);
+            if i < last {
+                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        out.push('\n');
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+    out
+}
+
+fn when(t: Option<Timestamp>) -> String {
+    t.map(|t| t.strftime("%Y-%m-%d %H:%M:%S").to_string())
+        .unwrap_or_else(|| "-".into())
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_string()
+    } else {
+        let cut: String = text.chars().take(max - 1).collect();
+        format!("{cut}…")
+    }
+}
+
+/// The `show jobs` table.
+pub fn jobs_table(jobs: &[JobInfo]) -> String {
+    let rows = jobs
+        .iter()
+        .map(|j| {
+            let schedule = match (&j.schedule, j.next_fire) {
+                (Some(s), Some(next)) => format!("{s} (next {})", when(Some(next))),
+                (Some(s), None) => s.clone(),
+                (None, _) => "-".into(),
+            };
+            let result = match (&j.last_result, j.status, &j.reason) {
+                (_, JobStatus::Stopped, Some(reason)) => reason.clone(),
+                (Some(r), _, _) => {
+                    format!("{} {}", if r.ok { "ok:" } else { "failed:" }, r.message)
+                }
+                (None, _, _) => "-".into(),
+            };
+            vec![
+                j.name.clone(),
+                j.status.to_string(),
+                j.pid.map_or("-".into(), |p| p.to_string()),
+                when(j.began),
+                shorten(&j.command.join(" + "), 40),
+                schedule,
+                shorten(&result, 60),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "NAME",
+            "STATUS",
+            "PID",
+            "BEGAN (UTC)",
+            "COMMAND",
+            "SCHEDULE",
+            "LAST RESULT",
+        ],
+        rows,
+    )
+}
+
+/// The `show runs` table.
+pub fn runs_table(runs: &[RunRecord]) -> String {
+    let rows = runs
+        .iter()
+        .map(|r| {
+            vec![
+                r.run.to_string(),
+                format!("{:?}", r.trigger).to_lowercase(),
+                when(Some(r.started)),
+                when(Some(r.ended)),
+                if r.result.ok {
+                    "ok".into()
+                } else {
+                    "failed".into()
+                },
+                r.result.message.clone(),
+            ]
+        })
+        .collect();
+    table(
+        &[
+            "RUN",
+            "TRIGGER",
+            "STARTED (UTC)",
+            "ENDED (UTC)",
+            "OK",
+            "RESULT",
+        ],
+        rows,
+    )
+}

@@ -1,0 +1,167 @@
+//! `mrsm run [-d] … -- CMD [+ CMD …]`: a one-off command or chain, in the foreground
+//! or as a background job.
+
+use std::process::Command;
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::jobs::parse_duration;
+use super::{local_executor, UsageError};
+use crate::executor::{split_chain_args, CreateOptions, Executor};
+use crate::job::{random_name, JobSpec, JobStatus};
+use crate::logs::parse_size;
+
+/// Arguments of `run`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  \
+    mrsm run -d --name ticker -- sh -c 'while true; do date; sleep 1; done'\n  \
+    mrsm run -d -s 'every 10 minutes' -- ./sync.sh + ./report.sh\n  \
+    mrsm run -- make build + make test     (foreground; `++` is a literal +)")]
+pub struct Args {
+    /// Run in the background as a job and return once it is running.
+    #[arg(short = 'd', long = "daemon")]
+    daemon: bool,
+    /// The job's name (default: a random adjective-noun).
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Run on a schedule, e.g. 'every 30 minutes' or '0 9 * * mon-fri'.
+    #[arg(short = 's', long, value_name = "SCHEDULE")]
+    schedule: Option<String>,
+    /// Time zone of the schedule (IANA name, default UTC).
+    #[arg(long, value_name = "ZONE")]
+    tz: Option<String>,
+    /// never | on-failure | always (for jobs without a schedule).
+    #[arg(long, default_value = "never", value_name = "POLICY")]
+    restart: String,
+    /// When a fire finds the previous run still going: skip | queue | replace | allow.
+    #[arg(long, default_value = "skip", value_name = "POLICY")]
+    overlap: String,
+    /// Delete the job once it has finished.
+    #[arg(long)]
+    rm: bool,
+    /// Signal that stops the job (default SIGTERM).
+    #[arg(long, value_name = "SIGNAL")]
+    stop_signal: Option<String>,
+    /// Grace period after the stop signal before SIGKILL (default 10s).
+    #[arg(long, value_name = "DURATION")]
+    stop_timeout: Option<String>,
+    /// Rotate the job's log at this size, e.g. 1MiB (default 10MiB).
+    #[arg(long, value_name = "SIZE")]
+    log_size: Option<String>,
+    /// Log files kept, the current one included (default 5).
+    #[arg(long, value_name = "N")]
+    log_keep: Option<u32>,
+    /// The command; `+` separates the steps of a chain.
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
+    command: Vec<String>,
+}
+
+fn usage<E: std::fmt::Display>(e: E) -> UsageError {
+    UsageError(e.to_string())
+}
+
+fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, UsageError> {
+    let steps = split_chain_args(&args.command);
+    if steps.is_empty() {
+        return Err(UsageError(
+            "no command given: mrsm run [-d] -- CMD [+ CMD …]".into(),
+        ));
+    }
+    let name = args.name.clone().unwrap_or_else(|| random_name(taken));
+    let mut spec = JobSpec::new(name, steps);
+    spec.schedule = args.schedule.clone();
+    spec.timezone = args.tz.clone();
+    spec.restart = args.restart.parse().map_err(UsageError)?;
+    spec.overlap = args.overlap.parse().map_err(UsageError)?;
+    spec.rm = args.rm;
+    if let Some(signal) = &args.stop_signal {
+        spec.stop.signal = signal.parse().map_err(UsageError)?;
+    }
+    if let Some(timeout) = &args.stop_timeout {
+        spec.stop.timeout = parse_duration(timeout)?;
+    }
+    if let Some(size) = &args.log_size {
+        spec.logs.max_size = parse_size(size).map_err(UsageError)?;
+    }
+    if let Some(keep) = args.log_keep {
+        spec.logs.keep = keep;
+    }
+    spec.validate().map_err(usage)?;
+    Ok(spec)
+}
+
+/// Runs `run`.
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    if !args.daemon {
+        let spec = build_spec(args, |_| false)?;
+        return foreground(&spec);
+    }
+    let executor = local_executor()?;
+    let root = executor.root().clone();
+    let spec = build_spec(args, |n| root.job_file(n).exists())?;
+    let info = executor.create(&spec, &CreateOptions::default())?;
+    let state = match info.status {
+        JobStatus::Running => "running",
+        JobStatus::Paused => "paused",
+        JobStatus::Stopped => "finished already",
+    };
+    println!("job {:?} {state}", info.name);
+    Ok(0)
+}
+
+/// Runs the chain here, with this terminal, once or on its schedule; the exit status
+/// is the last run's.
+fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
+    let Some(text) = &spec.schedule else {
+        return Ok(run_chain(spec));
+    };
+    let mut schedule = crate::parse_schedule(text)?;
+    if let Some(tz) = &spec.timezone {
+        schedule = schedule.in_zone(tz)?;
+    }
+    let mut code = 0;
+    for fire in schedule.fire_times(Timestamp::now())? {
+        let wait = fire.duration_since(Timestamp::now());
+        if let Ok(wait) = Duration::try_from(wait) {
+            std::thread::sleep(wait);
+        }
+        code = run_chain(spec);
+    }
+    Ok(code)
+}
+
+fn run_chain(spec: &JobSpec) -> i32 {
+    for (i, step) in spec.command.iter().enumerate() {
+        let status = Command::new("/bin/sh")
+            .arg("-c")
+            .arg(step)
+            .envs(&spec.env)
+            .status();
+        match status {
+            Ok(s) if s.success() => continue,
+            Ok(s) => {
+                eprintln!(
+                    "mrsm: step {}/{} ({step:?}) failed: {s}",
+                    i + 1,
+                    spec.command.len()
+                );
+                return s.code().unwrap_or(1);
+            }
+            Err(e) => {
+                eprintln!(
+                    "mrsm: step {}/{} ({step:?}) could not start: {e}",
+                    i + 1,
+                    spec.command.len()
+                );
+                return 127;
+            }
+        }
+    }
+    0
+}

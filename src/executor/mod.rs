@@ -1,0 +1,68 @@
+//! Executors run jobs somewhere: `local` (a detached supervisor per job on this
+//! machine) today, `systemd` and `api:LABEL` later. Every verb of the command line
+//! goes through the `Executor` trait, so any crate can add its own executor.
+
+mod chain;
+mod local;
+
+pub use chain::{shell_join, split_chain, split_chain_args};
+pub use local::{locate_mrsm_binary, LocalExecutor};
+
+use std::time::Duration;
+
+use crate::job::{DesiredState, JobInfo, JobSpec, RunRecord, SignalName, SpecError};
+use crate::store::StoreError;
+
+/// Failures of executor verbs; each names the job.
+#[derive(Debug, thiserror::Error)]
+pub enum ExecutorError {
+    #[error("job {0:?} does not exist")]
+    NotFound(String),
+    #[error("job {0:?} already exists")]
+    AlreadyExists(String),
+    #[error("job {0:?} is not running")]
+    NotRunning(String),
+    #[error(transparent)]
+    Spec(#[from] SpecError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("job {name:?}: {message}")]
+    Supervisor { name: String, message: String },
+}
+
+/// How a job is created beyond its spec.
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    pub desired: DesiredState,
+    pub project: Option<String>,
+    pub spec_hash: Option<String>,
+}
+
+/// Overrides for one stop.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StopOptions {
+    pub signal: Option<SignalName>,
+    pub timeout: Option<Duration>,
+}
+
+/// Where jobs run. Implementations must be safe to call from several threads.
+pub trait Executor: Send + Sync {
+    /// The executor's label as users write it (`local`, `systemd`, `api:prod`).
+    fn label(&self) -> &str;
+    /// Defines a job and starts it (unless `options.desired` says otherwise).
+    fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError>;
+    /// Starts a stopped job or resumes a paused one.
+    fn start(&self, name: &str) -> Result<String, ExecutorError>;
+    /// Suspends every process of a running job and holds its schedule.
+    fn pause(&self, name: &str) -> Result<String, ExecutorError>;
+    /// Stops a job and returns once no process of it is left.
+    fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError>;
+    /// Stops a job, then removes it and its logs.
+    fn delete(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError>;
+    /// One job as users see it.
+    fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
+    /// Every job of this executor.
+    fn list(&self) -> Result<Vec<JobInfo>, ExecutorError>;
+    /// The job's finished runs, oldest first.
+    fn runs(&self, name: &str) -> Result<Vec<RunRecord>, ExecutorError>;
+}

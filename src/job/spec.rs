@@ -1,0 +1,342 @@
+//! What a job is: its steps, schedule and policies (`JobSpec`), and the definition
+//! file that pairs it with the desired state (`JobFile`, stored as `job.json`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::name::{validate_name, InvalidName};
+use crate::schedule::{parse_schedule, ScheduleError};
+
+/// When a finished run is started again (for jobs without a schedule).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RestartPolicy {
+    /// Run once.
+    #[default]
+    Never,
+    /// Again after a failure (non-zero exit or a signal), with backoff.
+    OnFailure,
+    /// Again after every end, with backoff.
+    Always,
+}
+
+/// What a schedule fire does when the previous run is still going.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OverlapPolicy {
+    /// Ignore the fire.
+    #[default]
+    Skip,
+    /// Run once more as soon as the current run ends (at most one waiting).
+    Queue,
+    /// Stop the current run and start a new one.
+    Replace,
+    /// Start another run alongside.
+    Allow,
+}
+
+/// What the job should be doing, as the user or the reconciler last said.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DesiredState {
+    #[default]
+    Running,
+    Paused,
+    Stopped,
+}
+
+macro_rules! impl_from_str_kebab {
+    ($ty:ty, $what:literal, [$($text:literal => $value:expr),+ $(,)?]) => {
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($value),)+
+                    _ => Err(format!(concat!("unknown ", $what, " {:?}: expected one of {}"), s,
+                        [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+impl_from_str_kebab!(RestartPolicy, "restart policy", [
+    "never" => RestartPolicy::Never, "on-failure" => RestartPolicy::OnFailure, "always" => RestartPolicy::Always,
+]);
+impl_from_str_kebab!(OverlapPolicy, "overlap policy", [
+    "skip" => OverlapPolicy::Skip, "queue" => OverlapPolicy::Queue,
+    "replace" => OverlapPolicy::Replace, "allow" => OverlapPolicy::Allow,
+]);
+
+/// A signal by name (`SIGTERM`, `TERM`, `term`) or number, checked when parsed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SignalName(pub nix::sys::signal::Signal);
+
+impl FromStr for SignalName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        use nix::sys::signal::Signal;
+        let upper = s.trim().to_ascii_uppercase();
+        let parsed = if let Ok(n) = upper.parse::<i32>() {
+            Signal::try_from(n).ok()
+        } else {
+            let full = if upper.starts_with("SIG") {
+                upper
+            } else {
+                format!("SIG{upper}")
+            };
+            Signal::from_str(&full).ok()
+        };
+        parsed.map(SignalName).ok_or_else(|| {
+            format!("unknown signal {s:?}: expected a name such as SIGTERM, SIGINT or SIGKILL")
+        })
+    }
+}
+
+impl std::fmt::Display for SignalName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0.as_str())
+    }
+}
+
+impl Serialize for SignalName {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for SignalName {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Default for SignalName {
+    fn default() -> Self {
+        SignalName(nix::sys::signal::Signal::SIGTERM)
+    }
+}
+
+/// How a job is stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StopSettings {
+    /// Sent first to every process of the job.
+    #[serde(default)]
+    pub signal: SignalName,
+    /// How long to wait after it before SIGKILL.
+    #[serde(default = "default_grace", with = "humantime_serde_ms")]
+    pub timeout: Duration,
+}
+
+fn default_grace() -> Duration {
+    Duration::from_secs(10)
+}
+
+impl Default for StopSettings {
+    fn default() -> Self {
+        StopSettings {
+            signal: SignalName::default(),
+            timeout: default_grace(),
+        }
+    }
+}
+
+/// Durations stored as human-readable strings (`10s`, `1m 30s`).
+mod humantime_serde_ms {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let text = String::deserialize(d)?;
+        humantime::parse_duration(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Log file limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogSettings {
+    /// Rotate when the current file would grow past this many bytes.
+    #[serde(default = "default_log_size")]
+    pub max_size: u64,
+    /// Files kept, the current one included.
+    #[serde(default = "default_log_keep")]
+    pub keep: u32,
+}
+
+fn default_log_size() -> u64 {
+    10 * 1024 * 1024
+}
+
+fn default_log_keep() -> u32 {
+    5
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        LogSettings {
+            max_size: default_log_size(),
+            keep: default_log_keep(),
+        }
+    }
+}
+
+/// Everything that decides how a job runs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub name: String,
+    /// The steps of the chain, each a shell command (or a program and its arguments
+    /// split on whitespace when `shell` is false).
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default)]
+    pub restart: RestartPolicy,
+    #[serde(default)]
+    pub overlap: OverlapPolicy,
+    #[serde(default)]
+    pub stop: StopSettings,
+    #[serde(default)]
+    pub logs: LogSettings,
+    /// Delete the job when it has finished.
+    #[serde(default)]
+    pub rm: bool,
+    #[serde(default = "yes")]
+    pub shell: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Why a spec cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error(transparent)]
+    Name(#[from] InvalidName),
+    #[error("bad schedule: {0}")]
+    Schedule(#[from] ScheduleError),
+    #[error("job {0:?} has no command")]
+    NoCommand(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl JobSpec {
+    /// A job running `command` steps with every setting at its default.
+    pub fn new(name: impl Into<String>, command: Vec<String>) -> JobSpec {
+        JobSpec {
+            name: name.into(),
+            command,
+            schedule: None,
+            timezone: None,
+            restart: RestartPolicy::default(),
+            overlap: OverlapPolicy::default(),
+            stop: StopSettings::default(),
+            logs: LogSettings::default(),
+            rm: false,
+            shell: true,
+            env: BTreeMap::new(),
+            cwd: None,
+        }
+    }
+
+    /// Checks everything that can be checked before the job starts.
+    pub fn validate(&self) -> Result<(), SpecError> {
+        validate_name(&self.name)?;
+        if self.command.is_empty() || self.command.iter().any(|s| s.trim().is_empty()) {
+            return Err(SpecError::NoCommand(self.name.clone()));
+        }
+        if let Some(text) = &self.schedule {
+            let schedule = parse_schedule(text)?;
+            let schedule = match &self.timezone {
+                Some(tz) => schedule.in_zone(tz)?,
+                None => schedule,
+            };
+            schedule.fire_times(Timestamp::now())?;
+        } else if let Some(tz) = &self.timezone {
+            jiff::tz::TimeZone::get(tz)
+                .map_err(|_| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
+        }
+        if self.logs.keep == 0 || self.logs.max_size == 0 {
+            return Err(SpecError::Invalid(
+                "log size and the number of log files kept must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `job.json`: the spec, the desired state and the labels the reconciler uses.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobFile {
+    pub spec: JobSpec,
+    pub desired: DesiredState,
+    pub created: Timestamp,
+    /// The project that declared the job (none for jobs made by `mrsm run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Hash of the spec as the project declared it, so changes are noticed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spec_hash: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_any_name() {
+        for text in ["SIGTERM", "TERM", "term", "15"] {
+            assert_eq!(
+                text.parse::<SignalName>().expect(text).to_string(),
+                "SIGTERM"
+            );
+        }
+        assert!("SIGFOO".parse::<SignalName>().is_err());
+        assert!("99".parse::<SignalName>().is_err());
+    }
+
+    #[test]
+    fn spec_round_trips_through_json() {
+        let mut spec = JobSpec::new("etl", vec!["echo a".into(), "echo b".into()]);
+        spec.stop.timeout = Duration::from_millis(1500);
+        spec.restart = RestartPolicy::OnFailure;
+        let json = serde_json::to_string(&spec).expect("serialises");
+        assert!(
+            json.contains("\"on-failure\"") && json.contains("1s 500ms"),
+            "{json}"
+        );
+        let back: JobSpec = serde_json::from_str(&json).expect("parses");
+        assert_eq!(back, spec);
+    }
+
+    #[test]
+    fn validation() {
+        assert!(JobSpec::new("ok", vec!["true".into()]).validate().is_ok());
+        assert!(JobSpec::new("bad name", vec!["true".into()])
+            .validate()
+            .is_err());
+        assert!(JobSpec::new("x", vec![]).validate().is_err());
+        let mut s = JobSpec::new("x", vec!["true".into()]);
+        s.schedule = Some("every 1 fortnight".into());
+        assert!(s.validate().is_err());
+    }
+}

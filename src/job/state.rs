@@ -1,0 +1,178 @@
+//! What a supervisor reports (`state.json`), what each finished run leaves
+//! (`runs.jsonl`), and the job's status as users see it, derived from both and from
+//! whether the supervisor is really alive.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use super::spec::{DesiredState, JobFile, RestartPolicy};
+use crate::store::ProcessIdentity;
+
+/// Where the supervisor is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    Running,
+    Paused,
+    Stopping,
+    /// The supervisor ended on purpose (finished, or stopped); anything else with a
+    /// dead supervisor means it was killed.
+    Exited,
+}
+
+/// How a run (or a job) ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunResult {
+    pub ok: bool,
+    pub exit_code: Option<i32>,
+    pub signal: Option<String>,
+    pub message: String,
+    /// 1-based index of the step that failed, if one did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failed_step: Option<usize>,
+}
+
+/// A live step process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepProcess {
+    pub run: u64,
+    /// 1-based step index.
+    pub step: usize,
+    pub process: ProcessIdentity,
+}
+
+/// `state.json`: written only by the job's supervisor.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SupervisorState {
+    pub supervisor: ProcessIdentity,
+    pub phase: Phase,
+    pub began: Timestamp,
+    pub paused: Option<Timestamp>,
+    pub ended: Option<Timestamp>,
+    pub steps: Vec<StepProcess>,
+    pub restarts: u32,
+    pub next_fire: Option<Timestamp>,
+    pub last_result: Option<RunResult>,
+}
+
+/// What started a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Trigger {
+    Start,
+    Restart,
+    Schedule,
+    Queue,
+}
+
+/// One line of `runs.jsonl`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunRecord {
+    pub run: u64,
+    pub trigger: Trigger,
+    pub started: Timestamp,
+    pub ended: Timestamp,
+    #[serde(flatten)]
+    pub result: RunResult,
+}
+
+/// The three states users see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum JobStatus {
+    Running,
+    Paused,
+    Stopped,
+}
+
+impl std::fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            JobStatus::Running => "running",
+            JobStatus::Paused => "paused",
+            JobStatus::Stopped => "stopped",
+        })
+    }
+}
+
+/// A job as `show jobs` presents it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobInfo {
+    pub name: String,
+    pub status: JobStatus,
+    /// The running step's process, if any.
+    pub pid: Option<i32>,
+    pub supervisor_pid: Option<i32>,
+    pub began: Option<Timestamp>,
+    pub paused: Option<Timestamp>,
+    pub ended: Option<Timestamp>,
+    pub command: Vec<String>,
+    pub schedule: Option<String>,
+    pub timezone: Option<String>,
+    pub next_fire: Option<Timestamp>,
+    pub restart: RestartPolicy,
+    pub restarts: u32,
+    pub last_result: Option<RunResult>,
+    /// Why a stopped job is stopped.
+    pub reason: Option<String>,
+    pub desired: DesiredState,
+    pub executor: String,
+    pub project: Option<String>,
+    pub spec_hash: Option<String>,
+}
+
+impl JobInfo {
+    /// Derives what users see from the definition, the supervisor's last report and
+    /// whether that supervisor is still the live process it claims to be.
+    pub fn derive(file: &JobFile, state: Option<&SupervisorState>, executor: &str) -> JobInfo {
+        let spec = &file.spec;
+        let alive = state.filter(|s| s.supervisor.is_alive());
+        let (status, reason) = match (state, alive) {
+            (_, Some(s)) if s.phase == Phase::Paused => (JobStatus::Paused, None),
+            (_, Some(_)) => (JobStatus::Running, None),
+            (None, None) => (JobStatus::Stopped, Some("never started".to_string())),
+            (Some(s), None) if s.phase == Phase::Exited => (
+                JobStatus::Stopped,
+                Some(match (&s.last_result, file.desired) {
+                    (_, DesiredState::Stopped) => "stopped by user".to_string(),
+                    (Some(r), _) => format!("finished: {}", r.message),
+                    (None, _) => "finished".to_string(),
+                }),
+            ),
+            (Some(s), None) => (
+                JobStatus::Stopped,
+                Some(format!(
+                    "supervisor (pid {}) died unexpectedly; `mrsm start jobs {}` starts it again",
+                    s.supervisor.pid, spec.name
+                )),
+            ),
+        };
+        let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.is_alive()));
+        JobInfo {
+            name: spec.name.clone(),
+            status,
+            pid: live_step.map(|p| p.process.pid),
+            supervisor_pid: alive.map(|s| s.supervisor.pid),
+            began: state.map(|s| s.began),
+            paused: alive
+                .and_then(|s| s.paused)
+                .filter(|_| status == JobStatus::Paused),
+            ended: match status {
+                JobStatus::Stopped => state.map(|s| s.ended.unwrap_or(s.began)),
+                _ => None,
+            },
+            command: spec.command.clone(),
+            schedule: spec.schedule.clone(),
+            timezone: spec.timezone.clone(),
+            next_fire: alive.and_then(|s| s.next_fire),
+            restart: spec.restart,
+            restarts: state.map_or(0, |s| s.restarts),
+            last_result: state.and_then(|s| s.last_result.clone()),
+            reason,
+            desired: file.desired,
+            executor: executor.to_string(),
+            project: file.project.clone(),
+            spec_hash: file.spec_hash.clone(),
+        }
+    }
+}

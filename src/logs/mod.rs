@@ -1,0 +1,14 @@
+//! Job logs: one record per line, stamped with the UTC time the line completed,
+//! rotated by rename so that no line is ever split across files.
+//!
+//! A record is `2024-05-01T12:34:56.789Z out the line as the job wrote it\n`: the
+//! stamp (always 24 bytes), the stream (`out`, `err`, or `sys` for the supervisor's own
+//! notes), and the line's bytes untouched.
+
+mod record;
+mod size;
+mod writer;
+
+pub use record::{format_stamp, Record, Stream};
+pub use size::parse_size;
+pub use writer::{rotated_path, LogWriter};

@@ -1,0 +1,146 @@
+//! The root directory: where jobs, their state and their logs live on disk, how files
+//! are written without ever being seen half-written, who may write, and how a recorded
+//! process is recognised again (pid plus start time, so a reused pid is never taken
+//! for a job's process).
+//!
+//! ```text
+//! $MRSM_ROOT_DIR/jobs/NAME/job.json      definition + desired state + labels
+//! $MRSM_ROOT_DIR/jobs/NAME/state.json    written by the supervisor only
+//! $MRSM_ROOT_DIR/jobs/NAME/runs.jsonl    one line per finished run (bounded)
+//! $MRSM_ROOT_DIR/jobs/NAME/control.sock  the supervisor's control socket
+//! $MRSM_ROOT_DIR/logs/NAME.log, NAME.log.1 …
+//! ```
+
+mod atomic;
+mod lock;
+pub mod proc;
+
+use std::path::{Path, PathBuf};
+
+pub use atomic::{read_json, write_json};
+pub use lock::RootLock;
+pub use proc::ProcessIdentity;
+
+/// Failures of the on-disk store, each naming the path involved.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path} is not valid: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("no root directory: set MRSM_ROOT_DIR, XDG_STATE_HOME or HOME")]
+    NoRoot,
+}
+
+impl StoreError {
+    pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
+        StoreError::Io {
+            action,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+/// The root directory of one mrsm installation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Root {
+    dir: PathBuf,
+}
+
+impl Root {
+    /// `MRSM_ROOT_DIR`, else `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`.
+    pub fn from_env() -> Result<Root, StoreError> {
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        let dir = var("MRSM_ROOT_DIR")
+            .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mrsm")))
+            .or_else(|| var("HOME").map(|h| h.join(".local/state/mrsm")))
+            .ok_or(StoreError::NoRoot)?;
+        Ok(Root::at(dir))
+    }
+
+    /// A root at a given directory (created on first write).
+    pub fn at(dir: impl Into<PathBuf>) -> Root {
+        Root { dir: dir.into() }
+    }
+
+    /// The root directory itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Where every job's directory lives.
+    pub fn jobs_dir(&self) -> PathBuf {
+        self.dir.join("jobs")
+    }
+
+    /// One job's directory.
+    pub fn job_dir(&self, name: &str) -> PathBuf {
+        self.jobs_dir().join(name)
+    }
+
+    /// The job's definition and desired state.
+    pub fn job_file(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("job.json")
+    }
+
+    /// What the job's supervisor last reported.
+    pub fn state_file(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("state.json")
+    }
+
+    /// The job's finished runs.
+    pub fn runs_file(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("runs.jsonl")
+    }
+
+    /// The supervisor's control socket.
+    pub fn control_socket(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("control.sock")
+    }
+
+    /// Where the supervisor's own errors go (not the job's output).
+    pub fn supervisor_errors(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("supervisor.err")
+    }
+
+    /// Where all logs live.
+    pub fn logs_dir(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    /// The job's current log file (rotated ones add `.1`, `.2`, …).
+    pub fn log_file(&self, name: &str) -> PathBuf {
+        self.logs_dir().join(format!("{name}.log"))
+    }
+
+    /// The names of all jobs, sorted.
+    pub fn job_names(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.jobs_dir();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(StoreError::io("reading", &dir, e)),
+        };
+        let mut names: Vec<String> = entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("job.json").exists())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}

@@ -1,0 +1,162 @@
+//! Processes as /proc shows them: recognising a recorded process again, and finding
+//! every process that belongs to a job.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A process, identified beyond its pid: the kernel's start time (clock ticks since
+/// boot) tells a live process from a later one that reused the pid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ProcessIdentity {
+    pub pid: i32,
+    pub start_ticks: u64,
+}
+
+/// The fields of `/proc/PID/stat` that mrsm needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcStat {
+    pub pid: i32,
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+    pub start_ticks: u64,
+}
+
+impl ProcStat {
+    /// Reads one process's stat line; `None` when it does not exist.
+    pub fn read(pid: i32) -> Option<ProcStat> {
+        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        ProcStat::parse(pid, &text)
+    }
+
+    /// Parses a stat line. The command name may contain spaces and parentheses, so
+    /// fields are counted from the last `)`.
+    pub fn parse(pid: i32, text: &str) -> Option<ProcStat> {
+        let rest = &text[text.rfind(')')? + 1..];
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        // fields[0] is field 3 (state); starttime is field 22.
+        Some(ProcStat {
+            pid,
+            state: fields.first()?.chars().next()?,
+            ppid: fields.get(1)?.parse().ok()?,
+            pgrp: fields.get(2)?.parse().ok()?,
+            session: fields.get(3)?.parse().ok()?,
+            start_ticks: fields.get(19)?.parse().ok()?,
+        })
+    }
+
+    /// Whether it has exited (a zombie waiting to be reaped counts as gone).
+    pub fn is_gone(&self) -> bool {
+        matches!(self.state, 'Z' | 'X' | 'x')
+    }
+
+    /// Its identity.
+    pub fn identity(&self) -> ProcessIdentity {
+        ProcessIdentity {
+            pid: self.pid,
+            start_ticks: self.start_ticks,
+        }
+    }
+}
+
+impl ProcessIdentity {
+    /// The identity of a live process.
+    pub fn of(pid: i32) -> Option<ProcessIdentity> {
+        ProcStat::read(pid)
+            .filter(|s| !s.is_gone())
+            .map(|s| s.identity())
+    }
+
+    /// This process.
+    pub fn current() -> Option<ProcessIdentity> {
+        ProcessIdentity::of(std::process::id() as i32)
+    }
+
+    /// Whether this very process is still running (not a pid reused since).
+    pub fn is_alive(&self) -> bool {
+        ProcStat::read(self.pid).is_some_and(|s| !s.is_gone() && s.start_ticks == self.start_ticks)
+    }
+}
+
+/// Every live process on the machine.
+pub fn all_processes() -> Vec<ProcStat> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter_map(ProcStat::read)
+        .filter(|s| !s.is_gone())
+        .collect()
+}
+
+/// The processes of a job whose supervisor is `supervisor` (a session leader): all
+/// live processes in its session, plus its descendants that left the session (daemons
+/// that called `setsid` are reparented to the supervisor, a child subreaper). The
+/// supervisor itself is not included. Works after the supervisor died too: its
+/// session's members are then recognised by having started after it.
+pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
+    let procs = all_processes();
+    let alive = supervisor.is_alive();
+    // A dead supervisor's pid may have been reused by another session leader; then the
+    // session is not ours any more.
+    if !alive {
+        let reused = procs
+            .iter()
+            .any(|p| p.pid == supervisor.pid && p.session == supervisor.pid);
+        if reused {
+            return Vec::new();
+        }
+    }
+    let children: HashMap<i32, Vec<i32>> = procs.iter().fold(HashMap::new(), |mut map, p| {
+        map.entry(p.ppid).or_default().push(p.pid);
+        map
+    });
+    let mut ours: Vec<i32> = Vec::new();
+    if alive {
+        let mut stack = vec![supervisor.pid];
+        while let Some(pid) = stack.pop() {
+            for &child in children.get(&pid).into_iter().flatten() {
+                ours.push(child);
+                stack.push(child);
+            }
+        }
+    }
+    procs
+        .into_iter()
+        .filter(|p| p.pid != supervisor.pid)
+        .filter(|p| {
+            ours.contains(&p.pid)
+                || (p.session == supervisor.pid && p.start_ticks >= supervisor.start_ticks)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_names_with_spaces_and_parens() {
+        let line = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 12345 0 0";
+        let s = ProcStat::parse(42, line).expect("parses");
+        assert_eq!(
+            (s.state, s.ppid, s.pgrp, s.session, s.start_ticks),
+            ('S', 1, 42, 42, 12345)
+        );
+    }
+
+    #[test]
+    fn this_process_is_alive_and_a_changed_start_is_not() {
+        let me = ProcessIdentity::current().expect("/proc is mounted");
+        assert!(me.is_alive());
+        let impostor = ProcessIdentity {
+            start_ticks: me.start_ticks + 1,
+            ..me
+        };
+        assert!(!impostor.is_alive());
+    }
+}

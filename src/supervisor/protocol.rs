@@ -1,0 +1,60 @@
+//! The messages between a client (the CLI, the `Job` API, the reconciler) and a job's
+//! supervisor, defined once: one JSON request line, one JSON response line, over the
+//! job's Unix control socket.
+
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::job::{SignalName, SupervisorState};
+
+/// What a client asks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "kebab-case")]
+pub enum Request {
+    /// The supervisor's current state.
+    Status,
+    /// Stop every process of the job (SIGSTOP) and hold schedule fires.
+    Pause,
+    /// Continue after a pause.
+    Resume,
+    /// Stop the job and exit once no process of it is left. Overrides the job's own
+    /// stop signal and grace period when given.
+    Stop {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signal: Option<SignalName>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout_ms: Option<u64>,
+    },
+}
+
+/// What the supervisor answers.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "reply", rename_all = "kebab-case")]
+pub enum Response {
+    Done { message: String },
+    State { state: Box<SupervisorState> },
+    Refused { message: String },
+}
+
+/// Sends one request and waits up to `timeout` for its answer.
+pub fn call(socket: &Path, request: &Request, timeout: Duration) -> std::io::Result<Response> {
+    let mut stream = UnixStream::connect(socket)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    let mut line = serde_json::to_vec(request)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer)?;
+    if answer.is_empty() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            "the supervisor closed the connection without answering",
+        ));
+    }
+    Ok(serde_json::from_str(&answer)?)
+}

@@ -1,0 +1,38 @@
+//! Signals to every process of a job: each process group found among the job's
+//! processes gets the signal (so members forked meanwhile get it too), and so does
+//! each process on its own.
+
+use std::collections::BTreeSet;
+
+use nix::sys::signal::{kill, killpg, Signal};
+use nix::unistd::Pid;
+
+use crate::store::proc::{job_processes, ProcStat};
+use crate::store::ProcessIdentity;
+
+/// Sends `signal` to every process of the job supervised by `supervisor`; returns how
+/// many processes there were.
+pub fn signal_job(supervisor: ProcessIdentity, signal: Signal) -> usize {
+    let procs = job_processes(supervisor);
+    signal_processes(&procs, signal);
+    procs.len()
+}
+
+/// Sends `signal` to the given processes and their process groups.
+pub fn signal_processes(procs: &[ProcStat], signal: Signal) {
+    // A session leader's group is its own (the supervisor's, or a daemon's that left
+    // the session); those are signalled process by process only.
+    let sessions: BTreeSet<i32> = procs.iter().map(|p| p.session).collect();
+    let groups: BTreeSet<i32> = procs.iter().map(|p| p.pgrp).filter(|&g| g > 1).collect();
+    for group in groups.difference(&sessions) {
+        let _ = killpg(Pid::from_raw(*group), signal);
+    }
+    for p in procs {
+        let _ = kill(Pid::from_raw(p.pid), signal);
+    }
+}
+
+/// Whether any process of the job is left.
+pub fn job_alive(supervisor: ProcessIdentity) -> bool {
+    !job_processes(supervisor).is_empty()
+}
