@@ -299,7 +299,7 @@ impl Supervisor {
             self.save_state();
         }
         if let Some(fire) = self.next_fire {
-            if self.state.phase == Phase::Running && instant_of(fire) <= now {
+            if self.state.phase == Phase::Running && fire <= Timestamp::now() {
                 self.fire();
                 self.advance_schedule();
                 self.save_state();

@@ -1,0 +1,160 @@
+//! Shared by the integration tests: a temporary root directory, the real `mrsm`
+//! binary pointed at it, waiting on conditions with deadlines, and cleanup of every
+//! process the test started (by recorded pid and start time) when the test ends,
+//! passed or failed.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use mrsm::store::proc::{job_processes, ProcStat};
+use mrsm::store::ProcessIdentity;
+use serde_json::Value;
+
+/// A test's own mrsm installation.
+pub struct Env {
+    root: tempfile::TempDir,
+    work: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            root: tempfile::Builder::new().prefix("mrsm-root").tempdir().expect("temp root"),
+            work: tempfile::Builder::new().prefix("mrsm-work").tempdir().expect("temp work dir"),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        self.root.path()
+    }
+
+    /// A scratch directory where jobs run.
+    pub fn work(&self) -> &Path {
+        self.work.path()
+    }
+
+    /// `mrsm` with this root, run in the work directory.
+    pub fn mrsm(&self) -> Command {
+        let mut cmd = Command::cargo_bin("mrsm").expect("mrsm is built");
+        cmd.env("MRSM_ROOT_DIR", self.root())
+            .env_remove("MRSM_BIN")
+            .env("NO_COLOR", "1")
+            .current_dir(self.work());
+        cmd
+    }
+
+    /// `mrsm run -d --name NAME ARGS…`, which must succeed.
+    pub fn run_d(&self, name: &str, args: &[&str]) {
+        self.mrsm()
+            .args(["run", "-d", "--name", name])
+            .args(args)
+            .assert()
+            .success();
+    }
+
+    /// The job as `show jobs NAME --json` reports it.
+    pub fn info(&self, name: &str) -> Value {
+        let out = self.mrsm().args(["show", "jobs", name, "--json"]).output().expect("runs");
+        assert!(out.status.success(), "show jobs {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        list[0].clone()
+    }
+
+    pub fn status(&self, name: &str) -> String {
+        self.info(name)["status"].as_str().unwrap_or_default().to_string()
+    }
+
+    pub fn job_dir(&self, name: &str) -> PathBuf {
+        self.root().join("jobs").join(name)
+    }
+
+    /// The supervisor recorded in `state.json`.
+    pub fn supervisor(&self, name: &str) -> Option<ProcessIdentity> {
+        let text = std::fs::read_to_string(self.job_dir(name).join("state.json")).ok()?;
+        let state: Value = serde_json::from_str(&text).ok()?;
+        serde_json::from_value(state["supervisor"].clone()).ok()
+    }
+
+    /// Finished runs from `runs.jsonl`.
+    pub fn runs(&self, name: &str) -> Vec<Value> {
+        std::fs::read_to_string(self.job_dir(name).join("runs.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// The job's log lines (stream `out` and `err`), oldest file first.
+    pub fn log_text(&self, name: &str) -> String {
+        std::fs::read_to_string(self.root().join("logs").join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    /// Every recorded supervisor under this root.
+    fn supervisors(&self) -> Vec<ProcessIdentity> {
+        let Ok(entries) = std::fs::read_dir(self.root().join("jobs")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter_map(|name| self.supervisor(&name))
+            .collect()
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        for supervisor in self.supervisors() {
+            kill_job(supervisor);
+        }
+    }
+}
+
+/// Kills a supervisor and every process of its job, by recorded identity.
+pub fn kill_job(supervisor: ProcessIdentity) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let procs = job_processes(supervisor);
+    if supervisor.is_alive() {
+        let _ = kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL);
+    }
+    for p in procs {
+        let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+    }
+}
+
+/// The processes of a job (its supervisor's session and descendants).
+pub fn processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
+    job_processes(supervisor)
+}
+
+/// Polls `probe` every 10 ms until it returns `Some`, failing the test after `timeout`.
+pub fn wait_for<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = probe() {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Polls `holds` until `duration` has passed, failing the test the first time it
+/// does not hold.
+pub fn assert_holds_for(duration: Duration, what: &str, mut holds: impl FnMut() -> bool) {
+    let until = Instant::now() + duration;
+    while Instant::now() < until {
+        assert!(holds(), "{what} stopped holding");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Seconds between two RFC 3339 instants in JSON values.
+pub fn seconds_between(a: &Value, b: &Value) -> f64 {
+    let a: jiff::Timestamp = a.as_str().expect("instant").parse().expect("RFC 3339");
+    let b: jiff::Timestamp = b.as_str().expect("instant").parse().expect("RFC 3339");
+    b.duration_since(a).as_secs_f64()
+}
