@@ -22,7 +22,10 @@ fn a_job_outlives_its_command_and_a_killed_supervisor_shows_stopped() {
     assert_eq!(info["status"], "running", "{info}");
     let pid = info["pid"].as_i64().expect("a running job has a pid") as i32;
     assert!(Path::new(&format!("/proc/{pid}")).exists());
-    assert!(info["began"].is_string() && info["ended"].is_null(), "{info}");
+    assert!(
+        info["began"].is_string() && info["ended"].is_null(),
+        "{info}"
+    );
 
     let supervisor = env.supervisor("sleeper").expect("recorded");
     kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
@@ -32,11 +35,21 @@ fn a_job_outlives_its_command_and_a_killed_supervisor_shows_stopped() {
     });
     let reason = info["reason"].as_str().unwrap_or_default();
     assert!(reason.contains("died unexpectedly"), "{info}");
-    assert!(info["pid"].is_null() && info["supervisor_pid"].is_null(), "{info}");
+    assert!(
+        info["pid"].is_null() && info["supervisor_pid"].is_null(),
+        "{info}"
+    );
 
     // What the dead supervisor left behind is cleaned up by `stop`.
-    env.mrsm().args(["stop", "jobs", "sleeper"]).assert().success();
-    assert!(processes(supervisor).is_empty(), "leftovers: {:?}", processes(supervisor));
+    env.mrsm()
+        .args(["stop", "jobs", "sleeper"])
+        .assert()
+        .success();
+    assert!(
+        processes(supervisor).is_empty(),
+        "leftovers: {:?}",
+        processes(supervisor)
+    );
 }
 
 fn states(env: &Env, name: &str) -> Vec<char> {
@@ -50,22 +63,40 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
     env.run_d("forks", &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"]);
     let supervisor = env.supervisor("forks").expect("recorded");
     // Two shells (sh -c running sh -c) and two sleeps.
-    wait_for(TIMEOUT, "four processes", || (processes(supervisor).len() == 4).then_some(()));
+    wait_for(TIMEOUT, "four processes", || {
+        (processes(supervisor).len() == 4).then_some(())
+    });
 
-    env.mrsm().args(["pause", "jobs", "forks"]).assert().success();
+    env.mrsm()
+        .args(["pause", "jobs", "forks"])
+        .assert()
+        .success();
     let paused = states(&env, "forks");
     assert!(paused.iter().all(|&s| s == 'T'), "after pause: {paused:?}");
     assert_eq!(env.status("forks"), "paused");
     assert!(env.info("forks")["paused"].is_string());
 
-    env.mrsm().args(["start", "jobs", "forks"]).assert().success();
+    env.mrsm()
+        .args(["start", "jobs", "forks"])
+        .assert()
+        .success();
     let resumed = states(&env, "forks");
-    assert!(resumed.iter().all(|&s| s != 'T'), "after start: {resumed:?}");
+    assert!(
+        resumed.iter().all(|&s| s != 'T'),
+        "after start: {resumed:?}"
+    );
     assert_eq!(env.status("forks"), "running");
 
-    env.mrsm().args(["stop", "jobs", "forks"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "forks"])
+        .assert()
+        .success();
     // `stop` returns only once nothing of the job is left.
-    assert!(processes(supervisor).is_empty(), "{:?}", processes(supervisor));
+    assert!(
+        processes(supervisor).is_empty(),
+        "{:?}",
+        processes(supervisor)
+    );
     assert!(!supervisor.is_alive());
     let info = env.info("forks");
     assert_eq!(info["status"], "stopped");
@@ -75,12 +106,27 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
 #[test]
 fn stopping_a_paused_job_and_deleting_leave_nothing() {
     let env = Env::new();
-    env.run_d("doomed", &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"]);
+    env.run_d(
+        "doomed",
+        &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"],
+    );
     let supervisor = env.supervisor("doomed").expect("recorded");
-    wait_for(TIMEOUT, "four processes", || (processes(supervisor).len() == 4).then_some(()));
-    env.mrsm().args(["pause", "jobs", "doomed"]).assert().success();
-    env.mrsm().args(["delete", "jobs", "doomed", "-y"]).assert().success();
-    assert!(processes(supervisor).is_empty(), "{:?}", processes(supervisor));
+    wait_for(TIMEOUT, "four processes", || {
+        (processes(supervisor).len() == 4).then_some(())
+    });
+    env.mrsm()
+        .args(["pause", "jobs", "doomed"])
+        .assert()
+        .success();
+    env.mrsm()
+        .args(["delete", "jobs", "doomed", "-y"])
+        .assert()
+        .success();
+    assert!(
+        processes(supervisor).is_empty(),
+        "{:?}",
+        processes(supervisor)
+    );
     assert!(!env.job_dir("doomed").exists());
     assert!(!env.root().join("logs/doomed.log").exists());
     env.mrsm()
@@ -103,13 +149,21 @@ fn a_chain_stops_at_the_first_failing_step() {
     assert_eq!(result["ok"], false, "{info}");
     assert_eq!(result["failed_step"], 2, "{info}");
     assert_eq!(result["exit_code"], 1, "{info}");
-    assert!(result["message"].as_str().unwrap_or_default().contains("step 2/3"), "{info}");
+    assert!(
+        result["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("step 2/3"),
+        "{info}"
+    );
     let runs = env.runs("chain");
     assert_eq!(runs.len(), 1);
     assert_eq!(runs[0]["failed_step"], 2);
 
     env.run_d("good-chain", &["--", "true", "+", "touch", "y"]);
-    wait_for(TIMEOUT, "the chain to end", || (env.status("good-chain") == "stopped").then_some(()));
+    wait_for(TIMEOUT, "the chain to end", || {
+        (env.status("good-chain") == "stopped").then_some(())
+    });
     assert!(env.work().join("y").exists());
     assert_eq!(env.info("good-chain")["last_result"]["ok"], true);
 }
@@ -117,10 +171,23 @@ fn a_chain_stops_at_the_first_failing_step() {
 #[test]
 fn output_goes_to_the_log_with_stamps() {
     let env = Env::new();
-    env.run_d("talker", &["--", "sh", "-c", "echo hello; echo oops >&2; printf partial"]);
-    wait_for(TIMEOUT, "the job to end", || (env.status("talker") == "stopped").then_some(()));
+    env.run_d(
+        "talker",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "echo hello; echo oops >&2; printf partial",
+        ],
+    );
+    wait_for(TIMEOUT, "the job to end", || {
+        (env.status("talker") == "stopped").then_some(())
+    });
     let log = env.log_text("talker");
-    let lines: Vec<&str> = log.lines().filter(|l| !l[25..].starts_with("sys")).collect();
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| !l[25..].starts_with("sys"))
+        .collect();
     assert!(lines.iter().any(|l| l.ends_with(" out hello")), "{log}");
     assert!(lines.iter().any(|l| l.ends_with(" err oops")), "{log}");
     assert!(lines.iter().any(|l| l.ends_with(" out partial")), "{log}");
@@ -134,14 +201,20 @@ fn output_goes_to_the_log_with_stamps() {
 fn rm_deletes_the_job_once_finished() {
     let env = Env::new();
     env.run_d("ephemeral", &["--rm", "--", "true"]);
-    wait_for(TIMEOUT, "the job to be removed", || (!env.job_dir("ephemeral").exists()).then_some(()));
+    wait_for(TIMEOUT, "the job to be removed", || {
+        (!env.job_dir("ephemeral").exists()).then_some(())
+    });
     assert!(!env.root().join("logs/ephemeral.log").exists());
 }
 
 #[test]
 fn random_names_are_adjective_noun() {
     let env = Env::new();
-    let out = env.mrsm().args(["run", "-d", "--", "true"]).output().expect("runs");
+    let out = env
+        .mrsm()
+        .args(["run", "-d", "--", "true"])
+        .output()
+        .expect("runs");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let name = text.split('"').nth(1).expect("prints the name");

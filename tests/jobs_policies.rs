@@ -18,7 +18,10 @@ fn runs_at_least(env: &Env, name: &str, n: usize, timeout: Duration) -> Vec<Valu
 #[test]
 fn on_failure_restarts_with_doubling_backoff() {
     let env = Env::new();
-    env.run_d("flaky", &["--restart", "on-failure", "--", "sh", "-c", "exit 3"]);
+    env.run_d(
+        "flaky",
+        &["--restart", "on-failure", "--", "sh", "-c", "exit 3"],
+    );
     let runs = runs_at_least(&env, "flaky", 4, Duration::from_secs(20));
     // Gaps between a run's end and the next start: 1 s, 2 s, 4 s.
     let gaps: Vec<f64> = runs
@@ -35,7 +38,10 @@ fn on_failure_restarts_with_doubling_backoff() {
     assert_eq!(runs[1]["trigger"], "restart");
     let info = env.info("flaky");
     assert!(info["restarts"].as_u64().unwrap_or(0) >= 3, "{info}");
-    env.mrsm().args(["stop", "jobs", "flaky"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "flaky"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -45,28 +51,44 @@ fn always_restarts_success_and_never_does_not() {
     env.run_d("once", &["--restart", "never", "--", "true"]);
     env.run_d("fine", &["--restart", "on-failure", "--", "true"]);
     runs_at_least(&env, "again", 2, Duration::from_secs(10));
-    wait_for(Duration::from_secs(10), "once to end", || (env.status("once") == "stopped").then_some(()));
-    wait_for(Duration::from_secs(10), "fine to end", || (env.status("fine") == "stopped").then_some(()));
+    wait_for(Duration::from_secs(10), "once to end", || {
+        (env.status("once") == "stopped").then_some(())
+    });
+    wait_for(Duration::from_secs(10), "fine to end", || {
+        (env.status("fine") == "stopped").then_some(())
+    });
     assert_eq!(env.runs("once").len(), 1);
     assert_eq!(env.runs("fine").len(), 1);
     assert_eq!(env.info("once")["reason"], "finished: exited with status 0");
-    env.mrsm().args(["stop", "jobs", "again"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "again"])
+        .assert()
+        .success();
 }
 
 #[test]
 fn a_job_stopped_by_hand_stays_stopped() {
     let env = Env::new();
     env.run_d("persistent", &["--restart", "always", "--", "sleep", "300"]);
-    env.mrsm().args(["stop", "jobs", "persistent"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "persistent"])
+        .assert()
+        .success();
     let runs = env.runs("persistent").len();
     assert_holds_for(Duration::from_millis(2500), "stopped", || {
         env.status("persistent") == "stopped" && env.runs("persistent").len() == runs
     });
     assert_eq!(env.info("persistent")["desired"], "stopped");
     // And `start` brings it back.
-    env.mrsm().args(["start", "jobs", "persistent"]).assert().success();
+    env.mrsm()
+        .args(["start", "jobs", "persistent"])
+        .assert()
+        .success();
     assert_eq!(env.status("persistent"), "running");
-    env.mrsm().args(["stop", "jobs", "persistent"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "persistent"])
+        .assert()
+        .success();
 }
 
 #[test]
@@ -74,21 +96,41 @@ fn a_schedule_fires_every_second() {
     let env = Env::new();
     env.run_d("ticker", &["-s", "every 1 second", "--", "true"]);
     let info = env.info("ticker");
-    assert_eq!(info["status"], "running", "a scheduled job waits as running");
+    assert_eq!(
+        info["status"], "running",
+        "a scheduled job waits as running"
+    );
     let runs = runs_at_least(&env, "ticker", 4, Duration::from_secs(15));
     for w in runs.windows(2) {
         let gap = seconds_between(&w[0]["started"], &w[1]["started"]);
-        assert!((0.7..1.6).contains(&gap), "fires should be 1 s apart: {runs:?}");
+        assert!(
+            (0.7..1.6).contains(&gap),
+            "fires should be 1 s apart: {runs:?}"
+        );
         assert_eq!(w[1]["trigger"], "schedule");
     }
     assert!(env.info("ticker")["next_fire"].is_string());
-    env.mrsm().args(["stop", "jobs", "ticker"]).assert().success();
+    env.mrsm()
+        .args(["stop", "jobs", "ticker"])
+        .assert()
+        .success();
 }
 
 /// A job firing every 0.5 s whose runs take 1.2 s, under an overlap policy.
 fn overlapping(policy: &str, runs: usize) -> Vec<Value> {
     let env = Env::new();
-    env.run_d(policy, &["-s", "every 0.5 seconds", "--overlap", policy, "--", "sleep", "1.2"]);
+    env.run_d(
+        policy,
+        &[
+            "-s",
+            "every 0.5 seconds",
+            "--overlap",
+            policy,
+            "--",
+            "sleep",
+            "1.2",
+        ],
+    );
     let records = runs_at_least(&env, policy, runs, Duration::from_secs(20));
     env.mrsm().args(["stop", "jobs", policy]).assert().success();
     records
@@ -100,7 +142,10 @@ fn overlap_skip_never_runs_two_at_once() {
     for w in runs.windows(2) {
         let gap = seconds_between(&w[0]["ended"], &w[1]["started"]);
         assert!(gap >= 0.0, "runs overlapped: {runs:?}");
-        assert!(gap < 1.0, "the next fire after a run ends is at most 0.5 s away: {runs:?}");
+        assert!(
+            gap < 1.0,
+            "the next fire after a run ends is at most 0.5 s away: {runs:?}"
+        );
         assert_eq!(w[1]["trigger"], "schedule");
     }
 }
@@ -110,7 +155,10 @@ fn overlap_queue_runs_again_right_after() {
     let runs = overlapping("queue", 3);
     for w in runs.windows(2) {
         let gap = seconds_between(&w[0]["ended"], &w[1]["started"]);
-        assert!((0.0..0.3).contains(&gap), "queued runs start as the last ends: {runs:?}");
+        assert!(
+            (0.0..0.3).contains(&gap),
+            "queued runs start as the last ends: {runs:?}"
+        );
         assert_eq!(w[1]["trigger"], "queue");
     }
 }

@@ -21,8 +21,14 @@ pub struct Env {
 impl Env {
     pub fn new() -> Env {
         Env {
-            root: tempfile::Builder::new().prefix("mrsm-root").tempdir().expect("temp root"),
-            work: tempfile::Builder::new().prefix("mrsm-work").tempdir().expect("temp work dir"),
+            root: tempfile::Builder::new()
+                .prefix("mrsm-root")
+                .tempdir()
+                .expect("temp root"),
+            work: tempfile::Builder::new()
+                .prefix("mrsm-work")
+                .tempdir()
+                .expect("temp work dir"),
         }
     }
 
@@ -56,14 +62,25 @@ impl Env {
 
     /// The job as `show jobs NAME --json` reports it.
     pub fn info(&self, name: &str) -> Value {
-        let out = self.mrsm().args(["show", "jobs", name, "--json"]).output().expect("runs");
-        assert!(out.status.success(), "show jobs {name}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = self
+            .mrsm()
+            .args(["show", "jobs", name, "--json"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "show jobs {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let list: Value = serde_json::from_slice(&out.stdout).expect("JSON");
         list[0].clone()
     }
 
     pub fn status(&self, name: &str) -> String {
-        self.info(name)["status"].as_str().unwrap_or_default().to_string()
+        self.info(name)["status"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     pub fn job_dir(&self, name: &str) -> PathBuf {
@@ -88,7 +105,8 @@ impl Env {
 
     /// The job's log lines (stream `out` and `err`), oldest file first.
     pub fn log_text(&self, name: &str) -> String {
-        std::fs::read_to_string(self.root().join("logs").join(format!("{name}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.root().join("logs").join(format!("{name}.log")))
+            .unwrap_or_default()
     }
 
     /// Every recorded supervisor under this root.
@@ -137,7 +155,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Opt
         if let Some(value) = probe() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }

@@ -1,0 +1,130 @@
+//! Bad input to the job verbs: a clear message, a non-zero exit, and nothing changed.
+
+mod support;
+
+use predicates::prelude::*;
+use support::Env;
+
+fn assert_no_jobs(env: &Env) {
+    let jobs = std::fs::read_dir(env.root().join("jobs"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    assert_eq!(jobs, 0, "no job may be left behind by a refused command");
+}
+
+#[test]
+fn unknown_jobs_are_named() {
+    let env = Env::new();
+    for verb in ["start", "stop", "pause", "delete"] {
+        env.mrsm()
+            .args([verb, "jobs", "ghost"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains("job \"ghost\" does not exist"));
+    }
+    env.mrsm()
+        .args(["show", "runs", "ghost"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("\"ghost\" does not exist"));
+    assert_no_jobs(&env);
+}
+
+#[test]
+fn each_name_is_reported() {
+    let env = Env::new();
+    env.run_d("real", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["stop", "jobs", "ghost", "real"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("stopped job \"real\""))
+        .stderr(predicate::str::contains("job \"ghost\" does not exist"));
+    assert_eq!(env.status("real"), "stopped");
+}
+
+#[test]
+fn invalid_names_exit_2() {
+    let env = Env::new();
+    env.mrsm()
+        .args(["run", "-d", "--name", "no spaces", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid job name \"no spaces\""));
+    env.mrsm()
+        .args(["stop", "jobs", "../etc"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("invalid job name"));
+    assert_no_jobs(&env);
+}
+
+#[test]
+fn bad_schedules_policies_and_signals_exit_2() {
+    let env = Env::new();
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["-s", "every 1 fortnight"],
+            "unknown unit \"fortnight\" at column 9",
+        ),
+        (&["-s", "daily", "--tz", "Mars/Base"], "unknown time zone"),
+        (
+            &["--restart", "sometimes"],
+            "unknown restart policy \"sometimes\"",
+        ),
+        (&["--overlap", "pile-up"], "unknown overlap policy"),
+        (&["--stop-signal", "SIGFOO"], "unknown signal \"SIGFOO\""),
+        (&["--stop-timeout", "soon"], "bad duration \"soon\""),
+        (&["--log-size", "huge"], "bad size"),
+    ];
+    for (args, message) in cases {
+        env.mrsm()
+            .args(["run", "-d", "--name", "x"])
+            .args(*args)
+            .args(["--", "true"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(*message));
+    }
+    assert_no_jobs(&env);
+
+    env.run_d("victim", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["stop", "jobs", "victim", "--signal", "SIGFOO"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown signal \"SIGFOO\""));
+    assert_eq!(
+        env.status("victim"),
+        "running",
+        "a refused stop changes nothing"
+    );
+    assert_eq!(env.info("victim")["desired"], "running");
+}
+
+#[test]
+fn names_are_unique() {
+    let env = Env::new();
+    env.run_d("twin", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["run", "-d", "--name", "twin", "--", "true"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("job \"twin\" already exists"));
+    assert_eq!(env.info("twin")["command"][0], "sleep 300");
+}
+
+#[test]
+fn pausing_a_stopped_job_is_refused() {
+    let env = Env::new();
+    env.run_d("done", &["--", "true"]);
+    support::wait_for(std::time::Duration::from_secs(10), "the job to end", || {
+        (env.status("done") == "stopped").then_some(())
+    });
+    env.mrsm()
+        .args(["pause", "jobs", "done"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("job \"done\" is not running"));
+    assert_eq!(env.info("done")["desired"], "running");
+}
