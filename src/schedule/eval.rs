@@ -76,8 +76,10 @@ fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
         // Over one cycle of lcm(p, 1 day) the progression visits at most 1440 times of
         // day (p is a whole number of minutes); the cron must allow one of them.
         let visits = lcm(p, US_PER_DAY).map_or(i64::MAX, |q| q / p).min(1440);
+        let step = i128::from(p.rem_euclid(US_PER_DAY));
+        let base = i128::from(first) + i128::from(offset);
         let allowed = (0..visits).any(|r| {
-            let (_, tod) = split_day(first + r * p + offset);
+            let tod = (base + i128::from(r) * step).rem_euclid(i128::from(US_PER_DAY)) as i64;
             cron.allows_time((tod / US_PER_HOUR) as u32, ((tod / US_PER_MIN) % 60) as u32)
         });
         if !allowed {
