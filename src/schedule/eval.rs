@@ -7,7 +7,7 @@ use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_HOUR, US_PER_MIN}
 use super::cron::Cron;
 use super::fragment::DateFilter;
 use super::interval::{next_exact, CalendarInterval};
-use super::zone::Zone;
+use super::zone::{Segment, Zone};
 
 /// The occurrences `first + k·period` (k ≥ 0); no period means `first` alone.
 #[derive(Clone, Copy, Debug)]
@@ -136,6 +136,7 @@ impl Group {
             return None;
         }
         let mut c = t.max(start);
+        let mut segment: Option<Segment> = None;
         let horizon = match self.period {
             Some(q) => c.checked_add(q)?,
             None => c.saturating_add(SEARCH_YEARS * 366 * US_PER_DAY),
@@ -143,7 +144,7 @@ impl Group {
         loop {
             if let (Some(prog), Some(cron), Zone::Tz(_)) = (self.exact, &self.cron, zone) {
                 // Skip stretches of constant offset in which the two can never meet.
-                let seg = zone.segment(c);
+                let seg = segment_at(zone, c, &mut segment);
                 if meet(prog, cron, seg.offset).is_none() {
                     c = seg.end?;
                     if c > horizon {
@@ -167,7 +168,7 @@ impl Group {
                     c = n;
                 }
                 if let Some(cron) = &self.cron {
-                    let n = cron_next(cron, zone, c)?;
+                    let n = cron_next(cron, zone, c, &mut segment)?;
                     moved |= n != c;
                     c = n;
                 }
@@ -188,16 +189,31 @@ impl Group {
     }
 }
 
+/// The stretch of constant offset containing `t`, reusing the last one looked up
+/// when it still applies (zone lookups far from the present are not cheap).
+fn segment_at(zone: &Zone, t: i64, cache: &mut Option<Segment>) -> Segment {
+    if let Some(seg) = *cache {
+        let after_start = seg.start.is_none_or(|s| s <= t);
+        let before_end = seg.end.is_none_or(|e| t < e);
+        if after_start && before_end {
+            return seg;
+        }
+    }
+    let seg = zone.segment(t);
+    *cache = Some(seg);
+    seg
+}
+
 /// The first instant at or after `t` at which the cron matches the local clock of
 /// `zone`, applying the DST rules: a match inside a gap fires when the gap ends, and a
 /// repeated hour fires again only when the cron's hour field allows every hour.
-pub fn cron_next(cron: &Cron, zone: &Zone, t: i64) -> Option<i64> {
+pub fn cron_next(cron: &Cron, zone: &Zone, t: i64, cache: &mut Option<Segment>) -> Option<i64> {
     if let Zone::Fixed(offset) = zone {
         return cron.next_local(t + offset).map(|l| l - offset);
     }
     let mut t = t;
     loop {
-        let seg = zone.segment(t);
+        let seg = segment_at(zone, t, cache);
         if let Some(s) = seg.start {
             if seg.begins_with_gap() && t == s {
                 let (from, to) = (s + seg.prev_offset, s + seg.offset);
