@@ -555,6 +555,7 @@ impl Supervisor {
             },
             Request::Pause => self.pause(),
             Request::Resume => self.resume(),
+            Request::Stdin { data, eof } => self.write_stdin(data, eof),
             Request::Stop { signal, timeout_ms } => {
                 self.begin_stop(
                     signal.map(|s| s.0),
@@ -565,6 +566,30 @@ impl Supervisor {
             }
         };
         let _ = reply.send(response);
+    }
+
+    fn write_stdin(&mut self, data: String, eof: bool) -> Response {
+        let Some(run) = self.runs.iter_mut().rev().find(|r| !r.replaced) else {
+            return Response::Refused {
+                message: "no step is running to read it".into(),
+            };
+        };
+        let Some(stdin) = run.child.stdin.as_ref() else {
+            return Response::Refused {
+                message: "the step's input is closed".into(),
+            };
+        };
+        if !data.is_empty() && stdin.send(data.into_bytes()).is_err() {
+            return Response::Refused {
+                message: "the step's input is closed".into(),
+            };
+        }
+        if eof {
+            run.child.stdin = None;
+        }
+        Response::Done {
+            message: "written".into(),
+        }
     }
 
     fn pause(&mut self) -> Response {

@@ -29,6 +29,13 @@ pub enum Request {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
     },
+    /// Write to the standard input of the newest run's current step; `eof` closes it
+    /// afterwards.
+    Stdin {
+        data: String,
+        #[serde(default)]
+        eof: bool,
+    },
 }
 
 /// What the supervisor answers.

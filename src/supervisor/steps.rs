@@ -7,8 +7,9 @@ use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
+use tokio::sync::mpsc;
 
 use crate::job::JobSpec;
 use crate::logs::{LogWriter, Stream};
@@ -20,10 +21,10 @@ pub type SharedLog = Arc<Mutex<LogWriter>>;
 /// A started step.
 pub struct StepChild {
     pub process: ProcessIdentity,
-    /// Held open so a step reading its input waits for it (`attach job` writes here)
-    /// rather than seeing end-of-file.
-    #[allow(dead_code)]
-    pub stdin: Option<ChildStdin>,
+    /// Feeds the step's standard input. The pipe stays open while this is held, so a
+    /// step reading its input waits for it (from `attach job`) rather than seeing
+    /// end-of-file; dropping it closes the pipe.
+    pub stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
 /// Starts step `text` of `spec` in a new process group, pumping its output to `log`.
@@ -71,10 +72,26 @@ pub fn spawn_step(
     }
     // The exit status is collected by the supervisor's reaper (waitpid on any child),
     // so the `Child` handle is dropped without waiting.
-    Ok(StepChild {
-        process,
-        stdin: child.stdin.take(),
-    })
+    let stdin = match child.stdin.take() {
+        Some(pipe) => Some(feed_stdin(pipe)?),
+        None => None,
+    };
+    Ok(StepChild { process, stdin })
+}
+
+/// A task that writes what it is sent to the step's input without ever blocking the
+/// supervisor, and closes the pipe when the sender is dropped.
+fn feed_stdin(pipe: ChildStdin) -> std::io::Result<mpsc::UnboundedSender<Vec<u8>>> {
+    let mut sender = pipe::Sender::from_owned_fd(OwnedFd::from(pipe))?;
+    let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    tokio::spawn(async move {
+        while let Some(data) = rx.recv().await {
+            if sender.write_all(&data).await.is_err() {
+                break;
+            }
+        }
+    });
+    Ok(tx)
 }
 
 /// Reads a pipe until every writer has closed it, writing each completed line as a
