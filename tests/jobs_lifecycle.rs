@@ -220,3 +220,20 @@ fn random_names_are_adjective_noun() {
     let name = text.split('"').nth(1).expect("prints the name");
     assert!(name.contains('-') && env.job_dir(name).exists(), "{text}");
 }
+
+#[test]
+fn processes_left_behind_by_a_finished_chain_are_stopped() {
+    let env = Env::new();
+    env.run_d("leaver", &["--", "sh", "-c", "sleep 300 & echo started"]);
+    let supervisor = env.supervisor("leaver").expect("recorded");
+    wait_for(TIMEOUT, "the job to end", || {
+        (env.status("leaver") == "stopped").then_some(())
+    });
+    assert!(
+        processes(supervisor).is_empty(),
+        "{:?}",
+        processes(supervisor)
+    );
+    assert!(env.log_text("leaver").contains(" out started"));
+    assert_eq!(env.info("leaver")["last_result"]["ok"], true);
+}

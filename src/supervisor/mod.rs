@@ -80,6 +80,9 @@ struct Stopping {
     deadline: Instant,
     killed: bool,
     waiters: Vec<oneshot::Sender<Response>>,
+    /// Asked for (a client or a signal), rather than cleaning up after the job's
+    /// chain ended with processes left behind.
+    requested: bool,
 }
 
 /// A replaced run's process group, killed if still there at the deadline.
@@ -103,6 +106,8 @@ struct Supervisor {
     backoff: Duration,
     stopping: Option<Stopping>,
     pending_kills: Vec<PendingKill>,
+    /// Output pumps, awaited before exiting so no line is lost.
+    pumps: Vec<tokio::task::JoinHandle<()>>,
     done: bool,
 }
 
@@ -144,6 +149,7 @@ impl Supervisor {
             backoff: BACKOFF_FIRST,
             stopping: None,
             pending_kills: Vec::new(),
+            pumps: Vec::new(),
             done: false,
         })
     }
@@ -181,12 +187,17 @@ impl Supervisor {
             }
         }
         let _ = std::fs::remove_file(&socket);
+        // Every process of the job is gone, so the pipes are at end-of-file: drain
+        // them before exiting.
+        for pump in self.pumps.drain(..) {
+            let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
+        }
         // Let answers already handed over reach their clients.
         let deadline = Instant::now() + Duration::from_secs(1);
         while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
-        if self.file.spec.rm && self.stopping.is_none() {
+        if self.file.spec.rm && !self.stopping.as_ref().is_some_and(|s| s.requested) {
             remove_job_files(&self.root, self.name());
         }
         Ok(())
@@ -381,11 +392,13 @@ impl Supervisor {
     }
 
     /// Starts step `index` of run `id`; a failure to start is the run's result.
-    fn spawn(&self, index: usize, id: u64) -> Result<StepChild, RunResult> {
+    fn spawn(&mut self, index: usize, id: u64) -> Result<StepChild, RunResult> {
         let spec = &self.file.spec;
         let text = &spec.command[index];
+        self.pumps.retain(|p| !p.is_finished());
         match spawn_step(spec, text, id, &self.log) {
-            Ok(child) => {
+            Ok((child, pumps)) => {
+                self.pumps.extend(pumps);
                 if self.state.phase == Phase::Paused {
                     let _ =
                         nix::sys::signal::killpg(Pid::from_raw(child.process.pid), Signal::SIGSTOP);
@@ -536,10 +549,19 @@ impl Supervisor {
         ));
     }
 
-    /// The job is over on its own: record the end and exit.
+    /// The job is over on its own: stop what its chain left running, record the end
+    /// and exit.
     fn finish(&mut self, result: Option<RunResult>) {
         if let Some(result) = result {
             self.state.last_result = Some(result);
+        }
+        if job_alive(self.state.supervisor) {
+            self.sys("the chain has ended; stopping the processes it left behind");
+            self.begin_stop(None, None, None);
+            if let Some(stopping) = self.stopping.as_mut() {
+                stopping.requested = false;
+            }
+            return;
         }
         self.state.phase = Phase::Exited;
         self.state.ended = Some(Timestamp::now());
@@ -664,6 +686,7 @@ impl Supervisor {
             deadline: Instant::now() + timeout,
             killed: false,
             waiters: reply.into_iter().collect(),
+            requested: true,
         });
         self.save_state();
         self.poll_stop();

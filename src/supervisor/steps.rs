@@ -10,6 +10,7 @@ use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::job::JobSpec;
 use crate::logs::{LogWriter, Stream};
@@ -27,13 +28,14 @@ pub struct StepChild {
     pub stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
 }
 
-/// Starts step `text` of `spec` in a new process group, pumping its output to `log`.
+/// Starts step `text` of `spec` in a new process group, pumping its output to `log`;
+/// returns the step and its output pumps.
 pub fn spawn_step(
     spec: &JobSpec,
     text: &str,
     run: u64,
     log: &SharedLog,
-) -> std::io::Result<StepChild> {
+) -> std::io::Result<(StepChild, Vec<JoinHandle<()>>)> {
     let mut cmd = if spec.shell {
         let mut c = Command::new("/bin/sh");
         c.arg("-c").arg(text);
@@ -61,13 +63,14 @@ pub fn spawn_step(
         pid,
         start_ticks: 0,
     });
+    let mut pumps = Vec::with_capacity(2);
     for (stream, fd) in [
         (Stream::Out, child.stdout.take().map(OwnedFd::from)),
         (Stream::Err, child.stderr.take().map(OwnedFd::from)),
     ] {
         if let Some(fd) = fd {
             let receiver = pipe::Receiver::from_owned_fd(fd)?;
-            tokio::spawn(pump(receiver, stream, log.clone()));
+            pumps.push(tokio::spawn(pump(receiver, stream, log.clone())));
         }
     }
     // The exit status is collected by the supervisor's reaper (waitpid on any child),
@@ -76,7 +79,7 @@ pub fn spawn_step(
         Some(pipe) => Some(feed_stdin(pipe)?),
         None => None,
     };
-    Ok(StepChild { process, stdin })
+    Ok((StepChild { process, stdin }, pumps))
 }
 
 /// A task that writes what it is sent to the step's input without ever blocking the
