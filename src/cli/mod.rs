@@ -3,7 +3,9 @@
 //! Verbs follow Meerschaum's vocabulary (`show jobs`, `start jobs`, `run -d`, …); each
 //! verb's handler lives in its own module.
 
+mod attach;
 mod jobs;
+mod logs;
 mod render;
 mod run;
 mod show_schedule;
@@ -50,6 +52,11 @@ enum Command {
     /// Stop jobs, then remove them and their logs: `delete jobs NAME…`.
     #[command(subcommand)]
     Delete(StopVerb),
+    /// Show jobs' output (same as `show logs`): `logs [NAME…] [-f]`.
+    Logs(logs::Args),
+    /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
+    #[command(subcommand)]
+    Attach(AttachCommand),
     /// Runs one job's supervisor (started by mrsm itself, in the background).
     #[command(hide = true)]
     Supervise { name: String },
@@ -64,6 +71,16 @@ enum ShowCommand {
     Jobs(jobs::ShowArgs),
     /// List a job's finished runs.
     Runs(jobs::RunsArgs),
+    /// Print jobs' output: `name  HH:MM | line`, coloured per job; -f follows.
+    Logs(logs::Args),
+}
+
+#[derive(Debug, Subcommand)]
+enum AttachCommand {
+    /// Stream a job's output live and send this terminal's input to it, until it stops.
+    Job(attach::Args),
+    /// Same as `show logs` (add -f to follow).
+    Logs(logs::Args),
 }
 
 #[derive(Debug, Subcommand)]
@@ -92,6 +109,9 @@ pub fn main() -> i32 {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),
         Command::Show(ShowCommand::Runs(args)) => jobs::show_runs(&args),
+        Command::Show(ShowCommand::Logs(args)) | Command::Logs(args) => logs::run(&args),
+        Command::Attach(AttachCommand::Logs(args)) => logs::run(&args),
+        Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Start(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.start(n)),
         Command::Pause(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),

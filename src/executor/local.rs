@@ -13,6 +13,7 @@ use super::{CreateOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, RunRecord, SupervisorState,
 };
+use crate::logs::{drain, Follower, LogLine, Selection};
 use crate::store::proc::job_processes;
 use crate::store::{read_json, write_json, Root, RootLock};
 use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response};
@@ -369,5 +370,65 @@ impl Executor for LocalExecutor {
     fn runs(&self, name: &str) -> Result<Vec<RunRecord>, ExecutorError> {
         self.read_file(name)?;
         Ok(read_runs(&self.root.runs_file(name))?)
+    }
+
+    fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
+        self.read_file(name)?;
+        let mut follower = Follower::from_start(&self.root.log_file(name));
+        Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
+    }
+
+    fn follow_logs(
+        &self,
+        name: &str,
+        from_start: bool,
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        self.read_file(name)?;
+        let path = self.root.log_file(name);
+        let mut follower = if from_start {
+            Follower::from_start(&path)
+        } else {
+            Follower::from_end(&path)
+        };
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            // Whether the job was still running *before* reading: lines written
+            // before it stopped are then all read.
+            let running = self
+                .live_supervisor(name)
+                .is_some_and(|s| s.phase != Phase::Exited);
+            let lines = drain(name, &mut follower, &mut buf);
+            let idle = lines.is_empty();
+            for line in lines {
+                if !on_line(line) {
+                    return Ok(());
+                }
+            }
+            if !running {
+                return Ok(());
+            }
+            if idle {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+
+    fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError> {
+        self.read_file(name)?;
+        if self.live_supervisor(name).is_none() {
+            return Err(ExecutorError::NotRunning(name.into()));
+        }
+        let request = Request::Stdin {
+            data: data.to_string(),
+            eof,
+        };
+        match self.request(name, &request, Duration::from_secs(10))? {
+            Response::Refused { message } => Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message,
+            }),
+            _ => Ok(()),
+        }
     }
 }

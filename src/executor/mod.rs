@@ -11,6 +11,7 @@ pub use local::{locate_mrsm_binary, LocalExecutor};
 use std::time::Duration;
 
 use crate::job::{DesiredState, JobInfo, JobSpec, RunRecord, SignalName, SpecError};
+use crate::logs::{LogLine, Selection};
 use crate::store::StoreError;
 
 /// Failures of executor verbs; each names the job.
@@ -65,4 +66,16 @@ pub trait Executor: Send + Sync {
     fn list(&self) -> Result<Vec<JobInfo>, ExecutorError>;
     /// The job's finished runs, oldest first.
     fn runs(&self, name: &str) -> Result<Vec<RunRecord>, ExecutorError>;
+    /// The job's log lines, filtered.
+    fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError>;
+    /// Hands each new log line to `on_line` (from the start of the log, or only
+    /// lines written from now on) until the job stops or `on_line` returns false.
+    fn follow_logs(
+        &self,
+        name: &str,
+        from_start: bool,
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError>;
+    /// Writes to the standard input of the job's running step; `eof` closes it.
+    fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError>;
 }

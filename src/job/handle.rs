@@ -9,6 +9,7 @@ use super::{JobInfo, JobSpec, JobStatus, RunResult};
 use crate::executor::{
     split_chain, CreateOptions, Executor, ExecutorError, LocalExecutor, StopOptions,
 };
+use crate::logs::{LogLine, Selection};
 use crate::store::Root;
 
 /// A named job on an executor (the local one unless told otherwise).
@@ -120,5 +121,24 @@ impl Job {
     /// How its last run ended.
     pub fn result(&self) -> Result<Option<RunResult>, ExecutorError> {
         Ok(self.info()?.last_result)
+    }
+
+    /// The job's log lines, the last `tail` of them when given.
+    pub fn logs(&self, tail: Option<usize>) -> Result<Vec<LogLine>, ExecutorError> {
+        let selection = Selection {
+            tail,
+            ..Selection::default()
+        };
+        self.executor.logs(&self.spec.name, &selection)
+    }
+
+    /// Calls `callback` with every line of the job's log, then with each new line as
+    /// it is written, until the job stops or `callback` returns false.
+    pub fn monitor_logs(
+        &self,
+        mut callback: impl FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        self.executor
+            .follow_logs(&self.spec.name, true, &mut callback)
     }
 }

@@ -5,10 +5,17 @@
 //! stamp (always 24 bytes), the stream (`out`, `err`, or `sys` for the supervisor's own
 //! notes), and the line's bytes untouched.
 
+mod follow;
+mod line;
+pub mod multiplex;
 mod record;
 mod size;
+mod view;
 mod writer;
 
+pub use follow::{log_files, Follower};
+pub use line::{drain, parse_records, LogLine, Selection};
 pub use record::{format_stamp, Record, Stream};
 pub use size::parse_size;
+pub use view::{color_of, write_line, Style};
 pub use writer::{rotated_path, LogWriter};

@@ -53,12 +53,11 @@ impl LogWriter {
         })
     }
 
-    fn stamp(&mut self, t: Timestamp) -> &str {
+    fn refresh_stamp(&mut self, t: Timestamp) {
         let ms = t.as_millisecond();
         if self.stamp_cache.0 != ms {
             self.stamp_cache = (ms, format_stamp(t));
         }
-        &self.stamp_cache.1
     }
 
     /// Adds one line (without its newline), stamped `t`. Rotation is decided here,
@@ -70,8 +69,8 @@ impl LogWriter {
             self.flush()?;
             self.rotate()?;
         }
-        let stamp = self.stamp(t).to_string();
-        Record::encode(&mut self.pending, &stamp, stream, line);
+        self.refresh_stamp(t);
+        Record::encode(&mut self.pending, &self.stamp_cache.1, stream, line);
         if self.pending.len() >= 256 * 1024 {
             self.flush()?;
         }

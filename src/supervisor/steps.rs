@@ -110,7 +110,7 @@ async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: SharedLog) {
         let now = Timestamp::now();
         let Ok(mut writer) = log.lock() else { return };
         let mut rest = &buf[..n];
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', rest) {
             let line = &rest[..i];
             let result = if partial.is_empty() {
                 writer.append(now, stream, line)

@@ -1,0 +1,96 @@
+//! `mrsm attach job NAME`: the job's output live, this terminal's input to the job,
+//! until the job stops; then its result and its exit status. Ctrl-C detaches and
+//! leaves the job running.
+
+use std::io::{Read, Write};
+
+use super::{local_executor, UsageError};
+use crate::executor::Executor;
+use crate::job::{validate_name, JobStatus, RunResult};
+use crate::logs::Stream;
+
+/// Arguments of `attach job`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The job.
+    name: String,
+}
+
+/// The exit status that stands for a run's result.
+fn exit_status(result: Option<&RunResult>) -> i32 {
+    match result {
+        Some(r) if r.ok => 0,
+        Some(RunResult {
+            exit_code: Some(code),
+            ..
+        }) => *code,
+        Some(RunResult {
+            signal: Some(sig), ..
+        }) => sig
+            .parse::<nix::sys::signal::Signal>()
+            .map_or(1, |s| 128 + s as i32),
+        Some(_) => 1,
+        None => 0,
+    }
+}
+
+/// Runs `attach job`.
+pub fn run(args: &Args) -> anyhow::Result<i32> {
+    validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
+    let executor = local_executor()?;
+    let name = args.name.clone();
+    let info = executor.get(&name)?;
+    if info.status != JobStatus::Stopped {
+        let input_executor = local_executor()?;
+        let input_name = name.clone();
+        std::thread::spawn(move || forward_input(&input_executor, &input_name));
+        executor.follow_logs(&name, false, &mut |line| {
+            let written = match line.stream {
+                Stream::Out => {
+                    let mut out = std::io::stdout().lock();
+                    out.write_all(&line.line)
+                        .and_then(|_| out.write_all(b"\n"))
+                        .and_then(|_| out.flush())
+                }
+                Stream::Err => {
+                    let mut err = std::io::stderr().lock();
+                    err.write_all(&line.line).and_then(|_| err.write_all(b"\n"))
+                }
+                Stream::Sys => Ok(()),
+            };
+            written.is_ok()
+        })?;
+    }
+    let info = executor.get(&name)?;
+    let result = info.last_result.as_ref();
+    match result {
+        Some(r) => eprintln!(
+            "mrsm: job {name:?} {}: {}",
+            if r.ok { "succeeded" } else { "failed" },
+            r.message
+        ),
+        None => eprintln!("mrsm: job {name:?} is {}", info.status),
+    }
+    Ok(exit_status(result))
+}
+
+/// Sends what is typed to the job, chunk by chunk, and closes its input at end of
+/// file (Ctrl-D).
+fn forward_input(executor: &dyn Executor, name: &str) {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = [0u8; 4096];
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) | Err(_) => {
+                let _ = executor.send_input(name, "", true);
+                return;
+            }
+            Ok(n) => {
+                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+                if executor.send_input(name, &text, false).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}

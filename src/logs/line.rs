@@ -1,0 +1,83 @@
+//! One log record with the job it belongs to, as readers hand it out.
+
+use std::borrow::Cow;
+
+use jiff::Timestamp;
+
+use super::follow::Follower;
+use super::record::{Record, Stream};
+
+/// A line of a job's log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogLine {
+    pub job: String,
+    /// `2024-05-01T12:34:56.789Z`: UTC, milliseconds; sorts as text.
+    pub stamp: String,
+    pub stream: Stream,
+    pub line: Vec<u8>,
+}
+
+impl LogLine {
+    /// When the line was completed.
+    pub fn time(&self) -> Option<Timestamp> {
+        self.stamp.parse().ok()
+    }
+
+    /// The line as text (invalid UTF-8 replaced).
+    pub fn text(&self) -> Cow<'_, str> {
+        String::from_utf8_lossy(&self.line)
+    }
+}
+
+/// Parses complete records (each ending in a newline) into lines of `job`.
+pub fn parse_records(job: &str, bytes: &[u8]) -> Vec<LogLine> {
+    bytes
+        .split(|&b| b == b'\n')
+        .filter_map(Record::parse)
+        .map(|r| LogLine {
+            job: job.to_string(),
+            stamp: r.stamp.to_string(),
+            stream: r.stream,
+            line: r.line.to_vec(),
+        })
+        .collect()
+}
+
+/// Which lines of a log to show.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+    /// Only lines stamped at or after this stamp (same format as the records).
+    pub since: Option<String>,
+    /// Leave out the supervisor's own notes.
+    pub output_only: bool,
+}
+
+impl Selection {
+    /// Whether a line passes the stream and time filters (not `tail`).
+    pub fn admits(&self, line: &LogLine) -> bool {
+        !(self.output_only && line.stream == Stream::Sys)
+            && self
+                .since
+                .as_ref()
+                .is_none_or(|s| line.stamp.as_str() >= s.as_str())
+    }
+
+    /// Applies every filter to lines read so far.
+    pub fn apply(&self, mut lines: Vec<LogLine>) -> Vec<LogLine> {
+        lines.retain(|l| self.admits(l));
+        if let Some(n) = self.tail {
+            let skip = lines.len().saturating_sub(n);
+            lines.drain(..skip);
+        }
+        lines
+    }
+}
+
+/// Reads what a follower can read now, parsed.
+pub fn drain(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<LogLine> {
+    let mut bytes = Vec::new();
+    follower.poll(&mut bytes, buf);
+    parse_records(job, &bytes)
+}
