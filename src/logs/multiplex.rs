@@ -66,10 +66,10 @@ pub fn show(
         if matches!(jobs, Jobs::All) && last_scan.elapsed() >= RESCAN {
             last_scan = Instant::now();
             for name in root.job_names().unwrap_or_default() {
-                if !followers.contains_key(&name) {
-                    width = width.max(name.chars().count());
-                    let follower = Follower::from_start(&root.log_file(&name));
-                    followers.insert(name, follower);
+                if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
+                    width = width.max(slot.key().chars().count());
+                    let follower = Follower::from_start(&root.log_file(slot.key()));
+                    slot.insert(follower);
                 }
             }
         }
