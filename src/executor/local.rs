@@ -13,7 +13,7 @@ use super::{CreateOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, RunRecord, SupervisorState,
 };
-use crate::logs::{drain, Follower, LogLine, Selection};
+use crate::logs::{drain, drain_shared, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::job_processes;
 use crate::store::{read_json, write_json, Root, RootLock};
 use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response};
@@ -386,11 +386,12 @@ impl Executor for LocalExecutor {
     ) -> Result<(), ExecutorError> {
         self.read_file(name)?;
         let path = self.root.log_file(name);
-        let mut follower = if from_start {
+        let grabber = Grabber::start();
+        let follower = grabber.watch(if from_start {
             Follower::from_start(&path)
         } else {
             Follower::from_end(&path)
-        };
+        });
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // Whether the job was still running *before* reading: lines written
@@ -398,7 +399,7 @@ impl Executor for LocalExecutor {
             let running = self
                 .live_supervisor(name)
                 .is_some_and(|s| s.phase != Phase::Exited);
-            let lines = drain(name, &mut follower, &mut buf);
+            let lines = drain_shared(name, &follower, &mut buf);
             let idle = lines.is_empty();
             for line in lines {
                 if !on_line(line) {

@@ -7,6 +7,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use super::writer::rotated_path;
 
@@ -23,6 +26,10 @@ pub struct Follower {
     current: PathBuf,
     held: VecDeque<OpenFile>,
     partial: Vec<u8>,
+    /// Size of the current file when last looked at, and when it last changed.
+    last_len: u64,
+    last_change: Instant,
+    last_check: Instant,
 }
 
 fn inode(meta: &std::fs::Metadata) -> (u64, u64) {
@@ -46,22 +53,26 @@ pub fn log_files(current: &Path) -> Vec<PathBuf> {
 impl Follower {
     /// A follower that will read the whole log, from its oldest kept line.
     pub fn from_start(current: &Path) -> Follower {
-        let mut follower = Follower {
-            current: current.to_path_buf(),
-            held: VecDeque::new(),
-            partial: Vec::new(),
-        };
+        let mut follower = Follower::empty(current);
         follower.discover();
         follower
     }
 
-    /// A follower that will read only what is written from now on.
-    pub fn from_end(current: &Path) -> Follower {
-        let mut follower = Follower {
+    fn empty(current: &Path) -> Follower {
+        let now = Instant::now();
+        Follower {
             current: current.to_path_buf(),
             held: VecDeque::new(),
             partial: Vec::new(),
-        };
+            last_len: 0,
+            last_change: now,
+            last_check: now,
+        }
+    }
+
+    /// A follower that will read only what is written from now on.
+    pub fn from_end(current: &Path) -> Follower {
+        let mut follower = Follower::empty(current);
         if let Ok(mut file) = File::open(current) {
             if let (Ok(meta), Ok(_)) = (file.metadata(), file.seek(SeekFrom::End(0))) {
                 follower.held.push_back(OpenFile {
@@ -73,13 +84,28 @@ impl Follower {
         follower
     }
 
+    /// Opens newly rotated-in files when the log is busy (checked every call) or
+    /// now and then when it is quiet; for a [`Grabber`] thread.
+    pub fn keep_up(&mut self) {
+        let busy = self.last_change.elapsed() < Duration::from_secs(1);
+        if busy || self.last_check.elapsed() >= Duration::from_millis(100) {
+            self.discover();
+        }
+    }
+
     /// Opens every file newer than the newest one held.
     fn discover(&mut self) {
+        self.last_check = Instant::now();
         let newest = self.held.back().map(|f| f.ino);
-        if let (Some(newest), Ok(meta)) = (newest, std::fs::metadata(&self.current)) {
-            if inode(&meta) == newest {
+        if let Ok(meta) = std::fs::metadata(&self.current) {
+            if meta.len() != self.last_len {
+                self.last_len = meta.len();
+                self.last_change = self.last_check;
+            }
+            if newest == Some(inode(&meta)) {
                 return; // the usual case: no rotation since last time
             }
+            self.last_change = self.last_check;
         }
         let on_disk: Vec<(PathBuf, (u64, u64))> = log_files(&self.current)
             .into_iter()
@@ -138,6 +164,54 @@ impl Follower {
             self.partial.clear();
         }
         out.len() - before
+    }
+}
+
+/// A follower shared between its reader and a [`Grabber`].
+pub type SharedFollower = Arc<Mutex<Follower>>;
+
+/// Keeps followers' files open as soon as they appear, on its own thread, so that a
+/// reader held up by a slow consumer (a full pipe, a slow terminal) still loses no
+/// file to rotation. Stops when dropped.
+pub struct Grabber {
+    followers: Arc<Mutex<Vec<SharedFollower>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Grabber {
+    /// Starts the thread (checking busy logs every 2 ms, quiet ones every 100 ms).
+    pub fn start() -> Grabber {
+        let followers: Arc<Mutex<Vec<SharedFollower>>> = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (list, done) = (followers.clone(), stop.clone());
+        std::thread::spawn(move || {
+            while !done.load(Ordering::Relaxed) {
+                let current: Vec<SharedFollower> =
+                    list.lock().map(|l| l.clone()).unwrap_or_default();
+                for follower in current {
+                    if let Ok(mut f) = follower.lock() {
+                        f.keep_up();
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        });
+        Grabber { followers, stop }
+    }
+
+    /// Takes a follower under watch and returns it shared.
+    pub fn watch(&self, follower: Follower) -> SharedFollower {
+        let shared = Arc::new(Mutex::new(follower));
+        if let Ok(mut list) = self.followers.lock() {
+            list.push(shared.clone());
+        }
+        shared
+    }
+}
+
+impl Drop for Grabber {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
     }
 }
 

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use super::follow::Follower;
+use super::follow::{Follower, SharedFollower};
 use super::record::{Record, Stream};
 
 /// A line of a job's log.
@@ -79,5 +79,15 @@ impl Selection {
 pub fn drain(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<LogLine> {
     let mut bytes = Vec::new();
     follower.poll(&mut bytes, buf);
+    parse_records(job, &bytes)
+}
+
+/// Reads what a shared follower can read now, parsed (the lock is held only while
+/// reading).
+pub fn drain_shared(job: &str, follower: &SharedFollower, buf: &mut [u8]) -> Vec<LogLine> {
+    let mut bytes = Vec::new();
+    if let Ok(mut f) = follower.lock() {
+        f.poll(&mut bytes, buf);
+    }
     parse_records(job, &bytes)
 }

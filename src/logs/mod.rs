@@ -13,8 +13,8 @@ mod size;
 mod view;
 mod writer;
 
-pub use follow::{log_files, Follower};
-pub use line::{drain, parse_records, LogLine, Selection};
+pub use follow::{log_files, Follower, Grabber, SharedFollower};
+pub use line::{drain, drain_shared, parse_records, LogLine, Selection};
 pub use record::{format_stamp, Record, Stream};
 pub use size::parse_size;
 pub use view::{color_of, write_line, Style};

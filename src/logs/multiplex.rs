@@ -5,13 +5,14 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::follow::Follower;
-use super::line::{drain, LogLine, Selection};
+use super::follow::{Follower, Grabber, SharedFollower};
+use super::line::{drain_shared, LogLine, Selection};
 use super::view::{write_line, Style};
 use crate::store::Root;
 
-/// How often the job list is read again while following.
-const RESCAN: Duration = Duration::from_millis(250);
+/// How often the job list is read again while following, at the latest; it is
+/// also read whenever the jobs directory changes.
+const RESCAN: Duration = Duration::from_secs(1);
 /// How long to wait when no job wrote anything.
 const IDLE: Duration = Duration::from_millis(10);
 
@@ -38,16 +39,22 @@ pub fn show(
         Jobs::All => root.job_names().unwrap_or_default(),
         Jobs::Named(names) => names.clone(),
     };
-    let mut followers: BTreeMap<String, Follower> = names
+    let grabber = Grabber::start();
+    let mut followers: BTreeMap<String, SharedFollower> = names
         .iter()
-        .map(|n| (n.clone(), Follower::from_start(&root.log_file(n))))
+        .map(|n| {
+            (
+                n.clone(),
+                grabber.watch(Follower::from_start(&root.log_file(n))),
+            )
+        })
         .collect();
     let mut width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
 
     // What is there already: merged by time, filtered, the last N of each job.
     let mut history: Vec<LogLine> = Vec::new();
-    for (name, follower) in followers.iter_mut() {
-        history.extend(selection.apply(drain(name, follower, &mut buf)));
+    for (name, follower) in &followers {
+        history.extend(selection.apply(drain_shared(name, follower, &mut buf)));
     }
     history.sort_by(|a, b| a.stamp.cmp(&b.stamp));
     for line in &history {
@@ -62,20 +69,34 @@ pub fn show(
         ..selection.clone()
     };
     let mut last_scan = Instant::now();
+    let dirs = [root.jobs_dir(), root.logs_dir()];
+    let modified = || {
+        dirs.iter()
+            .map(|d| std::fs::metadata(d).and_then(|m| m.modified()).ok())
+            .collect::<Vec<_>>()
+    };
+    let mut last_modified = modified();
     loop {
-        if matches!(jobs, Jobs::All) && last_scan.elapsed() >= RESCAN {
+        // A new job shows as a change of the jobs or logs directory (its log file is
+        // created before it writes anything): noticed within one turn, so a fast
+        // job's first log file is opened before it can rotate away.
+        let now_modified = modified();
+        if matches!(jobs, Jobs::All)
+            && (now_modified != last_modified || last_scan.elapsed() >= RESCAN)
+        {
             last_scan = Instant::now();
+            last_modified = now_modified;
             for name in root.job_names().unwrap_or_default() {
                 if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
                     width = width.max(slot.key().chars().count());
                     let follower = Follower::from_start(&root.log_file(slot.key()));
-                    slot.insert(follower);
+                    slot.insert(grabber.watch(follower));
                 }
             }
         }
         let mut wrote = false;
-        for (name, follower) in followers.iter_mut() {
-            for line in drain(name, follower, &mut buf) {
+        for (name, follower) in &followers {
+            for line in drain_shared(name, follower, &mut buf) {
                 if live.admits(&line) {
                     write_line(out, &line, width, style)?;
                     wrote = true;

@@ -1,0 +1,315 @@
+//! Logs that can be trusted: no line lost, duplicated, reordered or split across a
+//! million lines and many rotations; jobs that keep logging for as long as they run;
+//! stamps taken when lines are written; `attach job` through a real terminal; and
+//! `logs -f` over many jobs, one restarting and one created while following.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::{wait_for, Env};
+
+/// A `mrsm logs -f` child, killed when dropped.
+struct Following {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Following {
+    fn start(env: &Env, args: &[&str]) -> Following {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            .args(["logs", "-f", "--output-only"])
+            .args(args)
+            .env("MRSM_ROOT_DIR", env.root())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("follower starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Following { child, lines }
+    }
+
+    /// The next line, or `None` after `timeout` of silence.
+    fn next(&self, timeout: Duration) -> Option<String> {
+        self.lines.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Following {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The `out` lines kept in a job's log files, oldest first.
+fn kept_lines(env: &Env, name: &str) -> Vec<String> {
+    let files = mrsm::logs::log_files(&env.root().join("logs").join(format!("{name}.log")));
+    let mut lines = Vec::new();
+    for file in files {
+        let bytes = std::fs::read(&file).expect("readable");
+        for line in mrsm::logs::parse_records(name, &bytes) {
+            if line.stream == mrsm::logs::Stream::Out {
+                lines.push(line.text().into_owned());
+            }
+        }
+    }
+    lines
+}
+
+#[test]
+fn a_million_lines_are_kept_and_followed_exactly() {
+    let env = Env::new();
+    let follower = Following::start(&env, &["--json"]);
+    // The follower is running once it shows a first job's line.
+    env.run_d("warm-up", &["--", "echo", "ready"]);
+    let first = follower
+        .next(Duration::from_secs(30))
+        .expect("the follower runs");
+    assert!(first.contains("\"ready\""), "{first}");
+    env.run_d(
+        "million",
+        &[
+            "--log-size",
+            "1MiB",
+            "--log-keep",
+            "5",
+            "--",
+            "seq",
+            "1",
+            "1000000",
+        ],
+    );
+
+    let mut expected = 1u64;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while expected <= 1_000_000 {
+        let line = follower
+            .next(Duration::from_secs(30))
+            .unwrap_or_else(|| panic!("the follower went quiet after line {}", expected - 1));
+        let v: Value = serde_json::from_str(&line).expect("JSON lines");
+        assert_eq!(v["job"], "million");
+        assert_eq!(
+            v["line"],
+            expected.to_string(),
+            "line {expected} missing, repeated or out of order"
+        );
+        expected += 1;
+        assert!(Instant::now() < deadline, "too slow: {expected} lines");
+    }
+    wait_for(Duration::from_secs(30), "the job to end", || {
+        (env.status("million") == "stopped").then_some(())
+    });
+    assert_eq!(
+        follower.next(Duration::from_millis(300)),
+        None,
+        "nothing after the last line"
+    );
+
+    // The kept files: 5 at most, each within the limit, holding exactly the newest
+    // lines, in order, none split.
+    let logs = env.root().join("logs");
+    let files = mrsm::logs::log_files(&logs.join("million.log"));
+    assert_eq!(files.len(), 5, "{files:?}");
+    for f in &files {
+        let size = std::fs::metadata(f).expect("exists").len();
+        assert!(size <= 1 << 20, "{} is {size} bytes", f.display());
+    }
+    let kept = kept_lines(&env, "million");
+    let first: u64 = kept[0].parse().expect("numbered");
+    let expected: Vec<String> = (first..=1_000_000).map(|i| i.to_string()).collect();
+    assert_eq!(kept.len(), expected.len());
+    assert!(kept == expected, "kept lines are not the newest, in order");
+    assert!(first > 1, "rotation dropped the oldest lines");
+}
+
+#[test]
+fn a_shell_job_keeps_logging_for_thirty_seconds() {
+    let env = Env::new();
+    let started = Instant::now();
+    env.run_d(
+        "ticker",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "for i in $(seq 30); do echo \"tick $i\"; sleep 1; done",
+        ],
+    );
+    wait_for(Duration::from_secs(60), "the job to end", || {
+        (env.status("ticker") == "stopped").then_some(())
+    });
+    assert!(
+        started.elapsed() >= Duration::from_secs(29),
+        "ended early: {:?}",
+        started.elapsed()
+    );
+    let info = env.info("ticker");
+    assert_eq!(
+        info["last_result"]["ok"], true,
+        "it must not die of SIGPIPE: {info}"
+    );
+    let expected: Vec<String> = (1..=30).map(|i| format!("tick {i}")).collect();
+    assert_eq!(kept_lines(&env, "ticker"), expected);
+}
+
+#[test]
+fn each_line_is_stamped_when_written() {
+    let env = Env::new();
+    env.run_d(
+        "clock",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "for i in 1 2 3 4 5 6; do date +%s.%N; sleep 0.2; done",
+        ],
+    );
+    wait_for(Duration::from_secs(20), "the job to end", || {
+        (env.status("clock") == "stopped").then_some(())
+    });
+    let bytes = std::fs::read(env.root().join("logs/clock.log")).expect("log");
+    let lines: Vec<_> = mrsm::logs::parse_records("clock", &bytes)
+        .into_iter()
+        .filter(|l| l.stream == mrsm::logs::Stream::Out)
+        .collect();
+    assert_eq!(lines.len(), 6);
+    for line in lines {
+        let written: f64 = line.text().trim().parse().expect("epoch seconds");
+        let stamped = line.time().expect("stamp").as_millisecond() as f64 / 1000.0;
+        let late = stamped - written;
+        assert!(
+            (-0.002..0.050).contains(&late),
+            "stamped {late:.3} s after writing: {}",
+            line.stamp
+        );
+    }
+}
+
+#[test]
+fn attach_sends_input_and_exits_with_the_job() {
+    let env = Env::new();
+    env.run_d(
+        "greeter",
+        &["--", "sh", "-c", "read name; echo \"hello $name\""],
+    );
+    env.run_d(
+        "failer",
+        &["--", "sh", "-c", "read x; echo \"got $x\"; exit 3"],
+    );
+    for (name, answer, expected_line, expected_exit) in [
+        ("greeter", "world", "hello world", 0),
+        ("failer", "it", "got it", 3),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+        cmd.args(["attach", "job", name])
+            .env("MRSM_ROOT_DIR", env.root());
+        let mut session =
+            rexpect::session::spawn_command(cmd, Some(15_000)).expect("attach starts in a pty");
+        session.send_line(answer).expect("types");
+        session
+            .exp_string(expected_line)
+            .expect("the job's answer appears");
+        session.exp_eof().expect("attach ends with the job");
+        let status = format!("{:?}", session.process.wait().expect("exit status"));
+        assert!(
+            status.contains(&format!(", {expected_exit})")),
+            "{name}: {status}"
+        );
+        assert_eq!(env.status(name), "stopped");
+    }
+}
+
+/// Splits `name  HH:MM | line` into name and line.
+fn split_prefixed(line: &str) -> (String, String) {
+    let (prefix, text) = line.split_once(" | ").expect("prefixed");
+    let name = prefix
+        .split_whitespace()
+        .next()
+        .expect("a name")
+        .to_string();
+    let when = prefix.split_whitespace().nth(1).expect("a time");
+    assert_eq!(when.len(), 5, "HH:MM in {line:?}");
+    (name, text.to_string())
+}
+
+#[test]
+fn following_twenty_jobs_one_restarting_and_one_new() {
+    let env = Env::new();
+    let follower = Following::start(&env, &["--no-color"]);
+    let script = "for i in $(seq 40); do echo \"$MRSM_JOB $i\"; sleep 0.01; done";
+    for i in 0..18 {
+        env.run_d(&format!("job-{i:02}"), &["--", "sh", "-c", script]);
+    }
+    env.run_d(
+        "restarter",
+        &[
+            "--restart",
+            "always",
+            "--",
+            "sh",
+            "-c",
+            "echo \"$MRSM_JOB run $MRSM_RUN\"",
+        ],
+    );
+    let mut got: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut total = 0;
+    let mut created_late = false;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let Some(line) = follower.next(Duration::from_secs(10)) else {
+            panic!("the follower went quiet: {got:?}");
+        };
+        let (name, text) = split_prefixed(&line);
+        assert!(
+            text.starts_with(&format!("{name} ")),
+            "wrong prefix: {line:?}"
+        );
+        got.entry(name).or_default().push(text);
+        total += 1;
+        if total == 100 && !created_late {
+            created_late = true;
+            env.run_d("a-late-job-with-a-long-name", &["--", "sh", "-c", script]);
+        }
+        let regular_done = got
+            .iter()
+            .filter(|(n, v)| n.as_str() != "restarter" && v.len() == 40)
+            .count();
+        let restarts = got.get("restarter").map_or(0, |v| v.len());
+        if regular_done == 19 && restarts >= 3 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not everything arrived: {got:?}");
+    }
+    env.mrsm()
+        .args(["stop", "jobs", "restarter"])
+        .assert()
+        .success();
+    for (name, lines) in &got {
+        let kept = kept_lines(&env, name);
+        assert_eq!(
+            &kept[..lines.len()],
+            &lines[..],
+            "{name}: lines differ from its log"
+        );
+        if name != "restarter" {
+            let expected: Vec<String> = (1..=40).map(|i| format!("{name} {i}")).collect();
+            assert_eq!(lines, &expected, "{name}");
+        }
+    }
+    let runs: Vec<String> = (1..=3).map(|r| format!("restarter run {r}")).collect();
+    assert_eq!(&got["restarter"][..3], &runs[..], "restarts are followed");
+}
