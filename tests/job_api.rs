@@ -78,3 +78,35 @@ fn the_example_runs() {
         "{stdout}"
     );
 }
+
+#[test]
+fn monitor_logs_follows_until_the_job_stops() {
+    let env = Env::new();
+    let executor = LocalExecutor::new(Root::at(env.root())).with_supervisor_binary(mrsm_binary());
+    let spec = JobSpec::new(
+        "monitored",
+        vec!["for i in 1 2 3; do echo line $i; sleep 0.1; done".into()],
+    );
+    let job = Job::with_spec(spec, Arc::new(executor));
+    job.start().expect("starts");
+    let mut seen = Vec::new();
+    job.monitor_logs(|line| {
+        if line.stream == mrsm::logs::Stream::Out {
+            seen.push(line.text().into_owned());
+        }
+        true
+    })
+    .expect("follows");
+    assert_eq!(seen, ["line 1", "line 2", "line 3"]);
+    assert_eq!(job.status().expect("status"), JobStatus::Stopped);
+    let last: Vec<String> = job
+        .logs(None)
+        .expect("reads")
+        .into_iter()
+        .filter(|l| l.stream == mrsm::logs::Stream::Out)
+        .map(|l| l.text().into_owned())
+        .collect();
+    assert_eq!(last, seen);
+    assert_eq!(job.logs(Some(1)).expect("reads").len(), 1);
+    job.delete().expect("deletes");
+}
