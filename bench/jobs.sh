@@ -44,11 +44,12 @@ t1=$(now)
 base_stop=$(secs "$t0" "$t1")
 
 # mrsm jobs.
+# `run -d` returns once its job is running, so the loop's end is when all run.
 t0=$(now)
 for i in $(seq "$N"); do "$MRSM" run -d --name "bench-$i" -- sleep 300 >/dev/null; done
-running=$("$MRSM" show jobs --json | python3 -c "import json,sys;print(sum(j['status']=='running' and j['pid'] is not None for j in json.load(sys.stdin)))")
 t1=$(now)
 start=$(secs "$t0" "$t1")
+running=$("$MRSM" show jobs --json | python3 -c "import json,sys;print(sum(j['status']=='running' and j['pid'] is not None for j in json.load(sys.stdin)))")
 [ "$running" = "$N" ] || { echo "only $running of $N jobs running" >&2; exit 1; }
 
 total=0; total_pss=0; total_uss=0

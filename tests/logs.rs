@@ -313,3 +313,69 @@ fn following_twenty_jobs_one_restarting_and_one_new() {
     let runs: Vec<String> = (1..=3).map(|r| format!("restarter run {r}")).collect();
     assert_eq!(&got["restarter"][..3], &runs[..], "restarts are followed");
 }
+
+#[test]
+fn tail_since_timestamps_json_and_colour() {
+    let env = Env::new();
+    env.run_d(
+        "lines",
+        &["--", "sh", "-c", "echo one; echo two; echo three"],
+    );
+    wait_for(Duration::from_secs(10), "the job to end", || {
+        (env.status("lines") == "stopped").then_some(())
+    });
+    let out = |args: &[&str]| -> String {
+        let o = env
+            .mrsm()
+            .args(["show", "logs", "lines", "--output-only"])
+            .args(args)
+            .output()
+            .expect("runs");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).expect("utf-8")
+    };
+    let tail = out(&["--tail", "2"]);
+    assert_eq!(
+        tail.lines()
+            .map(|l| split_prefixed(l).1)
+            .collect::<Vec<_>>(),
+        ["two", "three"]
+    );
+    assert_eq!(out(&["--since", "2999-01-01T00:00:00Z"]), "");
+    assert_eq!(out(&["--since", "1h"]).lines().count(), 3);
+    let stamped = out(&["--timestamps", "--tail", "1"]);
+    let (prefix, text) = stamped.trim_end().split_once(" | ").expect("prefixed");
+    assert_eq!(text, "three");
+    let stamp: jiff::Timestamp = prefix
+        .split_whitespace()
+        .nth(1)
+        .expect("stamp")
+        .parse()
+        .expect("RFC 3339");
+    assert!(jiff::Timestamp::now().duration_since(stamp).as_secs() < 60);
+    let json = out(&["--json", "--tail", "1"]);
+    assert!(json.starts_with("{\"job\":\"lines\",\"ts\":\""), "{json}");
+    assert!(
+        json.trim_end()
+            .ends_with("\"stream\":\"out\",\"line\":\"three\"}"),
+        "{json}"
+    );
+    assert!(!out(&[]).contains('\x1b'), "no colour when not a terminal");
+
+    // On a terminal the names are coloured, unless NO_COLOR is set.
+    for (no_color, coloured) in [(false, true), (true, false)] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+        cmd.args(["show", "logs", "lines", "--output-only"])
+            .env("MRSM_ROOT_DIR", env.root());
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let mut session =
+            rexpect::session::spawn_command(cmd, Some(10_000)).expect("runs in a pty");
+        let shown = session.exp_eof().expect("ends");
+        assert_eq!(shown.contains("\u{1b}["), coloured, "{shown:?}");
+        assert!(shown.contains("three"));
+    }
+}
