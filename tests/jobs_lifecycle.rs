@@ -52,6 +52,17 @@ fn a_job_outlives_its_command_and_a_killed_supervisor_shows_stopped() {
     );
 }
 
+/// Starts `sh -c 'sleep 300 & sleep 300 & wait'` and waits for its four processes
+/// (two shells, as `sh -c` runs `sh -c`, and two sleeps).
+fn start_forking_job(env: &Env, name: &str) -> mrsm::store::ProcessIdentity {
+    env.run_d(name, &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"]);
+    let supervisor = env.supervisor(name).expect("recorded");
+    wait_for(TIMEOUT, "four processes", || {
+        (processes(supervisor).len() == 4).then_some(())
+    });
+    supervisor
+}
+
 fn states(env: &Env, name: &str) -> Vec<char> {
     let supervisor = env.supervisor(name).expect("recorded");
     processes(supervisor).iter().map(|p| p.state).collect()
@@ -60,12 +71,7 @@ fn states(env: &Env, name: &str) -> Vec<char> {
 #[test]
 fn pause_start_and_stop_reach_every_process_of_the_job() {
     let env = Env::new();
-    env.run_d("forks", &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"]);
-    let supervisor = env.supervisor("forks").expect("recorded");
-    // Two shells (sh -c running sh -c) and two sleeps.
-    wait_for(TIMEOUT, "four processes", || {
-        (processes(supervisor).len() == 4).then_some(())
-    });
+    let supervisor = start_forking_job(&env, "forks");
 
     env.mrsm()
         .args(["pause", "jobs", "forks"])
@@ -106,14 +112,7 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
 #[test]
 fn stopping_a_paused_job_and_deleting_leave_nothing() {
     let env = Env::new();
-    env.run_d(
-        "doomed",
-        &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"],
-    );
-    let supervisor = env.supervisor("doomed").expect("recorded");
-    wait_for(TIMEOUT, "four processes", || {
-        (processes(supervisor).len() == 4).then_some(())
-    });
+    let supervisor = start_forking_job(&env, "doomed");
     env.mrsm()
         .args(["pause", "jobs", "doomed"])
         .assert()

@@ -148,6 +148,9 @@ pub fn processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
     job_processes(supervisor)
 }
 
+/// How often conditions are checked while waiting on them.
+const POLL_INTERVAL: Duration = Duration::from_millis(10);
+
 /// Polls `probe` every 10 ms until it returns `Some`, failing the test after `timeout`.
 pub fn wait_for<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
     let deadline = Instant::now() + timeout;
@@ -169,7 +172,7 @@ pub fn assert_holds_for(duration: Duration, what: &str, mut holds: impl FnMut() 
     let until = Instant::now() + duration;
     while Instant::now() < until {
         assert!(holds(), "{what} stopped holding");
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(POLL_INTERVAL);
     }
 }
 
