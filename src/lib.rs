@@ -14,7 +14,9 @@ pub mod cli;
 pub mod executor;
 pub mod job;
 pub mod logs;
+pub mod reconcile;
 pub mod schedule;
+pub mod spec;
 pub mod store;
 pub mod supervisor;
 

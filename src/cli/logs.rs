@@ -88,7 +88,15 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         Jobs::Named(args.names.clone())
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
-    match multiplex::show(&root, &jobs, &selection, style, args.follow, &mut out) {
+    match multiplex::show(
+        &root,
+        &jobs,
+        &selection,
+        style,
+        args.follow,
+        &|| true,
+        &mut out,
+    ) {
         Ok(()) => Ok(0),
         // The reader went away (`| head`): not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

@@ -4,6 +4,7 @@
 //! verb's handler lives in its own module.
 
 mod attach;
+mod compose;
 mod jobs;
 mod logs;
 mod render;
@@ -52,6 +53,18 @@ enum Command {
     /// Stop jobs, then remove them and their logs: `delete jobs NAME…`.
     #[command(subcommand)]
     Delete(StopVerb),
+    /// Check spec files: print nothing but errors (file:line:col); exit 1 on any.
+    Validate(compose::Files),
+    /// Print what `up` would change: + create, ~ update, - delete, …; exit 0 when converged, 1 otherwise.
+    Diff(compose::Files),
+    /// Converge the machine to the spec files (-d: apply and return).
+    Up(compose::UpArgs),
+    /// Stop and delete the project's jobs.
+    Down(compose::Files),
+    /// List the project's jobs.
+    Ps(compose::PsArgs),
+    /// Stop and start the project's jobs (or the named ones).
+    Restart(compose::RestartArgs),
     /// Show jobs' output (same as `show logs`): `logs [NAME…] [-f]`.
     Logs(logs::Args),
     /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
@@ -117,6 +130,12 @@ pub fn main() -> i32 {
         Command::Pause(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, false),
         Command::Delete(StopVerb::Jobs(args)) => jobs::stop(&args, true),
+        Command::Validate(files) => compose::validate(&files),
+        Command::Diff(files) => compose::diff(&files),
+        Command::Up(args) => compose::up(&args),
+        Command::Down(files) => compose::down(&files),
+        Command::Ps(args) => compose::ps(&args),
+        Command::Restart(args) => compose::restart(&args),
         Command::Supervise { name } => Root::from_env()
             .map_err(anyhow::Error::from)
             .and_then(|root| crate::supervisor::run(root, &name))

@@ -286,6 +286,42 @@ impl Executor for LocalExecutor {
         ))
     }
 
+    fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
+        spec.validate()?;
+        let name = spec.name.clone();
+        let old = {
+            let _lock = RootLock::acquire(&self.root)?;
+            self.set_desired(&name, DesiredState::Stopped)?
+        };
+        self.stop_unlocked(&old, &StopOptions::default())?;
+        let mut spec = spec.clone();
+        spec.cwd = Some(absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))));
+        let file = JobFile {
+            spec,
+            desired: options.desired,
+            created: jiff::Timestamp::now(),
+            project: options.project.clone(),
+            spec_hash: options.spec_hash.clone(),
+        };
+        let _lock = RootLock::acquire(&self.root)?;
+        write_json(&self.root.job_file(&name), &file)?;
+        if options.desired != DesiredState::Stopped {
+            self.launch(&name)?;
+            if options.desired == DesiredState::Paused {
+                self.request(&name, &Request::Pause, Duration::from_secs(10))?;
+            }
+        }
+        Ok(JobInfo::derive(
+            &file,
+            self.read_state(&name).as_ref(),
+            self.label(),
+        ))
+    }
+
+    fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError> {
+        Ok(self.read_file(name)?.spec)
+    }
+
     fn start(&self, name: &str) -> Result<String, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         let file = self.set_desired(name, DesiredState::Running)?;

@@ -52,6 +52,11 @@ pub trait Executor: Send + Sync {
     fn label(&self) -> &str;
     /// Defines a job and starts it (unless `options.desired` says otherwise).
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError>;
+    /// Replaces a job's definition (stopping it first if it runs), keeping its logs
+    /// and run history, then brings it to `options.desired`.
+    fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError>;
+    /// The job's definition as stored.
+    fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError>;
     /// Starts a stopped job or resumes a paused one.
     fn start(&self, name: &str) -> Result<String, ExecutorError>;
     /// Suspends every process of a running job and holds its schedule.

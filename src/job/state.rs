@@ -115,6 +115,9 @@ pub struct JobInfo {
     pub last_result: Option<RunResult>,
     /// Why a stopped job is stopped.
     pub reason: Option<String>,
+    /// Stopped because its supervisor died (killed from outside), not by finishing
+    /// or by request: the reconciler starts such jobs again.
+    pub died: bool,
     pub desired: DesiredState,
     pub executor: String,
     pub project: Option<String>,
@@ -147,6 +150,7 @@ impl JobInfo {
                 )),
             ),
         };
+        let died = state.is_some_and(|s| s.phase != Phase::Exited) && alive.is_none();
         let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.is_alive()));
         JobInfo {
             name: spec.name.clone(),
@@ -169,6 +173,7 @@ impl JobInfo {
             restarts: state.map_or(0, |s| s.restarts),
             last_result: state.and_then(|s| s.last_result.clone()),
             reason,
+            died,
             desired: file.desired,
             executor: executor.to_string(),
             project: file.project.clone(),

@@ -24,14 +24,15 @@ pub enum Jobs {
     Named(Vec<String>),
 }
 
-/// Prints logs; with `follow`, keeps printing until writing fails (the reader went
-/// away) — Ctrl-C ends the process.
+/// Prints logs; with `follow`, keeps printing until `keep_going` says no or writing
+/// fails (the reader went away).
 pub fn show(
     root: &Root,
     jobs: &Jobs,
     selection: &Selection,
     style: Style,
     follow: bool,
+    keep_going: &dyn Fn() -> bool,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
@@ -76,7 +77,7 @@ pub fn show(
             .collect::<Vec<_>>()
     };
     let mut last_modified = modified();
-    loop {
+    while keep_going() {
         // A new job shows as a change of the jobs or logs directory (its log file is
         // created before it writes anything): noticed within one turn, so a fast
         // job's first log file is opened before it can rotate away.
@@ -109,4 +110,5 @@ pub fn show(
             std::thread::sleep(IDLE);
         }
     }
+    Ok(())
 }

@@ -18,7 +18,7 @@ pub mod proc;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{read_json, write_json};
-pub use lock::RootLock;
+pub use lock::{ProjectLock, RootLock};
 pub use proc::ProcessIdentity;
 
 /// Failures of the on-disk store, each naming the path involved.

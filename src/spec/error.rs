@@ -1,0 +1,146 @@
+//! Spec errors that point into the file: `file:line:col: what is wrong`, the line
+//! itself with a caret, and a "did you mean" when a word is close to a known one.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// One problem in a spec file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecError {
+    pub file: PathBuf,
+    /// 1-based; 0 when the problem has no place in the file (e.g. a missing file).
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+    /// The offending source line, for the caret display.
+    pub source_line: Option<String>,
+}
+
+impl SpecError {
+    /// An error at a place in `source` (the file's text).
+    pub fn at(
+        file: &Path,
+        source: &str,
+        line: usize,
+        column: usize,
+        message: impl Into<String>,
+    ) -> Self {
+        SpecError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            source_line: source
+                .lines()
+                .nth(line.saturating_sub(1))
+                .map(str::to_string),
+        }
+    }
+
+    /// An error about the file as a whole.
+    pub fn file(file: &Path, message: impl Into<String>) -> Self {
+        SpecError {
+            file: file.to_path_buf(),
+            line: 0,
+            column: 0,
+            message: message.into(),
+            source_line: None,
+        }
+    }
+}
+
+impl fmt::Display for SpecError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.line == 0 {
+            return write!(f, "{}: {}", self.file.display(), self.message);
+        }
+        write!(
+            f,
+            "{}:{}:{}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.message
+        )?;
+        if let Some(line) = &self.source_line {
+            let number = self.line.to_string();
+            let pad = " ".repeat(number.len());
+            let caret = " ".repeat(self.column.saturating_sub(1));
+            write!(f, "\n{pad} |\n{number} | {line}\n{pad} | {caret}^")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found while loading, in file order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpecErrors(pub Vec<SpecError>);
+
+impl fmt::Display for SpecErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, e) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{e}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for SpecErrors {}
+
+/// The closest of `known` to `word`, if it is close enough to be a likely typo.
+pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
+    known
+        .iter()
+        .map(|k| (edit_distance(word, k), *k))
+        .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (row[j + 1] + 1)
+                .min(row[j] + 1)
+                .min(prev + usize::from(ca != *cb));
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let known = ["command", "schedule", "timezone", "restart"];
+        assert_eq!(did_you_mean("comand", &known), Some("command"));
+        assert_eq!(did_you_mean("shedule", &known), Some("schedule"));
+        assert_eq!(did_you_mean("zzz", &known), None);
+    }
+
+    #[test]
+    fn display_points_at_the_column() {
+        let e = SpecError::at(
+            Path::new("a.yaml"),
+            "x: 1\njobs: [\n",
+            2,
+            7,
+            "expected a mapping",
+        );
+        assert_eq!(
+            e.to_string(),
+            "a.yaml:2:7: expected a mapping\n  |\n2 | jobs: [\n  |       ^"
+        );
+    }
+}
