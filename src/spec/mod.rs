@@ -180,6 +180,17 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         Some(rest) => rest.split_once(": ").map_or(rest, |(_, m)| m),
         None => first,
     };
+    // The location is given separately.
+    let message = match message.rfind(" at line ") {
+        Some(i) if message[i..].contains(", column ") => &message[..i],
+        _ => message,
+    };
+    if message.starts_with("invalid u") || message.starts_with("invalid i") {
+        return "expected a whole number".into();
+    }
+    if message.starts_with("invalid boolean") {
+        return "expected true or false (yes/no/on/off are not booleans here)".into();
+    }
     if let Some(rest) = message.strip_prefix("unknown field `") {
         if let Some((key, _)) = rest.split_once('`') {
             let known: Vec<&str> = [
@@ -425,8 +436,10 @@ impl Loader {
                     RawCommand::Steps(list) => list.clone(),
                 };
                 let mut steps = Vec::new();
+                let mut readable = true;
                 for text in texts {
                     let Some(text) = self.text(&c.place_at(c.column).with(text), vars) else {
+                        readable = false;
                         continue;
                     };
                     match &c.value {
@@ -434,7 +447,7 @@ impl Loader {
                         RawCommand::Steps(_) => steps.push(text),
                     }
                 }
-                if steps.is_empty() || steps.iter().any(|s| s.trim().is_empty()) {
+                if readable && (steps.is_empty() || steps.iter().any(|s| s.trim().is_empty())) {
                     self.error(c, "the command is empty");
                 }
                 steps
@@ -558,10 +571,7 @@ impl Loader {
                         Ok(vars) => env.extend(vars),
                         Err((line, m)) => self.errors.push(SpecError::at(&path, &text, line, 1, m)),
                     },
-                    Err(e) => self.error(
-                        files,
-                        format!("cannot read env file {}: {e}", path.display()),
-                    ),
+                    Err(e) => self.error(files, format!("cannot read env file {p:?}: {e}")),
                 }
             }
         }

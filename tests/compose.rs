@@ -1,0 +1,317 @@
+//! `mrsm-jobs.yaml` and the reconciler through the real binary: converging, editing
+//! one job, adding, removing and pausing jobs, two `up`s at once, conflicts with jobs
+//! the project does not own, layered files, and one clear message per bad spec.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use predicates::prelude::*;
+use serde_json::Value;
+use support::{processes, wait_for, Env};
+
+fn write(env: &Env, file: &str, text: &str) -> PathBuf {
+    let path = env.work().join(file);
+    std::fs::write(&path, text).expect("spec written");
+    path
+}
+
+fn jobs_yaml(jobs: &[(String, String, Option<&str>)]) -> String {
+    let mut text = String::from("project: demo\njobs:\n");
+    for (name, command, state) in jobs {
+        text.push_str(&format!("  {name}:\n    command: {command}\n"));
+        if let Some(state) = state {
+            text.push_str(&format!("    state: {state}\n"));
+        }
+    }
+    text
+}
+
+/// `ps --json` as name → (pid, began, status).
+fn ps(env: &Env) -> BTreeMap<String, (Value, Value, String)> {
+    let out = env.mrsm().args(["ps", "--json"]).output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let list: Vec<Value> = serde_json::from_slice(&out.stdout).expect("JSON");
+    list.into_iter()
+        .map(|j| {
+            let status = j["status"].as_str().unwrap_or_default().to_string();
+            (
+                j["name"].as_str().unwrap_or_default().to_string(),
+                (j["pid"].clone(), j["began"].clone(), status),
+            )
+        })
+        .collect()
+}
+
+fn twenty() -> Vec<(String, String, Option<&'static str>)> {
+    (0..20)
+        .map(|i| (format!("job-{i:02}"), "sleep 300".to_string(), None))
+        .collect()
+}
+
+#[test]
+fn an_edit_restarts_exactly_one_job() {
+    let env = Env::new();
+    let mut jobs = twenty();
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
+    env.mrsm().args(["up", "-d"]).assert().success();
+    let before = ps(&env);
+    assert_eq!(before.len(), 20);
+    assert!(
+        before
+            .values()
+            .all(|(pid, _, s)| s == "running" && pid.is_i64()),
+        "{before:?}"
+    );
+
+    // A one-line edit of one job.
+    jobs[7].1 = "sleep 301".into();
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
+    env.mrsm()
+        .args(["diff"])
+        .assert()
+        .code(1)
+        .stdout("~ update job-07 (command)\n");
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout("updated job-07\n");
+    let after = ps(&env);
+    for (name, (pid, began, status)) in &after {
+        assert_eq!(status, "running", "{name}");
+        let (old_pid, old_began, _) = &before[name];
+        if name == "job-07" {
+            assert!(pid != old_pid && began != old_began, "job-07 must restart");
+        } else {
+            assert!(
+                pid == old_pid && began == old_began,
+                "{name} must keep running untouched"
+            );
+        }
+    }
+
+    // Remove one, add one, pause one.
+    jobs.remove(19);
+    jobs.push(("job-new".into(), "sleep 300".into(), None));
+    jobs[3].2 = Some("paused");
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
+    env.mrsm().args(["up", "-d"]).assert().success();
+    let now = ps(&env);
+    assert!(!now.contains_key("job-19"));
+    env.mrsm()
+        .args(["show", "jobs", "job-19"])
+        .assert()
+        .failure();
+    assert_eq!(now["job-new"].2, "running");
+    assert_eq!(now["job-03"].2, "paused");
+    assert_eq!(now["job-05"].0, before["job-05"].0);
+
+    env.mrsm().args(["diff"]).assert().code(0).stdout("");
+    env.mrsm()
+        .args(["validate"])
+        .assert()
+        .code(0)
+        .stdout("")
+        .stderr("");
+
+    let supervisors: Vec<_> = now.keys().filter_map(|n| env.supervisor(n)).collect();
+    env.mrsm().args(["down"]).assert().success();
+    assert!(ps(&env).is_empty());
+    for s in supervisors {
+        assert!(!s.is_alive() && processes(s).is_empty());
+    }
+}
+
+#[test]
+fn two_ups_at_once_converge() {
+    let env = Env::new();
+    let jobs: Vec<_> = (0..10)
+        .map(|i| (format!("twin-{i}"), "sleep 300".to_string(), None))
+        .collect();
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
+    let mut children: Vec<_> = (0..2)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+                .args(["up", "-d"])
+                .env("MRSM_ROOT_DIR", env.root())
+                .current_dir(env.work())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("up starts")
+        })
+        .collect();
+    for child in &mut children {
+        assert!(child.wait().expect("up ends").success());
+    }
+    let now = ps(&env);
+    assert_eq!(now.len(), 10);
+    for name in now.keys() {
+        let supervisor = env.supervisor(name).expect("one supervisor recorded");
+        assert!(supervisor.is_alive());
+        // One `sleep` per job: nothing started twice.
+        let sleeps = processes(supervisor)
+            .iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{}/comm", p.pid))
+                    .is_ok_and(|c| c.trim() == "sleep")
+            })
+            .count();
+        assert_eq!(sleeps, 1, "{name}");
+    }
+    env.mrsm().args(["diff"]).assert().code(0).stdout("");
+    env.mrsm().args(["down"]).assert().success();
+}
+
+#[test]
+fn a_job_the_project_does_not_own_is_a_conflict() {
+    let env = Env::new();
+    env.run_d("shared", &["--", "sleep", "300"]);
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: demo\njobs:\n  shared:\n    command: sleep 1\n  own:\n    command: sleep 300\n",
+    );
+    env.mrsm()
+        .args(["diff"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains(
+            "! conflict shared: a job of that name exists and belongs to no project",
+        ));
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("conflict shared"));
+    let info = env.info("shared");
+    assert_eq!(info["command"][0], "sleep 300", "never clobbered");
+    assert!(info["project"].is_null());
+    assert_eq!(env.status("own"), "running");
+    // `down` leaves it alone too.
+    env.mrsm().args(["down"]).assert().success();
+    assert_eq!(env.status("shared"), "running");
+}
+
+#[test]
+fn later_files_override_earlier_ones_and_variables_are_interpolated() {
+    let env = Env::new();
+    let base = write(
+        &env,
+        "base.yaml",
+        "project: layered\njobs:\n  a:\n    command: echo base\n  b:\n    command: echo \"${GREETING:-hello} $$HOME\"\n    env: { X: '1' }\n",
+    );
+    let over = write(
+        &env,
+        "override.yaml",
+        "jobs:\n  a:\n    command: echo override\n  b:\n    env: { Y: '2' }\n",
+    );
+    env.mrsm()
+        .args(["up", "-d", "-f"])
+        .arg(&base)
+        .arg("-f")
+        .arg(&over)
+        .env("GREETING", "bonjour")
+        .assert()
+        .success();
+    wait_for(Duration::from_secs(10), "both jobs to finish", || {
+        (env.status("a") == "stopped" && env.status("b") == "stopped").then_some(())
+    });
+    assert!(env.log_text("a").contains(" out override"));
+    assert!(
+        env.log_text("b").contains(" out bonjour "),
+        "{}",
+        env.log_text("b")
+    );
+    assert!(
+        !env.log_text("b").contains("$HOME"),
+        "$$ is a literal $, expanded by the shell"
+    );
+    assert_eq!(env.info("a")["project"], "layered");
+}
+
+#[test]
+fn bad_spec_files_give_one_clear_message_each() {
+    let env = Env::new();
+    let cases: &[(&str, &str)] = &[
+        ("unknown_key", "jobs:\n  etl:\n    comand: echo hi\n"),
+        (
+            "duplicate_key",
+            "jobs:\n  etl:\n    command: a\n  etl:\n    command: b\n",
+        ),
+        (
+            "wrong_type",
+            "jobs:\n  etl:\n    command: echo\n    logs: { keep: many }\n",
+        ),
+        (
+            "bad_schedule",
+            "jobs:\n  etl:\n    command: echo\n    schedule: every 1 fortnight\n",
+        ),
+        (
+            "bad_schedule_quoted",
+            "jobs:\n  etl:\n    command: echo\n    schedule: \"0 0 * * 8\"\n",
+        ),
+        ("bad_name", "jobs:\n  bad/name:\n    command: echo\n"),
+        (
+            "unknown_executor",
+            "jobs:\n  etl:\n    command: echo\n    executor: prod\n",
+        ),
+        (
+            "unknown_signal",
+            "jobs:\n  etl:\n    command: echo\n    stop: { signal: SIGFOO }\n",
+        ),
+        (
+            "missing_env_file",
+            "jobs:\n  etl:\n    command: echo\n    env_file: missing.env\n",
+        ),
+        (
+            "required_variable",
+            "jobs:\n  etl:\n    command: echo ${MRSM_TEST_UNSET_TOKEN:?set the token}\n",
+        ),
+        ("yaml_syntax", "jobs:\n  etl: [\n"),
+        ("no_command", "jobs:\n  etl:\n    schedule: daily\n"),
+        (
+            "bad_restart",
+            "jobs:\n  etl:\n    command: echo\n    restart: on-falure\n",
+        ),
+        (
+            "yes_is_not_a_boolean",
+            "jobs:\n  etl:\n    command: echo\n    shell: yes\n",
+        ),
+    ];
+    let mut all = String::new();
+    for (name, text) in cases {
+        let path = write(&env, "mrsm-jobs.yaml", text);
+        let out = env
+            .mrsm()
+            .args(["validate", "-f"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(out.stdout.is_empty(), "{name}: validate prints only errors");
+        let stderr = String::from_utf8(out.stderr).expect("utf-8");
+        let shown = stderr.replace(&path.display().to_string(), "mrsm-jobs.yaml");
+        assert!(shown.starts_with("mrsm-jobs.yaml:"), "{name}: {shown}");
+        assert_eq!(
+            shown.matches("mrsm-jobs.yaml:").count(),
+            1,
+            "{name}: one message: {shown}"
+        );
+        all.push_str(&format!("--- {name}\n{shown}"));
+        // Nothing was applied.
+        env.mrsm()
+            .args(["up", "-d", "-f"])
+            .arg(&path)
+            .assert()
+            .code(1);
+        assert!(!env.root().join("jobs/etl").exists());
+    }
+    insta::assert_snapshot!("spec_errors", all);
+}
