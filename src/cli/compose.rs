@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use std::io::IsTerminal;
 
 use super::{local_executor, render};
-use crate::executor::{Executor, StopOptions};
+use crate::executor::{shell_join, CreateOptions, Executor, LocalExecutor, StopOptions};
 use crate::job::JobInfo;
+use crate::job::{JobSpec, RestartPolicy};
 use crate::logs::multiplex::{self, Jobs};
 use crate::logs::{Selection, Style};
 use crate::reconcile::{self, Mode, Outcome};
@@ -38,9 +39,14 @@ impl Files {
 pub struct UpArgs {
     #[command(flatten)]
     files: Files,
-    /// Apply and return (without it, stay and follow the jobs' logs; Ctrl-C stops them).
+    /// Apply and return (without it, stay: follow the jobs' logs and apply every
+    /// change of the files; Ctrl-C stops the jobs).
     #[arg(short = 'd', long = "detach")]
     detach: bool,
+    /// Keep applying every change of the files; with -d, in a background job named
+    /// mrsm-watch-PROJECT.
+    #[arg(long)]
+    watch: bool,
 }
 
 /// Arguments of `ps`.
@@ -118,12 +124,28 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         );
     }
     if args.detach {
+        if args.watch {
+            return start_watcher(&executor, &args.files, &desired.project)
+                .map(|()| i32::from(failed));
+        }
         return Ok(i32::from(failed));
     }
-    // In the foreground: follow the declared jobs' logs until Ctrl-C (or SIGTERM),
-    // then stop them gracefully, as compose does.
+    // In the foreground: follow the project's logs and apply file changes until
+    // Ctrl-C (or SIGTERM), then stop the jobs gracefully, as compose does.
     interrupt::install();
-    let names: Vec<String> = desired.jobs.iter().map(|j| j.spec.name.clone()).collect();
+    let files = args.files.clone();
+    let project = desired.project.clone();
+    let watcher = std::thread::spawn(move || {
+        let executor = local_executor()?;
+        reconcile::watch::watch(
+            &files.files,
+            files.project.as_deref(),
+            &executor,
+            &|| !interrupt::requested(),
+            &reconcile::watch::print_event,
+        )
+        .map_err(anyhow::Error::from)
+    });
     let stdout = std::io::stdout();
     let style = Style {
         color: stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
@@ -136,7 +158,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     };
     let shown = multiplex::show(
         executor.root(),
-        &Jobs::Named(names.clone()),
+        &Jobs::Project(project.clone()),
         &selection,
         style,
         true,
@@ -149,15 +171,69 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
             eprintln!("error: {e}");
         }
     }
-    eprintln!("stopping {} jobs…", names.len());
+    if let Ok(Err(e)) = watcher.join() {
+        eprintln!("error: watching the files: {e}");
+    }
+    let jobs = project_jobs(&executor, &project)?;
+    eprintln!("stopping {} jobs…", jobs.len());
     let mut code = i32::from(failed);
-    for name in &names {
-        if let Err(e) = executor.stop(name, &StopOptions::default()) {
+    for job in jobs {
+        if let Err(e) = executor.stop(&job.name, &StopOptions::default()) {
             eprintln!("error: {e}");
             code = 1;
         }
     }
     Ok(code)
+}
+
+/// The name of a project's background watcher job.
+pub fn watcher_name(project: &str) -> String {
+    format!("mrsm-watch-{project}")
+}
+
+/// `up -d --watch`: the watcher as a background job (restarted if it fails).
+fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyhow::Result<()> {
+    let mut words = vec![
+        crate::executor::locate_mrsm_binary().display().to_string(),
+        "watch".to_string(),
+        "-p".to_string(),
+        project.to_string(),
+    ];
+    for f in &files.files {
+        words.push("-f".into());
+        words.push(std::path::absolute(f)?.display().to_string());
+    }
+    let mut spec = JobSpec::new(watcher_name(project), vec![shell_join(&words)]);
+    spec.restart = RestartPolicy::OnFailure;
+    let name = spec.name.clone();
+    let options = CreateOptions::default();
+    match executor.spec(&name) {
+        Ok(old) if old.command == spec.command => {
+            executor.start(&name)?;
+        }
+        Ok(_) => {
+            executor.replace(&spec, &options)?;
+        }
+        Err(_) => {
+            executor.create(&spec, &options)?;
+        }
+    }
+    println!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
+    Ok(())
+}
+
+/// `watch` (started by `up -d --watch`): apply every change of the files until stopped.
+pub fn watch(files: &Files) -> anyhow::Result<i32> {
+    interrupt::install();
+    let executor = local_executor()?;
+    reconcile::watch::watch(
+        &files.files,
+        files.project.as_deref(),
+        &executor,
+        &|| !interrupt::requested(),
+        &reconcile::watch::print_event,
+    )?;
+    Ok(0)
 }
 
 /// Ctrl-C and SIGTERM as a flag, so `up` can stop its jobs before exiting.
@@ -216,7 +292,14 @@ pub fn down(files: &Files) -> anyhow::Result<i32> {
     };
     let executor = local_executor()?;
     let mut code = 0;
-    for job in project_jobs(&executor, &project)? {
+    let watcher = watcher_name(&project);
+    let watcher_exists = executor.get(&watcher).is_ok();
+    let mut doomed = project_jobs(&executor, &project)?;
+    if watcher_exists {
+        // The watcher goes first, so it cannot start anything again.
+        doomed.insert(0, executor.get(&watcher)?);
+    }
+    for job in doomed {
         match executor.delete(&job.name, &StopOptions::default()) {
             Ok(m) => println!("{m}"),
             Err(e) => {

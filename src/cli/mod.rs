@@ -70,6 +70,9 @@ enum Command {
     /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
     #[command(subcommand)]
     Attach(AttachCommand),
+    /// Applies every change of the spec files until stopped (started by `up -d --watch`).
+    #[command(hide = true)]
+    Watch(compose::Files),
     /// Runs one job's supervisor (started by mrsm itself, in the background).
     #[command(hide = true)]
     Supervise { name: String },
@@ -136,6 +139,7 @@ pub fn main() -> i32 {
         Command::Down(files) => compose::down(&files),
         Command::Ps(args) => compose::ps(&args),
         Command::Restart(args) => compose::restart(&args),
+        Command::Watch(files) => compose::watch(&files),
         Command::Supervise { name } => Root::from_env()
             .map_err(anyhow::Error::from)
             .and_then(|root| crate::supervisor::run(root, &name))

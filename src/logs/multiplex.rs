@@ -22,6 +22,24 @@ pub enum Jobs {
     All,
     /// Only these.
     Named(Vec<String>),
+    /// The jobs of a project, including ones it creates while following.
+    Project(String),
+}
+
+impl Jobs {
+    /// Whether job `name` (not yet shown) is one of these.
+    fn includes(&self, root: &Root, name: &str) -> bool {
+        match self {
+            Jobs::All => true,
+            Jobs::Named(names) => names.iter().any(|n| n == name),
+            Jobs::Project(project) => {
+                crate::store::read_json::<crate::job::JobFile>(&root.job_file(name))
+                    .ok()
+                    .flatten()
+                    .is_some_and(|f| f.project.as_deref() == Some(project.as_str()))
+            }
+        }
+    }
 }
 
 /// Prints logs; with `follow`, keeps printing until `keep_going` says no or writing
@@ -36,9 +54,14 @@ pub fn show(
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
     let mut buf = vec![0u8; 64 * 1024];
-    let names = match jobs {
-        Jobs::All => root.job_names().unwrap_or_default(),
+    let names: Vec<String> = match jobs {
         Jobs::Named(names) => names.clone(),
+        _ => root
+            .job_names()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|n| jobs.includes(root, n))
+            .collect(),
     };
     let grabber = Grabber::start();
     let mut followers: BTreeMap<String, SharedFollower> = names
@@ -88,6 +111,9 @@ pub fn show(
             last_scan = Instant::now();
             last_modified = now_modified;
             for name in root.job_names().unwrap_or_default() {
+                if followers.contains_key(&name) || !jobs.includes(root, &name) {
+                    continue;
+                }
                 if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
                     width = width.max(slot.key().chars().count());
                     let follower = Follower::from_start(&root.log_file(slot.key()));

@@ -2,6 +2,8 @@
 //! [`Plan`] of what differs, and applying it. Only jobs the project owns are touched;
 //! a same-named job owned by someone else is a reported conflict, never clobbered.
 
+pub mod watch;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 

@@ -1,0 +1,182 @@
+//! `up --watch` and the foreground `up`: every way editors save is picked up and
+//! converged within 2 s, a broken file changes nothing, drift is healed, and Ctrl-C
+//! stops the declared jobs.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use support::{wait_for, Env};
+
+const CONVERGE: Duration = Duration::from_secs(2);
+
+fn spec(jobs: &[(&str, &str)]) -> String {
+    let mut text = String::from("project: watched\njobs:\n");
+    for (name, command) in jobs {
+        text.push_str(&format!("  {name}:\n    command: {command}\n"));
+    }
+    text
+}
+
+fn command_of(env: &Env, name: &str) -> Option<String> {
+    let out = env
+        .mrsm()
+        .args(["show", "jobs", name, "--json"])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    (list[0]["status"] == "running").then(|| {
+        list[0]["command"][0]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    })
+}
+
+#[test]
+fn every_kind_of_save_is_converged_and_a_broken_file_changes_nothing() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, spec(&[("keeper", "sleep 300")])).expect("written");
+    env.mrsm().args(["up", "-d", "--watch"]).assert().success();
+    assert_eq!(env.status("mrsm-watch-watched"), "running");
+    let keeper_pid = env.info("keeper")["pid"].clone();
+
+    // Saved by rename, as vim does.
+    let tmp = env.work().join(".mrsm-jobs.yaml.swp");
+    std::fs::write(
+        &tmp,
+        spec(&[("keeper", "sleep 300"), ("renamed", "sleep 301")]),
+    )
+    .expect("written");
+    std::fs::rename(&tmp, &path).expect("renamed");
+    wait_for(CONVERGE, "the renamed file to converge", || {
+        command_of(&env, "renamed")
+    });
+
+    // Written in place.
+    std::fs::write(
+        &path,
+        spec(&[
+            ("keeper", "sleep 300"),
+            ("renamed", "sleep 301"),
+            ("inplace", "sleep 302"),
+        ]),
+    )
+    .expect("written");
+    wait_for(CONVERGE, "the in-place write to converge", || {
+        command_of(&env, "inplace")
+    });
+
+    // Edited by sed -i.
+    let sed = std::process::Command::new("sed")
+        .args(["-i", "s/sleep 302/sleep 303/"])
+        .arg(&path)
+        .status()
+        .expect("sed runs");
+    assert!(sed.success());
+    wait_for(CONVERGE, "the sed edit to converge", || {
+        command_of(&env, "inplace").filter(|c| c == "sleep 303")
+    });
+
+    // A syntax error mid-edit: reported with its place, nothing touched.
+    let pids: Vec<_> = ["keeper", "renamed", "inplace"]
+        .iter()
+        .map(|n| env.info(n)["pid"].clone())
+        .collect();
+    std::fs::write(&path, "project: watched\njobs:\n  keeper: [\n").expect("written");
+    wait_for(CONVERGE, "the error in the watcher's log", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("mrsm-jobs.yaml:3:")
+            .then_some(())
+    });
+    for (name, pid) in ["keeper", "renamed", "inplace"].iter().zip(&pids) {
+        assert_eq!(env.status(name), "running", "{name} must keep running");
+        assert_eq!(&env.info(name)["pid"], pid, "{name} must not be restarted");
+    }
+
+    // Fixing it converges.
+    std::fs::write(&path, spec(&[("keeper", "sleep 300")])).expect("written");
+    wait_for(CONVERGE, "the fix to converge", || {
+        env.mrsm()
+            .args(["show", "jobs", "renamed"])
+            .output()
+            .ok()
+            .filter(|o| !o.status.success())
+            .map(|_| ())
+    });
+    assert_eq!(
+        env.info("keeper")["pid"],
+        keeper_pid,
+        "keeper never restarted"
+    );
+
+    env.mrsm().args(["down"]).assert().success();
+    env.mrsm()
+        .args(["show", "jobs", "mrsm-watch-watched"])
+        .assert()
+        .failure();
+}
+
+#[test]
+fn a_killed_supervisor_is_healed() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        spec(&[("victim", "sleep 300")]),
+    )
+    .expect("written");
+    env.mrsm().args(["up", "-d", "--watch"]).assert().success();
+    let supervisor = env.supervisor("victim").expect("recorded");
+    kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    wait_for(
+        Duration::from_secs(15),
+        "the watcher to start it again",
+        || {
+            let again = env.supervisor("victim")?;
+            (again != supervisor && env.status("victim") == "running").then_some(())
+        },
+    );
+    env.mrsm().args(["down"]).assert().success();
+}
+
+#[test]
+fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        spec(&[(
+            "talker",
+            "sh -c 'while true; do echo chatter; sleep 0.2; done'",
+        )]),
+    )
+    .expect("written");
+    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        .arg("up")
+        .env("MRSM_ROOT_DIR", env.root())
+        .env("NO_COLOR", "1")
+        .current_dir(env.work())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("up starts");
+    let mut lines = BufReader::new(up.stdout.take().expect("piped")).lines();
+    let seen = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find(|l| l.contains("| chatter"));
+    assert!(
+        seen.is_some_and(|l| l.starts_with("talker")),
+        "prefixed log lines"
+    );
+    kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("Ctrl-C");
+    let status = up.wait().expect("up ends");
+    assert!(status.success(), "{status:?}");
+    assert_eq!(env.status("talker"), "stopped");
+}
