@@ -70,6 +70,8 @@ enum Command {
     /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
     #[command(subcommand)]
     Attach(AttachCommand),
+    /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
+    Schema,
     /// Applies every change of the spec files until stopped (started by `up -d --watch`).
     #[command(hide = true)]
     Watch(compose::Files),
@@ -140,6 +142,10 @@ pub fn main() -> i32 {
         Command::Ps(args) => compose::ps(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
+        Command::Schema => {
+            print!("{}", crate::spec::schema_json());
+            Ok(0)
+        }
         Command::Supervise { name } => Root::from_env()
             .map_err(anyhow::Error::from)
             .and_then(|root| crate::supervisor::run(root, &name))

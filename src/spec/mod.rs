@@ -5,6 +5,7 @@
 mod error;
 mod interpolate;
 mod raw;
+mod schema;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,6 +15,7 @@ use serde_saphyr::Spanned;
 
 pub use error::{did_you_mean, SpecError, SpecErrors};
 pub use interpolate::{interpolate, parse_env_file, Vars};
+pub use schema::schema_json;
 
 use crate::executor::split_chain;
 use crate::job::{validate_name, DesiredState, JobSpec, OverlapPolicy, RestartPolicy, SignalName};

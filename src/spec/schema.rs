@@ -1,0 +1,165 @@
+//! The JSON schema of `mrsm-jobs.yaml`, for editors (yaml-language-server). Generated
+//! from these types; `mrsm schema` prints it and a test keeps
+//! `schemas/mrsm-jobs.schema.json` in step with it.
+
+use std::collections::BTreeMap;
+
+use schemars::JsonSchema;
+
+/// A command: one string (steps split on a lone `+`), or a list of steps run in order
+/// until one fails.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Command {
+    One(String),
+    Steps(Vec<String>),
+}
+
+/// One path or a list of paths.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Paths {
+    One(String),
+    Many(Vec<String>),
+}
+
+/// How a job is stopped.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Stop {
+    /// Signal sent first to every process of the job (default SIGTERM).
+    signal: Option<String>,
+    /// Grace period before SIGKILL, e.g. 10s or 500ms (default 10s).
+    timeout: Option<String>,
+}
+
+/// Log file limits.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Logs {
+    /// Rotate when the current file would grow past this size, e.g. 10MiB (default).
+    max_size: Option<String>,
+    /// Files kept, the current one included (default 5).
+    #[schemars(range(min = 1))]
+    keep: Option<u32>,
+}
+
+/// When a finished run starts again (jobs without a schedule).
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+enum Restart {
+    Never,
+    OnFailure,
+    Always,
+}
+
+/// What a schedule fire does when the previous run is still going.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+enum Overlap {
+    Skip,
+    Queue,
+    Replace,
+    Allow,
+}
+
+/// The state the job should be in.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+enum State {
+    Running,
+    Paused,
+    Stopped,
+}
+
+/// A job (in `defaults`, every key but `command` is meaningful).
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Job {
+    /// What to run: a string (steps split on a lone `+`) or a list of steps.
+    command: Option<Command>,
+    /// When to run, e.g. `every 30 minutes starting 00:00`, `0 9 * * mon-fri`, `daily & jun-aug`.
+    schedule: Option<String>,
+    /// IANA time zone the schedule is evaluated in (default UTC).
+    timezone: Option<String>,
+    overlap: Option<Overlap>,
+    restart: Option<Restart>,
+    /// `local` (default) or a name from `executors`.
+    executor: Option<String>,
+    /// Environment variables of the job.
+    env: Option<BTreeMap<String, String>>,
+    /// Files of KEY=value lines added to the job's environment (relative to the spec file).
+    env_file: Option<Paths>,
+    /// Working directory, relative to the spec file (default: its directory).
+    cwd: Option<String>,
+    state: Option<State>,
+    stop: Option<Stop>,
+    logs: Option<Logs>,
+    /// Run steps with `sh -c` (default true).
+    shell: Option<bool>,
+}
+
+/// A named remote executor.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Executor {
+    /// Base URL of a `mrsm serve`, e.g. http://127.0.0.1:8000.
+    url: String,
+    /// Bearer token (use `${VAR}` to keep it out of the file).
+    token: Option<String>,
+}
+
+/// Jobs declared for mrsm: `mrsm up -f mrsm-jobs.yaml` converges the machine to this file.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "mrsm-jobs.yaml")]
+struct SpecFile {
+    /// Project label (default: the spec file's directory name).
+    project: Option<String>,
+    /// Named executors beyond the built-in `local`.
+    executors: Option<BTreeMap<String, Executor>>,
+    /// Settings every job gets unless it sets its own.
+    defaults: Option<Job>,
+    /// The jobs, by name (letters, digits, `_`, `.`, `-`).
+    #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" }))]
+    jobs: Option<BTreeMap<String, Job>>,
+}
+
+/// The schema as pretty JSON, ending in a newline.
+pub fn schema_json() -> String {
+    let schema = schemars::schema_for!(SpecFile);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn job_keys_match_the_loader() {
+        let schema: serde_json::Value = serde_json::from_str(&schema_json()).expect("JSON");
+        let job = &schema["$defs"]["Job"]["properties"];
+        let mut keys: Vec<&str> = job
+            .as_object()
+            .expect("properties")
+            .keys()
+            .map(String::as_str)
+            .collect();
+        keys.sort_unstable();
+        let mut loader: Vec<&str> = super::super::raw::JOB_KEYS.to_vec();
+        loader.sort_unstable();
+        assert_eq!(keys, loader);
+    }
+}
