@@ -17,7 +17,7 @@ use crate::executor::Executor;
 use crate::spec::{self, Desired};
 
 /// Quiet time after the last file event before reloading.
-const DEBOUNCE: Duration = Duration::from_millis(100);
+const DEBOUNCE: Duration = Duration::from_millis(50);
 /// How often actual state is re-listed to heal drift.
 const HEAL_EVERY: Duration = Duration::from_secs(5);
 
@@ -99,7 +99,13 @@ pub fn watch(
     let mut pending = Some(Instant::now() - DEBOUNCE);
     let mut next_heal = Instant::now() + HEAL_EVERY;
     while keep_going() {
-        match rx.recv_timeout(Duration::from_millis(50)) {
+        // Wake when the debounce window closes, or at least every 50 ms to check
+        // `keep_going`.
+        let wait = pending
+            .map(|t| DEBOUNCE.saturating_sub(t.elapsed()))
+            .unwrap_or(Duration::from_millis(50))
+            .min(Duration::from_millis(50));
+        match rx.recv_timeout(wait) {
             Ok(Ok(event)) => {
                 let ours = event
                     .paths

@@ -93,14 +93,52 @@ pub fn all_processes() -> Vec<ProcStat> {
         .collect()
 }
 
+/// The direct children of a process, from `/proc/PID/task/*/children`; `None` when
+/// the kernel does not offer that file.
+fn children_of(pid: i32) -> Option<Vec<i32>> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut children = Vec::new();
+    for task in tasks.filter_map(|t| t.ok()) {
+        let text = std::fs::read_to_string(task.path().join("children")).ok()?;
+        children.extend(
+            text.split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok()),
+        );
+    }
+    Some(children)
+}
+
+/// Every descendant of a live process, walking the children lists (no scan of all
+/// of /proc); `None` when the kernel does not list children.
+fn descendants(pid: i32) -> Option<Vec<ProcStat>> {
+    let mut found = Vec::new();
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        for child in children_of(p)? {
+            if let Some(stat) = ProcStat::read(child).filter(|s| !s.is_gone()) {
+                found.push(stat);
+            }
+            stack.push(child);
+        }
+    }
+    Some(found)
+}
+
 /// The processes of a job whose supervisor is `supervisor` (a session leader): all
 /// live processes in its session, plus its descendants that left the session (daemons
 /// that called `setsid` are reparented to the supervisor, a child subreaper). The
 /// supervisor itself is not included. Works after the supervisor died too: its
 /// session's members are then recognised by having started after it.
 pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
-    let procs = all_processes();
     let alive = supervisor.is_alive();
+    // A live supervisor is a child subreaper: every process of its session is one of
+    // its descendants, which are found without reading every process on the machine.
+    if alive {
+        if let Some(found) = descendants(supervisor.pid) {
+            return found;
+        }
+    }
+    let procs = all_processes();
     // A dead supervisor's pid may have been reused by another session leader; then the
     // session is not ours any more.
     if !alive {
