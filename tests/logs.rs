@@ -26,6 +26,7 @@ impl Following {
             .args(["logs", "-f", "--output-only"])
             .args(args)
             .env("MRSM_ROOT_DIR", env.root())
+            .current_dir(env.work())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -113,7 +113,25 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     let executor = local_executor()?;
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
     let plan = reconcile::plan(&desired, &executor.list()?, &executor, Mode::Full);
-    let outcomes = reconcile::apply(&plan, &executor, &report);
+    let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
+        // A progress bar on a terminal; each result is printed above it.
+        let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar.set_message(format!("converging project {:?}", desired.project));
+        let outcomes = reconcile::apply(&plan, &executor, &|o: &Outcome| {
+            match &o.result {
+                Ok(m) => bar.println(m),
+                Err(e) => bar.println(format!("error: {e}")),
+            }
+            bar.inc(1);
+        });
+        bar.finish_and_clear();
+        outcomes
+    } else {
+        reconcile::apply(&plan, &executor, &report)
+    };
     drop(lock);
     let failed = outcomes.iter().any(|o| o.result.is_err());
     if plan.is_empty() {

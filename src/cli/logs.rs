@@ -39,6 +39,13 @@ pub struct Args {
     /// Leave out the supervisor's own notes (run started, step exited, …).
     #[arg(long)]
     output_only: bool,
+    /// `mrsm logs` only: the project of this spec file (default ./mrsm-jobs.yaml when it
+    /// exists; otherwise every job).
+    #[arg(long = "file", value_name = "FILE")]
+    file: Option<std::path::PathBuf>,
+    /// `mrsm logs` only: this project's jobs.
+    #[arg(short = 'p', long, value_name = "NAME")]
+    project: Option<String>,
 }
 
 /// Reads `--since`: an instant, or a duration before now.
@@ -58,8 +65,47 @@ fn since_stamp(text: &str) -> Result<String, UsageError> {
     Ok(format_stamp(then))
 }
 
+/// Which jobs `mrsm logs` (compose vocabulary) shows: a project's, when one is
+/// named or a spec file is at hand.
+fn compose_jobs(args: &Args) -> anyhow::Result<Option<Jobs>> {
+    if !args.names.is_empty() {
+        return Ok(None);
+    }
+    if let Some(p) = &args.project {
+        return Ok(Some(Jobs::Project(p.clone())));
+    }
+    let file = args
+        .file
+        .clone()
+        .unwrap_or_else(|| std::path::PathBuf::from(crate::spec::DEFAULT_FILE));
+    if args.file.is_none() && !file.exists() {
+        return Ok(None);
+    }
+    match crate::spec::load(&[file], None) {
+        Ok(desired) => Ok(Some(Jobs::Project(desired.project))),
+        Err(errors) => Err(UsageError(errors.to_string()).into()),
+    }
+}
+
+/// Runs `mrsm logs`: like `show logs`, limited to the project at hand.
+pub fn run_compose(args: &Args) -> anyhow::Result<i32> {
+    match compose_jobs(args)? {
+        Some(jobs) => show(args, jobs),
+        None => run(args),
+    }
+}
+
 /// Runs `show logs`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
+    let jobs = if args.names.is_empty() {
+        Jobs::All
+    } else {
+        Jobs::Named(args.names.clone())
+    };
+    show(args, jobs)
+}
+
+fn show(args: &Args, jobs: Jobs) -> anyhow::Result<i32> {
     let root = Root::from_env()?;
     for name in &args.names {
         validate_name(name).map_err(|e| UsageError(e.to_string()))?;
@@ -81,11 +127,6 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         color,
         timestamps: args.timestamps,
         json: args.json,
-    };
-    let jobs = if args.names.is_empty() {
-        Jobs::All
-    } else {
-        Jobs::Named(args.names.clone())
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
     match multiplex::show(

@@ -65,7 +65,7 @@ enum Command {
     Ps(compose::PsArgs),
     /// Stop and start the project's jobs (or the named ones).
     Restart(compose::RestartArgs),
-    /// Show jobs' output (same as `show logs`): `logs [NAME…] [-f]`.
+    /// Show the project's jobs' output (`show logs` for every job): `logs [NAME…] [-f]`.
     Logs(logs::Args),
     /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
     #[command(subcommand)]
@@ -127,7 +127,8 @@ pub fn main() -> i32 {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),
         Command::Show(ShowCommand::Runs(args)) => jobs::show_runs(&args),
-        Command::Show(ShowCommand::Logs(args)) | Command::Logs(args) => logs::run(&args),
+        Command::Show(ShowCommand::Logs(args)) => logs::run(&args),
+        Command::Logs(args) => logs::run_compose(&args),
         Command::Attach(AttachCommand::Logs(args)) => logs::run(&args),
         Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),

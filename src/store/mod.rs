@@ -14,6 +14,7 @@
 mod atomic;
 mod lock;
 pub mod proc;
+pub mod settings;
 
 use std::path::{Path, PathBuf};
 
@@ -39,6 +40,8 @@ pub enum StoreError {
     },
     #[error("no root directory: set MRSM_ROOT_DIR, XDG_STATE_HOME or HOME")]
     NoRoot,
+    #[error("settings: {0}")]
+    Settings(String),
 }
 
 impl StoreError {
@@ -69,7 +72,7 @@ impl Root {
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mrsm")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/mrsm")))
             .ok_or(StoreError::NoRoot)?;
-        Ok(Root::at(dir))
+        Ok(Root::at(std::path::absolute(&dir).unwrap_or(dir)))
     }
 
     /// A root at a given directory (created on first write).
