@@ -43,7 +43,7 @@ pub fn config_file() -> Option<PathBuf> {
 
 impl Settings {
     /// Reads the config file (if it exists) under the `MRSM_*` variables.
-    pub fn load() -> Result<Settings, figment::Error> {
+    pub fn load() -> Result<Settings, Box<figment::Error>> {
         let mut figment = Figment::new();
         if let Some(file) = config_file() {
             figment = figment.merge(Toml::file(file));
@@ -51,6 +51,7 @@ impl Settings {
         figment
             .merge(Env::prefixed("MRSM_").only(&["root_dir"]))
             .extract()
+            .map_err(Box::new)
     }
 }
 
@@ -59,6 +60,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment's own test harness signature
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
             jail.create_file(
@@ -66,11 +68,14 @@ mod tests {
                 "root_dir = \"/from/file\"\n[executors.prod]\nurl = \"http://127.0.0.1:8000\"\ntoken = \"t\"\n",
             )?;
             jail.set_env("MRSM_CONFIG", "config.toml");
-            let s = Settings::load()?;
+            let s = Settings::load().map_err(|e| *e)?;
             assert_eq!(s.root_dir, Some(PathBuf::from("/from/file")));
             assert_eq!(s.executors["prod"].token.as_deref(), Some("t"));
             jail.set_env("MRSM_ROOT_DIR", "/from/env");
-            assert_eq!(Settings::load()?.root_dir, Some(PathBuf::from("/from/env")));
+            assert_eq!(
+                Settings::load().map_err(|e| *e)?.root_dir,
+                Some(PathBuf::from("/from/env"))
+            );
             Ok(())
         });
     }
