@@ -128,3 +128,37 @@ fn pausing_a_stopped_job_is_refused() {
         .stderr(predicate::str::contains("job \"done\" is not running"));
     assert_eq!(env.info("done")["desired"], "running");
 }
+
+#[test]
+fn starting_a_job_twice_at_once_gives_one_supervisor() {
+    let env = Env::new();
+    env.run_d("single", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["stop", "jobs", "single"])
+        .assert()
+        .success();
+    let mut starts: Vec<_> = (0..3)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+                .args(["start", "jobs", "single"])
+                .env("MRSM_ROOT_DIR", env.root())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("start runs")
+        })
+        .collect();
+    for s in &mut starts {
+        assert!(s.wait().expect("ends").success());
+    }
+    let supervisors: Vec<_> = mrsm::store::proc::all_processes()
+        .into_iter()
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| c.contains("supervise\0single\0") && c.contains("mrsm"))
+                && std::fs::read_to_string(format!("/proc/{}/environ", p.pid))
+                    .is_ok_and(|e| e.contains(&env.root().display().to_string()))
+        })
+        .collect();
+    assert_eq!(supervisors.len(), 1, "{supervisors:?}");
+    assert_eq!(env.status("single"), "running");
+}

@@ -145,6 +145,11 @@ impl LocalExecutor {
             });
         }
         let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
+        if line.trim() == "busy" {
+            // Another supervisor of this job is already running: nothing to do.
+            let _ = child.wait();
+            return Ok(());
+        }
         if line.trim() == "ready" {
             // Reap it whenever it ends, so a long-lived caller collects no zombies.
             std::thread::spawn(move || child.wait());
@@ -258,18 +263,23 @@ impl Executor for LocalExecutor {
         // Steps run where the job was created, whatever the supervisor's directory.
         spec.cwd = Some(absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))));
         let name = spec.name.clone();
-        let _lock = RootLock::acquire(&self.root)?;
-        if self.root.job_file(&name).exists() {
-            return Err(ExecutorError::AlreadyExists(name));
-        }
-        let file = JobFile {
-            spec,
-            desired: options.desired,
-            created: jiff::Timestamp::now(),
-            project: options.project.clone(),
-            spec_hash: options.spec_hash.clone(),
+        let file = {
+            let _lock = RootLock::acquire(&self.root)?;
+            if self.root.job_file(&name).exists() {
+                return Err(ExecutorError::AlreadyExists(name));
+            }
+            let file = JobFile {
+                spec,
+                desired: options.desired,
+                created: jiff::Timestamp::now(),
+                project: options.project.clone(),
+                spec_hash: options.spec_hash.clone(),
+            };
+            write_json(&self.root.job_file(&name), &file)?;
+            file
         };
-        write_json(&self.root.job_file(&name), &file)?;
+        // Launched without the root lock, so several jobs start at once; the
+        // supervisor's own lock keeps a job from ever having two.
         if options.desired != DesiredState::Stopped {
             if let Err(e) = self.launch(&name) {
                 supervisor::remove_job_files(&self.root, &name);

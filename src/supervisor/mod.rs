@@ -50,6 +50,24 @@ const STOP_POLL: Duration = Duration::from_millis(10);
 /// Runs the supervisor of job `name` until the job is over. Called in the detached
 /// process; prints `ready` on standard output once it answers on its socket.
 pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
+    // One supervisor per job, ever: held for this process's whole life.
+    let lock_path = root.job_dir(name).join("supervisor.lock");
+    let lock_file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .with_context(|| format!("opening {}", lock_path.display()))?;
+    let _lock =
+        match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
+            Ok(lock) => lock,
+            Err(_) => {
+                let mut out = std::io::stdout();
+                let _ = out.write_all(b"busy\n");
+                let _ = out.flush();
+                return Ok(());
+            }
+        };
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
