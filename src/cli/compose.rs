@@ -153,17 +153,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     interrupt::install();
     let files = args.files.clone();
     let project = desired.project.clone();
-    let watcher = std::thread::spawn(move || {
-        let executor = local_executor()?;
-        reconcile::watch::watch(
-            &files.files,
-            files.project.as_deref(),
-            &executor,
-            &|| !interrupt::requested(),
-            &reconcile::watch::print_event,
-        )
-        .map_err(anyhow::Error::from)
-    });
+    let watcher = std::thread::spawn(move || watch_files(&files));
     let stdout = std::io::stdout();
     let style = Style {
         color: stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
@@ -240,9 +230,8 @@ fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyh
     Ok(())
 }
 
-/// `watch` (started by `up -d --watch`): apply every change of the files until stopped.
-pub fn watch(files: &Files) -> anyhow::Result<i32> {
-    interrupt::install();
+/// Applies every change of the files until SIGINT or SIGTERM.
+fn watch_files(files: &Files) -> anyhow::Result<()> {
     let executor = local_executor()?;
     reconcile::watch::watch(
         &files.files,
@@ -251,7 +240,13 @@ pub fn watch(files: &Files) -> anyhow::Result<i32> {
         &|| !interrupt::requested(),
         &reconcile::watch::print_event,
     )?;
-    Ok(0)
+    Ok(())
+}
+
+/// `watch` (started by `up -d --watch`): apply every change of the files until stopped.
+pub fn watch(files: &Files) -> anyhow::Result<i32> {
+    interrupt::install();
+    watch_files(files).map(|()| 0)
 }
 
 /// Ctrl-C and SIGTERM as a flag, so `up` can stop its jobs before exiting.

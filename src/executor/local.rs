@@ -168,6 +168,19 @@ impl LocalExecutor {
         })
     }
 
+    /// Starts a freshly defined job's supervisor unless it is to stay stopped, and
+    /// pauses it when asked.
+    fn bring_up(&self, name: &str, desired: DesiredState) -> Result<(), ExecutorError> {
+        if desired == DesiredState::Stopped {
+            return Ok(());
+        }
+        self.launch(name)?;
+        if desired == DesiredState::Paused {
+            self.request(name, &Request::Pause, Duration::from_secs(10))?;
+        }
+        Ok(())
+    }
+
     /// Kills what a dead supervisor left behind, with the job's stop signal first.
     fn clean_leftovers(&self, state: &SupervisorState, signal: Signal, grace: Duration) {
         let leftovers = job_processes(state.supervisor);
@@ -227,6 +240,20 @@ impl LocalExecutor {
     }
 }
 
+/// A definition for `spec`; steps run where the job was defined, whatever the
+/// supervisor's directory.
+fn new_job_file(spec: &JobSpec, options: &CreateOptions) -> JobFile {
+    let mut spec = spec.clone();
+    spec.cwd = Some(absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))));
+    JobFile {
+        spec,
+        desired: options.desired,
+        created: jiff::Timestamp::now(),
+        project: options.project.clone(),
+        spec_hash: options.spec_hash.clone(),
+    }
+}
+
 /// Polls `done` every few milliseconds until it holds or `timeout` passes.
 fn wait_for(timeout: Duration, mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;
@@ -259,35 +286,21 @@ impl Executor for LocalExecutor {
 
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         spec.validate()?;
-        let mut spec = spec.clone();
-        // Steps run where the job was created, whatever the supervisor's directory.
-        spec.cwd = Some(absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))));
         let name = spec.name.clone();
         let file = {
             let _lock = RootLock::acquire(&self.root)?;
             if self.root.job_file(&name).exists() {
                 return Err(ExecutorError::AlreadyExists(name));
             }
-            let file = JobFile {
-                spec,
-                desired: options.desired,
-                created: jiff::Timestamp::now(),
-                project: options.project.clone(),
-                spec_hash: options.spec_hash.clone(),
-            };
+            let file = new_job_file(spec, options);
             write_json(&self.root.job_file(&name), &file)?;
             file
         };
         // Launched without the root lock, so several jobs start at once; the
         // supervisor's own lock keeps a job from ever having two.
-        if options.desired != DesiredState::Stopped {
-            if let Err(e) = self.launch(&name) {
-                supervisor::remove_job_files(&self.root, &name);
-                return Err(e);
-            }
-            if options.desired == DesiredState::Paused {
-                self.request(&name, &Request::Pause, Duration::from_secs(10))?;
-            }
+        if let Err(e) = self.bring_up(&name, options.desired) {
+            supervisor::remove_job_files(&self.root, &name);
+            return Err(e);
         }
         Ok(JobInfo::derive(
             &file,
@@ -304,23 +317,12 @@ impl Executor for LocalExecutor {
             self.set_desired(&name, DesiredState::Stopped)?
         };
         self.stop_unlocked(&old, &StopOptions::default())?;
-        let mut spec = spec.clone();
-        spec.cwd = Some(absolute(spec.cwd.as_deref().unwrap_or(Path::new("."))));
-        let file = JobFile {
-            spec,
-            desired: options.desired,
-            created: jiff::Timestamp::now(),
-            project: options.project.clone(),
-            spec_hash: options.spec_hash.clone(),
-        };
-        let _lock = RootLock::acquire(&self.root)?;
-        write_json(&self.root.job_file(&name), &file)?;
-        if options.desired != DesiredState::Stopped {
-            self.launch(&name)?;
-            if options.desired == DesiredState::Paused {
-                self.request(&name, &Request::Pause, Duration::from_secs(10))?;
-            }
+        let file = new_job_file(spec, options);
+        {
+            let _lock = RootLock::acquire(&self.root)?;
+            write_json(&self.root.job_file(&name), &file)?;
         }
+        self.bring_up(&name, options.desired)?;
         Ok(JobInfo::derive(
             &file,
             self.read_state(&name).as_ref(),
