@@ -120,8 +120,36 @@ fn local_executor() -> Result<LocalExecutor, ExecutorError> {
     Ok(LocalExecutor::new(Root::from_env()?))
 }
 
+/// The supervisor's entry, taken before any argument parsing: one runs per job, so
+/// it skips the command line's machinery (less start-up time and memory). Its root
+/// directory is always given by the launcher in `MRSM_ROOT_DIR`.
+fn supervise_early() -> Option<i32> {
+    let mut args = std::env::args_os().skip(1);
+    if args.next()? != "supervise" {
+        return None;
+    }
+    let name = args.next()?.into_string().ok()?;
+    if args.next().is_some() {
+        return None;
+    }
+    let root = match std::env::var_os("MRSM_ROOT_DIR").filter(|d| !d.is_empty()) {
+        Some(dir) => Root::at(dir),
+        None => return None,
+    };
+    Some(match crate::supervisor::run(root, &name) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    })
+}
+
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    if let Some(code) = supervise_early() {
+        return code;
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
