@@ -67,7 +67,7 @@ enum Command {
     Restart(compose::RestartArgs),
     /// Show the project's jobs' output (`show logs` for every job): `logs [NAME…] [-f]`.
     Logs(logs::Args),
-    /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs -f`).
+    /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs`).
     #[command(subcommand)]
     Attach(AttachCommand),
     /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
