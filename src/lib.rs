@@ -12,6 +12,7 @@
 
 pub mod cli;
 pub mod executor;
+mod fnv;
 pub mod job;
 pub mod logs;
 pub mod reconcile;

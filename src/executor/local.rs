@@ -85,6 +85,12 @@ impl LocalExecutor {
         self.read_state(name).filter(|s| s.supervisor.is_alive())
     }
 
+    /// Records that the job is to stay stopped (under the root lock), before it is.
+    fn mark_stopped(&self, name: &str) -> Result<JobFile, ExecutorError> {
+        let _lock = RootLock::acquire(&self.root)?;
+        self.set_desired(name, DesiredState::Stopped)
+    }
+
     fn set_desired(&self, name: &str, desired: DesiredState) -> Result<JobFile, ExecutorError> {
         let mut file = self.read_file(name)?;
         if file.desired != desired {
@@ -312,10 +318,7 @@ impl Executor for LocalExecutor {
     fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         spec.validate()?;
         let name = spec.name.clone();
-        let old = {
-            let _lock = RootLock::acquire(&self.root)?;
-            self.set_desired(&name, DesiredState::Stopped)?
-        };
+        let old = self.mark_stopped(&name)?;
         self.stop_unlocked(&old, &StopOptions::default())?;
         let file = new_job_file(spec, options);
         {
@@ -375,18 +378,12 @@ impl Executor for LocalExecutor {
     }
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
-        let file = {
-            let _lock = RootLock::acquire(&self.root)?;
-            self.set_desired(name, DesiredState::Stopped)?
-        };
+        let file = self.mark_stopped(name)?;
         self.stop_unlocked(&file, options)
     }
 
     fn delete(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
-        let file = {
-            let _lock = RootLock::acquire(&self.root)?;
-            self.set_desired(name, DesiredState::Stopped)?
-        };
+        let file = self.mark_stopped(name)?;
         self.stop_unlocked(&file, options)?;
         let _lock = RootLock::acquire(&self.root)?;
         supervisor::remove_job_files(&self.root, name);

@@ -85,9 +85,13 @@ pub fn drain(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<LogLine>
 /// Reads what a shared follower can read now, parsed (the lock is held only while
 /// reading).
 pub fn drain_shared(job: &str, follower: &SharedFollower, buf: &mut [u8]) -> Vec<LogLine> {
-    let mut bytes = Vec::new();
-    if let Ok(mut f) = follower.lock() {
-        f.poll(&mut bytes, buf);
+    match follower.lock() {
+        Ok(mut f) => {
+            let mut bytes = Vec::new();
+            f.poll(&mut bytes, buf);
+            drop(f);
+            parse_records(job, &bytes)
+        }
+        Err(_) => Vec::new(),
     }
-    parse_records(job, &bytes)
 }

@@ -12,9 +12,7 @@ const PALETTE: [&str; 12] = [
 
 /// The colour of a job: the same on every run (FNV-1a of its name).
 pub fn color_of(job: &str) -> &'static str {
-    let hash = job.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
+    let hash = crate::fnv::Fnv::new().write(job.as_bytes()).finish();
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 

@@ -49,17 +49,12 @@ pub fn print_event(event: &Event<'_>) {
 }
 
 fn content_hash(files: &[PathBuf]) -> u64 {
-    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    let mut hash = crate::fnv::Fnv::new();
     for f in files {
-        for b in std::fs::read(f)
-            .unwrap_or_default()
-            .into_iter()
-            .chain([0u8])
-        {
-            hash = (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
-        }
+        hash.write(&std::fs::read(f).unwrap_or_default())
+            .write(&[0]);
     }
-    hash
+    hash.finish()
 }
 
 /// Watches `files` and reconciles on every change until `keep_going` says no. The

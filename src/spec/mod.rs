@@ -665,11 +665,9 @@ pub fn project_from_dir(dir: &Path) -> String {
 /// FNV-1a over the spec's JSON and the executor: stable across runs and versions.
 pub fn spec_hash(spec: &JobSpec, executor: &str) -> String {
     let json = serde_json::to_vec(spec).unwrap_or_default();
-    let hash = json
-        .iter()
-        .chain(executor.as_bytes())
-        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-        });
+    let hash = crate::fnv::Fnv::new()
+        .write(&json)
+        .write(executor.as_bytes())
+        .finish();
     format!("{hash:016x}")
 }

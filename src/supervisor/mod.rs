@@ -778,13 +778,8 @@ fn announce_ready() {
 /// Removes a job's directory and its log files.
 pub fn remove_job_files(root: &Root, name: &str) {
     let _ = std::fs::remove_dir_all(root.job_dir(name));
-    let log = root.log_file(name);
-    let _ = std::fs::remove_file(&log);
-    for n in 1.. {
-        let rotated = crate::logs::rotated_path(&log, n);
-        if std::fs::remove_file(&rotated).is_err() && n > 64 {
-            break;
-        }
+    for file in crate::logs::log_files(&root.log_file(name)) {
+        let _ = std::fs::remove_file(file);
     }
 }
 
