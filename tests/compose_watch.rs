@@ -13,6 +13,16 @@ use support::{wait_for, Env};
 
 const CONVERGE: Duration = Duration::from_secs(2);
 
+/// A child process killed (by its pid) if the test ends early.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn spec(jobs: &[(&str, &str)]) -> String {
     let mut text = String::from("project: watched\njobs:\n");
     for (name, command) in jobs {
@@ -157,26 +167,66 @@ fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
         )]),
     )
     .expect("written");
-    let mut up = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
-        .arg("up")
-        .env("MRSM_ROOT_DIR", env.root())
-        .env("NO_COLOR", "1")
-        .current_dir(env.work())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("up starts");
-    let mut lines = BufReader::new(up.stdout.take().expect("piped")).lines();
-    let seen = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find(|l| l.contains("| chatter"));
+    let mut up = KillOnDrop(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            .arg("up")
+            .env("MRSM_ROOT_DIR", env.root())
+            .env("NO_COLOR", "1")
+            .current_dir(env.work())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("up starts"),
+    );
+    // Lines arrive on a channel, so a missing line fails the test instead of hanging it.
+    let stdout = up.0.stdout.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let first_line_with = |needle: &str| -> Option<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while let Some(left) = deadline.checked_duration_since(std::time::Instant::now()) {
+            match rx.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+        None
+    };
+    let seen = first_line_with("| chatter");
     assert!(
         seen.is_some_and(|l| l.starts_with("talker")),
         "prefixed log lines"
     );
-    kill(Pid::from_raw(up.id() as i32), Signal::SIGINT).expect("Ctrl-C");
-    let status = up.wait().expect("up ends");
+    // A job added to the file while `up` runs is applied, and its lines followed.
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        spec(&[
+            (
+                "talker",
+                "sh -c 'while true; do echo chatter; sleep 0.2; done'",
+            ),
+            (
+                "newcomer",
+                "sh -c 'while true; do echo hello; sleep 0.2; done'",
+            ),
+        ]),
+    )
+    .expect("written");
+    let seen = first_line_with("| hello");
+    assert!(
+        seen.is_some_and(|l| l.starts_with("newcomer")),
+        "the new job is followed"
+    );
+    kill(Pid::from_raw(up.0.id() as i32), Signal::SIGINT).expect("Ctrl-C");
+    let status = up.0.wait().expect("up ends");
     assert!(status.success(), "{status:?}");
     assert_eq!(env.status("talker"), "stopped");
+    assert_eq!(env.status("newcomer"), "stopped");
 }

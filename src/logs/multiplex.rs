@@ -93,6 +93,8 @@ pub fn show(
         ..selection.clone()
     };
     let mut last_scan = Instant::now();
+    // Jobs seen and found not to be ours: their definitions are not read again.
+    let mut others: std::collections::HashSet<String> = std::collections::HashSet::new();
     let dirs = [root.jobs_dir(), root.logs_dir()];
     let modified = || {
         dirs.iter()
@@ -105,13 +107,20 @@ pub fn show(
         // created before it writes anything): noticed within one turn, so a fast
         // job's first log file is opened before it can rotate away.
         let now_modified = modified();
-        if matches!(jobs, Jobs::All)
-            && (now_modified != last_modified || last_scan.elapsed() >= RESCAN)
-        {
+        let periodic = last_scan.elapsed() >= RESCAN;
+        if !matches!(jobs, Jobs::Named(_)) && (now_modified != last_modified || periodic) {
+            if periodic {
+                // A name may have changed hands (deleted, then declared by us).
+                others.clear();
+            }
             last_scan = Instant::now();
             last_modified = now_modified;
             for name in root.job_names().unwrap_or_default() {
-                if followers.contains_key(&name) || !jobs.includes(root, &name) {
+                if followers.contains_key(&name) || others.contains(&name) {
+                    continue;
+                }
+                if !jobs.includes(root, &name) {
+                    others.insert(name);
                     continue;
                 }
                 if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
