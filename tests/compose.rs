@@ -60,7 +60,7 @@ fn an_edit_restarts_exactly_one_job() {
     let env = Env::new();
     let mut jobs = twenty();
     write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
-    env.mrsm().args(["up", "-d"]).assert().success();
+    env.ok(&["up", "-d"]);
     let before = ps(&env);
     assert_eq!(before.len(), 20);
     assert!(
@@ -102,7 +102,7 @@ fn an_edit_restarts_exactly_one_job() {
     jobs.push(("job-new".into(), "sleep 300".into(), None));
     jobs[3].2 = Some("paused");
     write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
-    env.mrsm().args(["up", "-d"]).assert().success();
+    env.ok(&["up", "-d"]);
     let now = ps(&env);
     assert!(!now.contains_key("job-19"));
     env.mrsm()
@@ -122,7 +122,7 @@ fn an_edit_restarts_exactly_one_job() {
         .stderr("");
 
     let supervisors: Vec<_> = now.keys().filter_map(|n| env.supervisor(n)).collect();
-    env.mrsm().args(["down"]).assert().success();
+    env.ok(&["down"]);
     assert!(ps(&env).is_empty());
     for s in supervisors {
         assert!(!s.is_alive() && processes(s).is_empty());
@@ -166,7 +166,7 @@ fn two_ups_at_once_converge() {
         assert_eq!(sleeps, 1, "{name}");
     }
     env.mrsm().args(["diff"]).assert().code(0).stdout("");
-    env.mrsm().args(["down"]).assert().success();
+    env.ok(&["down"]);
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn a_job_the_project_does_not_own_is_a_conflict() {
     assert!(info["project"].is_null());
     assert_eq!(env.status("own"), "running");
     // `down` leaves it alone too.
-    env.mrsm().args(["down"]).assert().success();
+    env.ok(&["down"]);
     assert_eq!(env.status("shared"), "running");
 }
 

@@ -54,7 +54,7 @@ fn every_kind_of_save_is_converged_and_a_broken_file_changes_nothing() {
     let env = Env::new();
     let path = env.work().join("mrsm-jobs.yaml");
     std::fs::write(&path, spec(&[("keeper", "sleep 300")])).expect("written");
-    env.mrsm().args(["up", "-d", "--watch"]).assert().success();
+    env.ok(&["up", "-d", "--watch"]);
     assert_eq!(env.status("mrsm-watch-watched"), "running");
     let keeper_pid = env.info("keeper")["pid"].clone();
 
@@ -127,7 +127,7 @@ fn every_kind_of_save_is_converged_and_a_broken_file_changes_nothing() {
         "keeper never restarted"
     );
 
-    env.mrsm().args(["down"]).assert().success();
+    env.ok(&["down"]);
     env.mrsm()
         .args(["show", "jobs", "mrsm-watch-watched"])
         .assert()
@@ -142,7 +142,7 @@ fn a_killed_supervisor_is_healed() {
         spec(&[("victim", "sleep 300")]),
     )
     .expect("written");
-    env.mrsm().args(["up", "-d", "--watch"]).assert().success();
+    env.ok(&["up", "-d", "--watch"]);
     let supervisor = env.supervisor("victim").expect("recorded");
     kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
     wait_for(
@@ -153,7 +153,7 @@ fn a_killed_supervisor_is_healed() {
             (again != supervisor && env.status("victim") == "running").then_some(())
         },
     );
-    env.mrsm().args(["down"]).assert().success();
+    env.ok(&["down"]);
 }
 
 #[test]

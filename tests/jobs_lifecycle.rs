@@ -41,10 +41,7 @@ fn a_job_outlives_its_command_and_a_killed_supervisor_shows_stopped() {
     );
 
     // What the dead supervisor left behind is cleaned up by `stop`.
-    env.mrsm()
-        .args(["stop", "jobs", "sleeper"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "sleeper"]);
     assert!(
         processes(supervisor).is_empty(),
         "leftovers: {:?}",
@@ -73,19 +70,13 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
     let env = Env::new();
     let supervisor = start_forking_job(&env, "forks");
 
-    env.mrsm()
-        .args(["pause", "jobs", "forks"])
-        .assert()
-        .success();
+    env.ok(&["pause", "jobs", "forks"]);
     let paused = states(&env, "forks");
     assert!(paused.iter().all(|&s| s == 'T'), "after pause: {paused:?}");
     assert_eq!(env.status("forks"), "paused");
     assert!(env.info("forks")["paused"].is_string());
 
-    env.mrsm()
-        .args(["start", "jobs", "forks"])
-        .assert()
-        .success();
+    env.ok(&["start", "jobs", "forks"]);
     let resumed = states(&env, "forks");
     assert!(
         resumed.iter().all(|&s| s != 'T'),
@@ -93,10 +84,7 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
     );
     assert_eq!(env.status("forks"), "running");
 
-    env.mrsm()
-        .args(["stop", "jobs", "forks"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "forks"]);
     // `stop` returns only once nothing of the job is left.
     assert!(
         processes(supervisor).is_empty(),
@@ -113,14 +101,8 @@ fn pause_start_and_stop_reach_every_process_of_the_job() {
 fn stopping_a_paused_job_and_deleting_leave_nothing() {
     let env = Env::new();
     let supervisor = start_forking_job(&env, "doomed");
-    env.mrsm()
-        .args(["pause", "jobs", "doomed"])
-        .assert()
-        .success();
-    env.mrsm()
-        .args(["delete", "jobs", "doomed", "-y"])
-        .assert()
-        .success();
+    env.ok(&["pause", "jobs", "doomed"]);
+    env.ok(&["delete", "jobs", "doomed", "-y"]);
     assert!(
         processes(supervisor).is_empty(),
         "{:?}",

@@ -38,10 +38,7 @@ fn on_failure_restarts_with_doubling_backoff() {
     assert_eq!(runs[1]["trigger"], "restart");
     let info = env.info("flaky");
     assert!(info["restarts"].as_u64().unwrap_or(0) >= 3, "{info}");
-    env.mrsm()
-        .args(["stop", "jobs", "flaky"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "flaky"]);
 }
 
 #[test]
@@ -60,35 +57,23 @@ fn always_restarts_success_and_never_does_not() {
     assert_eq!(env.runs("once").len(), 1);
     assert_eq!(env.runs("fine").len(), 1);
     assert_eq!(env.info("once")["reason"], "finished: exited with status 0");
-    env.mrsm()
-        .args(["stop", "jobs", "again"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "again"]);
 }
 
 #[test]
 fn a_job_stopped_by_hand_stays_stopped() {
     let env = Env::new();
     env.run_d("persistent", &["--restart", "always", "--", "sleep", "300"]);
-    env.mrsm()
-        .args(["stop", "jobs", "persistent"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "persistent"]);
     let runs = env.runs("persistent").len();
     assert_holds_for(Duration::from_millis(2500), "stopped", || {
         env.status("persistent") == "stopped" && env.runs("persistent").len() == runs
     });
     assert_eq!(env.info("persistent")["desired"], "stopped");
     // And `start` brings it back.
-    env.mrsm()
-        .args(["start", "jobs", "persistent"])
-        .assert()
-        .success();
+    env.ok(&["start", "jobs", "persistent"]);
     assert_eq!(env.status("persistent"), "running");
-    env.mrsm()
-        .args(["stop", "jobs", "persistent"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "persistent"]);
 }
 
 #[test]
@@ -110,10 +95,7 @@ fn a_schedule_fires_every_second() {
         assert_eq!(w[1]["trigger"], "schedule");
     }
     assert!(env.info("ticker")["next_fire"].is_string());
-    env.mrsm()
-        .args(["stop", "jobs", "ticker"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "ticker"]);
 }
 
 /// A job firing every 0.5 s whose runs take 1.2 s, under an overlap policy.
@@ -132,7 +114,7 @@ fn overlapping(policy: &str, runs: usize) -> Vec<Value> {
         ],
     );
     let records = runs_at_least(&env, policy, runs, Duration::from_secs(20));
-    env.mrsm().args(["stop", "jobs", policy]).assert().success();
+    env.ok(&["stop", "jobs", policy]);
     records
 }
 

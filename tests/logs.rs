@@ -262,10 +262,7 @@ fn following_twenty_jobs_one_restarting_and_one_new() {
         }
         assert!(Instant::now() < deadline, "not everything arrived: {got:?}");
     }
-    env.mrsm()
-        .args(["stop", "jobs", "restarter"])
-        .assert()
-        .success();
+    env.ok(&["stop", "jobs", "restarter"]);
     for (name, lines) in &got {
         let kept = kept_lines(&env, name);
         assert_eq!(

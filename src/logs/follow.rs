@@ -221,6 +221,14 @@ mod tests {
     use crate::logs::{LogWriter, Stream};
     use jiff::Timestamp;
 
+    /// The lines (without stamp and stream) a poll returns.
+    fn poll_lines(follower: &mut Follower, buf: &mut [u8]) -> Vec<String> {
+        let mut out = Vec::new();
+        follower.poll(&mut out, buf);
+        let text = String::from_utf8(out).expect("utf-8");
+        text.lines().map(|l| l[29..].to_string()).collect()
+    }
+
     #[test]
     fn follows_across_many_rotations_without_loss() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -244,24 +252,10 @@ mod tests {
                 next += 1;
                 if next % 5 == 0 {
                     // Grab new files as they appear, as the real loop does.
-                    let mut out = Vec::new();
-                    follower.poll(&mut out, &mut buf);
-                    seen.extend(
-                        String::from_utf8(out)
-                            .expect("utf-8")
-                            .lines()
-                            .map(|l| l[29..].to_string()),
-                    );
+                    seen.extend(poll_lines(&mut follower, &mut buf));
                 }
             }
-            let mut out = Vec::new();
-            follower.poll(&mut out, &mut buf);
-            seen.extend(
-                String::from_utf8(out)
-                    .expect("utf-8")
-                    .lines()
-                    .map(|l| l[29..].to_string()),
-            );
+            seen.extend(poll_lines(&mut follower, &mut buf));
         }
         let expected: Vec<String> = (0..next).map(|i| i.to_string()).collect();
         assert_eq!(seen, expected);

@@ -51,6 +51,11 @@ impl Env {
         cmd
     }
 
+    /// `mrsm ARGS…`, which must succeed.
+    pub fn ok(&self, args: &[&str]) {
+        self.mrsm().args(args).assert().success();
+    }
+
     /// `mrsm run -d --name NAME ARGS…`, which must succeed.
     pub fn run_d(&self, name: &str, args: &[&str]) {
         self.mrsm()
