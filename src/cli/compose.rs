@@ -7,7 +7,9 @@ use std::path::PathBuf;
 use std::io::IsTerminal;
 
 use super::{local_executor, render};
-use crate::executor::{shell_join, CreateOptions, Executor, LocalExecutor, StopOptions};
+use crate::executor::{
+    shell_join, CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
+};
 use crate::job::JobInfo;
 use crate::job::{JobSpec, RestartPolicy};
 use crate::logs::multiplex::{self, Jobs};
@@ -313,7 +315,7 @@ pub fn down(files: &Files) -> anyhow::Result<i32> {
         doomed.insert(0, executor.get(&watcher)?);
     }
     for job in doomed {
-        match executor.delete(&job.name, &StopOptions::default()) {
+        match executor.delete(&job.name, &DeleteOptions::default()) {
             Ok(m) => println!("{m}"),
             Err(e) => {
                 eprintln!("error: {e}");

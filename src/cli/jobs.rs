@@ -4,7 +4,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 use super::{local_executor, render, UsageError};
-use crate::executor::{Executor, ExecutorError, LocalExecutor, StopOptions};
+use crate::executor::{DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions};
 use crate::job::{validate_name, JobInfo, SignalName};
 
 /// Job names.
@@ -93,6 +93,10 @@ pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
     let options = StopOptions { signal, timeout };
     each(&args.names.names, |ex, name| {
         if delete {
+            let options = DeleteOptions {
+                stop: options,
+                purge: true,
+            };
             ex.delete(name, &options)
         } else {
             ex.stop(name, &options)

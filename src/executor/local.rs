@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{CreateOptions, Executor, ExecutorError, StopOptions};
+use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, RunRecord, SupervisorState,
 };
@@ -382,12 +382,19 @@ impl Executor for LocalExecutor {
         self.stop_unlocked(&file, options)
     }
 
-    fn delete(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError> {
         let file = self.mark_stopped(name)?;
-        self.stop_unlocked(&file, options)?;
+        self.stop_unlocked(&file, &options.stop)?;
         let _lock = RootLock::acquire(&self.root)?;
-        supervisor::remove_job_files(&self.root, name);
-        Ok(format!("deleted job {name:?}"))
+        if options.purge {
+            supervisor::remove_job_files(&self.root, name);
+            Ok(format!("deleted job {name:?}"))
+        } else {
+            supervisor::remove_job_definition(&self.root, name);
+            Ok(format!(
+                "deleted job {name:?} (its logs and run history are kept)"
+            ))
+        }
     }
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {

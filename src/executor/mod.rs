@@ -46,6 +46,26 @@ pub struct StopOptions {
     pub timeout: Option<Duration>,
 }
 
+/// How a job is deleted.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DeleteOptions {
+    pub stop: StopOptions,
+    /// Also remove the job's logs and run history (compose's `down -v`). Without it
+    /// they are kept, and a job declared again under the same name continues them.
+    pub purge: bool,
+}
+
+impl DeleteOptions {
+    /// Stops with the job's own settings and removes everything, logs included (the
+    /// `delete jobs` verb and Meerschaum's `Job.delete`).
+    pub fn purge() -> DeleteOptions {
+        DeleteOptions {
+            stop: StopOptions::default(),
+            purge: true,
+        }
+    }
+}
+
 /// Where jobs run. Implementations must be safe to call from several threads.
 pub trait Executor: Send + Sync {
     /// The executor's label as users write it (`local`, `systemd`, `api:prod`).
@@ -63,8 +83,8 @@ pub trait Executor: Send + Sync {
     fn pause(&self, name: &str) -> Result<String, ExecutorError>;
     /// Stops a job and returns once no process of it is left.
     fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError>;
-    /// Stops a job, then removes it and its logs.
-    fn delete(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError>;
+    /// Stops a job, then removes it (and its logs and run history with `purge`).
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError>;
     /// One job as users see it.
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
     /// Every job of this executor.

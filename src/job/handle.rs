@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::{JobInfo, JobSpec, JobStatus, RunResult};
 use crate::executor::{
-    split_chain, CreateOptions, Executor, ExecutorError, LocalExecutor, StopOptions,
+    split_chain, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions,
 };
 use crate::logs::{LogLine, Selection};
 use crate::store::Root;
@@ -84,7 +84,7 @@ impl Job {
     /// Stops and removes the job and its logs.
     pub fn delete(&self) -> Result<(), ExecutorError> {
         self.executor
-            .delete(&self.spec.name, &StopOptions::default())
+            .delete(&self.spec.name, &DeleteOptions::purge())
             .map(|_| ())
     }
 

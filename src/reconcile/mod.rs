@@ -7,7 +7,7 @@ pub mod watch;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::executor::{CreateOptions, Executor, ExecutorError, StopOptions};
+use crate::executor::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{Desired, DesiredJob};
 
@@ -210,7 +210,7 @@ fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<Strin
             executor.pause(name)
         }
         (Action::Stop, _) => executor.stop(name, &StopOptions::default()),
-        (Action::Delete, _) => executor.delete(name, &StopOptions::default()),
+        (Action::Delete, _) => executor.delete(name, &DeleteOptions::default()),
         (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
             name: name.into(),
             message: describe(step).trim_start_matches("! ").to_string(),

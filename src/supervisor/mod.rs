@@ -775,6 +775,21 @@ fn announce_ready() {
     }
 }
 
+/// Removes what defines and runs a job, keeping its run history (`runs.jsonl`) and
+/// its log files, so a job declared again under the same name continues them.
+pub fn remove_job_definition(root: &Root, name: &str) {
+    let dir = root.job_dir(name);
+    let Ok(entries) = std::fs::read_dir(&dir) else {
+        return;
+    };
+    let history = root.runs_file(name);
+    for entry in entries.filter_map(|e| e.ok()) {
+        if entry.path() != history {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Removes a job's directory and its log files.
 pub fn remove_job_files(root: &Root, name: &str) {
     let _ = std::fs::remove_dir_all(root.job_dir(name));
