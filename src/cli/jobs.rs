@@ -154,7 +154,14 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
 /// `show runs NAME`.
 pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
-    let runs = local_executor()?.runs(&args.name)?;
+    let history = local_executor()?.runs(&args.name)?;
+    if history.unreadable > 0 {
+        eprintln!(
+            "warning: {} damaged line(s) of {:?}'s run history skipped",
+            history.unreadable, args.name
+        );
+    }
+    let runs = history.runs;
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;

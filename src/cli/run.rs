@@ -110,6 +110,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         JobStatus::Running => "running",
         JobStatus::Paused => "paused",
         JobStatus::Stopped => "finished already",
+        JobStatus::Broken => "broken",
     };
     println!("job {:?} {state}", info.name);
     Ok(0)

@@ -1,5 +1,7 @@
 //! The `local` executor: each job is a detached supervisor process on this machine,
-//! found again through the files under the root directory.
+//! found again through the files under the root directory. A job whose files cannot
+//! be read is reported as broken, on its own, and can still be stopped and deleted:
+//! its supervisor is found through its lock file when `state.json` is unreadable.
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -11,17 +13,23 @@ use nix::sys::signal::Signal;
 
 use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{
-    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, RunRecord, SupervisorState,
+    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, StopSettings,
+    SupervisorState,
 };
 use crate::logs::{drain, drain_shared, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::job_processes;
-use crate::store::{read_json, write_json, Root, RootLock};
-use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response};
+use crate::store::{
+    is_disk_full, read_json, write_json, ProcessIdentity, Root, RootLock, StoreError,
+    SupervisorLock,
+};
+use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response, RunHistory};
 
 /// How long a supervisor may take to say it is up.
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Extra time allowed beyond a job's grace period for a stop to be confirmed.
 const STOP_SLACK: Duration = Duration::from_secs(10);
+/// How long a killed supervisor's processes may take to vanish after SIGKILL.
+const KILL_WAIT: Duration = Duration::from_secs(5);
 
 /// Jobs run by detached supervisors on this machine.
 pub struct LocalExecutor {
@@ -50,6 +58,13 @@ pub fn locate_mrsm_binary() -> PathBuf {
     PathBuf::from("mrsm")
 }
 
+/// A job's definition as far as it can be read.
+enum Definition {
+    Readable(Box<JobFile>),
+    /// `job.json` exists but cannot be read (the reason).
+    Broken(String),
+}
+
 impl LocalExecutor {
     /// The local executor over `root`, launching supervisors with the `mrsm` binary
     /// found by [`locate_mrsm_binary`].
@@ -71,13 +86,37 @@ impl LocalExecutor {
         &self.root
     }
 
-    fn read_file(&self, name: &str) -> Result<JobFile, ExecutorError> {
+    fn definition(&self, name: &str) -> Result<Definition, ExecutorError> {
         validate_name(name).map_err(crate::job::SpecError::from)?;
-        read_json(&self.root.job_file(name))?.ok_or_else(|| ExecutorError::NotFound(name.into()))
+        match read_json::<JobFile>(&self.root.job_file(name)) {
+            Ok(Some(file)) => Ok(Definition::Readable(Box::new(file))),
+            Ok(None) => Err(ExecutorError::NotFound(name.into())),
+            Err(e) => Ok(Definition::Broken(e.to_string())),
+        }
+    }
+
+    fn read_file(&self, name: &str) -> Result<JobFile, ExecutorError> {
+        match self.definition(name)? {
+            Definition::Readable(file) => Ok(*file),
+            Definition::Broken(reason) => Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message: format!("its definition is broken: {reason}"),
+            }),
+        }
+    }
+
+    /// The supervisor's last report. A supervisor on a full disk may be rewriting it
+    /// in place, so an unreadable file is read once more before it counts as broken.
+    fn state(&self, name: &str) -> Result<Option<SupervisorState>, StoreError> {
+        let path = self.root.state_file(name);
+        read_json(&path).or_else(|_| {
+            std::thread::sleep(Duration::from_millis(5));
+            read_json(&path)
+        })
     }
 
     fn read_state(&self, name: &str) -> Option<SupervisorState> {
-        read_json(&self.root.state_file(name)).ok().flatten()
+        self.state(name).ok().flatten()
     }
 
     /// The job's supervisor if it is alive.
@@ -85,10 +124,34 @@ impl LocalExecutor {
         self.read_state(name).filter(|s| s.supervisor.is_alive())
     }
 
+    /// The job's current (or last) supervisor, from its report or, when that cannot
+    /// be read, from its lock file.
+    fn supervisor_of(&self, name: &str) -> Option<ProcessIdentity> {
+        self.read_state(name)
+            .map(|s| s.supervisor)
+            .or_else(|| SupervisorLock::holder(&self.root.supervisor_lock(name)))
+    }
+
     /// Records that the job is to stay stopped (under the root lock), before it is.
-    fn mark_stopped(&self, name: &str) -> Result<JobFile, ExecutorError> {
+    /// A definition that cannot be read or written (a full disk) does not keep the
+    /// job from being stopped: it is returned as `None`, or unchanged.
+    fn mark_stopped(&self, name: &str) -> Result<Option<JobFile>, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
-        self.set_desired(name, DesiredState::Stopped)
+        let mut file = match self.definition(name)? {
+            Definition::Readable(file) => *file,
+            Definition::Broken(_) => return Ok(None),
+        };
+        if file.desired != DesiredState::Stopped {
+            file.desired = DesiredState::Stopped;
+            match write_json(&self.root.job_file(name), &file) {
+                Ok(()) => {}
+                Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
+                    eprintln!("warning: job {name:?}: the disk is full, so that it is to stay stopped is not recorded");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(Some(file))
     }
 
     fn set_desired(&self, name: &str, desired: DesiredState) -> Result<JobFile, ExecutorError> {
@@ -115,13 +178,12 @@ impl LocalExecutor {
     }
 
     /// Starts `mrsm supervise NAME` in a new session and waits for it to say `ready`.
+    /// If it does not, everything it started is killed before the error is returned:
+    /// nothing of the job is left running.
     fn launch(&self, name: &str) -> Result<(), ExecutorError> {
         let errors_path = self.root.supervisor_errors(name);
-        let errors = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&errors_path)
-            .map_err(|e| crate::store::StoreError::io("opening", &errors_path, e))?;
+        let errors = crate::store::private::open_append(&errors_path)
+            .map_err(|e| StoreError::io("opening", &errors_path, e))?;
         let mut cmd = Command::new(&self.supervisor_bin);
         cmd.arg("supervise")
             .arg(name)
@@ -142,6 +204,7 @@ impl LocalExecutor {
             name: name.into(),
             message: format!("could not run {}: {e}", self.supervisor_bin.display()),
         })?;
+        let identity = ProcessIdentity::of(child.id() as i32);
         let (tx, rx) = std::sync::mpsc::channel();
         if let Some(out) = child.stdout.take() {
             std::thread::spawn(move || {
@@ -150,24 +213,30 @@ impl LocalExecutor {
                 let _ = tx.send(line);
             });
         }
-        let line = rx.recv_timeout(READY_TIMEOUT).unwrap_or_default();
-        if line.trim() == "busy" {
+        let answer = rx.recv_timeout(READY_TIMEOUT);
+        let line = answer.as_deref().map(str::trim).unwrap_or_default();
+        if line == "busy" {
             // Another supervisor of this job is already running: nothing to do.
             let _ = child.wait();
             return Ok(());
         }
-        if line.trim() == "ready" {
+        if line == "ready" {
             // Reap it whenever it ends, so a long-lived caller collects no zombies.
             std::thread::spawn(move || child.wait());
             return Ok(());
         }
+        // Not up in time (or it failed): end its whole session, steps included.
         let _ = child.kill();
+        if let Some(identity) = identity {
+            kill_session(identity);
+        }
         let _ = child.wait();
         let detail = std::fs::read_to_string(&errors_path).unwrap_or_default();
-        let last = detail
-            .lines()
-            .last()
-            .unwrap_or("it exited without saying why");
+        let last = detail.lines().last().unwrap_or(if answer.is_err() {
+            "it did not say it was ready within 10 s"
+        } else {
+            "it exited without saying why"
+        });
         Err(ExecutorError::Supervisor {
             name: name.into(),
             message: format!("the supervisor did not start: {last}"),
@@ -188,35 +257,35 @@ impl LocalExecutor {
     }
 
     /// Kills what a dead supervisor left behind, with the job's stop signal first.
-    fn clean_leftovers(&self, state: &SupervisorState, signal: Signal, grace: Duration) {
-        let leftovers = job_processes(state.supervisor);
+    fn clean_leftovers(&self, supervisor: ProcessIdentity, signal: Signal, grace: Duration) {
+        let leftovers = job_processes(supervisor);
         if leftovers.is_empty() {
             return;
         }
         signal_processes(&leftovers, signal);
         signal_processes(&leftovers, Signal::SIGCONT);
-        let gone = wait_for(grace, || job_processes(state.supervisor).is_empty());
+        let gone = wait_for(grace, || job_processes(supervisor).is_empty());
         if !gone {
-            signal_processes(&job_processes(state.supervisor), Signal::SIGKILL);
-            wait_for(Duration::from_secs(5), || {
-                job_processes(state.supervisor).is_empty()
-            });
+            signal_processes(&job_processes(supervisor), Signal::SIGKILL);
+            wait_for(KILL_WAIT, || job_processes(supervisor).is_empty());
         }
     }
 
+    /// Stops the job's supervisor and every process of it. `stop` settings come from
+    /// the definition when it could be read.
     fn stop_unlocked(
         &self,
-        file: &JobFile,
+        name: &str,
+        settings: StopSettings,
         options: &StopOptions,
     ) -> Result<String, ExecutorError> {
-        let name = &file.spec.name;
-        let signal = options.signal.unwrap_or(file.spec.stop.signal);
-        let grace = options.timeout.unwrap_or(file.spec.stop.timeout);
-        let Some(state) = self.read_state(name) else {
+        let signal = options.signal.unwrap_or(settings.signal);
+        let grace = options.timeout.unwrap_or(settings.timeout);
+        let Some(supervisor) = self.supervisor_of(name) else {
             return Ok(format!("job {name:?} was not running"));
         };
-        if !state.supervisor.is_alive() {
-            self.clean_leftovers(&state, signal.0, grace);
+        if !supervisor.is_alive() {
+            self.clean_leftovers(supervisor, signal.0, grace);
             return Ok(format!("job {name:?} was not running"));
         }
         let request = Request::Stop {
@@ -226,24 +295,49 @@ impl LocalExecutor {
         match self.request(name, &request, grace + STOP_SLACK) {
             Ok(Response::Refused { message }) => {
                 return Err(ExecutorError::Supervisor {
-                    name: name.clone(),
+                    name: name.into(),
                     message,
                 })
             }
             Ok(_) => {}
-            // It may have exited between our check and the call.
-            Err(e) if state.supervisor.is_alive() => return Err(e),
+            // No answer on the socket (removed, or the supervisor is stuck): its own
+            // signal handler stops the job the same way.
+            Err(_) if supervisor.is_alive() => {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(supervisor.pid),
+                    Signal::SIGTERM,
+                );
+            }
             Err(_) => {}
         }
-        let supervisor = state.supervisor;
-        if !wait_for(STOP_SLACK, || !supervisor.is_alive()) {
+        if !wait_for(grace + STOP_SLACK, || !supervisor.is_alive()) {
             return Err(ExecutorError::Supervisor {
-                name: name.clone(),
+                name: name.into(),
                 message: format!("supervisor (pid {}) did not exit", supervisor.pid),
             });
         }
+        // Whatever a supervisor killed meanwhile could not stop.
+        self.clean_leftovers(supervisor, Signal::SIGKILL, Duration::ZERO);
         Ok(format!("stopped job {name:?}"))
     }
+
+    /// Where the job's schedule stands, to carry over to its next definition.
+    fn schedule_position(&self, name: &str) -> Option<ScheduleResume> {
+        self.read_state(name).and_then(|s| s.schedule)
+    }
+}
+
+/// Kills a supervisor and every process of its session, and waits until they are
+/// gone.
+fn kill_session(supervisor: ProcessIdentity) {
+    let procs = job_processes(supervisor);
+    if supervisor.is_alive() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGKILL);
+    }
+    signal_processes(&procs, Signal::SIGKILL);
+    wait_for(KILL_WAIT, || {
+        !supervisor.is_alive() && job_processes(supervisor).is_empty()
+    });
 }
 
 /// A definition for `spec`; steps run where the job was defined, whatever the
@@ -257,6 +351,7 @@ fn new_job_file(spec: &JobSpec, options: &CreateOptions) -> JobFile {
         created: jiff::Timestamp::now(),
         project: options.project.clone(),
         spec_hash: options.spec_hash.clone(),
+        resume: None,
     }
 }
 
@@ -305,7 +400,10 @@ impl Executor for LocalExecutor {
         // Launched without the root lock, so several jobs start at once; the
         // supervisor's own lock keeps a job from ever having two.
         if let Err(e) = self.bring_up(&name, options.desired) {
-            supervisor::remove_job_files(&self.root, &name);
+            // Nothing of it runs (launch made sure): the definition goes, its logs
+            // stay for the user to read.
+            let _lock = RootLock::acquire(&self.root)?;
+            supervisor::remove_job_definition(&self.root, &name);
             return Err(e);
         }
         Ok(JobInfo::derive(
@@ -319,8 +417,16 @@ impl Executor for LocalExecutor {
         spec.validate()?;
         let name = spec.name.clone();
         let old = self.mark_stopped(&name)?;
-        self.stop_unlocked(&old, &StopOptions::default())?;
-        let file = new_job_file(spec, options);
+        let position = self.schedule_position(&name);
+        let settings = old.as_ref().map(|f| f.spec.stop).unwrap_or_default();
+        self.stop_unlocked(&name, settings, &StopOptions::default())?;
+        let mut file = new_job_file(spec, options);
+        let same_schedule = old.as_ref().is_some_and(|old| {
+            old.spec.schedule == file.spec.schedule && old.spec.timezone == file.spec.timezone
+        });
+        if same_schedule {
+            file.resume = position;
+        }
         {
             let _lock = RootLock::acquire(&self.root)?;
             write_json(&self.root.job_file(&name), &file)?;
@@ -339,7 +445,7 @@ impl Executor for LocalExecutor {
 
     fn start(&self, name: &str) -> Result<String, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
-        let file = self.set_desired(name, DesiredState::Running)?;
+        let mut file = self.set_desired(name, DesiredState::Running)?;
         match self.live_supervisor(name) {
             Some(s) if s.phase == Phase::Paused => {
                 match self.request(name, &Request::Resume, Duration::from_secs(10))? {
@@ -350,10 +456,26 @@ impl Executor for LocalExecutor {
                     _ => Ok(format!("resumed job {name:?}")),
                 }
             }
-            Some(_) => Ok(format!("job {name:?} is already running")),
-            None => {
-                if let Some(old) = self.read_state(name) {
-                    self.clean_leftovers(&old, file.spec.stop.signal.0, file.spec.stop.timeout);
+            Some(s) if s.phase != Phase::Exited => Ok(format!("job {name:?} is already running")),
+            _ => {
+                let last = self.read_state(name);
+                if let Some(supervisor) = self.supervisor_of(name) {
+                    let stop = file.spec.stop;
+                    self.clean_leftovers(supervisor, stop.signal.0, stop.timeout);
+                }
+                // A job whose supervisor was killed continues its schedule; one that
+                // was stopped or had finished starts it afresh, as a new job would.
+                let died = last.as_ref().is_some_and(|s| s.phase != Phase::Exited);
+                let resume = last.and_then(|s| s.schedule).filter(|_| died);
+                if file.resume != resume {
+                    file.resume = resume;
+                    write_json(&self.root.job_file(name), &file)?;
+                }
+                // A supervisor still finishing its exit holds the job's lock for a
+                // moment.
+                let finishing = self.read_state(name).map(|s| s.supervisor);
+                if let Some(previous) = finishing {
+                    wait_for(STOP_SLACK, || !previous.is_alive());
                 }
                 self.launch(name)?;
                 Ok(format!("started job {name:?}"))
@@ -379,12 +501,14 @@ impl Executor for LocalExecutor {
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
         let file = self.mark_stopped(name)?;
-        self.stop_unlocked(&file, options)
+        let settings = file.map(|f| f.spec.stop).unwrap_or_default();
+        self.stop_unlocked(name, settings, options)
     }
 
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError> {
         let file = self.mark_stopped(name)?;
-        self.stop_unlocked(&file, &options.stop)?;
+        let settings = file.map(|f| f.spec.stop).unwrap_or_default();
+        self.stop_unlocked(name, settings, &options.stop)?;
         let _lock = RootLock::acquire(&self.root)?;
         if options.purge {
             supervisor::remove_job_files(&self.root, name);
@@ -398,12 +522,39 @@ impl Executor for LocalExecutor {
     }
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
-        let file = self.read_file(name)?;
-        Ok(JobInfo::derive(
-            &file,
-            self.read_state(name).as_ref(),
-            self.label(),
-        ))
+        let file = match self.definition(name)? {
+            Definition::Readable(file) => file,
+            Definition::Broken(reason) => {
+                return Ok(JobInfo::broken(
+                    name,
+                    format!("{reason}; `mrsm delete jobs {name}` removes it"),
+                    self.supervisor_of(name),
+                    self.label(),
+                ))
+            }
+        };
+        match self.state(name) {
+            Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label())),
+            Err(e) => {
+                let supervisor = SupervisorLock::holder(&self.root.supervisor_lock(name));
+                let running = match supervisor.filter(|s| s.is_alive()) {
+                    Some(s) => format!("its supervisor (pid {}) is running", s.pid),
+                    None => "no supervisor is running".to_string(),
+                };
+                let mut info = JobInfo::broken(
+                    name,
+                    format!("{e}; {running}; `mrsm stop jobs {name}` or `mrsm delete jobs {name}` still work"),
+                    supervisor,
+                    self.label(),
+                );
+                info.command = file.spec.command.clone();
+                info.schedule = file.spec.schedule.clone();
+                info.desired = file.desired;
+                info.project = file.project.clone();
+                info.spec_hash = file.spec_hash.clone();
+                Ok(info)
+            }
+        }
     }
 
     fn list(&self) -> Result<Vec<JobInfo>, ExecutorError> {
@@ -413,19 +564,21 @@ impl Executor for LocalExecutor {
                 Ok(info) => jobs.push(info),
                 // Deleted meanwhile.
                 Err(ExecutorError::NotFound(_)) => {}
-                Err(e) => return Err(e),
+                // A directory whose name is not a job's: not ours to list.
+                Err(ExecutorError::Spec(_)) => {}
+                Err(e) => jobs.push(JobInfo::broken(&name, e.to_string(), None, self.label())),
             }
         }
         Ok(jobs)
     }
 
-    fn runs(&self, name: &str) -> Result<Vec<RunRecord>, ExecutorError> {
-        self.read_file(name)?;
+    fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
+        self.definition(name)?;
         Ok(read_runs(&self.root.runs_file(name))?)
     }
 
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
-        self.read_file(name)?;
+        self.definition(name)?;
         let mut follower = Follower::from_start(&self.root.log_file(name));
         Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
     }

@@ -10,9 +10,10 @@ pub use local::{locate_mrsm_binary, LocalExecutor};
 
 use std::time::Duration;
 
-use crate::job::{DesiredState, JobInfo, JobSpec, RunRecord, SignalName, SpecError};
+use crate::job::{DesiredState, JobInfo, JobSpec, SignalName, SpecError};
 use crate::logs::{LogLine, Selection};
 use crate::store::StoreError;
+use crate::supervisor::RunHistory;
 
 /// Failures of executor verbs; each names the job.
 #[derive(Debug, thiserror::Error)]
@@ -89,8 +90,8 @@ pub trait Executor: Send + Sync {
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
     /// Every job of this executor.
     fn list(&self) -> Result<Vec<JobInfo>, ExecutorError>;
-    /// The job's finished runs, oldest first.
-    fn runs(&self, name: &str) -> Result<Vec<RunRecord>, ExecutorError>;
+    /// The job's finished runs, oldest first (damaged records counted, not fatal).
+    fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError>;
     /// The job's log lines, filtered.
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError>;
     /// Hands each new log line to `on_line` (from the start of the log, or only

@@ -7,13 +7,15 @@ mod handle;
 mod name;
 mod spec;
 mod state;
+mod words;
 
 pub use handle::Job;
 pub use name::{random_name, validate_name, InvalidName};
 pub use spec::{
-    DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, SignalName,
-    SpecError, StopSettings,
+    DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,
+    SignalName, SpecError, StopSettings,
 };
 pub use state::{
     JobInfo, JobStatus, Phase, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,
 };
+pub use words::{split_words, UnterminatedQuote};

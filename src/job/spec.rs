@@ -196,8 +196,8 @@ impl Default for LogSettings {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobSpec {
     pub name: String,
-    /// The steps of the chain, each a shell command (or a program and its arguments
-    /// split on whitespace when `shell` is false).
+    /// The steps of the chain, each a shell command (or, when `shell` is false, a
+    /// program and its arguments, split on whitespace outside quotes).
     pub command: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
@@ -264,6 +264,11 @@ impl JobSpec {
         if self.command.is_empty() || self.command.iter().any(|s| s.trim().is_empty()) {
             return Err(SpecError::NoCommand(self.name.clone()));
         }
+        if !self.shell {
+            for step in &self.command {
+                super::words::split_words(step).map_err(|e| SpecError::Invalid(e.to_string()))?;
+            }
+        }
         if let Some(text) = &self.schedule {
             let schedule = parse_schedule(text)?;
             let schedule = match &self.timezone {
@@ -284,6 +289,18 @@ impl JobSpec {
     }
 }
 
+/// Where a job's schedule stands, carried from one supervisor to the next when the
+/// job's definition is replaced without touching its schedule: the update neither
+/// re-anchors the schedule nor fires it at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScheduleResume {
+    /// The instant the schedule was first armed (the `now` its start phrase and
+    /// interval grid are read against).
+    pub anchor: Timestamp,
+    /// The fire it was waiting for (a past one fires once, at once).
+    pub next_fire: Option<Timestamp>,
+}
+
 /// `job.json`: the spec, the desired state and the labels the reconciler uses.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobFile {
@@ -296,6 +313,10 @@ pub struct JobFile {
     /// Hash of the spec as the project declared it, so changes are noticed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spec_hash: Option<String>,
+    /// Set when the definition was replaced with the same schedule: the new
+    /// supervisor continues it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume: Option<ScheduleResume>,
 }
 
 #[cfg(test)]

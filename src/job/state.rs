@@ -5,7 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use super::spec::{DesiredState, JobFile, RestartPolicy};
+use super::spec::{DesiredState, JobFile, RestartPolicy, ScheduleResume};
 use crate::store::ProcessIdentity;
 
 /// Where the supervisor is in its life.
@@ -53,6 +53,13 @@ pub struct SupervisorState {
     pub restarts: u32,
     pub next_fire: Option<Timestamp>,
     pub last_result: Option<RunResult>,
+    /// The newest run's number.
+    #[serde(default)]
+    pub last_run: u64,
+    /// Where the schedule stands (kept while paused or stopping, unlike
+    /// `next_fire`), for a supervisor that replaces this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleResume>,
 }
 
 /// What started a run.
@@ -76,13 +83,16 @@ pub struct RunRecord {
     pub result: RunResult,
 }
 
-/// The three states users see.
+/// The states users see.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum JobStatus {
     Running,
     Paused,
     Stopped,
+    /// One of the job's files cannot be read (the reason says which); the job can
+    /// still be stopped and deleted, and nothing else is affected.
+    Broken,
 }
 
 impl std::fmt::Display for JobStatus {
@@ -91,6 +101,7 @@ impl std::fmt::Display for JobStatus {
             JobStatus::Running => "running",
             JobStatus::Paused => "paused",
             JobStatus::Stopped => "stopped",
+            JobStatus::Broken => "broken",
         })
     }
 }
@@ -129,7 +140,9 @@ impl JobInfo {
     /// whether that supervisor is still the live process it claims to be.
     pub fn derive(file: &JobFile, state: Option<&SupervisorState>, executor: &str) -> JobInfo {
         let spec = &file.spec;
-        let alive = state.filter(|s| s.supervisor.is_alive());
+        // A supervisor that has recorded the end of the job is finishing (draining
+        // output, answering last requests): the job is stopped.
+        let alive = state.filter(|s| s.phase != Phase::Exited && s.supervisor.is_alive());
         let (status, reason) = match (state, alive) {
             (_, Some(s)) if s.phase == Phase::Paused => (JobStatus::Paused, None),
             (_, Some(_)) => (JobStatus::Running, None),
@@ -178,6 +191,38 @@ impl JobInfo {
             executor: executor.to_string(),
             project: file.project.clone(),
             spec_hash: file.spec_hash.clone(),
+        }
+    }
+
+    /// A job one of whose files cannot be read: what is known is its name, the
+    /// reason, and its supervisor if one is alive.
+    pub fn broken(
+        name: &str,
+        reason: String,
+        supervisor: Option<ProcessIdentity>,
+        executor: &str,
+    ) -> JobInfo {
+        JobInfo {
+            name: name.to_string(),
+            status: JobStatus::Broken,
+            pid: None,
+            supervisor_pid: supervisor.filter(|s| s.is_alive()).map(|s| s.pid),
+            began: None,
+            paused: None,
+            ended: None,
+            command: Vec::new(),
+            schedule: None,
+            timezone: None,
+            next_fire: None,
+            restart: RestartPolicy::default(),
+            restarts: 0,
+            last_result: None,
+            reason: Some(reason),
+            died: false,
+            desired: DesiredState::default(),
+            executor: executor.to_string(),
+            project: None,
+            spec_hash: None,
         }
     }
 }

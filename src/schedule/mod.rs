@@ -326,6 +326,15 @@ impl FireTimes {
     pub fn is_never(&self) -> bool {
         self.never
     }
+
+    /// The same series, continuing from its first occurrence at or after `t`
+    /// (without stepping through the fires before it): a schedule carried across a
+    /// restart, or past fires missed while paused.
+    pub fn resume_at(mut self, t: Timestamp) -> FireTimes {
+        self.pending = self.resolved.next_occurrence(t.as_microsecond());
+        self.cursor = None;
+        self
+    }
 }
 
 impl Iterator for FireTimes {

@@ -10,30 +10,74 @@ use serde::Serialize;
 
 use super::StoreError;
 
-/// Writes `value` as pretty JSON to `path` atomically, creating parent directories.
-pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| StoreError::io("creating", dir, e))?;
+fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
     let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StoreError::Json {
         path: path.to_path_buf(),
         source,
     })?;
     bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Writes `value` as pretty JSON to `path` atomically, creating parent directories;
+/// the file (and any directory created) is owner-only.
+pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let bytes = encode(path, value)?;
+    replace_file(path, &bytes).map_err(|e| StoreError::io("writing", path, e))
+}
+
+/// Like [`write_json`], but when the disk is full (no room for the temporary copy)
+/// the existing file is overwritten in place: its blocks are already allocated, so
+/// this usually succeeds. A reader may then see a torn file for an instant, which is
+/// why this is only for files that are rewritten often and read leniently
+/// (`state.json`), never for definitions.
+pub fn write_json_even_when_full<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let bytes = encode(path, value)?;
+    match replace_file(path, &bytes) {
+        Err(e) if is_disk_full(&e) && path.exists() => {
+            overwrite_in_place(path, &bytes).map_err(|e| StoreError::io("writing", path, e))
+        }
+        other => other.map_err(|e| StoreError::io("writing", path, e)),
+    }
+}
+
+/// Whether an error means there is no space (or quota) left.
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(code) if code == nix::libc::ENOSPC || code == nix::libc::EDQUOT
+    )
+}
+
+fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    super::private::create_dir_all(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let result = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(&bytes)?;
+        let mut file = super::private::options()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();
-    result.map_err(|e| {
+    if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
-        StoreError::io("writing", path, e)
-    })
+    }
+    result
+}
+
+fn overwrite_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    file.write_all(bytes)?;
+    file.set_len(bytes.len() as u64)?;
+    file.sync_data()
 }
 
 /// Reads JSON from `path`; `None` when the file does not exist.

@@ -13,13 +13,14 @@
 
 mod atomic;
 mod lock;
+pub mod private;
 pub mod proc;
 pub mod settings;
 
 use std::path::{Path, PathBuf};
 
-pub use atomic::{read_json, write_json};
-pub use lock::{ProjectLock, RootLock};
+pub use atomic::{is_disk_full, read_json, write_json, write_json_even_when_full};
+pub use lock::{ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
 
 /// Failures of the on-disk store, each naming the path involved.
@@ -113,6 +114,11 @@ impl Root {
     /// The supervisor's control socket.
     pub fn control_socket(&self, name: &str) -> PathBuf {
         self.job_dir(name).join("control.sock")
+    }
+
+    /// Held by the job's supervisor while it lives; names it.
+    pub fn supervisor_lock(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("supervisor.lock")
     }
 
     /// Where the supervisor's own errors go (not the job's output).

@@ -173,6 +173,16 @@ pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
         .collect()
 }
 
+/// The value of variable `key` in a process's environment as it was when the
+/// process started (what it inherited); `None` when unreadable or absent.
+pub fn environ_var(pid: i32, key: &str) -> Option<Vec<u8>> {
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+    environ.split(|&b| b == 0).find_map(|entry| {
+        let rest = entry.strip_prefix(key.as_bytes())?;
+        rest.strip_prefix(b"=").map(<[u8]>::to_vec)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -185,6 +195,29 @@ mod tests {
             (s.state, s.ppid, s.pgrp, s.session, s.start_ticks),
             ('S', 1, 42, 42, 12345)
         );
+    }
+
+    #[test]
+    fn reads_an_inherited_variable() {
+        let child = std::process::Command::new("sleep")
+            .arg("30")
+            .env("MRSM_TEST_VAR", "run-7")
+            .spawn()
+            .expect("sleep starts");
+        let pid = child.id() as i32;
+        // Until `sleep` is executed, the child shows this process's environment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let mut seen = None;
+        while seen.is_none() && std::time::Instant::now() < deadline {
+            seen = environ_var(pid, "MRSM_TEST_VAR");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let absent = environ_var(pid, "MRSM_TEST");
+        let mut child = child;
+        let _ = child.kill();
+        let _ = child.wait();
+        assert_eq!(seen.as_deref(), Some(&b"run-7"[..]));
+        assert_eq!(absent, None);
     }
 
     #[test]

@@ -2,9 +2,14 @@
 //! session): it runs the chain's steps, each in its own process group, pipes their
 //! output into the job's log, fires the schedule, applies the restart and overlap
 //! policies, records every finished run, and answers control requests on the job's
-//! Unix socket. It is a child subreaper, so no grandchild escapes it, and it exits only
-//! when no process of the job is left.
+//! Unix socket. It is a child subreaper, so no grandchild escapes it; every run ends
+//! only once the processes it started are gone (what a run leaves behind is stopped
+//! before the next run starts), and the job ends only when no process of it is left.
+//! Steps die with their supervisor (a parent-death signal), and a supervisor cleans
+//! up what a killed predecessor left.
 
+mod control;
+mod policy;
 mod protocol;
 mod runs;
 mod signals;
@@ -21,76 +26,112 @@ use jiff::Timestamp;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+pub use policy::{
+    on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
+};
 pub use protocol::{call, Request, Response};
-pub use runs::{read_runs, RunLog, KEEP_RUNS};
+pub use runs::{read_runs, RunHistory, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_job, signal_processes};
 
 use crate::job::{
-    JobFile, OverlapPolicy, Phase, RestartPolicy, RunRecord, RunResult, StepProcess,
-    SupervisorState, Trigger,
+    JobFile, Phase, RunRecord, RunResult, ScheduleResume, StepProcess, SupervisorState, Trigger,
 };
 use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
-use crate::store::{read_json, write_json, ProcessIdentity, Root};
+use crate::store::proc::{environ_var, job_processes, ProcStat};
+use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
+use control::Control;
 use steps::{spawn_step, SharedLog, StepChild};
 
-/// Restart backoff: first delay, cap, and how long a run must last to reset it.
-const BACKOFF_FIRST: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
-const BACKOFF_RESET_AFTER: Duration = Duration::from_secs(60);
-/// How often a stopping job is checked for leftover processes.
+/// How often processes that are being stopped are checked.
 const STOP_POLL: Duration = Duration::from_millis(10);
+/// How long a step's exit is held back for its pumps to log what it wrote (they
+/// normally need well under a millisecond).
+const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// How often a held-back exit is checked.
+const DRAIN_POLL: Duration = Duration::from_millis(1);
+/// How long a killed predecessor's processes may take to vanish after SIGKILL.
+const PREDECESSOR_GONE: Duration = Duration::from_secs(2);
 
 /// Runs the supervisor of job `name` until the job is over. Called in the detached
-/// process; prints `ready` on standard output once it answers on its socket.
+/// process; prints `ready` on standard output once it answers on its socket (or
+/// `busy` when another supervisor of the job is alive).
 pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
+    let me = ProcessIdentity::current().context("reading /proc/self")?;
+    let lock_path = root.supervisor_lock(name);
+    let predecessor = SupervisorLock::holder(&lock_path).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
-    let lock_path = root.job_dir(name).join("supervisor.lock");
-    let lock_file = std::fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .with_context(|| format!("opening {}", lock_path.display()))?;
-    let _lock =
-        match nix::fcntl::Flock::lock(lock_file, nix::fcntl::FlockArg::LockExclusiveNonblock) {
-            Ok(lock) => lock,
-            Err(_) => {
-                let mut out = std::io::stdout();
-                let _ = out.write_all(b"busy\n");
-                let _ = out.flush();
-                return Ok(());
-            }
-        };
+    let Some(_lock) = SupervisorLock::try_acquire(&lock_path, me)? else {
+        say("busy");
+        return Ok(());
+    };
+    if let Some(predecessor) = predecessor {
+        kill_leftovers_of(predecessor);
+    }
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let supervisor = Supervisor::new(root, name)?;
+        let supervisor = Supervisor::new(root, name, me)?;
         supervisor.serve().await
     })
 }
 
-type Control = (Request, oneshot::Sender<Response>);
+/// Kills what a supervisor that died without cleaning up left running (its steps die
+/// with it, but their own children may not). The launcher normally does this with a
+/// grace period first; this is the last line of defence.
+fn kill_leftovers_of(predecessor: ProcessIdentity) {
+    if predecessor.is_alive() {
+        return;
+    }
+    let procs = job_processes(predecessor);
+    if procs.is_empty() {
+        return;
+    }
+    signal_processes(&procs, Signal::SIGKILL);
+    let deadline = std::time::Instant::now() + PREDECESSOR_GONE;
+    while !job_processes(predecessor).is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(STOP_POLL);
+    }
+}
+
+/// Ending a run's processes: the stop signal was sent; SIGKILL at the deadline.
+struct Cleanup {
+    deadline: Instant,
+    killed: bool,
+}
 
 struct Run {
     id: u64,
     trigger: Trigger,
     started: Timestamp,
     began_at: Instant,
-    /// 0-based index of the running step.
+    /// 0-based index of the running (or last) step.
     step: usize,
-    child: StepChild,
+    /// The running step; `None` once it has exited.
+    child: Option<StepChild>,
+    /// The process group of each step started, to find what the run left behind.
+    groups: Vec<i32>,
     /// Set when a `replace` fire ended this run early.
     replaced: bool,
+    /// How the run ended, once its steps are over; it is recorded when none of its
+    /// processes is left.
+    outcome: Option<RunResult>,
+    cleanup: Option<Cleanup>,
+}
+
+/// A step that has exited, held back until its output is in the log.
+struct Exit {
+    pid: i32,
+    code: Option<i32>,
+    signal: Option<Signal>,
+    since: Instant,
 }
 
 struct Stopping {
@@ -103,12 +144,6 @@ struct Stopping {
     requested: bool,
 }
 
-/// A replaced run's process group, killed if still there at the deadline.
-struct PendingKill {
-    group: i32,
-    deadline: Instant,
-}
-
 struct Supervisor {
     root: Root,
     file: JobFile,
@@ -116,24 +151,28 @@ struct Supervisor {
     runs_log: RunLog,
     state: SupervisorState,
     schedule: Option<FireTimes>,
+    /// The `now` the schedule is read against.
+    schedule_anchor: Option<Timestamp>,
+    /// The schedule's next fire (kept while paused or stopping; fires only happen
+    /// while running).
     next_fire: Option<Timestamp>,
     runs: Vec<Run>,
+    exits: Vec<Exit>,
     next_run_id: u64,
-    queued: bool,
+    /// A run to start once the current ones are over (a queued or replacing fire).
+    queued: Option<Trigger>,
     restart_at: Option<Instant>,
-    backoff: Duration,
+    backoff: Backoff,
     stopping: Option<Stopping>,
-    pending_kills: Vec<PendingKill>,
     /// Output pumps, awaited before exiting so no line is lost.
     pumps: Vec<tokio::task::JoinHandle<()>>,
     done: bool,
 }
 
 impl Supervisor {
-    fn new(root: Root, name: &str) -> anyhow::Result<Supervisor> {
+    fn new(root: Root, name: &str, me: ProcessIdentity) -> anyhow::Result<Supervisor> {
         let file: JobFile = read_json(&root.job_file(name))?
             .with_context(|| format!("job {name:?} has no definition"))?;
-        let identity = ProcessIdentity::current().context("reading /proc/self")?;
         let previous: Option<SupervisorState> = read_json(&root.state_file(name)).ok().flatten();
         let log = LogWriter::open(
             &root.log_file(name),
@@ -142,9 +181,12 @@ impl Supervisor {
         )
         .with_context(|| format!("opening {}", root.log_file(name).display()))?;
         let runs_log = RunLog::open(&root.runs_file(name));
+        let last_run = runs_log
+            .last_run()
+            .max(previous.as_ref().map_or(0, |p| p.last_run));
         Ok(Supervisor {
             state: SupervisorState {
-                supervisor: identity,
+                supervisor: me,
                 phase: Phase::Running,
                 began: Timestamp::now(),
                 paused: None,
@@ -153,20 +195,23 @@ impl Supervisor {
                 restarts: 0,
                 next_fire: None,
                 last_result: previous.and_then(|p| p.last_result),
+                last_run,
+                schedule: None,
             },
             root,
             file,
             log: Arc::new(Mutex::new(log)),
             runs_log,
             schedule: None,
+            schedule_anchor: None,
             next_fire: None,
             runs: Vec::new(),
-            next_run_id: 1,
-            queued: false,
+            exits: Vec::new(),
+            next_run_id: last_run + 1,
+            queued: None,
             restart_at: None,
-            backoff: BACKOFF_FIRST,
+            backoff: Backoff::default(),
             stopping: None,
-            pending_kills: Vec::new(),
             pumps: Vec::new(),
             done: false,
         })
@@ -178,12 +223,11 @@ impl Supervisor {
 
     async fn serve(mut self) -> anyhow::Result<()> {
         let socket = self.root.control_socket(self.name());
-        let _ = std::fs::remove_file(&socket);
         let listener =
-            UnixListener::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
+            control::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
         let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<Control>(16);
         let in_flight = Arc::new(AtomicUsize::new(0));
-        tokio::spawn(accept_loop(listener, ctrl_tx, in_flight.clone()));
+        tokio::spawn(control::accept_loop(listener, ctrl_tx, in_flight.clone()));
         let mut sigchld = signal(SignalKind::child())?;
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
@@ -191,13 +235,14 @@ impl Supervisor {
 
         self.begin();
         self.save_state();
-        announce_ready();
+        say("ready");
+        release_stdout();
 
         while !self.done {
             let wake = self.next_wake();
             tokio::select! {
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
-                _ = sigchld.recv() => self.reap(),
+                _ = sigchld.recv() => self.on_children(),
                 _ = sigterm.recv() => self.begin_stop(None, None, None),
                 _ = sigint.recv() => self.begin_stop(None, None, None),
                 _ = sighup.recv() => self.begin_stop(None, None, None),
@@ -206,10 +251,12 @@ impl Supervisor {
         }
         let _ = std::fs::remove_file(&socket);
         // Every process of the job is gone, so the pipes are at end-of-file: drain
-        // them before exiting.
+        // them before recording the end, so a job reported stopped has all of its
+        // output in its log.
         for pump in self.pumps.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
         }
+        self.save_state();
         // Let answers already handed over reach their clients.
         let deadline = Instant::now() + Duration::from_secs(1);
         while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -221,22 +268,37 @@ impl Supervisor {
         Ok(())
     }
 
-    /// The first thing the job does: arm the schedule, or start the chain.
+    /// The first thing the job does: arm the schedule (continuing the previous
+    /// definition's when the job was replaced without changing it), or start the
+    /// chain.
     fn begin(&mut self) {
         let Some(text) = self.file.spec.schedule.clone() else {
             self.start_run(Trigger::Start);
             return;
         };
+        let now = Timestamp::now();
+        let resume = self.file.resume;
+        let anchor = resume.map_or(now, |r| r.anchor);
         let fires = crate::schedule::parse_schedule(&text)
             .and_then(|s| match &self.file.spec.timezone {
                 Some(tz) => s.in_zone(tz),
                 None => Ok(s),
             })
-            .and_then(|s| s.fire_times(Timestamp::now()));
+            .and_then(|s| s.fire_times(anchor));
         match fires {
-            Ok(mut fires) => {
+            Ok(fires) => {
+                let mut fires = match resume {
+                    Some(r) => fires.resume_at(r.next_fire.unwrap_or(now)),
+                    None => fires,
+                };
                 self.next_fire = fires.next();
                 self.schedule = Some(fires);
+                self.schedule_anchor = Some(anchor);
+                if let (Some(_), Some(next)) = (resume, self.next_fire) {
+                    self.sys(&format!(
+                        "schedule continued from the previous definition: next fire {next}"
+                    ));
+                }
                 if self.next_fire.is_none() {
                     self.sys(&format!("schedule {text:?} never fires"));
                     self.finish(Some(RunResult {
@@ -272,32 +334,47 @@ impl Supervisor {
         self.state.steps = self
             .runs
             .iter()
-            .map(|r| StepProcess {
-                run: r.id,
-                step: r.step + 1,
-                process: r.child.process,
+            .filter_map(|r| {
+                r.child.as_ref().map(|c| StepProcess {
+                    run: r.id,
+                    step: r.step + 1,
+                    process: c.process,
+                })
             })
             .collect();
         self.state.next_fire = self
             .next_fire
             .filter(|_| self.state.phase == Phase::Running);
+        self.state.schedule = self.schedule_anchor.map(|anchor| ScheduleResume {
+            anchor,
+            next_fire: self.next_fire,
+        });
         let path = self.root.state_file(self.name());
-        if let Err(e) = write_json(&path, &self.state) {
+        if let Err(e) = write_json_even_when_full(&path, &self.state) {
             eprintln!("mrsm supervisor: {e}");
         }
+    }
+
+    /// Whether processes are being stopped (checked every few milliseconds).
+    fn stopping_anything(&self) -> bool {
+        self.stopping.is_some()
+            || self
+                .runs
+                .iter()
+                .any(|r| r.outcome.is_some() || r.cleanup.is_some())
     }
 
     fn next_wake(&self) -> Option<Instant> {
         let mut wake: Option<Instant> = None;
         let mut consider = |at: Instant| wake = Some(wake.map_or(at, |w| w.min(at)));
-        if self.stopping.is_some() {
+        if !self.exits.is_empty() {
+            consider(Instant::now() + DRAIN_POLL);
+        }
+        if self.stopping_anything() {
             consider(Instant::now() + STOP_POLL);
         }
         if let Some(at) = self.restart_at {
             consider(at);
-        }
-        for k in &self.pending_kills {
-            consider(k.deadline);
         }
         if let (Some(fire), Phase::Running) = (self.next_fire, self.state.phase) {
             consider(instant_of(fire));
@@ -305,22 +382,20 @@ impl Supervisor {
         wake
     }
 
-    fn on_timer(&mut self) {
-        let now = Instant::now();
+    fn on_children(&mut self) {
+        self.reap();
+        self.poll_runs();
         if self.stopping.is_some() {
             self.poll_stop();
+        }
+    }
+
+    fn on_timer(&mut self) {
+        self.on_children();
+        if self.stopping.is_some() {
             return;
         }
-        let due: Vec<i32> = self
-            .pending_kills
-            .iter()
-            .filter(|k| k.deadline <= now)
-            .map(|k| k.group)
-            .collect();
-        self.pending_kills.retain(|k| k.deadline > now);
-        for group in due {
-            let _ = nix::sys::signal::killpg(Pid::from_raw(group), Signal::SIGKILL);
-        }
+        let now = Instant::now();
         if self.restart_at.is_some_and(|at| at <= now) {
             self.restart_at = None;
             self.state.restarts += 1;
@@ -338,54 +413,52 @@ impl Supervisor {
 
     /// Moves the schedule past now, skipping fires missed while busy or paused.
     fn advance_schedule(&mut self) {
-        let now = Timestamp::now();
-        let Some(fires) = self.schedule.as_mut() else {
+        let Some(fires) = self.schedule.take() else {
             return;
         };
-        self.next_fire = fires.find(|&t| t > now);
-        if self.next_fire.is_none() && self.runs.is_empty() && !self.queued {
+        let after_now = Timestamp::now()
+            .checked_add(jiff::SignedDuration::from_micros(1))
+            .unwrap_or(Timestamp::MAX);
+        let mut fires = fires.resume_at(after_now);
+        self.next_fire = fires.next();
+        self.schedule = Some(fires);
+        if self.next_fire.is_none() && self.runs.is_empty() && self.queued.is_none() {
             self.sys("the schedule has no more fires");
             self.finish(None);
         }
     }
 
     fn fire(&mut self) {
-        let active: Vec<u64> = self
-            .runs
-            .iter()
-            .filter(|r| !r.replaced)
-            .map(|r| r.id)
-            .collect();
-        if active.is_empty() {
-            self.start_run(Trigger::Schedule);
-            return;
-        }
-        match self.file.spec.overlap {
-            OverlapPolicy::Skip => {
-                self.sys(&format!("fire skipped: run {} is still going", active[0]))
+        let busy = self.runs.first().map(|r| r.id);
+        match on_fire(self.file.spec.overlap, busy.is_some()) {
+            FireDecision::Start => self.start_run(Trigger::Schedule),
+            FireDecision::Skip => {
+                self.sys(&format!(
+                    "fire skipped: run {} is still going",
+                    busy.unwrap_or_default()
+                ));
             }
-            OverlapPolicy::Queue => {
-                if !self.queued {
-                    self.sys(&format!("fire queued behind run {}", active[0]));
+            FireDecision::Queue => {
+                if self.queued.is_none() {
+                    self.sys(&format!(
+                        "fire queued behind run {}",
+                        busy.unwrap_or_default()
+                    ));
                 }
-                self.queued = true;
+                self.queued = Some(Trigger::Queue);
             }
-            OverlapPolicy::Allow => self.start_run(Trigger::Schedule),
-            OverlapPolicy::Replace => {
-                let grace = self.file.spec.stop.timeout;
-                let stop = self.file.spec.stop.signal.0;
-                for run in self.runs.iter_mut().filter(|r| !r.replaced) {
-                    run.replaced = true;
-                    let group = run.child.process.pid;
-                    let _ = nix::sys::signal::killpg(Pid::from_raw(group), stop);
-                    let _ = nix::sys::signal::killpg(Pid::from_raw(group), Signal::SIGCONT);
-                    self.pending_kills.push(PendingKill {
-                        group,
-                        deadline: Instant::now() + grace,
-                    });
+            FireDecision::Replace => {
+                for index in 0..self.runs.len() {
+                    if !self.runs[index].replaced {
+                        self.runs[index].replaced = true;
+                        self.sys(&format!(
+                            "run {} replaced by a new fire: stopping it first",
+                            self.runs[index].id
+                        ));
+                        self.stop_run(index);
+                    }
                 }
-                self.sys(&format!("run {} replaced by a new fire", active[0]));
-                self.start_run(Trigger::Schedule);
+                self.queued = Some(Trigger::Schedule);
             }
         }
     }
@@ -393,19 +466,40 @@ impl Supervisor {
     fn start_run(&mut self, trigger: Trigger) {
         let id = self.next_run_id;
         self.next_run_id += 1;
-        let started = Timestamp::now();
+        self.state.last_run = id;
         self.sys(&format!("run {id} started ({})", trigger_word(trigger)));
-        match self.spawn(0, id) {
-            Ok(child) => self.runs.push(Run {
-                id,
-                trigger,
-                started,
-                began_at: Instant::now(),
-                step: 0,
-                child,
-                replaced: false,
-            }),
-            Err(result) => self.record_run(id, trigger, started, result),
+        self.runs.push(Run {
+            id,
+            trigger,
+            started: Timestamp::now(),
+            began_at: Instant::now(),
+            step: 0,
+            child: None,
+            groups: Vec::new(),
+            replaced: false,
+            outcome: None,
+            cleanup: None,
+        });
+        let index = self.runs.len() - 1;
+        self.start_step(index, 0);
+    }
+
+    /// Starts step `step` of run `index`; a step that cannot start ends the run as
+    /// failed, with the reason in the log.
+    fn start_step(&mut self, index: usize, step: usize) {
+        let id = self.runs[index].id;
+        match self.spawn(step, id) {
+            Ok(child) => {
+                let run = &mut self.runs[index];
+                run.step = step;
+                run.groups.push(child.process.pid);
+                run.child = Some(child);
+            }
+            Err(result) => {
+                self.runs[index].step = step;
+                self.sys(&format!("run {id} {}", result.message));
+                self.end_run(index, result);
+            }
         }
     }
 
@@ -428,32 +522,68 @@ impl Supervisor {
                 exit_code: None,
                 signal: None,
                 message: format!(
-                    "step {} of {} ({text:?}) could not start: {e}",
+                    "step {}/{} ({text:?}) could not start: {}",
                     index + 1,
-                    spec.command.len()
+                    spec.command.len(),
+                    steps::why_not_started(spec, text, &e)
                 ),
                 failed_step: Some(index + 1),
             }),
         }
     }
 
+    /// Collects exited children; a step's exit is handled once its output is logged.
     fn reap(&mut self) {
         loop {
-            match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::Exited(pid, code)) => self.on_exit(pid.as_raw(), Some(code), None),
-                Ok(WaitStatus::Signaled(pid, sig, _)) => {
-                    self.on_exit(pid.as_raw(), None, Some(sig))
-                }
+            let (pid, code, signal) = match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), Some(code), None),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), None, Some(sig)),
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
+            };
+            let ours = self
+                .runs
+                .iter()
+                .any(|r| r.child.as_ref().is_some_and(|c| c.process.pid == pid));
+            // Others are orphaned grandchildren, reaped as subreaper.
+            if ours {
+                self.exits.push(Exit {
+                    pid,
+                    code,
+                    signal,
+                    since: Instant::now(),
+                });
             }
+        }
+        self.handle_exits();
+    }
+
+    /// Handles the exits of steps whose output has been logged (so a step's exit
+    /// note follows its last lines), in the order they happened.
+    fn handle_exits(&mut self) {
+        while let Some(exit) = self.exits.first() {
+            let drained = self.runs.iter().any(|r| {
+                r.child
+                    .as_ref()
+                    .is_some_and(|c| c.process.pid == exit.pid && c.output_drained())
+            });
+            if !drained && exit.since.elapsed() < DRAIN_LIMIT {
+                return;
+            }
+            let exit = self.exits.remove(0);
+            self.on_exit(exit.pid, exit.code, exit.signal);
         }
     }
 
     fn on_exit(&mut self, pid: i32, code: Option<i32>, sig: Option<Signal>) {
-        let Some(index) = self.runs.iter().position(|r| r.child.process.pid == pid) else {
+        let Some(index) = self
+            .runs
+            .iter()
+            .position(|r| r.child.as_ref().is_some_and(|c| c.process.pid == pid))
+        else {
             return; // an orphaned grandchild, reaped as subreaper
         };
+        self.runs[index].child = None;
         let steps = self.file.spec.command.len();
         let step = self.runs[index].step;
         let text = self.file.spec.command[step].clone();
@@ -464,26 +594,13 @@ impl Supervisor {
             _ => "ended".to_string(),
         };
         let id = self.runs[index].id;
+        let replaced = self.runs[index].replaced;
         self.sys(&format!("run {id} step {}/{steps} {how}", step + 1));
-        let carry_on =
-            success && step + 1 < steps && !self.runs[index].replaced && self.stopping.is_none();
-        if carry_on {
-            match self.spawn(step + 1, id) {
-                Ok(child) => {
-                    let run = &mut self.runs[index];
-                    run.step = step + 1;
-                    run.child = child;
-                }
-                Err(result) => {
-                    let run = self.runs.remove(index);
-                    self.record_run(run.id, run.trigger, run.started, result);
-                    self.after_run(run.began_at, false);
-                }
-            }
+        if success && step + 1 < steps && !replaced && self.stopping.is_none() {
+            self.start_step(index, step + 1);
             self.save_state();
             return;
         }
-        let run = self.runs.remove(index);
         let ok = success && step + 1 == steps;
         let message = if ok {
             match steps {
@@ -495,7 +612,7 @@ impl Supervisor {
                 "stopped by request: step {}/{steps} ({text:?}) {how}",
                 step + 1
             )
-        } else if run.replaced {
+        } else if replaced {
             format!(
                 "replaced by a newer fire: step {}/{steps} ({text:?}) {how}",
                 step + 1
@@ -510,6 +627,97 @@ impl Supervisor {
             message,
             failed_step: (!ok).then_some(step + 1),
         };
+        self.end_run(index, result);
+        self.save_state();
+    }
+
+    /// Every live process that run `run` started: its steps' process groups, and
+    /// whatever inherited its run number (daemons that left the group included).
+    fn run_processes(&self, run: &Run) -> Vec<ProcStat> {
+        let id = run.id.to_string();
+        job_processes(self.state.supervisor)
+            .into_iter()
+            .filter(|p| {
+                run.groups.contains(&p.pgrp)
+                    || environ_var(p.pid, steps::RUN_VARIABLE).is_some_and(|v| v == id.as_bytes())
+            })
+            .collect()
+    }
+
+    /// Sends the stop signal to every process of run `index`, SIGKILL following at the
+    /// end of the grace period.
+    fn stop_run(&mut self, index: usize) {
+        let procs = self.run_processes(&self.runs[index]);
+        let signal = self.file.spec.stop.signal.0;
+        signal_processes(&procs, signal);
+        // Stopped processes act on the signal only once continued.
+        signal_processes(&procs, Signal::SIGCONT);
+        let grace = self.file.spec.stop.timeout;
+        self.runs[index].cleanup.get_or_insert(Cleanup {
+            deadline: Instant::now() + grace,
+            killed: false,
+        });
+    }
+
+    /// The steps of run `index` are over: it is recorded once none of its processes
+    /// is left, and what it left behind is stopped first.
+    fn end_run(&mut self, index: usize, result: RunResult) {
+        self.runs[index].outcome = Some(result);
+        let leftovers = self.run_processes(&self.runs[index]);
+        if leftovers.is_empty() {
+            self.finalize(index);
+            return;
+        }
+        if self.stopping.is_some() || self.runs[index].cleanup.is_some() {
+            return; // already being stopped
+        }
+        let id = self.runs[index].id;
+        self.sys(&format!(
+            "run {id} left {} process(es) running; stopping them with {}",
+            leftovers.len(),
+            self.file.spec.stop.signal
+        ));
+        self.stop_run(index);
+    }
+
+    /// Records ended runs whose processes are all gone, and kills those of runs whose
+    /// grace period is over.
+    fn poll_runs(&mut self) {
+        let mut index = 0;
+        while index < self.runs.len() {
+            let run = &self.runs[index];
+            if run.outcome.is_none() && run.cleanup.is_none() {
+                index += 1;
+                continue;
+            }
+            let procs = self.run_processes(run);
+            if run.outcome.is_some() && procs.is_empty() {
+                self.finalize(index);
+                continue;
+            }
+            let id = run.id;
+            if let Some(cleanup) = self.runs[index].cleanup.as_mut() {
+                if !cleanup.killed && Instant::now() >= cleanup.deadline {
+                    cleanup.killed = true;
+                    signal_processes(&procs, Signal::SIGKILL);
+                    self.sys(&format!("run {id}: grace period over: SIGKILL"));
+                }
+            }
+            index += 1;
+        }
+    }
+
+    /// Records run `index` and decides what follows it.
+    fn finalize(&mut self, index: usize) {
+        let run = self.runs.remove(index);
+        let result = run.outcome.unwrap_or_else(|| RunResult {
+            ok: false,
+            exit_code: None,
+            signal: None,
+            message: "ended".into(),
+            failed_step: None,
+        });
+        let ok = result.ok;
         self.record_run(run.id, run.trigger, run.started, result);
         self.after_run(run.began_at, ok);
         self.save_state();
@@ -529,38 +737,27 @@ impl Supervisor {
         self.state.last_result = Some(result);
     }
 
-    /// What follows a finished run: the queue, a restart, or the end of the job.
+    /// What follows a finished run: a queued one, a restart, or the end of the job.
     fn after_run(&mut self, began_at: Instant, ok: bool) {
-        if self.stopping.is_some() {
+        if self.stopping.is_some() || !self.runs.is_empty() {
+            return;
+        }
+        if let Some(trigger) = self.queued.take() {
+            self.start_run(trigger);
             return;
         }
         if self.schedule.is_some() {
-            if self.queued {
-                self.queued = false;
-                self.start_run(Trigger::Queue);
-            } else if self.next_fire.is_none() && self.runs.is_empty() {
+            if self.next_fire.is_none() {
                 self.finish(None);
             }
             return;
         }
-        if !self.runs.is_empty() {
-            return;
-        }
-        let restart = match self.file.spec.restart {
-            RestartPolicy::Never => false,
-            RestartPolicy::OnFailure => !ok,
-            RestartPolicy::Always => true,
-        };
-        if !restart {
+        if !should_restart(self.file.spec.restart, ok) {
             self.finish(None);
             return;
         }
-        if began_at.elapsed() >= BACKOFF_RESET_AFTER {
-            self.backoff = BACKOFF_FIRST;
-        }
-        let delay = self.backoff;
+        let delay = self.backoff.delay_after(began_at.elapsed());
         self.restart_at = Some(Instant::now() + delay);
-        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
         self.sys(&format!(
             "restarting in {}",
             humantime::format_duration(delay)
@@ -585,7 +782,6 @@ impl Supervisor {
         self.state.ended = Some(Timestamp::now());
         self.next_fire = None;
         self.done = true;
-        self.save_state();
     }
 
     fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
@@ -609,12 +805,18 @@ impl Supervisor {
     }
 
     fn write_stdin(&mut self, data: String, eof: bool) -> Response {
-        let Some(run) = self.runs.iter_mut().rev().find(|r| !r.replaced) else {
+        let step = self
+            .runs
+            .iter_mut()
+            .rev()
+            .filter(|r| !r.replaced)
+            .find_map(|r| r.child.as_mut());
+        let Some(child) = step else {
             return Response::Refused {
                 message: "no step is running to read it".into(),
             };
         };
-        let Some(stdin) = run.child.stdin.as_ref() else {
+        let Some(stdin) = child.stdin.as_ref() else {
             return Response::Refused {
                 message: "the step's input is closed".into(),
             };
@@ -625,7 +827,7 @@ impl Supervisor {
             };
         }
         if eof {
-            run.child.stdin = None;
+            child.stdin = None;
         }
         Response::Done {
             message: "written".into(),
@@ -695,8 +897,7 @@ impl Supervisor {
         // Stopped processes act on the signal only once continued.
         signal_job(me, Signal::SIGCONT);
         self.restart_at = None;
-        self.next_fire = None;
-        self.queued = false;
+        self.queued = None;
         self.state.phase = Phase::Stopping;
         self.state.paused = None;
         self.stopping = Some(Stopping {
@@ -707,11 +908,10 @@ impl Supervisor {
             requested: true,
         });
         self.save_state();
-        self.poll_stop();
+        self.on_children();
     }
 
     fn poll_stop(&mut self) {
-        self.reap();
         let me = self.state.supervisor;
         let left = job_alive(me);
         let Some(stopping) = self.stopping.as_mut() else {
@@ -728,7 +928,6 @@ impl Supervisor {
             self.state.phase = Phase::Exited;
             self.state.ended = Some(Timestamp::now());
             self.done = true;
-            self.save_state();
             return;
         }
         if !stopping.killed && Instant::now() >= stopping.deadline {
@@ -764,11 +963,16 @@ async fn sleep_until(at: Option<Instant>) {
     }
 }
 
-/// Tells the launching command that the job is up, then lets go of its pipe.
-fn announce_ready() {
+/// Tells the launching command something (`ready`, `busy`) on standard output.
+fn say(word: &str) {
     let mut out = std::io::stdout();
-    let _ = out.write_all(b"ready\n");
+    let _ = out.write_all(word.as_bytes());
+    let _ = out.write_all(b"\n");
     let _ = out.flush();
+}
+
+/// Lets go of the launcher's pipe, so it sees end-of-file once it has read `ready`.
+fn release_stdout() {
     if let Ok(null) = std::fs::OpenOptions::new().write(true).open("/dev/null") {
         let _ = nix::unistd::dup2_stdout(&null);
         let _ = null.as_raw_fd();
@@ -795,48 +999,5 @@ pub fn remove_job_files(root: &Root, name: &str) {
     let _ = std::fs::remove_dir_all(root.job_dir(name));
     for file in crate::logs::log_files(&root.log_file(name)) {
         let _ = std::fs::remove_file(file);
-    }
-}
-
-async fn accept_loop(
-    listener: UnixListener,
-    tx: mpsc::Sender<Control>,
-    in_flight: Arc<AtomicUsize>,
-) {
-    loop {
-        if let Ok((stream, _)) = listener.accept().await {
-            tokio::spawn(serve_connection(stream, tx.clone(), in_flight.clone()));
-        }
-    }
-}
-
-async fn serve_connection(
-    stream: UnixStream,
-    tx: mpsc::Sender<Control>,
-    in_flight: Arc<AtomicUsize>,
-) {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read).lines();
-    while let Ok(Some(line)) = lines.next_line().await {
-        in_flight.fetch_add(1, Ordering::SeqCst);
-        let response = match serde_json::from_str::<Request>(&line) {
-            Ok(request) => {
-                let (reply_tx, reply_rx) = oneshot::channel();
-                if tx.send((request, reply_tx)).await.is_err() {
-                    in_flight.fetch_sub(1, Ordering::SeqCst);
-                    return;
-                }
-                reply_rx.await.unwrap_or(Response::Refused {
-                    message: "the supervisor is exiting".into(),
-                })
-            }
-            Err(e) => Response::Refused {
-                message: format!("bad request: {e}"),
-            },
-        };
-        let mut bytes = serde_json::to_vec(&response).unwrap_or_default();
-        bytes.push(b'\n');
-        let _ = write.write_all(&bytes).await;
-        in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }

@@ -1,0 +1,50 @@
+//! Files and directories only their owner can read: job definitions hold environment
+//! secrets and the control socket accepts commands, so everything mrsm creates under
+//! its root is 0700 (directories) or 0600 (files), whatever the umask.
+
+use std::fs::{DirBuilder, File, OpenOptions};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::Path;
+
+/// Mode of the directories mrsm creates.
+pub const DIR_MODE: u32 = 0o700;
+/// Mode of the files mrsm creates.
+pub const FILE_MODE: u32 = 0o600;
+
+/// Creates `dir` and its missing parents as owner-only directories (existing ones are
+/// left as they are).
+pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
+    DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)
+}
+
+/// Options that create owner-only files.
+pub fn options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.mode(FILE_MODE);
+    options
+}
+
+/// Opens `path` for appending, creating it (and its directory) owner-only.
+pub fn open_append(path: &Path) -> std::io::Result<File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        create_dir_all(dir)?;
+    }
+    options().create(true).append(true).open(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn owner_only_whatever_the_parent() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("a/b/c.log");
+        open_append(&file).expect("created");
+        let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(mode(&dir.path().join("a")), 0o700);
+        assert_eq!(mode(&dir.path().join("a/b")), 0o700);
+    }
+}
