@@ -15,9 +15,10 @@ fn assert_no_jobs(env: &Env) {
 #[test]
 fn unknown_jobs_are_named() {
     let env = Env::new();
-    for verb in ["start", "stop", "pause", "delete"] {
+    for verb in [&["start"][..], &["stop"], &["pause"], &["delete", "-y"]] {
         env.mrsm()
-            .args([verb, "jobs", "ghost"])
+            .args([verb[0], "jobs", "ghost"])
+            .args(&verb[1..])
             .assert()
             .code(1)
             .stderr(predicate::str::contains("job \"ghost\" does not exist"));
@@ -41,6 +42,38 @@ fn each_name_is_reported() {
         .stdout(predicate::str::contains("stopped job \"real\""))
         .stderr(predicate::str::contains("job \"ghost\" does not exist"));
     assert_eq!(env.status("real"), "stopped");
+}
+
+#[test]
+fn delete_without_a_terminal_needs_yes() {
+    let env = Env::new();
+    env.run_d("kept", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["delete", "jobs", "kept"])
+        .write_stdin("y\n")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("pass -y to confirm"));
+    assert_eq!(env.status("kept"), "running", "nothing deleted");
+    env.ok(&["delete", "jobs", "kept", "-y"]);
+    assert!(!env.job_dir("kept").exists());
+}
+
+#[test]
+fn verbs_explain_themselves() {
+    let env = Env::new();
+    for (verb, words) in [
+        ("start", "resume paused ones"),
+        ("stop", "SIGKILL after the grace period"),
+        ("pause", "hold their schedules"),
+        ("delete", "logs and run history"),
+    ] {
+        env.mrsm()
+            .args([verb, "jobs", "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(words));
+    }
 }
 
 #[test]

@@ -41,7 +41,7 @@ pub struct RunsArgs {
 pub struct StopArgs {
     #[command(flatten)]
     names: Names,
-    /// Do not ask for confirmation.
+    /// Do not ask for confirmation (required by `delete` when input is not a terminal).
     #[arg(short = 'y', long = "yes")]
     yes: bool,
     /// Signal sent first (default: the job's own, SIGTERM unless set).
@@ -86,9 +86,18 @@ pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
         .transpose()
         .map_err(UsageError)?;
     let timeout = args.timeout.as_deref().map(parse_duration).transpose()?;
-    if delete && !args.yes && std::io::stdin().is_terminal() && !confirm(&args.names.names)? {
-        println!("nothing deleted");
-        return Ok(1);
+    if delete && !args.yes {
+        if !std::io::stdin().is_terminal() {
+            return Err(UsageError(
+                "refusing to delete without asking: input is not a terminal; pass -y to confirm"
+                    .into(),
+            )
+            .into());
+        }
+        if !confirm(&args.names.names)? {
+            println!("nothing deleted");
+            return Ok(1);
+        }
     }
     let options = StopOptions { signal, timeout };
     each(&args.names.names, |ex, name| {

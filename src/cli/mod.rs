@@ -43,16 +43,16 @@ enum Command {
     Run(run::Args),
     /// Start stopped jobs or resume paused ones: `start jobs NAME…`.
     #[command(subcommand)]
-    Start(JobsVerb),
+    Start(StartVerb),
     /// Stop jobs and every process they started: `stop jobs NAME…`.
     #[command(subcommand)]
     Stop(StopVerb),
     /// Suspend jobs (every process, and their schedules): `pause jobs NAME…`.
     #[command(subcommand)]
-    Pause(JobsVerb),
+    Pause(PauseVerb),
     /// Stop jobs, then remove them and their logs: `delete jobs NAME…`.
     #[command(subcommand)]
-    Delete(StopVerb),
+    Delete(DeleteVerb),
     /// Check spec files: print nothing but errors (file:line:col); exit 1 on any.
     Validate(compose::Files),
     /// Print what `up` would change: + create, ~ update, - delete, …; exit 0 when converged, 1 otherwise.
@@ -102,15 +102,33 @@ enum AttachCommand {
 }
 
 #[derive(Debug, Subcommand)]
-enum JobsVerb {
-    /// The jobs to act on.
+enum StartVerb {
+    /// Start stopped jobs (their supervisors run again; a schedule is armed afresh) or
+    /// resume paused ones; jobs already running are left as they are.
+    #[command(alias = "job")]
+    Jobs(jobs::Names),
+}
+
+#[derive(Debug, Subcommand)]
+enum PauseVerb {
+    /// Suspend every process of running jobs (SIGSTOP) and hold their schedules
+    /// until `start jobs` resumes them.
     #[command(alias = "job")]
     Jobs(jobs::Names),
 }
 
 #[derive(Debug, Subcommand)]
 enum StopVerb {
-    /// The jobs to act on.
+    /// Stop jobs: the stop signal to every process, SIGKILL after the grace period;
+    /// returns once none is left. A stopped job stays stopped until started.
+    #[command(alias = "job")]
+    Jobs(jobs::StopArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeleteVerb {
+    /// Stop jobs, then remove them with their logs and run history. Asks first on a
+    /// terminal; elsewhere -y is required.
     #[command(alias = "job")]
     Jobs(jobs::StopArgs),
 }
@@ -160,10 +178,10 @@ pub fn main() -> i32 {
         Command::Attach(AttachCommand::Logs(args)) => logs::run(&args),
         Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),
-        Command::Start(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.start(n)),
-        Command::Pause(JobsVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),
+        Command::Start(StartVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.start(n)),
+        Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, false),
-        Command::Delete(StopVerb::Jobs(args)) => jobs::stop(&args, true),
+        Command::Delete(DeleteVerb::Jobs(args)) => jobs::stop(&args, true),
         Command::Validate(files) => compose::validate(&files),
         Command::Diff(files) => compose::diff(&files),
         Command::Up(args) => compose::up(&args),

@@ -24,8 +24,16 @@ use crate::store::{
 };
 use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response, RunHistory};
 
-/// How long a supervisor may take to say it is up.
+/// How long a supervisor may take to say it is up (`MRSM_READY_TIMEOUT`, e.g. `30s`,
+/// overrides it for very slow machines).
 const READY_TIMEOUT: Duration = Duration::from_secs(10);
+
+fn ready_timeout() -> Duration {
+    std::env::var("MRSM_READY_TIMEOUT")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .unwrap_or(READY_TIMEOUT)
+}
 /// Extra time allowed beyond a job's grace period for a stop to be confirmed.
 const STOP_SLACK: Duration = Duration::from_secs(10);
 /// How long a killed supervisor's processes may take to vanish after SIGKILL.
@@ -119,9 +127,11 @@ impl LocalExecutor {
         self.state(name).ok().flatten()
     }
 
-    /// The job's supervisor if it is alive.
+    /// The job's supervisor if it is alive and has not recorded the end of the job
+    /// (a supervisor that has is only finishing its exit).
     fn live_supervisor(&self, name: &str) -> Option<SupervisorState> {
-        self.read_state(name).filter(|s| s.supervisor.is_alive())
+        self.read_state(name)
+            .filter(|s| s.phase != Phase::Exited && s.supervisor.is_alive())
     }
 
     /// The job's current (or last) supervisor, from its report or, when that cannot
@@ -213,7 +223,8 @@ impl LocalExecutor {
                 let _ = tx.send(line);
             });
         }
-        let answer = rx.recv_timeout(READY_TIMEOUT);
+        let timeout = ready_timeout();
+        let answer = rx.recv_timeout(timeout);
         let line = answer.as_deref().map(str::trim).unwrap_or_default();
         if line == "busy" {
             // Another supervisor of this job is already running: nothing to do.
@@ -232,11 +243,15 @@ impl LocalExecutor {
         }
         let _ = child.wait();
         let detail = std::fs::read_to_string(&errors_path).unwrap_or_default();
-        let last = detail.lines().last().unwrap_or(if answer.is_err() {
-            "it did not say it was ready within 10 s"
-        } else {
-            "it exited without saying why"
-        });
+        let late = format!(
+            "it did not say it was ready within {} (MRSM_READY_TIMEOUT); it was killed",
+            humantime::format_duration(timeout)
+        );
+        let last = match (detail.lines().last(), answer.is_err()) {
+            (Some(line), _) => line,
+            (None, true) => late.as_str(),
+            (None, false) => "it exited without saying why",
+        };
         Err(ExecutorError::Supervisor {
             name: name.into(),
             message: format!("the supervisor did not start: {last}"),

@@ -62,14 +62,19 @@ pub struct Root {
 }
 
 impl Root {
-    /// `MRSM_ROOT_DIR`, else `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`.
+    /// `MRSM_ROOT_DIR`, else `root_dir` of the settings file, else
+    /// `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`. A settings file that does
+    /// not read is an error.
     pub fn from_env() -> Result<Root, StoreError> {
         let var = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        let dir = var("MRSM_ROOT_DIR")
+        let settings = settings::Settings::load()?;
+        let dir = settings
+            .root_dir
+            .filter(|d| !d.as_os_str().is_empty())
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mrsm")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/mrsm")))
             .ok_or(StoreError::NoRoot)?;

@@ -2,17 +2,29 @@
 //! credentials of named executors. Layered with figment: a config file
 //! (`$MRSM_CONFIG`, else `$XDG_CONFIG_HOME/mrsm/config.toml`, else
 //! `~/.config/mrsm/config.toml`), then `MRSM_*` environment variables
-//! (`MRSM_ROOT_DIR`, …), which win.
+//! (`MRSM_ROOT_DIR`, …), which win. The file is checked strictly first, so a typo
+//! or a syntax error is reported with its file and line rather than ignored.
+//!
+//! ```toml
+//! root_dir = "/srv/mrsm"
+//!
+//! [executors.prod]
+//! url = "https://jobs.example.com:8000"
+//! token = "…"
+//! ```
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
 use serde::Deserialize;
 
+use super::StoreError;
+
 /// A named executor's address and credentials.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct ExecutorSettings {
     pub url: Option<String>,
     pub token: Option<String>,
@@ -20,6 +32,7 @@ pub struct ExecutorSettings {
 
 /// The machine's settings.
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 pub struct Settings {
     /// Where jobs live (default `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`).
     pub root_dir: Option<PathBuf>,
@@ -41,17 +54,42 @@ pub fn config_file() -> Option<PathBuf> {
         .or_else(|| var("HOME").map(|h| h.join(".config/mrsm/config.toml")))
 }
 
+/// `file:line:column: message` for a problem at byte `offset` of `text`.
+fn located(file: &Path, text: &str, offset: usize, message: &str) -> String {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{}:{line}:{column}: {message}", file.display())
+}
+
+/// Checks the file's syntax and keys, with the place of the first problem.
+fn check_file(file: &Path) -> Result<(), StoreError> {
+    let text = match std::fs::read_to_string(file) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(StoreError::io("reading", file, e)),
+    };
+    toml::from_str::<Settings>(&text).map(|_| ()).map_err(|e| {
+        let offset = e.span().map_or(0, |s| s.start);
+        let message = e.message().trim().replace('\n', " ");
+        StoreError::Settings(located(file, &text, offset, &message))
+    })
+}
+
 impl Settings {
-    /// Reads the config file (if it exists) under the `MRSM_*` variables.
-    pub fn load() -> Result<Settings, Box<figment::Error>> {
+    /// Reads the config file (if it exists) under the `MRSM_*` variables. An
+    /// unreadable file, a syntax error or an unknown key is an error naming the
+    /// file and line.
+    pub fn load() -> Result<Settings, StoreError> {
         let mut figment = Figment::new();
         if let Some(file) = config_file() {
+            check_file(&file)?;
             figment = figment.merge(Toml::file(file));
         }
         figment
             .merge(Env::prefixed("MRSM_").only(&["root_dir"]))
             .extract()
-            .map_err(Box::new)
+            .map_err(|e| StoreError::Settings(e.to_string()))
     }
 }
 
@@ -68,14 +106,41 @@ mod tests {
                 "root_dir = \"/from/file\"\n[executors.prod]\nurl = \"http://127.0.0.1:8000\"\ntoken = \"t\"\n",
             )?;
             jail.set_env("MRSM_CONFIG", "config.toml");
-            let s = Settings::load().map_err(|e| *e)?;
+            let s = Settings::load().map_err(|e| e.to_string())?;
             assert_eq!(s.root_dir, Some(PathBuf::from("/from/file")));
             assert_eq!(s.executors["prod"].token.as_deref(), Some("t"));
             jail.set_env("MRSM_ROOT_DIR", "/from/env");
             assert_eq!(
-                Settings::load().map_err(|e| *e)?.root_dir,
+                Settings::load().map_err(|e| e.to_string())?.root_dir,
                 Some(PathBuf::from("/from/env"))
             );
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)]
+    fn typos_and_syntax_errors_name_the_line() {
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("MRSM_CONFIG", "config.toml");
+            jail.create_file("config.toml", "root_dir = \"/x\"\nroot_dri = \"/y\"\n")?;
+            let error = Settings::load().expect_err("unknown key").to_string();
+            assert!(
+                error.contains("config.toml:2:1: unknown field `root_dri`"),
+                "{error}"
+            );
+            jail.create_file(
+                "config.toml",
+                "[executors.prod]\nurl = \"http://h\"\ntokn = \"t\"\n",
+            )?;
+            let error = Settings::load().expect_err("unknown key").to_string();
+            assert!(
+                error.contains("config.toml:3:1: unknown field `tokn`"),
+                "{error}"
+            );
+            jail.create_file("config.toml", "root_dir = /x\n")?;
+            let error = Settings::load().expect_err("bad syntax").to_string();
+            assert!(error.contains("config.toml:1:12: "), "{error}");
             Ok(())
         });
     }
