@@ -1,0 +1,282 @@
+//! Every run ends with its processes: what a run leaves behind is stopped before the
+//! next run starts (restarts and schedules never pile up copies), a step that cannot
+//! start is a logged, recorded failure that the restart policy handles, steps die
+//! with a killed supervisor and what they left is cleaned up on the next start, and
+//! run numbers keep counting across stop and start.
+
+mod support;
+
+use std::time::Duration;
+
+use mrsm::store::ProcessIdentity;
+use serde_json::Value;
+use support::{processes, wait_for, Env};
+
+/// The job's processes whose command line is exactly `words`.
+fn matching(env: &Env, name: &str, words: &[&str]) -> Vec<i32> {
+    let Some(supervisor) = env.supervisor(name) else {
+        return Vec::new();
+    };
+    let wanted: Vec<u8> = words
+        .iter()
+        .flat_map(|w| [w.as_bytes(), b"\0"].concat())
+        .collect();
+    processes(supervisor)
+        .into_iter()
+        .filter(|p| std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c == wanted))
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Waits for `n` recorded runs while checking, every poll, that at most one copy of
+/// `words` runs in the job.
+fn runs_without_copies(env: &Env, name: &str, n: usize, words: &[&str]) -> Vec<Value> {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{n} runs of {name}"),
+        || {
+            let copies = matching(env, name, words);
+            assert!(
+                copies.len() <= 1,
+                "two copies of {words:?} at once: {copies:?}"
+            );
+            let runs = env.runs(name);
+            (runs.len() >= n).then_some(runs)
+        },
+    )
+}
+
+fn alive(pid: i32) -> bool {
+    ProcessIdentity::of(pid).is_some()
+}
+
+#[test]
+fn restarts_do_not_pile_up_what_runs_left_behind() {
+    let env = Env::new();
+    env.run_d(
+        "piles",
+        &[
+            "--restart",
+            "always",
+            "--stop-timeout",
+            "3s",
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 & echo started",
+        ],
+    );
+    runs_without_copies(&env, "piles", 3, &["sleep", "300"]);
+    let log = env.log_text("piles");
+    assert!(
+        log.contains("run 1 left 1 process(es) running; stopping them with SIGTERM"),
+        "{log}"
+    );
+    env.ok(&["stop", "jobs", "piles"]);
+    assert!(matching(&env, "piles", &["sleep", "300"]).is_empty());
+}
+
+#[test]
+fn a_killed_step_s_children_are_gone_before_the_restart() {
+    let env = Env::new();
+    env.run_d(
+        "crashy",
+        &[
+            "--restart",
+            "on-failure",
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 & wait",
+        ],
+    );
+    let first = wait_for(Duration::from_secs(10), "the first sleep", || {
+        matching(&env, "crashy", &["sleep", "300"]).first().copied()
+    });
+    let step = env.info("crashy")["pid"].as_i64().expect("a step pid") as i32;
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(step),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kills the step");
+    let runs = runs_without_copies(&env, "crashy", 1, &["sleep", "300"]);
+    assert_eq!(runs[0]["signal"], "SIGKILL");
+    assert!(!alive(first), "run 1's sleep was stopped when run 1 ended");
+    let second = wait_for(Duration::from_secs(10), "the restarted sleep", || {
+        matching(&env, "crashy", &["sleep", "300"]).first().copied()
+    });
+    assert_ne!(first, second);
+    env.ok(&["stop", "jobs", "crashy"]);
+}
+
+#[test]
+fn scheduled_runs_do_not_pile_up_either() {
+    let env = Env::new();
+    env.run_d(
+        "ticks",
+        &[
+            "-s",
+            "every 1 second",
+            "--stop-timeout",
+            "3s",
+            "--",
+            "sh",
+            "-c",
+            "sleep 300 & echo fired",
+        ],
+    );
+    runs_without_copies(&env, "ticks", 3, &["sleep", "300"]);
+    env.ok(&["stop", "jobs", "ticks"]);
+}
+
+#[test]
+fn a_step_that_cannot_start_is_a_logged_failure_and_is_restarted() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: broken-steps\njobs:\n  nowhere:\n    command: echo hi\n    cwd: ./missing\n    restart: on-failure\n  noprogram:\n    command: no-such-program-mrsm --flag\n    shell: false\n",
+    )
+    .expect("written");
+    env.ok(&["up", "-d"]);
+    let runs = wait_for(
+        Duration::from_secs(20),
+        "two failed runs of nowhere",
+        || {
+            let runs = env.runs("nowhere");
+            (runs.len() >= 2).then_some(runs)
+        },
+    );
+    for run in &runs {
+        assert_eq!(run["ok"], false);
+        let message = run["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("could not start: its working directory")
+                && message.contains("missing does not exist"),
+            "{message}"
+        );
+    }
+    assert!(env.log_text("nowhere").contains("does not exist"));
+    assert_eq!(runs[1]["trigger"], "restart");
+    // Without a restart policy the job ends, failed, instead of idling as `running`.
+    wait_for(Duration::from_secs(10), "noprogram to stop", || {
+        (env.status("noprogram") == "stopped").then_some(())
+    });
+    let reason = env.info("noprogram")["reason"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        reason.contains("program \"no-such-program-mrsm\" not found"),
+        "{reason}"
+    );
+    assert!(env.log_text("noprogram").contains("not found"));
+    env.ok(&["down"]);
+}
+
+#[test]
+fn shell_false_keeps_quoted_arguments_whole() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: words\njobs:\n  quoted:\n    command: printf '<%s>' \"a b\" c\\ d 'e \"f\"'\n    shell: false\n",
+    )
+    .expect("written");
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(10), "the job to finish", || {
+        (env.status("quoted") == "stopped").then_some(())
+    });
+    let log = env.log_text("quoted");
+    assert!(log.contains(" out <a b><c d><e \"f\">"), "{log}");
+}
+
+#[test]
+fn run_numbers_keep_counting_across_stop_and_start() {
+    let env = Env::new();
+    env.run_d("counted", &["--", "sleep", "300"]);
+    env.ok(&["stop", "jobs", "counted"]);
+    env.ok(&["start", "jobs", "counted"]);
+    env.ok(&["stop", "jobs", "counted"]);
+    let numbers: Vec<u64> = env
+        .runs("counted")
+        .iter()
+        .filter_map(|r| r["run"].as_u64())
+        .collect();
+    assert_eq!(numbers, [1, 2]);
+}
+
+#[test]
+fn steps_die_with_their_supervisor_and_leftovers_go_at_the_next_start() {
+    let env = Env::new();
+    env.run_d("orphaned", &["--", "sh", "-c", "sleep 300 & wait"]);
+    let sleeper = wait_for(Duration::from_secs(10), "the sleep", || {
+        matching(&env, "orphaned", &["sleep", "300"])
+            .first()
+            .copied()
+    });
+    let step = env.info("orphaned")["pid"].as_i64().expect("a step pid") as i32;
+    let supervisor = env.supervisor("orphaned").expect("a supervisor");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kills the supervisor");
+    wait_for(
+        Duration::from_secs(5),
+        "the step to die with its supervisor",
+        || (!alive(step)).then_some(()),
+    );
+    assert_eq!(env.status("orphaned"), "stopped");
+    // Its child outlived it (it is not the supervisor's child): the next start ends it
+    // before running the job again.
+    assert!(alive(sleeper));
+    env.ok(&["start", "jobs", "orphaned"]);
+    assert!(
+        !alive(sleeper),
+        "the old sleep is gone once the job runs again"
+    );
+    let now = wait_for(Duration::from_secs(10), "the new sleep", || {
+        matching(&env, "orphaned", &["sleep", "300"])
+            .first()
+            .copied()
+    });
+    assert_ne!(now, sleeper);
+    env.ok(&["stop", "jobs", "orphaned"]);
+}
+
+#[test]
+fn a_supervisor_cleans_up_after_a_killed_predecessor() {
+    let env = Env::new();
+    env.run_d("successor", &["--", "sh", "-c", "sleep 300 & wait"]);
+    let sleeper = wait_for(Duration::from_secs(10), "the sleep", || {
+        matching(&env, "successor", &["sleep", "300"])
+            .first()
+            .copied()
+    });
+    let supervisor = env.supervisor("successor").expect("a supervisor");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor.pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .expect("kills the supervisor");
+    wait_for(Duration::from_secs(5), "the supervisor to die", || {
+        (!supervisor.is_alive()).then_some(())
+    });
+    // A supervisor started directly (no launcher to clean up first) still finds
+    // what its predecessor left through the job's lock file.
+    let mut direct = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args(["supervise", "successor"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(direct.stdout.take().expect("stdout")),
+        &mut line,
+    )
+    .expect("reads");
+    assert_eq!(line.trim(), "ready");
+    assert!(!alive(sleeper), "the predecessor's leftover was killed");
+    env.ok(&["stop", "jobs", "successor"]);
+    let _ = direct.wait();
+}
