@@ -237,9 +237,11 @@ impl LocalExecutor {
             return Ok(());
         }
         // Not up in time (or it failed): end its whole session, steps included.
-        let _ = child.kill();
-        if let Some(identity) = identity {
-            kill_session(identity);
+        match identity {
+            Some(identity) => kill_session(identity),
+            None => {
+                let _ = child.kill();
+            }
         }
         let _ = child.wait();
         let detail = std::fs::read_to_string(&errors_path).unwrap_or_default();
@@ -343,15 +345,22 @@ impl LocalExecutor {
 }
 
 /// Kills a supervisor and every process of its session, and waits until they are
-/// gone.
+/// gone. Its processes are found while it is still alive (a dying process hands its
+/// children over before it is gone), then found again by session until none is left.
 fn kill_session(supervisor: ProcessIdentity) {
     let procs = job_processes(supervisor);
+    signal_processes(&procs, Signal::SIGSTOP);
     if supervisor.is_alive() {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(supervisor.pid),
+            Signal::SIGKILL,
+        );
     }
     signal_processes(&procs, Signal::SIGKILL);
     wait_for(KILL_WAIT, || {
-        !supervisor.is_alive() && job_processes(supervisor).is_empty()
+        let left = job_processes(supervisor);
+        signal_processes(&left, Signal::SIGKILL);
+        !supervisor.is_alive() && left.is_empty()
     });
 }
 

@@ -4,6 +4,7 @@
 //! passed or failed.
 #![allow(dead_code)]
 
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -131,6 +132,24 @@ impl Drop for Env {
     fn drop(&mut self) {
         for supervisor in self.supervisors() {
             kill_job(supervisor);
+        }
+        // Anything else started for this root (a killed supervisor's orphans, a
+        // foreground command): every such process carries the root in its
+        // environment.
+        kill_tagged(self.root());
+    }
+}
+
+/// Kills every process whose environment has `MRSM_ROOT_DIR=root`.
+fn kill_tagged(root: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let me = std::process::id() as i32;
+    for p in mrsm::store::proc::all_processes() {
+        let tagged = mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
+            .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)) == root);
+        if tagged && p.pid != me {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
         }
     }
 }

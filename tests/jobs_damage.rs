@@ -1,0 +1,238 @@
+//! Damaged or hostile conditions affect only what they touch: a corrupt file breaks
+//! only its own job (listed as `broken`, still stoppable and deletable), a launch
+//! that times out leaves nothing running, and a full disk does not keep a job from
+//! being deleted.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use predicates::prelude::*;
+use support::{processes, wait_for, Env};
+
+fn job_json(env: &Env, name: &str) -> std::path::PathBuf {
+    env.job_dir(name).join("job.json")
+}
+
+#[test]
+fn an_unreadable_definition_breaks_only_its_own_job() {
+    let env = Env::new();
+    env.run_d("damaged", &["--", "sh", "-c", "sleep 300 & wait"]);
+    env.run_d("healthy", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("damaged").expect("a supervisor");
+    let procs = processes(supervisor);
+    assert!(!procs.is_empty());
+    std::fs::write(job_json(&env, "damaged"), "").expect("truncated");
+
+    let info = env.info("damaged");
+    assert_eq!(info["status"], "broken");
+    let reason = info["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("job.json"), "{reason}");
+    assert_eq!(env.status("healthy"), "running");
+    env.mrsm()
+        .args(["show", "jobs"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("broken").and(predicate::str::contains("healthy")));
+
+    // A project elsewhere goes up, lists and comes down regardless.
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: elsewhere\njobs:\n  mine:\n    command: sleep 300\n",
+    )
+    .expect("written");
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["ps"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("mine"));
+    env.ok(&["down"]);
+
+    // Its processes are still found and stopped, and it can be deleted.
+    env.ok(&["stop", "jobs", "damaged"]);
+    assert!(!supervisor.is_alive());
+    assert!(procs.iter().all(|p| !p.identity().is_alive()), "every process stopped");
+    env.ok(&["delete", "jobs", "damaged", "-y"]);
+    assert!(!env.job_dir("damaged").exists());
+    assert_eq!(env.status("healthy"), "running");
+}
+
+#[test]
+fn an_unreadable_state_shows_broken_and_stop_still_stops() {
+    let env = Env::new();
+    env.run_d("garbled", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("garbled").expect("a supervisor");
+    let procs = processes(supervisor);
+    std::fs::write(env.job_dir("garbled").join("state.json"), "{\"supervisor\": ").expect("garbled");
+    let info = env.info("garbled");
+    assert_eq!(info["status"], "broken", "not `stopped` while it runs: {info}");
+    let reason = info["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("state.json") && reason.contains("is running"),
+        "{reason}"
+    );
+    assert_eq!(info["supervisor_pid"], supervisor.pid);
+    env.ok(&["stop", "jobs", "garbled"]);
+    assert!(!supervisor.is_alive());
+    assert!(procs.iter().all(|p| !p.identity().is_alive()));
+    assert_eq!(env.status("garbled"), "stopped");
+}
+
+#[test]
+fn a_damaged_run_history_is_read_around() {
+    let env = Env::new();
+    env.run_d("history", &["--", "true"]);
+    wait_for(Duration::from_secs(10), "the run to be recorded", || {
+        (env.runs("history").len() == 1).then_some(())
+    });
+    let runs = env.job_dir("history").join("runs.jsonl");
+    let mut text = std::fs::read(&runs).expect("readable");
+    text.extend_from_slice(b"{\"run\": garbage\n\xff\xfe\n");
+    std::fs::write(&runs, text).expect("written");
+    env.mrsm()
+        .args(["show", "runs", "history", "--json"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"run\": 1"))
+        .stderr(predicate::str::contains("2 damaged line(s)"));
+    env.ok(&["start", "jobs", "history"]);
+    wait_for(Duration::from_secs(10), "run 2 to be recorded", || {
+        let out = env.mrsm().args(["show", "runs", "history", "--json"]).output().ok()?;
+        let runs: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        runs.as_array()?.iter().any(|r| r["run"] == 2).then_some(())
+    });
+}
+
+/// A supervisor that never says `ready` and starts a child of its own.
+fn silent_supervisor(dir: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let script = dir.join("fake-mrsm");
+    std::fs::write(&script, "#!/bin/sh\nsleep 300 &\necho $! > \"$MRSM_ROOT_DIR/child.pid\"\nsleep 300\n")
+        .expect("written");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    script
+}
+
+#[test]
+fn a_launch_that_times_out_leaves_nothing_running() {
+    let env = Env::new();
+    let fake = silent_supervisor(env.work());
+    let out = env
+        .mrsm()
+        .args(["run", "-d", "--name", "stuck", "--", "sleep", "300"])
+        .env("MRSM_BIN", &fake)
+        .env("MRSM_READY_TIMEOUT", "1s")
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("did not say it was ready within 1s"), "{stderr}");
+    let child: i32 = wait_for(Duration::from_secs(5), "the fake's child pid", || {
+        std::fs::read_to_string(env.root().join("child.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+    });
+    assert!(
+        mrsm::store::ProcessIdentity::of(child).is_none(),
+        "what the supervisor started was killed with it"
+    );
+    // No half-made job is left to confuse the next command.
+    env.mrsm()
+        .args(["show", "jobs", "stuck"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("does not exist"));
+    env.run_d("stuck", &["--", "true"]);
+}
+
+/// A tmpfs of `size` mounted at a new directory, unmounted when dropped; `None`
+/// (with the reason printed) where this machine does not allow it.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Option<SmallDisk> {
+        let dir = tempfile::Builder::new().prefix("mrsm-tmpfs").tempdir().ok()?;
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output();
+        match status {
+            Ok(out) if out.status.success() => Some(SmallDisk { dir }),
+            Ok(out) => {
+                println!(
+                    "SKIPPED: cannot mount a tmpfs here: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+                None
+            }
+            Err(e) => {
+                println!("SKIPPED: cannot run mount: {e}");
+                None
+            }
+        }
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the file system holding `dir` to the last byte.
+fn fill(dir: &Path) {
+    use std::io::Write;
+    let mut filler = std::fs::File::create(dir.join("filler")).expect("created");
+    let block = vec![b'x'; 64 * 1024];
+    loop {
+        if filler.write_all(&block).is_err() {
+            break;
+        }
+    }
+    let mut byte = [b'x'; 1];
+    while filler.write_all(&byte).is_ok() {
+        byte[0] = b'y';
+    }
+}
+
+#[test]
+fn delete_works_on_a_full_disk() {
+    let Some(disk) = SmallDisk::mount("4m") else {
+        return;
+    };
+    let root = disk.path().join("root");
+    let env = Env::new();
+    let run = |args: &[&str]| env.mrsm().env("MRSM_ROOT_DIR", &root).args(args).output().expect("runs");
+    assert!(run(&["run", "-d", "--name", "crowded", "--", "sleep", "300"]).status.success());
+    let state: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root.join("jobs/crowded/state.json")).expect("state"),
+    )
+    .expect("JSON");
+    let supervisor: mrsm::store::ProcessIdentity =
+        serde_json::from_value(state["supervisor"].clone()).expect("identity");
+    fill(disk.path());
+    let out = run(&["delete", "jobs", "crowded", "-y"]);
+    let kill_anyway = || support::kill_job(supervisor);
+    if !out.status.success() {
+        kill_anyway();
+    }
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!supervisor.is_alive());
+    assert!(!root.join("jobs/crowded/job.json").exists());
+}
