@@ -53,7 +53,10 @@ fn an_unreadable_definition_breaks_only_its_own_job() {
     // Its processes are still found and stopped, and it can be deleted.
     env.ok(&["stop", "jobs", "damaged"]);
     assert!(!supervisor.is_alive());
-    assert!(procs.iter().all(|p| !p.identity().is_alive()), "every process stopped");
+    assert!(
+        procs.iter().all(|p| !p.identity().is_alive()),
+        "every process stopped"
+    );
     env.ok(&["delete", "jobs", "damaged", "-y"]);
     assert!(!env.job_dir("damaged").exists());
     assert_eq!(env.status("healthy"), "running");
@@ -65,9 +68,16 @@ fn an_unreadable_state_shows_broken_and_stop_still_stops() {
     env.run_d("garbled", &["--", "sleep", "300"]);
     let supervisor = env.supervisor("garbled").expect("a supervisor");
     let procs = processes(supervisor);
-    std::fs::write(env.job_dir("garbled").join("state.json"), "{\"supervisor\": ").expect("garbled");
+    std::fs::write(
+        env.job_dir("garbled").join("state.json"),
+        "{\"supervisor\": ",
+    )
+    .expect("garbled");
     let info = env.info("garbled");
-    assert_eq!(info["status"], "broken", "not `stopped` while it runs: {info}");
+    assert_eq!(
+        info["status"], "broken",
+        "not `stopped` while it runs: {info}"
+    );
     let reason = info["reason"].as_str().unwrap_or_default();
     assert!(
         reason.contains("state.json") && reason.contains("is running"),
@@ -99,7 +109,11 @@ fn a_damaged_run_history_is_read_around() {
         .stderr(predicate::str::contains("2 damaged line(s)"));
     env.ok(&["start", "jobs", "history"]);
     wait_for(Duration::from_secs(10), "run 2 to be recorded", || {
-        let out = env.mrsm().args(["show", "runs", "history", "--json"]).output().ok()?;
+        let out = env
+            .mrsm()
+            .args(["show", "runs", "history", "--json"])
+            .output()
+            .ok()?;
         let runs: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         runs.as_array()?.iter().any(|r| r["run"] == 2).then_some(())
     });
@@ -109,8 +123,11 @@ fn a_damaged_run_history_is_read_around() {
 fn silent_supervisor(dir: &Path) -> std::path::PathBuf {
     use std::os::unix::fs::PermissionsExt;
     let script = dir.join("fake-mrsm");
-    std::fs::write(&script, "#!/bin/sh\nsleep 300 &\necho $! > \"$MRSM_ROOT_DIR/child.pid\"\nsleep 300\n")
-        .expect("written");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\nsleep 300 &\necho $! > \"$MRSM_ROOT_DIR/child.pid\"\nsleep 300\n",
+    )
+    .expect("written");
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     script
 }
@@ -128,7 +145,10 @@ fn a_launch_that_times_out_leaves_nothing_running() {
         .expect("runs");
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("did not say it was ready within 1s"), "{stderr}");
+    assert!(
+        stderr.contains("did not say it was ready within 1s"),
+        "{stderr}"
+    );
     let child: i32 = wait_for(Duration::from_secs(5), "the fake's child pid", || {
         std::fs::read_to_string(env.root().join("child.pid"))
             .ok()
@@ -155,7 +175,10 @@ struct SmallDisk {
 
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
-        let dir = tempfile::Builder::new().prefix("mrsm-tmpfs").tempdir().ok()?;
+        let dir = tempfile::Builder::new()
+            .prefix("mrsm-tmpfs")
+            .tempdir()
+            .ok()?;
         let status = std::process::Command::new("mount")
             .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
             .arg(dir.path())
@@ -214,8 +237,18 @@ fn delete_works_on_a_full_disk() {
     };
     let root = disk.path().join("root");
     let env = Env::new();
-    let run = |args: &[&str]| env.mrsm().env("MRSM_ROOT_DIR", &root).args(args).output().expect("runs");
-    assert!(run(&["run", "-d", "--name", "crowded", "--", "sleep", "300"]).status.success());
+    let run = |args: &[&str]| {
+        env.mrsm()
+            .env("MRSM_ROOT_DIR", &root)
+            .args(args)
+            .output()
+            .expect("runs")
+    };
+    assert!(
+        run(&["run", "-d", "--name", "crowded", "--", "sleep", "300"])
+            .status
+            .success()
+    );
     let state: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root.join("jobs/crowded/state.json")).expect("state"),
     )

@@ -351,10 +351,7 @@ fn kill_session(supervisor: ProcessIdentity) {
     let procs = job_processes(supervisor);
     signal_processes(&procs, Signal::SIGSTOP);
     if supervisor.is_alive() {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(supervisor.pid),
-            Signal::SIGKILL,
-        );
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGKILL);
     }
     signal_processes(&procs, Signal::SIGKILL);
     wait_for(KILL_WAIT, || {

@@ -1,7 +1,7 @@
 //! Appending records to a job's log, rotating by rename before a record would push
 //! the current file past its size limit.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -21,10 +21,7 @@ pub struct LogWriter {
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    OpenOptions::new().create(true).append(true).open(path)
+    crate::store::private::open_append(path)
 }
 
 /// The path of the `n`-th rotated file (`NAME.log.n`), or the current one for 0.

@@ -12,6 +12,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::protocol::{Request, Response};
 
+/// How long a refused peer's request is waited for before the refusal is sent.
+const REFUSAL_READ: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A request and where its answer goes.
 pub type Control = (Request, oneshot::Sender<Response>);
 
@@ -54,14 +57,16 @@ async fn serve_connection(
 ) {
     let allowed = stream.peer_cred().is_ok_and(|cred| may_control(cred.uid()));
     let (read, mut write) = stream.into_split();
+    let mut lines = BufReader::new(read).lines();
     if !allowed {
+        // Its request is read (briefly) and never acted on; the answer says why.
+        let _ = tokio::time::timeout(REFUSAL_READ, lines.next_line()).await;
         let refusal = Response::Refused {
             message: "permission denied: only the job's owner may control it".into(),
         };
         let _ = write.write_all(&encode(&refusal)).await;
         return;
     }
-    let mut lines = BufReader::new(read).lines();
     while let Ok(Some(line)) = lines.next_line().await {
         in_flight.fetch_add(1, Ordering::SeqCst);
         let response = match serde_json::from_str::<Request>(&line) {
