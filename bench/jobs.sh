@@ -16,7 +16,20 @@ cargo build --release --quiet
 MRSM="$PWD/target/release/mrsm"
 ROOT=$(mktemp -d /tmp/mrsm-bench.XXXXXX)
 export MRSM_ROOT_DIR="$ROOT"
-trap 'for s in "$ROOT"/jobs/*/state.json; do [ -f "$s" ] && kill -9 $(python3 -c "import json,sys;print(json.load(open(sys.argv[1]))[\"supervisor\"][\"pid\"])" "$s") 2>/dev/null; done; rm -rf "$ROOT"' EXIT
+pids=()
+# On any exit, success or failure: kill every process this run started. mrsm's
+# supervisors and all their processes carry MRSM_ROOT_DIR=$ROOT in their environment;
+# the baseline sleeps are in $pids.
+cleanup() {
+  for p in /proc/[0-9]*; do
+    if { tr '\0' '\n' < "$p/environ"; } 2>/dev/null | grep -qxF "MRSM_ROOT_DIR=$ROOT"; then
+      kill -9 "${p#/proc/}" 2>/dev/null || true
+    fi
+  done
+  if [ ${#pids[@]} -gt 0 ]; then kill -9 "${pids[@]}" 2>/dev/null || true; fi
+  rm -rf "$ROOT"
+}
+trap cleanup EXIT
 
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.4f}')"; }
@@ -26,7 +39,6 @@ uss_kb() { awk '/^Private_(Clean|Dirty):/ {s += $2} END {print s}' "/proc/$1/sma
 
 # Baseline: plain background processes.
 t0=$(now)
-pids=()
 for _ in $(seq "$N"); do sleep 300 & pids+=($!); done
 t1=$(now)
 base_start=$(secs "$t0" "$t1")
@@ -41,6 +53,7 @@ t0=$(now)
 kill "${pids[@]}"
 wait "${pids[@]}" 2>/dev/null || true
 t1=$(now)
+pids=()
 base_stop=$(secs "$t0" "$t1")
 
 # mrsm jobs.

@@ -60,6 +60,30 @@ fn delete_without_a_terminal_needs_yes() {
 }
 
 #[test]
+fn a_restart_policy_on_a_scheduled_job_is_a_warning() {
+    let env = Env::new();
+    env.mrsm()
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "sched",
+            "-s",
+            "every 1 hour",
+            "--restart",
+            "always",
+            "--",
+            "true",
+        ])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "--restart always has no effect on a scheduled job",
+        ));
+    env.ok(&["stop", "jobs", "sched"]);
+}
+
+#[test]
 fn verbs_explain_themselves() {
     let env = Env::new();
     for (verb, words) in [

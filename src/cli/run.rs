@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use super::jobs::parse_duration;
 use super::{local_executor, UsageError};
 use crate::executor::{split_chain_args, CreateOptions, Executor};
-use crate::job::{random_name, JobSpec, JobStatus};
+use crate::job::{random_name, JobSpec, JobStatus, RestartPolicy};
 use crate::logs::parse_size;
 
 /// Arguments of `run`.
@@ -93,6 +93,12 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
         spec.logs.keep = keep;
     }
     spec.validate().map_err(usage)?;
+    if spec.schedule.is_some() && spec.restart != RestartPolicy::Never {
+        eprintln!(
+            "warning: --restart {} has no effect on a scheduled job: its schedule decides when it runs again",
+            args.restart
+        );
+    }
     Ok(spec)
 }
 

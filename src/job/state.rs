@@ -226,3 +226,147 @@ impl JobInfo {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::JobSpec;
+
+    fn file(desired: DesiredState) -> JobFile {
+        JobFile {
+            spec: JobSpec::new("j", vec!["true".into()]),
+            desired,
+            created: Timestamp::UNIX_EPOCH,
+            project: None,
+            spec_hash: None,
+            resume: None,
+        }
+    }
+
+    fn state(phase: Phase, alive: bool) -> SupervisorState {
+        let me = ProcessIdentity::current().expect("/proc is mounted");
+        let supervisor = if alive {
+            me
+        } else {
+            ProcessIdentity {
+                start_ticks: me.start_ticks + 1,
+                ..me
+            }
+        };
+        SupervisorState {
+            supervisor,
+            phase,
+            began: Timestamp::UNIX_EPOCH,
+            paused: None,
+            ended: None,
+            steps: Vec::new(),
+            restarts: 0,
+            next_fire: None,
+            last_result: Some(RunResult {
+                ok: true,
+                exit_code: Some(0),
+                signal: None,
+                message: "exited with status 0".into(),
+                failed_step: None,
+            }),
+            last_run: 1,
+            schedule: None,
+        }
+    }
+
+    #[test]
+    fn status_follows_the_live_supervisor() {
+        use DesiredState as D;
+        use JobStatus as S;
+        // (desired, phase, supervisor alive) → (status, died, reason starts with)
+        let table = [
+            (D::Running, None, false, S::Stopped, false, "never started"),
+            (
+                D::Running,
+                Some(Phase::Running),
+                true,
+                S::Running,
+                false,
+                "",
+            ),
+            (D::Paused, Some(Phase::Paused), true, S::Paused, false, ""),
+            (
+                D::Running,
+                Some(Phase::Stopping),
+                true,
+                S::Running,
+                false,
+                "",
+            ),
+            // A supervisor that recorded the end is only finishing its exit.
+            (
+                D::Running,
+                Some(Phase::Exited),
+                true,
+                S::Stopped,
+                false,
+                "finished: exited",
+            ),
+            (
+                D::Running,
+                Some(Phase::Exited),
+                false,
+                S::Stopped,
+                false,
+                "finished: exited",
+            ),
+            (
+                D::Stopped,
+                Some(Phase::Exited),
+                false,
+                S::Stopped,
+                false,
+                "stopped by user",
+            ),
+            // Dead without recording an end: killed from outside.
+            (
+                D::Running,
+                Some(Phase::Running),
+                false,
+                S::Stopped,
+                true,
+                "supervisor (pid",
+            ),
+            (
+                D::Paused,
+                Some(Phase::Paused),
+                false,
+                S::Stopped,
+                true,
+                "supervisor (pid",
+            ),
+        ];
+        for (desired, phase, alive, status, died, reason) in table {
+            let state = phase.map(|p| state(p, alive));
+            let info = JobInfo::derive(&file(desired), state.as_ref(), "local");
+            let case = format!("{desired:?} {phase:?} alive={alive}");
+            assert_eq!(info.status, status, "{case}");
+            assert_eq!(info.died, died, "{case}");
+            assert!(
+                info.reason.as_deref().unwrap_or("").starts_with(reason),
+                "{case}: {:?}",
+                info.reason
+            );
+            assert_eq!(
+                info.supervisor_pid.is_some(),
+                status != S::Stopped,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_broken_job_names_its_reason_and_live_supervisor() {
+        let me = ProcessIdentity::current().expect("/proc is mounted");
+        let info = JobInfo::broken("j", "job.json is not valid".into(), Some(me), "local");
+        assert_eq!(info.status, JobStatus::Broken);
+        assert_eq!(info.supervisor_pid, Some(me.pid));
+        assert_eq!(info.reason.as_deref(), Some("job.json is not valid"));
+        assert_eq!(info.status.to_string(), "broken");
+    }
+}

@@ -140,14 +140,14 @@ impl Drop for Env {
     }
 }
 
-/// Kills every process whose environment has `MRSM_ROOT_DIR=root`.
+/// Kills every process whose environment has `MRSM_ROOT_DIR` at or under `root`.
 fn kill_tagged(root: &Path) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let me = std::process::id() as i32;
     for p in mrsm::store::proc::all_processes() {
         let tagged = mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
-            .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)) == root);
+            .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)).starts_with(root));
         if tagged && p.pid != me {
             let _ = kill(Pid::from_raw(p.pid), Signal::SIGKILL);
         }
