@@ -280,3 +280,41 @@ fn a_supervisor_cleans_up_after_a_killed_predecessor() {
     env.ok(&["stop", "jobs", "successor"]);
     let _ = direct.wait();
 }
+
+#[test]
+fn a_step_s_exit_note_follows_its_own_output() {
+    let env = Env::new();
+    let mut words: Vec<String> = Vec::new();
+    for i in 1..=30 {
+        if i > 1 {
+            words.push("+".into());
+        }
+        words.extend([
+            "sh".into(),
+            "-c".into(),
+            format!("echo out-{i}; echo err-{i} >&2"),
+        ]);
+    }
+    let mut args = vec!["--"];
+    args.extend(words.iter().map(String::as_str));
+    env.run_d("ordered", &args);
+    wait_for(Duration::from_secs(20), "the chain to finish", || {
+        (env.status("ordered") == "stopped").then_some(())
+    });
+    let log = env.log_text("ordered");
+    let position = |needle: &str| {
+        log.find(needle)
+            .unwrap_or_else(|| panic!("{needle:?} missing from the log:\n{log}"))
+    };
+    for i in 1..=30 {
+        let note = position(&format!("sys run 1 step {i}/30 exited"));
+        assert!(
+            position(&format!(" out out-{i}\n")) < note,
+            "step {i}:\n{log}"
+        );
+        assert!(
+            position(&format!(" err err-{i}\n")) < note,
+            "step {i}:\n{log}"
+        );
+    }
+}
