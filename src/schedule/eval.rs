@@ -1,12 +1,13 @@
 //! Occurrences of a resolved schedule: each `&` group is a leapfrog over its parts
-//! (an exact progression, calendar intervals, one merged cron) filtered by dates; `|`
-//! takes the earliest group. Intersections that can never meet are recognised by
+//! (an exact progression, a wall-clock progression, calendar intervals, one merged
+//! cron) filtered by dates; `|` takes the earliest group. Intersections that can never meet are recognised by
 //! arithmetic rather than by searching.
 
 use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_HOUR, US_PER_MIN};
 use super::cron::Cron;
 use super::fragment::DateFilter;
 use super::interval::{next_exact, CalendarInterval};
+use super::wall::WallProgression;
 use super::zone::{Segment, Zone};
 
 /// The occurrences `first + k·period` (k ≥ 0); no period means `first` alone.
@@ -93,6 +94,8 @@ fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
 #[derive(Clone, Debug)]
 pub struct Group {
     pub exact: Option<Progression>,
+    /// Days and weeks on the local clock of a zone with transitions.
+    pub wall: Option<WallProgression>,
     pub calendars: Vec<CalendarInterval>,
     pub cron: Option<Cron>,
     pub filter: DateFilter,
@@ -109,6 +112,13 @@ impl Group {
     /// fixed zone this is decided once here; zones with transitions check it per
     /// stretch of constant offset while searching (see [`Group::next`]).
     pub fn simplify(&mut self, zone: &Zone) {
+        if let (Some(wall), Some(cron)) = (&mut self.wall, &self.cron) {
+            // Both are local readings: they meet where their readings do.
+            match meet(wall.readings, cron, 0) {
+                None => self.empty = true,
+                Some(reduced) => wall.narrow(reduced, zone),
+            }
+        }
         let (Some(prog), Some(cron), Zone::Fixed(offset)) = (self.exact, self.cron.as_ref(), zone)
         else {
             return;
@@ -159,6 +169,11 @@ impl Group {
                 moved = false;
                 if let Some(p) = &self.exact {
                     let n = p.next(c)?;
+                    moved |= n != c;
+                    c = n;
+                }
+                if let Some(w) = &self.wall {
+                    let n = w.next(c, zone)?;
                     moved |= n != c;
                     c = n;
                 }

@@ -17,6 +17,7 @@ mod fragment;
 mod interval;
 mod lexer;
 mod start;
+mod wall;
 mod zone;
 
 use std::fmt;
@@ -32,7 +33,8 @@ use eval::{Group, Progression};
 use fragment::DateFilter;
 use interval::{CalendarInterval, Every};
 use lexer::{column_of, Joiner, Token};
-use start::Start;
+use start::{Anchor, Start};
+use wall::WallProgression;
 use zone::Zone;
 
 /// One part between `&`/`|`.
@@ -226,15 +228,16 @@ impl Schedule {
         };
         Ok(Resolved {
             zone,
-            start,
+            start: start.instant,
             groups,
         })
     }
 }
 
-fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
+fn build_group(parts: &[Part], start: Anchor, zone: &Zone) -> Group {
     let mut group = Group {
         exact: None,
+        wall: None,
         calendars: Vec::new(),
         cron: None,
         filter: DateFilter::default(),
@@ -243,18 +246,16 @@ fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
     };
     for part in parts {
         match part {
-            Part::Every(Every::Exact(period)) => match &mut group.exact {
-                Some(p) => p.intersect_same_start(*period),
-                None => {
-                    group.exact = Some(Progression {
-                        first: start,
-                        period: Some(*period),
-                    })
-                }
+            Part::Every(Every::Exact(period)) => add_exact(&mut group.exact, start, *period),
+            // Without transitions the local clock is elapsed time: the fast path.
+            Part::Every(Every::Days(period)) => match zone {
+                Zone::Fixed(_) => add_exact(&mut group.exact, start, *period),
+                Zone::Tz(_) => match &mut group.wall {
+                    Some(w) => w.readings.intersect_same_start(*period),
+                    None => group.wall = Some(WallProgression::new(start, *period)),
+                },
             },
-            Part::Every(Every::Months(n)) => {
-                group.calendars.push(CalendarInterval::new(*n, start, zone))
-            }
+            Part::Every(Every::Months(n)) => group.calendars.push(CalendarInterval::new(*n, start)),
             Part::Cron(c) => match &mut group.cron {
                 Some(mine) => mine.intersect(c),
                 None => group.cron = Some(c.clone()),
@@ -262,15 +263,29 @@ fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
             Part::Fragment(f) => group.filter.intersect(f),
         }
     }
-    if group.exact.is_none() && group.calendars.is_empty() && group.cron.is_none() {
+    if group.exact.is_none()
+        && group.wall.is_none()
+        && group.calendars.is_empty()
+        && group.cron.is_none()
+    {
         // Fragments alone fire hourly at the start's minute and second.
-        group.exact = Some(Progression {
-            first: start,
-            period: Some(civil::US_PER_HOUR),
-        });
+        add_exact(&mut group.exact, start, civil::US_PER_HOUR);
     }
     group.simplify(zone);
     group
+}
+
+/// Adds `every period` (elapsed time from the start) to a group's exact progression.
+fn add_exact(exact: &mut Option<Progression>, start: Anchor, period: i64) {
+    match exact {
+        Some(p) => p.intersect_same_start(period),
+        None => {
+            *exact = Some(Progression {
+                first: start.instant,
+                period: Some(period),
+            })
+        }
+    }
 }
 
 /// A schedule bound to a zone and a start instant.
