@@ -22,6 +22,7 @@ mod zone;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -198,6 +199,32 @@ impl Schedule {
             .as_ref()
             .and_then(|tz| tz.iana_name())
             .unwrap_or("UTC")
+    }
+
+    /// The shortest `every N UNIT` part, as elapsed time (a day counts 24 hours, a week
+    /// 7 days); months, years, crons and fragments are ignored, and `None` means there is
+    /// no such part. The language accepts any positive interval (`every 0.5 seconds`);
+    /// this lets a caller such as the job layer set its own floor. For `a & b` it is
+    /// the shorter of the two, which is conservative: the combination fires no more
+    /// often than that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let s = mrsm::parse_schedule("every 0.5 seconds | every 2 minutes")?;
+    /// assert_eq!(s.shortest_interval(), Some(Duration::from_millis(500)));
+    /// assert_eq!(mrsm::parse_schedule("0 9 * * *")?.shortest_interval(), None);
+    /// # Ok::<(), mrsm::ScheduleError>(())
+    /// ```
+    pub fn shortest_interval(&self) -> Option<Duration> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Every(Every::Exact(us) | Every::Days(us)) => u64::try_from(*us).ok(),
+                _ => None,
+            })
+            .min()
+            .map(Duration::from_micros)
     }
 
     /// The fire times of a job started at `now`: one catch-up fire at `now` when the
@@ -394,5 +421,63 @@ impl<'de> serde::Deserialize<'de> for Schedule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         parse_schedule(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shortest(text: &str) -> Option<Duration> {
+        parse_schedule(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .shortest_interval()
+    }
+
+    #[test]
+    fn shortest_interval_is_the_shortest_every_part() {
+        assert_eq!(
+            shortest("every 0.5 seconds"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            shortest("every 0.0001 seconds"),
+            Some(Duration::from_micros(100))
+        );
+        assert_eq!(shortest("secondly"), Some(Duration::from_secs(1)));
+        assert_eq!(
+            shortest("every 90 minutes & mon-fri starting 09:00"),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            shortest("every 1.5 days"),
+            Some(Duration::from_secs(129_600))
+        );
+        assert_eq!(
+            shortest("weekly | every 3 hours"),
+            Some(Duration::from_secs(3 * 3600))
+        );
+        assert_eq!(
+            shortest("every 2 seconds & every 3 seconds"),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn calendar_units_crons_and_fragments_have_no_interval() {
+        for text in [
+            "monthly",
+            "every 2 years",
+            "*/1 * * * *",
+            "mon-fri",
+            "0 9 * * * | jun",
+        ] {
+            assert_eq!(shortest(text), None, "{text}");
+        }
+        // Months do not hide a shorter exact part.
+        assert_eq!(
+            shortest("monthly | every 10 seconds"),
+            Some(Duration::from_secs(10))
+        );
     }
 }
