@@ -17,6 +17,7 @@ mod fragment;
 mod interval;
 mod lexer;
 mod start;
+mod tzdb;
 mod wall;
 mod zone;
 
@@ -28,6 +29,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 pub use error::ScheduleError;
+pub use tzdb::{tz_data, TzData, TzSource};
 
 use cron::Cron;
 use eval::{Group, Progression};
@@ -180,9 +182,10 @@ impl Schedule {
         &self.text
     }
 
-    /// Evaluates this schedule in an IANA time zone (`Europe/Berlin`) instead of UTC.
+    /// Evaluates this schedule in an IANA time zone (`Europe/Berlin`) instead of UTC,
+    /// with the rules of [`tz_data`] (the system's zoneinfo, else the bundled copy).
     pub fn in_zone(mut self, zone: &str) -> Result<Schedule, ScheduleError> {
-        let tz = TimeZone::get(zone).map_err(|_| {
+        let tz = tz_data().get(zone).ok_or_else(|| {
             ScheduleError::new(
                 format!("unknown time zone {zone:?}: expected an IANA name such as Europe/Berlin"),
                 None,
