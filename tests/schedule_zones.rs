@@ -78,6 +78,16 @@ fn intervals_count_absolute_time_across_dst() {
             "2024-11-03T07:00:00Z"
         ]
     );
+    // 24 hours are not a day: 09:00 EST becomes 10:00 EDT after spring forward.
+    assert_eq!(
+        fires(
+            "every 24 hours starting 2024-03-09 09:00",
+            NY,
+            "2024-03-09T00:00:00Z",
+            2
+        ),
+        ["2024-03-09T14:00:00Z", "2024-03-10T14:00:00Z"]
+    );
     // Hours stay hours: 36 of them cross the spring change as 36 elapsed hours.
     assert_eq!(
         fires(
