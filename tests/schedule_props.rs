@@ -237,3 +237,40 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// `every N days & every M UNIT` in a DST zone fires exactly at the wall-clock days
+    /// that are also on the elapsed-time grid from the start (checked fire by fire
+    /// against the days alone).
+    #[test]
+    fn days_and_elapsed_intervals_meet_where_both_fire(
+        days in prop::sample::select(vec!["1", "2", "0.5", "1.5", "7"]),
+        every in prop::sample::select(vec!["6 hours", "12 hours", "90 minutes", "5 hours", "1 hours", "48 hours"]),
+        zone in prop::sample::select(vec!["America/New_York", "Europe/Berlin"]),
+        start_day in 0..2000i64,
+        hour in 0..24i8,
+    ) {
+        let first = jiff::civil::date(2020, 1, 1) + jiff::Span::new().days(start_day);
+        let start = format!("starting {first} {hour:02}:00");
+        let now = Timestamp::from_second(1_577_836_800 - 86_400).expect("instant");
+        let both = fire_list(&format!("every {days} days & every {every} {start}"), Some(zone), now, 6)
+            .expect("valid");
+        let grid = fire_list(&format!("every {every} {start}"), Some(zone), now, 1).expect("valid")[0];
+        let period = fire_list(&format!("every {every} {start}"), Some(zone), now, 2).expect("valid");
+        let step = period[1].as_microsecond() - period[0].as_microsecond();
+        let expected: Vec<Timestamp> = fire_list(&format!("every {days} days {start}"), Some(zone), now, 3000)
+            .expect("valid")
+            .into_iter()
+            .filter(|f| (f.as_microsecond() - grid.as_microsecond()).rem_euclid(step) == 0)
+            .take(6)
+            .collect();
+        if expected.len() == 6 {
+            prop_assert_eq!(both, expected, "every {} days & every {} {} in {}", days, every, start, zone);
+        } else {
+            // Fewer meetings within the days listed: the combination agrees on those.
+            prop_assert_eq!(&both[..expected.len()], &expected[..]);
+        }
+    }
+}
