@@ -6,7 +6,9 @@
 //! reads the system clock, so every answer is reproducible. The rules are those of the
 //! conformance corpus (`SCHEDULES.md`): one catch-up fire when the start is in the past,
 //! month ends that clamp, fragments that filter dates, and a prompt "never" when a
-//! schedule has no occurrence left.
+//! schedule has no occurrence left. In a zone with DST, days and weeks follow the local
+//! wall clock like months do (`wall`), while seconds, minutes and hours count elapsed
+//! time; zone rules come from [`tz_data`].
 
 mod civil;
 mod cron;
