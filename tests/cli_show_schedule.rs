@@ -140,3 +140,22 @@ fn help_explains_the_language() {
         .success()
         .stdout(predicate::str::contains("--tz").and(predicate::str::contains("every 30 minutes")));
 }
+
+#[test]
+fn daily_keeps_its_local_time_across_the_autumn_change() {
+    mrsm()
+        .args([
+            "show",
+            "schedule",
+            "daily starting 2024-10-26 02:00",
+            "3",
+            "--tz",
+            "Europe/Berlin",
+        ])
+        .args(["--now", "2024-10-25T12:00:00Z"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "  2024-10-26 02:00:00+02:00\n  2024-10-27 02:00:00+02:00\n  2024-10-28 02:00:00+01:00\n",
+        ));
+}

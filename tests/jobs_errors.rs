@@ -60,6 +60,41 @@ fn delete_without_a_terminal_needs_yes() {
 }
 
 #[test]
+fn schedules_faster_than_a_second_need_allow_fast() {
+    let env = Env::new();
+    env.mrsm()
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "hasty",
+            "-s",
+            "every 0.0001 seconds",
+            "--",
+            "true",
+        ])
+        .assert()
+        .code(2)
+        .stderr(
+            predicate::str::contains("more often than once a second")
+                .and(predicate::str::contains("--allow-fast")),
+        );
+    assert_no_jobs(&env);
+    env.ok(&[
+        "run",
+        "-d",
+        "--name",
+        "hasty",
+        "-s",
+        "every 0.5 seconds",
+        "--allow-fast",
+        "--",
+        "true",
+    ]);
+    env.ok(&["stop", "jobs", "hasty"]);
+}
+
+#[test]
 fn a_restart_policy_on_a_scheduled_job_is_a_warning() {
     let env = Env::new();
     env.mrsm()

@@ -106,6 +106,7 @@ fn overlapping(policy: &str, runs: usize) -> Vec<Value> {
         &[
             "-s",
             "every 0.5 seconds",
+            "--allow-fast",
             "--overlap",
             policy,
             "--",

@@ -186,3 +186,91 @@ fn generated_schedules_mostly_fire() {
         "only {firing} of 200 generated schedules fire"
     );
 }
+
+/// The wall time `hour:minute` on `date` in `tz`: the instant it is read at (the first
+/// one when it is read twice), or the end of the gap when it is never read.
+fn wall_time(tz: &jiff::tz::TimeZone, date: jiff::civil::Date, hour: i8, minute: i8) -> Timestamp {
+    use jiff::tz::AmbiguousOffset;
+    let dt = date.at(hour, minute, 0, 0);
+    match tz.to_ambiguous_timestamp(dt).offset() {
+        AmbiguousOffset::Unambiguous { offset } | AmbiguousOffset::Fold { before: offset, .. } => {
+            offset.to_timestamp(dt).expect("in range")
+        }
+        AmbiguousOffset::Gap { before, .. } => {
+            // The gap's transition is the first one in the 3 hours before the instant
+            // this reading would have at the old offset (no gap lasts longer).
+            let at_old_offset = before.to_timestamp(dt).expect("in range");
+            tz.following(at_old_offset - jiff::SignedDuration::from_hours(3))
+                .next()
+                .map(|t| t.timestamp())
+                .expect("a transition ends the gap")
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// `every N days|weeks` in a zone with DST: every fire after the first is N days (or
+    /// weeks) of the local calendar after the previous one, at the start's wall time,
+    /// or at the end of the gap when that wall time does not exist that day.
+    #[test]
+    fn days_in_a_dst_zone_keep_the_start_wall_time(
+        n in 1..=3i64,
+        weeks in prop::bool::ANY,
+        zone in prop::sample::select(vec!["America/New_York", "Europe/Berlin", "Australia/Lord_Howe"]),
+        start_day in 0..3650i64,
+        hour in 0..24i8,
+        minute in prop::sample::select(vec![0i8, 15, 30, 59]),
+    ) {
+        let tz = jiff::tz::TimeZone::get(zone).expect("tzdb");
+        let first = jiff::civil::date(2020, 1, 1) + jiff::Span::new().days(start_day);
+        let unit = if weeks { "weeks" } else { "days" };
+        let text = format!("every {n} {unit} starting {first} {hour:02}:{minute:02}");
+        let now = Timestamp::from_second(1_577_836_800 - 86_400).expect("instant");
+        let fires = fire_list(&text, Some(zone), now, 40).expect("valid");
+        prop_assert_eq!(fires.len(), 40);
+        let step = if weeks { 7 * n } else { n };
+        for (k, fire) in fires.iter().enumerate() {
+            let date = first + jiff::Span::new().days(step * k as i64);
+            prop_assert_eq!(*fire, wall_time(&tz, date, hour, minute), "{} fire {}", text, k);
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// `every N days & every M UNIT` in a DST zone fires exactly at the wall-clock days
+    /// that are also on the elapsed-time grid from the start (checked fire by fire
+    /// against the days alone).
+    #[test]
+    fn days_and_elapsed_intervals_meet_where_both_fire(
+        days in prop::sample::select(vec!["1", "2", "0.5", "1.5", "7"]),
+        every in prop::sample::select(vec!["6 hours", "12 hours", "90 minutes", "5 hours", "1 hours", "48 hours"]),
+        zone in prop::sample::select(vec!["America/New_York", "Europe/Berlin"]),
+        start_day in 0..2000i64,
+        hour in 0..24i8,
+    ) {
+        let first = jiff::civil::date(2020, 1, 1) + jiff::Span::new().days(start_day);
+        let start = format!("starting {first} {hour:02}:00");
+        let now = Timestamp::from_second(1_577_836_800 - 86_400).expect("instant");
+        let both = fire_list(&format!("every {days} days & every {every} {start}"), Some(zone), now, 6)
+            .expect("valid");
+        let grid = fire_list(&format!("every {every} {start}"), Some(zone), now, 1).expect("valid")[0];
+        let period = fire_list(&format!("every {every} {start}"), Some(zone), now, 2).expect("valid");
+        let step = period[1].as_microsecond() - period[0].as_microsecond();
+        let expected: Vec<Timestamp> = fire_list(&format!("every {days} days {start}"), Some(zone), now, 3000)
+            .expect("valid")
+            .into_iter()
+            .filter(|f| (f.as_microsecond() - grid.as_microsecond()).rem_euclid(step) == 0)
+            .take(6)
+            .collect();
+        if expected.len() == 6 {
+            prop_assert_eq!(both, expected, "every {} days & every {} {} in {}", days, every, start, zone);
+        } else {
+            // Fewer meetings within the days listed: the combination agrees on those.
+            prop_assert_eq!(&both[..expected.len()], &expected[..]);
+        }
+    }
+}

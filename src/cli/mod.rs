@@ -168,7 +168,19 @@ pub fn main() -> i32 {
     if let Some(code) = supervise_early() {
         return code;
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
+            // Built here, not by clap, so the time zone database is opened only when asked.
+            println!(
+                "mrsm {}\ntime zone data: {}",
+                env!("CARGO_PKG_VERSION"),
+                crate::schedule::tz_data().source()
+            );
+            return 0;
+        }
+        Err(e) => e.exit(),
+    };
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),

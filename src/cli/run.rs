@@ -37,6 +37,9 @@ pub struct Args {
     /// When a fire finds the previous run still going: skip | queue | replace | allow.
     #[arg(long, default_value = "skip", value_name = "POLICY")]
     overlap: String,
+    /// Allow a schedule that fires more often than once a second.
+    #[arg(long)]
+    allow_fast: bool,
     /// Delete the job once it has finished.
     #[arg(long)]
     rm: bool,
@@ -80,6 +83,7 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
     spec.restart = args.restart.parse().map_err(UsageError)?;
     spec.overlap = args.overlap.parse().map_err(UsageError)?;
     spec.rm = args.rm;
+    spec.allow_fast = args.allow_fast;
     if let Some(signal) = &args.stop_signal {
         spec.stop.signal = signal.parse().map_err(UsageError)?;
     }

@@ -7,7 +7,7 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 use super::UsageError;
-use crate::schedule::parse_schedule;
+use crate::schedule::{parse_schedule, tz_data};
 
 /// Arguments of `show schedule`.
 #[derive(Debug, clap::Args)]
@@ -63,7 +63,9 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     let zone = match &args.tz {
-        Some(name) => TimeZone::get(name).with_context(|| format!("time zone {name}"))?,
+        Some(name) => tz_data()
+            .get(name)
+            .with_context(|| format!("time zone {name}"))?,
         None => TimeZone::UTC,
     };
     writeln!(

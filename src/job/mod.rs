@@ -11,9 +11,10 @@ mod words;
 
 pub use handle::Job;
 pub use name::{random_name, validate_name, InvalidName};
+pub use spec::too_fast;
 pub use spec::{
     DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,
-    SignalName, SpecError, StopSettings,
+    SignalName, SpecError, StopSettings, MIN_INTERVAL,
 };
 pub use state::{
     JobInfo, JobStatus, Phase, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,

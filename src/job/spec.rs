@@ -220,10 +220,30 @@ pub struct JobSpec {
     pub env: BTreeMap<String, String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cwd: Option<PathBuf>,
+    /// Allow a schedule to fire more often than once a second.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_fast: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+/// The shortest interval a schedule may have unless the job allows faster ones: a
+/// schedule below it is far more often a typo (`every 0.0001 seconds`) than a need,
+/// and each fire costs a process start.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Why a schedule is too fast for a job, if it is.
+pub fn too_fast(schedule: &crate::schedule::Schedule, allow_fast: bool) -> Option<String> {
+    let shortest = schedule.shortest_interval()?;
+    (shortest < MIN_INTERVAL && !allow_fast).then(|| {
+        format!(
+            "schedule {:?} fires every {}, more often than once a second; allow it with --allow-fast (allow_fast: true in a spec file)",
+            schedule.as_str(),
+            humantime::format_duration(shortest)
+        )
+    })
 }
 
 /// Why a spec cannot be used.
@@ -255,6 +275,7 @@ impl JobSpec {
             shell: true,
             env: BTreeMap::new(),
             cwd: None,
+            allow_fast: false,
         }
     }
 
@@ -271,14 +292,18 @@ impl JobSpec {
         }
         if let Some(text) = &self.schedule {
             let schedule = parse_schedule(text)?;
+            if let Some(message) = too_fast(&schedule, self.allow_fast) {
+                return Err(SpecError::Invalid(message));
+            }
             let schedule = match &self.timezone {
                 Some(tz) => schedule.in_zone(tz)?,
                 None => schedule,
             };
             schedule.fire_times(Timestamp::now())?;
         } else if let Some(tz) = &self.timezone {
-            jiff::tz::TimeZone::get(tz)
-                .map_err(|_| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
+            crate::schedule::tz_data()
+                .get(tz)
+                .ok_or_else(|| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
         }
         if self.logs.keep == 0 || self.logs.max_size == 0 {
             return Err(SpecError::Invalid(
@@ -359,5 +384,15 @@ mod tests {
         let mut s = JobSpec::new("x", vec!["true".into()]);
         s.schedule = Some("every 1 fortnight".into());
         assert!(s.validate().is_err());
+        s.schedule = Some("every 0.0001 seconds".into());
+        let error = s.validate().expect_err("too fast").to_string();
+        assert!(error.contains("more often than once a second"), "{error}");
+        s.schedule = Some("every 0.5 seconds | hourly".into());
+        assert!(s.validate().is_err());
+        s.allow_fast = true;
+        assert!(s.validate().is_ok());
+        s.allow_fast = false;
+        s.schedule = Some("every 1 second".into());
+        assert!(s.validate().is_ok());
     }
 }

@@ -1,12 +1,13 @@
 //! Occurrences of a resolved schedule: each `&` group is a leapfrog over its parts
-//! (an exact progression, calendar intervals, one merged cron) filtered by dates; `|`
-//! takes the earliest group. Intersections that can never meet are recognised by
-//! arithmetic rather than by searching.
+//! (an exact progression, a wall-clock progression, calendar intervals, one merged
+//! cron) filtered by dates; `|` takes the earliest group. Intersections that can never
+//! meet are recognised by arithmetic rather than by searching.
 
 use super::civil::{split_day, SEARCH_YEARS, US_PER_DAY, US_PER_HOUR, US_PER_MIN};
 use super::cron::Cron;
 use super::fragment::DateFilter;
 use super::interval::{next_exact, CalendarInterval};
+use super::wall::WallProgression;
 use super::zone::{Segment, Zone};
 
 /// The occurrences `first + k·period` (k ≥ 0); no period means `first` alone.
@@ -54,30 +55,41 @@ fn mod_inverse(a: i64, m: i64) -> i64 {
     old_s.rem_euclid(i128::from(m)) as i64
 }
 
+/// The members of `prog` congruent to `residue` modulo `modulus`, as a progression
+/// from the first of them (`None` when there is none).
+fn restrict(prog: Progression, residue: i64, modulus: i64) -> Option<Progression> {
+    let r = (residue - prog.first).rem_euclid(modulus);
+    let Some(p) = prog.period else {
+        return (r == 0).then_some(prog);
+    };
+    // Solve k·p ≡ r (mod modulus) for the least k ≥ 0.
+    let g = gcd(p, modulus);
+    if r % g != 0 {
+        return None;
+    }
+    let m = modulus / g;
+    let k0 = (i128::from(r / g) * i128::from(mod_inverse(p / g, m))).rem_euclid(i128::from(m));
+    let first = prog
+        .first
+        .checked_add(i64::try_from(k0).ok()?.checked_mul(p)?)?;
+    Some(Progression {
+        first,
+        period: lcm(p, modulus),
+    })
+}
+
 /// The part of an exact progression that can coincide with a cron's fires under a
 /// constant UTC offset: crons fire on whole local minutes, so the progression must
 /// reach them (`None` if it never does), and one stepping by whole days keeps a single
 /// time of day, which the cron must allow.
 fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
-    let m = US_PER_MIN;
-    let r = (prog.first + offset).rem_euclid(m);
-    let Some(p) = prog.period else {
-        return (r == 0).then_some(prog);
-    };
-    let g = gcd(p, m);
-    if r % g != 0 {
-        return None;
-    }
-    let k0 = ((-r / g).rem_euclid(m / g) as i128 * i128::from(mod_inverse(p / g, m / g)))
-        .rem_euclid(i128::from(m / g)) as i64;
-    let first = prog.first.checked_add(k0.checked_mul(p)?)?;
-    let period = lcm(p, m);
-    if let Some(p) = period {
+    let reduced = restrict(prog, -offset, US_PER_MIN)?;
+    if let Some(p) = reduced.period {
         // Over one cycle of lcm(p, 1 day) the progression visits at most 1440 times of
         // day (p is a whole number of minutes); the cron must allow one of them.
         let visits = lcm(p, US_PER_DAY).map_or(i64::MAX, |q| q / p).min(1440);
         let step = i128::from(p.rem_euclid(US_PER_DAY));
-        let base = i128::from(first) + i128::from(offset);
+        let base = i128::from(reduced.first) + i128::from(offset);
         let allowed = (0..visits).any(|r| {
             let tod = (base + i128::from(r) * step).rem_euclid(i128::from(US_PER_DAY)) as i64;
             cron.allows_time((tod / US_PER_HOUR) as u32, ((tod / US_PER_MIN) % 60) as u32)
@@ -86,13 +98,57 @@ fn meet(prog: Progression, cron: &Cron, offset: i64) -> Option<Progression> {
             return None;
         }
     }
-    Some(Progression { first, period })
+    Some(reduced)
+}
+
+/// The first instant at or after `t` that is a fire of both `wall` and `prog`, or
+/// `None` past `horizon`. Over a stretch of constant offset the wall's fires (except a
+/// gap's end) are the progression of its readings shifted by the offset, so where the
+/// two meet in that stretch is a matter of congruences: each stretch costs a few steps
+/// however rarely, or never, the two coincide.
+fn wall_and_exact_next(
+    wall: &WallProgression,
+    prog: Progression,
+    t: i64,
+    zone: &Zone,
+    horizon: i64,
+    cache: &mut Option<Segment>,
+) -> Option<i64> {
+    let mut c = t;
+    loop {
+        let w = wall.next(c, zone)?;
+        let x = prog.next(w)?;
+        if x == w {
+            return Some(w);
+        }
+        c = x;
+        if c > horizon {
+            return None;
+        }
+        let seg = segment_at(zone, c, cache);
+        let Some(period) = wall.readings.period else {
+            continue;
+        };
+        if seg.begins_with_gap() && seg.start == Some(c) {
+            // The gap's end is a wall fire off the grid: let the step above test it.
+            continue;
+        }
+        let candidate =
+            restrict(prog, wall.readings.first - seg.offset, period).and_then(|both| both.next(c));
+        c = match (candidate, seg.end) {
+            (Some(n), Some(end)) if n < end => n,
+            (Some(n), None) => n,
+            (_, end) => end?,
+        };
+    }
 }
 
 /// One `&` group: every part must hold at the same instant.
 #[derive(Clone, Debug)]
 pub struct Group {
     pub exact: Option<Progression>,
+    /// Days and weeks on the local clock of a zone with transitions.
+    pub wall: Option<WallProgression>,
     pub calendars: Vec<CalendarInterval>,
     pub cron: Option<Cron>,
     pub filter: DateFilter,
@@ -109,6 +165,13 @@ impl Group {
     /// fixed zone this is decided once here; zones with transitions check it per
     /// stretch of constant offset while searching (see [`Group::next`]).
     pub fn simplify(&mut self, zone: &Zone) {
+        if let (Some(wall), Some(cron)) = (&mut self.wall, &self.cron) {
+            // Both are local readings: they meet where their readings do.
+            match meet(wall.readings, cron, 0) {
+                None => self.empty = true,
+                Some(reduced) => wall.narrow(reduced, zone),
+            }
+        }
         let (Some(prog), Some(cron), Zone::Fixed(offset)) = (self.exact, self.cron.as_ref(), zone)
         else {
             return;
@@ -157,11 +220,16 @@ impl Group {
             let mut moved = true;
             while moved {
                 moved = false;
-                if let Some(p) = &self.exact {
-                    let n = p.next(c)?;
-                    moved |= n != c;
-                    c = n;
-                }
+                let n = match (&self.exact, &self.wall) {
+                    (Some(p), Some(w)) => {
+                        wall_and_exact_next(w, *p, c, zone, horizon, &mut segment)?
+                    }
+                    (Some(p), None) => p.next(c)?,
+                    (None, Some(w)) => w.next(c, zone)?,
+                    (None, None) => c,
+                };
+                moved |= n != c;
+                c = n;
                 for cal in &self.calendars {
                     let n = cal.next(c, zone)?;
                     moved |= n != c;
@@ -243,5 +311,24 @@ mod tests {
         assert_eq!(mod_inverse(3, 7), 5);
         assert_eq!(mod_inverse(1, 1), 0);
         assert_eq!(lcm(4, 6), Some(12));
+    }
+
+    #[test]
+    fn restrict_keeps_the_members_of_a_residue_class() {
+        let every6 = Progression {
+            first: 0,
+            period: Some(6),
+        };
+        // 0, 6, 12, 18, 24 …: 24 is the first ≡ 4 (mod 10), then every 30.
+        let r = restrict(every6, 4, 10).expect("members exist");
+        assert_eq!((r.first, r.period), (24, Some(30)));
+        // Even numbers are never odd.
+        assert!(restrict(every6, 1, 4).is_none());
+        let single = Progression {
+            first: 14,
+            period: None,
+        };
+        assert!(restrict(single, 4, 10).is_some());
+        assert!(restrict(single, 5, 10).is_none());
     }
 }

@@ -1,18 +1,23 @@
-//! `every N UNIT`: exact intervals (seconds to weeks, counted in absolute time) and
-//! calendar intervals (months and years, counted on the local calendar with month-end
-//! clamping).
+//! `every N UNIT`: exact intervals (seconds, minutes and hours, counted in absolute
+//! time), day intervals (days and weeks, counted on the local wall clock of a zone with
+//! DST, see [`super::wall`]) and calendar intervals (months and years, counted on the
+//! local calendar with month-end clamping).
 
 use super::civil::{
     add_months, civil_from_days, days_from_civil, days_in_month, split_day, US_PER_DAY,
     US_PER_HOUR, US_PER_MIN, US_PER_SEC,
 };
+use super::start::Anchor;
 use super::zone::Zone;
 
 /// What `every N UNIT` means once parsed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Every {
-    /// A fixed number of microseconds.
+    /// Seconds, minutes or hours: a fixed number of microseconds of elapsed time.
     Exact(i64),
+    /// Days or weeks (possibly fractional), in microseconds of 24-hour days: elapsed
+    /// time in a fixed-offset zone, local wall-clock time in a zone with transitions.
+    Days(i64),
     /// A whole number of months (years are 12 months).
     Months(i64),
 }
@@ -66,36 +71,38 @@ pub fn parse_amount(text: &str, unit_us: i64) -> Result<i64, String> {
 /// number, 1 = the unit).
 pub fn parse_every(n: &str, unit: &str) -> Result<Every, (usize, String)> {
     let base = unit.strip_suffix('s').unwrap_or(unit);
-    let unit_us = match base {
-        "second" => Some(US_PER_SEC),
-        "minute" => Some(US_PER_MIN),
-        "hour" => Some(US_PER_HOUR),
-        "day" => Some(US_PER_DAY),
-        "week" => Some(7 * US_PER_DAY),
-        "month" | "year" => None,
-        _ => return Err((1, format!("unknown unit {unit:?}: expected seconds, minutes, hours, days, weeks, months or years"))),
-    };
-    match unit_us {
-        Some(us) => parse_amount(n, us).map(Every::Exact).map_err(|m| (0, m)),
-        None => {
-            let (whole, frac) = n.split_once('.').unwrap_or((n, ""));
-            let whole_ok = !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit());
-            if !whole_ok || !frac.bytes().all(|b| b == b'0') || (n.contains('.') && frac.is_empty())
-            {
-                return Err((0, format!("{base}s need a whole number, found {n:?}")));
-            }
-            let count: i64 = whole
-                .parse()
-                .ok()
-                .filter(|c| (1..=120_000).contains(c))
-                .ok_or_else(|| (0, format!("interval {n:?} must be a positive whole number of {base}s (at most 120000)")))?;
-            Ok(Every::Months(if base == "year" {
-                count * 12
-            } else {
-                count
-            }))
-        }
+    let elapsed = |unit_us: i64| parse_amount(n, unit_us).map_err(|m| (0, m));
+    match base {
+        "second" => elapsed(US_PER_SEC).map(Every::Exact),
+        "minute" => elapsed(US_PER_MIN).map(Every::Exact),
+        "hour" => elapsed(US_PER_HOUR).map(Every::Exact),
+        "day" => elapsed(US_PER_DAY).map(Every::Days),
+        "week" => elapsed(7 * US_PER_DAY).map(Every::Days),
+        "month" => parse_months(n, base).map(Every::Months),
+        "year" => parse_months(n, base).map(|years| Every::Months(years * 12)),
+        _ => Err((1, format!("unknown unit {unit:?}: expected seconds, minutes, hours, days, weeks, months or years"))),
     }
+}
+
+/// A whole count of months or years (`base` names which, for messages).
+fn parse_months(n: &str, base: &str) -> Result<i64, (usize, String)> {
+    let (whole, frac) = n.split_once('.').unwrap_or((n, ""));
+    let whole_ok = !whole.is_empty() && whole.bytes().all(|b| b.is_ascii_digit());
+    if !whole_ok || !frac.bytes().all(|b| b == b'0') || (n.contains('.') && frac.is_empty()) {
+        return Err((0, format!("{base}s need a whole number, found {n:?}")));
+    }
+    whole
+        .parse()
+        .ok()
+        .filter(|c| (1..=120_000).contains(c))
+        .ok_or_else(|| {
+            (
+                0,
+                format!(
+                    "interval {n:?} must be a positive whole number of {base}s (at most 120000)"
+                ),
+            )
+        })
 }
 
 /// The occurrences `start + k·period`, k ≥ 0: first at or after `t`.
@@ -119,13 +126,13 @@ pub struct CalendarInterval {
 }
 
 impl CalendarInterval {
-    /// Anchors `every N months` at `start`, read in `zone`.
-    pub fn new(months: i64, start: i64, zone: &Zone) -> Self {
-        let (days, time_of_day) = split_day(zone.to_local(start));
+    /// Anchors `every N months` at the start's instant and wall time.
+    pub fn new(months: i64, start: Anchor) -> Self {
+        let (days, time_of_day) = split_day(start.local);
         let (year, month, day) = civil_from_days(days);
         CalendarInterval {
             months,
-            start,
+            start: start.instant,
             year,
             month,
             day,
@@ -178,6 +185,11 @@ mod tests {
     #[test]
     fn units() {
         assert_eq!(parse_every("2", "second"), Ok(Every::Exact(2 * US_PER_SEC)));
+        assert_eq!(
+            parse_every("1.5", "days"),
+            Ok(Every::Days(36 * US_PER_HOUR))
+        );
+        assert_eq!(parse_every("1", "week"), Ok(Every::Days(7 * US_PER_DAY)));
         assert_eq!(parse_every("2", "years"), Ok(Every::Months(24)));
         assert!(parse_every("1", "fortnight").is_err());
         assert!(parse_every("3", "dayss").is_err());
@@ -189,7 +201,7 @@ mod tests {
     fn month_ends_clamp_then_return() {
         let zone = Zone::UTC;
         let start = days_from_civil(2024, 1, 31) * US_PER_DAY;
-        let c = CalendarInterval::new(1, start, &zone);
+        let c = CalendarInterval::new(1, Anchor::at(start, &zone));
         let days: Vec<(i64, u32, u32)> = (0..4)
             .map(|k| civil_from_days(split_day(c.occurrence(k, &zone)).0))
             .collect();

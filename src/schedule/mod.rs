@@ -6,7 +6,9 @@
 //! reads the system clock, so every answer is reproducible. The rules are those of the
 //! conformance corpus (`SCHEDULES.md`): one catch-up fire when the start is in the past,
 //! month ends that clamp, fragments that filter dates, and a prompt "never" when a
-//! schedule has no occurrence left.
+//! schedule has no occurrence left. In a zone with DST, days and weeks follow the local
+//! wall clock like months do (`wall`), while seconds, minutes and hours count elapsed
+//! time; zone rules come from [`tz_data`].
 
 mod civil;
 mod cron;
@@ -17,22 +19,27 @@ mod fragment;
 mod interval;
 mod lexer;
 mod start;
+mod tzdb;
+mod wall;
 mod zone;
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
 pub use error::ScheduleError;
+pub use tzdb::{tz_data, TzData, TzSource};
 
 use cron::Cron;
 use eval::{Group, Progression};
 use fragment::DateFilter;
 use interval::{CalendarInterval, Every};
 use lexer::{column_of, Joiner, Token};
-use start::Start;
+use start::{Anchor, Start};
+use wall::WallProgression;
 use zone::Zone;
 
 /// One part between `&`/`|`.
@@ -177,9 +184,10 @@ impl Schedule {
         &self.text
     }
 
-    /// Evaluates this schedule in an IANA time zone (`Europe/Berlin`) instead of UTC.
+    /// Evaluates this schedule in an IANA time zone (`Europe/Berlin`) instead of UTC,
+    /// with the rules of [`tz_data`] (the system's zoneinfo, else the bundled copy).
     pub fn in_zone(mut self, zone: &str) -> Result<Schedule, ScheduleError> {
-        let tz = TimeZone::get(zone).map_err(|_| {
+        let tz = tz_data().get(zone).ok_or_else(|| {
             ScheduleError::new(
                 format!("unknown time zone {zone:?}: expected an IANA name such as Europe/Berlin"),
                 None,
@@ -196,6 +204,32 @@ impl Schedule {
             .as_ref()
             .and_then(|tz| tz.iana_name())
             .unwrap_or("UTC")
+    }
+
+    /// The shortest `every N UNIT` part, as elapsed time (a day counts 24 hours, a week
+    /// 7 days); months, years, crons and fragments are ignored, and `None` means there is
+    /// no such part. The language accepts any positive interval (`every 0.5 seconds`);
+    /// this lets a caller such as the job layer set its own floor. For `a & b` it is
+    /// the shorter of the two, which is conservative: the combination fires no more
+    /// often than that.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let s = mrsm::parse_schedule("every 0.5 seconds | every 2 minutes")?;
+    /// assert_eq!(s.shortest_interval(), Some(Duration::from_millis(500)));
+    /// assert_eq!(mrsm::parse_schedule("0 9 * * *")?.shortest_interval(), None);
+    /// # Ok::<(), mrsm::ScheduleError>(())
+    /// ```
+    pub fn shortest_interval(&self) -> Option<Duration> {
+        self.parts
+            .iter()
+            .filter_map(|part| match part {
+                Part::Every(Every::Exact(us) | Every::Days(us)) => u64::try_from(*us).ok(),
+                _ => None,
+            })
+            .min()
+            .map(Duration::from_micros)
     }
 
     /// The fire times of a job started at `now`: one catch-up fire at `now` when the
@@ -226,15 +260,16 @@ impl Schedule {
         };
         Ok(Resolved {
             zone,
-            start,
+            start: start.instant,
             groups,
         })
     }
 }
 
-fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
+fn build_group(parts: &[Part], start: Anchor, zone: &Zone) -> Group {
     let mut group = Group {
         exact: None,
+        wall: None,
         calendars: Vec::new(),
         cron: None,
         filter: DateFilter::default(),
@@ -243,18 +278,16 @@ fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
     };
     for part in parts {
         match part {
-            Part::Every(Every::Exact(period)) => match &mut group.exact {
-                Some(p) => p.intersect_same_start(*period),
-                None => {
-                    group.exact = Some(Progression {
-                        first: start,
-                        period: Some(*period),
-                    })
-                }
+            Part::Every(Every::Exact(period)) => add_exact(&mut group.exact, start, *period),
+            // Without transitions the local clock is elapsed time: the fast path.
+            Part::Every(Every::Days(period)) => match zone {
+                Zone::Fixed(_) => add_exact(&mut group.exact, start, *period),
+                Zone::Tz(_) => match &mut group.wall {
+                    Some(w) => w.readings.intersect_same_start(*period),
+                    None => group.wall = Some(WallProgression::new(start, *period)),
+                },
             },
-            Part::Every(Every::Months(n)) => {
-                group.calendars.push(CalendarInterval::new(*n, start, zone))
-            }
+            Part::Every(Every::Months(n)) => group.calendars.push(CalendarInterval::new(*n, start)),
             Part::Cron(c) => match &mut group.cron {
                 Some(mine) => mine.intersect(c),
                 None => group.cron = Some(c.clone()),
@@ -262,15 +295,29 @@ fn build_group(parts: &[Part], start: i64, zone: &Zone) -> Group {
             Part::Fragment(f) => group.filter.intersect(f),
         }
     }
-    if group.exact.is_none() && group.calendars.is_empty() && group.cron.is_none() {
+    if group.exact.is_none()
+        && group.wall.is_none()
+        && group.calendars.is_empty()
+        && group.cron.is_none()
+    {
         // Fragments alone fire hourly at the start's minute and second.
-        group.exact = Some(Progression {
-            first: start,
-            period: Some(civil::US_PER_HOUR),
-        });
+        add_exact(&mut group.exact, start, civil::US_PER_HOUR);
     }
     group.simplify(zone);
     group
+}
+
+/// Adds `every period` (elapsed time from the start) to a group's exact progression.
+fn add_exact(exact: &mut Option<Progression>, start: Anchor, period: i64) {
+    match exact {
+        Some(p) => p.intersect_same_start(period),
+        None => {
+            *exact = Some(Progression {
+                first: start.instant,
+                period: Some(period),
+            })
+        }
+    }
 }
 
 /// A schedule bound to a zone and a start instant.
@@ -388,5 +435,63 @@ impl<'de> serde::Deserialize<'de> for Schedule {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
         parse_schedule(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shortest(text: &str) -> Option<Duration> {
+        parse_schedule(text)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .shortest_interval()
+    }
+
+    #[test]
+    fn shortest_interval_is_the_shortest_every_part() {
+        assert_eq!(
+            shortest("every 0.5 seconds"),
+            Some(Duration::from_millis(500))
+        );
+        assert_eq!(
+            shortest("every 0.0001 seconds"),
+            Some(Duration::from_micros(100))
+        );
+        assert_eq!(shortest("secondly"), Some(Duration::from_secs(1)));
+        assert_eq!(
+            shortest("every 90 minutes & mon-fri starting 09:00"),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(
+            shortest("every 1.5 days"),
+            Some(Duration::from_secs(129_600))
+        );
+        assert_eq!(
+            shortest("weekly | every 3 hours"),
+            Some(Duration::from_secs(3 * 3600))
+        );
+        assert_eq!(
+            shortest("every 2 seconds & every 3 seconds"),
+            Some(Duration::from_secs(2))
+        );
+    }
+
+    #[test]
+    fn calendar_units_crons_and_fragments_have_no_interval() {
+        for text in [
+            "monthly",
+            "every 2 years",
+            "*/1 * * * *",
+            "mon-fri",
+            "0 9 * * * | jun",
+        ] {
+            assert_eq!(shortest(text), None, "{text}");
+        }
+        // Months do not hide a shorter exact part.
+        assert_eq!(
+            shortest("monthly | every 10 seconds"),
+            Some(Duration::from_secs(10))
+        );
     }
 }

@@ -482,13 +482,14 @@ impl Start {
         }
     }
 
-    /// The start instant for a job started at `now`, read in `zone`.
-    pub fn resolve(&self, now: i64, zone: &Zone) -> Result<i64, String> {
+    /// The start of a job started at `now`, read in `zone`.
+    pub fn resolve(&self, now: i64, zone: &Zone) -> Result<Anchor, String> {
         let (date, time, offset) = match self {
-            Start::Now => return Ok(now),
+            Start::Now => return Ok(Anchor::at(now, zone)),
             Start::In(d) => {
                 return now
                     .checked_add(*d)
+                    .map(|instant| Anchor::at(instant, zone))
                     .ok_or_else(|| "start is too far away".to_string())
             }
             Start::At { date, time, offset } => (date, *time, *offset),
@@ -525,9 +526,35 @@ impl Start {
         };
         let local = day * US_PER_DAY + time;
         Ok(match offset {
-            Some(o) => local - o,
-            None => zone.instant_of_local(local),
+            Some(o) => Anchor::at(local - o, zone),
+            // The written wall time is kept even when it does not exist that day.
+            None => Anchor {
+                instant: zone.instant_of_local(local),
+                local,
+            },
         })
+    }
+}
+
+/// Where a schedule starts: the instant of its first occurrence, and the local wall
+/// time that calendar-shaped repeats (days, weeks, months in a zone) come back to.
+/// They differ only when the written time falls in a DST gap (`02:30` on a day that
+/// skips from 02:00 to 03:00 starts at 03:00 but repeats at 02:30).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Anchor {
+    /// The first occurrence (µs since the epoch).
+    pub instant: i64,
+    /// The local wall-clock reading the repeats are anchored at (µs).
+    pub local: i64,
+}
+
+impl Anchor {
+    /// An anchor at an instant, with the wall time it reads in `zone`.
+    pub fn at(instant: i64, zone: &Zone) -> Anchor {
+        Anchor {
+            instant,
+            local: zone.to_local(instant),
+        }
     }
 }
 
