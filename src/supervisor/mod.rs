@@ -140,7 +140,8 @@ impl Supervisor {
             file.spec.logs.max_size,
             file.spec.logs.keep,
         )
-        .with_context(|| format!("opening {}", root.log_file(name).display()))?;
+        .with_context(|| format!("opening {}", root.log_file(name).display()))?
+        .with_max_line(file.spec.logs.max_line);
         let runs_log = RunLog::open(&root.runs_file(name));
         Ok(Supervisor {
             state: SupervisorState {
@@ -263,8 +264,8 @@ impl Supervisor {
 
     fn sys(&self, message: &str) {
         if let Ok(mut log) = self.log.lock() {
-            let _ = log.append(Timestamp::now(), Stream::Sys, message.as_bytes());
-            let _ = log.flush();
+            log.append(Timestamp::now(), Stream::Sys, message.as_bytes());
+            log.flush();
         }
     }
 

@@ -5,15 +5,17 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
 use crate::job::JobSpec;
-use crate::logs::{LogWriter, Stream};
+use crate::logs::{LogWriter, Stream, DEFAULT_MAX_LINE};
 use crate::store::ProcessIdentity;
 
 /// The shared log of a job.
@@ -97,40 +99,79 @@ fn feed_stdin(pipe: ChildStdin) -> std::io::Result<mpsc::UnboundedSender<Vec<u8>
     Ok(tx)
 }
 
+/// How long a partial line waits for its newline before it is written as it stands
+/// (marked as continued), so that prompts and `\r` progress output show up in the log
+/// as they are written.
+const PARTIAL_WAIT: Duration = Duration::from_millis(100);
+
 /// Reads a pipe until every writer has closed it, writing each completed line as a
-/// record stamped when it was read; a last line without a newline is kept too.
+/// record stamped when it was written; a partial line is written marked as continued
+/// once it reaches the record cap or has waited [`PARTIAL_WAIT`], and at end-of-file.
+/// Memory stays bounded by the read buffer and the record cap, whatever the output.
+/// When the task ends, everything read has been handed to the log and flushed.
 async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: SharedLog) {
     let mut buf = vec![0u8; 64 * 1024];
+    let max_line = log
+        .lock()
+        .map_or(DEFAULT_MAX_LINE as usize, |w| w.max_line());
     let mut partial: Vec<u8> = Vec::new();
+    // When the oldest byte of `partial` arrived.
+    let mut waiting_since: Option<Instant> = None;
     loop {
-        let n = match receiver.read(&mut buf).await {
-            Ok(0) | Err(_) => break,
-            Ok(n) => n,
+        let read = match waiting_since {
+            Some(since) => tokio::select! {
+                r = receiver.read(&mut buf) => Some(r),
+                () = tokio::time::sleep_until(since + PARTIAL_WAIT) => None,
+            },
+            None => Some(receiver.read(&mut buf).await),
         };
-        let now = Timestamp::now();
         let Ok(mut writer) = log.lock() else { return };
+        let now = Timestamp::now();
+        let n = match read {
+            Some(Ok(0)) | Some(Err(_)) => break,
+            Some(Ok(n)) => n,
+            None => {
+                // Waited long enough: the line so far goes out as it stands.
+                writer.append_part(now, stream, &partial, false);
+                writer.flush();
+                partial.clear();
+                waiting_since = None;
+                continue;
+            }
+        };
         let mut rest = &buf[..n];
         while let Some(i) = memchr::memchr(b'\n', rest) {
-            let line = &rest[..i];
-            let result = if partial.is_empty() {
-                writer.append(now, stream, line)
+            if partial.is_empty() {
+                writer.append(now, stream, &rest[..i]);
             } else {
-                partial.extend_from_slice(line);
-                let whole = std::mem::take(&mut partial);
-                writer.append(now, stream, &whole)
-            };
-            if result.is_err() {
-                return;
+                partial.extend_from_slice(&rest[..i]);
+                writer.append(now, stream, &partial);
+                partial.clear();
             }
             rest = &rest[i + 1..];
         }
-        partial.extend_from_slice(rest);
-        let _ = writer.flush();
-    }
-    if !partial.is_empty() {
-        if let Ok(mut writer) = log.lock() {
-            let _ = writer.append(Timestamp::now(), stream, &partial);
-            let _ = writer.flush();
+        if partial.is_empty() {
+            waiting_since = None;
         }
+        if !rest.is_empty() {
+            waiting_since.get_or_insert_with(Instant::now);
+            partial.extend_from_slice(rest);
+            if partial.len() >= max_line {
+                // Whole records' worth goes out now; the rest waits for more.
+                let cut = partial.len() - partial.len() % max_line;
+                writer.append_part(now, stream, &partial[..cut], false);
+                partial.drain(..cut);
+                waiting_since = (!partial.is_empty()).then(Instant::now);
+            }
+        }
+        writer.flush();
+    }
+    // End of file: the last bytes, even without a newline, are written before the
+    // task ends.
+    if let Ok(mut writer) = log.lock() {
+        if !partial.is_empty() {
+            writer.append_part(Timestamp::now(), stream, &partial, false);
+        }
+        writer.flush();
     }
 }
