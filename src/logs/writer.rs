@@ -271,6 +271,10 @@ impl LogWriter {
     /// Adds one record. Rotation is decided here, record by record, so a record never
     /// straddles two files.
     fn record(&mut self, t: Timestamp, stream: Stream, line: &[u8], continues: bool) {
+        if self.backing_off() {
+            self.note_failure(1, line.len() as u64, "");
+            return;
+        }
         let record_len = (PREFIX_MAX + line.len() + 1) as u64;
         let has_records = self.pending_records > 0 || self.size > self.header_len;
         if self.rotated_away
@@ -278,6 +282,7 @@ impl LogWriter {
         {
             self.flush();
             if let Err(e) = self.rotate(t) {
+                self.last_attempt = Some(Instant::now());
                 self.note_failure(1, line.len() as u64, &format!("rotating: {e}"));
                 return;
             }
@@ -328,7 +333,7 @@ impl LogWriter {
         if self.pending.is_empty() {
             return;
         }
-        if self.trouble.is_some() && self.last_attempt.is_some_and(|a| a.elapsed() < RETRY_EVERY) {
+        if self.backing_off() {
             self.drop_pending(None);
             return;
         }
@@ -345,7 +350,6 @@ impl LogWriter {
         let marker_len = marker.as_ref().map_or(0, Vec::len);
         if let Some(bytes) = marker {
             self.pending.splice(self.head..self.head, bytes);
-            self.last_attempt = Some(Instant::now());
         }
         match self.write_pending() {
             Ok(()) => {
@@ -382,7 +386,11 @@ impl LogWriter {
         if !error.is_empty() {
             trouble.error = error.to_string();
         }
-        self.last_attempt = Some(Instant::now());
+    }
+
+    /// Writes failed a moment ago: output is dropped without trying again yet.
+    fn backing_off(&self) -> bool {
+        self.trouble.is_some() && self.last_attempt.is_some_and(|a| a.elapsed() < RETRY_EVERY)
     }
 
     /// Drops the buffered records (not the header), counting them.

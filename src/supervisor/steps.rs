@@ -175,3 +175,122 @@ async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: SharedLog) {
         writer.flush();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::logs::Record;
+    use std::path::Path;
+
+    /// The records of a log file: stream tag, continued or not, and the line.
+    fn records(path: &Path) -> Vec<(Stream, bool, Vec<u8>)> {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        bytes
+            .split(|&b| b == b'\n')
+            .filter_map(Record::parse)
+            .map(|r| (r.stream, r.continues, r.line.to_vec()))
+            .collect()
+    }
+
+    /// Runs `body` with a pump reading a fresh pipe into a log with a record cap of
+    /// `max_line`; `body` gets the pipe's write end and the log's path.
+    fn with_pump<F, Fut>(max_line: u64, body: F)
+    where
+        F: FnOnce(pipe::Sender, JoinHandle<()>, std::path::PathBuf) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("job.log");
+        let writer = LogWriter::open(&path, 1 << 30, 2)
+            .expect("opens")
+            .with_max_line(max_line);
+        let log: SharedLog = Arc::new(Mutex::new(writer));
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (sender, receiver) = pipe::pipe().expect("a pipe");
+            let handle = tokio::spawn(pump(receiver, Stream::Out, log.clone()));
+            body(sender, handle, path.clone()).await;
+        });
+    }
+
+    /// Polls the log until `holds` says yes, failing after ten seconds.
+    async fn wait_until(
+        path: &Path,
+        what: &str,
+        holds: impl Fn(&[(Stream, bool, Vec<u8>)]) -> bool,
+    ) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !holds(&records(path)) {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[test]
+    fn at_end_of_file_everything_is_written_before_the_pump_ends() {
+        with_pump(DEFAULT_MAX_LINE, |mut sender, handle, path| async move {
+            sender
+                .write_all(b"one\ntwo\nno newline")
+                .await
+                .expect("writes");
+            drop(sender);
+            handle.await.expect("the pump ends");
+            assert_eq!(
+                records(&path),
+                [
+                    (Stream::Out, false, b"one".to_vec()),
+                    (Stream::Out, false, b"two".to_vec()),
+                    (Stream::Out, true, b"no newline".to_vec()),
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn a_partial_line_shows_up_while_the_job_waits() {
+        with_pump(DEFAULT_MAX_LINE, |mut sender, handle, path| async move {
+            sender.write_all(b"Name: ").await.expect("writes");
+            // The pipe stays open: the line is written as it stands.
+            wait_until(&path, "the prompt", |r| {
+                r == [(Stream::Out, true, b"Name: ".to_vec())]
+            })
+            .await;
+            sender.write_all(b"Ada\n10%\r20%\r").await.expect("writes");
+            wait_until(&path, "the progress", |r| r.len() == 3).await;
+            drop(sender);
+            handle.await.expect("the pump ends");
+            assert_eq!(
+                records(&path),
+                [
+                    (Stream::Out, true, b"Name: ".to_vec()),
+                    (Stream::Out, false, b"Ada".to_vec()),
+                    (Stream::Out, true, b"10%\r20%\r".to_vec()),
+                ]
+            );
+        });
+    }
+
+    #[test]
+    fn a_line_without_end_is_written_in_capped_records_as_it_comes() {
+        with_pump(1000, |mut sender, handle, path| async move {
+            let chunk = vec![b'x'; 2500];
+            sender.write_all(&chunk).await.expect("writes");
+            // Two full records without waiting for the newline or the end.
+            wait_until(&path, "two capped records", |r| r.len() >= 2).await;
+            sender.write_all(b"y\n").await.expect("writes");
+            drop(sender);
+            handle.await.expect("the pump ends");
+            let got = records(&path);
+            assert!(got.iter().all(|(_, _, l)| l.len() <= 1000), "{got:?}");
+            assert!(got[..got.len() - 1].iter().all(|(_, c, _)| *c));
+            assert!(!got[got.len() - 1].1);
+            let joined: Vec<u8> = got.into_iter().flat_map(|(_, _, l)| l).collect();
+            let mut expected = chunk.clone();
+            expected.push(b'y');
+            assert_eq!(joined, expected);
+        });
+    }
+}
