@@ -272,25 +272,4 @@ mod tests {
             );
         });
     }
-
-    #[test]
-    fn a_line_without_end_is_written_in_capped_records_as_it_comes() {
-        with_pump(1000, |mut sender, handle, path| async move {
-            let chunk = vec![b'x'; 2500];
-            sender.write_all(&chunk).await.expect("writes");
-            // Two full records without waiting for the newline or the end.
-            wait_until(&path, "two capped records", |r| r.len() >= 2).await;
-            sender.write_all(b"y\n").await.expect("writes");
-            drop(sender);
-            handle.await.expect("the pump ends");
-            let got = records(&path);
-            assert!(got.iter().all(|(_, _, l)| l.len() <= 1000), "{got:?}");
-            assert!(got[..got.len() - 1].iter().all(|(_, c, _)| *c));
-            assert!(!got[got.len() - 1].1);
-            let joined: Vec<u8> = got.into_iter().flat_map(|(_, _, l)| l).collect();
-            let mut expected = chunk.clone();
-            expected.push(b'y');
-            assert_eq!(joined, expected);
-        });
-    }
 }
