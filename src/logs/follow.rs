@@ -551,4 +551,32 @@ mod tests {
         let seen = poll_lines(&mut follower, &mut buf);
         assert_eq!(every_line_or_counted(&seen, 2, 40), 1);
     }
+
+    #[test]
+    fn logs_written_before_headers_are_read_and_continued() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("job.log");
+        let old: String = (0..3)
+            .map(|i| format!("2024-05-01T12:34:56.789Z out {i}\n"))
+            .collect();
+        std::fs::write(rotated_path(&path, 1), &old).expect("writes");
+        let current: String = (3..5)
+            .map(|i| format!("2024-05-01T12:34:56.789Z out {i}\n"))
+            .collect();
+        std::fs::write(&path, &current).expect("writes");
+        let mut follower = Follower::from_start(&path);
+        let mut buf = vec![0u8; 64];
+        let mut seen = poll_lines(&mut follower, &mut buf);
+        // A new writer goes on in the old file, then rotates into files with headers.
+        let mut writer = LogWriter::open(&path, 250, 3).expect("opens");
+        for n in 5..20 {
+            write(&mut writer, n);
+            if n % 2 == 0 {
+                seen.extend(poll_lines(&mut follower, &mut buf));
+            }
+        }
+        seen.extend(poll_lines(&mut follower, &mut buf));
+        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(seen, expected);
+    }
 }
