@@ -12,17 +12,6 @@ use following::Following;
 use serde_json::Value;
 use support::{wait_for, Env};
 
-/// Records the job's log holds in all (its current file's header plus its records).
-fn records_written(env: &Env, name: &str) -> u64 {
-    let bytes = std::fs::read(env.root().join("logs").join(format!("{name}.log"))).expect("log");
-    let first = bytes
-        .iter()
-        .position(|&b| b == b'\n')
-        .expect("a first line");
-    let base = mrsm::logs::parse_header(&bytes[..first]).expect("a header");
-    base + bytes[first + 1..].iter().filter(|&&b| b == b'\n').count() as u64
-}
-
 #[test]
 fn a_slow_reader_gets_every_line_or_an_exact_gap_count() {
     let env = Env::new();
@@ -56,7 +45,7 @@ fn a_slow_reader_gets_every_line_or_an_exact_gap_count() {
     wait_for(Duration::from_secs(120), "the job to end", || {
         (env.status("fast") == "stopped").then_some(())
     });
-    let total = records_written(&env, "fast");
+    let total = mrsm::logs::records_through(&env.root().join("logs/fast.log")).expect("a log");
     follower.release();
 
     // Lines seen plus gap counts add up to what was written; out lines come in

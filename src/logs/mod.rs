@@ -48,4 +48,4 @@ pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use size::parse_size;
 pub use view::{color_of, write_line, Style};
-pub use writer::{rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};
+pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};

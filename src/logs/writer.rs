@@ -150,8 +150,9 @@ pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> 
     Ok(0)
 }
 
-/// How many records a log held at the end of `path` (its header plus its records).
-fn end_seq(path: &Path) -> Option<u64> {
+/// How many records a log has held, up to the end of its file `path`: the file's
+/// header count plus the records in it (a file without header counts from 0).
+pub fn records_through(path: &Path) -> Option<u64> {
     let file = File::open(path).ok()?;
     let size = file.metadata().ok()?.len();
     let (base, header_len) = read_header(&file).ok()?.unwrap_or((0, 0));
@@ -208,7 +209,7 @@ impl LogWriter {
         };
         if size == 0 {
             // A new file continues the count of the one rotated before it.
-            writer.base = end_seq(&rotated_path(path, 1)).unwrap_or(0);
+            writer.base = records_through(&rotated_path(path, 1)).unwrap_or(0);
             writer.before = Some(0);
             writer.start_header(Timestamp::now());
             writer.flush();
