@@ -6,9 +6,10 @@
 1. Ingest: one job writes GiB of 100-byte lines to stdout, into rotated files
    (100 MiB x 3); seconds from `run -d` to the job ending, as MB/s. Baseline: the same
    bytes through a pipe into `cat > file`.
-2. Follower latency: a job prints its own clock every 50 ms; `mrsm logs -f --json`
-   shows each line; latency = arrival - the time printed. Baseline: `tail -F` on a
-   file the same program writes.
+2. Follower latency: a job prints its own clock every 50 ms; `mrsm logs -f --tail 0
+   --json` shows each line; latency = arrival - the time printed. Baseline: `tail -n 0
+   -F` on a file the same program writes. Both followers start at the end, before
+   their writer prints its first line.
 3. Memory of `mrsm logs -f` over 100 jobs (each printing twice a second). Baseline:
    `tail -F` on the same 100 files.
 """
@@ -26,7 +27,13 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MRSM = os.path.join(REPO, "target", "release", "mrsm")
 LINE = "x" * 99
-CLOCK = "import sys,time\nfor _ in range(100):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.05)\n"
+# Waits for the file named by its first argument, then prints its clock 100 times.
+CLOCK = (
+    "import os,sys,time\n"
+    "while not os.path.exists(sys.argv[1]):\n    time.sleep(0.01)\n"
+    "for _ in range(100):\n    print(repr(time.time()), flush=True)\n    time.sleep(0.05)\n"
+)
+SETTLE = 0.5  # seconds for a follower to be in place before its writer starts
 
 
 def mrsm(root, *args, **kw):
@@ -70,8 +77,12 @@ def ingest(root, scratch, gib):
     mrsm(root, "delete", "jobs", "ingest", "-y")
 
 
-def latencies(cmd, env=None):
+def latencies(cmd, go, env=None):
+    """Starts the follower `cmd`, lets its writer go (creating the file `go`), and
+    measures 100 lines."""
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    time.sleep(SETTLE)
+    open(go, "w").close()
     out = []
     for line in proc.stdout:
         now = time.time()
@@ -91,13 +102,15 @@ def latencies(cmd, env=None):
 
 def latency(root, scratch):
     env = dict(os.environ, MRSM_ROOT_DIR=root)
-    follower = [MRSM, "logs", "-f", "--json", "--output-only", "clock"]
-    mrsm(root, "run", "-d", "--name", "clock", "--", "python3", "-c", CLOCK)
-    ours = latencies(follower, env)
+    go = f"{scratch}/go-mrsm"
+    mrsm(root, "run", "-d", "--name", "clock", "--", "python3", "-c", CLOCK, go)
+    follower = [MRSM, "logs", "-f", "--tail", "0", "--json", "--output-only", "clock"]
+    ours = latencies(follower, go, env)
     path = f"{scratch}/clock.txt"
-    open(path, "w").close()
-    writer = subprocess.Popen(["sh", "-c", f"python3 -c '{CLOCK}' > {path}"])
-    base = latencies(["tail", "-n", "0", "-F", path])
+    go = f"{scratch}/go-tail"
+    with open(path, "w") as out:
+        writer = subprocess.Popen(["python3", "-c", CLOCK, go], stdout=out)
+    base = latencies(["tail", "-n", "0", "-F", path], go)
     writer.wait()
     for label, f in [("p50", statistics.median), ("p95", lambda v: sorted(v)[int(len(v) * 0.95)]), ("max", max)]:
         a, b = f(ours) * 1000, f(base) * 1000

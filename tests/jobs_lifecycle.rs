@@ -171,7 +171,8 @@ fn output_goes_to_the_log_with_stamps() {
         .collect();
     assert!(lines.iter().any(|l| l.ends_with(" out hello")), "{log}");
     assert!(lines.iter().any(|l| l.ends_with(" err oops")), "{log}");
-    assert!(lines.iter().any(|l| l.ends_with(" out partial")), "{log}");
+    // No newline followed it: the record says so (`+`).
+    assert!(lines.iter().any(|l| l.ends_with(" out+ partial")), "{log}");
     for line in lines {
         let stamp: jiff::Timestamp = line[..24].parse().expect("stamped");
         assert!(jiff::Timestamp::now().duration_since(stamp).as_secs() < 60);

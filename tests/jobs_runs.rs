@@ -186,7 +186,7 @@ fn shell_false_keeps_quoted_arguments_whole() {
         (env.status("quoted") == "stopped").then_some(())
     });
     let log = env.log_text("quoted");
-    assert!(log.contains(" out <a b><c d><e \"f\">"), "{log}");
+    assert!(log.contains(" <a b><c d><e \"f\">"), "{log}");
 }
 
 #[test]

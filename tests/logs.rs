@@ -3,58 +3,17 @@
 //! `attach job` through a real terminal; and
 //! `logs -f` over many jobs, one restarting and one created while following.
 
+#[path = "support/following.rs"]
+mod following;
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use following::Following;
 use serde_json::Value;
 use support::{wait_for, Env};
-
-/// A `mrsm logs -f` child, killed when dropped.
-struct Following {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Following {
-    fn start(env: &Env, args: &[&str]) -> Following {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
-            .args(["logs", "-f", "--output-only"])
-            .args(args)
-            .env("MRSM_ROOT_DIR", env.root())
-            .current_dir(env.work())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("follower starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Following { child, lines }
-    }
-
-    /// The next line, or `None` after `timeout` of silence.
-    fn next(&self, timeout: Duration) -> Option<String> {
-        self.lines.recv_timeout(timeout).ok()
-    }
-}
-
-impl Drop for Following {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// The `out` lines kept in a job's log files, oldest first.
 fn kept_lines(env: &Env, name: &str) -> Vec<String> {
@@ -74,7 +33,7 @@ fn kept_lines(env: &Env, name: &str) -> Vec<String> {
 #[test]
 fn a_million_lines_are_kept_and_followed_exactly() {
     let env = Env::new();
-    let follower = Following::start(&env, &["--json"]);
+    let follower = Following::start(&env, &["--output-only", "--json"]);
     // The follower is running once it shows a first job's line.
     env.run_d("warm-up", &["--", "echo", "ready"]);
     let first = follower
@@ -102,6 +61,12 @@ fn a_million_lines_are_kept_and_followed_exactly() {
             .next(Duration::from_secs(30))
             .unwrap_or_else(|| panic!("the follower went quiet after line {}", expected - 1));
         let v: Value = serde_json::from_str(&line).expect("JSON lines");
+        assert_ne!(
+            v["stream"],
+            "gap",
+            "the follower fell behind after line {}: {line}",
+            expected - 1
+        );
         assert_eq!(v["job"], "million");
         assert_eq!(
             v["line"],
@@ -217,7 +182,7 @@ fn split_prefixed(line: &str) -> (String, String) {
 #[test]
 fn following_twenty_jobs_one_restarting_and_one_new() {
     let env = Env::new();
-    let follower = Following::start(&env, &["--no-color"]);
+    let follower = Following::start(&env, &["--output-only", "--no-color"]);
     let script = "for i in $(seq 40); do echo \"$MRSM_JOB $i\"; sleep 0.01; done";
     for i in 0..18 {
         env.run_d(&format!("job-{i:02}"), &["--", "sh", "-c", script]);

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use super::{local_executor, UsageError};
 use crate::executor::Executor;
 use crate::job::{validate_name, JobStatus, RunResult};
-use crate::logs::Stream;
+use crate::logs::{LogLine, Stream};
 
 /// Arguments of `attach job`.
 #[derive(Debug, clap::Args)]
@@ -44,22 +44,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         let input_executor = local_executor()?;
         let input_name = name.clone();
         std::thread::spawn(move || forward_input(&input_executor, &input_name));
-        executor.follow_logs(&name, false, &mut |line| {
-            let written = match line.stream {
-                Stream::Out => {
-                    let mut out = std::io::stdout().lock();
-                    out.write_all(&line.line)
-                        .and_then(|_| out.write_all(b"\n"))
-                        .and_then(|_| out.flush())
-                }
-                Stream::Err => {
-                    let mut err = std::io::stderr().lock();
-                    err.write_all(&line.line).and_then(|_| err.write_all(b"\n"))
-                }
-                Stream::Sys => Ok(()),
-            };
-            written.is_ok()
-        })?;
+        executor.follow_logs(&name, false, &mut |line| show(&line).is_ok())?;
     }
     let info = executor.get(&name)?;
     let result = info.last_result.as_ref();
@@ -72,6 +57,34 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         None => eprintln!("mrsm: job {name:?} is {}", info.status),
     }
     Ok(exit_status(result))
+}
+
+/// Shows a line of the job's output as the job wrote it: output on standard output,
+/// errors on standard error, a piece of a line without the newline it did not have;
+/// lines lost to rotation as a note on standard error.
+fn show(line: &LogLine) -> std::io::Result<()> {
+    let newline: &[u8] = if line.continues { b"" } else { b"\n" };
+    match line.stream {
+        Stream::Out => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&line.line)?;
+            out.write_all(newline)?;
+            out.flush()
+        }
+        Stream::Err => {
+            let mut err = std::io::stderr().lock();
+            err.write_all(&line.line)?;
+            err.write_all(newline)
+        }
+        Stream::Gap => {
+            let dropped = line.dropped().unwrap_or_default();
+            eprintln!(
+                "mrsm: {dropped} lines dropped: the log rotated them away before they were shown"
+            );
+            Ok(())
+        }
+        Stream::Sys => Ok(()),
+    }
 }
 
 /// Sends what is typed to the job, chunk by chunk, and closes its input at end of

@@ -2,15 +2,16 @@
 //! compose-style prefixes, optionally followed live.
 
 use std::io::IsTerminal;
+use std::path::Path;
 
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::UsageError;
-use crate::job::validate_name;
+use crate::job::{validate_name, JobFile};
 use crate::logs::multiplex::{self, Jobs};
 use crate::logs::{format_stamp, Selection, Style};
-use crate::store::Root;
+use crate::store::{read_json, Root};
 
 /// Arguments of `show logs`.
 #[derive(Debug, clap::Args)]
@@ -18,7 +19,8 @@ pub struct Args {
     /// Only these jobs (default: every job, including ones created while following).
     #[arg(value_name = "NAME")]
     names: Vec<String>,
-    /// Keep printing new lines as they are written.
+    /// Keep printing new lines as they are written. As in `docker compose logs`, `-f`
+    /// means follow; a spec file is given with `--file`.
     #[arg(short = 'f', long)]
     follow: bool,
     /// Only the last N lines of each job.
@@ -33,18 +35,24 @@ pub struct Args {
     /// Never colour job names (colour is also off when output is not a terminal or NO_COLOR is set).
     #[arg(long)]
     no_color: bool,
-    /// One JSON object per line: {"job", "ts", "stream", "line"}.
+    /// One JSON object per line: {"job", "ts", "stream", "line"}, plus "continues": true
+    /// on a piece of a longer line, and "dropped": N on a "gap" line (lines lost to rotation).
     #[arg(long)]
     json: bool,
     /// Leave out the supervisor's own notes (run started, step exited, …).
     #[arg(long)]
     output_only: bool,
-    /// `mrsm logs` only: the project of this spec file (default ./mrsm-jobs.yaml when it
-    /// exists; otherwise every job).
+    /// Print jobs' control bytes (escape sequences, \r) as they are, even to a terminal;
+    /// by default a terminal shows them as escapes such as \x1b (output to a pipe or a
+    /// file is always byte for byte).
+    #[arg(long)]
+    raw: bool,
+    /// Only the jobs of this spec file's project (not `-f`, which means --follow, as in
+    /// compose). `mrsm logs` reads ./mrsm-jobs.yaml by default when it exists.
     #[arg(long = "file", value_name = "FILE")]
     file: Option<std::path::PathBuf>,
-    /// `mrsm logs` only: this project's jobs.
-    #[arg(short = 'p', long, value_name = "NAME")]
+    /// Only this project's jobs.
+    #[arg(short = 'p', long, value_name = "NAME", conflicts_with = "file")]
     project: Option<String>,
 }
 
@@ -65,54 +73,84 @@ fn since_stamp(text: &str) -> Result<String, UsageError> {
     Ok(format_stamp(then))
 }
 
-/// Which jobs `mrsm logs` (compose vocabulary) shows: a project's, when one is
-/// named or a spec file is at hand.
-fn compose_jobs(args: &Args) -> anyhow::Result<Option<Jobs>> {
-    if !args.names.is_empty() {
-        return Ok(None);
-    }
-    if let Some(p) = &args.project {
-        return Ok(Some(Jobs::Project(p.clone())));
-    }
-    let file = args
-        .file
-        .clone()
-        .unwrap_or_else(|| std::path::PathBuf::from(crate::spec::DEFAULT_FILE));
-    if args.file.is_none() && !file.exists() {
-        return Ok(None);
-    }
-    match crate::spec::load(&[file], None) {
-        Ok(desired) => Ok(Some(Jobs::Project(desired.project))),
+/// The project of a spec file.
+fn project_of(file: &Path) -> anyhow::Result<String> {
+    match crate::spec::load(&[file.to_path_buf()], None) {
+        Ok(desired) => Ok(desired.project),
         Err(errors) => Err(UsageError(errors.to_string()).into()),
     }
 }
 
+/// The project whose jobs to show: named, or that of a spec file; `mrsm logs`
+/// (`compose`) also looks for ./mrsm-jobs.yaml. The flag says whether it was asked
+/// for explicitly.
+fn project(args: &Args, compose: bool) -> anyhow::Result<Option<(String, bool)>> {
+    if let Some(p) = &args.project {
+        return Ok(Some((p.clone(), true)));
+    }
+    if let Some(file) = &args.file {
+        return Ok(Some((project_of(file)?, true)));
+    }
+    let default = Path::new(crate::spec::DEFAULT_FILE);
+    if compose && args.names.is_empty() && default.exists() {
+        return Ok(Some((project_of(default)?, false)));
+    }
+    Ok(None)
+}
+
 /// Runs `mrsm logs`: like `show logs`, limited to the project at hand.
 pub fn run_compose(args: &Args) -> anyhow::Result<i32> {
-    match compose_jobs(args)? {
-        Some(jobs) => show(args, jobs),
-        None => run(args),
-    }
+    show(args, true)
 }
 
 /// Runs `show logs`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let jobs = if args.names.is_empty() {
-        Jobs::All
-    } else {
-        Jobs::Named(args.names.clone())
-    };
-    show(args, jobs)
+    show(args, false)
 }
 
-fn show(args: &Args, jobs: Jobs) -> anyhow::Result<i32> {
-    let root = Root::from_env()?;
-    for name in &args.names {
-        validate_name(name).map_err(|e| UsageError(e.to_string()))?;
-        if !root.job_file(name).exists() {
-            anyhow::bail!("job {name:?} does not exist");
+/// Checks a job name given on the command line: it must exist, and be in the project
+/// asked for.
+fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<()> {
+    validate_name(name).map_err(|e| UsageError(e.to_string()))?;
+    let Some(file) = read_json::<JobFile>(&root.job_file(name)).ok().flatten() else {
+        if !root.job_file(name).exists() && looks_like_a_spec_file(name) {
+            return Err(UsageError(format!(
+                "job {name:?} does not exist; for the jobs of a spec file use --file {name} \
+                 (-f means --follow, as in docker compose)"
+            ))
+            .into());
+        }
+        if root.job_file(name).exists() {
+            // Unreadable definition: its log can still be shown.
+            return Ok(());
+        }
+        anyhow::bail!("job {name:?} does not exist");
+    };
+    if let Some(p) = project {
+        if file.project.as_deref() != Some(p) {
+            return Err(UsageError(format!("job {name:?} is not in project {p:?}")).into());
         }
     }
+    Ok(())
+}
+
+/// Whether a word is more likely a spec file than a job name.
+fn looks_like_a_spec_file(word: &str) -> bool {
+    word.ends_with(".yaml") || word.ends_with(".yml") || Path::new(word).is_file()
+}
+
+fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
+    let root = Root::from_env()?;
+    let project = project(args, compose)?;
+    let asked = project.as_ref().filter(|(_, explicit)| *explicit);
+    for name in &args.names {
+        check_name(&root, name, asked.map(|(p, _)| p.as_str()))?;
+    }
+    let jobs = match project {
+        _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
+        Some((p, _)) => Jobs::Project(p),
+        None => Jobs::All,
+    };
     let selection = Selection {
         tail: args.tail,
         since: args.since.as_deref().map(since_stamp).transpose()?,
@@ -127,6 +165,7 @@ fn show(args: &Args, jobs: Jobs) -> anyhow::Result<i32> {
         color,
         timestamps: args.timestamps,
         json: args.json,
+        escape: !args.raw && !args.json && stdout.is_terminal(),
     };
     let mut out = std::io::BufWriter::new(stdout.lock());
     match multiplex::show(

@@ -54,7 +54,10 @@ pub fn jobs_table(jobs: &[JobInfo]) -> String {
                 (None, _) => "-".into(),
             };
             let result = match (&j.last_result, j.status, &j.reason) {
-                (_, JobStatus::Stopped, Some(reason)) => reason.clone(),
+                _ if j.warning.is_some() => {
+                    format!("warning: {}", j.warning.as_deref().unwrap_or_default())
+                }
+                (_, JobStatus::Stopped | JobStatus::Broken, Some(reason)) => reason.clone(),
                 (Some(r), _, _) => {
                     format!("{} {}", if r.ok { "ok:" } else { "failed:" }, r.message)
                 }

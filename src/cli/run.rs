@@ -52,6 +52,10 @@ pub struct Args {
     /// Rotate the job's log at this size, e.g. 1MiB (default 10MiB).
     #[arg(long, value_name = "SIZE")]
     log_size: Option<String>,
+    /// Split output lines longer than this into continued records, e.g. 1MiB
+    /// (default 64KiB).
+    #[arg(long, value_name = "SIZE")]
+    log_line_size: Option<String>,
     /// Log files kept, the current one included (default 5).
     #[arg(long, value_name = "N")]
     log_keep: Option<u32>,
@@ -92,6 +96,9 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
     }
     if let Some(size) = &args.log_size {
         spec.logs.max_size = parse_size(size).map_err(UsageError)?;
+    }
+    if let Some(size) = &args.log_line_size {
+        spec.logs.max_line = parse_size(size).map_err(UsageError)?;
     }
     if let Some(keep) = args.log_keep {
         spec.logs.keep = keep;

@@ -16,7 +16,7 @@ use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, StopSettings,
     SupervisorState,
 };
-use crate::logs::{drain, drain_shared, Follower, Grabber, LogLine, Selection};
+use crate::logs::{drain, drain_some, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::job_processes;
 use crate::store::{
     is_disk_full, read_json, write_json, ProcessIdentity, Root, RootLock, StoreError,
@@ -613,11 +613,12 @@ impl Executor for LocalExecutor {
         self.read_file(name)?;
         let path = self.root.log_file(name);
         let grabber = Grabber::start();
-        let follower = grabber.watch(if from_start {
+        let mut follower = if from_start {
             Follower::from_start(&path)
         } else {
             Follower::from_end(&path)
-        });
+        };
+        grabber.watch(&follower);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // Whether the job was still running *before* reading: lines written
@@ -625,11 +626,21 @@ impl Executor for LocalExecutor {
             let running = self
                 .live_supervisor(name)
                 .is_some_and(|s| s.phase != Phase::Exited);
-            let lines = drain_shared(name, &follower, &mut buf);
-            let idle = lines.is_empty();
-            for line in lines {
-                if !on_line(line) {
-                    return Ok(());
+            // Once it stopped, everything left is read, one bounded batch at a time.
+            let mut idle = true;
+            loop {
+                let lines = drain_some(name, &mut follower, &mut buf);
+                if lines.is_empty() {
+                    break;
+                }
+                idle = false;
+                for line in lines {
+                    if !on_line(line) {
+                        return Ok(());
+                    }
+                }
+                if running {
+                    break;
                 }
             }
             if !running {

@@ -173,6 +173,14 @@ pub struct LogSettings {
     /// Files kept, the current one included.
     #[serde(default = "default_log_keep")]
     pub keep: u32,
+    /// The most output bytes in one record: a longer line is split into records
+    /// marked as continued. Left out of `job.json` when it is the default, so that
+    /// specs written before it existed hash the same.
+    #[serde(
+        default = "default_log_max_line",
+        skip_serializing_if = "is_default_log_max_line"
+    )]
+    pub max_line: u64,
 }
 
 fn default_log_size() -> u64 {
@@ -183,11 +191,20 @@ fn default_log_keep() -> u32 {
     5
 }
 
+fn default_log_max_line() -> u64 {
+    crate::logs::DEFAULT_MAX_LINE
+}
+
+fn is_default_log_max_line(n: &u64) -> bool {
+    *n == default_log_max_line()
+}
+
 impl Default for LogSettings {
     fn default() -> Self {
         LogSettings {
             max_size: default_log_size(),
             keep: default_log_keep(),
+            max_line: default_log_max_line(),
         }
     }
 }
@@ -305,9 +322,9 @@ impl JobSpec {
                 .get(tz)
                 .ok_or_else(|| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
         }
-        if self.logs.keep == 0 || self.logs.max_size == 0 {
+        if self.logs.keep == 0 || self.logs.max_size == 0 || self.logs.max_line == 0 {
             return Err(SpecError::Invalid(
-                "log size and the number of log files kept must be positive".into(),
+                "log size, line size and the number of log files kept must be positive".into(),
             ));
         }
         Ok(())

@@ -60,6 +60,9 @@ pub struct SupervisorState {
     /// `next_fire`), for a supervisor that replaces this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleResume>,
+    /// Output the log could not keep (a full disk), while that lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_trouble: Option<String>,
 }
 
 /// What started a run.
@@ -129,6 +132,9 @@ pub struct JobInfo {
     /// Stopped because its supervisor died (killed from outside), not by finishing
     /// or by request: the reconciler starts such jobs again.
     pub died: bool,
+    /// Something wrong while it runs (its log cannot be written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
     pub desired: DesiredState,
     pub executor: String,
     pub project: Option<String>,
@@ -187,6 +193,7 @@ impl JobInfo {
             last_result: state.and_then(|s| s.last_result.clone()),
             reason,
             died,
+            warning: alive.and_then(|s| s.log_trouble.clone()),
             desired: file.desired,
             executor: executor.to_string(),
             project: file.project.clone(),
@@ -219,6 +226,7 @@ impl JobInfo {
             last_result: None,
             reason: Some(reason),
             died: false,
+            warning: None,
             desired: DesiredState::default(),
             executor: executor.to_string(),
             project: None,
@@ -271,6 +279,7 @@ mod tests {
             }),
             last_run: 1,
             schedule: None,
+            log_trouble: None,
         }
     }
 

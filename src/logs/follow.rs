@@ -1,6 +1,12 @@
-//! Reading a job's log as it grows: a follower holds open every file it still has to
-//! read, so a rotation (or several) between two reads loses nothing, and it moves to
-//! the next file only once the one it reads can no longer grow.
+//! Reading a job's log as it grows, across rotations and restarts.
+//!
+//! A follower reads one file at a time and moves to the next once the one it reads
+//! can no longer grow. Files are opened as soon as they appear and held open until
+//! read (by the follower itself, and by a [`Grabber`] thread for a reader that may be
+//! held up by a slow consumer), so rotation does not take them away. When it did
+//! anyway (a reader further behind than the queue allows, or one that was not
+//! scheduled in time), the follower notices from the record counts in the file
+//! headers and reports exactly how many records it missed, as one `gap` record.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -8,204 +14,434 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
-use super::writer::rotated_path;
+use super::record::{parse_header, Record, Stream, STAMP_LEN};
+use super::writer::{count_records, read_header, rotated_path, whole_records_end};
 
 /// The most rotated files looked for.
 const MAX_FILES: u32 = 1000;
+/// The most files held open ahead of a reader, and the most bytes in them: beyond
+/// these the oldest is let go (and reported as a gap once the reader gets there),
+/// so a stuck reader pins neither file descriptors nor deleted files' disk space
+/// without bound.
+const MAX_AHEAD: usize = 64;
+const MAX_AHEAD_BYTES: u64 = 256 << 20;
+/// The most bytes one [`Follower::poll`] reads.
+const POLL_BUDGET: usize = 1 << 20;
+/// A line longer than this (only in a damaged file, or one written with a huge
+/// record cap) is skipped rather than held in memory.
+const MAX_PARTIAL: usize = 64 << 20;
 
-struct OpenFile {
-    file: File,
-    ino: (u64, u64),
+type Ino = (u64, u64);
+
+fn inode(meta: &std::fs::Metadata) -> Ino {
+    (meta.dev(), meta.ino())
 }
 
-/// Follows one job's log across rotations and restarts.
-pub struct Follower {
-    current: PathBuf,
-    held: VecDeque<OpenFile>,
-    partial: Vec<u8>,
+/// A log file opened for reading.
+struct Opened {
+    file: File,
+    ino: Ino,
+}
+
+/// Files opened ahead of the reader; shared with the [`Grabber`].
+struct Ahead {
+    queue: VecDeque<Opened>,
+    /// The newest file taken so far (queued, or being read).
+    newest: Option<Ino>,
     /// Size of the current file when last looked at, and when it last changed.
     last_len: u64,
     last_change: Instant,
     last_check: Instant,
 }
 
-fn inode(meta: &std::fs::Metadata) -> (u64, u64) {
-    (meta.dev(), meta.ino())
+/// One followed log, as the grabber sees it.
+struct Watched {
+    current: PathBuf,
+    ahead: Mutex<Ahead>,
+}
+
+/// The file being read.
+struct Reading {
+    file: File,
+    offset: u64,
+    /// Records the log held before this file (its header, or 0 for a file without
+    /// one); `None` until the first line has been read.
+    base: Option<u64>,
+    /// Records of this file read so far.
+    records: u64,
+}
+
+/// Follows one job's log across rotations and restarts.
+pub struct Follower {
+    watched: Arc<Watched>,
+    reading: Option<Reading>,
+    partial: Vec<u8>,
+    /// The partial line is too long to keep: drop it up to its newline.
+    skipping: bool,
+    /// Records the log held at the end of the last file read, to count a gap.
+    prev_end: Option<u64>,
+}
+
+/// Paths of the job's log files, newest first, with the `NAME.log.N` suffix or 0;
+/// one missing file in the middle (a rotation under way) does not end the list.
+fn existing_files(current: &Path) -> Vec<(u32, PathBuf)> {
+    let mut files = Vec::new();
+    let mut misses = 0;
+    for n in 0..=MAX_FILES {
+        let path = rotated_path(current, n);
+        if path.exists() {
+            files.push((n, path));
+            misses = 0;
+        } else if n > 0 {
+            misses += 1;
+            if misses == 2 {
+                break;
+            }
+        }
+    }
+    files
 }
 
 /// The job's log files that exist, oldest first: `NAME.log.N` … `NAME.log.1`,
 /// `NAME.log`.
 pub fn log_files(current: &Path) -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = (1..=MAX_FILES)
-        .map(|n| rotated_path(current, n))
-        .take_while(|p| p.exists())
-        .collect();
-    files.reverse();
-    if current.exists() {
-        files.push(current.to_path_buf());
+    existing_files(current)
+        .into_iter()
+        .rev()
+        .map(|(_, p)| p)
+        .collect()
+}
+
+/// The log's files, opened, oldest first, as they were at one instant: taken again
+/// when a rotation moved a file while they were being opened.
+fn snapshot(current: &Path) -> Vec<Opened> {
+    let mut opened = Vec::new();
+    for _ in 0..10 {
+        opened = existing_files(current)
+            .into_iter()
+            .rev()
+            .filter_map(|(_, path)| {
+                let file = File::open(&path).ok()?;
+                let ino = inode(&file.metadata().ok()?);
+                Some((path, Opened { file, ino }))
+            })
+            .collect::<Vec<_>>();
+        let unchanged = opened
+            .iter()
+            .all(|(path, o)| std::fs::metadata(path).is_ok_and(|m| inode(&m) == o.ino))
+            && existing_files(current).len() == opened.len();
+        if unchanged {
+            break;
+        }
     }
-    files
+    opened.into_iter().map(|(_, o)| o).collect()
+}
+
+impl Watched {
+    /// Opens every file newer than the newest one taken, when the current file
+    /// changed since. Cheap when it did not: one `stat`.
+    fn grab(&self) {
+        let Ok(mut ahead) = self.ahead.lock() else {
+            return;
+        };
+        let now = Instant::now();
+        ahead.last_check = now;
+        let Ok(meta) = std::fs::metadata(&self.current) else {
+            return; // mid-rotation, or the log was removed
+        };
+        if meta.len() != ahead.last_len {
+            ahead.last_len = meta.len();
+            ahead.last_change = now;
+        }
+        if ahead.newest == Some(inode(&meta)) {
+            return; // the usual case: no rotation since last time
+        }
+        ahead.last_change = now;
+        let files = snapshot(&self.current);
+        // Files are deleted oldest first, so when the newest one taken is gone (or
+        // the log was removed and started again), everything on disk is newer.
+        let start = ahead
+            .newest
+            .and_then(|n| files.iter().position(|f| f.ino == n))
+            .map_or(0, |p| p + 1);
+        for file in files.into_iter().skip(start) {
+            ahead.newest = Some(file.ino);
+            ahead.queue.push_back(file);
+        }
+        let held = |q: &VecDeque<Opened>| {
+            q.iter()
+                .filter_map(|o| o.file.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        };
+        while ahead.queue.len() > MAX_AHEAD
+            || (ahead.queue.len() > 1 && held(&ahead.queue) > MAX_AHEAD_BYTES)
+        {
+            ahead.queue.pop_front();
+        }
+    }
+
+    /// Looks for new files when the log is busy (every call) or now and then when
+    /// it is quiet.
+    fn keep_up(&self) {
+        let due = match self.ahead.lock() {
+            Ok(a) => {
+                a.last_change.elapsed() < Duration::from_secs(1)
+                    || a.last_check.elapsed() >= Duration::from_millis(100)
+            }
+            Err(_) => false,
+        };
+        if due {
+            self.grab();
+        }
+    }
+
+    /// The oldest file opened ahead, to read next.
+    fn next(&self) -> Option<Opened> {
+        self.ahead.lock().ok()?.queue.pop_front()
+    }
+
+    /// Whether a file newer than the one being read is there.
+    fn has_next(&self) -> bool {
+        self.ahead.lock().is_ok_and(|a| !a.queue.is_empty())
+    }
 }
 
 impl Follower {
-    /// A follower that will read the whole log, from its oldest kept line.
-    pub fn from_start(current: &Path) -> Follower {
-        let mut follower = Follower::empty(current);
-        follower.discover();
-        follower
-    }
-
     fn empty(current: &Path) -> Follower {
         let now = Instant::now();
         Follower {
-            current: current.to_path_buf(),
-            held: VecDeque::new(),
+            watched: Arc::new(Watched {
+                current: current.to_path_buf(),
+                ahead: Mutex::new(Ahead {
+                    queue: VecDeque::new(),
+                    newest: None,
+                    last_len: 0,
+                    last_change: now,
+                    last_check: now,
+                }),
+            }),
+            reading: None,
             partial: Vec::new(),
-            last_len: 0,
-            last_change: now,
-            last_check: now,
+            skipping: false,
+            prev_end: None,
         }
+    }
+
+    /// A follower that will read the whole log, from its oldest kept line.
+    pub fn from_start(current: &Path) -> Follower {
+        let follower = Follower::empty(current);
+        follower.watched.grab();
+        follower
     }
 
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
         let mut follower = Follower::empty(current);
-        if let Ok(mut file) = File::open(current) {
-            if let (Ok(meta), Ok(_)) = (file.metadata(), file.seek(SeekFrom::End(0))) {
-                follower.held.push_back(OpenFile {
-                    file,
-                    ino: inode(&meta),
-                });
-            }
+        let Ok(mut file) = File::open(current) else {
+            return follower;
+        };
+        let Ok(meta) = file.metadata() else {
+            return follower;
+        };
+        // Start after the last whole record, counting the ones before it.
+        let end = whole_records_end(&file, meta.len()).unwrap_or(0);
+        let (base, header_len) = read_header(&file).ok().flatten().unwrap_or((0, 0));
+        let records = count_records(&file, header_len, end).unwrap_or(0);
+        if file.seek(SeekFrom::Start(end)).is_err() {
+            return follower;
         }
+        if let Ok(mut ahead) = follower.watched.ahead.lock() {
+            ahead.newest = Some(inode(&meta));
+        }
+        follower.reading = Some(Reading {
+            file,
+            offset: end,
+            base: (end > 0).then_some(base),
+            records,
+        });
         follower
     }
 
-    /// Opens newly rotated-in files when the log is busy (checked every call) or
-    /// now and then when it is quiet; for a [`Grabber`] thread.
-    pub fn keep_up(&mut self) {
-        let busy = self.last_change.elapsed() < Duration::from_secs(1);
-        if busy || self.last_check.elapsed() >= Duration::from_millis(100) {
-            self.discover();
-        }
-    }
-
-    /// Opens every file newer than the newest one held.
-    fn discover(&mut self) {
-        self.last_check = Instant::now();
-        let newest = self.held.back().map(|f| f.ino);
-        if let Ok(meta) = std::fs::metadata(&self.current) {
-            if meta.len() != self.last_len {
-                self.last_len = meta.len();
-                self.last_change = self.last_check;
-            }
-            if newest == Some(inode(&meta)) {
-                return; // the usual case: no rotation since last time
-            }
-            self.last_change = self.last_check;
-        }
-        let on_disk: Vec<(PathBuf, (u64, u64))> = log_files(&self.current)
-            .into_iter()
-            .filter_map(|p| std::fs::metadata(&p).ok().map(|m| (p, inode(&m))))
-            .collect();
-        let start = match newest.and_then(|n| on_disk.iter().position(|(_, i)| *i == n)) {
-            Some(pos) => pos + 1,
-            // Nothing held, or ours is gone (rotated away, or the job was recreated):
-            // everything on disk is newer.
-            None => 0,
-        };
-        for (path, ino) in &on_disk[start..] {
-            if self.held.iter().any(|f| f.ino == *ino) {
-                continue;
-            }
-            if let Ok(file) = File::open(path) {
-                // The file may have been replaced between listing and opening.
-                let ino = file.metadata().map(|m| inode(&m)).unwrap_or(*ino);
-                self.held.push_back(OpenFile { file, ino });
-            }
-        }
-    }
-
-    /// Appends every complete record written since the last call to `out`; returns
-    /// how many bytes were added.
-    pub fn poll(&mut self, out: &mut Vec<u8>, buf: &mut [u8]) -> usize {
-        let before = out.len();
+    /// Appends the complete records written since the last call to `out` (at most
+    /// about 1 MiB of them), preceded by a `gap` record where rotation deleted some
+    /// before they could be read. Returns whether it stopped early, with more to
+    /// read now.
+    pub fn poll(&mut self, out: &mut Vec<u8>, buf: &mut [u8]) -> bool {
+        let start = out.len();
         loop {
-            // Newer files found *before* reading mean the front one no longer grows.
-            self.discover();
-            let more_after_front = self.held.len() > 1;
-            let Some(front) = self.held.front_mut() else {
-                break;
-            };
+            if self.reading.is_none() {
+                self.watched.grab();
+                let Some(next) = self.watched.next() else {
+                    return false;
+                };
+                self.reading = Some(Reading {
+                    file: next.file,
+                    offset: 0,
+                    base: None,
+                    records: 0,
+                });
+            }
+            // A newer file found *before* reading means this one no longer grows.
+            self.watched.grab();
+            let finished = self.watched.has_next();
             loop {
-                match front.file.read(buf) {
-                    Ok(0) | Err(_) => break,
+                if out.len() - start >= POLL_BUDGET {
+                    return true;
+                }
+                let Some(reading) = self.reading.as_mut() else {
+                    return false;
+                };
+                match reading.file.read(buf) {
+                    Ok(0) => break,
                     Ok(n) => {
-                        let chunk = &buf[..n];
-                        match memchr::memrchr(b'\n', chunk) {
-                            Some(last) => {
-                                out.extend_from_slice(&self.partial);
-                                self.partial.clear();
-                                out.extend_from_slice(&chunk[..=last]);
-                                self.partial.extend_from_slice(&chunk[last + 1..]);
-                            }
-                            None => self.partial.extend_from_slice(chunk),
-                        }
+                        reading.offset += n as u64;
+                        self.take(n, buf, out);
                     }
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                    Err(_) => break,
                 }
             }
-            if !more_after_front {
-                break;
+            if !finished {
+                self.rewind_if_truncated();
+                return false;
             }
-            self.held.pop_front();
+            if let Some(Reading {
+                base: Some(base),
+                records,
+                ..
+            }) = self.reading.take()
+            {
+                self.prev_end = Some(base + records);
+            }
             self.partial.clear();
+            self.skipping = false;
         }
-        out.len() - before
+    }
+
+    /// A write that failed halfway is cut off by the writer: what was read of it is
+    /// dropped, and reading goes on from where the file now ends.
+    fn rewind_if_truncated(&mut self) {
+        let Some(reading) = self.reading.as_mut() else {
+            return;
+        };
+        let Ok(len) = reading.file.metadata().map(|m| m.len()) else {
+            return;
+        };
+        if len < reading.offset && reading.file.seek(SeekFrom::Start(len)).is_ok() {
+            reading.offset = len;
+            self.partial.clear();
+            self.skipping = false;
+        }
+    }
+
+    /// Takes in `buf[..n]`, just read: complete records go to `out`, the file header
+    /// is read (and a gap reported), a trailing incomplete record is kept.
+    fn take(&mut self, n: usize, buf: &[u8], out: &mut Vec<u8>) {
+        let mut chunk = &buf[..n];
+        let Some(reading) = self.reading.as_mut() else {
+            return;
+        };
+        if reading.base.is_none() {
+            let Some(i) = memchr::memchr(b'\n', chunk) else {
+                self.partial.extend_from_slice(chunk);
+                if self.partial.len() > MAX_PARTIAL {
+                    // Not a header: a damaged file.
+                    reading.base = Some(0);
+                    self.partial.clear();
+                    self.skipping = true;
+                }
+                return;
+            };
+            self.partial.extend_from_slice(&chunk[..i]);
+            chunk = &chunk[i + 1..];
+            let first = std::mem::take(&mut self.partial);
+            match parse_header(&first) {
+                Some(seq) => {
+                    reading.base = Some(seq);
+                    if let Some(end) = self.prev_end.filter(|&end| seq > end) {
+                        let stamp = std::str::from_utf8(&first[..STAMP_LEN]).unwrap_or_default();
+                        let count = (seq - end).to_string();
+                        Record::encode(out, stamp, Stream::Gap, count.as_bytes(), false);
+                    }
+                }
+                None => {
+                    // A file written before headers: its records count from 0.
+                    reading.base = Some(0);
+                    reading.records += 1;
+                    out.extend_from_slice(&first);
+                    out.push(b'\n');
+                }
+            }
+        }
+        match memchr::memrchr(b'\n', chunk) {
+            Some(last) => {
+                reading.records += memchr::memchr_iter(b'\n', &chunk[..=last]).count() as u64;
+                let first_end = memchr::memchr(b'\n', chunk).unwrap_or(last);
+                if self.skipping {
+                    self.skipping = false;
+                    out.extend_from_slice(&chunk[first_end + 1..=last]);
+                } else {
+                    out.extend_from_slice(&self.partial);
+                    out.extend_from_slice(&chunk[..=last]);
+                }
+                self.partial.clear();
+                self.partial.extend_from_slice(&chunk[last + 1..]);
+            }
+            None if self.skipping => {}
+            None => {
+                self.partial.extend_from_slice(chunk);
+                if self.partial.len() > MAX_PARTIAL {
+                    self.partial.clear();
+                    self.skipping = true;
+                }
+            }
+        }
     }
 }
 
-/// A follower shared between its reader and a [`Grabber`].
-pub type SharedFollower = Arc<Mutex<Follower>>;
-
 /// Keeps followers' files open as soon as they appear, on its own thread, so that a
 /// reader held up by a slow consumer (a full pipe, a slow terminal) still loses no
-/// file to rotation. Stops when dropped.
+/// file to rotation. Never waits for a reader: readers share only the queue of files
+/// opened ahead with it. Stops when dropped.
 pub struct Grabber {
-    followers: Arc<Mutex<Vec<SharedFollower>>>,
+    watched: Arc<Mutex<Vec<Weak<Watched>>>>,
     stop: Arc<AtomicBool>,
 }
 
 impl Grabber {
     /// Starts the thread (checking busy logs every 2 ms, quiet ones every 100 ms).
     pub fn start() -> Grabber {
-        let followers: Arc<Mutex<Vec<SharedFollower>>> = Arc::default();
+        let watched: Arc<Mutex<Vec<Weak<Watched>>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
-        let (list, done) = (followers.clone(), stop.clone());
+        let (list, done) = (watched.clone(), stop.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
-                let current: Vec<SharedFollower> =
-                    list.lock().map(|l| l.clone()).unwrap_or_default();
-                for follower in current {
-                    if let Ok(mut f) = follower.lock() {
-                        f.keep_up();
+                let current: Vec<Arc<Watched>> = match list.lock() {
+                    Ok(mut l) => {
+                        l.retain(|w| w.strong_count() > 0);
+                        l.iter().filter_map(Weak::upgrade).collect()
                     }
+                    Err(_) => Vec::new(),
+                };
+                for w in current {
+                    w.keep_up();
                 }
                 std::thread::sleep(Duration::from_millis(2));
             }
         });
-        Grabber { followers, stop }
+        Grabber { watched, stop }
     }
 
-    /// Takes a follower under watch and returns it shared.
-    pub fn watch(&self, follower: Follower) -> SharedFollower {
-        let shared = Arc::new(Mutex::new(follower));
-        if let Ok(mut list) = self.followers.lock() {
-            list.push(shared.clone());
+    /// Keeps the files of `follower`'s log open ahead of it, for as long as the
+    /// follower exists.
+    pub fn watch(&self, follower: &Follower) {
+        if let Ok(mut list) = self.watched.lock() {
+            list.push(Arc::downgrade(&follower.watched));
         }
-        shared
     }
 }
 
@@ -221,12 +457,22 @@ mod tests {
     use crate::logs::{LogWriter, Stream};
     use jiff::Timestamp;
 
-    /// The lines (without stamp and stream) a poll returns.
+    /// The records (stream tag and line) a poll returns.
     fn poll_lines(follower: &mut Follower, buf: &mut [u8]) -> Vec<String> {
         let mut out = Vec::new();
-        follower.poll(&mut out, buf);
-        let text = String::from_utf8(out).expect("utf-8");
-        text.lines().map(|l| l[29..].to_string()).collect()
+        while follower.poll(&mut out, buf) {}
+        out.split(|&b| b == b'\n')
+            .filter_map(Record::parse)
+            .map(|r| match r.stream {
+                Stream::Gap => format!("gap {}", String::from_utf8_lossy(r.line)),
+                _ => String::from_utf8_lossy(r.line).into_owned(),
+            })
+            .collect()
+    }
+
+    fn write(writer: &mut LogWriter, n: usize) {
+        writer.append(Timestamp::UNIX_EPOCH, Stream::Out, n.to_string().as_bytes());
+        writer.flush();
     }
 
     #[test]
@@ -241,18 +487,11 @@ mod tests {
         for round in 0..50 {
             // Sometimes many rotations happen between two polls.
             for _ in 0..(round % 7) * 3 {
-                writer
-                    .append(
-                        Timestamp::UNIX_EPOCH,
-                        Stream::Out,
-                        format!("{next}").as_bytes(),
-                    )
-                    .expect("appends");
-                writer.flush().expect("flushes");
+                write(&mut writer, next);
                 next += 1;
                 if next % 5 == 0 {
-                    // Grab new files as they appear, as the real loop does.
-                    seen.extend(poll_lines(&mut follower, &mut buf));
+                    // Grab new files as they appear, as the grabber does.
+                    follower.watched.grab();
                 }
             }
             seen.extend(poll_lines(&mut follower, &mut buf));
@@ -261,24 +500,83 @@ mod tests {
         assert_eq!(seen, expected);
     }
 
+    /// Checks that `seen` holds `first..end` in order, each line either there or
+    /// counted by a gap before it; returns the number of gaps.
+    fn every_line_or_counted(seen: &[String], first: u64, end: u64) -> usize {
+        let mut expected_next = first;
+        let mut gaps = 0;
+        for line in seen {
+            if let Some(count) = line.strip_prefix("gap ") {
+                expected_next += count.parse::<u64>().expect("a count");
+                gaps += 1;
+            } else {
+                assert_eq!(line, &expected_next.to_string(), "{seen:?}");
+                expected_next += 1;
+            }
+        }
+        assert_eq!(expected_next, end, "{seen:?}");
+        gaps
+    }
+
     #[test]
-    fn from_end_skips_history() {
+    fn a_reader_left_behind_is_told_exactly_how_much_it_missed() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("job.log");
-        let mut writer = LogWriter::open(&path, 1 << 20, 3).expect("opens");
-        writer
-            .append(Timestamp::UNIX_EPOCH, Stream::Out, b"old")
-            .expect("appends");
-        writer.flush().expect("flushes");
+        // About 6 records a file, 3 files kept.
+        let mut writer = LogWriter::open(&path, 250, 3).expect("opens");
+        write(&mut writer, 0);
+        let mut follower = Follower::from_start(&path);
+        let mut buf = vec![0u8; 64];
+        let mut seen = poll_lines(&mut follower, &mut buf);
+        for n in 1..100 {
+            write(&mut writer, n);
+        }
+        seen.extend(poll_lines(&mut follower, &mut buf));
+        assert_eq!(every_line_or_counted(&seen, 0, 100), 1);
+    }
+
+    #[test]
+    fn from_end_skips_history_and_counts_on() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("job.log");
+        let mut writer = LogWriter::open(&path, 250, 3).expect("opens");
+        write(&mut writer, 0);
         let mut follower = Follower::from_end(&path);
-        writer
-            .append(Timestamp::UNIX_EPOCH, Stream::Out, b"new")
-            .expect("appends");
-        writer.flush().expect("flushes");
-        let mut out = Vec::new();
-        follower.poll(&mut out, &mut [0u8; 64]);
-        assert!(String::from_utf8(out)
-            .expect("utf-8")
-            .ends_with(" out new\n"));
+        let mut buf = vec![0u8; 64];
+        write(&mut writer, 1);
+        assert_eq!(poll_lines(&mut follower, &mut buf), ["1"]);
+        for n in 2..40 {
+            write(&mut writer, n);
+        }
+        let seen = poll_lines(&mut follower, &mut buf);
+        assert_eq!(every_line_or_counted(&seen, 2, 40), 1);
+    }
+
+    #[test]
+    fn logs_written_before_headers_are_read_and_continued() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("job.log");
+        let old: String = (0..3)
+            .map(|i| format!("2024-05-01T12:34:56.789Z out {i}\n"))
+            .collect();
+        std::fs::write(rotated_path(&path, 1), &old).expect("writes");
+        let current: String = (3..5)
+            .map(|i| format!("2024-05-01T12:34:56.789Z out {i}\n"))
+            .collect();
+        std::fs::write(&path, &current).expect("writes");
+        let mut follower = Follower::from_start(&path);
+        let mut buf = vec![0u8; 64];
+        let mut seen = poll_lines(&mut follower, &mut buf);
+        // A new writer goes on in the old file, then rotates into files with headers.
+        let mut writer = LogWriter::open(&path, 250, 3).expect("opens");
+        for n in 5..20 {
+            write(&mut writer, n);
+            if n % 2 == 0 {
+                seen.extend(poll_lines(&mut follower, &mut buf));
+            }
+        }
+        seen.extend(poll_lines(&mut follower, &mut buf));
+        let expected: Vec<String> = (0..20).map(|i| i.to_string()).collect();
+        assert_eq!(seen, expected);
     }
 }

@@ -4,7 +4,7 @@ use std::borrow::Cow;
 
 use jiff::Timestamp;
 
-use super::follow::{Follower, SharedFollower};
+use super::follow::Follower;
 use super::record::{Record, Stream};
 
 /// A line of a job's log.
@@ -15,6 +15,9 @@ pub struct LogLine {
     pub stamp: String,
     pub stream: Stream,
     pub line: Vec<u8>,
+    /// No newline followed these bytes: the next line of the stream continues them
+    /// (a line longer than the record cap, or one not finished yet when written).
+    pub continues: bool,
 }
 
 impl LogLine {
@@ -26,6 +29,14 @@ impl LogLine {
     /// The line as text (invalid UTF-8 replaced).
     pub fn text(&self) -> Cow<'_, str> {
         String::from_utf8_lossy(&self.line)
+    }
+
+    /// For a `gap` line: how many lines the reader missed.
+    pub fn dropped(&self) -> Option<u64> {
+        if self.stream != Stream::Gap {
+            return None;
+        }
+        std::str::from_utf8(&self.line).ok()?.parse().ok()
     }
 }
 
@@ -39,6 +50,7 @@ pub fn parse_records(job: &str, bytes: &[u8]) -> Vec<LogLine> {
             stamp: r.stamp.to_string(),
             stream: r.stream,
             line: r.line.to_vec(),
+            continues: r.continues,
         })
         .collect()
 }
@@ -55,7 +67,8 @@ pub struct Selection {
 }
 
 impl Selection {
-    /// Whether a line passes the stream and time filters (not `tail`).
+    /// Whether a line passes the stream and time filters (not `tail`); `gap` lines
+    /// are not the supervisor's notes and pass `output_only`.
     pub fn admits(&self, line: &LogLine) -> bool {
         !(self.output_only && line.stream == Stream::Sys)
             && self
@@ -75,23 +88,17 @@ impl Selection {
     }
 }
 
-/// Reads what a follower can read now, parsed.
+/// Reads everything a follower can read now, parsed (for a log's history).
 pub fn drain(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<LogLine> {
     let mut bytes = Vec::new();
-    follower.poll(&mut bytes, buf);
+    while follower.poll(&mut bytes, buf) {}
     parse_records(job, &bytes)
 }
 
-/// Reads what a shared follower can read now, parsed (the lock is held only while
-/// reading).
-pub fn drain_shared(job: &str, follower: &SharedFollower, buf: &mut [u8]) -> Vec<LogLine> {
-    match follower.lock() {
-        Ok(mut f) => {
-            let mut bytes = Vec::new();
-            f.poll(&mut bytes, buf);
-            drop(f);
-            parse_records(job, &bytes)
-        }
-        Err(_) => Vec::new(),
-    }
+/// Reads what a follower can read now, up to about 1 MiB, parsed (for following:
+/// the caller hands these on before reading more).
+pub fn drain_some(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<LogLine> {
+    let mut bytes = Vec::new();
+    follower.poll(&mut bytes, buf);
+    parse_records(job, &bytes)
 }

@@ -1,9 +1,39 @@
 //! Job logs: one record per line, stamped with the UTC time the line completed,
-//! rotated by rename so that no line is ever split across files.
+//! rotated by rename so that no record is ever split across files.
 //!
-//! A record is `2024-05-01T12:34:56.789Z out the line as the job wrote it\n`: the
-//! stamp (always 24 bytes), the stream (`out`, `err`, or `sys` for the supervisor's own
-//! notes), and the line's bytes untouched.
+//! ## The record format
+//!
+//! A file is a sequence of records, each ending in a newline:
+//!
+//! ```text
+//! 2024-05-01T12:34:56.789Z out the line as the job wrote it
+//! 2024-05-01T12:34:56.789Z err+ the first 64 KiB of a longer line…
+//! 2024-05-01T12:34:56.789Z sys run 3 started
+//! ```
+//!
+//! - the stamp, always 24 bytes; a space; the stream (`out`, `err`, or `sys` for the
+//!   supervisor's own notes); then either a space, or `+` and a space; then the
+//!   output's bytes untouched (no newline: the record's newline stands for it).
+//! - `+` marks a record that is *not* followed by a newline in the output: the next
+//!   record of the same stream continues the line. It is written for a line longer
+//!   than the record cap (64 KiB unless configured), for a partial line that waited
+//!   100 ms without its newline (a prompt, `\r` progress output), and for the last
+//!   bytes before end-of-file when they had no newline. Concatenating a stream's
+//!   records, adding a newline after each one without `+`, gives its output back
+//!   byte for byte.
+//! - a file starts with a header, `2024-05-01T12:34:56.789Z seq 1234567`: how many
+//!   records the log held before this file (counted since the log was created, across
+//!   rotations and restarts). A reader that finds the next file's count above the
+//!   count it reached knows exactly how many records rotation deleted before it could
+//!   read them. Files written before headers existed have none and count from 0;
+//!   every reader still reads them.
+//! - when writes fail (a full disk) the writer never leaves a torn record: it sets
+//!   space aside before writing and cuts a short write back off. What it had to
+//!   drop is counted, and the first successful write afterwards starts with one
+//!   `sys` record `N lines (M bytes) dropped: <error>`.
+//!
+//! Readers never see headers; where lines were lost they get one record of stream
+//! `gap` whose line is the number of records lost (never stored in a file).
 
 mod follow;
 mod line;
@@ -13,9 +43,9 @@ mod size;
 mod view;
 mod writer;
 
-pub use follow::{log_files, Follower, Grabber, SharedFollower};
-pub use line::{drain, drain_shared, parse_records, LogLine, Selection};
-pub use record::{format_stamp, Record, Stream};
+pub use follow::{log_files, Follower, Grabber};
+pub use line::{drain, drain_some, parse_records, LogLine, Selection};
+pub use record::{format_stamp, parse_header, Record, Stream};
 pub use size::parse_size;
 pub use view::{color_of, write_line, Style};
-pub use writer::{rotated_path, LogWriter};
+pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use super::follow::{Follower, Grabber, SharedFollower};
-use super::line::{drain_shared, LogLine, Selection};
+use super::follow::{Follower, Grabber};
+use super::line::{drain, drain_some, LogLine, Selection};
 use super::view::{write_line, Style};
 use crate::store::Root;
 
@@ -64,21 +64,20 @@ pub fn show(
             .collect(),
     };
     let grabber = Grabber::start();
-    let mut followers: BTreeMap<String, SharedFollower> = names
+    let mut followers: BTreeMap<String, Follower> = names
         .iter()
         .map(|n| {
-            (
-                n.clone(),
-                grabber.watch(Follower::from_start(&root.log_file(n))),
-            )
+            let follower = Follower::from_start(&root.log_file(n));
+            grabber.watch(&follower);
+            (n.clone(), follower)
         })
         .collect();
     let mut width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
 
     // What is there already: merged by time, filtered, the last N of each job.
     let mut history: Vec<LogLine> = Vec::new();
-    for (name, follower) in &followers {
-        history.extend(selection.apply(drain_shared(name, follower, &mut buf)));
+    for (name, follower) in &mut followers {
+        history.extend(selection.apply(drain(name, follower, &mut buf)));
     }
     history.sort_by(|a, b| a.stamp.cmp(&b.stamp));
     for line in &history {
@@ -126,13 +125,14 @@ pub fn show(
                 if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
                     width = width.max(slot.key().chars().count());
                     let follower = Follower::from_start(&root.log_file(slot.key()));
-                    slot.insert(grabber.watch(follower));
+                    grabber.watch(&follower);
+                    slot.insert(follower);
                 }
             }
         }
         let mut wrote = false;
-        for (name, follower) in &followers {
-            for line in drain_shared(name, follower, &mut buf) {
+        for (name, follower) in &mut followers {
+            for line in drain_some(name, follower, &mut buf) {
                 if live.admits(&line) {
                     write_line(out, &line, width, style)?;
                     wrote = true;

@@ -1,5 +1,6 @@
 //! How log lines look on screen: compose-style prefixes (`name  HH:MM | line`),
-//! one stable colour per job, or one JSON object per line.
+//! one stable colour per job, or one JSON object per line; on a terminal, control
+//! bytes of a job's output shown as escapes so that output cannot drive the terminal.
 
 use std::io::Write;
 
@@ -23,6 +24,44 @@ pub struct Style {
     /// The full stamp instead of `HH:MM`.
     pub timestamps: bool,
     pub json: bool,
+    /// Show control bytes and invalid UTF-8 as visible escapes (`\x1b`, `\r`).
+    pub escape: bool,
+}
+
+/// What a `gap` line says.
+fn gap_text(dropped: u64) -> String {
+    format!("[mrsm: {dropped} lines dropped: the log rotated them away before they were read]")
+}
+
+/// Whether a character would act on a terminal rather than show.
+fn is_control(c: char) -> bool {
+    c.is_control() && c != '\t'
+}
+
+/// Writes `bytes` with control characters and invalid UTF-8 as escapes.
+fn write_escaped(out: &mut dyn Write, bytes: &[u8]) -> std::io::Result<()> {
+    for chunk in bytes.utf8_chunks() {
+        let text = chunk.valid();
+        let mut plain = 0;
+        for (i, c) in text.char_indices() {
+            if !is_control(c) {
+                continue;
+            }
+            out.write_all(&text.as_bytes()[plain..i])?;
+            match c {
+                '\r' => out.write_all(b"\\r")?,
+                '\n' => out.write_all(b"\\n")?,
+                c if (c as u32) < 0x100 => write!(out, "\\x{:02x}", c as u32)?,
+                c => write!(out, "\\u{{{:x}}}", c as u32)?,
+            }
+            plain = i + c.len_utf8();
+        }
+        out.write_all(&text.as_bytes()[plain..])?;
+        for b in chunk.invalid() {
+            write!(out, "\\x{b:02x}")?;
+        }
+    }
+    Ok(())
 }
 
 /// Writes one line in the chosen style; `width` pads names to one column.
@@ -39,13 +78,23 @@ pub fn write_line(
             ts: &'a str,
             stream: &'a str,
             line: &'a str,
+            #[serde(skip_serializing_if = "std::ops::Not::not")]
+            continues: bool,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            dropped: Option<u64>,
         }
-        let text = line.text();
+        let dropped = line.dropped();
+        let text = match dropped {
+            Some(n) => gap_text(n).into(),
+            None => line.text(),
+        };
         let object = Json {
             job: &line.job,
             ts: &line.stamp,
             stream: line.stream.tag(),
             line: &text,
+            continues: line.continues,
+            dropped,
         };
         serde_json::to_writer(&mut *out, &object)?;
         return out.write_all(b"\n");
@@ -66,7 +115,13 @@ pub fn write_line(
     } else {
         write!(out, "{}{:pad$}  {when} | ", line.job, "")?;
     }
-    out.write_all(&line.line)?;
+    if let Some(n) = line.dropped() {
+        out.write_all(gap_text(n).as_bytes())?;
+    } else if style.escape {
+        write_escaped(out, &line.line)?;
+    } else {
+        out.write_all(&line.line)?;
+    }
     out.write_all(b"\n")
 }
 
@@ -81,6 +136,7 @@ mod tests {
             stamp: "2024-05-01T12:34:56.789Z".into(),
             stream: Stream::Out,
             line: text.as_bytes().to_vec(),
+            continues: false,
         }
     }
 
@@ -114,5 +170,60 @@ mod tests {
         };
         write_line(&mut out, &line("etl", "x"), 3, style).expect("writes");
         assert!(String::from_utf8(out).expect("utf-8").starts_with("\x1b["));
+    }
+
+    #[test]
+    fn control_bytes_are_escaped_when_asked() {
+        let mut l = line("etl", "");
+        l.line = b"\x1b[31mred\x1b[0m\ttab\r\x07 \xc2\x9b \xff caf\xc3\xa9".to_vec();
+        let escape = Style {
+            escape: true,
+            ..Style::default()
+        };
+        let mut out = Vec::new();
+        write_line(&mut out, &l, 0, escape).expect("writes");
+        assert_eq!(
+            String::from_utf8(out).expect("utf-8"),
+            "etl  12:34 | \\x1b[31mred\\x1b[0m\ttab\\r\\x07 \\x9b \\xff caf\u{e9}\n"
+        );
+        let mut out = Vec::new();
+        write_line(&mut out, &l, 0, Style::default()).expect("writes");
+        assert!(out.ends_with(b"| \x1b[31mred\x1b[0m\ttab\r\x07 \xc2\x9b \xff caf\xc3\xa9\n"));
+    }
+
+    #[test]
+    fn gaps_and_continued_lines() {
+        let mut gap = line("etl", "42");
+        gap.stream = Stream::Gap;
+        let json = Style {
+            json: true,
+            ..Style::default()
+        };
+        let mut out = Vec::new();
+        write_line(&mut out, &gap, 0, json).expect("writes");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(v["stream"], "gap");
+        assert_eq!(v["dropped"], 42);
+        assert!(v["line"]
+            .as_str()
+            .expect("text")
+            .contains("42 lines dropped"));
+        let mut out = Vec::new();
+        write_line(&mut out, &gap, 0, Style::default()).expect("writes");
+        assert!(String::from_utf8(out)
+            .expect("utf-8")
+            .contains("| [mrsm: 42 lines dropped"));
+
+        let mut piece = line("etl", "abc");
+        piece.continues = true;
+        let mut out = Vec::new();
+        write_line(&mut out, &piece, 0, json).expect("writes");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(v["continues"], true);
+        let mut out = Vec::new();
+        write_line(&mut out, &line("etl", "abc"), 0, json).expect("writes");
+        let v: serde_json::Value = serde_json::from_slice(&out).expect("JSON");
+        assert_eq!(v.get("continues"), None);
+        assert_eq!(v.get("dropped"), None);
     }
 }

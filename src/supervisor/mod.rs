@@ -50,10 +50,16 @@ use steps::{spawn_step, SharedLog, StepChild};
 /// How often processes that are being stopped are checked.
 const STOP_POLL: Duration = Duration::from_millis(10);
 /// How long a step's exit is held back for its pumps to log what it wrote (they
-/// normally need well under a millisecond).
+/// normally reach end-of-file well under a millisecond after it exits).
 const DRAIN_LIMIT: Duration = Duration::from_secs(2);
+/// When a step's pipes are held open by processes it left behind, how long its exit
+/// waits once the pipes are empty: long enough for a pump to log a last line that
+/// has no newline (it waits 100 ms for one).
+const DRAIN_PARTIAL: Duration = Duration::from_millis(150);
 /// How often a held-back exit is checked.
 const DRAIN_POLL: Duration = Duration::from_millis(1);
+/// How often a job with running steps checks whether its log can be written.
+const LOG_CHECK: Duration = Duration::from_secs(1);
 /// How long a killed predecessor's processes may take to vanish after SIGKILL.
 const PREDECESSOR_GONE: Duration = Duration::from_secs(2);
 
@@ -179,7 +185,8 @@ impl Supervisor {
             file.spec.logs.max_size,
             file.spec.logs.keep,
         )
-        .with_context(|| format!("opening {}", root.log_file(name).display()))?;
+        .with_context(|| format!("opening {}", root.log_file(name).display()))?
+        .with_max_line(file.spec.logs.max_line);
         let runs_log = RunLog::open(&root.runs_file(name));
         let last_run = runs_log
             .last_run()
@@ -197,6 +204,7 @@ impl Supervisor {
                 last_result: previous.and_then(|p| p.last_result),
                 last_run,
                 schedule: None,
+                log_trouble: None,
             },
             root,
             file,
@@ -323,10 +331,31 @@ impl Supervisor {
         }
     }
 
+    /// Records in the state whether the log is losing output (a full disk), so
+    /// `show jobs` can say so while it lasts.
+    fn check_log(&mut self) {
+        let trouble = self.log.lock().ok().and_then(|log| {
+            log.health().map(|t| {
+                format!(
+                    "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
+                    t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    t.error,
+                    t.dropped_lines,
+                    t.dropped_bytes
+                )
+            })
+        });
+        let changed = trouble.is_some() != self.state.log_trouble.is_some();
+        self.state.log_trouble = trouble;
+        if changed {
+            self.save_state();
+        }
+    }
+
     fn sys(&self, message: &str) {
         if let Ok(mut log) = self.log.lock() {
-            let _ = log.append(Timestamp::now(), Stream::Sys, message.as_bytes());
-            let _ = log.flush();
+            log.append(Timestamp::now(), Stream::Sys, message.as_bytes());
+            log.flush();
         }
     }
 
@@ -376,6 +405,9 @@ impl Supervisor {
         if let Some(at) = self.restart_at {
             consider(at);
         }
+        if !self.runs.is_empty() {
+            consider(Instant::now() + LOG_CHECK);
+        }
         if let (Some(fire), Phase::Running) = (self.next_fire, self.state.phase) {
             consider(instant_of(fire));
         }
@@ -392,6 +424,7 @@ impl Supervisor {
 
     fn on_timer(&mut self) {
         self.on_children();
+        self.check_log();
         if self.stopping.is_some() {
             return;
         }
@@ -562,12 +595,14 @@ impl Supervisor {
     /// note follows its last lines), in the order they happened.
     fn handle_exits(&mut self) {
         while let Some(exit) = self.exits.first() {
-            let drained = self.runs.iter().any(|r| {
-                r.child
-                    .as_ref()
-                    .is_some_and(|c| c.process.pid == exit.pid && c.output_drained())
+            let waited = exit.since.elapsed();
+            let logged = self.runs.iter().any(|r| {
+                r.child.as_ref().is_some_and(|c| {
+                    c.process.pid == exit.pid
+                        && (c.output_ended() || (waited >= DRAIN_PARTIAL && c.output_drained()))
+                })
             });
-            if !drained && exit.since.elapsed() < DRAIN_LIMIT {
+            if !logged && waited < DRAIN_LIMIT {
                 return;
             }
             let exit = self.exits.remove(0);

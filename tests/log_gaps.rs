@@ -1,0 +1,101 @@
+//! A reader too slow for the rotation (`mrsm logs -f … | (sleep 14; cat)`): it
+//! shows every line, or says exactly how many it missed, never silently. In a test
+//! binary of its own, so the heavy job does not compete with other log tests.
+
+#[path = "support/following.rs"]
+mod following;
+mod support;
+
+use std::time::Duration;
+
+use following::Following;
+use serde_json::Value;
+use support::{wait_for, Env};
+
+#[test]
+fn a_slow_reader_gets_every_line_or_an_exact_gap_count() {
+    let env = Env::new();
+    let go = env.work().join("go");
+    let script = format!(
+        "while [ ! -e {} ]; do sleep 0.05; done; seq 1 200000",
+        go.display()
+    );
+    // Small files, so that rotation outruns a reader that is not reading.
+    env.run_d(
+        "fast",
+        &[
+            "--log-size",
+            "16KiB",
+            "--log-keep",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            &script,
+        ],
+    );
+    let mut follower = Following::start_held(&env, &["--json", "fast"], 1);
+    let first = follower
+        .next(Duration::from_secs(30))
+        .expect("the follower shows the run starting");
+    assert!(first.contains("\"sys\""), "{first}");
+    // From here on nobody reads: the follower's pipe fills and it blocks while the
+    // job writes 200,000 lines through more than 400 rotations.
+    std::fs::write(&go, "").expect("go");
+    wait_for(Duration::from_secs(120), "the job to end", || {
+        (env.status("fast") == "stopped").then_some(())
+    });
+    let total = mrsm::logs::records_through(&env.root().join("logs/fast.log")).expect("a log");
+    follower.release();
+
+    // Lines seen plus gap counts add up to what was written; out lines come in
+    // order, each gap exactly covering the numbers missing before the next one.
+    let (mut seen, mut dropped, mut gaps) = (1u64, 0u64, 0);
+    let mut last_out = 0u64;
+    let mut pending_gap = 0u64;
+    while seen + dropped < total {
+        let line = follower.next(Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!("silent after {seen} lines and {dropped} dropped of {total}")
+        });
+        let v: Value = serde_json::from_str(&line).expect("JSON lines");
+        match v["stream"].as_str() {
+            Some("gap") => {
+                let n = v["dropped"].as_u64().expect("a count");
+                assert!(n > 0, "{line}");
+                assert!(
+                    v["line"]
+                        .as_str()
+                        .is_some_and(|l| l.contains("lines dropped")),
+                    "{line}"
+                );
+                dropped += n;
+                pending_gap += n;
+                gaps += 1;
+            }
+            Some("out") => {
+                let n: u64 = v["line"]
+                    .as_str()
+                    .and_then(|l| l.parse().ok())
+                    .expect("a number");
+                if last_out > 0 {
+                    assert_eq!(
+                        n,
+                        last_out + 1 + pending_gap,
+                        "{line}: out of order or uncounted"
+                    );
+                }
+                last_out = n;
+                pending_gap = 0;
+                seen += 1;
+            }
+            _ => seen += 1,
+        }
+    }
+    assert_eq!(seen + dropped, total);
+    assert_eq!(last_out, 200_000, "the last line is shown");
+    assert!(gaps >= 1, "the reader was slow enough to miss lines");
+    assert!(
+        follower.next(Duration::from_millis(300)).is_none(),
+        "nothing more"
+    );
+}
