@@ -292,7 +292,7 @@ fn a_step_s_exit_note_follows_its_own_output() {
         words.extend([
             "sh".into(),
             "-c".into(),
-            format!("echo out-{i}; echo err-{i} >&2"),
+            format!("echo out-{i}; echo err-{i} >&2; printf tail-{i}"),
         ]);
     }
     let mut args = vec!["--"];
