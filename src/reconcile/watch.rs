@@ -516,19 +516,19 @@ pub fn watch(
             .unwrap_or(Duration::MAX)
             .min(Duration::from_millis(50));
         match rx.recv_timeout(wait) {
-            Ok(Ok(event)) => {
+            // Reading the files is an event too (access): only changes count.
+            Ok(Ok(event)) if !event.kind.is_access() => {
                 let ours = event.paths.iter().any(|p| reconciler.inputs().contains(p));
                 if ours {
                     due = Some(Instant::now() + timing.debounce);
                 }
             }
-            Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if due.is_some_and(|t| Instant::now() >= t) {
             due = reconciler.reconcile_files(Instant::now());
             watch_new_directories(&reconciler)?;
-            next_heal = Instant::now() + timing.heal_every;
         }
         if Instant::now() >= next_heal {
             if let Some(again) = reconciler.tick(Instant::now()) {

@@ -532,11 +532,15 @@ impl Loader {
         let text = self.text(c, vars).unwrap_or_default();
         let dir = self.dir(c.file).join(&text);
         if !dir.is_dir() {
+            let shown: PathBuf = dir
+                .components()
+                .filter(|c| *c != std::path::Component::CurDir)
+                .collect();
             self.warn(
                 c,
                 format!(
                     "cwd {} does not exist: the job's steps cannot start until it does",
-                    dir.display()
+                    shown.display()
                 ),
             );
         }
