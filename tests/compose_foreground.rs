@@ -22,9 +22,9 @@ use support::{wait_for, Env};
 /// Deadline for one change to be converged on a loaded machine.
 const CONVERGE: Duration = Duration::from_secs(20);
 
-/// `mrsm up` in the foreground, killed (by its pid) if the test ends early.
+/// `mrsm up` in the foreground (killed by its pid if the test ends early).
 struct Up {
-    child: Child,
+    child: Spawned,
     stdout: Lines,
     stderr: Lines,
 }
@@ -88,7 +88,7 @@ impl Up {
             stdout.read_from(child.stdout.take().expect("piped"));
         }
         Up {
-            child,
+            child: Spawned(child),
             stdout,
             stderr,
         }
@@ -96,24 +96,27 @@ impl Up {
 
     /// Starts reading stdout now (for a test that left it unread).
     fn start_reading(&mut self) {
-        if let Some(out) = self.child.stdout.take() {
+        if let Some(out) = self.child.0.stdout.take() {
             self.stdout.read_from(out);
         }
     }
 
     /// Ctrl-C, then the exit status.
     fn interrupt(&mut self) -> std::process::ExitStatus {
-        kill(Pid::from_raw(self.child.id() as i32), Signal::SIGINT).expect("Ctrl-C");
+        kill(Pid::from_raw(self.child.0.id() as i32), Signal::SIGINT).expect("Ctrl-C");
         wait_for(CONVERGE, "up to stop its jobs and exit", || {
-            self.child.try_wait().ok().flatten()
+            self.child.0.try_wait().ok().flatten()
         })
     }
 }
 
-impl Drop for Up {
+/// A helper process, killed (by its pid) if the test ends early.
+struct Spawned(Child);
+
+impl Drop for Spawned {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
     }
 }
 
@@ -294,9 +297,15 @@ fn a_second_watcher_of_a_project_is_refused_and_told_who_holds_it() {
     );
     let mut up = Up::start(&env, &[], true);
     up.stdout.wait("watching", 1);
-    let holder = format!("pid {} (mrsm up)", up.child.id());
+    let holder = format!("pid {} (mrsm up)", up.child.0.id());
     for args in [&["up"][..], &["up", "-d", "--watch"], &["down"]] {
-        let out = env.mrsm().args(args).output().expect("runs");
+        // A watcher that is not refused would run on: the timeout fails the test.
+        let out = env
+            .mrsm()
+            .args(args)
+            .timeout(CONVERGE)
+            .output()
+            .expect("refused in time");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(
@@ -314,7 +323,12 @@ fn a_second_watcher_of_a_project_is_refused_and_told_who_holds_it() {
             .contains("watching")
             .then_some(())
     });
-    let out = env.mrsm().arg("up").output().expect("runs");
+    let out = env
+        .mrsm()
+        .arg("up")
+        .timeout(CONVERGE)
+        .output()
+        .expect("refused in time");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -363,16 +377,18 @@ fn an_empty_or_half_written_file_never_deletes_jobs() {
     script.push_str(
         "echo '  b:'; echo '    command: sleep 300'; echo '  c:'; echo '    command: sleep 301'; } > mrsm-jobs.yaml",
     );
-    let mut generator = Command::new("sh")
-        .args(["-c", &script])
-        .current_dir(env.work())
-        .spawn()
-        .expect("generator starts");
+    let mut generator = Spawned(
+        Command::new("sh")
+            .args(["-c", &script])
+            .current_dir(env.work())
+            .spawn()
+            .expect("generator starts"),
+    );
     for (i, (_, said)) in parts.iter().enumerate() {
         up.stderr.wait(said, 1);
         write(&env.work().join(format!("go{i}")), "");
     }
-    assert!(generator.wait().expect("generator ends").success());
+    assert!(generator.0.wait().expect("generator ends").success());
     up.stdout.wait("updated c", 1);
     wait_for(CONVERGE, "c to run its new command", || {
         runs(&env, "c", "sleep 301")

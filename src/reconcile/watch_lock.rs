@@ -72,15 +72,6 @@ impl WatchLock {
         written.map_err(|e| StoreError::io("writing", &path, e))?;
         Ok(WatchLock { _lock: lock })
     }
-
-    /// Whether the project's watcher lock is free right now (it is not kept).
-    pub fn holder(root: &Root, project: &str) -> Result<Option<String>, StoreError> {
-        match WatchLock::acquire(root, project, "checking") {
-            Ok(_) => Ok(None),
-            Err(WatchLockError::Held { holder, .. }) => Ok(Some(holder)),
-            Err(WatchLockError::Store(e)) => Err(e),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -102,6 +93,5 @@ mod tests {
         assert!(WatchLock::acquire(&root, "other", "mrsm up").is_ok());
         drop(first);
         assert!(WatchLock::acquire(&root, "demo", "mrsm watch").is_ok());
-        assert_eq!(WatchLock::holder(&root, "demo").expect("readable"), None);
     }
 }
