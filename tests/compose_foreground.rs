@@ -211,6 +211,10 @@ fn foreground_up_applies_every_kind_of_edit_and_heals_while_its_output_is_read()
     wait_for(CONVERGE, "delta to be gone", || {
         (!env.job_dir("delta").join("job.json").exists()).then_some(())
     });
+    assert!(
+        env.log_text("delta").contains(" out delta-began"),
+        "a job removed from the file keeps its log"
+    );
 
     // 5. A broken edit changes nothing; its fix is applied.
     let pids: Vec<i32> = ["alpha", "beta", "gamma"]

@@ -2,6 +2,7 @@
 //! [`Plan`] of what differs, and applying it. Only jobs the project owns are touched;
 //! a same-named job owned by someone else is a reported conflict, never clobbered.
 
+mod events;
 #[cfg(test)]
 mod fake;
 #[cfg(test)]
