@@ -16,7 +16,7 @@ use crate::store::{Root, StoreError};
 /// Why a watcher could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum WatchLockError {
-    #[error("project {project:?} is already watched by {holder}; stop that one first (Ctrl-C, or `mrsm down`/`mrsm stop jobs mrsm-watch-{project}` for `up -d --watch`)")]
+    #[error("project {project:?} is already watched by {holder}: stop that one first (Ctrl-C where it runs; `mrsm stop jobs mrsm-watch-{project}` for the one `up -d --watch` started)")]
     Held { project: String, holder: String },
     #[error(transparent)]
     Store(#[from] StoreError),
