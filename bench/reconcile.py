@@ -10,8 +10,10 @@
    restart by hand (`mrsm stop jobs` + `mrsm start jobs`).
 """
 import argparse
+import calendar
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -27,6 +29,36 @@ def spec(n, changed=None):
         command = "sleep 601" if i == changed else "sleep 600"
         lines += [f"  job-{i:04}:", f"    command: {command}"]
     return "\n".join(lines) + "\n"
+
+
+STAMP = re.compile(r"^(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?Z$")
+
+
+def epoch(stamp):
+    """Seconds since the epoch of a UTC RFC 3339 stamp as mrsm writes them (log
+    records: milliseconds; `show jobs --json`: up to nanoseconds), so every
+    comparison below is between numbers from one parser."""
+    m = STAMP.match(stamp)
+    if m is None:
+        raise ValueError(f"not a UTC RFC 3339 stamp: {stamp!r}")
+    whole = calendar.timegm(tuple(int(g) for g in m.groups()[:6]))
+    fraction = m.group(7) or "0"
+    return whole + int(fraction) / 10 ** len(fraction)
+
+
+def wait_for_line(path, test, deadline_s=30):
+    """The first line of the file at `path` for which `test` holds, waiting for it."""
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        try:
+            with open(path) as f:
+                for line in f:
+                    if test(line.rstrip("\n")):
+                        return line.rstrip("\n")
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    raise SystemExit(f"timed out waiting in {path}")
 
 
 def timed(cmd, env, cwd, runs=5):
@@ -60,28 +92,17 @@ def main():
         assert check.returncode == 0 and check.stdout == "", check.stdout
 
         subprocess.run([MRSM, "up", "-d", "--watch"], env=env, cwd=work, check=True, stdout=subprocess.DEVNULL)
-        time.sleep(1.0)  # let the watcher make its first pass
+        log = os.path.join(root, "logs", "mrsm-watch-big.log")
+        wait_for_line(log, lambda l: " out watching " in l)  # the first pass is done
         target = n // 2
+        name = f"job-{target:04}"
         edit = time.time()
         with open(path, "w") as f:
             f.write(spec(n, changed=target))
-        name = f"job-{target:04}"
-        log = os.path.join(root, "logs", "mrsm-watch-big.log")
-        stamp = None
-        deadline = time.time() + 30
-        while stamp is None and time.time() < deadline:
-            with open(log) as f:
-                for line in f:
-                    if line.rstrip().endswith(f"out updated {name}"):
-                        stamp = line[:24]
-            time.sleep(0.01)
-        if stamp is None:
-            raise SystemExit("the watcher did not apply the edit")
-        from datetime import datetime
-        applied = datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=__import__("datetime").timezone.utc).timestamp()
-        converge = applied - edit
+        line = wait_for_line(log, lambda l: l.endswith(f"out updated {name}"))
+        converge = epoch(line.split(" ", 1)[0]) - edit
         jobs = json.loads(subprocess.run([MRSM, "show", "jobs", "--json"], env=env, capture_output=True, text=True).stdout)
-        restarted = [j["name"] for j in jobs if j["name"].startswith("job-") and j["began"] > datetime.utcfromtimestamp(edit).isoformat()]
+        restarted = [j["name"] for j in jobs if j["name"].startswith("job-") and j["began"] and epoch(j["began"]) > edit]
         by_hand = timed([MRSM, "stop", "jobs", "job-0001"], env, work, runs=1) + timed([MRSM, "start", "jobs", "job-0001"], env, work, runs=1)
 
         print(f"jobs: {n} (goal: watcher converges within 200 ms of an edit, one job touched)")

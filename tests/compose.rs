@@ -315,3 +315,83 @@ fn bad_spec_files_give_one_clear_message_each() {
     }
     insta::assert_snapshot!("spec_errors", all);
 }
+
+#[test]
+fn down_keeps_logs_and_run_history_and_down_v_removes_them() {
+    let env = Env::new();
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: kept\njobs:\n  diary:\n    command: sh -c 'echo entry; sleep 300'\n",
+    );
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(10), "the first entry", || {
+        env.log_text("diary").contains(" out entry").then_some(())
+    });
+    env.ok(&["down"]);
+    assert!(!env.job_dir("diary").join("job.json").exists(), "deleted");
+    assert!(
+        env.log_text("diary").contains(" out entry"),
+        "the log is kept"
+    );
+    assert!(!env.runs("diary").is_empty(), "the run history is kept");
+
+    // Declared again, the job continues them.
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(10), "the second entry", || {
+        (env.log_text("diary").matches(" out entry").count() == 2).then_some(())
+    });
+    env.mrsm()
+        .args(["down", "-v"])
+        .assert()
+        .success()
+        .stdout("deleted job \"diary\"\n");
+    assert!(!env.job_dir("diary").exists(), "everything removed");
+    assert!(!env.root().join("logs/diary.log").exists(), "logs removed");
+}
+
+#[test]
+fn relative_paths_resolve_against_the_file_that_wrote_them() {
+    let env = Env::new();
+    let base_dir = env.work().join("base");
+    let over_dir = env.work().join("override");
+    for dir in [&base_dir, &over_dir] {
+        std::fs::create_dir_all(dir.join("work")).expect("dirs");
+    }
+    std::fs::create_dir_all(over_dir.join("other")).expect("dirs");
+    std::fs::write(over_dir.join("other/vars.env"), "FROM=override\n").expect("written");
+    let base = base_dir.join("mrsm-jobs.yaml");
+    std::fs::write(
+        &base,
+        "project: paths\njobs:\n  here:\n    command: sh -c 'echo cwd=$(pwd) from=$$FROM'\n    cwd: ./work\n  there:\n    command: pwd\n",
+    )
+    .expect("written");
+    let over = over_dir.join("mrsm-jobs.override.yaml");
+    std::fs::write(
+        &over,
+        "jobs:\n  here:\n    env_file: other/vars.env\n  there:\n    cwd: other\n",
+    )
+    .expect("written");
+    env.mrsm()
+        .args(["up", "-d", "-f"])
+        .arg(&base)
+        .arg("-f")
+        .arg(&over)
+        .assert()
+        .success();
+    wait_for(Duration::from_secs(10), "both jobs to finish", || {
+        (env.status("here") == "stopped" && env.status("there") == "stopped").then_some(())
+    });
+    let expected = format!(" out cwd={} from=override", base_dir.join("work").display());
+    assert!(
+        env.log_text("here").contains(&expected),
+        "cwd from base.yaml, env_file from the override: {}",
+        env.log_text("here")
+    );
+    assert!(
+        env.log_text("there")
+            .contains(&format!(" out {}", over_dir.join("other").display())),
+        "{}",
+        env.log_text("there")
+    );
+}

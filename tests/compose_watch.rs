@@ -2,6 +2,8 @@
 //! converged within 2 s, a broken file changes nothing, drift is healed, and Ctrl-C
 //! stops the declared jobs.
 
+#[path = "support/orphans.rs"]
+mod orphans;
 mod support;
 
 use std::io::{BufRead, BufReader};
@@ -9,6 +11,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+use orphans::Orphans;
 use support::{wait_for, Env};
 
 const CONVERGE: Duration = Duration::from_secs(2);
@@ -134,25 +137,101 @@ fn every_kind_of_save_is_converged_and_a_broken_file_changes_nothing() {
         .failure();
 }
 
+/// Waits until the background watcher has made its first pass (which converges
+/// everything by itself, so a test of the timer starts after it).
+fn wait_until_watching(env: &Env) {
+    wait_for(Duration::from_secs(20), "the watcher's first pass", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("watching")
+            .then_some(())
+    });
+}
+
 #[test]
-fn a_killed_supervisor_is_healed() {
+fn the_heal_timer_starts_a_killed_supervisor_again() {
     let env = Env::new();
     std::fs::write(
         env.work().join("mrsm-jobs.yaml"),
         spec(&[("victim", "sleep 300")]),
     )
     .expect("written");
-    env.ok(&["up", "-d", "--watch"]);
-    let supervisor = env.supervisor("victim").expect("recorded");
-    kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    env.mrsm()
+        .args(["up", "-d", "--watch"])
+        .env("MRSM_WATCH_HEAL_EVERY", "200ms")
+        .assert()
+        .success();
+    wait_until_watching(&env);
+    let mut orphans = Orphans::default();
+    let killed = orphans.kill_supervisor(&env, "victim");
+    // Nothing but the timer notices: no file changes from here on.
     wait_for(
-        Duration::from_secs(15),
-        "the watcher to start it again",
+        Duration::from_secs(10),
+        "the heal timer to start it again",
         || {
             let again = env.supervisor("victim")?;
-            (again != supervisor && env.status("victim") == "running").then_some(())
+            (again != killed && env.status("victim") == "running").then_some(())
         },
     );
+    assert!(env
+        .log_text("mrsm-watch-watched")
+        .contains("started job \"victim\""));
+    env.ok(&["down"]);
+}
+
+#[test]
+fn edits_of_dotenv_and_env_files_are_applied() {
+    let env = Env::new();
+    let work = env.work();
+    std::fs::create_dir(work.join("conf")).expect("dir");
+    std::fs::write(work.join(".env"), "MRSM_TEST_WORD=first\n").expect("written");
+    std::fs::write(work.join("conf/app.env"), "LEVEL=one\n").expect("written");
+    std::fs::write(
+        work.join("mrsm-jobs.yaml"),
+        "project: watched\njobs:\n  reader:\n    command: sh -c 'echo word=${MRSM_TEST_WORD} level=$$LEVEL; sleep 300'\n    env_file: conf/app.env\n",
+    )
+    .expect("written");
+    env.ok(&["up", "-d", "--watch"]);
+    wait_until_watching(&env);
+    let said = |what: &str| {
+        let what = what.to_string();
+        let env = &env;
+        move || env.log_text("reader").contains(&what).then_some(())
+    };
+    wait_for(CONVERGE, "the first line", said("word=first level=one"));
+
+    std::fs::write(work.join(".env"), "MRSM_TEST_WORD=second\n").expect("written");
+    wait_for(
+        CONVERGE,
+        "the .env edit to be applied",
+        said("word=second level=one"),
+    );
+
+    std::fs::write(work.join("conf/app.env"), "LEVEL=two\n").expect("written");
+    wait_for(
+        CONVERGE,
+        "the env_file edit to be applied",
+        said("word=second level=two"),
+    );
+    env.ok(&["down"]);
+}
+
+#[test]
+fn an_emptied_file_changes_nothing_under_the_background_watcher() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, spec(&[("kept", "sleep 300")])).expect("written");
+    env.ok(&["up", "-d", "--watch"]);
+    wait_until_watching(&env);
+    let pid = env.info("kept")["pid"].clone();
+    std::fs::write(&path, "").expect("truncated");
+    wait_for(CONVERGE, "the error in the watcher's log", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("the file is empty")
+            .then_some(())
+    });
+    assert_eq!(env.status("kept"), "running");
+    assert_eq!(env.info("kept")["pid"], pid);
+    std::fs::write(&path, spec(&[("kept", "sleep 300")])).expect("written");
     env.ok(&["down"]);
 }
 

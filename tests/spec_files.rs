@@ -44,3 +44,17 @@ fn example_specs_validate_and_name_the_schema() {
             .stderr("");
     }
 }
+
+#[test]
+fn the_examples_design_md_promises_exist() {
+    let chain = mrsm::spec::load(&[repo("examples/chain.yaml")], None).expect("loads");
+    assert!(
+        chain.jobs.iter().any(|j| j.spec.command.len() > 1),
+        "examples/chain.yaml declares a chain"
+    );
+    let steps: Vec<usize> = chain.jobs.iter().map(|j| j.spec.command.len()).collect();
+    assert_eq!(steps, [3, 3, 3], "`a + b + c` and lists alike");
+    let remote = std::fs::read_to_string(repo("examples/remote.yaml")).expect("readable");
+    assert!(remote.contains("\nexecutors:\n  prod:\n    url: http://"));
+    mrsm::spec::load(&[repo("examples/remote.yaml")], None).expect("loads");
+}

@@ -1,21 +1,25 @@
 //! The compose verbs over spec files: `validate`, `diff`, `up`, `down`, `ps`,
-//! `restart`.
+//! `restart`, and `watch` (the background watcher `up -d --watch` starts).
 
+mod console;
+mod foreground;
+mod interrupt;
+
+use std::io::IsTerminal;
 use std::io::Write;
 use std::path::PathBuf;
 
-use std::io::IsTerminal;
+use jiff::Timestamp;
 
 use super::{local_executor, render};
 use crate::executor::{
     shell_join, CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
 };
-use crate::job::JobInfo;
-use crate::job::{JobSpec, RestartPolicy};
-use crate::logs::multiplex::{self, Jobs};
-use crate::logs::{Selection, Style};
+use crate::job::{JobInfo, JobSpec, JobStatus, RestartPolicy};
+use crate::reconcile::watch::{Event, Timing};
+use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};
-use crate::spec::{self, Desired, DEFAULT_FILE};
+use crate::spec::{self, AsWarning, Desired, DEFAULT_FILE};
 use crate::store::ProjectLock;
 
 /// Which spec files and project.
@@ -30,9 +34,14 @@ pub struct Files {
 }
 
 impl Files {
-    /// Loads and validates the files; errors are printed by the caller.
+    /// Loads and validates the files, printing warnings (file:line:col) on stderr;
+    /// errors are printed by the caller.
     pub fn load(&self) -> Result<Desired, spec::SpecErrors> {
-        spec::load(&self.files, self.project.as_deref())
+        let loaded = spec::load_tracked(&self.files, self.project.as_deref());
+        for warning in &loaded.warnings {
+            eprintln!("{}", AsWarning(warning));
+        }
+        loaded.result
     }
 }
 
@@ -49,6 +58,17 @@ pub struct UpArgs {
     /// mrsm-watch-PROJECT.
     #[arg(long)]
     watch: bool,
+}
+
+/// Arguments of `down`.
+#[derive(Debug, clap::Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    files: Files,
+    /// Also remove the jobs' logs and run history (compose's volumes); without it
+    /// they are kept, and a job declared again under its name continues them.
+    #[arg(short = 'v', long = "volumes")]
+    volumes: bool,
 }
 
 /// Arguments of `ps`.
@@ -79,7 +99,8 @@ fn load_or_report(files: &Files) -> Result<Desired, i32> {
     })
 }
 
-/// `validate`: nothing on success, every error otherwise.
+/// `validate`: nothing on success, every error otherwise; warnings are printed but
+/// do not change the exit status.
 pub fn validate(files: &Files) -> anyhow::Result<i32> {
     Ok(load_or_report(files).err().unwrap_or(0))
 }
@@ -108,13 +129,45 @@ fn report(outcome: &Outcome) {
 
 /// `up`.
 pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
+    let began = Timestamp::now();
     let desired = match load_or_report(&args.files) {
         Ok(d) => d,
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
+    // One watcher per project, settled before anything is applied.
+    let watching = match (args.detach, args.watch) {
+        (false, _) => match take_watch_lock(&executor, &desired.project, "mrsm up") {
+            Ok(lock) => Some(lock),
+            Err(code) => return Ok(code),
+        },
+        (true, true) => {
+            if let Err(code) = check_watcher_free(&executor, &desired.project) {
+                return Ok(code);
+            }
+            None
+        }
+        (true, false) => None,
+    };
+    let failed = converge(&executor, &desired)?;
+    if args.detach {
+        if args.watch {
+            return start_watcher(&executor, &args.files, &desired.project)
+                .map(|()| i32::from(failed));
+        }
+        return Ok(i32::from(failed));
+    }
+    let stop_failed =
+        foreground::follow_and_watch(&executor, &args.files, &desired.project, began)?;
+    drop(watching);
+    Ok(i32::from(failed || stop_failed))
+}
+
+/// Plans and applies under the project lock, printing each result; returns whether
+/// any step failed.
+fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool> {
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
-    let plan = reconcile::plan(&desired, &executor.list()?, &executor, Mode::Full);
+    let plan = reconcile::plan(desired, &executor.list()?, executor, Mode::Full);
     let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
         // A progress bar on a terminal; each result is printed above it.
         let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
@@ -122,7 +175,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message(format!("converging project {:?}", desired.project));
-        let outcomes = reconcile::apply(&plan, &executor, &|o: &Outcome| {
+        let outcomes = reconcile::apply(&plan, executor, &|o: &Outcome| {
             match &o.result {
                 Ok(m) => bar.println(m),
                 Err(e) => bar.println(format!("error: {e}")),
@@ -132,10 +185,9 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         bar.finish_and_clear();
         outcomes
     } else {
-        reconcile::apply(&plan, &executor, &report)
+        reconcile::apply(&plan, executor, &report)
     };
     drop(lock);
-    let failed = outcomes.iter().any(|o| o.result.is_err());
     if plan.is_empty() {
         println!(
             "project {:?} is up to date ({} jobs)",
@@ -143,57 +195,27 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
             desired.jobs.len()
         );
     }
-    if args.detach {
-        if args.watch {
-            return start_watcher(&executor, &args.files, &desired.project)
-                .map(|()| i32::from(failed));
-        }
-        return Ok(i32::from(failed));
+    Ok(outcomes.iter().any(|o| o.result.is_err()))
+}
+
+/// The project's watcher lock, or the exit status after saying who holds it.
+fn take_watch_lock(executor: &LocalExecutor, project: &str, who: &str) -> Result<WatchLock, i32> {
+    WatchLock::acquire(executor.root(), project, who).map_err(|e| {
+        eprintln!("error: {e}");
+        1
+    })
+}
+
+/// Before `up -d --watch`: the project's watcher is free, or is its own background
+/// job (which is kept).
+fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32> {
+    let job_runs = executor
+        .get(&watcher_name(project))
+        .is_ok_and(|j| j.status != JobStatus::Stopped);
+    if job_runs {
+        return Ok(());
     }
-    // In the foreground: follow the project's logs and apply file changes until
-    // Ctrl-C (or SIGTERM), then stop the jobs gracefully, as compose does.
-    interrupt::install();
-    let files = args.files.clone();
-    let project = desired.project.clone();
-    let watcher = std::thread::spawn(move || watch_files(&files));
-    let stdout = std::io::stdout();
-    let style = Style {
-        color: stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
-        ..Style::default()
-    };
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    let selection = Selection {
-        tail: Some(0),
-        ..Selection::default()
-    };
-    let shown = multiplex::show(
-        executor.root(),
-        &Jobs::Project(project.clone()),
-        &selection,
-        style,
-        true,
-        &|| !interrupt::requested(),
-        &mut out,
-    );
-    drop(out);
-    if let Err(e) = shown {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: {e}");
-        }
-    }
-    if let Ok(Err(e)) = watcher.join() {
-        eprintln!("error: watching the files: {e}");
-    }
-    let jobs = project_jobs(&executor, &project)?;
-    eprintln!("stopping {} jobs…", jobs.len());
-    let mut code = i32::from(failed);
-    for job in jobs {
-        if let Err(e) = executor.stop(&job.name, &StopOptions::default()) {
-            eprintln!("error: {e}");
-            code = 1;
-        }
-    }
-    Ok(code)
+    take_watch_lock(executor, project, "checking").map(drop)
 }
 
 /// The name of a project's background watcher job.
@@ -232,54 +254,37 @@ fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyh
     Ok(())
 }
 
-/// Applies every change of the files until SIGINT or SIGTERM.
-fn watch_files(files: &Files) -> anyhow::Result<()> {
+/// Applies every change of the files until SIGINT or SIGTERM, telling `on_event`.
+fn watch_files(files: &Files, on_event: &dyn Fn(&Event<'_>)) -> anyhow::Result<()> {
     let executor = local_executor()?;
+    let timing = Timing::from_env()?;
     reconcile::watch::watch(
         &files.files,
         files.project.as_deref(),
         &executor,
+        executor.root(),
+        timing,
         &|| !interrupt::requested(),
-        &reconcile::watch::print_event,
+        on_event,
     )?;
     Ok(())
 }
 
-/// `watch` (started by `up -d --watch`): apply every change of the files until stopped.
+/// `watch` (started by `up -d --watch`): apply every change of the files until
+/// stopped; refused while another watcher of the project runs.
 pub fn watch(files: &Files) -> anyhow::Result<i32> {
     interrupt::install();
-    watch_files(files).map(|()| 0)
-}
-
-/// Ctrl-C and SIGTERM as a flag, so `up` can stop its jobs before exiting.
-mod interrupt {
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
-
-    static REQUESTED: AtomicBool = AtomicBool::new(false);
-
-    extern "C" fn on_signal(_: i32) {
-        REQUESTED.store(true, Ordering::SeqCst);
-    }
-
-    /// Catches SIGINT and SIGTERM from now on.
-    pub fn install() {
-        let action = SigAction::new(
-            SigHandler::Handler(on_signal),
-            SaFlags::empty(),
-            SigSet::empty(),
-        );
-        for signal in [Signal::SIGINT, Signal::SIGTERM] {
-            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
-            let _ = unsafe { sigaction(signal, &action) };
-        }
-    }
-
-    /// Whether one of them arrived.
-    pub fn requested() -> bool {
-        REQUESTED.load(Ordering::SeqCst)
-    }
+    let project = match project_name(files) {
+        Ok(p) => p,
+        Err(code) => return Ok(code),
+    };
+    let executor = local_executor()?;
+    let who = format!("mrsm watch, the job {}", watcher_name(&project));
+    let _lock = match take_watch_lock(&executor, &project, &who) {
+        Ok(lock) => lock,
+        Err(code) => return Ok(code),
+    };
+    watch_files(files, &reconcile::watch::print_event).map(|()| 0)
 }
 
 /// The project's jobs as they are now.
@@ -299,29 +304,39 @@ fn project_name(files: &Files) -> Result<String, i32> {
     }
 }
 
-/// `down`: stop and delete the project's jobs.
-pub fn down(files: &Files) -> anyhow::Result<i32> {
-    let project = match project_name(files) {
+/// `down`: stop and delete the project's jobs (with `-v`, their logs and run history
+/// too). Refused while a foreground `up` watches the project, since it would create
+/// them again.
+pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
+    let project = match project_name(&args.files) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
+    let options = DeleteOptions {
+        purge: args.volumes,
+        ..DeleteOptions::default()
+    };
     let mut code = 0;
-    let watcher = watcher_name(&project);
-    let watcher_exists = executor.get(&watcher).is_ok();
-    let mut doomed = project_jobs(&executor, &project)?;
-    if watcher_exists {
-        // The watcher goes first, so it cannot start anything again.
-        doomed.insert(0, executor.get(&watcher)?);
-    }
-    for job in doomed {
-        match executor.delete(&job.name, &DeleteOptions::default()) {
-            Ok(m) => println!("{m}"),
-            Err(e) => {
-                eprintln!("error: {e}");
-                code = 1;
-            }
+    let mut delete = |name: &str| match executor.delete(name, &options) {
+        Ok(m) => println!("{m}"),
+        Err(e) => {
+            eprintln!("error: {e}");
+            code = 1;
         }
+    };
+    // The background watcher goes first, so it cannot start anything again.
+    let watcher = watcher_name(&project);
+    if executor.get(&watcher).is_ok() {
+        delete(&watcher);
+    }
+    let _watching = match take_watch_lock(&executor, &project, "mrsm down") {
+        Ok(lock) => lock,
+        Err(code) => return Ok(code),
+    };
+    let _lock = ProjectLock::acquire(executor.root(), &project)?;
+    for job in project_jobs(&executor, &project)? {
+        delete(&job.name);
     }
     Ok(code)
 }

@@ -60,7 +60,7 @@ enum Command {
     /// Converge the machine to the spec files (-d: apply and return).
     Up(compose::UpArgs),
     /// Stop and delete the project's jobs.
-    Down(compose::Files),
+    Down(compose::DownArgs),
     /// List the project's jobs.
     Ps(compose::PsArgs),
     /// Stop and start the project's jobs (or the named ones).
@@ -197,7 +197,7 @@ pub fn main() -> i32 {
         Command::Validate(files) => compose::validate(&files),
         Command::Diff(files) => compose::diff(&files),
         Command::Up(args) => compose::up(&args),
-        Command::Down(files) => compose::down(&files),
+        Command::Down(args) => compose::down(&args),
         Command::Ps(args) => compose::ps(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),

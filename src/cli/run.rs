@@ -74,7 +74,7 @@ fn usage<E: std::fmt::Display>(e: E) -> UsageError {
 }
 
 fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, UsageError> {
-    let steps = split_chain_args(&args.command);
+    let steps = split_chain_args(&args.command).map_err(usage)?;
     if steps.is_empty() {
         return Err(UsageError(
             "no command given: mrsm run [-d] -- CMD [+ CMD …]".into(),

@@ -1,16 +1,47 @@
 //! Chains of steps as users write them: `a + b + c` (like `&&`), where a lone `++`
-//! stands for a literal `+`.
+//! stands for a literal `+`. An empty step (`a + + b`, a leading or trailing `+`) is
+//! an error rather than being dropped, so a typo never silently changes the chain.
+
+/// A chain with an empty step. `offset` says where: in a command string, the byte
+/// offset of the `+` next to the empty step; in command-line words, the index of that
+/// `+` word.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "empty step in the chain: {place} (a lone `+` separates steps; write `++` for a literal `+`)"
+)]
+pub struct EmptyStep {
+    /// Byte offset (text) or word index (arguments) of the offending `+`.
+    pub offset: usize,
+    /// `a leading +`, `a trailing +` or `+ + with nothing between`.
+    pub place: &'static str,
+}
+
+/// Which `+` to blame for an empty step `index` of `count` steps, given the positions
+/// of the separators.
+fn empty_step(index: usize, count: usize, separators: &[usize]) -> EmptyStep {
+    let (offset, place) = if index == 0 {
+        (separators[0], "a leading `+`")
+    } else if index + 1 == count {
+        (separators[index - 1], "a trailing `+`")
+    } else {
+        (separators[index], "`+ +` with nothing between")
+    };
+    EmptyStep { offset, place }
+}
 
 /// Splits a command string into steps at lone `+` words, keeping each step's text
-/// (quotes and spacing) as written.
-pub fn split_chain(text: &str) -> Vec<String> {
+/// (quotes and spacing) as written. Text without any `+` that is blank gives no steps
+/// (the caller decides whether an empty command is allowed).
+pub fn split_chain(text: &str) -> Result<Vec<String>, EmptyStep> {
     let mut steps = Vec::new();
+    let mut separators = Vec::new();
     let mut current = String::new();
     let mut last_end = 0;
     for (start, end) in word_spans(text) {
         let word = &text[start..end];
         if word == "+" {
             steps.push(current.trim().to_string());
+            separators.push(start);
             current.clear();
         } else {
             current.push_str(&text[last_end..start]);
@@ -19,8 +50,14 @@ pub fn split_chain(text: &str) -> Vec<String> {
         last_end = end;
     }
     steps.push(current.trim().to_string());
-    steps.retain(|s| !s.is_empty());
-    steps
+    if separators.is_empty() {
+        steps.retain(|s| !s.is_empty());
+        return Ok(steps);
+    }
+    match steps.iter().position(|s| s.is_empty()) {
+        Some(i) => Err(empty_step(i, steps.len(), &separators)),
+        None => Ok(steps),
+    }
 }
 
 /// Shell-like words: whitespace inside quotes does not end a word.
@@ -72,10 +109,18 @@ fn word_spans(text: &str) -> Vec<(usize, usize)> {
 /// Splits command-line words (after `--`) into steps at lone `+`. A step given as a
 /// single word is a shell command as written (`'echo a; echo b'`); a step of several
 /// words is a program and its arguments, quoted so the shell sees them unchanged.
-pub fn split_chain_args(words: &[String]) -> Vec<String> {
-    words
-        .split(|w| w == "+")
-        .filter(|step| !step.is_empty())
+/// No words give no steps; an empty step between `+` words is an error.
+pub fn split_chain_args(words: &[String]) -> Result<Vec<String>, EmptyStep> {
+    if words.is_empty() {
+        return Ok(Vec::new());
+    }
+    let separators: Vec<usize> = (0..words.len()).filter(|&i| words[i] == "+").collect();
+    let groups: Vec<&[String]> = words.split(|w| w == "+").collect();
+    if let Some(i) = groups.iter().position(|g| g.is_empty()) {
+        return Err(empty_step(i, groups.len(), &separators));
+    }
+    Ok(groups
+        .into_iter()
         .map(|step| {
             let step: Vec<String> = step
                 .iter()
@@ -92,7 +137,7 @@ pub fn split_chain_args(words: &[String]) -> Vec<String> {
                 many => shell_join(many),
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Quotes words for `sh -c` so each stays one argument.
@@ -128,13 +173,26 @@ mod tests {
     fn chains_from_text() {
         assert_eq!(
             split_chain("true + false + touch x"),
-            ["true", "false", "touch x"]
+            Ok(words(&["true", "false", "touch x"]))
         );
-        assert_eq!(split_chain("echo 1 ++ 1"), ["echo 1 + 1"]);
+        assert_eq!(split_chain("echo 1 ++ 1"), Ok(words(&["echo 1 + 1"])));
         assert_eq!(
             split_chain("sh -c 'a + b' + echo \"x + y\""),
-            ["sh -c 'a + b'", "echo \"x + y\""]
+            Ok(words(&["sh -c 'a + b'", "echo \"x + y\""]))
         );
+        assert_eq!(split_chain("   "), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn empty_steps_in_text_are_errors_that_point_at_the_plus() {
+        let between = split_chain("a + + b").unwrap_err();
+        assert_eq!(between.offset, 4);
+        assert!(between.to_string().contains("`+ +`"), "{between}");
+        let leading = split_chain("+ a").unwrap_err();
+        assert_eq!((leading.offset, leading.place), (0, "a leading `+`"));
+        let trailing = split_chain("a  +").unwrap_err();
+        assert_eq!((trailing.offset, trailing.place), (3, "a trailing `+`"));
+        assert!(split_chain("+").is_err());
     }
 
     #[test]
@@ -147,12 +205,23 @@ mod tests {
                 "+",
                 "echo hi there"
             ])),
-            ["sh -c 'sleep 300 & wait'", "echo hi there"]
+            Ok(words(&["sh -c 'sleep 300 & wait'", "echo hi there"]))
         );
         assert_eq!(
             split_chain_args(&words(&["expr", "1", "++", "1"])),
-            ["expr 1 + 1"]
+            Ok(words(&["expr 1 + 1"]))
         );
         assert_eq!(shell_join(&words(&["echo", "it's"])), r"echo 'it'\''s'");
+        assert_eq!(split_chain_args(&[]), Ok(Vec::new()));
+    }
+
+    #[test]
+    fn empty_steps_in_words_are_errors() {
+        let between = split_chain_args(&words(&["a", "+", "+", "b"])).unwrap_err();
+        assert_eq!(between.offset, 2);
+        let trailing = split_chain_args(&words(&["a", "+"])).unwrap_err();
+        assert_eq!((trailing.offset, trailing.place), (1, "a trailing `+`"));
+        let leading = split_chain_args(&words(&["+", "a"])).unwrap_err();
+        assert_eq!((leading.offset, leading.place), (0, "a leading `+`"));
     }
 }

@@ -5,7 +5,7 @@
 mod chain;
 mod local;
 
-pub use chain::{shell_join, split_chain, split_chain_args};
+pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use local::{locate_mrsm_binary, LocalExecutor};
 
 use std::time::Duration;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{JobInfo, JobSpec, JobStatus, RunResult};
+use super::{JobInfo, JobSpec, JobStatus, RunResult, SpecError};
 use crate::executor::{
     split_chain, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions,
 };
@@ -42,7 +42,8 @@ impl Job {
     /// A job named `name` running `command` (steps split on a lone `+`), on the local
     /// executor under the root directory from the environment.
     pub fn new(name: &str, command: &str) -> Result<Job, ExecutorError> {
-        let spec = JobSpec::new(name, split_chain(command));
+        let steps = split_chain(command).map_err(|e| SpecError::Invalid(e.to_string()))?;
+        let spec = JobSpec::new(name, steps);
         spec.validate()?;
         let root = Root::from_env()?;
         Ok(Job::with_spec(spec, Arc::new(LocalExecutor::new(root))))

@@ -2,8 +2,17 @@
 //! [`Plan`] of what differs, and applying it. Only jobs the project owns are touched;
 //! a same-named job owned by someone else is a reported conflict, never clobbered.
 
+mod events;
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod plan_tests;
 pub mod watch;
+pub mod watch_lock;
+#[cfg(test)]
+mod watch_tests;
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
@@ -57,6 +66,14 @@ impl Plan {
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
+
+    /// How many jobs the plan deletes.
+    pub fn deletes(&self) -> usize {
+        self.steps
+            .iter()
+            .filter(|s| s.action == Action::Delete)
+            .count()
+    }
 }
 
 /// The fields that differ between two definitions of a job.
@@ -83,8 +100,41 @@ pub fn changed_fields(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     fields
 }
 
-/// Compares what is declared with what exists.
+/// Compares what is declared with what exists, reading the stored definitions of
+/// changed jobs from the executor to name the fields that changed.
 pub fn plan(desired: &Desired, actual: &[JobInfo], executor: &dyn Executor, mode: Mode) -> Plan {
+    let mut old_specs = BTreeMap::new();
+    if mode == Mode::Full {
+        for current in actual {
+            let changed = desired.jobs.iter().any(|j| {
+                j.spec.name == current.name
+                    && current.project.as_deref() == Some(desired.project.as_str())
+                    && current.spec_hash.as_deref() != Some(j.spec_hash.as_str())
+            });
+            if changed {
+                if let Ok(spec) = executor.spec(&current.name) {
+                    old_specs.insert(current.name.clone(), spec);
+                }
+            }
+        }
+    }
+    decide(desired, actual, &old_specs, mode)
+}
+
+/// The pure decision behind [`plan`]: `old_specs` holds the stored definitions of
+/// jobs whose hash differs (a missing one is reported as a changed `definition`).
+///
+/// In [`Mode::Heal`] only what broke by itself is repaired: a missing job is created,
+/// a job whose supervisor died is started (or brought back paused); nothing is
+/// updated, stopped, paused by choice or deleted, and conflicts are left to the full
+/// plan that reported them.
+pub fn decide(
+    desired: &Desired,
+    actual: &[JobInfo],
+    old_specs: &BTreeMap<String, JobSpec>,
+    mode: Mode,
+) -> Plan {
+    let full = mode == Mode::Full;
     let mut steps = Vec::new();
     for job in &desired.jobs {
         let name = &job.spec.name;
@@ -98,46 +148,26 @@ pub fn plan(desired: &Desired, actual: &[JobInfo], executor: &dyn Executor, mode
             continue;
         };
         if current.project.as_deref() != Some(desired.project.as_str()) {
-            steps.push(step(Action::Conflict(current.project.clone())));
+            if full {
+                steps.push(step(Action::Conflict(current.project.clone())));
+            }
             continue;
         }
         if current.spec_hash.as_deref() != Some(job.spec_hash.as_str()) {
-            if mode == Mode::Full {
-                let changed = executor
-                    .spec(name)
-                    .map(|old| changed_fields(&old, &job.spec))
-                    .unwrap_or_else(|_| vec!["definition".into()]);
+            if full {
+                let changed = old_specs
+                    .get(name)
+                    .map(|old| changed_fields(old, &job.spec))
+                    .unwrap_or_else(|| vec!["definition".into()]);
                 steps.push(step(Action::Update(changed)));
             }
             continue;
         }
-        let by_hand = current.desired != job.state;
-        let action = match (job.state, current.status) {
-            (DesiredState::Running, JobStatus::Paused) if mode == Mode::Full => {
-                Some(Action::Resume)
-            }
-            (DesiredState::Running, JobStatus::Stopped) if current.died => Some(Action::Start),
-            (DesiredState::Running, JobStatus::Stopped) if by_hand && mode == Mode::Full => {
-                Some(Action::Start)
-            }
-            (DesiredState::Paused, JobStatus::Running) if mode == Mode::Full => Some(Action::Pause),
-            (DesiredState::Paused, JobStatus::Stopped)
-                if mode == Mode::Full && (by_hand || current.died) =>
-            {
-                Some(Action::Pause)
-            }
-            (DesiredState::Stopped, JobStatus::Running | JobStatus::Paused)
-                if mode == Mode::Full =>
-            {
-                Some(Action::Stop)
-            }
-            _ => None,
-        };
-        if let Some(action) = action {
+        if let Some(action) = state_action(job.state, current, full) {
             steps.push(step(action));
         }
     }
-    if mode == Mode::Full {
+    if full {
         for current in actual {
             let owned = current.project.as_deref() == Some(desired.project.as_str());
             let declared = desired.jobs.iter().any(|j| j.spec.name == current.name);
@@ -153,6 +183,26 @@ pub fn plan(desired: &Desired, actual: &[JobInfo], executor: &dyn Executor, mode
     Plan {
         project: desired.project.clone(),
         steps,
+    }
+}
+
+/// What brings an up-to-date job to its declared state, if anything. A job stopped
+/// or paused by hand is left alone except by a full plan; a job whose supervisor
+/// died is always brought back.
+fn state_action(wanted: DesiredState, current: &JobInfo, full: bool) -> Option<Action> {
+    let by_hand = current.desired != wanted;
+    match (wanted, current.status) {
+        (DesiredState::Running, JobStatus::Paused) if full => Some(Action::Resume),
+        (DesiredState::Running, JobStatus::Stopped) if current.died => Some(Action::Start),
+        (DesiredState::Running, JobStatus::Stopped) if by_hand && full => Some(Action::Start),
+        (DesiredState::Paused, JobStatus::Running) if full => Some(Action::Pause),
+        (DesiredState::Paused, JobStatus::Stopped) if current.died || (full && by_hand) => {
+            Some(Action::Pause)
+        }
+        (DesiredState::Stopped, JobStatus::Running | JobStatus::Paused) if full => {
+            Some(Action::Stop)
+        }
+        _ => None,
     }
 }
 

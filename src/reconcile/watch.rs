@@ -1,149 +1,420 @@
-//! Keeping the machine converged while users edit the spec files: file events are
-//! filtered (only our files, in their directories, since editors save by rename) and
-//! debounced at the edge; a reload happens only when the content changed; a file that
-//! fails to load is reported and changes nothing; and a timer heals drift (a job whose
-//! supervisor was killed is started again).
+//! Keeping the machine converged while users edit the spec files.
+//!
+//! File events are filtered (only the files the last load read: spec files, `.env`,
+//! env files, watched through their directories since editors save by rename) and
+//! debounced at the edge; a reload happens only when their content changed. A file
+//! that fails to load is reported and changes nothing. A change that would delete
+//! more than half of the project's jobs waits [`Timing::settle`] and is re-read
+//! first (a save in progress settles). Every apply holds the project lock. A failed
+//! step (or a change that could not be applied because the jobs could not be
+//! listed) is retried on later heal ticks, backing off; and a timer heals drift (a
+//! job whose supervisor was killed is started again).
 
-use std::collections::HashSet;
-use std::ffi::OsString;
+use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher};
+use notify::{RecursiveMode, Watcher as _};
 
-use super::{apply, describe, plan, Mode, Outcome};
-use crate::executor::Executor;
+pub use super::events::{messages, print_event, Event, Message};
+
+use super::events::retried;
+use super::{apply, plan, Mode, Outcome, Plan};
+use crate::executor::{Executor, ExecutorError};
 use crate::spec::{self, Desired};
+use crate::store::{ProjectLock, Root, StoreError};
 
-/// Quiet time after the last file event before reloading.
-const DEBOUNCE: Duration = Duration::from_millis(50);
-/// How often actual state is re-listed to heal drift.
-const HEAL_EVERY: Duration = Duration::from_secs(5);
+/// How long a failed step waits at most before it is tried again.
+const RETRY_MAX: Duration = Duration::from_secs(300);
 
-/// What the watcher tells its caller.
-pub enum Event<'a> {
-    /// The files changed and were applied.
-    Applied(&'a [Outcome]),
-    /// The files changed but do not load; nothing was changed.
-    Invalid(&'a spec::SpecErrors),
-    /// Drift was repaired.
-    Healed(&'a [Outcome]),
+/// The watcher's clocks. Tests shorten them through the environment (read by
+/// [`Timing::from_env`], which only the watcher's command line calls).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timing {
+    /// Quiet time after the last file event before reloading.
+    pub debounce: Duration,
+    /// How often actual state is re-listed to heal drift (`MRSM_WATCH_HEAL_EVERY`).
+    pub heal_every: Duration,
+    /// How long a change that deletes most of the project's jobs waits before the
+    /// files are read again and it is applied (`MRSM_WATCH_SETTLE`).
+    pub settle: Duration,
 }
 
-/// Prints watcher events for people.
-pub fn print_event(event: &Event<'_>) {
-    match event {
-        Event::Applied(outcomes) | Event::Healed(outcomes) => {
-            for o in outcomes.iter() {
-                match &o.result {
-                    Ok(m) => println!("{m}"),
-                    Err(e) => eprintln!("error: {} ({e})", describe(&o.step)),
-                }
-            }
-        }
-        Event::Invalid(errors) => {
-            eprintln!("{errors}\nnot applied: fix the file and save it again")
+impl Default for Timing {
+    fn default() -> Timing {
+        Timing {
+            debounce: Duration::from_millis(50),
+            heal_every: Duration::from_secs(5),
+            settle: Duration::from_secs(1),
         }
     }
 }
 
+impl Timing {
+    /// The defaults, with `MRSM_WATCH_HEAL_EVERY` and `MRSM_WATCH_SETTLE` (durations
+    /// such as `500ms`) when set.
+    pub fn from_env() -> Result<Timing, WatchError> {
+        let mut timing = Timing::default();
+        for (name, field) in [
+            ("MRSM_WATCH_HEAL_EVERY", &mut timing.heal_every),
+            ("MRSM_WATCH_SETTLE", &mut timing.settle),
+        ] {
+            let Some(value) = std::env::var_os(name) else {
+                continue;
+            };
+            let value = value.to_string_lossy().into_owned();
+            match humantime::parse_duration(&value) {
+                Ok(d) if !d.is_zero() => *field = d,
+                Ok(_) => return Err(WatchError::Setting(name, value, "must be positive".into())),
+                Err(e) => return Err(WatchError::Setting(name, value, e.to_string())),
+            }
+        }
+        Ok(timing)
+    }
+}
+
+/// Why the watcher could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    #[error("watching the files: {0}")]
+    Notify(#[from] notify::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{0}={1:?}: {2} (expected a duration such as 500ms)")]
+    Setting(&'static str, String, String),
+}
+
+/// FNV-1a over each input's path, whether it exists, and its content.
 fn content_hash(files: &[PathBuf]) -> u64 {
     let mut hash = crate::fnv::Fnv::new();
     for f in files {
-        hash.write(&std::fs::read(f).unwrap_or_default())
-            .write(&[0]);
+        hash.write(f.as_os_str().as_encoded_bytes()).write(&[0]);
+        match std::fs::read(f) {
+            Ok(bytes) => hash.write(&[1]).write(&bytes),
+            Err(_) => hash.write(&[2]),
+        };
     }
     hash.finish()
 }
 
-/// Watches `files` and reconciles on every change until `keep_going` says no. The
-/// first reconcile happens at once.
+/// Failed work waiting for a later heal tick.
+#[derive(Debug)]
+struct Retry {
+    at: Instant,
+    delay: Duration,
+    /// A whole change is still to be applied (listing the jobs failed).
+    change: bool,
+    /// Jobs whose steps failed.
+    names: BTreeSet<String>,
+}
+
+impl Retry {
+    /// After one more failure at `now`: the next try waits twice as long.
+    fn after(previous: Option<&Retry>, now: Instant, first: Duration) -> (Instant, Duration) {
+        let delay = previous.map_or(first, |r| (r.delay * 2).min(RETRY_MAX).max(first));
+        (now + delay, delay)
+    }
+}
+
+/// The watcher's decisions, apart from file events and clocks: reload and apply
+/// (`reconcile_files`) and the timer (`tick`). Each takes the time as a parameter.
+pub struct Reconciler<'a> {
+    files: &'a [PathBuf],
+    project: Option<&'a str>,
+    executor: &'a dyn Executor,
+    root: &'a Root,
+    timing: Timing,
+    on_event: &'a dyn Fn(&Event<'_>),
+    /// What the last load read (the spec files until the first load).
+    inputs: Vec<PathBuf>,
+    /// The content hash of the inputs last handled (applied, or reported invalid).
+    seen: Option<u64>,
+    /// The last files that loaded.
+    desired: Option<Desired>,
+    /// A change that deletes most jobs, waiting to be read again.
+    deferred: Option<u64>,
+    retry: Option<Retry>,
+}
+
+impl<'a> Reconciler<'a> {
+    /// A reconciler for `files` (and `project` overriding theirs), applying through
+    /// `executor`, taking locks in `root`.
+    pub fn new(
+        files: &'a [PathBuf],
+        project: Option<&'a str>,
+        executor: &'a dyn Executor,
+        root: &'a Root,
+        timing: Timing,
+        on_event: &'a dyn Fn(&Event<'_>),
+    ) -> Reconciler<'a> {
+        Reconciler {
+            files,
+            project,
+            executor,
+            root,
+            timing,
+            on_event,
+            inputs: files
+                .iter()
+                .map(|f| std::path::absolute(f).unwrap_or_else(|_| f.clone()))
+                .collect(),
+            seen: None,
+            desired: None,
+            deferred: None,
+            retry: None,
+        }
+    }
+
+    /// Every file the last load read or looked for, absolute.
+    pub fn inputs(&self) -> &[PathBuf] {
+        &self.inputs
+    }
+
+    /// The project of the last files that loaded.
+    pub fn project(&self) -> Option<&str> {
+        self.desired.as_ref().map(|d| d.project.as_str())
+    }
+
+    fn lock(&self, project: &str) -> Result<ProjectLock, StoreError> {
+        ProjectLock::acquire(self.root, project)
+    }
+
+    /// Reloads the files if their content changed and applies them. Returns when
+    /// to look again without a file event (a deferred change).
+    pub fn reconcile_files(&mut self, now: Instant) -> Option<Instant> {
+        let hash = content_hash(&self.inputs);
+        if self.seen == Some(hash) {
+            // Back to what was applied: a deferred change was not meant.
+            self.deferred = None;
+            return None;
+        }
+        let loaded = spec::load_tracked(self.files, self.project);
+        self.inputs = loaded.inputs;
+        let desired = match loaded.result {
+            Err(errors) => {
+                (self.on_event)(&Event::Invalid(&errors));
+                self.seen = Some(hash);
+                // A change that does not load is not retried; failed steps still are.
+                if let Some(r) = &mut self.retry {
+                    r.change = false;
+                }
+                self.retry = self.retry.take().filter(|r| !r.names.is_empty());
+                return None;
+            }
+            Ok(d) => d,
+        };
+        if !loaded.warnings.is_empty() {
+            (self.on_event)(&Event::Warnings(&loaded.warnings));
+        }
+        let _lock = match self.lock(&desired.project) {
+            Ok(lock) => lock,
+            Err(e) => return self.unlisted(&e.into(), now),
+        };
+        let actual = match self.executor.list() {
+            Ok(actual) => actual,
+            Err(e) => return self.unlisted(&e, now),
+        };
+        let plan = plan(&desired, &actual, self.executor, Mode::Full);
+        let owned = actual
+            .iter()
+            .filter(|j| j.project.as_deref() == Some(desired.project.as_str()))
+            .count();
+        if plan.deletes() * 2 > owned && self.deferred != Some(hash) {
+            self.deferred = Some(hash);
+            (self.on_event)(&Event::Deferred {
+                deletes: plan.deletes(),
+                owned,
+                wait: self.timing.settle,
+            });
+            return Some(now + self.timing.settle);
+        }
+        self.deferred = None;
+        let outcomes = apply(&plan, self.executor, &|_| {});
+        let failed = self.failed(&outcomes, false, now);
+        if !outcomes.is_empty() {
+            (self.on_event)(&Event::Applied {
+                outcomes: &outcomes,
+                retry_in: failed,
+            });
+        }
+        self.seen = Some(hash);
+        self.desired = Some(desired);
+        None
+    }
+
+    /// Listing failed: the change stays unseen and is tried again later.
+    fn unlisted(&mut self, error: &ExecutorError, now: Instant) -> Option<Instant> {
+        let (at, delay) = Retry::after(self.retry.as_ref(), now, self.timing.heal_every);
+        let names = self.retry.take().map(|r| r.names).unwrap_or_default();
+        self.retry = Some(Retry {
+            at,
+            delay,
+            change: true,
+            names,
+        });
+        (self.on_event)(&Event::Unlisted {
+            error,
+            retry_in: delay,
+        });
+        None
+    }
+
+    /// Remembers the jobs whose steps failed (and clears the retry when none did);
+    /// returns when they are tried again.
+    fn failed(&mut self, outcomes: &[Outcome], retrying: bool, now: Instant) -> Option<Duration> {
+        let names: BTreeSet<String> = outcomes
+            .iter()
+            .filter(|o| o.result.is_err() && retried(&o.step))
+            .map(|o| o.step.name.clone())
+            .collect();
+        if names.is_empty() {
+            self.retry = None;
+            return None;
+        }
+        let previous = self.retry.as_ref().filter(|_| retrying);
+        let (at, delay) = Retry::after(previous, now, self.timing.heal_every);
+        self.retry = Some(Retry {
+            at,
+            delay,
+            change: false,
+            names,
+        });
+        Some(delay)
+    }
+
+    /// The timer: retries what failed once it is due, else heals drift. Returns
+    /// when to look at the files again without a file event, like
+    /// [`Reconciler::reconcile_files`].
+    pub fn tick(&mut self, now: Instant) -> Option<Instant> {
+        match &self.retry {
+            Some(r) if r.at <= now && r.change => {
+                self.seen = None;
+                return self.reconcile_files(now);
+            }
+            Some(r) if r.at <= now => {
+                let names = r.names.clone();
+                self.retry_steps(&names, now);
+            }
+            _ => self.heal(),
+        }
+        None
+    }
+
+    /// Runs the full plan again, for the jobs whose steps failed only.
+    fn retry_steps(&mut self, names: &BTreeSet<String>, now: Instant) {
+        let Some(desired) = self.desired.clone() else {
+            return;
+        };
+        let Ok(_lock) = self.lock(&desired.project) else {
+            return;
+        };
+        let Ok(actual) = self.executor.list() else {
+            return;
+        };
+        let mut again = plan(&desired, &actual, self.executor, Mode::Full);
+        again.steps.retain(|s| names.contains(&s.name));
+        let outcomes = apply(&again, self.executor, &|_| {});
+        let retry_in = self.failed(&outcomes, true, now);
+        if !outcomes.is_empty() {
+            (self.on_event)(&Event::Retried {
+                outcomes: &outcomes,
+                retry_in,
+            });
+        }
+    }
+
+    /// Repairs what broke by itself.
+    fn heal(&mut self) {
+        let Some(desired) = &self.desired else {
+            return;
+        };
+        let Ok(_lock) = self.lock(&desired.project) else {
+            return;
+        };
+        let Ok(actual) = self.executor.list() else {
+            return;
+        };
+        let healing: Plan = plan(desired, &actual, self.executor, Mode::Heal);
+        if !healing.is_empty() {
+            let outcomes = apply(&healing, self.executor, &|_| {});
+            (self.on_event)(&Event::Healed(&outcomes));
+        }
+    }
+}
+
+/// The directories holding `inputs`.
+fn directories(inputs: &[PathBuf]) -> HashSet<PathBuf> {
+    inputs
+        .iter()
+        .filter_map(|f| f.parent().map(Path::to_path_buf))
+        .collect()
+}
+
+/// Watches the spec files (and every file they read) and reconciles on every change
+/// until `keep_going` says no. The first reconcile happens at once; then
+/// [`Event::Watching`] is sent.
 pub fn watch(
     files: &[PathBuf],
     project: Option<&str>,
     executor: &dyn Executor,
+    root: &Root,
+    timing: Timing,
     keep_going: &dyn Fn() -> bool,
     on_event: &dyn Fn(&Event<'_>),
-) -> notify::Result<()> {
+) -> Result<(), WatchError> {
     let (tx, rx) = mpsc::channel();
-    let mut watcher = notify::recommended_watcher(move |event| {
+    let mut notifier = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);
     })?;
-    let dirs: HashSet<PathBuf> = files
-        .iter()
-        .map(|f| {
-            let dir = f
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
-        })
-        .collect();
-    for dir in &dirs {
-        watcher.watch(dir, RecursiveMode::NonRecursive)?;
-    }
-    let mut names: HashSet<OsString> = files
-        .iter()
-        .filter_map(|f| f.file_name().map(Into::into))
-        .collect();
-    names.insert(".env".into());
-
-    let mut last_hash: Option<u64> = None;
-    let mut desired: Option<Desired> = None;
-    let mut pending = Some(Instant::now() - DEBOUNCE);
-    let mut next_heal = Instant::now() + HEAL_EVERY;
+    let mut reconciler = Reconciler::new(files, project, executor, root, timing, on_event);
+    let mut watched: HashSet<PathBuf> = HashSet::new();
+    let mut watch_new_directories = |reconciler: &Reconciler<'_>| -> Result<(), WatchError> {
+        for dir in directories(reconciler.inputs()) {
+            if !watched.contains(&dir) && dir.is_dir() {
+                notifier.watch(&dir, RecursiveMode::NonRecursive)?;
+                watched.insert(dir);
+            }
+        }
+        Ok(())
+    };
+    // Watching starts before the first load, so no edit falls between them.
+    watch_new_directories(&reconciler)?;
+    let mut due = reconciler.reconcile_files(Instant::now());
+    watch_new_directories(&reconciler)?;
+    (on_event)(&Event::Watching {
+        project: reconciler.project().or(project).unwrap_or("(not loaded)"),
+        inputs: reconciler.inputs(),
+    });
+    let mut next_heal = Instant::now() + timing.heal_every;
     while keep_going() {
         // Wake when the debounce window closes, or at least every 50 ms to check
         // `keep_going`.
-        let wait = pending
-            .map(|t| DEBOUNCE.saturating_sub(t.elapsed()))
-            .unwrap_or(Duration::from_millis(50))
+        let wait = due
+            .map(|t| t.saturating_duration_since(Instant::now()))
+            .unwrap_or(Duration::MAX)
             .min(Duration::from_millis(50));
         match rx.recv_timeout(wait) {
-            Ok(Ok(event)) => {
-                let ours = event
-                    .paths
-                    .iter()
-                    .any(|p| p.file_name().is_some_and(|n| names.contains(n)));
+            // Reading the files is an event too (access): only changes count.
+            Ok(Ok(event)) if !event.kind.is_access() => {
+                let ours = event.paths.iter().any(|p| reconciler.inputs().contains(p));
                 if ours {
-                    pending = Some(Instant::now());
+                    due = Some(Instant::now() + timing.debounce);
                 }
             }
-            Ok(Err(_)) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
-        if pending.is_some_and(|t| t.elapsed() >= DEBOUNCE) {
-            pending = None;
-            let hash = content_hash(files);
-            if last_hash == Some(hash) {
-                continue;
-            }
-            last_hash = Some(hash);
-            match spec::load(files, project) {
-                Err(errors) => on_event(&Event::Invalid(&errors)),
-                Ok(d) => {
-                    if let Ok(actual) = executor.list() {
-                        let outcomes =
-                            apply(&plan(&d, &actual, executor, Mode::Full), executor, &|_| {});
-                        on_event(&Event::Applied(&outcomes));
-                    }
-                    desired = Some(d);
-                }
-            }
-            next_heal = Instant::now() + HEAL_EVERY;
+        if due.is_some_and(|t| Instant::now() >= t) {
+            due = reconciler.reconcile_files(Instant::now());
+            watch_new_directories(&reconciler)?;
         }
         if Instant::now() >= next_heal {
-            next_heal = Instant::now() + HEAL_EVERY;
-            if let (Some(d), Ok(actual)) = (&desired, executor.list()) {
-                let healing = plan(d, &actual, executor, Mode::Heal);
-                if !healing.is_empty() {
-                    let outcomes = apply(&healing, executor, &|_| {});
-                    on_event(&Event::Healed(&outcomes));
-                }
+            if let Some(again) = reconciler.tick(Instant::now()) {
+                due = Some(due.map_or(again, |d| d.min(again)));
             }
+            next_heal = Instant::now() + timing.heal_every;
         }
     }
-    drop(watcher);
     Ok(())
 }

@@ -49,6 +49,15 @@ impl SpecError {
     }
 }
 
+/// A [`SpecError`] shown as a warning: `warning: file:line:col: …` and the line.
+pub struct AsWarning<'a>(pub &'a SpecError);
+
+impl fmt::Display for AsWarning<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "warning: {}", self.0)
+    }
+}
+
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.line == 0 {

@@ -18,6 +18,17 @@ impl Vars {
 
 /// Substitutes variables in `text`; errors carry the byte offset of the `$`.
 pub fn interpolate(text: &str, vars: &Vars) -> Result<String, (usize, String)> {
+    interpolate_noting(text, vars, &mut |_, _| {})
+}
+
+/// [`interpolate`], telling `unset` (byte offset of the `$`, name) about every plain
+/// `${VAR}` whose variable is not set, which becomes an empty string: compose warns
+/// about those, since a typo in a name otherwise goes unnoticed.
+pub fn interpolate_noting(
+    text: &str,
+    vars: &Vars,
+    unset: &mut dyn FnMut(usize, &str),
+) -> Result<String, (usize, String)> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     let mut offset = 0;
@@ -42,6 +53,9 @@ pub fn interpolate(text: &str, vars: &Vars) -> Result<String, (usize, String)> {
             return Err((at, "unclosed `${`: expected `}`".into()));
         };
         let expr = &body[..close];
+        if valid_name(expr) && !vars.0.contains_key(expr) {
+            unset(at, expr);
+        }
         out.push_str(&expand(expr, vars).map_err(|m| (at, m))?);
         offset = at + 2 + close + 1;
         rest = &body[close + 1..];
@@ -160,6 +174,18 @@ mod tests {
         );
         assert!(interpolate("${OPEN", &v).is_err());
         assert!(interpolate("${1BAD}", &v).is_err());
+    }
+
+    #[test]
+    fn unset_variables_without_a_default_are_noted() {
+        let mut noted = Vec::new();
+        let text = interpolate_noting(
+            "a ${MISSING} ${NAME} ${EMPTY} ${OTHER:-x} ${GONE-y} $${LITERAL}",
+            &vars(),
+            &mut |at, name| noted.push((at, name.to_string())),
+        );
+        assert_eq!(text, Ok("a  etl  x y ${LITERAL}".into()));
+        assert_eq!(noted, [(2, "MISSING".to_string())]);
     }
 
     #[test]

@@ -64,14 +64,69 @@ pub struct RawExecutor {
     pub token: Option<Spanned<String>>,
 }
 
-/// A whole spec file.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The jobs mapping (a job with nothing under it is `None`).
+pub type RawJobs = IndexMap<Spanned<String>, Spanned<Option<RawJob>>>;
+
+/// A whole spec file. Top-level keys starting with `x-` are compose-style extension
+/// fields (homes for YAML anchors) and are ignored; any other unknown key is refused.
+#[derive(Clone, Debug, Default)]
 pub struct RawFile {
     pub project: Option<Spanned<String>>,
     pub executors: Option<IndexMap<Spanned<String>, Spanned<RawExecutor>>>,
     pub defaults: Option<RawJob>,
-    pub jobs: Option<IndexMap<Spanned<String>, Spanned<RawJob>>>,
+    /// `jobs:` as written, when present.
+    pub jobs: Option<RawJobsBlock>,
+    /// Unknown top-level keys, reported by the loader with their place.
+    pub unknown: Vec<Spanned<String>>,
+}
+
+/// The `jobs:` key and what follows it: nothing (`None`: a file cut short, never "no
+/// jobs") or a mapping (`jobs: {}` is "no jobs").
+#[derive(Clone, Debug)]
+pub struct RawJobsBlock {
+    pub key: Spanned<String>,
+    pub jobs: Option<RawJobs>,
+}
+
+impl<'de> Deserialize<'de> for RawFile {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(FileVisitor)
+    }
+}
+
+struct FileVisitor;
+
+impl<'de> serde::de::Visitor<'de> for FileVisitor {
+    type Value = RawFile;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a mapping with the keys project, executors, defaults and jobs")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawFile, A::Error> {
+        let mut file = RawFile::default();
+        while let Some(key) = map.next_key::<Spanned<String>>()? {
+            match key.value.as_str() {
+                "project" => file.project = map.next_value()?,
+                "executors" => file.executors = map.next_value()?,
+                "defaults" => file.defaults = map.next_value()?,
+                "jobs" => {
+                    file.jobs = Some(RawJobsBlock {
+                        jobs: map.next_value()?,
+                        key,
+                    })
+                }
+                extension if extension.starts_with("x-") => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                    file.unknown.push(key);
+                }
+            }
+        }
+        Ok(file)
+    }
 }
 
 /// Keys each mapping accepts, for "did you mean".

@@ -119,10 +119,12 @@ struct Executor {
 }
 
 /// Jobs declared for mrsm: `mrsm up -f mrsm-jobs.yaml` converges the machine to this file.
+/// Top-level keys starting with `x-` are ignored (homes for YAML anchors).
 #[allow(dead_code)]
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 #[schemars(title = "mrsm-jobs.yaml")]
+#[schemars(extend("patternProperties" = { "^x-": {} }))]
 struct SpecFile {
     /// Project label (default: the spec file's directory name).
     project: Option<String>,
@@ -130,9 +132,12 @@ struct SpecFile {
     executors: Option<BTreeMap<String, Executor>>,
     /// Settings every job gets unless it sets its own.
     defaults: Option<Job>,
-    /// The jobs, by name (letters, digits, `_`, `.`, `-`).
+    /// The jobs, by name (letters, digits, `_`, `.`, `-`); `jobs: {}` declares none.
+    /// At least one of the files must have it (a file without it, or with nothing
+    /// under it, is one still being written).
     #[schemars(extend("propertyNames" = { "pattern": "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$" }))]
-    jobs: Option<BTreeMap<String, Job>>,
+    #[serde(default)]
+    jobs: BTreeMap<String, Job>,
 }
 
 /// The schema as pretty JSON, ending in a newline.

@@ -1,0 +1,279 @@
+//! The pure decision [`decide`]: one row per situation, both modes.
+
+use std::collections::BTreeMap;
+
+use super::fake::{info, FakeJob};
+use super::{decide, Action, Mode};
+use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
+use crate::spec::{spec_hash, Desired, DesiredJob};
+
+const PROJECT: &str = "demo";
+
+fn declared(name: &str, command: &str, state: DesiredState) -> DesiredJob {
+    let spec = JobSpec::new(name, vec![command.to_string()]);
+    DesiredJob {
+        spec_hash: spec_hash(&spec, "local"),
+        spec,
+        state,
+        executor: "local".into(),
+    }
+}
+
+/// How a job exists on the machine.
+struct Exists {
+    project: Option<&'static str>,
+    command: &'static str,
+    status: JobStatus,
+    /// What the job was last told (by the reconciler or by hand).
+    desired: DesiredState,
+    died: bool,
+}
+
+const RUNNING: Exists = Exists {
+    project: Some(PROJECT),
+    command: "sleep 300",
+    status: JobStatus::Running,
+    desired: DesiredState::Running,
+    died: false,
+};
+
+fn existing(name: &str, e: &Exists) -> JobInfo {
+    let spec = JobSpec::new(name, vec![e.command.to_string()]);
+    let mut info = info(&FakeJob {
+        spec_hash: Some(spec_hash(&spec, "local")),
+        spec,
+        project: e.project.map(str::to_string),
+        desired: e.desired,
+        status: e.status,
+    });
+    info.died = e.died;
+    info
+}
+
+struct Row {
+    what: &'static str,
+    declared: Option<DesiredState>,
+    exists: Option<Exists>,
+    full: Option<Action>,
+    heal: Option<Action>,
+}
+
+fn rows() -> Vec<Row> {
+    use DesiredState as D;
+    use JobStatus as S;
+    let by_hand = |status, desired| Exists {
+        status,
+        desired,
+        ..RUNNING
+    };
+    vec![
+        Row {
+            what: "missing: created in both modes",
+            declared: Some(D::Running),
+            exists: None,
+            full: Some(Action::Create),
+            heal: Some(Action::Create),
+        },
+        Row {
+            what: "converged: nothing",
+            declared: Some(D::Running),
+            exists: Some(RUNNING),
+            full: None,
+            heal: None,
+        },
+        Row {
+            what: "definition changed: updated by a full plan only",
+            declared: Some(D::Running),
+            exists: Some(Exists {
+                command: "sleep 1",
+                ..RUNNING
+            }),
+            full: Some(Action::Update(vec!["command".into()])),
+            heal: None,
+        },
+        Row {
+            what: "owned by another project: a conflict, reported by a full plan only",
+            declared: Some(D::Running),
+            exists: Some(Exists {
+                project: Some("other"),
+                ..RUNNING
+            }),
+            full: Some(Action::Conflict(Some("other".into()))),
+            heal: None,
+        },
+        Row {
+            what: "made by `mrsm run`: a conflict",
+            declared: Some(D::Running),
+            exists: Some(Exists {
+                project: None,
+                ..RUNNING
+            }),
+            full: Some(Action::Conflict(None)),
+            heal: None,
+        },
+        Row {
+            what: "paused by hand: resumed by a full plan only",
+            declared: Some(D::Running),
+            exists: Some(by_hand(S::Paused, D::Paused)),
+            full: Some(Action::Resume),
+            heal: None,
+        },
+        Row {
+            what: "supervisor killed: started in both modes",
+            declared: Some(D::Running),
+            exists: Some(Exists {
+                status: S::Stopped,
+                died: true,
+                ..RUNNING
+            }),
+            full: Some(Action::Start),
+            heal: Some(Action::Start),
+        },
+        Row {
+            what: "stopped by hand: started by a full plan only",
+            declared: Some(D::Running),
+            exists: Some(by_hand(S::Stopped, D::Stopped)),
+            full: Some(Action::Start),
+            heal: None,
+        },
+        Row {
+            what: "ran to its end: left alone",
+            declared: Some(D::Running),
+            exists: Some(by_hand(S::Stopped, D::Running)),
+            full: None,
+            heal: None,
+        },
+        Row {
+            what: "declared paused, running: paused by a full plan only",
+            declared: Some(D::Paused),
+            exists: Some(RUNNING),
+            full: Some(Action::Pause),
+            heal: None,
+        },
+        Row {
+            what: "declared paused, supervisor killed: brought back paused in both modes",
+            declared: Some(D::Paused),
+            exists: Some(Exists {
+                status: S::Stopped,
+                desired: D::Paused,
+                died: true,
+                ..RUNNING
+            }),
+            full: Some(Action::Pause),
+            heal: Some(Action::Pause),
+        },
+        Row {
+            what: "declared stopped, running: stopped by a full plan only",
+            declared: Some(D::Stopped),
+            exists: Some(RUNNING),
+            full: Some(Action::Stop),
+            heal: None,
+        },
+        Row {
+            what: "declared stopped, paused: stopped by a full plan only",
+            declared: Some(D::Stopped),
+            exists: Some(by_hand(S::Paused, D::Paused)),
+            full: Some(Action::Stop),
+            heal: None,
+        },
+        Row {
+            what: "no longer declared: deleted by a full plan only",
+            declared: None,
+            exists: Some(RUNNING),
+            full: Some(Action::Delete),
+            heal: None,
+        },
+        Row {
+            what: "another project's job, not declared: never touched",
+            declared: None,
+            exists: Some(Exists {
+                project: Some("other"),
+                ..RUNNING
+            }),
+            full: None,
+            heal: None,
+        },
+    ]
+}
+
+#[test]
+fn each_situation_gives_its_action_in_each_mode() {
+    for row in rows() {
+        let desired = Desired {
+            project: PROJECT.into(),
+            jobs: row
+                .declared
+                .map(|state| declared("job", "sleep 300", state))
+                .into_iter()
+                .collect(),
+        };
+        let actual: Vec<JobInfo> = row.exists.iter().map(|e| existing("job", e)).collect();
+        let old_specs: BTreeMap<String, JobSpec> = row
+            .exists
+            .iter()
+            .map(|e| {
+                (
+                    "job".to_string(),
+                    JobSpec::new("job", vec![e.command.into()]),
+                )
+            })
+            .collect();
+        for (mode, expected) in [(Mode::Full, &row.full), (Mode::Heal, &row.heal)] {
+            let plan = decide(&desired, &actual, &old_specs, mode);
+            let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
+            assert_eq!(
+                actions,
+                expected.iter().collect::<Vec<_>>(),
+                "{} ({mode:?})",
+                row.what
+            );
+            assert!(plan.steps.iter().all(|s| s.name == "job"), "{}", row.what);
+        }
+    }
+}
+
+#[test]
+fn a_change_without_the_stored_definition_names_the_definition() {
+    let desired = Desired {
+        project: PROJECT.into(),
+        jobs: vec![declared("job", "sleep 300", DesiredState::Running)],
+    };
+    let stale = Exists {
+        command: "sleep 1",
+        ..RUNNING
+    };
+    let plan = decide(
+        &desired,
+        &[existing("job", &stale)],
+        &BTreeMap::new(),
+        Mode::Full,
+    );
+    assert_eq!(
+        plan.steps[0].action,
+        Action::Update(vec!["definition".into()])
+    );
+}
+
+#[test]
+fn deletes_are_counted_and_only_owned_jobs_go() {
+    let desired = Desired {
+        project: PROJECT.into(),
+        jobs: vec![declared("kept", "sleep 300", DesiredState::Running)],
+    };
+    let actual = vec![
+        existing("kept", &RUNNING),
+        existing("gone-1", &RUNNING),
+        existing("gone-2", &RUNNING),
+        existing(
+            "foreign",
+            &Exists {
+                project: Some("other"),
+                ..RUNNING
+            },
+        ),
+    ];
+    let plan = decide(&desired, &actual, &BTreeMap::new(), Mode::Full);
+    assert_eq!(plan.deletes(), 2);
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["gone-1", "gone-2"]);
+}

@@ -1,0 +1,249 @@
+//! The watcher's decisions on an in-memory executor, with the clock as a
+//! parameter: unseen changes after a failed listing, retries with backoff, the
+//! pause before deleting most jobs, the project lock, and the inputs it hashes.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use super::fake::Fake;
+use super::watch::{messages, Event, Reconciler, Timing};
+use crate::store::{ProjectLock, Root};
+
+const HEAL: Duration = Duration::from_secs(5);
+const SETTLE: Duration = Duration::from_secs(1);
+
+fn timing() -> Timing {
+    Timing {
+        debounce: Duration::from_millis(50),
+        heal_every: HEAL,
+        settle: SETTLE,
+    }
+}
+
+/// A project directory with a spec file, and a root for the locks.
+struct Scene {
+    dir: tempfile::TempDir,
+    root: Root,
+    files: Vec<PathBuf>,
+    fake: Fake,
+    /// Every message the watcher produced.
+    said: Mutex<Vec<String>>,
+}
+
+impl Scene {
+    fn new(jobs: &[(&str, &str)]) -> Scene {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path().join("root"));
+        let files = vec![dir.path().join("mrsm-jobs.yaml")];
+        let scene = Scene {
+            dir,
+            root,
+            files,
+            fake: Fake::default(),
+            said: Mutex::new(Vec::new()),
+        };
+        scene.declare(jobs);
+        scene
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn declare(&self, jobs: &[(&str, &str)]) {
+        let mut text = String::from("project: demo\njobs:\n");
+        for (name, command) in jobs {
+            text.push_str(&format!("  {name}:\n    command: {command}\n"));
+        }
+        write(&self.files[0], &text);
+    }
+
+    fn hear(&self, event: &Event<'_>) {
+        if let Ok(mut said) = self.said.lock() {
+            said.extend(messages(event).into_iter().map(|m| m.text));
+        }
+    }
+
+    fn heard(&self, needle: &str) -> bool {
+        self.said
+            .lock()
+            .is_ok_and(|s| s.iter().any(|m| m.contains(needle)))
+    }
+}
+
+fn write(path: &Path, text: &str) {
+    std::fs::write(path, text).expect("written");
+}
+
+fn reconciler<'a>(scene: &'a Scene, on_event: &'a dyn Fn(&Event<'_>)) -> Reconciler<'a> {
+    Reconciler::new(
+        &scene.files,
+        None,
+        &scene.fake,
+        &scene.root,
+        timing(),
+        on_event,
+    )
+}
+
+#[test]
+fn a_change_is_applied_later_when_the_jobs_cannot_be_listed() {
+    let scene = Scene::new(&[("a", "sleep 300")]);
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    let t0 = Instant::now();
+    scene.fake.fail_list.store(true, Ordering::SeqCst);
+    r.reconcile_files(t0);
+    assert!(scene.fake.names().is_empty());
+    assert!(scene.heard("cannot list the jobs"), "{:?}", scene.said);
+    scene.fake.fail_list.store(false, Ordering::SeqCst);
+    // Not due yet: the timer heals, but nothing is loaded, so nothing happens.
+    r.tick(t0 + HEAL / 2);
+    assert!(scene.fake.names().is_empty());
+    // Due: the change is read and applied without any new edit.
+    r.tick(t0 + HEAL);
+    assert_eq!(scene.fake.names(), ["a"]);
+}
+
+#[test]
+fn failed_steps_are_retried_on_heal_ticks_backing_off() {
+    let scene = Scene::new(&[("a", "sleep 300")]);
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    let t0 = Instant::now();
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.command("a").as_deref(), Some("sleep 300"));
+
+    scene.declare(&[("a", "sleep 301")]);
+    scene
+        .fake
+        .fail_replace
+        .lock()
+        .expect("lock")
+        .insert("a".into());
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.count("replace"), 1);
+    assert!(scene.heard("trying again in 5s"), "{:?}", scene.said);
+    // Heal ticks before the retry is due do not update anything.
+    r.tick(t0 + HEAL / 2);
+    assert_eq!(scene.fake.count("replace"), 1);
+    // First retry after one heal period: fails again, so the next waits twice as long.
+    let t1 = t0 + HEAL;
+    r.tick(t1);
+    assert_eq!(scene.fake.count("replace"), 2);
+    assert!(scene.heard("trying again in 10s"), "{:?}", scene.said);
+    r.tick(t1 + HEAL);
+    assert_eq!(scene.fake.count("replace"), 2, "backing off");
+    scene.fake.fail_replace.lock().expect("lock").clear();
+    r.tick(t1 + 2 * HEAL);
+    assert_eq!(scene.fake.count("replace"), 3);
+    assert_eq!(scene.fake.command("a").as_deref(), Some("sleep 301"));
+    // Done: later ticks only heal.
+    r.tick(t1 + 10 * HEAL);
+    assert_eq!(scene.fake.count("replace"), 3);
+}
+
+#[test]
+fn a_change_deleting_most_jobs_waits_and_is_read_again() {
+    let all = [("a", "sleep 300"), ("b", "sleep 300"), ("c", "sleep 300")];
+    let scene = Scene::new(&all);
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    let t0 = Instant::now();
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.names(), ["a", "b", "c"]);
+
+    // A save in progress: most jobs gone for a moment, then back.
+    scene.declare(&all[..1]);
+    assert_eq!(r.reconcile_files(t0), Some(t0 + SETTLE));
+    assert!(scene.heard("deletes 2 of the project's 3 jobs"));
+    assert_eq!(scene.fake.count("delete"), 0);
+    scene.declare(&all);
+    assert_eq!(r.reconcile_files(t0 + SETTLE), None);
+    assert_eq!(scene.fake.count("delete"), 0);
+
+    // Meant: still so when read again, so it is applied.
+    scene.declare(&all[..1]);
+    let again = r.reconcile_files(t0).expect("deferred");
+    assert_eq!(scene.fake.count("delete"), 0);
+    assert_eq!(r.reconcile_files(again), None);
+    assert_eq!(scene.fake.names(), ["a"]);
+
+    // Deleting no more than half is applied at once.
+    scene.declare(&[("a", "sleep 300"), ("d", "sleep 300")]);
+    r.reconcile_files(t0);
+    scene.declare(&[("a", "sleep 300")]);
+    assert_eq!(r.reconcile_files(t0), None);
+    assert_eq!(scene.fake.names(), ["a"]);
+}
+
+#[test]
+fn a_file_that_does_not_load_changes_nothing() {
+    let scene = Scene::new(&[("a", "sleep 300"), ("b", "sleep 300")]);
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    r.reconcile_files(Instant::now());
+    for broken in ["", "project: demo\n", "project: demo\njobs:\n", "jobs: [\n"] {
+        write(&scene.files[0], broken);
+        r.reconcile_files(Instant::now());
+        assert_eq!(scene.fake.names(), ["a", "b"], "{broken:?}");
+    }
+    assert_eq!(scene.fake.count("delete"), 0);
+    write(&scene.files[0], "project: demo\njobs: {}\n");
+    let again = r.reconcile_files(Instant::now()).expect("deferred");
+    r.reconcile_files(again);
+    assert!(scene.fake.names().is_empty(), "`jobs: {{}}` means no jobs");
+}
+
+#[test]
+fn every_apply_waits_for_the_project_lock() {
+    let scene = Scene::new(&[("a", "sleep 300")]);
+    let lock = ProjectLock::acquire(&scene.root, "demo").expect("lock");
+    std::thread::scope(|s| {
+        let applying = s.spawn(|| {
+            let quiet = |_: &Event<'_>| {};
+            reconciler(&scene, &quiet).reconcile_files(Instant::now());
+        });
+        let until = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < until {
+            assert!(scene.fake.names().is_empty(), "applied without the lock");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        drop(lock);
+        applying.join().expect("no panic");
+    });
+    assert_eq!(scene.fake.names(), ["a"]);
+}
+
+#[test]
+fn dotenv_and_env_files_are_inputs_and_their_edits_are_applied() {
+    let scene = Scene::new(&[]);
+    write(
+        &scene.files[0],
+        "project: demo\njobs:\n  a:\n    command: echo ${MRSM_TEST_GREETING_WATCH}\n    env_file: vars/app.env\n",
+    );
+    std::fs::create_dir(scene.path("vars")).expect("dir");
+    write(&scene.path("vars/app.env"), "LEVEL=1\n");
+    write(&scene.path(".env"), "MRSM_TEST_GREETING_WATCH=hello\n");
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    r.reconcile_files(Instant::now());
+    assert_eq!(scene.fake.command("a").as_deref(), Some("echo hello"));
+    let inputs: Vec<PathBuf> = r.inputs().to_vec();
+    for name in ["mrsm-jobs.yaml", ".env", "vars/app.env"] {
+        let path = std::path::absolute(scene.path(name)).expect("absolute");
+        assert!(inputs.contains(&path), "{name} in {inputs:?}");
+    }
+
+    write(&scene.path(".env"), "MRSM_TEST_GREETING_WATCH=bonjour\n");
+    r.reconcile_files(Instant::now());
+    assert_eq!(scene.fake.command("a").as_deref(), Some("echo bonjour"));
+
+    write(&scene.path("vars/app.env"), "LEVEL=2\n");
+    r.reconcile_files(Instant::now());
+    let env = scene.fake.jobs.lock().expect("lock")["a"].spec.env.clone();
+    assert_eq!(env["LEVEL"], "2");
+    assert_eq!(scene.fake.count("replace"), 2);
+}

@@ -1,0 +1,130 @@
+//! A job's keys as the files wrote them, each remembering its place (file, line,
+//! column), merged key by key: later files over earlier ones, jobs over `defaults`.
+//! A relative path resolves against the file that wrote its key, so the place of a
+//! key is kept through the merge.
+
+use indexmap::IndexMap;
+use serde_saphyr::Spanned;
+
+use super::raw::{RawCommand, RawJob, RawPaths};
+
+/// A value and where it was written (`file` indexes the loader's sources).
+#[derive(Clone, Debug)]
+pub(super) struct At<T> {
+    pub value: T,
+    pub file: usize,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// A spanned value of file `file`, with its place.
+pub(super) fn at<T>(s: Spanned<T>, file: usize) -> At<T> {
+    At {
+        value: s.value,
+        file,
+        line: s.referenced.line() as usize,
+        column: s.referenced.column() as usize,
+    }
+}
+
+/// [`at`] through an `Option`.
+pub(super) fn lift<T>(s: Option<Spanned<T>>, file: usize) -> Option<At<T>> {
+    s.map(|s| at(s, file))
+}
+
+impl<T> At<T> {
+    /// The same place, at another column of its line.
+    pub fn place_at(&self, column: usize) -> At<()> {
+        At {
+            value: (),
+            file: self.file,
+            line: self.line,
+            column,
+        }
+    }
+}
+
+impl At<()> {
+    /// A value at this place.
+    pub fn with<T>(self, value: T) -> At<T> {
+        At {
+            value,
+            file: self.file,
+            line: self.line,
+            column: self.column,
+        }
+    }
+}
+
+/// A job's fields after merging files and defaults.
+#[derive(Clone, Debug, Default)]
+pub(super) struct Fields {
+    pub command: Option<At<RawCommand>>,
+    pub schedule: Option<At<String>>,
+    pub timezone: Option<At<String>>,
+    pub overlap: Option<At<String>>,
+    pub restart: Option<At<String>>,
+    pub executor: Option<At<String>>,
+    pub env: IndexMap<String, At<String>>,
+    pub env_file: Option<At<RawPaths>>,
+    pub cwd: Option<At<String>>,
+    pub state: Option<At<String>>,
+    pub stop_signal: Option<At<String>>,
+    pub stop_timeout: Option<At<String>>,
+    pub max_size: Option<At<String>>,
+    pub keep: Option<At<u32>>,
+    pub shell: Option<At<bool>>,
+}
+
+impl Fields {
+    /// The fields of one job (or `defaults`) of file `file`.
+    pub fn from_raw(raw: RawJob, file: usize) -> Fields {
+        let stop = raw.stop.unwrap_or_default();
+        let logs = raw.logs.unwrap_or_default();
+        Fields {
+            command: lift(raw.command, file),
+            schedule: lift(raw.schedule, file),
+            timezone: lift(raw.timezone, file),
+            overlap: lift(raw.overlap, file),
+            restart: lift(raw.restart, file),
+            executor: lift(raw.executor, file),
+            env: raw
+                .env
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| (k.value, at(v, file)))
+                .collect(),
+            env_file: lift(raw.env_file, file),
+            cwd: lift(raw.cwd, file),
+            state: lift(raw.state, file),
+            stop_signal: lift(stop.signal, file),
+            stop_timeout: lift(stop.timeout, file),
+            max_size: lift(logs.max_size, file),
+            keep: lift(logs.keep, file),
+            shell: lift(raw.shell, file),
+        }
+    }
+
+    /// `self` over `base`, key by key (maps merged key by key).
+    pub fn over(self, base: Fields) -> Fields {
+        let mut env = base.env;
+        env.extend(self.env);
+        Fields {
+            command: self.command.or(base.command),
+            schedule: self.schedule.or(base.schedule),
+            timezone: self.timezone.or(base.timezone),
+            overlap: self.overlap.or(base.overlap),
+            restart: self.restart.or(base.restart),
+            executor: self.executor.or(base.executor),
+            env,
+            env_file: self.env_file.or(base.env_file),
+            cwd: self.cwd.or(base.cwd),
+            state: self.state.or(base.state),
+            stop_signal: self.stop_signal.or(base.stop_signal),
+            stop_timeout: self.stop_timeout.or(base.stop_timeout),
+            max_size: self.max_size.or(base.max_size),
+            keep: self.keep.or(base.keep),
+            shell: self.shell.or(base.shell),
+        }
+    }
+}

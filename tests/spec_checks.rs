@@ -1,0 +1,151 @@
+//! What `mrsm validate` (and every verb that loads the spec files) says about a
+//! file that loads but looks wrong: warnings with file:line:col that leave the exit
+//! status alone; and what it refuses: empty or cut-short files, empty chain steps.
+
+mod support;
+
+use predicates::prelude::*;
+use support::Env;
+
+/// `validate` of one file: (exit status, stderr with the file's path shortened).
+fn validate(env: &Env, text: &str) -> (i32, String) {
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, text).expect("written");
+    let out = env
+        .mrsm()
+        .args(["validate", "-f"])
+        .arg(&path)
+        .env_remove("MRSM_TEST_UNDEFINED")
+        .output()
+        .expect("runs");
+    assert!(out.stdout.is_empty(), "validate prints only to stderr");
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    let shown = stderr
+        .replace(&env.work().display().to_string(), "WORK")
+        .replace("WORK/mrsm-jobs.yaml", "mrsm-jobs.yaml");
+    (out.status.code().unwrap_or(-1), shown)
+}
+
+#[test]
+fn questionable_specs_warn_with_their_place_and_still_validate() {
+    let env = Env::new();
+    let cases: &[(&str, &str)] = &[
+        (
+            "unset_variable",
+            "jobs:\n  etl:\n    command: echo ${MRSM_TEST_UNDEFINED} ${MRSM_TEST_UNDEFINED:-ok}\n",
+        ),
+        (
+            "missing_cwd",
+            "jobs:\n  etl:\n    command: echo\n    cwd: ./not-there\n",
+        ),
+        (
+            "restart_with_a_schedule",
+            "jobs:\n  etl:\n    command: echo\n    schedule: every 1 hour\n    restart: always\n",
+        ),
+    ];
+    let mut all = String::new();
+    for (name, text) in cases {
+        let (code, shown) = validate(&env, text);
+        assert_eq!(code, 0, "{name}: a warning is not an error: {shown}");
+        assert!(
+            shown.starts_with("warning: mrsm-jobs.yaml:"),
+            "{name}: {shown}"
+        );
+        assert_eq!(shown.matches("warning:").count(), 1, "{name}: {shown}");
+        all.push_str(&format!("--- {name}\n{shown}"));
+    }
+    insta::assert_snapshot!("spec_warnings", all);
+
+    // `restart` from `defaults` suits the jobs without a schedule: no warning.
+    let (code, shown) = validate(
+        &env,
+        "defaults:\n  restart: on-failure\njobs:\n  etl:\n    command: echo\n    schedule: every 1 hour\n  loop:\n    command: sleep 1\n",
+    );
+    assert_eq!((code, shown.as_str()), (0, ""));
+}
+
+#[test]
+fn warnings_are_shown_by_up_too() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: warned\njobs:\n  etl:\n    command: sleep 300 ${MRSM_TEST_UNDEFINED}\n",
+    )
+    .expect("written");
+    env.mrsm()
+        .args(["up", "-d"])
+        .env_remove("MRSM_TEST_UNDEFINED")
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "mrsm-jobs.yaml:4:24: variable MRSM_TEST_UNDEFINED is not set",
+        ));
+    env.ok(&["down"]);
+}
+
+#[test]
+fn extension_keys_hold_anchors_and_are_ignored() {
+    let env = Env::new();
+    let (code, shown) = validate(
+        &env,
+        "x-defaults: &common\n  stop: { timeout: 2s }\nx-notes: anything at all\nproject: ext\njobs:\n  etl:\n    <<: *common\n    command: echo\n",
+    );
+    assert_eq!((code, shown.as_str()), (0, ""));
+    let (code, shown) = validate(&env, "y-notes: 1\njobs: {}\n");
+    assert_eq!(code, 1);
+    assert!(
+        shown.contains("mrsm-jobs.yaml:1:1: unknown key `y-notes`"),
+        "{shown}"
+    );
+}
+
+#[test]
+fn only_an_explicit_empty_mapping_means_no_jobs() {
+    let env = Env::new();
+    for (text, says) in [
+        ("", "the file is empty"),
+        ("# nothing yet\n", "the file is empty"),
+        ("project: p\n", "no `jobs:` key"),
+        ("project: p\njobs:\n", "`jobs:` has nothing under it"),
+    ] {
+        let (code, shown) = validate(&env, text);
+        assert_eq!(code, 1, "{text:?}");
+        assert!(shown.contains(says), "{text:?}: {shown}");
+    }
+    assert_eq!(validate(&env, "project: p\njobs: {}\n"), (0, String::new()));
+}
+
+#[test]
+fn an_empty_chain_step_is_an_error_where_it_is_written() {
+    let env = Env::new();
+    for (text, place) in [
+        (
+            "jobs:\n  etl:\n    command: a + + b\n",
+            "mrsm-jobs.yaml:3:18:",
+        ),
+        ("jobs:\n  etl:\n    command: + a\n", "mrsm-jobs.yaml:3:14:"),
+        (
+            "jobs:\n  etl:\n    command: \"a +\"\n",
+            "mrsm-jobs.yaml:3:17:",
+        ),
+    ] {
+        let (code, shown) = validate(&env, text);
+        assert_eq!(code, 1, "{text:?}");
+        assert!(
+            shown.starts_with(place) && shown.contains("empty step in the chain"),
+            "{text:?}: {shown}"
+        );
+    }
+    // On the command line too (a usage error).
+    for words in [
+        &["echo", "a", "+", "+", "echo", "b"][..],
+        &["echo", "a", "+"],
+    ] {
+        env.mrsm()
+            .args(["run", "--"])
+            .args(words)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("empty step in the chain"));
+    }
+}
