@@ -149,3 +149,31 @@ fn an_empty_chain_step_is_an_error_where_it_is_written() {
             .stderr(predicate::str::contains("empty step in the chain"));
     }
 }
+
+#[test]
+fn a_schedule_faster_than_a_second_needs_allow_fast() {
+    let env = Env::new();
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  hasty:\n    command: echo\n    schedule: every 0.0001 seconds\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        shown.contains("mrsm-jobs.yaml:4:15: schedule \"every 0.0001 seconds\" fires every 100us, more often than once a second"),
+        "{shown}"
+    );
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  hasty:\n    command: echo\n    schedule: every 0.5 seconds\n    allow_fast: true\n    logs: { max_line: 1MiB }\n",
+    );
+    assert_eq!((code, shown.as_str()), (0, ""));
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  etl:\n    command: echo\n    logs: { max_line: 0 }\n",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        shown.contains("mrsm-jobs.yaml:4:23: size \"0\" must be positive"),
+        "{shown}"
+    );
+}

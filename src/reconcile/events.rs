@@ -130,5 +130,5 @@ pub fn print_event(event: &Event<'_>) {
 /// Whether a failed step is worth trying again by itself (a conflict is not: it is
 /// reported once per change and healed when the other job goes away).
 pub(super) fn retried(step: &Step) -> bool {
-    !matches!(step.action, Action::Conflict(_))
+    !matches!(step.action, Action::Conflict(_) | Action::Broken(_))
 }

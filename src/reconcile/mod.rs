@@ -33,6 +33,9 @@ pub enum Action {
     Delete,
     /// A job of that name exists and belongs to another project (or none).
     Conflict(Option<String>),
+    /// A job of that name exists but its definition cannot be read (the reason): it
+    /// is left alone until it is deleted.
+    Broken(String),
 }
 
 /// One line of a plan.
@@ -149,7 +152,10 @@ pub fn decide(
         };
         if current.project.as_deref() != Some(desired.project.as_str()) {
             if full {
-                steps.push(step(Action::Conflict(current.project.clone())));
+                steps.push(step(match (current.status, &current.reason) {
+                    (JobStatus::Broken, Some(reason)) => Action::Broken(reason.clone()),
+                    _ => Action::Conflict(current.project.clone()),
+                }));
             }
             continue;
         }
@@ -224,6 +230,10 @@ pub fn describe(step: &Step) -> String {
                 None => "no project (made by `mrsm run`)".to_string(),
             }
         ),
+        Action::Broken(reason) => format!(
+            "! broken {}: a job of that name cannot be read ({reason}); after `mrsm delete jobs {}`, `up` creates it",
+            step.name, step.name
+        ),
     }
 }
 
@@ -261,7 +271,7 @@ fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<Strin
         }
         (Action::Stop, _) => executor.stop(name, &StopOptions::default()),
         (Action::Delete, _) => executor.delete(name, &DeleteOptions::default()),
-        (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
+        (Action::Conflict(_) | Action::Broken(_), _) => Err(ExecutorError::Supervisor {
             name: name.into(),
             message: describe(step).trim_start_matches("! ").to_string(),
         }),

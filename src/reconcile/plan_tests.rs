@@ -277,3 +277,46 @@ fn deletes_are_counted_and_only_owned_jobs_go() {
     let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["gone-1", "gone-2"]);
 }
+
+#[test]
+fn broken_jobs_are_reported_and_never_touched() {
+    let desired = Desired {
+        project: PROJECT.into(),
+        jobs: vec![
+            declared("unreadable", "sleep 300", DesiredState::Running),
+            declared("garbled", "sleep 300", DesiredState::Running),
+        ],
+    };
+    // job.json unreadable: its owner is unknown.
+    let unreadable = JobInfo::broken("unreadable", "job.json is not valid".into(), None, "local");
+    // state.json unreadable: the definition says it is ours and current.
+    let mut garbled = existing("garbled", &RUNNING);
+    garbled.status = JobStatus::Broken;
+    garbled.reason = Some("state.json is not valid".into());
+    for mode in [Mode::Full, Mode::Heal] {
+        let plan = decide(
+            &desired,
+            &[unreadable.clone(), garbled.clone()],
+            &BTreeMap::new(),
+            mode,
+        );
+        let expected: Vec<(&str, Action)> = match mode {
+            Mode::Full => vec![("unreadable", Action::Broken("job.json is not valid".into()))],
+            Mode::Heal => Vec::new(),
+        };
+        let got: Vec<(&str, Action)> = plan
+            .steps
+            .iter()
+            .map(|s| (s.name.as_str(), s.action.clone()))
+            .collect();
+        assert_eq!(got, expected, "{mode:?}");
+    }
+    // Not declared any more: neither is deleted (one has no known owner, the other is
+    // left for its supervisor to repair).
+    let empty = Desired {
+        project: PROJECT.into(),
+        jobs: Vec::new(),
+    };
+    let plan = decide(&empty, &[unreadable], &BTreeMap::new(), Mode::Full);
+    assert!(plan.steps.is_empty(), "{:?}", plan.steps);
+}

@@ -73,7 +73,9 @@ pub(super) struct Fields {
     pub stop_timeout: Option<At<String>>,
     pub max_size: Option<At<String>>,
     pub keep: Option<At<u32>>,
+    pub max_line: Option<At<String>>,
     pub shell: Option<At<bool>>,
+    pub allow_fast: Option<At<bool>>,
 }
 
 impl Fields {
@@ -101,7 +103,9 @@ impl Fields {
             stop_timeout: lift(stop.timeout, file),
             max_size: lift(logs.max_size, file),
             keep: lift(logs.keep, file),
+            max_line: lift(logs.max_line, file),
             shell: lift(raw.shell, file),
+            allow_fast: lift(raw.allow_fast, file),
         }
     }
 
@@ -124,7 +128,9 @@ impl Fields {
             stop_timeout: self.stop_timeout.or(base.stop_timeout),
             max_size: self.max_size.or(base.max_size),
             keep: self.keep.or(base.keep),
+            max_line: self.max_line.or(base.max_line),
             shell: self.shell.or(base.shell),
+            allow_fast: self.allow_fast.or(base.allow_fast),
         }
     }
 }

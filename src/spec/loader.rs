@@ -435,7 +435,10 @@ impl Loader {
                         None => Ok(sched),
                     });
                 match parsed {
-                    Ok(_) => spec.schedule = Some(text),
+                    Ok(sched) => match crate::job::too_fast(&sched, spec.allow_fast) {
+                        Some(message) => self.error(s, message),
+                        None => spec.schedule = Some(text),
+                    },
                     Err(e) if e.message().starts_with("unknown time zone") => {
                         if let Some(tz) = &f.timezone {
                             self.error(tz, format!("unknown time zone {:?}: expected an IANA name such as Europe/Berlin", tz.value));
@@ -457,7 +460,7 @@ impl Loader {
         }
         if let Some(tz) = &f.timezone {
             if let Some(text) = self.text(tz, vars) {
-                if jiff::tz::TimeZone::get(&text).is_err() {
+                if crate::schedule::tz_data().get(&text).is_none() {
                     if f.schedule.is_none() {
                         self.error(tz, format!("unknown time zone {text:?}: expected an IANA name such as Europe/Berlin"));
                     }
@@ -497,6 +500,14 @@ impl Loader {
                 self.error(keep, "logs.keep must be at least 1");
             }
             spec.logs.keep = keep.value;
+        }
+        if let Some(size) = &f.max_line {
+            if let Some(text) = self.text(size, vars) {
+                match parse_size(&text) {
+                    Ok(n) => spec.logs.max_line = n,
+                    Err(m) => self.error(size, m),
+                }
+            }
         }
     }
 
@@ -588,6 +599,7 @@ impl Loader {
         }
         let steps = self.steps(name, &f.command, vars);
         let mut spec = JobSpec::new(name.value.clone(), steps);
+        spec.allow_fast = f.allow_fast.as_ref().is_some_and(|a| a.value);
         self.schedule(&mut spec, &f, vars);
         spec.restart = self
             .parsed::<RestartPolicy>(&f.restart, vars, &["never", "on-failure", "always"])

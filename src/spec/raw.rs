@@ -29,12 +29,13 @@ pub struct RawStop {
     pub timeout: Option<Spanned<String>>,
 }
 
-/// `logs: { max_size, keep }`.
+/// `logs: { max_size, keep, max_line }`.
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawLogs {
     pub max_size: Option<Spanned<String>>,
     pub keep: Option<Spanned<u32>>,
+    pub max_line: Option<Spanned<String>>,
 }
 
 /// A job (or the `defaults` block) as written.
@@ -54,6 +55,7 @@ pub struct RawJob {
     pub stop: Option<RawStop>,
     pub logs: Option<RawLogs>,
     pub shell: Option<Spanned<bool>>,
+    pub allow_fast: Option<Spanned<bool>>,
 }
 
 /// A named executor beyond `local`.
@@ -130,11 +132,23 @@ impl<'de> serde::de::Visitor<'de> for FileVisitor {
 }
 
 /// Keys each mapping accepts, for "did you mean".
-pub const JOB_KEYS: [&str; 13] = [
-    "command", "schedule", "timezone", "overlap", "restart", "executor", "env", "env_file", "cwd",
-    "state", "stop", "logs", "shell",
+pub const JOB_KEYS: [&str; 14] = [
+    "command",
+    "schedule",
+    "timezone",
+    "overlap",
+    "restart",
+    "executor",
+    "env",
+    "env_file",
+    "cwd",
+    "state",
+    "stop",
+    "logs",
+    "shell",
+    "allow_fast",
 ];
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
-pub const LOGS_KEYS: [&str; 2] = ["max_size", "keep"];
+pub const LOGS_KEYS: [&str; 3] = ["max_size", "keep", "max_line"];
 pub const EXECUTOR_KEYS: [&str; 2] = ["url", "token"];

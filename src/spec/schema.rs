@@ -46,6 +46,9 @@ struct Logs {
     /// Files kept, the current one included (default 5).
     #[schemars(range(min = 1))]
     keep: Option<u32>,
+    /// Longer output lines are split into records marked as continued, e.g. 1MiB
+    /// (default 64KiB).
+    max_line: Option<String>,
 }
 
 /// When a finished run starts again (jobs without a schedule).
@@ -105,6 +108,8 @@ struct Job {
     logs: Option<Logs>,
     /// Run steps with `sh -c` (default true).
     shell: Option<bool>,
+    /// Allow a schedule that fires more often than once a second (default false).
+    allow_fast: Option<bool>,
 }
 
 /// A named remote executor.

@@ -25,10 +25,12 @@ pub fn follow_and_watch(
     interrupt::install();
     let (console, notices) = Console::new();
     let watcher = spawn_watcher(files.clone(), notices);
-    let color = std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    let terminal = std::io::stdout().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    // On a terminal, a job's control bytes are shown, not obeyed.
     let style = Style {
         color,
+        escape: terminal,
         ..Style::default()
     };
     let selection = Selection {
