@@ -43,6 +43,15 @@ fn shorten(text: &str, max: usize) -> String {
     }
 }
 
+/// How a run ended, in one word.
+fn outcome_word(r: &crate::job::RunResult) -> &'static str {
+    match (r.ok, r.stopped) {
+        (true, _) => "ok:",
+        (false, true) => "stopped:",
+        (false, false) => "failed:",
+    }
+}
+
 /// The `show jobs` table.
 pub fn jobs_table(jobs: &[JobInfo]) -> String {
     let rows = jobs
@@ -58,9 +67,7 @@ pub fn jobs_table(jobs: &[JobInfo]) -> String {
                     format!("warning: {}", j.warning.as_deref().unwrap_or_default())
                 }
                 (_, JobStatus::Stopped | JobStatus::Broken, Some(reason)) => reason.clone(),
-                (Some(r), _, _) => {
-                    format!("{} {}", if r.ok { "ok:" } else { "failed:" }, r.message)
-                }
+                (Some(r), _, _) => format!("{} {}", outcome_word(r), r.message),
                 (None, _, _) => "-".into(),
             };
             vec![
@@ -98,11 +105,7 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
                 format!("{:?}", r.trigger).to_lowercase(),
                 when(Some(r.started)),
                 when(Some(r.ended)),
-                if r.result.ok {
-                    "ok".into()
-                } else {
-                    "failed".into()
-                },
+                outcome_word(&r.result).trim_end_matches(':').to_string(),
                 r.result.message.clone(),
             ]
         })

@@ -30,6 +30,10 @@ pub struct RunResult {
     /// 1-based index of the step that failed, if one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failed_step: Option<usize>,
+    /// Ended by a stop (asked for, or a replacing fire) rather than by itself: not a
+    /// failure of the job's own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 /// A live step process.
@@ -276,6 +280,7 @@ mod tests {
                 signal: None,
                 message: "exited with status 0".into(),
                 failed_step: None,
+                stopped: false,
             }),
             last_run: 1,
             schedule: None,

@@ -87,10 +87,13 @@ fn seconds(d: Duration) -> String {
 /// What to print for an event.
 pub fn messages(event: &Event<'_>) -> Vec<Message> {
     match event {
-        Event::Watching { project, inputs } => vec![out(format!(
-            "watching {} files of project {project:?} for changes",
-            inputs.iter().filter(|p| p.exists()).count()
-        ))],
+        Event::Watching { project, inputs } => {
+            let files = inputs.iter().filter(|p| p.exists()).count();
+            let plural = if files == 1 { "" } else { "s" };
+            vec![out(format!(
+                "watching {files} file{plural} of project {project:?} for changes"
+            ))]
+        }
         Event::Applied { outcomes, retry_in } | Event::Retried { outcomes, retry_in } => {
             outcome_messages(outcomes, *retry_in)
         }

@@ -315,6 +315,7 @@ impl Supervisor {
                         signal: None,
                         message: "the schedule never fires".into(),
                         failed_step: None,
+                        stopped: false,
                     }));
                 }
             }
@@ -326,6 +327,7 @@ impl Supervisor {
                     signal: None,
                     message: format!("bad schedule: {e}"),
                     failed_step: None,
+                    stopped: false,
                 }));
             }
         }
@@ -561,6 +563,7 @@ impl Supervisor {
                     steps::why_not_started(spec, text, &e)
                 ),
                 failed_step: Some(index + 1),
+                stopped: false,
             }),
         }
     }
@@ -661,6 +664,7 @@ impl Supervisor {
             signal: sig.map(|s| s.as_str().to_string()),
             message,
             failed_step: (!ok).then_some(step + 1),
+            stopped: !ok && (self.stopping.as_ref().is_some_and(|s| s.requested) || replaced),
         };
         self.end_run(index, result);
         self.save_state();
@@ -751,6 +755,7 @@ impl Supervisor {
             signal: None,
             message: "ended".into(),
             failed_step: None,
+            stopped: false,
         });
         let ok = result.ok;
         self.record_run(run.id, run.trigger, run.started, result);

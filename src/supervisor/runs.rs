@@ -132,6 +132,7 @@ mod tests {
                 signal: None,
                 message: "exited with status 0".into(),
                 failed_step: None,
+                stopped: false,
             },
         }
     }
