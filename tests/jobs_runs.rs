@@ -9,7 +9,6 @@ mod support;
 use std::time::Duration;
 
 use mrsm::store::ProcessIdentity;
-use predicates::prelude::*;
 use serde_json::Value;
 use support::{processes, wait_for, Env};
 
