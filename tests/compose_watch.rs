@@ -172,9 +172,12 @@ fn the_heal_timer_starts_a_killed_supervisor_again() {
             (again != killed && env.status("victim") == "running").then_some(())
         },
     );
-    assert!(env
-        .log_text("mrsm-watch-watched")
-        .contains("started job \"victim\""));
+    // The watcher says so once `start` has returned, just after the job runs.
+    wait_for(Duration::from_secs(10), "the watcher to report it", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("started job \"victim\"")
+            .then_some(())
+    });
     env.ok(&["down"]);
 }
 
