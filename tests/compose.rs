@@ -395,3 +395,53 @@ fn relative_paths_resolve_against_the_file_that_wrote_them() {
         env.log_text("there")
     );
 }
+
+#[test]
+fn restart_brings_each_job_back_as_declared() {
+    let env = Env::new();
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: again\njobs:\n  busy:\n    command: sleep 300\n  resting:\n    command: sleep 300\n    state: paused\n  off:\n    command: sleep 300\n    state: stopped\n",
+    );
+    env.ok(&["up", "-d"]);
+    let before = env.info("busy")["supervisor_pid"].clone();
+    let paused_before = env.info("resting")["supervisor_pid"].clone();
+    env.mrsm().args(["restart"]).assert().success().stdout(
+        predicate::str::contains("restarted busy")
+            .and(predicate::str::contains("off is meant to be stopped")),
+    );
+    assert_eq!(env.status("busy"), "running");
+    assert_ne!(env.info("busy")["supervisor_pid"], before);
+    assert_eq!(env.status("resting"), "paused", "a paused job stays paused");
+    assert_ne!(env.info("resting")["supervisor_pid"], paused_before);
+    assert_eq!(env.status("off"), "stopped");
+    env.mrsm().args(["diff"]).assert().code(0);
+    env.ok(&["down"]);
+}
+
+#[test]
+fn ps_shows_a_job_whose_definition_cannot_be_read() {
+    let env = Env::new();
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: listed\njobs:\n  fine:\n    command: sleep 300\n  damaged:\n    command: sleep 300\n",
+    );
+    env.ok(&["up", "-d"]);
+    std::fs::write(env.job_dir("damaged").join("job.json"), "garbage{").expect("written");
+    env.mrsm()
+        .args(["ps"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("fine").and(predicate::str::contains("broken")));
+    env.mrsm()
+        .args(["diff"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("! broken damaged"));
+    env.ok(&["delete", "jobs", "damaged", "-y"]);
+    env.ok(&["up", "-d"]);
+    assert_eq!(env.status("damaged"), "running");
+    env.ok(&["down"]);
+}

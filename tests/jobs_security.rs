@@ -45,6 +45,13 @@ fn mrsm_with_open_umask(env: &Env, root: &Path, args: &[&str]) {
 fn files_are_private_whatever_the_umask() {
     let env = Env::new();
     let root = env.root().join("fresh");
+    // The first command to touch the root is a project's watcher.
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: private\njobs:\n  svc:\n    command: sleep 300\n",
+    )
+    .expect("written");
+    mrsm_with_open_umask(&env, &root, &["up", "-d", "--watch"]);
     mrsm_with_open_umask(
         &env,
         &root,
@@ -86,6 +93,11 @@ fn files_are_private_whatever_the_umask() {
     }
     assert_eq!(mode(&root.join("logs/secretive.log")), 0o600);
     assert_eq!(mode(&root.join("lock")), 0o600);
+    assert_eq!(mode(&root.join("projects")), 0o700);
+    for file in ["private.lock", "private.watch"] {
+        assert_eq!(mode(&root.join("projects").join(file)), 0o600, "{file}");
+    }
+    mrsm_with_open_umask(&env, &root, &["down", "-v"]);
     mrsm_with_open_umask(&env, &root, &["delete", "jobs", "secretive", "-y"]);
 }
 

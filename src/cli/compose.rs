@@ -15,7 +15,7 @@ use super::{local_executor, render};
 use crate::executor::{
     shell_join, CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
 };
-use crate::job::{JobInfo, JobSpec, JobStatus, RestartPolicy};
+use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::reconcile::watch::{Event, Timing};
 use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};
@@ -348,7 +348,15 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
-    let jobs = project_jobs(&executor, &project)?;
+    let mut jobs = project_jobs(&executor, &project)?;
+    // A job whose definition cannot be read has no known project: it is shown to
+    // every project rather than to none.
+    jobs.extend(
+        executor
+            .list()?
+            .into_iter()
+            .filter(|j| j.status == JobStatus::Broken && j.project.is_none()),
+    );
     let mut out = std::io::stdout().lock();
     if args.json {
         writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)?;
@@ -379,9 +387,19 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
         .iter()
         .filter(|j| args.names.is_empty() || args.names.contains(&j.name))
     {
+        // A job meant to stay stopped is restarted only when named.
+        if job.desired == DesiredState::Stopped && args.names.is_empty() {
+            println!("{} is meant to be stopped: left alone", job.name);
+            continue;
+        }
         let result = executor
             .stop(&job.name, &StopOptions::default())
-            .and_then(|_| executor.start(&job.name));
+            .and_then(|_| executor.start(&job.name))
+            .and_then(|m| match job.desired {
+                // It comes back as it was: a paused job is paused again.
+                DesiredState::Paused => executor.pause(&job.name),
+                _ => Ok(m),
+            });
         match result {
             Ok(_) => println!("restarted {}", job.name),
             Err(e) => {

@@ -4,7 +4,7 @@
 //! writes its pid and what it is into the file. The lock goes with the process, so
 //! a killed watcher never leaves it behind.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, Write};
 use std::path::PathBuf;
 
@@ -37,8 +37,9 @@ impl WatchLock {
     pub fn acquire(root: &Root, project: &str, who: &str) -> Result<WatchLock, WatchLockError> {
         let path = lock_path(root, project);
         let dir = root.dir().join("projects");
-        std::fs::create_dir_all(&dir).map_err(|e| StoreError::io("creating", &dir, e))?;
-        let file = OpenOptions::new()
+        crate::store::private::create_dir_all(&dir)
+            .map_err(|e| StoreError::io("creating", &dir, e))?;
+        let file = crate::store::private::options()
             .create(true)
             .truncate(false)
             .read(true)
