@@ -318,3 +318,40 @@ fn a_step_s_exit_note_follows_its_own_output() {
         );
     }
 }
+
+#[test]
+fn what_a_killed_supervisor_left_is_found_even_outside_its_session() {
+    let env = Env::new();
+    env.run_d(
+        "leaver",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "setsid sleep 301 & echo started; sleep 1001",
+        ],
+    );
+    let daemon = wait_for(Duration::from_secs(10), "the daemon", || {
+        matching(&env, "leaver", &["sleep", "301"]).first().copied()
+    });
+    let sleeper = wait_for(Duration::from_secs(10), "the sleep", || {
+        matching(&env, "leaver", &["sleep", "1001"])
+            .first()
+            .copied()
+    });
+    let supervisor = env.supervisor("leaver").expect("a supervisor");
+    support::kill_job_supervisor_only(supervisor);
+    wait_for(Duration::from_secs(5), "the supervisor to die", || {
+        (!supervisor.is_alive()).then_some(())
+    });
+    env.mrsm()
+        .args(["stop", "jobs", "leaver"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("left behind"));
+    assert!(!alive(sleeper), "its session's process is stopped");
+    assert!(
+        !alive(daemon),
+        "the daemon that left the session is stopped too"
+    );
+}

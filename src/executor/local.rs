@@ -17,7 +17,7 @@ use crate::job::{
     SupervisorState,
 };
 use crate::logs::{drain, drain_some, Follower, Grabber, LogLine, Selection};
-use crate::store::proc::job_processes;
+use crate::store::proc::{job_processes, leftovers, ProcStat};
 use crate::store::{
     is_disk_full, read_json, write_json, ProcessIdentity, Root, RootLock, StoreError,
     SupervisorLock,
@@ -273,19 +273,47 @@ impl LocalExecutor {
         Ok(())
     }
 
-    /// Kills what a dead supervisor left behind, with the job's stop signal first.
-    fn clean_leftovers(&self, supervisor: ProcessIdentity, signal: Signal, grace: Duration) {
-        let leftovers = job_processes(supervisor);
-        if leftovers.is_empty() {
-            return;
+    /// What a dead supervisor of the job left running, daemons that left its
+    /// session included, but never what a newer supervisor of the job runs.
+    fn leftovers(&self, name: &str, supervisor: ProcessIdentity) -> Vec<ProcStat> {
+        let newer: Vec<i32> = SupervisorLock::holder(&self.root.supervisor_lock(name))
+            .filter(|s| *s != supervisor && s.is_alive())
+            .map(|s| {
+                let mut pids = vec![s.pid];
+                pids.extend(job_processes(s).iter().map(|p| p.pid));
+                pids
+            })
+            .unwrap_or_default();
+        leftovers(supervisor, self.root.dir(), name)
+            .into_iter()
+            .filter(|p| !newer.contains(&p.pid))
+            .collect()
+    }
+
+    /// Stops what a dead supervisor left behind, with the job's stop signal first,
+    /// SIGKILL after `grace`; returns how many processes there were.
+    fn clean_leftovers(
+        &self,
+        name: &str,
+        supervisor: ProcessIdentity,
+        signal: Signal,
+        grace: Duration,
+    ) -> usize {
+        let found = self.leftovers(name, supervisor);
+        if found.is_empty() {
+            return 0;
         }
-        signal_processes(&leftovers, signal);
-        signal_processes(&leftovers, Signal::SIGCONT);
-        let gone = wait_for(grace, || job_processes(supervisor).is_empty());
+        signal_processes(&found, signal);
+        signal_processes(&found, Signal::SIGCONT);
+        let gone = wait_for(grace, || self.leftovers(name, supervisor).is_empty());
         if !gone {
-            signal_processes(&job_processes(supervisor), Signal::SIGKILL);
-            wait_for(KILL_WAIT, || job_processes(supervisor).is_empty());
+            wait_for(KILL_WAIT, || {
+                let left = self.leftovers(name, supervisor);
+                signal_processes(&left, Signal::SIGKILL);
+                left.is_empty()
+            });
         }
+        found.len()
     }
 
     /// Stops the job's supervisor and every process of it. `stop` settings come from
@@ -302,8 +330,13 @@ impl LocalExecutor {
             return Ok(format!("job {name:?} was not running"));
         };
         if !supervisor.is_alive() {
-            self.clean_leftovers(supervisor, signal.0, grace);
-            return Ok(format!("job {name:?} was not running"));
+            return Ok(match self.clean_leftovers(name, supervisor, signal.0, grace) {
+                0 => format!("job {name:?} was not running"),
+                n => format!(
+                    "job {name:?} was not running; stopped {n} process(es) its supervisor (pid {}) left behind",
+                    supervisor.pid
+                ),
+            });
         }
         let request = Request::Stop {
             signal: options.signal,
@@ -334,7 +367,7 @@ impl LocalExecutor {
             });
         }
         // Whatever a supervisor killed meanwhile could not stop.
-        self.clean_leftovers(supervisor, Signal::SIGKILL, Duration::ZERO);
+        self.clean_leftovers(name, supervisor, Signal::SIGKILL, Duration::ZERO);
         Ok(format!("stopped job {name:?}"))
     }
 
@@ -482,7 +515,7 @@ impl Executor for LocalExecutor {
                 let last = self.read_state(name);
                 if let Some(supervisor) = self.supervisor_of(name) {
                     let stop = file.spec.stop;
-                    self.clean_leftovers(supervisor, stop.signal.0, stop.timeout);
+                    self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
                 }
                 // A job whose supervisor was killed continues its schedule; one that
                 // was stopped or had finished starts it afresh, as a new job would.

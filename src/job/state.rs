@@ -43,6 +43,12 @@ pub struct StepProcess {
     /// 1-based step index.
     pub step: usize,
     pub process: ProcessIdentity,
+    /// What started the run and when, so a run cut short by a killed supervisor can
+    /// still be recorded by the next one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<Trigger>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<Timestamp>,
 }
 
 /// `state.json`: written only by the job's supervisor.

@@ -2,6 +2,8 @@
 //! every process that belongs to a job.
 
 use std::collections::HashMap;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +173,34 @@ pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
                 || (p.session == supervisor.pid && p.start_ticks >= supervisor.start_ticks)
         })
         .collect()
+}
+
+/// What a job left running: for a live supervisor, its processes
+/// ([`job_processes`]); for a dead one, the members of its session and, since a
+/// daemon may have left the session and been handed to another parent, every process
+/// started after it whose environment names the job (`MRSM_JOB`) under this root
+/// (`MRSM_ROOT_DIR`). This process is never included.
+pub fn leftovers(supervisor: ProcessIdentity, root: &Path, job: &str) -> Vec<ProcStat> {
+    let mut found = job_processes(supervisor);
+    if supervisor.is_alive() {
+        return found;
+    }
+    let me = std::process::id() as i32;
+    for p in all_processes() {
+        if p.pid == me
+            || p.start_ticks < supervisor.start_ticks
+            || found.iter().any(|f| f.pid == p.pid)
+        {
+            continue;
+        }
+        let tagged = environ_var(p.pid, "MRSM_JOB").is_some_and(|v| v == job.as_bytes())
+            && environ_var(p.pid, "MRSM_ROOT_DIR")
+                .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)) == root);
+        if tagged {
+            found.push(p);
+        }
+    }
+    found
 }
 
 /// The value of variable `key` in a process's environment as it was when the

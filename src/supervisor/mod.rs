@@ -42,7 +42,7 @@ use crate::job::{
 };
 use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
-use crate::store::proc::{environ_var, job_processes, ProcStat};
+use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
 use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
 use control::Control;
 use steps::{spawn_step, SharedLog, StepChild};
@@ -76,7 +76,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         return Ok(());
     };
     if let Some(predecessor) = predecessor {
-        kill_leftovers_of(predecessor);
+        kill_leftovers_of(predecessor, &root, name);
     }
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
     let runtime = tokio::runtime::Builder::new_current_thread()
@@ -92,18 +92,50 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
 /// Kills what a supervisor that died without cleaning up left running (its steps die
 /// with it, but their own children may not). The launcher normally does this with a
 /// grace period first; this is the last line of defence.
-fn kill_leftovers_of(predecessor: ProcessIdentity) {
+fn kill_leftovers_of(predecessor: ProcessIdentity, root: &Root, name: &str) {
     if predecessor.is_alive() {
         return;
     }
-    let procs = job_processes(predecessor);
-    if procs.is_empty() {
-        return;
-    }
-    signal_processes(&procs, Signal::SIGKILL);
     let deadline = std::time::Instant::now() + PREDECESSOR_GONE;
-    while !job_processes(predecessor).is_empty() && std::time::Instant::now() < deadline {
+    loop {
+        let left = leftovers(predecessor, root.dir(), name);
+        if left.is_empty() || std::time::Instant::now() >= deadline {
+            return;
+        }
+        signal_processes(&left, Signal::SIGKILL);
         std::thread::sleep(STOP_POLL);
+    }
+}
+
+/// Records the runs a killed predecessor had in progress, so the history shows them
+/// (failed, with the reason) instead of a silent hole.
+fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
+    let mut seen = std::collections::BTreeSet::new();
+    let recorded = runs_log.last_run();
+    for step in killed.steps.iter().filter(|s| s.run > recorded) {
+        if !seen.insert(step.run) {
+            continue;
+        }
+        let record = RunRecord {
+            run: step.run,
+            trigger: step.trigger.unwrap_or(Trigger::Start),
+            started: step.started.unwrap_or(killed.began),
+            ended: Timestamp::now(),
+            result: RunResult {
+                ok: false,
+                exit_code: None,
+                signal: Some(Signal::SIGKILL.as_str().to_string()),
+                message: format!(
+                    "interrupted at step {}: its supervisor (pid {}) was killed",
+                    step.step, killed.supervisor.pid
+                ),
+                failed_step: Some(step.step),
+                stopped: false,
+            },
+        };
+        if let Err(e) = runs_log.append(&record) {
+            eprintln!("mrsm supervisor: {e}");
+        }
     }
 }
 
@@ -187,7 +219,13 @@ impl Supervisor {
         )
         .with_context(|| format!("opening {}", root.log_file(name).display()))?
         .with_max_line(file.spec.logs.max_line);
-        let runs_log = RunLog::open(&root.runs_file(name));
+        let mut runs_log = RunLog::open(&root.runs_file(name));
+        if let Some(killed) = previous
+            .as_ref()
+            .filter(|p| p.phase != Phase::Exited && p.supervisor != me && !p.supervisor.is_alive())
+        {
+            record_interrupted(&mut runs_log, killed);
+        }
         let last_run = runs_log
             .last_run()
             .max(previous.as_ref().map_or(0, |p| p.last_run));
@@ -370,6 +408,8 @@ impl Supervisor {
                     run: r.id,
                     step: r.step + 1,
                     process: c.process,
+                    trigger: Some(r.trigger),
+                    started: Some(r.started),
                 })
             })
             .collect();

@@ -167,6 +167,15 @@ pub fn kill_job(supervisor: ProcessIdentity) {
     }
 }
 
+/// Kills only a job's supervisor (SIGKILL, by recorded identity), as a crash would.
+pub fn kill_job_supervisor_only(supervisor: ProcessIdentity) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    if supervisor.is_alive() {
+        let _ = kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL);
+    }
+}
+
 /// The processes of a job (its supervisor's session and descendants).
 pub fn processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
     job_processes(supervisor)
