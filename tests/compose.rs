@@ -445,3 +445,53 @@ fn ps_shows_a_job_whose_definition_cannot_be_read() {
     assert_eq!(env.status("damaged"), "running");
     env.ok(&["down"]);
 }
+
+#[test]
+fn what_was_kept_can_be_read_and_removed_later() {
+    let env = Env::new();
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: keeper\njobs:\n  diary:\n    command: sh -c 'echo entry; sleep 300'\n  other:\n    command: sleep 300\n",
+    );
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(10), "the first entry", || {
+        env.log_text("diary").contains(" out entry").then_some(())
+    });
+    env.ok(&["down"]);
+    // Still readable by name, though the job is gone.
+    env.mrsm()
+        .args(["show", "logs", "diary"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("entry"));
+    env.mrsm()
+        .args(["show", "runs", "diary"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stopped by request"));
+    env.mrsm().args(["show", "jobs", "diary"]).assert().code(1);
+    // `down -v` later removes what the project's jobs left.
+    env.mrsm()
+        .args(["down", "-v"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "deleted the logs and run history kept for job \"diary\"",
+        ));
+    assert!(!env.job_dir("diary").exists());
+    assert!(!env.root().join("logs/diary.log").exists());
+
+    // So does `delete jobs NAME -y` for one job.
+    env.run_d("loner", &["--", "echo", "hi"]);
+    wait_for(Duration::from_secs(10), "loner to finish", || {
+        (env.status("loner") == "stopped").then_some(())
+    });
+    std::fs::remove_file(env.job_dir("loner").join("job.json")).expect("removed");
+    env.mrsm()
+        .args(["delete", "jobs", "loner", "-y"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("kept for job \"loner\""));
+    assert!(!env.root().join("logs/loner.log").exists());
+}

@@ -5,6 +5,8 @@ mod support;
 use std::time::Duration;
 
 use mrsm::supervisor::{call, Request, Response};
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 use predicates::prelude::*;
 use support::{wait_for, Env};
 
@@ -86,4 +88,67 @@ fn foreground_runs_the_chain_here() {
                 .unwrap_or(0)
                 == 0
     );
+}
+
+/// Processes started for this test's root whose command line is exactly `words`.
+fn tagged(env: &Env, words: &[&str]) -> Vec<i32> {
+    let wanted: Vec<u8> = words
+        .iter()
+        .flat_map(|w| [w.as_bytes(), b"\0"].concat())
+        .collect();
+    mrsm::store::proc::all_processes()
+        .into_iter()
+        .filter(|p| {
+            mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
+                .is_some_and(|v| v == env.root().as_os_str().as_encoded_bytes())
+                && std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c == wanted)
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
+#[test]
+fn a_foreground_run_leaves_nothing_behind() {
+    let env = Env::new();
+    env.mrsm()
+        .args([
+            "run",
+            "--stop-timeout",
+            "2s",
+            "--",
+            "sh",
+            "-c",
+            "sleep 1091 & setsid sleep 1092 & echo done",
+        ])
+        .assert()
+        .success()
+        .stdout("done\n");
+    assert!(tagged(&env, &["sleep", "1091"]).is_empty());
+    assert!(
+        tagged(&env, &["sleep", "1092"]).is_empty(),
+        "even what left the session"
+    );
+}
+
+#[test]
+fn a_stopped_foreground_run_stops_what_it_started() {
+    let env = Env::new();
+    for signal in [Signal::SIGTERM, Signal::SIGINT] {
+        let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+            .args(["run", "--", "sh", "-c", "sleep 1093 & sleep 1094"])
+            .env("MRSM_ROOT_DIR", env.root())
+            .spawn()
+            .expect("starts");
+        wait_for(Duration::from_secs(10), "both sleeps", || {
+            (tagged(&env, &["sleep", "1093"]).len() == 1
+                && tagged(&env, &["sleep", "1094"]).len() == 1)
+                .then_some(())
+        });
+        // Sent to mrsm alone, not to its process group (as `kill PID` does).
+        kill(Pid::from_raw(run.id() as i32), signal).expect("signals");
+        let status = run.wait().expect("waits");
+        assert_eq!(status.code(), Some(128 + signal as i32), "{signal:?}");
+        assert!(tagged(&env, &["sleep", "1093"]).is_empty(), "{signal:?}");
+        assert!(tagged(&env, &["sleep", "1094"]).is_empty(), "{signal:?}");
+    }
 }

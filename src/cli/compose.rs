@@ -3,7 +3,6 @@
 
 mod console;
 mod foreground;
-mod interrupt;
 
 use std::io::IsTerminal;
 use std::io::Write;
@@ -11,7 +10,7 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
-use super::{local_executor, render};
+use super::{interrupt, local_executor, render};
 use crate::executor::{
     shell_join, CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
 };
@@ -337,6 +336,16 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
     let _lock = ProjectLock::acquire(executor.root(), &project)?;
     for job in project_jobs(&executor, &project)? {
         delete(&job.name);
+    }
+    if args.volumes {
+        // And what earlier deletes of the project's jobs kept.
+        for (name, _) in executor
+            .kept()
+            .into_iter()
+            .filter(|(_, kept)| kept.project.as_deref() == Some(project.as_str()))
+        {
+            delete(&name);
+        }
     }
     Ok(code)
 }

@@ -120,8 +120,10 @@ fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<
             ))
             .into());
         }
-        if root.job_file(name).exists() {
-            // Unreadable definition: its log can still be shown.
+        if root.job_file(name).exists() || !crate::logs::log_files(&root.log_file(name)).is_empty()
+        {
+            // Unreadable definition, or a deleted job whose log was kept: its log
+            // can still be shown.
             return Ok(());
         }
         anyhow::bail!("job {name:?} does not exist");

@@ -5,6 +5,7 @@
 
 mod attach;
 mod compose;
+mod interrupt;
 mod jobs;
 mod logs;
 mod render;

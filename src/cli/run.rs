@@ -1,13 +1,12 @@
 //! `mrsm run [-d] … -- CMD [+ CMD …]`: a one-off command or chain, in the foreground
 //! or as a background job.
 
-use std::process::Command;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
-use super::{local_executor, UsageError};
+use super::{interrupt, local_executor, UsageError};
 use crate::executor::{split_chain_args, CreateOptions, Executor};
 use crate::job::{random_name, JobSpec, JobStatus, RestartPolicy};
 use crate::logs::parse_size;
@@ -136,6 +135,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// Runs the chain here, with this terminal, once or on its schedule; the exit status
 /// is the last run's.
 fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
+    interrupt::install();
     let Some(text) = &spec.schedule else {
         return Ok(run_chain(spec));
     };
@@ -145,41 +145,26 @@ fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
     }
     let mut code = 0;
     for fire in schedule.fire_times(Timestamp::now())? {
-        let wait = fire.duration_since(Timestamp::now());
-        if let Ok(wait) = Duration::try_from(wait) {
-            std::thread::sleep(wait);
+        while Timestamp::now() < fire {
+            if let Some(signal) = interrupt::received() {
+                return Ok(128 + signal as i32);
+            }
+            let left =
+                Duration::try_from(fire.duration_since(Timestamp::now())).unwrap_or_default();
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
         code = run_chain(spec);
+        if interrupt::requested() {
+            break;
+        }
     }
     Ok(code)
 }
 
+/// Runs the chain once here; what it starts ends with it.
 fn run_chain(spec: &JobSpec) -> i32 {
-    for (i, step) in spec.command.iter().enumerate() {
-        let status = Command::new("/bin/sh")
-            .arg("-c")
-            .arg(step)
-            .envs(&spec.env)
-            .status();
-        match status {
-            Ok(s) if s.success() => continue,
-            Ok(s) => {
-                eprintln!(
-                    "mrsm: step {}/{} ({step:?}) failed: {s}",
-                    i + 1,
-                    spec.command.len()
-                );
-                return s.code().unwrap_or(1);
-            }
-            Err(e) => {
-                eprintln!(
-                    "mrsm: step {}/{} ({step:?}) could not start: {e}",
-                    i + 1,
-                    spec.command.len()
-                );
-                return 127;
-            }
-        }
-    }
-    0
+    crate::supervisor::foreground::run_once(spec, &interrupt::received, &mut |message| {
+        eprintln!("{message}")
+    })
+    .exit_status()
 }

@@ -371,6 +371,18 @@ impl LocalExecutor {
         Ok(format!("stopped job {name:?}"))
     }
 
+    /// Whether a deleted job's logs or run history are still here.
+    fn has_kept_data(&self, name: &str) -> bool {
+        self.root.runs_file(name).exists()
+            || self.root.kept_file(name).exists()
+            || !crate::logs::log_files(&self.root.log_file(name)).is_empty()
+    }
+
+    /// Jobs deleted with their logs and run history kept, and whose they were.
+    pub fn kept(&self) -> Vec<(String, supervisor::Kept)> {
+        supervisor::kept_jobs(&self.root)
+    }
+
     /// Where the job's schedule stands, to carry over to its next definition.
     fn schedule_position(&self, name: &str) -> Option<ScheduleResume> {
         self.read_state(name).and_then(|s| s.schedule)
@@ -449,6 +461,8 @@ impl Executor for LocalExecutor {
             }
             let file = new_job_file(spec, options);
             write_json(&self.root.job_file(&name), &file)?;
+            // Logs and history kept from an earlier job of this name are its own now.
+            let _ = std::fs::remove_file(self.root.kept_file(&name));
             file
         };
         // Launched without the root lock, so several jobs start at once; the
@@ -457,7 +471,7 @@ impl Executor for LocalExecutor {
             // Nothing of it runs (launch made sure): the definition goes, its logs
             // stay for the user to read.
             let _lock = RootLock::acquire(&self.root)?;
-            supervisor::remove_job_definition(&self.root, &name);
+            supervisor::remove_job_definition(&self.root, &name, file.project.as_deref());
             return Err(e);
         }
         Ok(JobInfo::derive(
@@ -560,7 +574,16 @@ impl Executor for LocalExecutor {
     }
 
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError> {
+        validate_name(name).map_err(crate::job::SpecError::from)?;
+        if options.purge && !self.root.job_file(name).exists() && self.has_kept_data(name) {
+            let _lock = RootLock::acquire(&self.root)?;
+            supervisor::remove_job_files(&self.root, name);
+            return Ok(format!(
+                "deleted the logs and run history kept for job {name:?}"
+            ));
+        }
         let file = self.mark_stopped(name)?;
+        let project = file.as_ref().and_then(|f| f.project.clone());
         let settings = file.map(|f| f.spec.stop).unwrap_or_default();
         self.stop_unlocked(name, settings, &options.stop)?;
         let _lock = RootLock::acquire(&self.root)?;
@@ -568,7 +591,7 @@ impl Executor for LocalExecutor {
             supervisor::remove_job_files(&self.root, name);
             Ok(format!("deleted job {name:?}"))
         } else {
-            supervisor::remove_job_definition(&self.root, name);
+            supervisor::remove_job_definition(&self.root, name, project.as_deref());
             Ok(format!(
                 "deleted job {name:?} (its logs and run history are kept)"
             ))
@@ -627,7 +650,10 @@ impl Executor for LocalExecutor {
     }
 
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
-        self.definition(name)?;
+        // A deleted job's kept history can still be read.
+        if !self.has_kept_data(name) {
+            self.definition(name)?;
+        }
         Ok(read_runs(&self.root.runs_file(name))?)
     }
 

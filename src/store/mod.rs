@@ -23,6 +23,13 @@ pub use atomic::{is_disk_full, read_json, write_json, write_json_even_when_full}
 pub use lock::{ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
 
+/// The previous file of a run history (`runs.jsonl.1`), kept with it.
+pub fn older_runs_file(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".1");
+    PathBuf::from(name)
+}
+
 /// Failures of the on-disk store, each naming the path involved.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -114,6 +121,12 @@ impl Root {
     /// The job's finished runs.
     pub fn runs_file(&self, name: &str) -> PathBuf {
         self.job_dir(name).join("runs.jsonl")
+    }
+
+    /// Left where a deleted job's logs and run history are kept: which project the
+    /// job belonged to, so `down -v` can remove them later.
+    pub fn kept_file(&self, name: &str) -> PathBuf {
+        self.job_dir(name).join("kept.json")
     }
 
     /// The supervisor's control socket.

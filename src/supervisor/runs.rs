@@ -19,12 +19,7 @@ pub struct RunLog {
     last_run: u64,
 }
 
-/// The previous file of a run history.
-fn older(path: &Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(".1");
-    PathBuf::from(name)
-}
+use crate::store::older_runs_file as older;
 
 /// The run number recorded on a line, if it is a record.
 fn run_number(line: &[u8]) -> Option<u64> {

@@ -32,6 +32,15 @@ pub fn signal_processes(procs: &[ProcStat], signal: Signal) {
     }
 }
 
+/// Sends `signal` to each of the given processes, never to a process group: for
+/// processes that share their group with someone else (a foreground run's steps
+/// share the terminal's group with mrsm and its caller).
+pub fn signal_each(procs: &[ProcStat], signal: Signal) {
+    for p in procs {
+        let _ = kill(Pid::from_raw(p.pid), signal);
+    }
+}
+
 /// Whether any process of the job is left.
 pub fn job_alive(supervisor: ProcessIdentity) -> bool {
     !job_processes(supervisor).is_empty()

@@ -1,0 +1,205 @@
+//! Running a chain in the foreground (`mrsm run` without `-d`), with the guarantees a
+//! background job has: the calling process becomes a child subreaper, so whatever the
+//! steps start stays its descendant; at the end of the run what they left behind is
+//! stopped (the stop signal, the grace period, SIGKILL); a stop request (Ctrl-C,
+//! SIGTERM) stops the running step the same way; and the steps die with the caller
+//! (a parent-death signal). Steps stay in the caller's process group, so they keep
+//! the terminal: what they read, they read from it.
+
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+use nix::sys::signal::Signal;
+
+use super::signals::signal_each;
+use crate::job::{split_words, JobSpec};
+use crate::store::proc::job_processes;
+use crate::store::ProcessIdentity;
+
+/// How often a running step and a stop request are checked.
+const POLL: Duration = Duration::from_millis(10);
+
+/// How a foreground run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ended {
+    /// Every step succeeded.
+    Ok,
+    /// Step `step` (1-based) failed with this exit status (128 + N for a signal).
+    Failed { step: usize, code: i32 },
+    /// Step `step` could not start.
+    NotStarted { step: usize },
+    /// Stopped by `signal` while step `step` ran.
+    Stopped { step: usize, signal: Signal },
+}
+
+impl Ended {
+    /// The exit status a shell would give.
+    pub fn exit_status(self) -> i32 {
+        match self {
+            Ended::Ok => 0,
+            Ended::Failed { code, .. } => code,
+            Ended::NotStarted { .. } => 127,
+            Ended::Stopped { signal, .. } => 128 + signal as i32,
+        }
+    }
+}
+
+/// Runs the chain of `spec` once, here. `stop_requested` is polled while a step runs;
+/// `report` is told about each failing step.
+pub fn run_once(
+    spec: &JobSpec,
+    stop_requested: &dyn Fn() -> Option<Signal>,
+    report: &mut dyn FnMut(String),
+) -> Ended {
+    // Descendants orphaned by a step stay ours, so the end of the run finds them.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
+    let me = ProcessIdentity::current();
+    let steps = spec.command.len();
+    let mut ended = Ended::Ok;
+    for (index, text) in spec.command.iter().enumerate() {
+        let step = index + 1;
+        let mut child = match spawn(spec, text) {
+            Ok(child) => child,
+            Err(e) => {
+                report(format!(
+                    "mrsm: step {step}/{steps} ({text:?}) could not start: {}",
+                    super::steps::why_not_started(spec, text, &e)
+                ));
+                ended = Ended::NotStarted { step };
+                break;
+            }
+        };
+        match wait(&mut child, spec, stop_requested) {
+            Ok(status) if status.success() => continue,
+            // Ctrl-C reached the step through the terminal before mrsm saw it.
+            Ok(_) if stop_requested().is_some() => {
+                ended = Ended::Stopped {
+                    step,
+                    signal: stop_requested().unwrap_or(Signal::SIGINT),
+                };
+                break;
+            }
+            Ok(status) => {
+                use std::os::unix::process::ExitStatusExt;
+                let code = status
+                    .code()
+                    .or(status.signal().map(|s| 128 + s))
+                    .unwrap_or(1);
+                report(format!(
+                    "mrsm: step {step}/{steps} ({text:?}) failed: {status}"
+                ));
+                ended = Ended::Failed { step, code };
+                break;
+            }
+            Err(signal) => {
+                ended = Ended::Stopped { step, signal };
+                break;
+            }
+        }
+    }
+    if let Some(me) = me {
+        stop_all(me, spec.stop.signal.0, spec.stop.timeout);
+    }
+    ended
+}
+
+fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
+    use std::os::unix::process::CommandExt;
+    let mut cmd = if spec.shell {
+        let mut c = Command::new("/bin/sh");
+        c.arg("-c").arg(text);
+        c
+    } else {
+        let words = split_words(text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+        let Some((program, args)) = words.split_first() else {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "the step is empty",
+            ));
+        };
+        let mut c = Command::new(program);
+        c.args(args);
+        c
+    };
+    cmd.envs(&spec.env);
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+    }
+    let parent = std::process::id() as i32;
+    // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
+    // parent.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid().as_raw() != parent {
+                return Err(std::io::Error::other("mrsm is gone"));
+            }
+            Ok(())
+        });
+    }
+    cmd.spawn()
+}
+
+/// Waits for the step; on a stop request, stops it (and everything else it started)
+/// and says which signal asked.
+fn wait(
+    child: &mut Child,
+    spec: &JobSpec,
+    stop_requested: &dyn Fn() -> Option<Signal>,
+) -> Result<std::process::ExitStatus, Signal> {
+    loop {
+        match child.try_wait() {
+            Ok(Some(status)) => return Ok(status),
+            Ok(None) => {}
+            Err(_) => return child.wait().map_err(|_| Signal::SIGKILL),
+        }
+        if let Some(signal) = stop_requested() {
+            if let Some(me) = ProcessIdentity::current() {
+                // Ctrl-C reached the steps already through the terminal; a signal sent
+                // to mrsm alone is passed on. Then as at the end of any run.
+                signal_each(&job_processes(me), signal);
+                stop_all(me, spec.stop.signal.0, spec.stop.timeout);
+            }
+            let _ = child.wait();
+            return Err(signal);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Stops every descendant of `me`: `signal`, then SIGKILL after `grace`; returns
+/// once none is left (or after a last few seconds).
+fn stop_all(me: ProcessIdentity, signal: Signal, grace: Duration) {
+    let left = job_processes(me);
+    if left.is_empty() {
+        return;
+    }
+    signal_each(&left, signal);
+    signal_each(&left, Signal::SIGCONT);
+    let deadline = Instant::now() + grace;
+    let mut killed = false;
+    let give_up = deadline + Duration::from_secs(5);
+    loop {
+        reap_orphans();
+        let left = job_processes(me);
+        if left.is_empty() || Instant::now() >= give_up {
+            return;
+        }
+        if !killed && Instant::now() >= deadline {
+            signal_each(&left, Signal::SIGKILL);
+            killed = true;
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Collects orphaned descendants that have exited (as subreaper, they are ours).
+fn reap_orphans() {
+    use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+    while let Ok(status) = waitpid(nix::unistd::Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG)) {
+        if status == WaitStatus::StillAlive {
+            break;
+        }
+    }
+}
