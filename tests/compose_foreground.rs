@@ -361,25 +361,27 @@ fn an_empty_or_half_written_file_never_deletes_jobs() {
     write(&path, "");
     up.stderr.wait("the file is empty", 1);
 
-    // `gen > mrsm-jobs.yaml` with a generator that stops after each part until the
-    // watcher has seen it: no `jobs:` yet, `jobs:` with nothing under it, one job
-    // of three (held back, then re-read), and at last the whole file.
+    // A generator that writes the file in parts, closing it after each (`>` then
+    // `>>`; one that keeps it open is waited for, see compose_watch), and stops after
+    // each part until the watcher has seen it: no `jobs:` yet, `jobs:` with nothing
+    // under it, one job of three (held back, then re-read), and at last the whole
+    // file.
     let parts = [
-        ("echo project: fg", "no `jobs:` key"),
-        ("echo jobs:", "`jobs:` has nothing under it"),
+        ("echo project: fg >", "no `jobs:` key"),
+        ("echo jobs: >>", "`jobs:` has nothing under it"),
         (
-            "echo '  a:'; echo '    command: sleep 300'",
+            "{ echo '  a:'; echo '    command: sleep 300'; } >>",
             "deletes 2 of the project's 3 jobs",
         ),
     ];
-    let mut script = String::from("{ ");
+    let mut script = String::new();
     for (i, (part, _)) in parts.iter().enumerate() {
         script.push_str(&format!(
-            "{part}; while [ ! -e go{i} ]; do sleep 0.02; done; "
+            "{part} mrsm-jobs.yaml; while [ ! -e go{i} ]; do sleep 0.02; done; "
         ));
     }
     script.push_str(
-        "echo '  b:'; echo '    command: sleep 300'; echo '  c:'; echo '    command: sleep 301'; } > mrsm-jobs.yaml",
+        "{ echo '  b:'; echo '    command: sleep 300'; echo '  c:'; echo '    command: sleep 301'; } >> mrsm-jobs.yaml",
     );
     let mut generator = Spawned(
         Command::new("sh")

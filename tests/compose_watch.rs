@@ -312,3 +312,70 @@ fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
     assert_eq!(env.status("talker"), "stopped");
     assert_eq!(env.status("newcomer"), "stopped");
 }
+
+#[test]
+fn a_slowly_written_file_is_applied_only_once_its_writer_closes_it() {
+    let env = Env::new();
+    let work = env.work();
+    let done = work.join("partial-but-complete");
+    let first = "project: watched\njobs:\n  alpha:\n    command: sleep 300\n  beta:\n    command: sleep 301\n";
+    std::fs::write(work.join("mrsm-jobs.yaml"), first).expect("written");
+    env.ok(&["up", "-d", "--watch"]);
+    wait_until_watching(&env);
+    let beta = env.info("beta")["supervisor_pid"].clone();
+    // What a slow generator writes: the file parses at the pause, with beta missing
+    // and a command cut short.
+    let full = format!(
+        "project: watched\njobs:\n  alpha:\n    command: sleep 300\n  toucher:\n    command: touch {}\n  beta:\n    command: sleep 301\n",
+        done.display()
+    );
+    let cut = full.find("-but-complete").expect("the cut");
+    std::fs::write(work.join("head"), &full[..cut]).expect("written");
+    std::fs::write(work.join("tail"), &full[cut..]).expect("written");
+    let status = std::process::Command::new("sh")
+        .args(["-c", "{ cat head; sleep 1.5; cat tail; } > mrsm-jobs.yaml"])
+        .current_dir(work)
+        .status()
+        .expect("runs");
+    assert!(status.success());
+    wait_for(CONVERGE, "the whole file to be applied", || {
+        done.exists().then_some(())
+    });
+    assert!(
+        !work.join("partial").exists(),
+        "the command cut short never ran"
+    );
+    assert_eq!(
+        env.info("beta")["supervisor_pid"],
+        beta,
+        "beta was never deleted"
+    );
+    assert!(!env
+        .log_text("mrsm-watch-watched")
+        .contains("deleted job \"beta\""));
+    env.ok(&["down"]);
+}
+
+#[test]
+fn edits_through_a_symbolic_link_are_applied() {
+    let env = Env::new();
+    let work = env.work();
+    std::fs::create_dir(work.join("real")).expect("dir");
+    let target = work.join("real/jobs.yaml");
+    std::fs::write(&target, spec(&[("linked", "sleep 300")])).expect("written");
+    std::os::unix::fs::symlink(&target, work.join("mrsm-jobs.yaml")).expect("linked");
+    env.ok(&["up", "-d", "--watch"]);
+    wait_until_watching(&env);
+    let status = std::process::Command::new("sed")
+        .args(["-i", "s/sleep 300/sleep 302/"])
+        .arg(&target)
+        .status()
+        .expect("sed runs");
+    assert!(status.success());
+    wait_for(CONVERGE, "the edit of the link's target", || {
+        command_of(&env, "linked")
+            .filter(|c| c == "sleep 302")
+            .map(|_| ())
+    });
+    env.ok(&["down"]);
+}

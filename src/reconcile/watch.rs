@@ -10,12 +10,12 @@
 //! listed) is retried on later heal ticks, backing off; and a timer heals drift (a
 //! job whose supervisor was killed is started again).
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use notify::{RecursiveMode, Watcher as _};
+use notify::{EventKind, RecursiveMode, Watcher as _};
 
 pub use super::events::{messages, print_event, Event, Message};
 
@@ -343,12 +343,75 @@ impl<'a> Reconciler<'a> {
     }
 }
 
-/// The directories holding `inputs`.
+/// The directories holding `inputs`, and those holding the files they are symbolic
+/// links to (an edit of a link's target changes the input).
 fn directories(inputs: &[PathBuf]) -> HashSet<PathBuf> {
     inputs
         .iter()
+        .flat_map(|f| [Some(f.clone()), std::fs::canonicalize(f).ok()])
+        .flatten()
         .filter_map(|f| f.parent().map(Path::to_path_buf))
         .collect()
+}
+
+/// The inputs under every name an event may use: as given, and the files they link to.
+fn input_names(inputs: &[PathBuf]) -> HashSet<PathBuf> {
+    inputs
+        .iter()
+        .flat_map(|f| [Some(f.clone()), std::fs::canonicalize(f).ok()])
+        .flatten()
+        .collect()
+}
+
+/// How often a change waiting for a writer is looked at again.
+const WRITE_POLL: Duration = Duration::from_millis(50);
+
+/// Whether an event is a writer closing a file.
+fn is_close_write(kind: &EventKind) -> bool {
+    use notify::event::{AccessKind, AccessMode};
+    matches!(
+        kind,
+        EventKind::Access(AccessKind::Close(AccessMode::Write))
+    )
+}
+
+/// How long a file that was written to but not closed may keep a change waiting: a
+/// generator writing the file slowly (`gen > mrsm-jobs.yaml`) is waited for, so a
+/// half-written file that happens to parse is never applied.
+const WRITE_SETTLE_MAX: Duration = Duration::from_secs(5);
+
+/// Inputs being written: modified since they were last closed after writing (or
+/// replaced by a rename), with the time of the latest modification.
+#[derive(Default)]
+struct Writers {
+    open: HashMap<PathBuf, Instant>,
+}
+
+impl Writers {
+    /// Takes note of an event on one of our inputs.
+    fn note(&mut self, kind: &EventKind, path: &Path, now: Instant) {
+        use notify::event::{AccessKind, AccessMode, ModifyKind};
+        match kind {
+            EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_))
+            | EventKind::Remove(_) => {
+                self.open.remove(path);
+            }
+            EventKind::Modify(ModifyKind::Data(_) | ModifyKind::Any) | EventKind::Create(_) => {
+                self.open.insert(path.to_path_buf(), now);
+            }
+            _ => {}
+        }
+    }
+
+    /// How much longer to wait for a writer to close its file, if any still writes.
+    fn wait(&self, now: Instant) -> Option<Duration> {
+        self.open
+            .values()
+            .map(|last| (*last + WRITE_SETTLE_MAX).saturating_duration_since(now))
+            .filter(|left| !left.is_zero())
+            .max()
+    }
 }
 
 /// Watches the spec files (and every file they read) and reconciles on every change
@@ -369,19 +432,23 @@ pub fn watch(
     })?;
     let mut reconciler = Reconciler::new(files, project, executor, root, timing, on_event);
     let mut watched: HashSet<PathBuf> = HashSet::new();
-    let mut watch_new_directories = |reconciler: &Reconciler<'_>| -> Result<(), WatchError> {
-        for dir in directories(reconciler.inputs()) {
-            if !watched.contains(&dir) && dir.is_dir() {
-                notifier.watch(&dir, RecursiveMode::NonRecursive)?;
-                watched.insert(dir);
+    let mut names: HashSet<PathBuf> = HashSet::new();
+    let mut watch_new_directories =
+        |reconciler: &Reconciler<'_>, names: &mut HashSet<PathBuf>| -> Result<(), WatchError> {
+            for dir in directories(reconciler.inputs()) {
+                if !watched.contains(&dir) && dir.is_dir() {
+                    notifier.watch(&dir, RecursiveMode::NonRecursive)?;
+                    watched.insert(dir);
+                }
             }
-        }
-        Ok(())
-    };
+            *names = input_names(reconciler.inputs());
+            Ok(())
+        };
+    let mut writers = Writers::default();
     // Watching starts before the first load, so no edit falls between them.
-    watch_new_directories(&reconciler)?;
+    watch_new_directories(&reconciler, &mut names)?;
     let mut due = reconciler.reconcile_files(Instant::now());
-    watch_new_directories(&reconciler)?;
+    watch_new_directories(&reconciler, &mut names)?;
     (on_event)(&Event::Watching {
         project: reconciler.project().or(project).unwrap_or("(not loaded)"),
         inputs: reconciler.inputs(),
@@ -395,19 +462,33 @@ pub fn watch(
             .unwrap_or(Duration::MAX)
             .min(Duration::from_millis(50));
         match rx.recv_timeout(wait) {
-            // Reading the files is an event too (access): only changes count.
-            Ok(Ok(event)) if !event.kind.is_access() => {
-                let ours = event.paths.iter().any(|p| reconciler.inputs().contains(p));
+            // Reading the files is an event too (access): only changes, and a writer
+            // closing the file, count.
+            Ok(Ok(event)) if !event.kind.is_access() || is_close_write(&event.kind) => {
+                let now = Instant::now();
+                let mut ours = false;
+                for path in event.paths.iter().filter(|p| names.contains(*p)) {
+                    writers.note(&event.kind, path, now);
+                    ours = true;
+                }
                 if ours {
-                    due = Some(Instant::now() + timing.debounce);
+                    due = Some(now + timing.debounce);
                 }
             }
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         }
         if due.is_some_and(|t| Instant::now() >= t) {
-            due = reconciler.reconcile_files(Instant::now());
-            watch_new_directories(&reconciler)?;
+            let now = Instant::now();
+            match writers.wait(now) {
+                // A file is still being written: its closing is an event of its own.
+                Some(left) => due = Some(now + left.min(timing.debounce.max(WRITE_POLL))),
+                None => {
+                    writers.open.clear();
+                    due = reconciler.reconcile_files(now);
+                    watch_new_directories(&reconciler, &mut names)?;
+                }
+            }
         }
         if Instant::now() >= next_heal {
             if let Some(again) = reconciler.tick(Instant::now()) {
