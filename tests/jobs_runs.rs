@@ -355,3 +355,70 @@ fn what_a_killed_supervisor_left_is_found_even_outside_its_session() {
         "the daemon that left the session is stopped too"
     );
 }
+
+/// The run numbers (`MRSM_RUN`) of the job's processes whose command line starts
+/// with `program`.
+fn runs_of(env: &Env, name: &str, program: &str) -> std::collections::BTreeSet<Vec<u8>> {
+    let Some(supervisor) = env.supervisor(name) else {
+        return Default::default();
+    };
+    processes(supervisor)
+        .into_iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(program))
+        })
+        .map(|p| mrsm::store::proc::environ_var(p.pid, "MRSM_RUN").unwrap_or_default())
+        .collect()
+}
+
+#[test]
+fn daemons_that_hide_are_still_stopped_with_their_run() {
+    let env = Env::new();
+    // One clears its environment and leaves the session; the other ignores SIGTERM
+    // and keeps starting a new copy of itself.
+    let hop = env.work().join("hop.sh");
+    std::fs::write(
+        &hop,
+        "#!/bin/sh\ntrap '' TERM\nsleep 0.2\nsetsid \"$0\" &\n",
+    )
+    .expect("written");
+    std::fs::set_permissions(&hop, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    env.run_d(
+        "hiders",
+        &[
+            "--restart",
+            "always",
+            "--stop-timeout",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            "setsid env -i /bin/sleep 1095 & ./hop.sh; echo started; exit 1",
+        ],
+    );
+    wait_for(Duration::from_secs(40), "3 runs", || {
+        let sleeps = matching(&env, "hiders", &["/bin/sleep", "1095"]);
+        assert!(
+            sleeps.len() <= 1,
+            "two env-less daemons at once: {sleeps:?}"
+        );
+        let hoppers = runs_of(&env, "hiders", "hop.sh");
+        assert!(
+            hoppers.len() <= 1,
+            "hoppers of two runs at once: {hoppers:?}"
+        );
+        (env.runs("hiders").len() >= 3).then_some(())
+    });
+    env.ok(&["stop", "jobs", "hiders"]);
+    let left: Vec<i32> = mrsm::store::proc::all_processes()
+        .into_iter()
+        .filter(|p| {
+            mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
+                .is_some_and(|v| v == env.root().as_os_str().as_encoded_bytes())
+        })
+        .map(|p| p.pid)
+        .collect();
+    assert!(left.is_empty(), "nothing of the job is left: {left:?}");
+}

@@ -163,6 +163,10 @@ struct Run {
     /// processes is left.
     outcome: Option<RunResult>,
     cleanup: Option<Cleanup>,
+    /// None of its processes was found at the last look. A run ends only after two
+    /// such looks in a row: a process that forks and exits (a daemon re-spawning
+    /// itself) can be missed by one.
+    quiet: bool,
 }
 
 /// A step that has exited, held back until its output is in the log.
@@ -555,6 +559,7 @@ impl Supervisor {
             replaced: false,
             outcome: None,
             cleanup: None,
+            quiet: false,
         });
         let index = self.runs.len() - 1;
         self.start_step(index, 0);
@@ -713,13 +718,22 @@ impl Supervisor {
 
     /// Every live process that run `run` started: its steps' process groups, and
     /// whatever inherited its run number (daemons that left the group included).
+    /// A process with no run number (one that cleared its environment) that is in no
+    /// other run's group is counted as this run's: the supervisor is a subreaper, so
+    /// all of them are the job's, and none may outlive the run it came from.
     fn run_processes(&self, run: &Run) -> Vec<ProcStat> {
         let id = run.id.to_string();
+        let others: Vec<&Run> = self.runs.iter().filter(|r| r.id != run.id).collect();
         job_processes(self.state.supervisor)
             .into_iter()
             .filter(|p| {
-                run.groups.contains(&p.pgrp)
-                    || environ_var(p.pid, steps::RUN_VARIABLE).is_some_and(|v| v == id.as_bytes())
+                if run.groups.contains(&p.pgrp) {
+                    return true;
+                }
+                match environ_var(p.pid, steps::RUN_VARIABLE) {
+                    Some(number) => number == id.as_bytes(),
+                    None => !others.iter().any(|o| o.groups.contains(&p.pgrp)),
+                }
             })
             .collect()
     }
@@ -745,7 +759,8 @@ impl Supervisor {
         self.runs[index].outcome = Some(result);
         let leftovers = self.run_processes(&self.runs[index]);
         if leftovers.is_empty() {
-            self.finalize(index);
+            // Looked at once more before it is recorded (see `quiet`).
+            self.runs[index].quiet = true;
             return;
         }
         if self.stopping.is_some() || self.runs[index].cleanup.is_some() {
@@ -772,15 +787,25 @@ impl Supervisor {
             }
             let procs = self.run_processes(run);
             if run.outcome.is_some() && procs.is_empty() {
-                self.finalize(index);
+                if run.quiet {
+                    self.finalize(index);
+                    continue;
+                }
+                self.runs[index].quiet = true;
+                index += 1;
                 continue;
             }
             let id = run.id;
+            self.runs[index].quiet = false;
             if let Some(cleanup) = self.runs[index].cleanup.as_mut() {
-                if !cleanup.killed && Instant::now() >= cleanup.deadline {
-                    cleanup.killed = true;
+                // Past the deadline, whatever is found is killed, every time it is
+                // looked for (a process may spawn a copy of itself as it dies).
+                if Instant::now() >= cleanup.deadline {
                     signal_processes(&procs, Signal::SIGKILL);
-                    self.sys(&format!("run {id}: grace period over: SIGKILL"));
+                    if !cleanup.killed {
+                        cleanup.killed = true;
+                        self.sys(&format!("run {id}: grace period over: SIGKILL"));
+                    }
                 }
             }
             index += 1;
