@@ -99,3 +99,50 @@ fn a_slow_reader_gets_every_line_or_an_exact_gap_count() {
         "nothing more"
     );
 }
+
+#[test]
+fn a_job_created_while_the_reader_is_held_up_is_counted_from_its_first_line() {
+    let env = Env::new();
+    // Something to fill the follower's pipe with, so that it blocks.
+    env.run_d("filler", &["--", "sh", "-c", "seq 1 20000; sleep 300"]);
+    let mut follower = Following::start_held(&env, &["--json"], 1);
+    follower
+        .next(Duration::from_secs(30))
+        .expect("the follower shows something");
+    // Nobody reads now; a new job fills and rotates small files many times over.
+    env.run_d(
+        "newcomer",
+        &[
+            "--log-size",
+            "16KiB",
+            "--log-keep",
+            "2",
+            "--",
+            "sh",
+            "-c",
+            "seq 1 100000",
+        ],
+    );
+    wait_for(Duration::from_secs(120), "the new job to end", || {
+        (env.status("newcomer") == "stopped").then_some(())
+    });
+    let total = mrsm::logs::records_through(&env.root().join("logs/newcomer.log")).expect("a log");
+    follower.release();
+    let (mut seen, mut dropped) = (0u64, 0u64);
+    while seen + dropped < total {
+        let line = follower.next(Duration::from_secs(30)).unwrap_or_else(|| {
+            panic!("silent after {seen} lines and {dropped} dropped of {total}")
+        });
+        let v: Value = serde_json::from_str(&line).expect("JSON lines");
+        if v["job"] != "newcomer" {
+            continue;
+        }
+        match v["stream"].as_str() {
+            Some("gap") => dropped += v["dropped"].as_u64().expect("a count"),
+            _ => seen += 1,
+        }
+    }
+    assert_eq!(seen + dropped, total, "every record seen or counted");
+    assert!(dropped > 0, "the held reader missed some, and said so");
+    env.ok(&["stop", "jobs", "filler"]);
+}

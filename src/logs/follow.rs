@@ -238,6 +238,15 @@ impl Follower {
         follower
     }
 
+    /// A follower for a log that is new: it expects the log's very first record, so
+    /// files rotated away before it could open them are reported as a gap (a job
+    /// created while a slow reader follows everything).
+    pub fn from_first_record(current: &Path) -> Follower {
+        let mut follower = Follower::from_start(current);
+        follower.prev_end = Some(0);
+        follower
+    }
+
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
         let mut follower = Follower::empty(current);

@@ -101,6 +101,19 @@ pub fn show(
             .collect::<Vec<_>>()
     };
     let mut last_modified = modified();
+    // Logs that existed when following began: a job found later with a log of its
+    // own from before (history kept across a delete) is read from its oldest kept
+    // line; any other is new and is read from its very first record, with a gap
+    // reported if rotation took some before it was found.
+    let existed: std::collections::HashSet<String> = std::fs::read_dir(root.logs_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|f| f.strip_suffix(".log").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     while keep_going() {
         // A new job shows as a change of the jobs or logs directory (its log file is
         // created before it writes anything): noticed within one turn, so a fast
@@ -124,7 +137,12 @@ pub fn show(
                 }
                 if let std::collections::btree_map::Entry::Vacant(slot) = followers.entry(name) {
                     width = width.max(slot.key().chars().count());
-                    let follower = Follower::from_start(&root.log_file(slot.key()));
+                    let path = root.log_file(slot.key());
+                    let follower = if existed.contains(slot.key()) {
+                        Follower::from_start(&path)
+                    } else {
+                        Follower::from_first_record(&path)
+                    };
                     grabber.watch(&follower);
                     slot.insert(follower);
                 }
