@@ -427,3 +427,59 @@ fn the_watcher_waits_for_the_project_lock() {
     up.stdout.wait("created second", 1);
     assert!(up.interrupt().success());
 }
+
+#[test]
+fn up_stops_its_jobs_when_its_output_is_closed_or_never_read() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    // A chatty job, to fill a pipe nobody reads.
+    write(
+        &path,
+        &spec(&[(
+            "chatty",
+            "sh -c 'while true; do echo lots of output here; done'",
+        )]),
+    );
+    for closed in [true, false] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            .arg("up")
+            .env("MRSM_ROOT_DIR", env.root())
+            .current_dir(env.work())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("up starts");
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let mut up = Spawned(child);
+        let supervisor = wait_for(CONVERGE, "chatty to run", || {
+            env.supervisor("chatty").filter(|s| s.is_alive())
+        });
+        if closed {
+            // `mrsm up 2>&1 | head`: the reader went away; up stops by itself.
+            drop(stdout);
+            drop(stderr);
+        } else {
+            // Nobody reads: up blocks writing its output. Then it is told to stop.
+            let pid = up.0.id();
+            wait_for(CONVERGE, "up to block on its full pipe", || {
+                let blocked = std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .ok()?
+                    .filter_map(|t| t.ok())
+                    .filter_map(|t| std::fs::read_to_string(t.path().join("wchan")).ok())
+                    .any(|w| w.contains("pipe_write") || w.contains("pipe_wait"));
+                blocked.then_some(())
+            });
+            kill(Pid::from_raw(pid as i32), Signal::SIGTERM).expect("signals");
+        }
+        let status = wait_for(CONVERGE, "up to stop its jobs and exit", || {
+            up.0.try_wait().ok().flatten()
+        });
+        assert_ne!(status.code(), Some(101), "no panic (closed: {closed})");
+        assert!(
+            !supervisor.is_alive(),
+            "its job was stopped (closed: {closed})"
+        );
+        assert_eq!(env.status("chatty"), "stopped");
+    }
+}

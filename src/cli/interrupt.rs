@@ -26,6 +26,11 @@ pub fn install() {
     }
 }
 
+/// Acts as if `signal` had arrived (the output went away: time to stop).
+pub fn raise(signal: Signal) {
+    let _ = RECEIVED.compare_exchange(0, signal as i32, Ordering::SeqCst, Ordering::SeqCst);
+}
+
 /// Whether one of them arrived.
 pub fn requested() -> bool {
     received().is_some()

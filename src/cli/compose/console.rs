@@ -62,7 +62,7 @@ impl Console {
         for message in self.rx.try_iter() {
             if message.error {
                 out.flush()?;
-                eprintln!("{}", message.text);
+                writeln!(std::io::stderr(), "{}", message.text)?;
             } else {
                 writeln!(out, "{}", message.text)?;
                 wrote = true;
@@ -71,9 +71,10 @@ impl Console {
         let dropped = self.dropped.swap(0, Ordering::SeqCst);
         if dropped > 0 {
             out.flush()?;
-            eprintln!(
+            writeln!(
+                std::io::stderr(),
                 "({dropped} messages of the watcher were dropped: the output was not being read)"
-            );
+            )?;
         }
         if wrote {
             out.flush()?;

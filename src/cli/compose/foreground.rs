@@ -3,7 +3,8 @@
 //! every saved edit applied, until Ctrl-C or SIGTERM; then the jobs are stopped, as
 //! compose does.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
+use std::time::Duration;
 
 use jiff::Timestamp;
 
@@ -14,8 +15,15 @@ use crate::logs::multiplex::{self, Jobs};
 use crate::logs::{format_stamp, Selection, Style};
 use crate::reconcile::watch::{messages, Message};
 
+/// How long a message about stopping may wait for a blocked stderr.
+const TELL_DEADLINE: Duration = Duration::from_secs(1);
+
 /// Follows the logs and applies edits until interrupted, then stops the project's
 /// jobs. Returns whether stopping failed for any of them.
+///
+/// The printer (logs and the watcher's messages) runs on a thread of its own and
+/// this one only waits: a reader that stops reading, or a closed output, can block
+/// or end the printer but never keeps Ctrl-C or SIGTERM from stopping the jobs.
 pub fn follow_and_watch(
     executor: &LocalExecutor,
     files: &Files,
@@ -25,49 +33,86 @@ pub fn follow_and_watch(
     interrupt::install();
     let (console, notices) = Console::new();
     let watcher = spawn_watcher(files.clone(), notices);
-    let terminal = std::io::stdout().is_terminal();
-    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    // On a terminal, a job's control bytes are shown, not obeyed.
-    let style = Style {
-        color,
-        escape: terminal,
-        ..Style::default()
-    };
-    let selection = Selection {
-        since: Some(format_stamp(began)),
-        ..Selection::default()
-    };
-    let shown = multiplex::show(
-        executor.root(),
-        &Jobs::Project(project.to_string()),
-        &selection,
-        style,
-        true,
-        &|| {
-            // Between the printer's turns: whole log lines are out, so the
-            // watcher's messages go here.
-            let _ = console.pump();
-            !interrupt::requested()
-        },
-        &mut &console,
-    );
-    if let Err(e) = shown {
-        if e.kind() != std::io::ErrorKind::BrokenPipe {
-            eprintln!("error: {e}");
+    let printer = spawn_printer(executor.root().clone(), project.to_string(), began, console);
+    while !interrupt::requested() && !printer.is_finished() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The output went away (the printer ended): stop as on Ctrl-C.
+    interrupt::raise(nix::sys::signal::Signal::SIGPIPE);
+    if printer.is_finished() {
+        if let Ok(Err(e)) = printer.join() {
+            if e.kind() != std::io::ErrorKind::BrokenPipe {
+                tell(format!("error: {e}"));
+            }
         }
     }
     let _ = watcher.join();
-    let _ = console.pump();
     let jobs = project_jobs(executor, project)?;
-    eprintln!("stopping {} jobs…", jobs.len());
+    let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
+    tell(format!("stopping {}…", count(jobs.len())));
+    let mut stopped = 0;
     let mut failed = false;
     for job in jobs {
-        if let Err(e) = executor.stop(&job.name, &StopOptions::default()) {
-            eprintln!("error: {e}");
-            failed = true;
+        match executor.stop(&job.name, &StopOptions::default()) {
+            Ok(_) => stopped += 1,
+            Err(e) => {
+                tell(format!("error: {e}"));
+                failed = true;
+            }
         }
     }
+    tell(format!("stopped {}", count(stopped)));
     Ok(failed)
+}
+
+/// The log printer on its own thread: the project's logs from `began`, and the
+/// watcher's messages between its turns.
+fn spawn_printer(
+    root: crate::store::Root,
+    project: String,
+    began: Timestamp,
+    console: Console,
+) -> std::thread::JoinHandle<std::io::Result<()>> {
+    std::thread::spawn(move || {
+        let terminal = std::io::stdout().is_terminal();
+        let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+        // On a terminal, a job's control bytes are shown, not obeyed.
+        let style = Style {
+            color,
+            escape: terminal,
+            ..Style::default()
+        };
+        let selection = Selection {
+            since: Some(format_stamp(began)),
+            ..Selection::default()
+        };
+        let shown = multiplex::show(
+            &root,
+            &Jobs::Project(project),
+            &selection,
+            style,
+            true,
+            &|| {
+                // Between the printer's turns: whole log lines are out, so the
+                // watcher's messages go here.
+                console.pump().is_ok() && !interrupt::requested()
+            },
+            &mut &console,
+        );
+        let _ = console.pump();
+        shown
+    })
+}
+
+/// Writes a line to stderr without ever blocking for long or failing: a reader
+/// that went away or stopped reading must not keep the jobs from being stopped.
+fn tell(text: String) {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = writeln!(std::io::stderr(), "{text}");
+        let _ = done.send(());
+    });
+    let _ = wait.recv_timeout(TELL_DEADLINE);
 }
 
 /// The watcher on its own thread, talking only through `notices`.
