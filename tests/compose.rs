@@ -495,3 +495,31 @@ fn what_was_kept_can_be_read_and_removed_later() {
         .stdout(predicate::str::contains("kept for job \"loner\""));
     assert!(!env.root().join("logs/loner.log").exists());
 }
+
+#[test]
+fn a_job_declared_paused_never_runs_before_it_is_resumed() {
+    let env = Env::new();
+    let side = env.work().join("side");
+    let spec = |x: u32| {
+        format!(
+            "project: resting\njobs:\n  tick:\n    command: echo ran >> {side}\n    schedule: every 1 second\n    state: paused\n    env: {{ X: '{x}' }}\n  held:\n    command: sh -c 'echo ran >> {side}; sleep 300'\n    state: paused\n    env: {{ X: '{x}' }}\n",
+            side = side.display()
+        )
+    };
+    for x in 1..=3 {
+        write(&env, "mrsm-jobs.yaml", &spec(x));
+        env.ok(&["up", "-d"]);
+        assert_eq!(env.status("tick"), "paused");
+        assert_eq!(env.status("held"), "paused");
+        support::assert_holds_for(Duration::from_millis(1200), "nothing ran", || {
+            !side.exists()
+        });
+    }
+    // Resumed, both run.
+    env.ok(&["start", "jobs", "tick", "held"]);
+    wait_for(Duration::from_secs(10), "both to run", || {
+        let text = std::fs::read_to_string(&side).ok()?;
+        (text.lines().count() >= 2).then_some(())
+    });
+    env.ok(&["down"]);
+}

@@ -63,6 +63,19 @@ pub fn show(
             .filter(|n| jobs.includes(root, n))
             .collect(),
     };
+    // Logs that existed when following began: a job found later with a log of its
+    // own from before (history kept across a delete) is read from its oldest kept
+    // line; any other is new and is read from its very first record, with a gap
+    // reported if rotation took some before it was found.
+    let existed: std::collections::HashSet<String> = std::fs::read_dir(root.logs_dir())
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter_map(|e| e.file_name().into_string().ok())
+                .filter_map(|f| f.strip_suffix(".log").map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
     let grabber = Grabber::start();
     let mut followers: BTreeMap<String, Follower> = names
         .iter()
@@ -101,19 +114,6 @@ pub fn show(
             .collect::<Vec<_>>()
     };
     let mut last_modified = modified();
-    // Logs that existed when following began: a job found later with a log of its
-    // own from before (history kept across a delete) is read from its oldest kept
-    // line; any other is new and is read from its very first record, with a gap
-    // reported if rotation took some before it was found.
-    let existed: std::collections::HashSet<String> = std::fs::read_dir(root.logs_dir())
-        .map(|entries| {
-            entries
-                .filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .filter_map(|f| f.strip_suffix(".log").map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
     while keep_going() {
         // A new job shows as a change of the jobs or logs directory (its log file is
         // created before it writes anything): noticed within one turn, so a fast

@@ -39,7 +39,8 @@ pub use runs::{read_runs, RunHistory, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_job, signal_processes};
 
 use crate::job::{
-    JobFile, Phase, RunRecord, RunResult, ScheduleResume, StepProcess, SupervisorState, Trigger,
+    DesiredState, JobFile, Phase, RunRecord, RunResult, ScheduleResume, StepProcess,
+    SupervisorState, Trigger,
 };
 use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
@@ -234,12 +235,19 @@ impl Supervisor {
         let last_run = runs_log
             .last_run()
             .max(previous.as_ref().map_or(0, |p| p.last_run));
+        // A job meant to be paused starts paused: nothing of it runs, and no fire is
+        // taken, before a resume.
+        let paused = file.desired == DesiredState::Paused;
         Ok(Supervisor {
             state: SupervisorState {
                 supervisor: me,
-                phase: Phase::Running,
+                phase: if paused {
+                    Phase::Paused
+                } else {
+                    Phase::Running
+                },
                 began: Timestamp::now(),
-                paused: None,
+                paused: paused.then(Timestamp::now),
                 ended: None,
                 steps: Vec::new(),
                 restarts: 0,
@@ -589,13 +597,10 @@ impl Supervisor {
         let spec = &self.file.spec;
         let text = &spec.command[index];
         self.pumps.retain(|p| !p.is_finished());
-        match spawn_step(spec, text, id, &self.log) {
+        let paused = self.state.phase == Phase::Paused;
+        match spawn_step(spec, text, id, &self.log, paused) {
             Ok((child, pumps)) => {
                 self.pumps.extend(pumps);
-                if self.state.phase == Phase::Paused {
-                    let _ =
-                        nix::sys::signal::killpg(Pid::from_raw(child.process.pid), Signal::SIGSTOP);
-                }
                 Ok(child)
             }
             Err(e) => Err(RunResult {

@@ -74,23 +74,42 @@ pub fn spawn_step(
     text: &str,
     run: u64,
     log: &SharedLog,
+    paused: bool,
 ) -> std::io::Result<(StepChild, Vec<JoinHandle<()>>)> {
-    let mut cmd = if spec.shell {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(text);
-        c
-    } else {
-        let words = split_words(text)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let Some((program, args)) = words.split_first() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the step is empty",
-            ));
-        };
-        let mut c = Command::new(program);
-        c.args(args);
-        c
+    let mut cmd = match (spec.shell, paused) {
+        (true, false) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(text);
+            c
+        }
+        // A step of a paused job stops itself before it runs anything, and goes on
+        // when resumed (SIGCONT to its group).
+        (true, true) => {
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c").arg(format!("kill -STOP $$\n{text}"));
+            c
+        }
+        (false, _) => {
+            let words = split_words(text)
+                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+            let Some((program, args)) = words.split_first() else {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "the step is empty",
+                ));
+            };
+            let mut c = if paused {
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c")
+                    .arg("kill -STOP $$; exec \"$0\" \"$@\"")
+                    .arg(program);
+                c
+            } else {
+                Command::new(program)
+            };
+            c.args(args);
+            c
+        }
     };
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
     // parent. The step dies with the supervisor (if the supervisor died before this
