@@ -223,3 +223,78 @@ fn a_full_disk_drops_output_with_a_count_and_never_tears_a_record() {
     }
     assert!(notes >= 1);
 }
+
+/// The warning `show jobs` gives for the job, if any.
+fn warning(env: &Env, name: &str) -> Option<String> {
+    env.info(name)["warning"].as_str().map(str::to_string)
+}
+
+/// The number in `(N lines, …)` of a warning.
+fn warned_count(warning: &str) -> u64 {
+    warning
+        .rsplit_once('(')
+        .and_then(|(_, rest)| rest.split_once(' '))
+        .and_then(|(n, _)| n.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn what_a_killed_supervisor_dropped_is_reported_when_the_job_runs_again() {
+    let env = Env::new();
+    let logs = env.root().join("logs");
+    let disk = match Tmpfs::mount("1m") {
+        Ok(disk) => disk,
+        Err(why) => {
+            eprintln!("SKIPPED what_a_killed_supervisor_dropped…: cannot mount a tmpfs ({why})");
+            return;
+        }
+    };
+    std::os::unix::fs::symlink(disk.path(), &logs).expect("links the logs");
+    let setup = Setup { env, disk };
+    let filler = logs.join("filler");
+    std::fs::write(&filler, vec![0u8; 900 << 10]).expect("filler");
+    setup.env.run_d(
+        "chatty",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "i=0; while true; do i=$((i+1)); echo \"line $i\"; done",
+        ],
+    );
+    let first = wait_for(Duration::from_secs(60), "a warning", || {
+        warning(&setup.env, "chatty")
+    });
+    // The figures move while it lasts.
+    wait_for(Duration::from_secs(10), "the figures to move", || {
+        let now = warning(&setup.env, "chatty")?;
+        (warned_count(&now) > warned_count(&first)).then_some(())
+    });
+    // Its supervisor is killed with the disk still full: what it dropped was never
+    // written down in the log, only in its state.
+    let supervisor = setup.env.supervisor("chatty").expect("a supervisor");
+    support::kill_job(supervisor);
+    wait_for(Duration::from_secs(5), "the supervisor to die", || {
+        (!supervisor.is_alive()).then_some(())
+    });
+    let all_text = || {
+        log_files(&logs.join("chatty.log"))
+            .iter()
+            .map(|f| String::from_utf8_lossy(&std::fs::read(f).unwrap_or_default()).into_owned())
+            .collect::<String>()
+    };
+    let notes_before = all_text().matches(" bytes) dropped: ").count();
+    std::fs::remove_file(&filler).expect("frees space");
+    setup.env.ok(&["start", "jobs", "chatty"]);
+    // Before the new run's first line, a note counts what the killed one dropped.
+    wait_for(
+        Duration::from_secs(30),
+        "the note from the earlier run",
+        || {
+            let text = all_text();
+            let start = text.find(" sys run 2 started")?;
+            (text[..start].matches(" bytes) dropped: ").count() > notes_before).then_some(())
+        },
+    );
+    setup.env.ok(&["stop", "jobs", "chatty"]);
+}

@@ -70,9 +70,9 @@ pub struct SupervisorState {
     /// `next_fire`), for a supervisor that replaces this one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleResume>,
-    /// Output the log could not keep (a full disk), while that lasts.
+    /// Output the log could not keep (a full disk) and has not reported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_trouble: Option<String>,
+    pub log_trouble: Option<crate::logs::LogTrouble>,
 }
 
 /// What started a run.
@@ -203,7 +203,15 @@ impl JobInfo {
             last_result: state.and_then(|s| s.last_result.clone()),
             reason,
             died,
-            warning: alive.and_then(|s| s.log_trouble.clone()),
+            warning: alive.and_then(|s| s.log_trouble.as_ref()).map(|t| {
+                format!(
+                    "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
+                    t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                    t.error,
+                    t.dropped_lines,
+                    t.dropped_bytes
+                )
+            }),
             desired: file.desired,
             executor: executor.to_string(),
             project: file.project.clone(),

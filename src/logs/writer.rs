@@ -28,7 +28,7 @@ const RETRY_EVERY: Duration = Duration::from_millis(50);
 
 /// Output a log could not keep: counted from the first failed write until one
 /// succeeds again, which then writes a `sys` note with these figures.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogTrouble {
     /// Records (lines, or pieces of long lines) dropped.
     pub dropped_lines: u64,
@@ -232,6 +232,20 @@ impl LogWriter {
     /// Whether writes are failing, and what was dropped since they started to.
     pub fn health(&self) -> Option<&LogTrouble> {
         self.trouble.as_ref()
+    }
+
+    /// Takes over what an earlier writer of this log dropped and could not report
+    /// (its supervisor ended while the disk was full): the first write that works
+    /// says so, with these figures added.
+    pub fn carry(&mut self, earlier: LogTrouble) {
+        match self.trouble.as_mut() {
+            Some(now) => {
+                now.dropped_lines += earlier.dropped_lines;
+                now.dropped_bytes += earlier.dropped_bytes;
+                now.since = now.since.min(earlier.since);
+            }
+            None => self.trouble = Some(earlier),
+        }
     }
 
     fn refresh_stamp(&mut self, t: Timestamp) {

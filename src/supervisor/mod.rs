@@ -208,6 +208,8 @@ struct Supervisor {
     restart_at: Option<Instant>,
     backoff: Backoff,
     stopping: Option<Stopping>,
+    /// When the log's trouble was last saved in the state.
+    log_saved: Instant,
     /// Output pumps, awaited before exiting so no line is lost.
     pumps: Vec<tokio::task::JoinHandle<()>>,
     done: bool,
@@ -218,13 +220,18 @@ impl Supervisor {
         let file: JobFile = read_json(&root.job_file(name))?
             .with_context(|| format!("job {name:?} has no definition"))?;
         let previous: Option<SupervisorState> = read_json(&root.state_file(name)).ok().flatten();
-        let log = LogWriter::open(
+        let mut log = LogWriter::open(
             &root.log_file(name),
             file.spec.logs.max_size,
             file.spec.logs.keep,
         )
         .with_context(|| format!("opening {}", root.log_file(name).display()))?
         .with_max_line(file.spec.logs.max_line);
+        // Output an earlier supervisor dropped and could not report is reported by
+        // this one's first write that works.
+        if let Some(earlier) = previous.as_ref().and_then(|p| p.log_trouble.clone()) {
+            log.carry(earlier);
+        }
         let mut runs_log = RunLog::open(&root.runs_file(name));
         if let Some(killed) = previous
             .as_ref()
@@ -271,6 +278,7 @@ impl Supervisor {
             restart_at: None,
             backoff: Backoff::default(),
             stopping: None,
+            log_saved: Instant::now(),
             pumps: Vec::new(),
             done: false,
         })
@@ -315,6 +323,9 @@ impl Supervisor {
         for pump in self.pumps.drain(..) {
             let _ = tokio::time::timeout(Duration::from_secs(5), pump).await;
         }
+        // What the log could not report (the disk still full) is left for the next
+        // supervisor of the job to report.
+        self.state.log_trouble = self.log.lock().ok().and_then(|l| l.health().cloned());
         self.save_state();
         // Let answers already handed over reach their clients.
         let deadline = Instant::now() + Duration::from_secs(1);
@@ -387,20 +398,13 @@ impl Supervisor {
     /// Records in the state whether the log is losing output (a full disk), so
     /// `show jobs` can say so while it lasts.
     fn check_log(&mut self) {
-        let trouble = self.log.lock().ok().and_then(|log| {
-            log.health().map(|t| {
-                format!(
-                    "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
-                    t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    t.error,
-                    t.dropped_lines,
-                    t.dropped_bytes
-                )
-            })
-        });
-        let changed = trouble.is_some() != self.state.log_trouble.is_some();
+        let trouble = self.log.lock().ok().and_then(|log| log.health().cloned());
+        let came_or_went = trouble.is_some() != self.state.log_trouble.is_some();
+        let counts_moved =
+            trouble != self.state.log_trouble && self.log_saved.elapsed() >= LOG_CHECK;
         self.state.log_trouble = trouble;
-        if changed {
+        if came_or_went || counts_moved {
+            self.log_saved = Instant::now();
             self.save_state();
         }
     }
