@@ -269,3 +269,85 @@ fn delete_works_on_a_full_disk() {
     assert!(!supervisor.is_alive());
     assert!(!root.join("jobs/crowded/job.json").exists());
 }
+
+#[test]
+fn a_job_whose_first_start_was_cut_short_is_started_by_the_next_up() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: cut\njobs:\n  svc:\n    command: sleep 300\n",
+    )
+    .expect("written");
+    // A launcher that never comes up, killed with `up` while it waits for it.
+    let fake = env.work().join("slow-mrsm");
+    std::fs::write(&fake, "#!/bin/sh\nexec sleep 1096\n").expect("written");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let mut up = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args(["up", "-d"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .env("MRSM_BIN", &fake)
+        .env("MRSM_READY_TIMEOUT", "60s")
+        .current_dir(env.work())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("up starts");
+    wait_for(
+        Duration::from_secs(10),
+        "the definition to be written",
+        || env.job_dir("svc").join("job.json").exists().then_some(()),
+    );
+    let _ = up.kill();
+    let _ = up.wait();
+    let info = env.info("svc");
+    assert_eq!(info["status"], "stopped");
+    assert_eq!(info["reason"], "never started");
+    env.mrsm()
+        .args(["diff"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("> start svc"));
+    env.ok(&["up", "-d"]);
+    assert_eq!(env.status("svc"), "running");
+    env.mrsm().args(["diff"]).assert().code(0);
+    env.ok(&["down"]);
+}
+
+#[test]
+fn start_during_a_slow_stop_starts_the_job_once_the_stop_is_done() {
+    let env = Env::new();
+    env.run_d(
+        "stubborn",
+        &[
+            "--stop-timeout",
+            "2s",
+            "--",
+            "sh",
+            "-c",
+            "trap '' TERM; while true; do sleep 0.1; done",
+        ],
+    );
+    let first = env.supervisor("stubborn").expect("a supervisor");
+    let mut stop = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args(["stop", "jobs", "stubborn"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("stop starts");
+    wait_for(Duration::from_secs(10), "the stop to be under way", || {
+        let text = std::fs::read_to_string(env.job_dir("stubborn").join("state.json")).ok()?;
+        text.contains("\"stopping\"").then_some(())
+    });
+    env.mrsm()
+        .args(["start", "jobs", "stubborn"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("started job"));
+    assert!(stop.wait().expect("stop ends").success());
+    assert!(!first.is_alive());
+    assert_eq!(env.status("stubborn"), "running");
+    assert_ne!(env.supervisor("stubborn"), Some(first));
+    assert_eq!(env.info("stubborn")["desired"], "running");
+    env.ok(&["stop", "jobs", "stubborn", "--timeout", "100ms"]);
+}

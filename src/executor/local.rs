@@ -514,41 +514,56 @@ impl Executor for LocalExecutor {
     fn start(&self, name: &str) -> Result<String, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         let mut file = self.set_desired(name, DesiredState::Running)?;
-        match self.live_supervisor(name) {
-            Some(s) if s.phase == Phase::Paused => {
-                match self.request(name, &Request::Resume, Duration::from_secs(10))? {
-                    Response::Refused { message } => Err(ExecutorError::Supervisor {
-                        name: name.into(),
-                        message,
-                    }),
-                    _ => Ok(format!("resumed job {name:?}")),
+        if let Some(live) = self.live_supervisor(name) {
+            match live.phase {
+                Phase::Paused => {
+                    return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
+                        Response::Refused { message } => Err(ExecutorError::Supervisor {
+                            name: name.into(),
+                            message,
+                        }),
+                        _ => Ok(format!("resumed job {name:?}")),
+                    };
                 }
-            }
-            Some(s) if s.phase != Phase::Exited => Ok(format!("job {name:?} is already running")),
-            _ => {
-                let last = self.read_state(name);
-                if let Some(supervisor) = self.supervisor_of(name) {
-                    let stop = file.spec.stop;
-                    self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
+                // A stop under way is let finish, then the job starts again.
+                Phase::Stopping => {
+                    let supervisor = live.supervisor;
+                    let grace = file.spec.stop.timeout + STOP_SLACK;
+                    if !wait_for(grace, || !supervisor.is_alive()) {
+                        return Err(ExecutorError::Supervisor {
+                            name: name.into(),
+                            message: format!(
+                                "it is still stopping (supervisor pid {})",
+                                supervisor.pid
+                            ),
+                        });
+                    }
                 }
-                // A job whose supervisor was killed continues its schedule; one that
-                // was stopped or had finished starts it afresh, as a new job would.
-                let died = last.as_ref().is_some_and(|s| s.phase != Phase::Exited);
-                let resume = last.and_then(|s| s.schedule).filter(|_| died);
-                if file.resume != resume {
-                    file.resume = resume;
-                    write_json(&self.root.job_file(name), &file)?;
+                Phase::Running | Phase::Exited => {
+                    return Ok(format!("job {name:?} is already running"))
                 }
-                // A supervisor still finishing its exit holds the job's lock for a
-                // moment.
-                let finishing = self.read_state(name).map(|s| s.supervisor);
-                if let Some(previous) = finishing {
-                    wait_for(STOP_SLACK, || !previous.is_alive());
-                }
-                self.launch(name)?;
-                Ok(format!("started job {name:?}"))
             }
         }
+        let last = self.read_state(name);
+        if let Some(supervisor) = self.supervisor_of(name) {
+            let stop = file.spec.stop;
+            self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
+        }
+        // A job whose supervisor was killed continues its schedule; one that was
+        // stopped or had finished starts it afresh, as a new job would.
+        let died = last.as_ref().is_some_and(|s| s.phase != Phase::Exited);
+        let resume = last.and_then(|s| s.schedule).filter(|_| died);
+        if file.resume != resume {
+            file.resume = resume;
+            write_json(&self.root.job_file(name), &file)?;
+        }
+        // A supervisor still finishing its exit holds the job's lock for a moment.
+        let finishing = self.read_state(name).map(|s| s.supervisor);
+        if let Some(previous) = finishing {
+            wait_for(STOP_SLACK, || !previous.is_alive());
+        }
+        self.launch(name)?;
+        Ok(format!("started job {name:?}"))
     }
 
     fn pause(&self, name: &str) -> Result<String, ExecutorError> {

@@ -179,7 +179,11 @@ impl JobInfo {
                 )),
             ),
         };
-        let died = state.is_some_and(|s| s.phase != Phase::Exited) && alive.is_none();
+        // Its supervisor is gone without having recorded an end (killed), or it never
+        // ran though it should (a crash between definition and start): either way
+        // the reconciler starts it.
+        let died = (state.is_some_and(|s| s.phase != Phase::Exited) && alive.is_none())
+            || (state.is_none() && file.desired != DesiredState::Stopped);
         let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.is_alive()));
         JobInfo {
             name: spec.name.clone(),
@@ -308,7 +312,9 @@ mod tests {
         use JobStatus as S;
         // (desired, phase, supervisor alive) → (status, died, reason starts with)
         let table = [
-            (D::Running, None, false, S::Stopped, false, "never started"),
+            // Never started though it should run: to be started.
+            (D::Running, None, false, S::Stopped, true, "never started"),
+            (D::Stopped, None, false, S::Stopped, false, "never started"),
             (
                 D::Running,
                 Some(Phase::Running),
