@@ -379,3 +379,25 @@ fn edits_through_a_symbolic_link_are_applied() {
     });
     env.ok(&["down"]);
 }
+
+#[test]
+fn a_job_that_only_has_the_watcher_s_name_is_left_alone() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        spec(&[("own", "sleep 300")]),
+    )
+    .expect("written");
+    env.run_d("mrsm-watch-watched", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["up", "-d", "--watch"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "is not project \"watched\"'s watcher",
+        ));
+    env.ok(&["down"]);
+    assert_eq!(env.status("mrsm-watch-watched"), "running");
+    assert_eq!(env.info("mrsm-watch-watched")["command"][0], "sleep 300");
+    env.ok(&["stop", "jobs", "mrsm-watch-watched"]);
+}

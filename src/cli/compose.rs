@@ -219,7 +219,33 @@ fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32
 
 /// The name of a project's background watcher job.
 pub fn watcher_name(project: &str) -> String {
-    format!("mrsm-watch-{project}")
+    let name = format!("mrsm-watch-{project}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // Job names have at most 64 characters: a long project name is cut, and a hash
+    // of it keeps two long names apart.
+    let hash = crate::fnv::Fnv::new().write(project.as_bytes()).finish();
+    format!("mrsm-watch-{}-{:08x}", &project[..44], hash as u32)
+}
+
+/// The variable that marks a job as a project's background watcher, naming the
+/// project: a job that merely has the watcher's name is never taken for it.
+const WATCHER_MARK: &str = "MRSM_WATCHER_OF";
+
+/// The project's background watcher job, if there is one; an error when a job of
+/// that name exists and is not the watcher.
+fn project_watcher(executor: &LocalExecutor, project: &str) -> anyhow::Result<Option<String>> {
+    let name = watcher_name(project);
+    match executor.spec(&name) {
+        Ok(spec) if spec.env.get(WATCHER_MARK).map(String::as_str) == Some(project) => {
+            Ok(Some(name))
+        }
+        Ok(_) => anyhow::bail!(
+            "a job named {name:?} exists but is not project {project:?}'s watcher; it is left alone (rename or delete it)"
+        ),
+        Err(_) => Ok(None),
+    }
 }
 
 /// `up -d --watch`: the watcher as a background job (restarted if it fails).
@@ -236,16 +262,17 @@ fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyh
     }
     let mut spec = JobSpec::new(watcher_name(project), vec![shell_join(&words)]);
     spec.restart = RestartPolicy::OnFailure;
+    spec.env.insert(WATCHER_MARK.into(), project.into());
     let name = spec.name.clone();
     let options = CreateOptions::default();
-    match executor.spec(&name) {
-        Ok(old) if old.command == spec.command => {
+    match (project_watcher(executor, project)?, executor.spec(&name)) {
+        (Some(_), Ok(old)) if old.command == spec.command && old.env == spec.env => {
             executor.start(&name)?;
         }
-        Ok(_) => {
+        (Some(_), _) => {
             executor.replace(&spec, &options)?;
         }
-        Err(_) => {
+        (None, _) => {
             executor.create(&spec, &options)?;
         }
     }
@@ -325,9 +352,12 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         }
     };
     // The background watcher goes first, so it cannot start anything again.
-    let watcher = watcher_name(&project);
-    if executor.get(&watcher).is_ok() {
-        delete(&watcher);
+    match project_watcher(&executor, &project) {
+        Ok(Some(watcher)) => delete(&watcher),
+        Ok(None) => {}
+        Err(e) => {
+            eprintln!("warning: {e}");
+        }
     }
     let _watching = match take_watch_lock(&executor, &project, "mrsm down") {
         Ok(lock) => lock,
@@ -418,4 +448,21 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::watcher_name;
+
+    #[test]
+    fn watcher_names_are_valid_job_names_whatever_the_project() {
+        assert_eq!(watcher_name("demo"), "mrsm-watch-demo");
+        let long = "p".repeat(64);
+        let other = format!("{}q", "p".repeat(63));
+        for project in [&long, &other] {
+            let name = watcher_name(project);
+            assert!(crate::job::validate_name(&name).is_ok(), "{name}");
+        }
+        assert_ne!(watcher_name(&long), watcher_name(&other));
+    }
 }
