@@ -251,3 +251,24 @@ fn starting_a_job_twice_at_once_gives_one_supervisor() {
     assert_eq!(supervisors.len(), 1, "{supervisors:?}");
     assert_eq!(env.status("single"), "running");
 }
+
+#[test]
+fn the_longest_name_works_under_a_long_root() {
+    let env = Env::new();
+    let root = env.root().join("r".repeat(40));
+    let name = "n".repeat(64);
+    let mrsm = |args: &[&str]| {
+        let mut cmd = env.mrsm();
+        cmd.env("MRSM_ROOT_DIR", &root).args(args);
+        cmd
+    };
+    mrsm(&["run", "-d", "--name", &name, "--", "sleep", "300"])
+        .assert()
+        .success();
+    mrsm(&["pause", "jobs", &name]).assert().success();
+    mrsm(&["start", "jobs", &name]).assert().success();
+    mrsm(&["stop", "jobs", &name])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("stopped job"));
+}

@@ -16,12 +16,14 @@ mod lock;
 pub mod private;
 pub mod proc;
 pub mod settings;
+mod socket_path;
 
 use std::path::{Path, PathBuf};
 
 pub use atomic::{is_disk_full, read_json, write_json, write_json_even_when_full};
 pub use lock::{ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
+pub use socket_path::with_socket_path;
 
 /// The previous file of a run history (`runs.jsonl.1`), kept with it.
 pub fn older_runs_file(path: &Path) -> PathBuf {

@@ -22,7 +22,7 @@ pub type Control = (Request, oneshot::Sender<Response>);
 pub fn bind(socket: &Path) -> std::io::Result<UnixListener> {
     use std::os::unix::fs::PermissionsExt;
     let _ = std::fs::remove_file(socket);
-    let listener = UnixListener::bind(socket)?;
+    let listener = crate::store::with_socket_path(socket, |path| UnixListener::bind(path))?;
     std::fs::set_permissions(
         socket,
         std::fs::Permissions::from_mode(crate::store::private::FILE_MODE),

@@ -49,7 +49,7 @@ pub enum Response {
 
 /// Sends one request and waits up to `timeout` for its answer.
 pub fn call(socket: &Path, request: &Request, timeout: Duration) -> std::io::Result<Response> {
-    let mut stream = UnixStream::connect(socket)?;
+    let mut stream = crate::store::with_socket_path(socket, |path| UnixStream::connect(path))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
     let mut line = serde_json::to_vec(request)?;
