@@ -22,14 +22,19 @@ fn mode(path: &Path) -> u32 {
 
 /// `mrsm ARGS` with root `root` under umask 000.
 fn mrsm_with_open_umask(env: &Env, root: &Path, args: &[&str]) {
+    mrsm_with_umask(env, root, 0o000, args)
+}
+
+/// `mrsm ARGS` with root `root` under umask `mask`.
+fn mrsm_with_umask(env: &Env, root: &Path, mask: u32, args: &[&str]) {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"));
     cmd.args(args)
         .env("MRSM_ROOT_DIR", root)
         .current_dir(env.work());
     // SAFETY: umask is async-signal-safe.
     unsafe {
-        cmd.pre_exec(|| {
-            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+        cmd.pre_exec(move || {
+            nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
             Ok(())
         });
     }
@@ -140,4 +145,27 @@ fn other_users_are_refused_by_the_supervisor() {
     );
     assert_eq!(env.status("guarded"), "running", "the stop was refused");
     env.ok(&["stop", "jobs", "guarded"]);
+}
+
+#[test]
+fn a_umask_that_takes_the_owner_s_rights_away_does_not_lock_mrsm_out() {
+    let env = Env::new();
+    let root = env.root().join("strict");
+    let out = env.work().join("umask-seen");
+    let script = format!("umask > {}; sleep 300", out.display());
+    mrsm_with_umask(
+        &env,
+        &root,
+        0o277,
+        &["run", "-d", "--name", "strict", "--", "sh", "-c", &script],
+    );
+    mrsm_with_umask(&env, &root, 0o277, &["show", "jobs", "strict"]);
+    assert_eq!(mode(&root.join("jobs/strict/job.json")), 0o600);
+    assert_eq!(mode(&root.join("jobs/strict")), 0o700);
+    // The job itself runs with the umask it was started under.
+    let seen = wait_for(Duration::from_secs(10), "the job's umask", || {
+        std::fs::read_to_string(&out).ok().filter(|t| !t.is_empty())
+    });
+    assert_eq!(seen.trim(), "0277");
+    mrsm_with_umask(&env, &root, 0o277, &["stop", "jobs", "strict"]);
 }

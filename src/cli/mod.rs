@@ -166,6 +166,7 @@ fn supervise_early() -> Option<i32> {
 
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
+    crate::store::private::restrict_umask();
     if let Some(code) = supervise_early() {
         return code;
     }

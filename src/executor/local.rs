@@ -202,6 +202,10 @@ impl LocalExecutor {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(errors);
+        // The supervisor's own files are private; its steps get the user's umask.
+        if let Some(mask) = crate::store::private::step_umask() {
+            cmd.env(crate::store::private::STEP_UMASK_VAR, format!("{mask:o}"));
+        }
         // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {

@@ -6,6 +6,33 @@ use std::fs::{DirBuilder, File, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::Path;
 
+/// The umask a job's steps run with: the one mrsm was started with, before
+/// [`restrict_umask`].
+static STEP_UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+
+/// Environment variable that hands the user's umask from the command line to the
+/// supervisors it starts (their own umask is the restricted one).
+pub const STEP_UMASK_VAR: &str = "MRSM_STEP_UMASK";
+
+/// Makes everything this process creates owner-only, even under a umask that would
+/// take the owner's own rights away (277): files are created 0600 and directories
+/// 0700. The umask to give back to jobs' steps is remembered: the one handed down in
+/// `MRSM_STEP_UMASK`, else the one this process had.
+pub fn restrict_umask() {
+    use nix::sys::stat::{umask, Mode};
+    let previous = umask(Mode::from_bits_truncate(0o077)).bits();
+    let inherited = std::env::var(STEP_UMASK_VAR)
+        .ok()
+        .and_then(|v| u32::from_str_radix(&v, 8).ok());
+    let _ = STEP_UMASK.set(inherited.unwrap_or(previous) & 0o777);
+}
+
+/// The umask for a job's steps (what the user had), or `None` when this process
+/// never restricted its own.
+pub fn step_umask() -> Option<u32> {
+    STEP_UMASK.get().copied()
+}
+
 /// Mode of the directories mrsm creates.
 pub const DIR_MODE: u32 = 0o700;
 /// Mode of the files mrsm creates.

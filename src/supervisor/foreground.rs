@@ -129,9 +129,13 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     let parent = std::process::id() as i32;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
     // parent.
+    let step_umask = crate::store::private::step_umask();
     unsafe {
         cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if let Some(mask) = step_umask {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            }
             if nix::unistd::getppid().as_raw() != parent {
                 return Err(std::io::Error::other("mrsm is gone"));
             }

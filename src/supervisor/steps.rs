@@ -115,10 +115,14 @@ pub fn spawn_step(
     // parent. The step dies with the supervisor (if the supervisor died before this
     // ran, the parent is already someone else and the step gives up).
     let supervisor = std::process::id() as i32;
+    let step_umask = crate::store::private::step_umask();
     unsafe {
         cmd.pre_exec(move || {
             nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
                 .map_err(std::io::Error::from)?;
+            if let Some(mask) = step_umask {
+                nix::sys::stat::umask(nix::sys::stat::Mode::from_bits_truncate(mask));
+            }
             if nix::unistd::getppid().as_raw() != supervisor {
                 return Err(std::io::Error::other("the supervisor is gone"));
             }
