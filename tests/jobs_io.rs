@@ -152,3 +152,42 @@ fn a_stopped_foreground_run_stops_what_it_started() {
         assert!(tagged(&env, &["sleep", "1094"]).is_empty(), "{signal:?}");
     }
 }
+
+#[test]
+fn input_a_step_does_not_read_is_held_back_not_hoarded() {
+    let env = Env::new();
+    env.run_d("deaf", &["--", "sleep", "300"]);
+    let socket = env.job_dir("deaf").join("control.sock");
+    let chunk = "x".repeat(64 * 1024);
+    let mut accepted = 0usize;
+    let refusal = loop {
+        let answer = call(
+            &socket,
+            &Request::Stdin {
+                data: chunk.clone(),
+                eof: false,
+            },
+            Duration::from_secs(5),
+        )
+        .expect("the supervisor answers");
+        match answer {
+            Response::Done { .. } => accepted += chunk.len(),
+            Response::Refused { message } => break message,
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            accepted <= 4 << 20,
+            "4 MiB taken for a step that reads nothing"
+        );
+    };
+    assert!(
+        refusal.contains(mrsm::supervisor::INPUT_NOT_READ),
+        "{refusal}"
+    );
+    // What the pipe holds plus about 1 MiB waiting: not everything it was sent.
+    assert!(
+        accepted <= (1 << 20) + (128 << 10),
+        "{accepted} bytes taken"
+    );
+    env.ok(&["stop", "jobs", "deaf"]);
+}

@@ -219,3 +219,21 @@ fn processes_left_behind_by_a_finished_chain_are_stopped() {
     assert!(env.log_text("leaver").contains(" out started"));
     assert_eq!(env.info("leaver")["last_result"]["ok"], true);
 }
+
+#[test]
+fn a_supervisor_shrugs_off_stray_signals_and_a_frozen_one_still_stops() {
+    let env = Env::new();
+    env.run_d("sturdy", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("sturdy").expect("a supervisor");
+    for signal in [Signal::SIGUSR1, Signal::SIGUSR2, Signal::SIGALRM] {
+        kill(Pid::from_raw(supervisor.pid), signal).expect("signals");
+    }
+    support::assert_holds_for(Duration::from_millis(300), "the supervisor lives", || {
+        supervisor.is_alive()
+    });
+    assert_eq!(env.status("sturdy"), "running");
+    // Frozen from outside, it is woken to be stopped.
+    kill(Pid::from_raw(supervisor.pid), Signal::SIGSTOP).expect("signals");
+    env.ok(&["stop", "jobs", "sturdy"]);
+    assert!(!supervisor.is_alive());
+}

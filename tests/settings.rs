@@ -62,3 +62,24 @@ fn a_bad_settings_file_is_an_error_with_its_place() {
             .stderr(predicate::str::contains(expected));
     }
 }
+
+#[test]
+fn a_named_settings_file_must_exist_and_relative_roots_follow_the_file() {
+    let env = Env::new();
+    env.mrsm()
+        .env("MRSM_CONFIG", env.work().join("missing.toml"))
+        .args(["show", "jobs"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("missing.toml: no such file"));
+    let conf = env.root().join("conf");
+    std::fs::create_dir(&conf).expect("dir");
+    std::fs::write(conf.join("config.toml"), "root_dir = \"relative-root\"\n").expect("written");
+    env.mrsm()
+        .env_remove("MRSM_ROOT_DIR")
+        .env("MRSM_CONFIG", conf.join("config.toml"))
+        .args(["run", "-d", "--name", "where", "--", "true"])
+        .assert()
+        .success();
+    assert!(conf.join("relative-root/jobs/where/job.json").exists());
+}

@@ -177,3 +177,21 @@ fn a_schedule_faster_than_a_second_needs_allow_fast() {
         "{shown}"
     );
 }
+
+#[test]
+fn a_project_name_on_the_command_line_is_checked() {
+    let env = Env::new();
+    for verb in ["up", "down", "ps", "logs"] {
+        env.mrsm()
+            .args([verb, "-p", "../../escape"])
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains("invalid project name"));
+    }
+    assert!(!env
+        .root()
+        .parent()
+        .expect("a parent")
+        .join("escape.lock")
+        .exists());
+}

@@ -100,8 +100,15 @@ fn forward_input(executor: &dyn Executor, name: &str) {
             }
             Ok(n) => {
                 let text = String::from_utf8_lossy(&buf[..n]).into_owned();
-                if executor.send_input(name, &text, false).is_err() {
-                    return;
+                // A step that does not read its input holds this back until it does.
+                loop {
+                    match executor.send_input(name, &text, false) {
+                        Ok(()) => break,
+                        Err(e) if e.to_string().contains(crate::supervisor::INPUT_NOT_READ) => {
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(_) => return,
+                    }
                 }
             }
         }

@@ -28,7 +28,7 @@ pub struct Files {
     #[arg(short = 'f', long = "file", value_name = "FILE", default_value = DEFAULT_FILE)]
     files: Vec<PathBuf>,
     /// Project name (default: `project:` in the file, else the file's directory name).
-    #[arg(short = 'p', long, value_name = "NAME")]
+    #[arg(short = 'p', long, value_name = "NAME", value_parser = super::project_name)]
     project: Option<String>,
 }
 

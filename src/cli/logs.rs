@@ -52,7 +52,7 @@ pub struct Args {
     #[arg(long = "file", value_name = "FILE")]
     file: Option<std::path::PathBuf>,
     /// Only this project's jobs.
-    #[arg(short = 'p', long, value_name = "NAME", conflicts_with = "file")]
+    #[arg(short = 'p', long, value_name = "NAME", conflicts_with = "file", value_parser = super::project_name)]
     project: Option<String>,
 }
 

@@ -134,6 +134,14 @@ enum DeleteVerb {
     Jobs(jobs::StopArgs),
 }
 
+/// A project name given with `-p`: the same rules as job names (it names files
+/// under the root, so `../x` must never get through).
+fn project_name(text: &str) -> Result<String, String> {
+    crate::job::validate_name(text)
+        .map(|()| text.to_string())
+        .map_err(|_| format!("invalid project name {text:?}: use 1-64 letters, digits, '_', '.' and '-', starting with a letter or digit"))
+}
+
 /// The executor for the command line's verbs.
 fn local_executor() -> Result<LocalExecutor, ExecutorError> {
     Ok(LocalExecutor::new(Root::from_env()?))

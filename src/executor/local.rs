@@ -342,6 +342,8 @@ impl LocalExecutor {
                 ),
             });
         }
+        // A supervisor stopped from outside (SIGSTOP) could not answer.
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGCONT);
         let request = Request::Stop {
             signal: options.signal,
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),

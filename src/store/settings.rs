@@ -82,14 +82,33 @@ impl Settings {
     /// file and line.
     pub fn load() -> Result<Settings, StoreError> {
         let mut figment = Figment::new();
-        if let Some(file) = config_file() {
-            check_file(&file)?;
+        let file = config_file();
+        if let Some(file) = &file {
+            // A file named on purpose must exist; the default one may not.
+            if var("MRSM_CONFIG").is_some() && !file.exists() {
+                return Err(StoreError::Settings(format!(
+                    "{}: no such file (named by MRSM_CONFIG)",
+                    file.display()
+                )));
+            }
+            check_file(file)?;
             figment = figment.merge(Toml::file(file));
         }
-        figment
+        let mut settings: Settings = figment
             .merge(Env::prefixed("MRSM_").only(&["root_dir"]))
             .extract()
-            .map_err(|e| StoreError::Settings(e.to_string()))
+            .map_err(|e| StoreError::Settings(e.to_string()))?;
+        // A relative root_dir in the file is relative to the file, not to wherever
+        // mrsm happens to run (MRSM_ROOT_DIR is made absolute by the caller).
+        if var("MRSM_ROOT_DIR").is_none() {
+            if let (Some(dir), Some(file)) = (settings.root_dir.as_mut(), &file) {
+                if dir.is_relative() {
+                    let base = file.parent().unwrap_or(Path::new("."));
+                    *dir = base.join(&*dir);
+                }
+            }
+        }
+        Ok(settings)
     }
 }
 

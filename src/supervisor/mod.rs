@@ -60,6 +60,10 @@ const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 const DRAIN_PARTIAL: Duration = Duration::from_millis(150);
 /// How often a held-back exit is checked.
 const DRAIN_POLL: Duration = Duration::from_millis(1);
+/// The start of the refusal a client may wait on and try again: the step has not
+/// read the input it was given yet.
+pub const INPUT_NOT_READ: &str = "the step has not read its input yet";
+
 /// How often a job with running steps checks whether its log can be written.
 const LOG_CHECK: Duration = Duration::from_secs(1);
 /// How long a killed predecessor's processes may take to vanish after SIGKILL.
@@ -299,6 +303,11 @@ impl Supervisor {
         let mut sigterm = signal(SignalKind::terminate())?;
         let mut sigint = signal(SignalKind::interrupt())?;
         let mut sighup = signal(SignalKind::hangup())?;
+        // Signals that would kill it abruptly (no stop, no cleanup) are caught and
+        // ignored; a handled signal is back to its default in the steps it starts.
+        let _sigusr1 = signal(SignalKind::user_defined1())?;
+        let _sigusr2 = signal(SignalKind::user_defined2())?;
+        let _sigalrm = signal(SignalKind::alarm())?;
 
         self.begin();
         self.save_state();
@@ -936,6 +945,17 @@ impl Supervisor {
                 message: "the step's input is closed".into(),
             };
         };
+        let waiting = child
+            .stdin_pending
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if waiting > 0 && waiting + data.len() > steps::STDIN_LIMIT {
+            return Response::Refused {
+                message: format!("{INPUT_NOT_READ} ({waiting} bytes are waiting)"),
+            };
+        }
+        child
+            .stdin_pending
+            .fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
         if !data.is_empty() && stdin.send(data.into_bytes()).is_err() {
             return Response::Refused {
                 message: "the step's input is closed".into(),

@@ -4,6 +4,7 @@
 use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -32,6 +33,8 @@ pub struct StepChild {
     /// step reading its input waits for it (from `attach job`) rather than seeing
     /// end-of-file; dropping it closes the pipe.
     pub stdin: Option<mpsc::UnboundedSender<Vec<u8>>>,
+    /// Input bytes handed over and not yet taken by the step.
+    pub stdin_pending: Arc<AtomicUsize>,
     /// Second handles on the read ends of the step's output pipes, to tell when its
     /// pumps have read everything the step wrote ([`StepChild::output_drained`]).
     pub outputs: Vec<OwnedFd>,
@@ -159,14 +162,16 @@ pub fn spawn_step(
     }
     // The exit status is collected by the supervisor's reaper (waitpid on any child),
     // so the `Child` handle is dropped without waiting.
+    let stdin_pending = Arc::new(AtomicUsize::new(0));
     let stdin = match child.stdin.take() {
-        Some(pipe) => Some(feed_stdin(pipe)?),
+        Some(pipe) => Some(feed_stdin(pipe, stdin_pending.clone())?),
         None => None,
     };
     Ok((
         StepChild {
             process,
             stdin,
+            stdin_pending,
             outputs,
             pumps: pumps.iter().map(JoinHandle::abort_handle).collect(),
         },
@@ -191,18 +196,28 @@ pub fn why_not_started(spec: &JobSpec, text: &str, error: &std::io::Error) -> St
 
 /// A task that writes what it is sent to the step's input without ever blocking the
 /// supervisor, and closes the pipe when the sender is dropped.
-fn feed_stdin(pipe: ChildStdin) -> std::io::Result<mpsc::UnboundedSender<Vec<u8>>> {
+fn feed_stdin(
+    pipe: ChildStdin,
+    pending: Arc<AtomicUsize>,
+) -> std::io::Result<mpsc::UnboundedSender<Vec<u8>>> {
     let mut sender = pipe::Sender::from_owned_fd(OwnedFd::from(pipe))?;
     let (tx, mut rx) = mpsc::unbounded_channel::<Vec<u8>>();
     tokio::spawn(async move {
         while let Some(data) = rx.recv().await {
-            if sender.write_all(&data).await.is_err() {
+            let written = sender.write_all(&data).await;
+            pending.fetch_sub(data.len(), Ordering::SeqCst);
+            if written.is_err() {
                 break;
             }
         }
     });
     Ok(tx)
 }
+
+/// The most input bytes held for a step that has not read them yet: beyond it,
+/// writes are refused (and `attach job` waits), rather than the supervisor's memory
+/// growing without limit.
+pub const STDIN_LIMIT: usize = 1 << 20;
 
 /// How long a partial line waits for its newline before it is written as it stands
 /// (marked as continued), so that prompts and `\r` progress output show up in the log
