@@ -189,7 +189,9 @@ fn a_job_the_project_does_not_own_is_a_conflict() {
         .args(["up", "-d"])
         .assert()
         .code(1)
-        .stderr(predicate::str::contains("conflict shared"));
+        .stderr(predicate::str::contains(
+            "job \"shared\": conflict: a job of that name exists",
+        ));
     let info = env.info("shared");
     assert_eq!(info["command"][0], "sleep 300", "never clobbered");
     assert!(info["project"].is_null());

@@ -346,6 +346,12 @@ fn start_during_a_slow_stop_starts_the_job_once_the_stop_is_done() {
         .stdout(predicate::str::contains("started job"));
     assert!(stop.wait().expect("stop ends").success());
     assert!(!first.is_alive());
+    assert!(
+        env.log_text("stubborn")
+            .contains("stopped with SIGKILL: SIGTERM did not end it within the grace period"),
+        "{}",
+        env.log_text("stubborn")
+    );
     assert_eq!(env.status("stubborn"), "running");
     assert_ne!(env.supervisor("stubborn"), Some(first));
     assert_eq!(env.info("stubborn")["desired"], "running");

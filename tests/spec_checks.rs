@@ -176,6 +176,12 @@ fn a_schedule_faster_than_a_second_needs_allow_fast() {
         shown.contains("mrsm-jobs.yaml:4:23: size \"0\" must be positive"),
         "{shown}"
     );
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  etl:\n    command: echo\n    logs: { max_line: 4GiB }\n",
+    );
+    assert_eq!(code, 1);
+    assert!(shown.contains("too long for one record"), "{shown}");
 }
 
 #[test]

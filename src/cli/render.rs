@@ -58,7 +58,7 @@ pub fn jobs_table(jobs: &[JobInfo]) -> String {
         .iter()
         .map(|j| {
             let schedule = match (&j.schedule, j.next_fire) {
-                (Some(s), Some(next)) => format!("{s} (next {})", when(Some(next))),
+                (Some(s), Some(next)) => format!("{s} (next {} UTC)", when(Some(next))),
                 (Some(s), None) => s.clone(),
                 (None, _) => "-".into(),
             };

@@ -164,11 +164,19 @@ impl LocalExecutor {
         Ok(Some(file))
     }
 
+    /// Records what the job should be doing. A full disk does not keep the job from
+    /// being paused or started: that is then not recorded, and said so.
     fn set_desired(&self, name: &str, desired: DesiredState) -> Result<JobFile, ExecutorError> {
         let mut file = self.read_file(name)?;
         if file.desired != desired {
             file.desired = desired;
-            write_json(&self.root.job_file(name), &file)?;
+            match write_json(&self.root.job_file(name), &file) {
+                Ok(()) => {}
+                Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
+                    eprintln!("warning: job {name:?}: the disk is full, so that it is to be {desired:?} is not recorded");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
         Ok(file)
     }

@@ -14,7 +14,7 @@ pub use name::{random_name, validate_name, InvalidName};
 pub use spec::too_fast;
 pub use spec::{
     DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,
-    SignalName, SpecError, StopSettings, MIN_INTERVAL,
+    SignalName, SpecError, StopSettings, MAX_LINE_LIMIT, MIN_INTERVAL,
 };
 pub use state::{
     JobInfo, JobStatus, Phase, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,

@@ -246,6 +246,9 @@ fn yes() -> bool {
     true
 }
 
+/// The longest log record allowed (a supervisor holds one in memory per stream).
+pub const MAX_LINE_LIMIT: u64 = 64 << 20;
+
 /// The shortest interval a schedule may have unless the job allows faster ones: a
 /// schedule below it is far more often a typo (`every 0.0001 seconds`) than a need,
 /// and each fire costs a process start.
@@ -326,6 +329,12 @@ impl JobSpec {
             return Err(SpecError::Invalid(
                 "log size, line size and the number of log files kept must be positive".into(),
             ));
+        }
+        if self.logs.max_line > MAX_LINE_LIMIT {
+            return Err(SpecError::Invalid(format!(
+                "the longest log record ({} bytes) may be at most 64 MiB",
+                self.logs.max_line
+            )));
         }
         Ok(())
     }

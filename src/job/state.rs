@@ -167,7 +167,9 @@ impl JobInfo {
                 JobStatus::Stopped,
                 Some(match (&s.last_result, file.desired) {
                     (_, DesiredState::Stopped) => "stopped by user".to_string(),
-                    (Some(r), _) => format!("finished: {}", r.message),
+                    (Some(r), _) if r.ok => format!("finished: {}", r.message),
+                    (Some(r), _) if r.stopped => format!("stopped: {}", r.message),
+                    (Some(r), _) => format!("failed: {}", r.message),
                     (None, _) => "finished".to_string(),
                 }),
             ),

@@ -222,18 +222,26 @@ pub fn describe(step: &Step) -> String {
         Action::Pause => format!("= pause {}", step.name),
         Action::Stop => format!(". stop {}", step.name),
         Action::Delete => format!("- delete {}", step.name),
+        Action::Conflict(_) => format!("! conflict {}: {}", step.name, why_not(step)),
+        Action::Broken(_) => format!("! broken {}: {}", step.name, why_not(step)),
+    }
+}
+
+/// Why a conflicting or broken job is left alone.
+fn why_not(step: &Step) -> String {
+    match &step.action {
         Action::Conflict(owner) => format!(
-            "! conflict {}: a job of that name exists and belongs to {}",
-            step.name,
+            "a job of that name exists and belongs to {}",
             match owner {
                 Some(p) => format!("project {p:?}"),
                 None => "no project (made by `mrsm run`)".to_string(),
             }
         ),
         Action::Broken(reason) => format!(
-            "! broken {}: a job of that name cannot be read ({reason}); after `mrsm delete jobs {}`, `up` creates it",
-            step.name, step.name
+            "a job of that name cannot be read ({reason}); after `mrsm delete jobs {}`, `up` creates it",
+            step.name
         ),
+        _ => String::new(),
     }
 }
 
@@ -271,9 +279,13 @@ fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<Strin
         }
         (Action::Stop, _) => executor.stop(name, &StopOptions::default()),
         (Action::Delete, _) => executor.delete(name, &DeleteOptions::default()),
-        (Action::Conflict(_) | Action::Broken(_), _) => Err(ExecutorError::Supervisor {
+        (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
             name: name.into(),
-            message: describe(step).trim_start_matches("! ").to_string(),
+            message: format!("conflict: {}", why_not(step)),
+        }),
+        (Action::Broken(_), _) => Err(ExecutorError::Supervisor {
+            name: name.into(),
+            message: format!("broken: {}", why_not(step)),
         }),
         (_, None) => Err(ExecutorError::NotFound(name.into())),
     }

@@ -504,6 +504,10 @@ impl Loader {
         if let Some(size) = &f.max_line {
             if let Some(text) = self.text(size, vars) {
                 match parse_size(&text) {
+                    Ok(n) if n > crate::job::MAX_LINE_LIMIT => self.error(
+                        size,
+                        format!("{text:?} is too long for one record: at most 64MiB"),
+                    ),
                     Ok(n) => spec.logs.max_line = n,
                     Err(m) => self.error(size, m),
                 }
@@ -541,17 +545,19 @@ impl Loader {
             return self.dir(name.file);
         };
         let text = self.text(c, vars).unwrap_or_default();
-        let dir = self.dir(c.file).join(&text);
+        // `./work` is written `work` (the same directory, shown the same everywhere).
+        let dir: PathBuf = self
+            .dir(c.file)
+            .join(&text)
+            .components()
+            .filter(|c| *c != std::path::Component::CurDir)
+            .collect();
         if !dir.is_dir() {
-            let shown: PathBuf = dir
-                .components()
-                .filter(|c| *c != std::path::Component::CurDir)
-                .collect();
             self.warn(
                 c,
                 format!(
                     "cwd {} does not exist: the job's steps cannot start until it does",
-                    shown.display()
+                    dir.display()
                 ),
             );
         }

@@ -230,7 +230,8 @@ impl Supervisor {
             file.spec.logs.keep,
         )
         .with_context(|| format!("opening {}", root.log_file(name).display()))?
-        .with_max_line(file.spec.logs.max_line);
+        // A record also fits in one log file.
+        .with_max_line(file.spec.logs.max_line.min(file.spec.logs.max_size));
         // Output an earlier supervisor dropped and could not report is reported by
         // this one's first write that works.
         if let Some(earlier) = previous.as_ref().and_then(|p| p.log_trouble.clone()) {
@@ -1053,7 +1054,14 @@ impl Supervisor {
             return;
         };
         if !left && self.runs.is_empty() {
-            let message = format!("stopped with {}", stopping.signal.as_str());
+            let message = if stopping.killed {
+                format!(
+                    "stopped with SIGKILL: {} did not end it within the grace period",
+                    stopping.signal.as_str()
+                )
+            } else {
+                format!("stopped with {}", stopping.signal.as_str())
+            };
             for waiter in stopping.waiters.drain(..) {
                 let _ = waiter.send(Response::Done {
                     message: message.clone(),

@@ -182,13 +182,27 @@ pub fn spawn_step(
 /// Why a step could not start, naming what is missing when that is the reason.
 pub fn why_not_started(spec: &JobSpec, text: &str, error: &std::io::Error) -> String {
     if let Some(dir) = spec.cwd.as_ref().filter(|d| !d.is_dir()) {
-        return format!("its working directory {} does not exist", dir.display());
+        return match dir.exists() {
+            true => format!("its working directory {} is not a directory", dir.display()),
+            false => format!("its working directory {} does not exist", dir.display()),
+        };
     }
     if !spec.shell && error.kind() == std::io::ErrorKind::NotFound {
         let program = split_words(text)
             .ok()
             .and_then(|w| w.into_iter().next())
             .unwrap_or_default();
+        let as_path = spec
+            .cwd
+            .as_deref()
+            .unwrap_or(std::path::Path::new("/"))
+            .join(&program);
+        if program.contains('/') && as_path.is_file() {
+            // The file is there: what is missing is what its first line names.
+            return format!(
+                "program {program:?} exists, but the interpreter its #! line names was not found"
+            );
+        }
         return format!("program {program:?} not found (not a path, and not on PATH)");
     }
     error.to_string()
