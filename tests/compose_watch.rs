@@ -114,6 +114,22 @@ fn every_kind_of_save_is_converged_and_a_broken_file_changes_nothing() {
         assert_eq!(&env.info(name)["pid"], pid, "{name} must not be restarted");
     }
 
+    // Put back as it was: nothing to do, and the watcher says the file is fine again.
+    std::fs::write(
+        &path,
+        spec(&[
+            ("keeper", "sleep 300"),
+            ("renamed", "sleep 301"),
+            ("inplace", "sleep 303"),
+        ]),
+    )
+    .expect("written");
+    wait_for(CONVERGE, "word that the files load again", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("the files load again; nothing to change")
+            .then_some(())
+    });
+
     // Fixing it converges.
     std::fs::write(&path, spec(&[("keeper", "sleep 300")])).expect("written");
     wait_for(CONVERGE, "the fix to converge", || {

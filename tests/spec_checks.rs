@@ -201,3 +201,21 @@ fn a_project_name_on_the_command_line_is_checked() {
         .join("escape.lock")
         .exists());
 }
+
+#[test]
+fn mistaken_names_are_answered() {
+    let env = Env::new();
+    let spec = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&spec, "project: named\njobs: {}\n").expect("written");
+    env.mrsm()
+        .args(["logs", "-f"])
+        .arg(&spec)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("use --file"));
+    env.mrsm()
+        .args(["down", "-p", "typo"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("No jobs in project \"typo\"."));
+}

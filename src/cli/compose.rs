@@ -344,8 +344,12 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         ..DeleteOptions::default()
     };
     let mut code = 0;
+    let mut deleted = 0;
     let mut delete = |name: &str| match executor.delete(name, &options) {
-        Ok(m) => println!("{m}"),
+        Ok(m) => {
+            println!("{m}");
+            deleted += 1;
+        }
         Err(e) => {
             eprintln!("error: {e}");
             code = 1;
@@ -376,6 +380,9 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         {
             delete(&name);
         }
+    }
+    if deleted == 0 && code == 0 {
+        println!("No jobs in project {project:?}.");
     }
     Ok(code)
 }

@@ -111,6 +111,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// Checks a job name given on the command line: it must exist, and be in the project
 /// asked for.
 fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<()> {
+    if validate_name(name).is_err() && looks_like_a_spec_file(name) {
+        return Err(UsageError(format!(
+            "{name:?} is not a job name; for the jobs of a spec file use --file {name} \
+             (-f means --follow, as in docker compose)"
+        ))
+        .into());
+    }
     validate_name(name).map_err(|e| UsageError(e.to_string()))?;
     let Some(file) = read_json::<JobFile>(&root.job_file(name)).ok().flatten() else {
         if !root.job_file(name).exists() && looks_like_a_spec_file(name) {

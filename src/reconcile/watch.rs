@@ -135,6 +135,9 @@ pub struct Reconciler<'a> {
     /// A change that deletes most jobs, waiting to be read again.
     deferred: Option<u64>,
     retry: Option<Retry>,
+    /// The last load failed: the next one that works says so even if it changes
+    /// nothing.
+    invalid: bool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -163,6 +166,7 @@ impl<'a> Reconciler<'a> {
             desired: None,
             deferred: None,
             retry: None,
+            invalid: false,
         }
     }
 
@@ -194,6 +198,7 @@ impl<'a> Reconciler<'a> {
         let desired = match loaded.result {
             Err(errors) => {
                 (self.on_event)(&Event::Invalid(&errors));
+                self.invalid = true;
                 self.seen = Some(hash);
                 // A change that does not load is not retried; failed steps still are.
                 if let Some(r) = &mut self.retry {
@@ -232,12 +237,13 @@ impl<'a> Reconciler<'a> {
         self.deferred = None;
         let outcomes = apply(&plan, self.executor, &|_| {});
         let failed = self.failed(&outcomes, false, now);
-        if !outcomes.is_empty() {
+        if !outcomes.is_empty() || self.invalid {
             (self.on_event)(&Event::Applied {
                 outcomes: &outcomes,
                 retry_in: failed,
             });
         }
+        self.invalid = false;
         self.seen = Some(hash);
         self.desired = Some(desired);
         None
