@@ -94,7 +94,7 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
                 "watching {files} file{plural} of project {project:?} for changes"
             ))]
         }
-        Event::Applied { outcomes, .. } if outcomes.is_empty() => {
+        Event::Applied { outcomes: [], .. } => {
             vec![out("the files load again; nothing to change".to_string())]
         }
         Event::Applied { outcomes, retry_in } | Event::Retried { outcomes, retry_in } => {
