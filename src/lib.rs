@@ -10,6 +10,9 @@
 //! - [`Job`] starts, pauses, stops and deletes a background job, like Meerschaum's
 //!   Python `Job` class; [`executor::Executor`] is the trait behind it.
 
+#[macro_use]
+mod print;
+
 pub mod cli;
 pub mod executor;
 mod fnv;

@@ -272,3 +272,36 @@ fn the_longest_name_works_under_a_long_root() {
         .success()
         .stdout(predicate::str::contains("stopped job"));
 }
+
+#[test]
+fn closed_output_is_no_reason_to_panic() {
+    let env = Env::new();
+    let mrsm = assert_cmd::cargo::cargo_bin("mrsm");
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: mute\njobs:\n  quiet:\n    command: sleep 300\n",
+    )
+    .expect("written");
+    for args in [
+        "run -d --name closed -- sleep 300",
+        "show jobs",
+        "up -d",
+        "ps",
+        "stop jobs closed",
+        "down",
+        "schema",
+    ] {
+        // Both outputs closed: every print fails.
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("\"$0\" {args} >&- 2>&-; echo $?"))
+            .arg(&mrsm)
+            .env("MRSM_ROOT_DIR", env.root())
+            .current_dir(env.work())
+            .output()
+            .expect("sh runs");
+        let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(code, "0", "mrsm {args} with its output closed");
+    }
+    assert_eq!(env.status("closed"), "stopped", "the work was done");
+}

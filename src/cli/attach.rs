@@ -49,12 +49,12 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let info = executor.get(&name)?;
     let result = info.last_result.as_ref();
     match result {
-        Some(r) => eprintln!(
+        Some(r) => err!(
             "mrsm: job {name:?} {}: {}",
             if r.ok { "succeeded" } else { "failed" },
             r.message
         ),
-        None => eprintln!("mrsm: job {name:?} is {}", info.status),
+        None => err!("mrsm: job {name:?} is {}", info.status),
     }
     Ok(exit_status(result))
 }
@@ -78,9 +78,7 @@ fn show(line: &LogLine) -> std::io::Result<()> {
         }
         Stream::Gap => {
             let dropped = line.dropped().unwrap_or_default();
-            eprintln!(
-                "mrsm: {dropped} lines dropped: the log rotated them away before they were shown"
-            );
+            err!("mrsm: {dropped} lines dropped: the log rotated them away before they were shown");
             Ok(())
         }
         Stream::Sys => Ok(()),

@@ -38,7 +38,7 @@ impl Files {
     pub fn load(&self) -> Result<Desired, spec::SpecErrors> {
         let loaded = spec::load_tracked(&self.files, self.project.as_deref());
         for warning in &loaded.warnings {
-            eprintln!("{}", AsWarning(warning));
+            err!("{}", AsWarning(warning));
         }
         loaded.result
     }
@@ -93,7 +93,7 @@ pub struct RestartArgs {
 /// Loads the spec or prints its errors; `Err` carries the exit status.
 fn load_or_report(files: &Files) -> Result<Desired, i32> {
     files.load().map_err(|errors| {
-        eprintln!("{errors}");
+        err!("{errors}");
         1
     })
 }
@@ -121,8 +121,8 @@ pub fn diff(files: &Files) -> anyhow::Result<i32> {
 
 fn report(outcome: &Outcome) {
     match &outcome.result {
-        Ok(message) => println!("{message}"),
-        Err(e) => eprintln!("error: {e}"),
+        Ok(message) => out!("{message}"),
+        Err(e) => err!("error: {e}"),
     }
 }
 
@@ -188,7 +188,7 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
     };
     drop(lock);
     if plan.is_empty() {
-        println!(
+        out!(
             "project {:?} is up to date ({} jobs)",
             desired.project,
             desired.jobs.len()
@@ -200,7 +200,7 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
 /// The project's watcher lock, or the exit status after saying who holds it.
 fn take_watch_lock(executor: &LocalExecutor, project: &str, who: &str) -> Result<WatchLock, i32> {
     WatchLock::acquire(executor.root(), project, who).map_err(|e| {
-        eprintln!("error: {e}");
+        err!("error: {e}");
         1
     })
 }
@@ -276,7 +276,7 @@ fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyh
             executor.create(&spec, &options)?;
         }
     }
-    println!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
+    out!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
     Ok(())
 }
 
@@ -347,11 +347,11 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
     let mut deleted = 0;
     let mut delete = |name: &str| match executor.delete(name, &options) {
         Ok(m) => {
-            println!("{m}");
+            out!("{m}");
             deleted += 1;
         }
         Err(e) => {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             code = 1;
         }
     };
@@ -360,7 +360,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         Ok(Some(watcher)) => delete(&watcher),
         Ok(None) => {}
         Err(e) => {
-            eprintln!("warning: {e}");
+            err!("warning: {e}");
         }
     }
     let _watching = match take_watch_lock(&executor, &project, "mrsm down") {
@@ -382,7 +382,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         }
     }
     if deleted == 0 && code == 0 {
-        println!("No jobs in project {project:?}.");
+        out!("No jobs in project {project:?}.");
     }
     Ok(code)
 }
@@ -425,7 +425,7 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
     let mut code = 0;
     for name in &args.names {
         if !jobs.iter().any(|j| &j.name == name) {
-            eprintln!("error: job {name:?} is not a job of project {project:?}");
+            err!("error: job {name:?} is not a job of project {project:?}");
             code = 1;
         }
     }
@@ -435,7 +435,7 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
     {
         // A job meant to stay stopped is restarted only when named.
         if job.desired == DesiredState::Stopped && args.names.is_empty() {
-            println!("{} is meant to be stopped: left alone", job.name);
+            out!("{} is meant to be stopped: left alone", job.name);
             continue;
         }
         let result = executor
@@ -447,9 +447,9 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
                 _ => Ok(m),
             });
         match result {
-            Ok(_) => println!("restarted {}", job.name),
+            Ok(_) => out!("restarted {}", job.name),
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 code = 1;
             }
         }

@@ -62,14 +62,14 @@ pub fn each(
     let mut code = 0;
     for name in names {
         if let Err(e) = validate_name(name) {
-            eprintln!("error: {e}");
+            err!("error: {e}");
             code = 2;
             continue;
         }
         match verb(&executor, name) {
-            Ok(message) => println!("{message}"),
+            Ok(message) => out!("{message}"),
             Err(e) => {
-                eprintln!("error: {e}");
+                err!("error: {e}");
                 code = code.max(1);
             }
         }
@@ -95,7 +95,7 @@ pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
             .into());
         }
         if !confirm(&args.names.names)? {
-            println!("nothing deleted");
+            out!("nothing deleted");
             return Ok(1);
         }
     }
@@ -142,7 +142,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
             match executor.get(name) {
                 Ok(info) => found.push(info),
                 Err(e) => {
-                    eprintln!("error: {e}");
+                    err!("error: {e}");
                     code = 1;
                 }
             }
@@ -165,9 +165,10 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
     let history = local_executor()?.runs(&args.name)?;
     if history.unreadable > 0 {
-        eprintln!(
+        err!(
             "warning: {} damaged line(s) of {:?}'s run history skipped",
-            history.unreadable, args.name
+            history.unreadable,
+            args.name
         );
     }
     let runs = history.runs;

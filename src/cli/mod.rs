@@ -166,7 +166,7 @@ fn supervise_early() -> Option<i32> {
     Some(match crate::supervisor::run(root, &name) {
         Ok(()) => 0,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            err!("error: {e:#}");
             1
         }
     })
@@ -182,7 +182,7 @@ pub fn main() -> i32 {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
             // Built here, not by clap, so the time zone database is opened only when asked.
-            println!(
+            out!(
                 "mrsm {}\ntime zone data: {}",
                 env!("CARGO_PKG_VERSION"),
                 crate::schedule::tz_data().source()
@@ -212,7 +212,8 @@ pub fn main() -> i32 {
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
         Command::Schema => {
-            print!("{}", crate::spec::schema_json());
+            use std::io::Write as _;
+            let _ = write!(std::io::stdout(), "{}", crate::spec::schema_json());
             Ok(0)
         }
         Command::Supervise { name } => Root::from_env()
@@ -223,7 +224,7 @@ pub fn main() -> i32 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            err!("error: {err:#}");
             if err.downcast_ref::<UsageError>().is_some() {
                 2
             } else {

@@ -104,7 +104,7 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
     }
     spec.validate().map_err(usage)?;
     if spec.schedule.is_some() && spec.restart != RestartPolicy::Never {
-        eprintln!(
+        err!(
             "warning: --restart {} has no effect on a scheduled job: its schedule decides when it runs again",
             args.restart
         );
@@ -128,7 +128,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         JobStatus::Stopped => "finished already",
         JobStatus::Broken => "broken",
     };
-    println!("job {:?} {state}", info.name);
+    out!("job {:?} {state}", info.name);
     Ok(0)
 }
 
@@ -164,7 +164,7 @@ fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
 /// Runs the chain once here; what it starts ends with it.
 fn run_chain(spec: &JobSpec) -> i32 {
     crate::supervisor::foreground::run_once(spec, &interrupt::received, &mut |message| {
-        eprintln!("{message}")
+        err!("{message}")
     })
     .exit_status()
 }

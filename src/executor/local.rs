@@ -156,7 +156,7 @@ impl LocalExecutor {
             match write_json(&self.root.job_file(name), &file) {
                 Ok(()) => {}
                 Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
-                    eprintln!("warning: job {name:?}: the disk is full, so that it is to stay stopped is not recorded");
+                    err!("warning: job {name:?}: the disk is full, so that it is to stay stopped is not recorded");
                 }
                 Err(e) => return Err(e.into()),
             }
@@ -173,7 +173,7 @@ impl LocalExecutor {
             match write_json(&self.root.job_file(name), &file) {
                 Ok(()) => {}
                 Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
-                    eprintln!("warning: job {name:?}: the disk is full, so that it is to be {desired:?} is not recorded");
+                    err!("warning: job {name:?}: the disk is full, so that it is to be {desired:?} is not recorded");
                 }
                 Err(e) => return Err(e.into()),
             }

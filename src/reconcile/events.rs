@@ -127,8 +127,8 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
 pub fn print_event(event: &Event<'_>) {
     for m in messages(event) {
         match m.error {
-            true => eprintln!("{}", m.text),
-            false => println!("{}", m.text),
+            true => err!("{}", m.text),
+            false => out!("{}", m.text),
         }
     }
 }

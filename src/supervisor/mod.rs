@@ -140,7 +140,7 @@ fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
             },
         };
         if let Err(e) = runs_log.append(&record) {
-            eprintln!("mrsm supervisor: {e}");
+            err!("mrsm supervisor: {e}");
         }
     }
 }
@@ -449,7 +449,7 @@ impl Supervisor {
         });
         let path = self.root.state_file(self.name());
         if let Err(e) = write_json_even_when_full(&path, &self.state) {
-            eprintln!("mrsm supervisor: {e}");
+            err!("mrsm supervisor: {e}");
         }
     }
 
@@ -857,7 +857,7 @@ impl Supervisor {
             result: result.clone(),
         };
         if let Err(e) = self.runs_log.append(&record) {
-            eprintln!("mrsm supervisor: {e}");
+            err!("mrsm supervisor: {e}");
         }
         self.state.last_result = Some(result);
     }
