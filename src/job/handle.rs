@@ -17,7 +17,7 @@ use crate::store::Root;
 /// ```no_run
 /// let job = mrsm::Job::new("syncing-engine", "sh -c 'while true; do date; sleep 1; done'")?;
 /// job.start()?;
-/// out!("{:?} began {:?}", job.pid()?, job.began()?);
+/// println!("{:?} began {:?}", job.pid()?, job.began()?);
 /// job.pause()?;
 /// job.stop()?;
 /// job.delete()?;
