@@ -237,3 +237,20 @@ fn a_supervisor_shrugs_off_stray_signals_and_a_frozen_one_still_stops() {
     env.ok(&["stop", "jobs", "sturdy"]);
     assert!(!supervisor.is_alive());
 }
+
+#[test]
+fn start_right_after_a_job_finishes_runs_it_again() {
+    let env = Env::new();
+    for i in 0..10 {
+        let name = format!("again-{i}");
+        env.run_d(&name, &["--", "true"]);
+        wait_for(Duration::from_secs(10), "the first run", || {
+            (env.runs(&name).len() == 1).then_some(())
+        });
+        // Its supervisor may still be finishing (draining the last output).
+        env.ok(&["start", "jobs", &name]);
+        wait_for(Duration::from_secs(10), "a second run", || {
+            (env.runs(&name).len() >= 2).then_some(())
+        });
+    }
+}

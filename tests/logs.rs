@@ -309,3 +309,34 @@ fn tail_since_timestamps_json_and_colour() {
         assert!(shown.contains("three"));
     }
 }
+
+#[test]
+fn attach_follows_before_it_sends_input() {
+    let env = Env::new();
+    // A long log makes finding its end take a while: input sent before that would
+    // be answered before the follower is in place.
+    env.run_d(
+        "slowstart",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "seq 1 1000000; read name; echo \"hello $name\"",
+        ],
+    );
+    support::wait_for(Duration::from_secs(60), "the long output", || {
+        env.log_text("slowstart")
+            .contains(" out 1000000\n")
+            .then_some(())
+    });
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+    cmd.args(["attach", "job", "slowstart"])
+        .env("MRSM_ROOT_DIR", env.root());
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(15_000)).expect("attach starts in a pty");
+    session.send_line("world").expect("types");
+    session
+        .exp_string("hello world")
+        .expect("the job's answer appears");
+    session.exp_eof().expect("attach ends with the job");
+}

@@ -43,8 +43,19 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     if info.status != JobStatus::Stopped {
         let input_executor = local_executor()?;
         let input_name = name.clone();
-        std::thread::spawn(move || forward_input(&input_executor, &input_name));
-        executor.follow_logs(&name, false, &mut |line| show(&line).is_ok())?;
+        // Input goes to the job only once its output is followed, so no answer to
+        // it can be written before the follower is in place.
+        let mut input = Some(move || forward_input(&input_executor, &input_name));
+        executor.follow_logs_when_ready(
+            &name,
+            false,
+            &mut || {
+                if let Some(forward) = input.take() {
+                    std::thread::spawn(forward);
+                }
+            },
+            &mut |line| show(&line).is_ok(),
+        )?;
     }
     let info = executor.get(&name)?;
     let result = info.last_result.as_ref();

@@ -554,7 +554,17 @@ impl Executor for LocalExecutor {
                     }
                 }
                 Phase::Running | Phase::Exited => {
-                    return Ok(format!("job {name:?} is already running"))
+                    // Its report may be a moment behind: a supervisor that has just
+                    // finished the job (draining the last output) no longer answers.
+                    match self.request(name, &Request::Status, Duration::from_secs(10)) {
+                        Ok(Response::State { state }) if state.phase != Phase::Exited => {
+                            return Ok(format!("job {name:?} is already running"))
+                        }
+                        _ => {
+                            let supervisor = live.supervisor;
+                            wait_for(STOP_SLACK, || !supervisor.is_alive());
+                        }
+                    }
                 }
             }
         }
@@ -692,10 +702,11 @@ impl Executor for LocalExecutor {
         Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
     }
 
-    fn follow_logs(
+    fn follow_logs_when_ready(
         &self,
         name: &str,
         from_start: bool,
+        ready: &mut dyn FnMut(),
         on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError> {
         self.read_file(name)?;
@@ -707,6 +718,7 @@ impl Executor for LocalExecutor {
             Follower::from_end(&path)
         };
         grabber.watch(&follower);
+        ready();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
             // Whether the job was still running *before* reading: lines written

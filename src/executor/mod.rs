@@ -101,6 +101,18 @@ pub trait Executor: Send + Sync {
         name: &str,
         from_start: bool,
         on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        self.follow_logs_when_ready(name, from_start, &mut || {}, on_line)
+    }
+    /// [`Executor::follow_logs`], calling `ready` once the follower has its place in
+    /// the log: whatever is written after that is seen. `attach job` sends input
+    /// only then, so the job's answer cannot slip by before it follows.
+    fn follow_logs_when_ready(
+        &self,
+        name: &str,
+        from_start: bool,
+        ready: &mut dyn FnMut(),
+        on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError>;
     /// Writes to the standard input of the job's running step; `eof` closes it.
     fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError>;

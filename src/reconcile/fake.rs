@@ -209,10 +209,11 @@ impl Executor for Fake {
         Err(unsupported(name))
     }
 
-    fn follow_logs(
+    fn follow_logs_when_ready(
         &self,
         name: &str,
         _: bool,
+        _: &mut dyn FnMut(),
         _: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError> {
         Err(unsupported(name))
