@@ -56,11 +56,21 @@ impl Lines {
         self.0.lock().map(|l| l.join("\n")).unwrap_or_default()
     }
 
-    /// Waits until `needle` has been said `times` times.
+    /// Waits until `needle` has been said `times` times; says what was said if not.
     fn wait(&self, needle: &str, times: usize) {
-        wait_for(CONVERGE, &format!("{needle:?} × {times}"), || {
-            (self.count(needle) >= times).then_some(())
-        });
+        let deadline = std::time::Instant::now() + CONVERGE;
+        while self.count(needle) < times {
+            if std::time::Instant::now() >= deadline {
+                let text = self.text();
+                let tail: String = text
+                    .lines()
+                    .filter(|l| !l.contains("| chatter-line"))
+                    .collect::<Vec<_>>()
+                    .join("\n");
+                panic!("timed out after {CONVERGE:?} waiting for {needle:?} × {times}; said (chatter left out):\n{tail}");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -287,7 +297,10 @@ fn foreground_up_keeps_converging_while_nobody_reads_its_output() {
     // Read at last: the logs and the watcher's messages are all there.
     up.start_reading();
     up.stdout.wait("| chatter-line", 20000);
-    up.stdout.wait("updated steady", 1);
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        up.stdout.wait("updated steady", 1)
+    }));
+    assert!(waited.is_ok(), "stderr said:\n{}", up.stderr.text());
     up.stdout.wait("started job \"steady\"", 1);
     assert!(up.interrupt().success());
 }

@@ -325,10 +325,14 @@ fn start_during_a_slow_stop_starts_the_job_once_the_stop_is_done() {
             "--",
             "sh",
             "-c",
-            "trap '' TERM; while true; do sleep 0.1; done",
+            "trap '' TERM; echo deaf; while true; do sleep 0.1; done",
         ],
     );
     let first = env.supervisor("stubborn").expect("a supervisor");
+    // Stopped before its trap is set, it would die at once: no slow stop to test.
+    wait_for(Duration::from_secs(10), "the job to ignore SIGTERM", || {
+        env.log_text("stubborn").contains("out deaf").then_some(())
+    });
     let mut stop = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
         .args(["stop", "jobs", "stubborn"])
         .env("MRSM_ROOT_DIR", env.root())

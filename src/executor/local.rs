@@ -261,10 +261,18 @@ impl LocalExecutor {
             "it did not say it was ready within {} (MRSM_READY_TIMEOUT); it was killed",
             humantime::format_duration(timeout)
         );
+        let said = format!(
+            "it exited without saying why (it said {:?}; {})",
+            line,
+            match child.try_wait() {
+                Ok(Some(status)) => format!("{status}"),
+                _ => "still there".into(),
+            }
+        );
         let last = match (detail.lines().last(), answer.is_err()) {
             (Some(line), _) => line,
             (None, true) => late.as_str(),
-            (None, false) => "it exited without saying why",
+            (None, false) => said.as_str(),
         };
         Err(ExecutorError::Supervisor {
             name: name.into(),
