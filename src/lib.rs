@@ -24,5 +24,5 @@ pub mod spec;
 pub mod store;
 pub mod supervisor;
 
-pub use job::Job;
+pub use executor::Job;
 pub use schedule::{parse_schedule, FireTimes, Schedule, ScheduleError};

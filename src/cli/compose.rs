@@ -12,9 +12,9 @@ use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
 use crate::executor::{
-    shell_join, CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
+    CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
 };
-use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
+use crate::job::{shell_join, DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::reconcile::watch::{Event, Timing};
 use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};

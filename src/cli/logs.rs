@@ -8,6 +8,7 @@ use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::UsageError;
+use crate::executor::{Executor, LocalExecutor};
 use crate::job::{validate_name, JobFile};
 use crate::logs::multiplex::{self, Jobs};
 use crate::logs::{format_stamp, Selection, Style};
@@ -143,6 +144,15 @@ fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<
     Ok(())
 }
 
+/// A project's jobs as the executor knows them, ones created while following included.
+pub(super) fn project_jobs(executor: impl Executor + 'static, project: String) -> Jobs {
+    Jobs::Matching(Box::new(move |name| {
+        executor
+            .get(name)
+            .is_ok_and(|job| job.project.as_deref() == Some(project.as_str()))
+    }))
+}
+
 /// Whether a word is more likely a spec file than a job name.
 fn looks_like_a_spec_file(word: &str) -> bool {
     word.ends_with(".yaml") || word.ends_with(".yml") || Path::new(word).is_file()
@@ -157,7 +167,7 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
     }
     let jobs = match project {
         _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
-        Some((p, _)) => Jobs::Project(p),
+        Some((p, _)) => project_jobs(LocalExecutor::new(root.clone()), p),
         None => Jobs::All,
     };
     let selection = Selection {

@@ -7,9 +7,10 @@ use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::{interrupt, local_executor, UsageError};
-use crate::executor::{split_chain_args, CreateOptions, Executor};
+use crate::executor::{CreateOptions, Executor};
+use crate::job::split_chain_args;
 use crate::job::{random_name, JobSpec, JobStatus, RestartPolicy};
-use crate::logs::parse_size;
+use crate::job::parse_size;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]

@@ -2,18 +2,17 @@
 //! machine) today, `systemd` and `api:LABEL` later. Every verb of the command line
 //! goes through the `Executor` trait, so any crate can add its own executor.
 
-mod chain;
+mod handle;
 mod local;
 
-pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
+pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 
 use std::time::Duration;
 
-use crate::job::{DesiredState, JobInfo, JobSpec, SignalName, SpecError};
+use crate::job::{DesiredState, JobInfo, JobSpec, RunHistory, SignalName, SpecError};
 use crate::logs::{LogLine, Selection};
 use crate::store::StoreError;
-use crate::supervisor::RunHistory;
 
 /// Failures of executor verbs; each names the job.
 #[derive(Debug, thiserror::Error)]

@@ -1,15 +1,17 @@
 //! The job model: what a job is (`JobSpec`, stored with its desired state as
 //! `JobFile`), what its supervisor reports (`SupervisorState`, `RunRecord`), what users
-//! see (`JobInfo`), and the blocking `Job` handle that mirrors Meerschaum's Python
-//! `Job` class.
+//! see (`JobInfo`), and the chain and size syntax users write. Pure data
+//! and decisions: nothing here runs a job.
 
-mod handle;
+mod chain;
 mod name;
+mod size;
 mod spec;
 mod state;
 mod words;
 
-pub use handle::Job;
+pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
+pub use size::parse_size;
 pub use name::{random_name, validate_name, InvalidName};
 pub use spec::too_fast;
 pub use spec::{
@@ -17,6 +19,6 @@ pub use spec::{
     SignalName, SpecError, StopSettings, MAX_LINE_LIMIT, MIN_INTERVAL,
 };
 pub use state::{
-    JobInfo, JobStatus, Phase, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,
+    JobInfo, JobStatus, Phase, RunHistory, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,
 };
 pub use words::{split_words, UnterminatedQuote};

@@ -406,3 +406,12 @@ mod tests {
         assert_eq!(info.status.to_string(), "broken");
     }
 }
+
+/// A job's run history as read: any executor returns it, so it is plain data.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunHistory {
+    /// The newest runs kept, oldest first.
+    pub runs: Vec<RunRecord>,
+    /// Lines that are not run records (a damaged file); skipped, not fatal.
+    pub unreadable: usize,
+}

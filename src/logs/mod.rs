@@ -39,13 +39,11 @@ mod follow;
 mod line;
 pub mod multiplex;
 mod record;
-mod size;
 mod view;
 mod writer;
 
 pub use follow::{log_files, Follower, Grabber};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use record::{format_stamp, parse_header, Record, Stream};
-pub use size::parse_size;
 pub use view::{color_of, write_line, Style};
 pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};

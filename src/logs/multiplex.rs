@@ -22,22 +22,18 @@ pub enum Jobs {
     All,
     /// Only these.
     Named(Vec<String>),
-    /// The jobs of a project, including ones it creates while following.
-    Project(String),
+    /// The jobs the caller picks by name (a project's, say), including ones created
+    /// while following: what a job is lies above the logs.
+    Matching(Box<dyn Fn(&str) -> bool>),
 }
 
 impl Jobs {
     /// Whether job `name` (not yet shown) is one of these.
-    fn includes(&self, root: &Root, name: &str) -> bool {
+    fn includes(&self, name: &str) -> bool {
         match self {
             Jobs::All => true,
             Jobs::Named(names) => names.iter().any(|n| n == name),
-            Jobs::Project(project) => {
-                crate::store::read_json::<crate::job::JobFile>(&root.job_file(name))
-                    .ok()
-                    .flatten()
-                    .is_some_and(|f| f.project.as_deref() == Some(project.as_str()))
-            }
+            Jobs::Matching(picks) => picks(name),
         }
     }
 }
@@ -60,7 +56,7 @@ pub fn show(
             .job_names()
             .unwrap_or_default()
             .into_iter()
-            .filter(|n| jobs.includes(root, n))
+            .filter(|n| jobs.includes(n))
             .collect(),
     };
     // Logs that existed when following began: a job found later with a log of its
@@ -131,7 +127,7 @@ pub fn show(
                 if followers.contains_key(&name) || others.contains(&name) {
                     continue;
                 }
-                if !jobs.includes(root, &name) {
+                if !jobs.includes(&name) {
                     others.insert(name);
                     continue;
                 }

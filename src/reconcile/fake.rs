@@ -201,7 +201,7 @@ impl Executor for Fake {
         Ok(jobs.values().map(info).collect())
     }
 
-    fn runs(&self, name: &str) -> Result<crate::supervisor::RunHistory, ExecutorError> {
+    fn runs(&self, name: &str) -> Result<crate::job::RunHistory, ExecutorError> {
         Err(unsupported(name))
     }
 

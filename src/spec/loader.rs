@@ -13,9 +13,9 @@ use super::fields::{at, lift, At, Fields};
 use super::interpolate::{interpolate_noting, parse_env_file, Vars};
 use super::raw::{self, RawCommand, RawFile, RawPaths};
 use super::{project_from_dir, spec_hash, Desired, DesiredJob, StateWord};
-use crate::executor::split_chain;
+use crate::job::split_chain;
 use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
-use crate::logs::parse_size;
+use crate::job::parse_size;
 
 /// One spec file's text.
 pub(super) struct Source {

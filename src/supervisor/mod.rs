@@ -35,7 +35,8 @@ pub use policy::{
     on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
 };
 pub use protocol::{call, Request, Response};
-pub use runs::{read_runs, RunHistory, RunLog, KEEP_RUNS};
+pub use crate::job::RunHistory;
+pub use runs::{read_runs, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_job, signal_processes};
 
 use crate::job::{

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::job::RunRecord;
+use crate::job::{RunHistory, RunRecord};
 use crate::store::StoreError;
 
 /// How many finished runs are kept.
@@ -74,15 +74,6 @@ impl RunLog {
         self.last_run = self.last_run.max(record.run);
         Ok(())
     }
-}
-
-/// A job's run history as read.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct RunHistory {
-    /// The newest [`KEEP_RUNS`] runs, oldest first.
-    pub runs: Vec<RunRecord>,
-    /// Lines that are not run records (a damaged file); skipped, not fatal.
-    pub unreadable: usize,
 }
 
 /// Reads a job's run history (missing files: none). Damaged lines are skipped and

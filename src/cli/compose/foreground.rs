@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use super::console::{Console, Notices};
 use super::{interrupt, project_jobs, watch_files, Files};
 use crate::executor::{Executor, LocalExecutor, StopOptions};
-use crate::logs::multiplex::{self, Jobs};
+use crate::logs::multiplex;
 use crate::logs::{format_stamp, Selection, Style};
 use crate::reconcile::watch::{messages, Message};
 
@@ -88,7 +88,10 @@ fn spawn_printer(
         };
         let shown = multiplex::show(
             &root,
-            &Jobs::Project(project),
+            &crate::cli::logs::project_jobs(
+                crate::executor::LocalExecutor::new(root.clone()),
+                project,
+            ),
             &selection,
             style,
             true,

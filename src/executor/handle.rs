@@ -5,10 +5,8 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{JobInfo, JobSpec, JobStatus, RunResult, SpecError};
-use crate::executor::{
-    split_chain, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions,
-};
+use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions};
+use crate::job::{split_chain, JobInfo, JobSpec, JobStatus, RunResult, SpecError};
 use crate::logs::{LogLine, Selection};
 use crate::store::Root;
 
