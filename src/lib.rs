@@ -11,7 +11,8 @@
 //!   Python `Job` class; [`executor::Executor`] is the trait behind it.
 
 #[macro_use]
-mod print;
+#[doc(hidden)]
+pub mod print;
 
 pub mod cli;
 pub mod executor;
@@ -22,6 +23,7 @@ pub mod reconcile;
 pub mod schedule;
 pub mod spec;
 pub mod store;
+mod suggest;
 pub mod supervisor;
 
 pub use executor::Job;

@@ -2,19 +2,71 @@
 //! closed (`mrsm up | head`) or cannot be written (a full disk under a supervisor's
 //! error file), which would abort work half done (jobs not stopped, a supervisor
 //! gone). These write what they can and let the work go on.
+//!
+//! A library user driving the command line in-process (tests of a custom executor)
+//! can collect what it prints with [`capture`].
+
+use std::io::Write;
+use std::sync::Mutex;
+
+/// Where output goes while [`capture`] runs: (stdout, stderr).
+static CAPTURED: Mutex<Option<(Vec<u8>, Vec<u8>)>> = Mutex::new(None);
+/// One capture at a time.
+static CAPTURING: Mutex<()> = Mutex::new(());
+
+/// Writes to stdout (`err` false) or stderr, or to the capture when one runs.
+#[doc(hidden)]
+pub fn emit(err: bool, args: std::fmt::Arguments<'_>) {
+    if let Ok(mut captured) = CAPTURED.lock() {
+        if let Some((out, errors)) = captured.as_mut() {
+            let _ = if err { errors } else { out }.write_fmt(args);
+            return;
+        }
+    }
+    let _ = if err {
+        std::io::stderr().write_fmt(args)
+    } else {
+        std::io::stdout().write_fmt(args)
+    };
+}
+
+/// Runs `f` with everything printed through `out!`/`err!` collected instead of
+/// written: returns `f`'s value, the standard output and the standard error.
+pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String, String) {
+    let _one = CAPTURING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Ok(mut captured) = CAPTURED.lock() {
+        *captured = Some((Vec::new(), Vec::new()));
+    }
+    let value = f();
+    let (out, errors) = CAPTURED
+        .lock()
+        .ok()
+        .and_then(|mut c| c.take())
+        .unwrap_or_default();
+    (
+        value,
+        String::from_utf8_lossy(&out).into_owned(),
+        String::from_utf8_lossy(&errors).into_owned(),
+    )
+}
 
 /// Like `println!`, but a closed or failing stdout is ignored.
 macro_rules! out {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        $crate::print::emit(false, format_args!("{}\n", format_args!($($arg)*)));
+    }};
+}
+
+/// Like `print!` (no newline), with the same care as `out!`.
+macro_rules! out_part {
+    ($($arg:tt)*) => {{
+        $crate::print::emit(false, format_args!($($arg)*));
     }};
 }
 
 /// Like `eprintln!`, but a closed or failing stderr is ignored.
 macro_rules! err {
     ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
+        $crate::print::emit(true, format_args!("{}\n", format_args!($($arg)*)));
     }};
 }

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What each module may use. Utilities (`fnv`, the print macros) are open to all;
+/// What each module may use. Utilities (`fnv`, `suggest`, the print macros) are open to all;
 /// `cli` may use everything.
 fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
@@ -27,7 +27,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
-const UTILITIES: &[&str] = &["fnv", "print"];
+const UTILITIES: &[&str] = &["fnv", "print", "suggest"];
 
 /// One `crate::` reference: in `file` at `line`, module `from` uses `to`.
 #[derive(Debug)]

@@ -4,7 +4,7 @@
 
 use std::io::{Read, Write};
 
-use super::{local_executor, UsageError};
+use super::UsageError;
 use crate::executor::Executor;
 use crate::job::{validate_name, JobStatus, RunResult};
 use crate::logs::{LogLine, Stream};
@@ -14,6 +14,8 @@ use crate::logs::{LogLine, Stream};
 pub struct Args {
     /// The job.
     name: String,
+    #[command(flatten)]
+    on: super::On,
 }
 
 /// The exit status that stands for a run's result.
@@ -37,15 +39,15 @@ fn exit_status(result: Option<&RunResult>) -> i32 {
 /// Runs `attach job`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
-    let executor = local_executor()?;
+    let executor = args.on.executor()?;
     let name = args.name.clone();
     let info = executor.get(&name)?;
     if info.status != JobStatus::Stopped {
-        let input_executor = local_executor()?;
+        let input_executor = executor.clone();
         let input_name = name.clone();
         // Input goes to the job only once its output is followed, so no answer to
         // it can be written before the follower is in place.
-        let mut input = Some(move || forward_input(&input_executor, &input_name));
+        let mut input = Some(move || forward_input(input_executor.as_ref(), &input_name));
         executor.follow_logs_when_ready(
             &name,
             false,

@@ -5,15 +5,14 @@ mod console;
 mod foreground;
 
 use std::io::IsTerminal;
-use std::io::Write;
 use std::path::PathBuf;
+
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
-use crate::executor::{
-    CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions,
-};
+use crate::executor::{CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions};
 use crate::job::{shell_join, DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::reconcile::watch::{Event, Timing};
 use crate::reconcile::watch_lock::WatchLock;
@@ -36,7 +35,10 @@ impl Files {
     /// Loads and validates the files, printing warnings (file:line:col) on stderr;
     /// errors are printed by the caller.
     pub fn load(&self) -> Result<Desired, spec::SpecErrors> {
-        let loaded = spec::load_tracked(&self.files, self.project.as_deref());
+        let known = super::registry()
+            .map(|r| r.labels())
+            .unwrap_or_else(|_| vec![crate::executor::DEFAULT_LABEL.to_string()]);
+        let loaded = spec::load_for(&self.files, self.project.as_deref(), &known);
         for warning in &loaded.warnings {
             err!("{}", AsWarning(warning));
         }
@@ -110,11 +112,10 @@ pub fn diff(files: &Files) -> anyhow::Result<i32> {
         Ok(d) => d,
         Err(_) => return Ok(2),
     };
-    let executor = local_executor()?;
-    let plan = reconcile::plan(&desired, &executor.list()?, &executor, Mode::Full);
-    let mut out = std::io::stdout().lock();
+    let registry = super::registry()?.with_remotes(&desired.executors);
+    let plan = reconcile::plan(&desired, &registry, Mode::Full);
     for step in &plan.steps {
-        writeln!(out, "{}", reconcile::describe(step))?;
+        out!("{}", reconcile::describe(step));
     }
     Ok(i32::from(!plan.is_empty()))
 }
@@ -166,7 +167,8 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
 /// any step failed.
 fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool> {
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
-    let plan = reconcile::plan(desired, &executor.list()?, executor, Mode::Full);
+    let registry = super::registry()?.with_remotes(&desired.executors);
+    let plan = reconcile::plan(desired, &registry, Mode::Full);
     let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
         // A progress bar on a terminal; each result is printed above it.
         let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
@@ -174,7 +176,7 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
         bar.set_message(format!("converging project {:?}", desired.project));
-        let outcomes = reconcile::apply(&plan, executor, &|o: &Outcome| {
+        let outcomes = reconcile::apply(&plan, &registry, &|o: &Outcome| {
             match &o.result {
                 Ok(m) => bar.println(m),
                 Err(e) => bar.println(format!("error: {e}")),
@@ -184,7 +186,7 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
         bar.finish_and_clear();
         outcomes
     } else {
-        reconcile::apply(&plan, executor, &report)
+        reconcile::apply(&plan, &registry, &report)
     };
     drop(lock);
     if plan.is_empty() {
@@ -283,11 +285,12 @@ fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyh
 /// Applies every change of the files until SIGINT or SIGTERM, telling `on_event`.
 fn watch_files(files: &Files, on_event: &dyn Fn(&Event<'_>)) -> anyhow::Result<()> {
     let executor = local_executor()?;
+    let registry = super::registry()?;
     let timing = Timing::from_env()?;
     reconcile::watch::watch(
         &files.files,
         files.project.as_deref(),
-        &executor,
+        &registry,
         executor.root(),
         timing,
         &|| !interrupt::requested(),
@@ -313,13 +316,37 @@ pub fn watch(files: &Files) -> anyhow::Result<i32> {
     watch_files(files, &reconcile::watch::print_event).map(|()| 0)
 }
 
-/// The project's jobs as they are now.
-fn project_jobs(executor: &dyn Executor, project: &str) -> anyhow::Result<Vec<JobInfo>> {
-    Ok(executor
-        .list()?
-        .into_iter()
-        .filter(|j| j.project.as_deref() == Some(project))
-        .collect())
+/// A job found on one of the executors.
+struct Found {
+    executor: Arc<dyn Executor>,
+    info: JobInfo,
+}
+
+/// The project's jobs on every executor as they are now (`broken` adds jobs whose
+/// owner cannot be read, which every project is shown). An executor that cannot be
+/// listed is a warning: its jobs are left as they are.
+fn project_jobs(project: &str, broken: bool) -> anyhow::Result<Vec<Found>> {
+    let mut found = Vec::new();
+    for (label, executor) in super::registry()?.all() {
+        let jobs = match executor.list(Some(project)) {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                err!("warning: executor {label}: cannot list its jobs, left as they are: {e}");
+                continue;
+            }
+        };
+        for mut info in jobs {
+            let owned = info.project.as_deref() == Some(project);
+            if owned || (broken && info.status == JobStatus::Broken && info.project.is_none()) {
+                info.executor = label.clone();
+                found.push(Found {
+                    executor: executor.clone(),
+                    info,
+                });
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The project's name: `-p`, else from the files.
@@ -345,7 +372,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
     };
     let mut code = 0;
     let mut deleted = 0;
-    let mut delete = |name: &str| match executor.delete(name, &options) {
+    let mut delete = |executor: &dyn Executor, name: &str| match executor.delete(name, &options) {
         Ok(m) => {
             out!("{m}");
             deleted += 1;
@@ -357,7 +384,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
     };
     // The background watcher goes first, so it cannot start anything again.
     match project_watcher(&executor, &project) {
-        Ok(Some(watcher)) => delete(&watcher),
+        Ok(Some(watcher)) => delete(&executor, &watcher),
         Ok(None) => {}
         Err(e) => {
             err!("warning: {e}");
@@ -368,8 +395,8 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let _lock = ProjectLock::acquire(executor.root(), &project)?;
-    for job in project_jobs(&executor, &project)? {
-        delete(&job.name);
+    for job in project_jobs(&project, false)? {
+        delete(job.executor.as_ref(), &job.info.name);
     }
     if args.volumes {
         // And what earlier deletes of the project's jobs kept.
@@ -378,7 +405,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
             .into_iter()
             .filter(|(_, kept)| kept.project.as_deref() == Some(project.as_str()))
         {
-            delete(&name);
+            delete(&executor, &name);
         }
     }
     if deleted == 0 && code == 0 {
@@ -393,23 +420,19 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let executor = local_executor()?;
-    let mut jobs = project_jobs(&executor, &project)?;
     // A job whose definition cannot be read has no known project: it is shown to
     // every project rather than to none.
-    jobs.extend(
-        executor
-            .list()?
-            .into_iter()
-            .filter(|j| j.status == JobStatus::Broken && j.project.is_none()),
-    );
-    let mut out = std::io::stdout().lock();
+    let jobs: Vec<JobInfo> = project_jobs(&project, true)?
+        .into_iter()
+        .map(|f| f.info)
+        .collect();
+    let executors = super::registry()?.labels().len() > 1;
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)?;
+        out!("{}", serde_json::to_string_pretty(&jobs)?);
     } else if jobs.is_empty() {
-        writeln!(out, "No jobs in project {project:?}.")?;
+        out!("No jobs in project {project:?}.");
     } else {
-        write!(out, "{}", render::jobs_table(&jobs))?;
+        out_part!("{}", render::jobs_table(&jobs, executors));
     }
     Ok(0)
 }
@@ -420,18 +443,20 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
-    let executor = local_executor()?;
-    let jobs = project_jobs(&executor, &project)?;
+    let jobs = project_jobs(&project, false)?;
     let mut code = 0;
     for name in &args.names {
-        if !jobs.iter().any(|j| &j.name == name) {
+        if !jobs.iter().any(|j| &j.info.name == name) {
             err!("error: job {name:?} is not a job of project {project:?}");
             code = 1;
         }
     }
-    for job in jobs
+    for Found {
+        executor,
+        info: job,
+    } in jobs
         .iter()
-        .filter(|j| args.names.is_empty() || args.names.contains(&j.name))
+        .filter(|j| args.names.is_empty() || args.names.contains(&j.info.name))
     {
         // A job meant to stay stopped is restarted only when named.
         if job.desired == DesiredState::Stopped && args.names.is_empty() {

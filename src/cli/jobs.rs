@@ -1,10 +1,11 @@
 //! The job verbs: `show jobs`, `show runs`, `start`, `pause`, `stop` and `delete jobs`.
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::{local_executor, render, UsageError};
-use crate::executor::{DeleteOptions, Executor, ExecutorError, LocalExecutor, StopOptions};
+use super::{render, On, UsageError};
+use crate::executor::{DeleteOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{validate_name, JobInfo, SignalName};
 
 /// Job names.
@@ -13,6 +14,8 @@ pub struct Names {
     /// One or more job names.
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
+    #[command(flatten)]
+    pub on: On,
 }
 
 /// Arguments of `show jobs`.
@@ -24,6 +27,14 @@ pub struct ShowArgs {
     /// Print a JSON array of job objects instead of a table.
     #[arg(long)]
     json: bool,
+    /// Only this executor's jobs (default: every executor's, with an EXECUTOR column).
+    #[arg(
+        short = 'e',
+        long = "executor",
+        env = "MRSM_EXECUTOR",
+        value_name = "LABEL"
+    )]
+    executor: Option<String>,
 }
 
 /// Arguments of `show runs`.
@@ -34,6 +45,8 @@ pub struct RunsArgs {
     /// Print a JSON array of run records instead of a table.
     #[arg(long)]
     json: bool,
+    #[command(flatten)]
+    on: On,
 }
 
 /// Arguments of `stop jobs` and `delete jobs`.
@@ -55,10 +68,12 @@ pub struct StopArgs {
 /// Runs `verb` on each named job, reporting each; exit 1 if any failed, 2 if a name
 /// is not a valid job name.
 pub fn each(
-    names: &[String],
-    verb: impl Fn(&LocalExecutor, &str) -> Result<String, ExecutorError>,
+    names: &Names,
+    verb: impl Fn(&dyn Executor, &str) -> Result<String, ExecutorError>,
 ) -> anyhow::Result<i32> {
-    let executor = local_executor()?;
+    let executor = names.on.executor()?;
+    let executor = executor.as_ref();
+    let names = &names.names;
     let mut code = 0;
     for name in names {
         if let Err(e) = validate_name(name) {
@@ -66,7 +81,7 @@ pub fn each(
             code = 2;
             continue;
         }
-        match verb(&executor, name) {
+        match verb(executor, name) {
             Ok(message) => out!("{message}"),
             Err(e) => {
                 err!("error: {e}");
@@ -100,7 +115,7 @@ pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
         }
     }
     let options = StopOptions { signal, timeout };
-    each(&args.names.names, |ex, name| {
+    each(&args.names, |ex, name| {
         if delete {
             let options = DeleteOptions {
                 stop: options,
@@ -132,30 +147,61 @@ fn confirm(names: &[String]) -> anyhow::Result<bool> {
 
 /// `show jobs`.
 pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
-    let executor = local_executor()?;
+    let executors: Vec<(String, Arc<dyn Executor>)> = match &args.executor {
+        Some(label) => {
+            let on = On {
+                executor: Some(label.clone()),
+            };
+            vec![(label.clone(), on.executor()?)]
+        }
+        None => super::registry()?.all(),
+    };
     let mut code = 0;
-    let jobs: Vec<JobInfo> = if args.names.is_empty() {
-        executor.list()?
-    } else {
-        let mut found = Vec::new();
-        for name in &args.names {
-            match executor.get(name) {
-                Ok(info) => found.push(info),
-                Err(e) => {
-                    err!("error: {e}");
-                    code = 1;
+    let mut jobs: Vec<JobInfo> = Vec::new();
+    for (label, executor) in &executors {
+        let found = if args.names.is_empty() {
+            match executor.list(None) {
+                Ok(found) => found,
+                // One executor out of reach is a warning, not the end of the listing.
+                Err(e) if executors.len() > 1 => {
+                    err!("warning: executor {label}: cannot list its jobs: {e}");
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        } else {
+            let mut found = Vec::new();
+            for name in &args.names {
+                match executor.get(name) {
+                    Ok(info) => found.push(info),
+                    Err(ExecutorError::NotFound(_)) if executors.len() > 1 => {}
+                    Err(e) => {
+                        err!("error: {e}");
+                        code = 1;
+                    }
                 }
             }
+            found
+        };
+        jobs.extend(found.into_iter().map(|mut info| {
+            info.executor = label.clone();
+            info
+        }));
+    }
+    if executors.len() > 1 {
+        for name in &args.names {
+            if !jobs.iter().any(|j| &j.name == name) {
+                err!("error: {}", ExecutorError::NotFound(name.clone()));
+                code = 1;
+            }
         }
-        found
-    };
-    let mut out = std::io::stdout().lock();
+    }
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&jobs)?)?;
+        out!("{}", serde_json::to_string_pretty(&jobs)?);
     } else if jobs.is_empty() && code == 0 {
-        writeln!(out, "No jobs.")?;
+        out!("No jobs.");
     } else if !jobs.is_empty() {
-        write!(out, "{}", render::jobs_table(&jobs))?;
+        out_part!("{}", render::jobs_table(&jobs, executors.len() > 1));
     }
     Ok(code)
 }
@@ -163,7 +209,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
 /// `show runs NAME`.
 pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
-    let history = local_executor()?.runs(&args.name)?;
+    let history = args.on.executor()?.runs(&args.name)?;
     if history.unreadable > 0 {
         err!(
             "warning: {} damaged line(s) of {:?}'s run history skipped",
@@ -172,13 +218,12 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
         );
     }
     let runs = history.runs;
-    let mut out = std::io::stdout().lock();
     if args.json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&runs)?)?;
+        out!("{}", serde_json::to_string_pretty(&runs)?);
     } else if runs.is_empty() {
-        writeln!(out, "No finished runs of {:?}.", args.name)?;
+        out!("No finished runs of {:?}.", args.name);
     } else {
-        write!(out, "{}", render::runs_table(&runs))?;
+        out_part!("{}", render::runs_table(&runs));
     }
     Ok(0)
 }

@@ -55,6 +55,8 @@ pub struct Args {
     /// Only this project's jobs.
     #[arg(short = 'p', long, value_name = "NAME", conflicts_with = "file", value_parser = super::project_name)]
     project: Option<String>,
+    #[command(flatten)]
+    on: super::On,
 }
 
 /// Reads `--since`: an instant, or a duration before now.
@@ -144,6 +146,53 @@ fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<
     Ok(())
 }
 
+/// `show logs -e LABEL NAME…`: the named jobs' lines through their executor; with
+/// `-f`, one follower per job, their lines printed as they come.
+fn show_elsewhere(args: &Args, selection: &Selection, style: Style) -> anyhow::Result<i32> {
+    if args.names.is_empty() {
+        return Err(UsageError(format!(
+            "name the jobs to show on executor {}",
+            args.on.label()
+        ))
+        .into());
+    }
+    let executor = args.on.executor()?;
+    let width = args.names.iter().map(String::len).max().unwrap_or(0);
+    let out = std::sync::Mutex::new(std::io::stdout());
+    let print = |line: &crate::logs::LogLine| -> bool {
+        let Ok(mut out) = out.lock() else {
+            return false;
+        };
+        crate::logs::write_line(&mut *out, line, width, style).is_ok()
+    };
+    for name in &args.names {
+        for line in executor.logs(name, selection)? {
+            if !print(&line) {
+                return Ok(0);
+            }
+        }
+    }
+    if !args.follow {
+        return Ok(0);
+    }
+    let failed = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        for name in &args.names {
+            let (executor, print, failed) = (&executor, &print, &failed);
+            scope.spawn(move || {
+                let followed = executor.follow_logs(name, false, &mut |line| {
+                    !selection.admits(&line) || print(&line)
+                });
+                if let Err(e) = followed {
+                    err!("error: {e}");
+                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
+            });
+        }
+    });
+    Ok(i32::from(failed.into_inner()))
+}
+
 /// A project's jobs as the executor knows them, ones created while following included.
 pub(super) fn project_jobs(executor: impl Executor + 'static, project: String) -> Jobs {
     Jobs::Matching(Box::new(move |name| {
@@ -159,7 +208,7 @@ fn looks_like_a_spec_file(word: &str) -> bool {
 }
 
 fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
-    let root = Root::from_env()?;
+    let root = super::local_executor()?.root().clone();
     let project = project(args, compose)?;
     let asked = project.as_ref().filter(|(_, explicit)| *explicit);
     for name in &args.names {
@@ -186,6 +235,9 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         json: args.json,
         escape: !args.raw && !args.json && stdout.is_terminal(),
     };
+    if args.on.label() != crate::executor::DEFAULT_LABEL {
+        return show_elsewhere(args, &selection, style);
+    }
     let mut out = std::io::BufWriter::new(stdout.lock());
     match multiplex::show(
         &root,

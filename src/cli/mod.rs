@@ -14,8 +14,10 @@ mod show_schedule;
 
 use clap::{Parser, Subcommand};
 
-use crate::executor::{Executor, ExecutorError, LocalExecutor};
-use crate::store::Root;
+use std::sync::{Arc, RwLock};
+
+use crate::executor::{Executor, ExecutorError, LocalExecutor, Registry, DEFAULT_LABEL};
+use crate::store::{Root, Settings};
 
 /// An error caused by what the user typed (exit status 2), as opposed to a failure
 /// while doing the work (exit status 1).
@@ -142,9 +144,58 @@ fn project_name(text: &str) -> Result<String, String> {
         .map_err(|_| format!("invalid project name {text:?}: use 1-64 letters, digits, '_', '.' and '-', starting with a letter or digit"))
 }
 
-/// The executor for the command line's verbs.
+/// The built-in local executor: the registry's, else the one on `MRSM_ROOT_DIR`.
+/// Compose verbs keep their locks and the project's watcher job there.
 fn local_executor() -> Result<LocalExecutor, ExecutorError> {
-    Ok(LocalExecutor::new(Root::from_env()?))
+    let root = REGISTRY
+        .read()
+        .ok()
+        .and_then(|r| r.as_ref().and_then(|r| r.local_root().cloned()));
+    Ok(LocalExecutor::new(match root {
+        Some(root) => root,
+        None => Root::from_env()?,
+    }))
+}
+
+/// The registry a library user handed to [`main_with`]; none means the standard one.
+static REGISTRY: RwLock<Option<Registry>> = RwLock::new(None);
+
+/// The executors this command line knows: a library user's (see [`main_with`]),
+/// else `local` and those the settings file names.
+fn registry() -> anyhow::Result<Registry> {
+    if let Some(registry) = REGISTRY.read().ok().and_then(|r| r.clone()) {
+        return Ok(registry);
+    }
+    Ok(Registry::standard(Root::from_env()?, &Settings::load()?))
+}
+
+/// `-e/--executor LABEL`: where a verb acts.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct On {
+    /// The executor to act on: `local` (default), `api:NAME` (or just NAME) from the
+    /// settings file, or one a library user registered.
+    #[arg(
+        short = 'e',
+        long = "executor",
+        env = "MRSM_EXECUTOR",
+        value_name = "LABEL"
+    )]
+    pub executor: Option<String>,
+}
+
+impl On {
+    /// The label asked for, `local` when none was.
+    pub fn label(&self) -> &str {
+        self.executor.as_deref().unwrap_or(DEFAULT_LABEL)
+    }
+
+    /// The executor asked for; an unknown label is a usage error with a suggestion.
+    pub fn executor(&self) -> anyhow::Result<Arc<dyn Executor>> {
+        registry()?.get(self.label()).map_err(|e| match e {
+            ExecutorError::UnknownExecutor { .. } => UsageError(e.to_string()).into(),
+            e => e.into(),
+        })
+    }
 }
 
 /// The supervisor's entry, taken before any argument parsing: one runs per job, so
@@ -172,13 +223,47 @@ fn supervise_early() -> Option<i32> {
     })
 }
 
+/// The command line with `registry`'s executors instead of the standard ones: how a
+/// library user ships mrsm with an executor of their own
+/// (`examples/custom_executor.rs`).
+pub fn main_with(registry: Registry) -> i32 {
+    if let Ok(mut slot) = REGISTRY.write() {
+        *slot = Some(registry);
+    }
+    main()
+}
+
+/// [`main_with`] on the given arguments (the program name first), in this process:
+/// how tests drive a registry whose executors live in memory. Output goes through
+/// [`crate::print::capture`] when one runs.
+#[doc(hidden)]
+pub fn run_with<I, T>(registry: Registry, args: I) -> i32
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    if let Ok(mut slot) = REGISTRY.write() {
+        *slot = Some(registry);
+    }
+    let code = run(Cli::try_parse_from(args));
+    if let Ok(mut slot) = REGISTRY.write() {
+        *slot = None;
+    }
+    code
+}
+
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
     crate::store::private::restrict_umask();
     if let Some(code) = supervise_early() {
         return code;
     }
-    let cli = match Cli::try_parse() {
+    run(Cli::try_parse())
+}
+
+/// Runs parsed arguments.
+fn run(parsed: Result<Cli, clap::Error>) -> i32 {
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) if e.kind() == clap::error::ErrorKind::DisplayVersion => {
             // Built here, not by clap, so the time zone database is opened only when asked.
@@ -189,7 +274,10 @@ pub fn main() -> i32 {
             );
             return 0;
         }
-        Err(e) => e.exit(),
+        Err(e) => {
+            let _ = e.print();
+            return e.exit_code();
+        }
     };
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
@@ -200,8 +288,8 @@ pub fn main() -> i32 {
         Command::Attach(AttachCommand::Logs(args)) => logs::run(&args),
         Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),
-        Command::Start(StartVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.start(n)),
-        Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names.names, |ex, n| ex.pause(n)),
+        Command::Start(StartVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.start(n)),
+        Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.pause(n)),
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, false),
         Command::Delete(DeleteVerb::Jobs(args)) => jobs::stop(&args, true),
         Command::Validate(files) => compose::validate(&files),

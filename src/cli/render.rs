@@ -52,8 +52,8 @@ fn outcome_word(r: &crate::job::RunResult) -> &'static str {
     }
 }
 
-/// The `show jobs` table.
-pub fn jobs_table(jobs: &[JobInfo]) -> String {
+/// The `show jobs` table; with `executors`, a column says where each job runs.
+pub fn jobs_table(jobs: &[JobInfo], executors: bool) -> String {
     let rows = jobs
         .iter()
         .map(|j| {
@@ -70,29 +70,34 @@ pub fn jobs_table(jobs: &[JobInfo]) -> String {
                 (Some(r), _, _) => format!("{} {}", outcome_word(r), r.message),
                 (None, _, _) => "-".into(),
             };
-            vec![
-                j.name.clone(),
+            let mut row = vec![j.name.clone()];
+            if executors {
+                row.push(j.executor.clone());
+            }
+            row.extend([
                 j.status.to_string(),
                 j.pid.map_or("-".into(), |p| p.to_string()),
                 when(j.began),
                 shorten(&j.command.join(" + "), 40),
                 schedule,
                 shorten(&result, 60),
-            ]
+            ]);
+            row
         })
         .collect();
-    table(
-        &[
-            "NAME",
-            "STATUS",
-            "PID",
-            "BEGAN (UTC)",
-            "COMMAND",
-            "SCHEDULE",
-            "LAST RESULT",
-        ],
-        rows,
-    )
+    let mut header = vec!["NAME"];
+    if executors {
+        header.push("EXECUTOR");
+    }
+    header.extend([
+        "STATUS",
+        "PID",
+        "BEGAN (UTC)",
+        "COMMAND",
+        "SCHEDULE",
+        "LAST RESULT",
+    ]);
+    table(&header, rows)
 }
 
 /// The `show runs` table.

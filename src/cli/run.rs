@@ -6,11 +6,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
-use super::{interrupt, local_executor, UsageError};
-use crate::executor::{CreateOptions, Executor};
+use super::{interrupt, UsageError};
+use crate::executor::CreateOptions;
+use crate::job::parse_size;
 use crate::job::split_chain_args;
 use crate::job::{random_name, JobSpec, JobStatus, RestartPolicy};
-use crate::job::parse_size;
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -59,13 +59,12 @@ pub struct Args {
     /// Log files kept, the current one included (default 5).
     #[arg(long, value_name = "N")]
     log_keep: Option<u32>,
-    /// The command; `+` separates the steps of a chain.
-    #[arg(
-        required = true,
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "CMD"
-    )]
+    #[command(flatten)]
+    on: super::On,
+    /// The command; `+` separates the steps of a chain. It starts after `--` or at
+    /// the first word that is not an option: an option `run` does not know is an
+    /// error, never part of the command.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<String>,
 }
 
@@ -116,12 +115,18 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
 /// Runs `run`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     if !args.daemon {
+        if args.on.label() != crate::executor::DEFAULT_LABEL {
+            return Err(UsageError(format!(
+                "a foreground run happens here; with -e {} add -d to run it there as a job",
+                args.on.label()
+            ))
+            .into());
+        }
         let spec = build_spec(args, |_| false)?;
         return foreground(&spec);
     }
-    let executor = local_executor()?;
-    let root = executor.root().clone();
-    let spec = build_spec(args, |n| root.job_file(n).exists())?;
+    let executor = args.on.executor()?;
+    let spec = build_spec(args, |n| executor.get(n).is_ok())?;
     let info = executor.create(&spec, &CreateOptions::default())?;
     let state = match info.status {
         JobStatus::Running => "running",

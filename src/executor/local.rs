@@ -473,6 +473,10 @@ impl Executor for LocalExecutor {
         "local"
     }
 
+    fn capabilities(&self) -> super::Capabilities {
+        super::Capabilities::ALL
+    }
+
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         spec.validate()?;
         let name = spec.name.clone();
@@ -681,15 +685,21 @@ impl Executor for LocalExecutor {
         }
     }
 
-    fn list(&self) -> Result<Vec<JobInfo>, ExecutorError> {
+    fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
         let mut jobs = Vec::new();
         for name in self.root.job_names()? {
             match self.get(&name) {
+                // Whose a job is that cannot be read is unknown: every listing shows it.
+                Ok(info)
+                    if project.is_some_and(|p| info.project.as_deref() != Some(p))
+                        && !(info.status == crate::job::JobStatus::Broken
+                            && info.project.is_none()) => {}
                 Ok(info) => jobs.push(info),
                 // Deleted meanwhile.
                 Err(ExecutorError::NotFound(_)) => {}
                 // A directory whose name is not a job's: not ours to list.
                 Err(ExecutorError::Spec(_)) => {}
+                // Whose it is cannot be read: every listing shows it.
                 Err(e) => jobs.push(JobInfo::broken(&name, e.to_string(), None, self.label())),
             }
         }

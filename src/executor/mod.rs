@@ -4,9 +4,13 @@
 
 mod handle;
 mod local;
+mod registry;
+mod unavailable;
 
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
+pub use registry::{Registry, DEFAULT_LABEL};
+pub use unavailable::Unavailable;
 
 use std::time::Duration;
 
@@ -29,6 +33,95 @@ pub enum ExecutorError {
     Store(#[from] StoreError),
     #[error("job {name:?}: {message}")]
     Supervisor { name: String, message: String },
+    /// The executor cannot be reached or used now; nothing was done.
+    #[error("executor {executor}: {message}")]
+    Unavailable { executor: String, message: String },
+    /// The executor cannot do this at all (see [`Capabilities`]).
+    #[error("job {name:?}: the {executor} executor cannot {what}")]
+    Unsupported {
+        name: String,
+        executor: String,
+        what: String,
+    },
+    #[error("unknown executor {label:?}: expected one of {}{}", known.join(", "), suggestion(label, known))]
+    UnknownExecutor { label: String, known: Vec<String> },
+}
+
+fn suggestion(label: &str, known: &[String]) -> String {
+    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    crate::suggest::did_you_mean(label, &known)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default()
+}
+
+/// What kind of failure an [`ExecutorError`] is: what a script or an HTTP client
+/// can act on without reading the message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    NotFound,
+    Conflict,
+    Refused,
+    Unsupported,
+    Unavailable,
+    Invalid,
+}
+
+impl ErrorKind {
+    /// The HTTP status that says the same.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::NotFound => 404,
+            ErrorKind::Conflict => 409,
+            ErrorKind::Refused => 500,
+            ErrorKind::Unsupported => 501,
+            ErrorKind::Unavailable => 503,
+            ErrorKind::Invalid => 400,
+        }
+    }
+
+    /// The command line's exit status: 2 for what the user typed, 1 otherwise.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            ErrorKind::Invalid => 2,
+            _ => 1,
+        }
+    }
+}
+
+impl ExecutorError {
+    /// The kind of failure.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ExecutorError::NotFound(_) => ErrorKind::NotFound,
+            ExecutorError::AlreadyExists(_) | ExecutorError::NotRunning(_) => ErrorKind::Conflict,
+            ExecutorError::Spec(_) | ExecutorError::UnknownExecutor { .. } => ErrorKind::Invalid,
+            ExecutorError::Store(_) | ExecutorError::Supervisor { .. } => ErrorKind::Refused,
+            ExecutorError::Unavailable { .. } => ErrorKind::Unavailable,
+            ExecutorError::Unsupported { .. } => ErrorKind::Unsupported,
+        }
+    }
+}
+
+/// What an executor can do beyond create, start, stop, delete and logs, so that it
+/// refuses honestly instead of pretending.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Capabilities {
+    /// Suspend a job's processes and hold its schedule.
+    pub pause: bool,
+    /// Write to a running step's standard input (`attach job`).
+    pub stdin: bool,
+    /// Run jobs on schedules.
+    pub schedules: bool,
+}
+
+impl Capabilities {
+    /// Everything (the local executor).
+    pub const ALL: Capabilities = Capabilities {
+        pause: true,
+        stdin: true,
+        schedules: true,
+    };
 }
 
 /// How a job is created beyond its spec.
@@ -70,6 +163,8 @@ impl DeleteOptions {
 pub trait Executor: Send + Sync {
     /// The executor's label as users write it (`local`, `systemd`, `api:prod`).
     fn label(&self) -> &str;
+    /// What it can do beyond the basic verbs.
+    fn capabilities(&self) -> Capabilities;
     /// Defines a job and starts it (unless `options.desired` says otherwise).
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError>;
     /// Replaces a job's definition (stopping it first if it runs), keeping its logs
@@ -87,8 +182,8 @@ pub trait Executor: Send + Sync {
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError>;
     /// One job as users see it.
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
-    /// Every job of this executor.
-    fn list(&self) -> Result<Vec<JobInfo>, ExecutorError>;
+    /// Every job of this executor, or only the project's.
+    fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError>;
     /// The job's finished runs, oldest first (damaged records counted, not fatal).
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError>;
     /// The job's log lines, filtered.

@@ -11,14 +11,15 @@ mod state;
 mod words;
 
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
-pub use size::parse_size;
 pub use name::{random_name, validate_name, InvalidName};
+pub use size::parse_size;
 pub use spec::too_fast;
 pub use spec::{
     DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,
     SignalName, SpecError, StopSettings, MAX_LINE_LIMIT, MIN_INTERVAL,
 };
 pub use state::{
-    JobInfo, JobStatus, Phase, RunHistory, RunRecord, RunResult, StepProcess, SupervisorState, Trigger,
+    JobInfo, JobStatus, Phase, RunHistory, RunRecord, RunResult, StepProcess, SupervisorState,
+    Trigger,
 };
 pub use words::{split_words, UnterminatedQuote};

@@ -124,6 +124,10 @@ impl Executor for Fake {
         "local"
     }
 
+    fn capabilities(&self) -> crate::executor::Capabilities {
+        crate::executor::Capabilities::ALL
+    }
+
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         self.note("create", &spec.name);
         if self.with(&spec.name, |_| ()).is_ok() {
@@ -190,7 +194,7 @@ impl Executor for Fake {
         self.with(name, |j| info(j))
     }
 
-    fn list(&self) -> Result<Vec<JobInfo>, ExecutorError> {
+    fn list(&self, _project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
         if self.fail_list.load(Ordering::SeqCst) {
             return Err(ExecutorError::Supervisor {
                 name: "*".into(),

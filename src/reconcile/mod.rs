@@ -16,7 +16,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use crate::executor::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
+use crate::executor::{
+    CreateOptions, DeleteOptions, ExecutorError, Registry, StopOptions, DEFAULT_LABEL,
+};
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{Desired, DesiredJob};
 
@@ -36,12 +38,17 @@ pub enum Action {
     /// A job of that name exists but its definition cannot be read (the reason): it
     /// is left alone until it is deleted.
     Broken(String),
+    /// The job's executor could not be listed (the reason): the job is reported
+    /// and nothing anywhere is changed because of it.
+    Unreachable(String),
 }
 
 /// One line of a plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Step {
     pub name: String,
+    /// The label of the executor the action runs on.
+    pub executor: String,
     pub action: Action,
     /// The declared job, for every action but `Delete`.
     pub job: Option<DesiredJob>,
@@ -103,50 +110,123 @@ pub fn changed_fields(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     fields
 }
 
-/// Compares what is declared with what exists, reading the stored definitions of
-/// changed jobs from the executor to name the fields that changed.
-pub fn plan(desired: &Desired, actual: &[JobInfo], executor: &dyn Executor, mode: Mode) -> Plan {
-    let mut old_specs = BTreeMap::new();
+/// What the executors hold for a project.
+#[derive(Clone, Debug, Default)]
+pub struct Actual {
+    /// Every job found, each labelled with the executor it is on.
+    pub jobs: Vec<JobInfo>,
+    /// The stored definitions of declared jobs whose hash differs, by name (a
+    /// missing one is reported as a changed `definition`).
+    pub old_specs: BTreeMap<String, JobSpec>,
+    /// Executors that could not be listed, with the reason.
+    pub unreachable: BTreeMap<String, String>,
+}
+
+impl Actual {
+    /// Jobs as found, all executors reachable.
+    pub fn of(jobs: Vec<JobInfo>) -> Actual {
+        Actual {
+            jobs,
+            ..Actual::default()
+        }
+    }
+}
+
+/// Lists every executor of `registry` once (the project's jobs only) and reads
+/// the stored definitions of changed jobs. An executor that cannot be listed is
+/// recorded as unreachable, never treated as empty.
+pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
+    let mut actual = Actual::default();
+    let mut labels = registry.labels();
+    for job in &desired.jobs {
+        if !labels.contains(&job.executor) {
+            labels.push(job.executor.clone());
+        }
+    }
+    for label in labels {
+        let listed = registry
+            .get(&label)
+            .and_then(|executor| executor.list(Some(&desired.project)));
+        let mut jobs = match listed {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                actual.unreachable.insert(label, e.to_string());
+                continue;
+            }
+        };
+        // A declared name held by a job of another project (or none) is a conflict:
+        // asked for by name, since a project's listing leaves such jobs out.
+        for job in desired.jobs.iter().filter(|j| j.executor == label) {
+            if !jobs.iter().any(|j| j.name == job.spec.name) {
+                if let Ok(other) = registry.get(&label).and_then(|e| e.get(&job.spec.name)) {
+                    jobs.push(other);
+                }
+            }
+        }
+        actual.jobs.extend(jobs.into_iter().map(|mut info| {
+            info.executor = label.clone();
+            info
+        }));
+    }
     if mode == Mode::Full {
-        for current in actual {
-            let changed = desired.jobs.iter().any(|j| {
-                j.spec.name == current.name
+        for job in &desired.jobs {
+            let changed = actual.jobs.iter().any(|current| {
+                current.name == job.spec.name
+                    && current.executor == job.executor
                     && current.project.as_deref() == Some(desired.project.as_str())
-                    && current.spec_hash.as_deref() != Some(j.spec_hash.as_str())
+                    && current.spec_hash.as_deref() != Some(job.spec_hash.as_str())
             });
             if changed {
-                if let Ok(spec) = executor.spec(&current.name) {
-                    old_specs.insert(current.name.clone(), spec);
+                if let Ok(spec) = registry
+                    .get(&job.executor)
+                    .and_then(|e| e.spec(&job.spec.name))
+                {
+                    actual.old_specs.insert(job.spec.name.clone(), spec);
                 }
             }
         }
     }
-    decide(desired, actual, &old_specs, mode)
+    actual
 }
 
-/// The pure decision behind [`plan`]: `old_specs` holds the stored definitions of
-/// jobs whose hash differs (a missing one is reported as a changed `definition`).
+/// Compares what is declared with what every executor holds.
+pub fn plan(desired: &Desired, registry: &Registry, mode: Mode) -> Plan {
+    decide(desired, &observe(desired, registry, mode), mode)
+}
+
+/// The pure decision behind [`plan`]: specs and what exists in, the plan out.
+///
+/// Jobs are matched per executor: a job declared on another executor than the one
+/// it is on moves (deleted there, created here). An executor that could not be
+/// listed has its declared jobs reported, and no job anywhere is deleted because of
+/// it (a job on its way to it stays where it is).
 ///
 /// In [`Mode::Heal`] only what broke by itself is repaired: a missing job is created,
 /// a job whose supervisor died is started (or brought back paused); nothing is
 /// updated, stopped, paused by choice or deleted, and conflicts are left to the full
 /// plan that reported them.
-pub fn decide(
-    desired: &Desired,
-    actual: &[JobInfo],
-    old_specs: &BTreeMap<String, JobSpec>,
-    mode: Mode,
-) -> Plan {
+pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
     let full = mode == Mode::Full;
     let mut steps = Vec::new();
     for job in &desired.jobs {
         let name = &job.spec.name;
         let step = |action| Step {
             name: name.clone(),
+            executor: job.executor.clone(),
             action,
             job: Some(job.clone()),
         };
-        let Some(current) = actual.iter().find(|a| &a.name == name) else {
+        if let Some(reason) = actual.unreachable.get(&job.executor) {
+            if full {
+                steps.push(step(Action::Unreachable(reason.clone())));
+            }
+            continue;
+        }
+        let Some(current) = actual
+            .jobs
+            .iter()
+            .find(|a| &a.name == name && a.executor == job.executor)
+        else {
             steps.push(step(Action::Create));
             continue;
         };
@@ -161,7 +241,8 @@ pub fn decide(
         }
         if current.spec_hash.as_deref() != Some(job.spec_hash.as_str()) {
             if full {
-                let changed = old_specs
+                let changed = actual
+                    .old_specs
                     .get(name)
                     .map(|old| changed_fields(old, &job.spec))
                     .unwrap_or_else(|| vec!["definition".into()]);
@@ -174,12 +255,19 @@ pub fn decide(
         }
     }
     if full {
-        for current in actual {
+        for current in &actual.jobs {
             let owned = current.project.as_deref() == Some(desired.project.as_str());
-            let declared = desired.jobs.iter().any(|j| j.spec.name == current.name);
-            if owned && !declared {
+            let declared_here = desired
+                .jobs
+                .iter()
+                .any(|j| j.spec.name == current.name && j.executor == current.executor);
+            let moving_out_of_reach = desired.jobs.iter().any(|j| {
+                j.spec.name == current.name && actual.unreachable.contains_key(&j.executor)
+            });
+            if owned && !declared_here && !moving_out_of_reach {
                 steps.push(Step {
                     name: current.name.clone(),
+                    executor: current.executor.clone(),
                     action: Action::Delete,
                     job: None,
                 });
@@ -212,18 +300,23 @@ fn state_action(wanted: DesiredState, current: &JobInfo, full: bool) -> Option<A
     }
 }
 
-/// One line of `mrsm diff`.
+/// One line of `mrsm diff`; a job on another executor than `local` says where.
 pub fn describe(step: &Step) -> String {
+    let name = match step.executor.as_str() {
+        DEFAULT_LABEL => step.name.clone(),
+        other => format!("{} on {other}", step.name),
+    };
     match &step.action {
-        Action::Create => format!("+ create {}", step.name),
-        Action::Update(fields) => format!("~ update {} ({})", step.name, fields.join(", ")),
-        Action::Start => format!("> start {}", step.name),
-        Action::Resume => format!("> resume {}", step.name),
-        Action::Pause => format!("= pause {}", step.name),
-        Action::Stop => format!(". stop {}", step.name),
-        Action::Delete => format!("- delete {}", step.name),
-        Action::Conflict(_) => format!("! conflict {}: {}", step.name, why_not(step)),
-        Action::Broken(_) => format!("! broken {}: {}", step.name, why_not(step)),
+        Action::Create => format!("+ create {name}"),
+        Action::Update(fields) => format!("~ update {name} ({})", fields.join(", ")),
+        Action::Start => format!("> start {name}"),
+        Action::Resume => format!("> resume {name}"),
+        Action::Pause => format!("= pause {name}"),
+        Action::Stop => format!(". stop {name}"),
+        Action::Delete => format!("- delete {name}"),
+        Action::Conflict(_) => format!("! conflict {name}: {}", why_not(step)),
+        Action::Broken(_) => format!("! broken {name}: {}", why_not(step)),
+        Action::Unreachable(_) => format!("! unreachable {name}: {}", why_not(step)),
     }
 }
 
@@ -241,6 +334,9 @@ fn why_not(step: &Step) -> String {
             "a job of that name cannot be read ({reason}); after `mrsm delete jobs {}`, `up` creates it",
             step.name
         ),
+        Action::Unreachable(reason) => {
+            format!("{reason}; the job is left as it is until the executor answers")
+        }
         _ => String::new(),
     }
 }
@@ -260,16 +356,22 @@ fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
     }
 }
 
-fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<String, ExecutorError> {
+fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, ExecutorError> {
     let name = step.name.as_str();
     let job = step.job.as_ref();
+    let executor = registry.get(&step.executor)?;
+    let executor = executor.as_ref();
+    let shown = match step.executor.as_str() {
+        DEFAULT_LABEL => name.to_string(),
+        other => format!("{name} on {other}"),
+    };
     match (&step.action, job) {
         (Action::Create, Some(job)) => executor
             .create(&job.spec, &options(plan, job))
-            .map(|_| format!("created {name}")),
+            .map(|_| format!("created {shown}")),
         (Action::Update(_), Some(job)) => executor
             .replace(&job.spec, &options(plan, job))
-            .map(|_| format!("updated {name}")),
+            .map(|_| format!("updated {shown}")),
         (Action::Start | Action::Resume, _) => executor.start(name),
         (Action::Pause, _) => {
             if executor.get(name)?.status == JobStatus::Stopped {
@@ -287,6 +389,10 @@ fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<Strin
             name: name.into(),
             message: format!("broken: {}", why_not(step)),
         }),
+        (Action::Unreachable(_), _) => Err(ExecutorError::Unavailable {
+            executor: step.executor.clone(),
+            message: why_not(step),
+        }),
         (_, None) => Err(ExecutorError::NotFound(name.into())),
     }
 }
@@ -295,7 +401,7 @@ fn apply_step(plan: &Plan, step: &Step, executor: &dyn Executor) -> Result<Strin
 /// threads at once. `progress` is told about each step as it finishes.
 pub fn apply(
     plan: &Plan,
-    executor: &dyn Executor,
+    registry: &Registry,
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> Vec<Outcome> {
     let (deletes, rest): (Vec<&Step>, Vec<&Step>) =
@@ -311,7 +417,7 @@ pub fn apply(
                     let Some(step) = batch.get(i) else { break };
                     let outcome = Outcome {
                         step: (*step).clone(),
-                        result: apply_step(plan, step, executor),
+                        result: apply_step(plan, step, registry),
                     };
                     progress(&outcome);
                     if let Ok(mut all) = outcomes.lock() {

@@ -3,7 +3,7 @@
 use std::collections::BTreeMap;
 
 use super::fake::{info, FakeJob};
-use super::{decide, Action, Mode};
+use super::{decide, Action, Actual, Mode};
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{spec_hash, Desired, DesiredJob};
 
@@ -206,6 +206,7 @@ fn each_situation_gives_its_action_in_each_mode() {
                 .map(|state| declared("job", "sleep 300", state))
                 .into_iter()
                 .collect(),
+            executors: Vec::new(),
         };
         let actual: Vec<JobInfo> = row.exists.iter().map(|e| existing("job", e)).collect();
         let old_specs: BTreeMap<String, JobSpec> = row
@@ -219,7 +220,11 @@ fn each_situation_gives_its_action_in_each_mode() {
             })
             .collect();
         for (mode, expected) in [(Mode::Full, &row.full), (Mode::Heal, &row.heal)] {
-            let plan = decide(&desired, &actual, &old_specs, mode);
+            let actual = Actual {
+                old_specs: old_specs.clone(),
+                ..Actual::of(actual.clone())
+            };
+            let plan = decide(&desired, &actual, mode);
             let actions: Vec<&Action> = plan.steps.iter().map(|s| &s.action).collect();
             assert_eq!(
                 actions,
@@ -237,6 +242,7 @@ fn a_change_without_the_stored_definition_names_the_definition() {
     let desired = Desired {
         project: PROJECT.into(),
         jobs: vec![declared("job", "sleep 300", DesiredState::Running)],
+        executors: Vec::new(),
     };
     let stale = Exists {
         command: "sleep 1",
@@ -244,8 +250,7 @@ fn a_change_without_the_stored_definition_names_the_definition() {
     };
     let plan = decide(
         &desired,
-        &[existing("job", &stale)],
-        &BTreeMap::new(),
+        &Actual::of(vec![existing("job", &stale)]),
         Mode::Full,
     );
     assert_eq!(
@@ -259,6 +264,7 @@ fn deletes_are_counted_and_only_owned_jobs_go() {
     let desired = Desired {
         project: PROJECT.into(),
         jobs: vec![declared("kept", "sleep 300", DesiredState::Running)],
+        executors: Vec::new(),
     };
     let actual = vec![
         existing("kept", &RUNNING),
@@ -272,7 +278,7 @@ fn deletes_are_counted_and_only_owned_jobs_go() {
             },
         ),
     ];
-    let plan = decide(&desired, &actual, &BTreeMap::new(), Mode::Full);
+    let plan = decide(&desired, &Actual::of(actual), Mode::Full);
     assert_eq!(plan.deletes(), 2);
     let names: Vec<&str> = plan.steps.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["gone-1", "gone-2"]);
@@ -286,6 +292,7 @@ fn broken_jobs_are_reported_and_never_touched() {
             declared("unreadable", "sleep 300", DesiredState::Running),
             declared("garbled", "sleep 300", DesiredState::Running),
         ],
+        executors: Vec::new(),
     };
     // job.json unreadable: its owner is unknown.
     let unreadable = JobInfo::broken("unreadable", "job.json is not valid".into(), None, "local");
@@ -296,8 +303,7 @@ fn broken_jobs_are_reported_and_never_touched() {
     for mode in [Mode::Full, Mode::Heal] {
         let plan = decide(
             &desired,
-            &[unreadable.clone(), garbled.clone()],
-            &BTreeMap::new(),
+            &Actual::of(vec![unreadable.clone(), garbled.clone()]),
             mode,
         );
         let expected: Vec<(&str, Action)> = match mode {
@@ -316,7 +322,8 @@ fn broken_jobs_are_reported_and_never_touched() {
     let empty = Desired {
         project: PROJECT.into(),
         jobs: Vec::new(),
+        executors: Vec::new(),
     };
-    let plan = decide(&empty, &[unreadable], &BTreeMap::new(), Mode::Full);
+    let plan = decide(&empty, &Actual::of(vec![unreadable]), Mode::Full);
     assert!(plan.steps.is_empty(), "{:?}", plan.steps);
 }

@@ -20,8 +20,8 @@ use notify::{EventKind, RecursiveMode, Watcher as _};
 pub use super::events::{messages, print_event, Event, Message};
 
 use super::events::retried;
-use super::{apply, plan, Mode, Outcome, Plan};
-use crate::executor::{Executor, ExecutorError};
+use super::{apply, decide, observe, plan, Action, Mode, Outcome, Plan, Step};
+use crate::executor::{ExecutorError, Registry};
 use crate::spec::{self, Desired};
 use crate::store::{ProjectLock, Root, StoreError};
 
@@ -122,7 +122,7 @@ impl Retry {
 pub struct Reconciler<'a> {
     files: &'a [PathBuf],
     project: Option<&'a str>,
-    executor: &'a dyn Executor,
+    registry: &'a Registry,
     root: &'a Root,
     timing: Timing,
     on_event: &'a dyn Fn(&Event<'_>),
@@ -142,11 +142,11 @@ pub struct Reconciler<'a> {
 
 impl<'a> Reconciler<'a> {
     /// A reconciler for `files` (and `project` overriding theirs), applying through
-    /// `executor`, taking locks in `root`.
+    /// the executors of `registry`, taking locks in `root`.
     pub fn new(
         files: &'a [PathBuf],
         project: Option<&'a str>,
-        executor: &'a dyn Executor,
+        registry: &'a Registry,
         root: &'a Root,
         timing: Timing,
         on_event: &'a dyn Fn(&Event<'_>),
@@ -154,7 +154,7 @@ impl<'a> Reconciler<'a> {
         Reconciler {
             files,
             project,
-            executor,
+            registry,
             root,
             timing,
             on_event,
@@ -193,7 +193,7 @@ impl<'a> Reconciler<'a> {
             self.deferred = None;
             return None;
         }
-        let loaded = spec::load_tracked(self.files, self.project);
+        let loaded = spec::load_for(self.files, self.project, &self.registry.labels());
         self.inputs = loaded.inputs;
         let desired = match loaded.result {
             Err(errors) => {
@@ -216,12 +216,21 @@ impl<'a> Reconciler<'a> {
             Ok(lock) => lock,
             Err(e) => return self.unlisted(&e.into(), now),
         };
-        let actual = match self.executor.list() {
-            Ok(actual) => actual,
-            Err(e) => return self.unlisted(&e, now),
-        };
-        let plan = plan(&desired, &actual, self.executor, Mode::Full);
+        let registry = self.registry.with_remotes(&desired.executors);
+        let actual = observe(&desired, &registry, Mode::Full);
+        let mut plan = decide(&desired, &actual, Mode::Full);
+        // Jobs on an executor that cannot be listed wait, the whole change with them;
+        // everything elsewhere is applied now.
+        let unreachable: Vec<Step> = plan
+            .steps
+            .iter()
+            .filter(|s| matches!(s.action, Action::Unreachable(_)))
+            .cloned()
+            .collect();
+        plan.steps
+            .retain(|s| !matches!(s.action, Action::Unreachable(_)));
         let owned = actual
+            .jobs
             .iter()
             .filter(|j| j.project.as_deref() == Some(desired.project.as_str()))
             .count();
@@ -235,7 +244,23 @@ impl<'a> Reconciler<'a> {
             return Some(now + self.timing.settle);
         }
         self.deferred = None;
-        let outcomes = apply(&plan, self.executor, &|_| {});
+        let outcomes = apply(&plan, &registry, &|_| {});
+        if let Some(waiting) = unreachable.first() {
+            if !outcomes.is_empty() {
+                (self.on_event)(&Event::Applied {
+                    outcomes: &outcomes,
+                    retry_in: None,
+                });
+            }
+            let error = ExecutorError::Unavailable {
+                executor: waiting.executor.clone(),
+                message: match &waiting.action {
+                    Action::Unreachable(reason) => reason.clone(),
+                    _ => String::new(),
+                },
+            };
+            return self.unlisted(&error, now);
+        }
         let failed = self.failed(&outcomes, false, now);
         if !outcomes.is_empty() || self.invalid {
             (self.on_event)(&Event::Applied {
@@ -315,12 +340,10 @@ impl<'a> Reconciler<'a> {
         let Ok(_lock) = self.lock(&desired.project) else {
             return;
         };
-        let Ok(actual) = self.executor.list() else {
-            return;
-        };
-        let mut again = plan(&desired, &actual, self.executor, Mode::Full);
+        let registry = self.registry.with_remotes(&desired.executors);
+        let mut again = plan(&desired, &registry, Mode::Full);
         again.steps.retain(|s| names.contains(&s.name));
-        let outcomes = apply(&again, self.executor, &|_| {});
+        let outcomes = apply(&again, &registry, &|_| {});
         let retry_in = self.failed(&outcomes, true, now);
         if !outcomes.is_empty() {
             (self.on_event)(&Event::Retried {
@@ -338,12 +361,10 @@ impl<'a> Reconciler<'a> {
         let Ok(_lock) = self.lock(&desired.project) else {
             return;
         };
-        let Ok(actual) = self.executor.list() else {
-            return;
-        };
-        let healing: Plan = plan(desired, &actual, self.executor, Mode::Heal);
+        let registry = self.registry.with_remotes(&desired.executors);
+        let healing: Plan = plan(desired, &registry, Mode::Heal);
         if !healing.is_empty() {
-            let outcomes = apply(&healing, self.executor, &|_| {});
+            let outcomes = apply(&healing, &registry, &|_| {});
             (self.on_event)(&Event::Healed(&outcomes));
         }
     }
@@ -426,7 +447,7 @@ impl Writers {
 pub fn watch(
     files: &[PathBuf],
     project: Option<&str>,
-    executor: &dyn Executor,
+    registry: &Registry,
     root: &Root,
     timing: Timing,
     keep_going: &dyn Fn() -> bool,
@@ -436,7 +457,7 @@ pub fn watch(
     let mut notifier = notify::recommended_watcher(move |event| {
         let _ = tx.send(event);
     })?;
-    let mut reconciler = Reconciler::new(files, project, executor, root, timing, on_event);
+    let mut reconciler = Reconciler::new(files, project, registry, root, timing, on_event);
     let mut watched: HashSet<PathBuf> = HashSet::new();
     let mut names: HashSet<PathBuf> = HashSet::new();
     let mut watch_new_directories =

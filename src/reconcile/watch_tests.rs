@@ -27,7 +27,8 @@ struct Scene {
     dir: tempfile::TempDir,
     root: Root,
     files: Vec<PathBuf>,
-    fake: Fake,
+    fake: std::sync::Arc<Fake>,
+    registry: crate::executor::Registry,
     /// Every message the watcher produced.
     said: Mutex<Vec<String>>,
 }
@@ -37,11 +38,15 @@ impl Scene {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Root::at(dir.path().join("root"));
         let files = vec![dir.path().join("mrsm-jobs.yaml")];
+        let fake = std::sync::Arc::new(Fake::default());
+        let mut registry = crate::executor::Registry::new();
+        registry.register("local", fake.clone());
         let scene = Scene {
             dir,
             root,
             files,
-            fake: Fake::default(),
+            fake,
+            registry,
             said: Mutex::new(Vec::new()),
         };
         scene.declare(jobs);
@@ -81,7 +86,7 @@ fn reconciler<'a>(scene: &'a Scene, on_event: &'a dyn Fn(&Event<'_>)) -> Reconci
     Reconciler::new(
         &scene.files,
         None,
-        &scene.fake,
+        &scene.registry,
         &scene.root,
         timing(),
         on_event,

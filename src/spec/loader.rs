@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 
-use super::error::{did_you_mean, SpecError};
+use super::error::SpecError;
 use super::fields::{at, lift, At, Fields};
 use super::interpolate::{interpolate_noting, parse_env_file, Vars};
 use super::raw::{self, RawCommand, RawFile, RawPaths};
 use super::{project_from_dir, spec_hash, Desired, DesiredJob, StateWord};
+use crate::job::parse_size;
 use crate::job::split_chain;
 use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
-use crate::job::parse_size;
+use crate::suggest::did_you_mean;
 
 /// One spec file's text.
 pub(super) struct Source {
@@ -31,6 +32,8 @@ pub(super) struct Loader {
     pub warnings: Vec<SpecError>,
     /// Every file read or looked for, absolute, in the order first read.
     pub inputs: Vec<PathBuf>,
+    /// The executors jobs may name besides the file's own `executors:`.
+    pub known_executors: Vec<String>,
 }
 
 /// Whether a file declares nothing at all: blank, or only comments. Such a file is
@@ -290,6 +293,7 @@ impl Loader {
         Some(Desired {
             project,
             jobs: desired,
+            executors: executor_names,
         })
     }
 
@@ -515,25 +519,36 @@ impl Loader {
         }
     }
 
-    /// The executor's label (only `local` runs jobs in this version).
+    /// The executor's label: one the machine knows, or `api:NAME` for a `NAME` (or
+    /// `api:NAME`) that the files or the machine declare.
     fn executor(&mut self, f: &Fields, vars: &Vars, executors: &[String]) -> String {
         let Some(e) = &f.executor else {
             return "local".to_string();
         };
         let label = self.text(e, vars).unwrap_or_default();
-        if label != "local" {
-            let message = if executors.contains(&label) {
-                format!("executor {label:?} is declared, but only the `local` executor is available in this version")
-            } else {
-                let mut known: Vec<&str> = vec!["local"];
-                known.extend(executors.iter().map(String::as_str));
-                format!(
-                    "unknown executor {label:?}: expected one of {}",
-                    known.join(", ")
-                )
-            };
-            self.error(e, message);
+        let name = label.strip_prefix("api:").unwrap_or(&label);
+        let remote = format!("api:{name}");
+        if self.known_executors.contains(&label) {
+            return label;
         }
+        if executors.iter().any(|d| d == name) || self.known_executors.contains(&remote) {
+            return remote;
+        }
+        let mut known: Vec<String> = self.known_executors.clone();
+        known.extend(executors.iter().cloned());
+        known.sort();
+        known.dedup();
+        let words: Vec<&str> = known.iter().map(String::as_str).collect();
+        let hint = did_you_mean(&label, &words)
+            .map(|k| format!("; did you mean `{k}`?"))
+            .unwrap_or_default();
+        self.error(
+            e,
+            format!(
+                "unknown executor {label:?}: expected one of {}{hint}",
+                known.join(", ")
+            ),
+        );
         label
     }
 

@@ -11,7 +11,8 @@ mod schema;
 
 use std::path::{Path, PathBuf};
 
-pub use error::{did_you_mean, AsWarning, SpecError, SpecErrors};
+pub use crate::suggest::did_you_mean;
+pub use error::{AsWarning, SpecError, SpecErrors};
 pub use interpolate::{interpolate, interpolate_noting, parse_env_file, Vars};
 pub use schema::schema_json;
 
@@ -26,7 +27,7 @@ pub const DEFAULT_FILE: &str = "mrsm-jobs.yaml";
 pub struct DesiredJob {
     pub spec: JobSpec,
     pub state: DesiredState,
-    /// The executor's label (`local`).
+    /// The executor's label (`local`, `api:prod`, a custom one's).
     pub executor: String,
     /// Hash of everything that changes how the job runs; a change means a restart.
     pub spec_hash: String,
@@ -37,6 +38,8 @@ pub struct DesiredJob {
 pub struct Desired {
     pub project: String,
     pub jobs: Vec<DesiredJob>,
+    /// The remote executors the files declare (`executors:`), by name.
+    pub executors: Vec<String>,
 }
 
 /// What one load of the spec files found: the desired jobs or every error, the
@@ -58,9 +61,20 @@ pub fn load(files: &[PathBuf], project: Option<&str>) -> Result<Desired, SpecErr
     load_tracked(files, project).result
 }
 
-/// [`load`], also returning the warnings and every file it read.
+/// [`load`], also returning the warnings and every file it read. Jobs may name
+/// `local` and the file's own `executors:`.
 pub fn load_tracked(files: &[PathBuf], project: Option<&str>) -> Loaded {
-    let mut loader = Loader::default();
+    load_for(files, project, &["local".to_string()])
+}
+
+/// [`load_tracked`] for a machine whose executors are `known` (labels such as
+/// `local`, `api:prod`, or a library user's own): a job's `executor:` must be one
+/// of them or one the file declares, else it is an error with a suggestion.
+pub fn load_for(files: &[PathBuf], project: Option<&str>, known: &[String]) -> Loaded {
+    let mut loader = Loader {
+        known_executors: known.to_vec(),
+        ..Loader::default()
+    };
     for path in files {
         loader.note_input(path);
         match std::fs::read_to_string(path) {

@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 pub use atomic::{is_disk_full, read_json, write_json, write_json_even_when_full};
 pub use lock::{ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
+pub use settings::{ExecutorSettings, Settings};
 pub use socket_path::with_socket_path;
 
 /// The previous file of a run history (`runs.jsonl.1`), kept with it.

@@ -31,11 +31,11 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
+pub use crate::job::RunHistory;
 pub use policy::{
     on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
 };
 pub use protocol::{call, Request, Response};
-pub use crate::job::RunHistory;
 pub use runs::{read_runs, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_job, signal_processes};
 

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::console::{Console, Notices};
 use super::{interrupt, project_jobs, watch_files, Files};
-use crate::executor::{Executor, LocalExecutor, StopOptions};
+use crate::executor::{LocalExecutor, StopOptions};
 use crate::logs::multiplex;
 use crate::logs::{format_stamp, Selection, Style};
 use crate::reconcile::watch::{messages, Message};
@@ -47,13 +47,13 @@ pub fn follow_and_watch(
         }
     }
     let _ = watcher.join();
-    let jobs = project_jobs(executor, project)?;
+    let jobs = project_jobs(project, false)?;
     let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
     let mut failed = false;
     for job in jobs {
-        match executor.stop(&job.name, &StopOptions::default()) {
+        match job.executor.stop(&job.info.name, &StopOptions::default()) {
             Ok(_) => stopped += 1,
             Err(e) => {
                 tell(format!("error: {e}"));

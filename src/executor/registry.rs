@@ -1,0 +1,150 @@
+//! Executors by label: the built-in `local`, the named ones of the settings file and
+//! the spec (`api:NAME`), and any a library user registers. Every verb and the
+//! reconciler find their executor here, so adding one touches nothing else.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::unavailable::Unavailable;
+use super::{Executor, ExecutorError, LocalExecutor};
+use crate::store::{Root, Settings};
+
+/// The label of the executor used when none is named.
+pub const DEFAULT_LABEL: &str = "local";
+
+/// Label → executor.
+#[derive(Clone, Default)]
+pub struct Registry {
+    executors: BTreeMap<String, Arc<dyn Executor>>,
+    /// The root of the `local` executor, when it is the built-in one: where the
+    /// command line keeps its own locks and the project watcher.
+    local_root: Option<Root>,
+}
+
+impl std::fmt::Debug for Registry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.executors.keys()).finish()
+    }
+}
+
+impl Registry {
+    /// An empty registry (a library user builds theirs from scratch).
+    pub fn new() -> Registry {
+        Registry::default()
+    }
+
+    /// What the command line uses: `local` on `root`, plus every executor the
+    /// settings file names.
+    pub fn standard(root: Root, settings: &Settings) -> Registry {
+        let mut registry = Registry::with_local(root);
+        for name in settings.executors.keys() {
+            registry.declare_remote(name);
+        }
+        registry
+    }
+
+    /// Just the built-in `local` executor on `root`; add more with
+    /// [`Registry::register`].
+    pub fn with_local(root: Root) -> Registry {
+        let mut registry = Registry::new();
+        registry.register(DEFAULT_LABEL, Arc::new(LocalExecutor::new(root.clone())));
+        registry.local_root = Some(root);
+        registry
+    }
+
+    /// The built-in local executor's root, if `local` is that executor.
+    pub fn local_root(&self) -> Option<&Root> {
+        self.local_root.as_ref()
+    }
+
+    /// Adds (or replaces) an executor under `label`.
+    pub fn register(&mut self, label: impl Into<String>, executor: Arc<dyn Executor>) {
+        let label = label.into();
+        if label == DEFAULT_LABEL {
+            self.local_root = None;
+        }
+        self.executors.insert(label, executor);
+    }
+
+    /// Declares the remote executor `api:NAME` (from the settings or a spec). Until
+    /// this version has an API client, it answers every verb with `Unavailable`,
+    /// so its jobs are reported and nothing elsewhere is touched.
+    pub fn declare_remote(&mut self, name: &str) {
+        let label = format!("api:{name}");
+        self.executors.entry(label).or_insert_with_key(|label| {
+            Arc::new(Unavailable::new(
+                label,
+                "the api executor arrives with `mrsm serve`; this version cannot reach it",
+            ))
+        });
+    }
+
+    /// This registry with the remote executors a spec declares (by name) added.
+    pub fn with_remotes(&self, names: &[String]) -> Registry {
+        let mut registry = self.clone();
+        for name in names {
+            registry.declare_remote(name);
+        }
+        registry
+    }
+
+    /// Every label, sorted.
+    pub fn labels(&self) -> Vec<String> {
+        self.executors.keys().cloned().collect()
+    }
+
+    /// The label `written` stands for: itself, or `api:NAME` for a bare `NAME`
+    /// declared as a remote executor.
+    pub fn resolve(&self, written: &str) -> Option<String> {
+        if self.executors.contains_key(written) {
+            return Some(written.to_string());
+        }
+        let remote = format!("api:{written}");
+        self.executors.contains_key(&remote).then_some(remote)
+    }
+
+    /// The executor under `label` (or what it stands for); an unknown label is an
+    /// error that lists the known ones.
+    pub fn get(&self, label: &str) -> Result<Arc<dyn Executor>, ExecutorError> {
+        self.resolve(label)
+            .and_then(|l| self.executors.get(&l).cloned())
+            .ok_or_else(|| ExecutorError::UnknownExecutor {
+                label: label.to_string(),
+                known: self.labels(),
+            })
+    }
+
+    /// Every executor with its label, sorted by label.
+    pub fn all(&self) -> Vec<(String, Arc<dyn Executor>)> {
+        self.executors
+            .iter()
+            .map(|(l, e)| (l.clone(), e.clone()))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_resolve_to_registered_executors() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings
+            .executors
+            .insert("prod".into(), crate::store::ExecutorSettings::default());
+        let registry = Registry::standard(Root::at(dir.path()), &settings);
+        assert_eq!(registry.labels(), vec!["api:prod", "local"]);
+        assert_eq!(registry.resolve("prod").as_deref(), Some("api:prod"));
+        assert_eq!(registry.resolve("api:prod").as_deref(), Some("api:prod"));
+        assert!(registry.get("local").is_ok());
+        let unknown = registry.get("lcoal").err().expect("unknown").to_string();
+        assert!(unknown.contains("did you mean `local`"), "{unknown}");
+        let remote = registry.get("prod").expect("declared");
+        assert!(matches!(
+            remote.list(None),
+            Err(ExecutorError::Unavailable { .. })
+        ));
+    }
+}

@@ -1,0 +1,165 @@
+//! `mem`: a test-only executor that keeps jobs in memory and runs nothing. It is
+//! what a second executor looks like to the reconciler and the command line, and it
+//! can be switched to answer `Unavailable` to play an executor out of reach.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+use mrsm::executor::{
+    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions,
+};
+use mrsm::job::{DesiredState, JobFile, JobInfo, JobSpec, JobStatus, RunHistory};
+use mrsm::logs::{LogLine, Selection};
+
+/// Jobs by name, each its definition (desired state, project and hash included).
+#[derive(Default)]
+pub struct Mem {
+    jobs: Mutex<BTreeMap<String, JobFile>>,
+    /// While set, every verb fails with `Unavailable`.
+    pub down: AtomicBool,
+}
+
+impl Mem {
+    fn jobs(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<String, JobFile>>, ExecutorError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(ExecutorError::Unavailable {
+                executor: "mem".into(),
+                message: "switched off by the test".into(),
+            });
+        }
+        self.jobs.lock().map_err(|_| ExecutorError::Unavailable {
+            executor: "mem".into(),
+            message: "poisoned".into(),
+        })
+    }
+
+    fn set(&self, name: &str, desired: DesiredState) -> Result<(), ExecutorError> {
+        let mut jobs = self.jobs()?;
+        let job = jobs
+            .get_mut(name)
+            .ok_or_else(|| ExecutorError::NotFound(name.into()))?;
+        job.desired = desired;
+        Ok(())
+    }
+
+    /// The names it holds (for assertions), empty while it is down.
+    pub fn names(&self) -> Vec<String> {
+        self.jobs
+            .lock()
+            .map(|j| j.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A job's stored definition.
+    pub fn file(&self, name: &str) -> Option<JobFile> {
+        self.jobs.lock().ok()?.get(name).cloned()
+    }
+}
+
+/// A job "runs" as it is told: its status is its desired state.
+fn info(file: &JobFile) -> JobInfo {
+    let mut info = JobInfo::derive(file, None, "mem");
+    info.status = match file.desired {
+        DesiredState::Running => JobStatus::Running,
+        DesiredState::Paused => JobStatus::Paused,
+        DesiredState::Stopped => JobStatus::Stopped,
+    };
+    info
+}
+
+impl Executor for Mem {
+    fn label(&self) -> &str {
+        "mem"
+    }
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            pause: true,
+            stdin: false,
+            schedules: true,
+        }
+    }
+    fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
+        let mut jobs = self.jobs()?;
+        if jobs.contains_key(&spec.name) {
+            return Err(ExecutorError::AlreadyExists(spec.name.clone()));
+        }
+        let file = JobFile {
+            spec: spec.clone(),
+            desired: options.desired,
+            created: jiff::Timestamp::now(),
+            project: options.project.clone(),
+            spec_hash: options.spec_hash.clone(),
+            resume: None,
+        };
+        let shown = info(&file);
+        jobs.insert(spec.name.clone(), file);
+        Ok(shown)
+    }
+    fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
+        self.jobs()?.remove(&spec.name);
+        self.create(spec, options)
+    }
+    fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError> {
+        self.jobs()?
+            .get(name)
+            .map(|f| f.spec.clone())
+            .ok_or_else(|| ExecutorError::NotFound(name.into()))
+    }
+    fn start(&self, name: &str) -> Result<String, ExecutorError> {
+        self.set(name, DesiredState::Running)?;
+        Ok(format!("started job {name:?} on mem"))
+    }
+    fn pause(&self, name: &str) -> Result<String, ExecutorError> {
+        self.set(name, DesiredState::Paused)?;
+        Ok(format!("paused job {name:?} on mem"))
+    }
+    fn stop(&self, name: &str, _: &StopOptions) -> Result<String, ExecutorError> {
+        self.set(name, DesiredState::Stopped)?;
+        Ok(format!("stopped job {name:?} on mem"))
+    }
+    fn delete(&self, name: &str, _: &DeleteOptions) -> Result<String, ExecutorError> {
+        self.jobs()?
+            .remove(name)
+            .map(|_| format!("deleted job {name:?} on mem"))
+            .ok_or_else(|| ExecutorError::NotFound(name.into()))
+    }
+    fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
+        self.jobs()?
+            .get(name)
+            .map(info)
+            .ok_or_else(|| ExecutorError::NotFound(name.into()))
+    }
+    fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
+        Ok(self
+            .jobs()?
+            .values()
+            .filter(|f| project.is_none() || f.project.as_deref() == project)
+            .map(info)
+            .collect())
+    }
+    fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
+        self.get(name).map(|_| RunHistory::default())
+    }
+    fn logs(&self, name: &str, _: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
+        self.get(name).map(|_| Vec::new())
+    }
+    fn follow_logs_when_ready(
+        &self,
+        name: &str,
+        _: bool,
+        ready: &mut dyn FnMut(),
+        _: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        self.get(name)?;
+        ready();
+        Ok(())
+    }
+    fn send_input(&self, name: &str, _: &str, _: bool) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Unsupported {
+            name: name.into(),
+            executor: "mem".into(),
+            what: "take input".into(),
+        })
+    }
+}
