@@ -327,3 +327,97 @@ fn broken_jobs_are_reported_and_never_touched() {
     let plan = decide(&empty, &Actual::of(vec![unreadable]), Mode::Full);
     assert!(plan.steps.is_empty(), "{:?}", plan.steps);
 }
+
+/// `name` declared on `executor`.
+fn declared_on(name: &str, executor: &str) -> DesiredJob {
+    let mut job = declared(name, "sleep 300", DesiredState::Running);
+    job.executor = executor.into();
+    job.spec_hash = spec_hash(&job.spec, executor);
+    job
+}
+
+/// `name` running on `executor`, owned by the project and current.
+fn running_on(name: &str, executor: &str) -> JobInfo {
+    let mut info = existing(name, &RUNNING);
+    info.executor = executor.into();
+    info.spec_hash = Some(declared_on(name, executor).spec_hash);
+    info
+}
+
+#[test]
+fn jobs_are_planned_per_executor() {
+    struct Case {
+        what: &'static str,
+        declared: Vec<DesiredJob>,
+        exists: Vec<JobInfo>,
+        unreachable: &'static [&'static str],
+        expected: &'static [(&'static str, &'static str, &'static str)],
+    }
+    let cases = [
+        Case {
+            what: "each executor's job where it is declared: nothing to do",
+            declared: vec![declared_on("a", "local"), declared_on("b", "mem")],
+            exists: vec![running_on("a", "local"), running_on("b", "mem")],
+            unreachable: &[],
+            expected: &[],
+        },
+        Case {
+            what: "a move: deleted where it was, created where it is declared",
+            declared: vec![declared_on("a", "mem")],
+            exists: vec![running_on("a", "local")],
+            unreachable: &[],
+            expected: &[("a", "mem", "create"), ("a", "local", "delete")],
+        },
+        Case {
+            what: "a move to an executor out of reach: reported, the job stays",
+            declared: vec![declared_on("a", "mem")],
+            exists: vec![running_on("a", "local")],
+            unreachable: &["mem"],
+            expected: &[("a", "mem", "unreachable")],
+        },
+        Case {
+            what: "an executor out of reach: its jobs reported, others converge",
+            declared: vec![declared_on("a", "mem"), declared_on("b", "local")],
+            exists: vec![],
+            unreachable: &["mem"],
+            expected: &[("a", "mem", "unreachable"), ("b", "local", "create")],
+        },
+        Case {
+            what: "an undeclared job on any executor is the project's to delete",
+            declared: vec![],
+            exists: vec![running_on("a", "mem"), running_on("b", "local")],
+            unreachable: &[],
+            expected: &[("a", "mem", "delete"), ("b", "local", "delete")],
+        },
+    ];
+    for case in cases {
+        let desired = Desired {
+            project: PROJECT.into(),
+            jobs: case.declared,
+            executors: Vec::new(),
+        };
+        let actual = Actual {
+            unreachable: case
+                .unreachable
+                .iter()
+                .map(|l| (l.to_string(), "down".to_string()))
+                .collect(),
+            ..Actual::of(case.exists)
+        };
+        let plan = decide(&desired, &actual, Mode::Full);
+        let got: Vec<(&str, &str, &str)> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                let action = match s.action {
+                    Action::Create => "create",
+                    Action::Delete => "delete",
+                    Action::Unreachable(_) => "unreachable",
+                    _ => "other",
+                };
+                (s.name.as_str(), s.executor.as_str(), action)
+            })
+            .collect();
+        assert_eq!(got, case.expected, "{}", case.what);
+    }
+}

@@ -535,10 +535,14 @@ impl Loader {
             return remote;
         }
         let mut known: Vec<String> = self.known_executors.clone();
-        known.extend(executors.iter().cloned());
+        known.extend(executors.iter().map(|d| format!("api:{d}")));
         known.sort();
         known.dedup();
-        let words: Vec<&str> = known.iter().map(String::as_str).collect();
+        // `prod` is as good as `api:prod`, so both are suggestions.
+        let words: Vec<&str> = known
+            .iter()
+            .flat_map(|k| [k.as_str(), k.strip_prefix("api:").unwrap_or(k)])
+            .collect();
         let hint = did_you_mean(&label, &words)
             .map(|k| format!("; did you mean `{k}`?"))
             .unwrap_or_default();

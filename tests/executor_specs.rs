@@ -1,0 +1,123 @@
+//! Executors as users name them: in a spec (`executor:`), in the settings file
+//! (`[executors.NAME]`) and with `-e`. An unknown one is an error with its place and
+//! a suggestion; a declared one that cannot be reached is reported while every job
+//! elsewhere converges.
+
+mod support;
+
+use predicates::prelude::*;
+use support::Env;
+
+fn spec(env: &Env, text: &str) {
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+}
+
+#[test]
+fn an_unknown_executor_is_an_error_with_its_place_and_a_suggestion() {
+    let env = Env::new();
+    spec(
+        &env,
+        "project: p\njobs:\n  a:\n    command: sleep 300\n    executor: lcoal\n",
+    );
+    for args in [&["validate"][..], &["up", "-d"]] {
+        env.mrsm()
+            .args(args)
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(
+                "mrsm-jobs.yaml:5:15: unknown executor \"lcoal\": expected one of local; did you mean `local`?",
+            ));
+    }
+    assert!(!env.job_dir("a").exists(), "nothing was created");
+}
+
+#[test]
+fn the_settings_file_names_executors_and_one_out_of_reach_changes_nothing_else() {
+    let env = Env::new();
+    let config = env.work().join("config.toml");
+    std::fs::write(&config, "[executors.prod]\nurl = \"http://127.0.0.1:9\"\n").expect("written");
+    let mrsm = || {
+        let mut cmd = env.mrsm();
+        cmd.env("MRSM_CONFIG", &config);
+        cmd
+    };
+    // A near miss of a name the settings declare is suggested.
+    spec(
+        &env,
+        "project: p\njobs:\n  far:\n    command: sleep 300\n    executor: prdo\n",
+    );
+    mrsm()
+        .arg("validate")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("did you mean `prod`?"));
+    // Declared: valid, and `up` reports it while the local job converges.
+    spec(
+        &env,
+        "project: p\njobs:\n  far:\n    command: sleep 300\n    executor: prod\n  near:\n    command: sleep 301\n",
+    );
+    mrsm().arg("validate").assert().success();
+    mrsm()
+        .args(["diff"])
+        .assert()
+        .stdout(predicate::str::contains("! unreachable far on api:prod"))
+        .stdout(predicate::str::contains("+ create near\n"));
+    mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("created near"))
+        .stderr(predicate::str::contains("executor api:prod"));
+    assert_eq!(env.status("near"), "running");
+    // Every executor listed: the unreachable one is a warning, the rest a table
+    // with the EXECUTOR column.
+    mrsm()
+        .args(["show", "jobs"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("EXECUTOR"))
+        .stdout(predicate::str::is_match(r"near +local +running").expect("regex"))
+        .stderr(predicate::str::contains("warning: executor api:prod"));
+    mrsm()
+        .args(["show", "jobs", "-e", "prod"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("executor api:prod"));
+    env.ok(&["stop", "jobs", "near"]);
+}
+
+#[test]
+fn run_takes_e_and_refuses_options_it_does_not_know() {
+    let env = Env::new();
+    env.mrsm()
+        .args([
+            "run", "-d", "-e", "local", "--name", "x1", "--", "sleep", "300",
+        ])
+        .assert()
+        .success()
+        .stdout("job \"x1\" running\n");
+    assert_eq!(env.info("x1")["command"][0], "sleep 300");
+    // An option run does not know is an error, never the start of the command.
+    env.mrsm()
+        .args(["run", "-d", "--bogus", "--name", "x2", "--", "sleep", "300"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unexpected argument '--bogus'"));
+    env.mrsm()
+        .args(["run", "-d", "-e", "lcoal", "--name", "x3", "--", "true"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `local`?"));
+    env.mrsm()
+        .args(["show", "jobs", "--json"])
+        .assert()
+        .stdout(predicate::str::contains("\"x2\"").not())
+        .stdout(predicate::str::contains("\"x3\"").not());
+    // The command starts at the first word that is not an option.
+    env.mrsm()
+        .args(["run", "sh", "-c", "echo $0-ok", "it"])
+        .assert()
+        .success()
+        .stdout("it-ok\n");
+    env.ok(&["stop", "jobs", "x1"]);
+}
