@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use mrsm::executor::{
-    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, Registry,
-    StopOptions,
+    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor, Outcome,
+    Registry, StopOptions,
 };
 use mrsm::job::{shell_join, split_words, JobInfo, JobSpec, RunHistory};
 use mrsm::logs::{LogLine, Selection};
@@ -87,16 +87,16 @@ impl Executor for Nice {
     fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError> {
         self.local.spec(name).map(Nice::unwrapped)
     }
-    fn start(&self, name: &str) -> Result<String, ExecutorError> {
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.local.start(name)
     }
-    fn pause(&self, name: &str) -> Result<String, ExecutorError> {
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.local.pause(name)
     }
-    fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
+    fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         self.local.stop(name, options)
     }
-    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         self.local.delete(name, options)
     }
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
@@ -126,7 +126,7 @@ impl Executor for Nice {
         self.local
             .follow_logs_when_ready(name, from_start, ready, on_line)
     }
-    fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError> {
+    fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError> {
         self.local.send_input(name, data, eof)
     }
 }

@@ -158,7 +158,7 @@ fn input_a_step_does_not_read_is_held_back_not_hoarded() {
     let env = Env::new();
     env.run_d("deaf", &["--", "sleep", "300"]);
     let socket = env.job_dir("deaf").join("control.sock");
-    let chunk = "x".repeat(64 * 1024);
+    let chunk = vec![b'x'; 64 * 1024];
     let mut accepted = 0usize;
     let refusal = loop {
         let answer = call(
@@ -190,4 +190,25 @@ fn input_a_step_does_not_read_is_held_back_not_hoarded() {
         "{accepted} bytes taken"
     );
     env.ok(&["stop", "jobs", "deaf"]);
+}
+
+#[test]
+fn input_reaches_the_job_byte_for_byte() {
+    let env = Env::new();
+    let out = env.work().join("got.bin");
+    env.run_d(
+        "binary",
+        &["--", "sh", "-c", &format!("head -c 4 > {}", out.display())],
+    );
+    // Not text: invalid UTF-8 and a NUL. Piped, so attach reads it to the end.
+    env.mrsm()
+        .args(["attach", "job", "binary"])
+        .write_stdin(vec![0xff, 0xfe, 0x00, b'z'])
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .success();
+    assert_eq!(
+        std::fs::read(&out).expect("written"),
+        [0xff, 0xfe, 0x00, b'z']
+    );
 }

@@ -106,14 +106,13 @@ fn forward_input(executor: &dyn Executor, name: &str) {
     loop {
         match stdin.read(&mut buf) {
             Ok(0) | Err(_) => {
-                let _ = executor.send_input(name, "", true);
+                let _ = executor.send_input(name, b"", true);
                 return;
             }
             Ok(n) => {
-                let text = String::from_utf8_lossy(&buf[..n]).into_owned();
                 // A step that does not read its input holds this back until it does.
                 loop {
-                    match executor.send_input(name, &text, false) {
+                    match executor.send_input(name, &buf[..n], false) {
                         Ok(()) => break,
                         Err(e) if e.to_string().contains(crate::supervisor::INPUT_NOT_READ) => {
                             std::thread::sleep(std::time::Duration::from_millis(50));

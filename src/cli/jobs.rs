@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{render, On, UsageError};
-use crate::executor::{DeleteOptions, Executor, ExecutorError, StopOptions};
+use crate::executor::{DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{validate_name, JobInfo, SignalName};
 
 /// Job names.
@@ -69,9 +69,10 @@ pub struct StopArgs {
 /// is not a valid job name.
 pub fn each(
     names: &Names,
-    verb: impl Fn(&dyn Executor, &str) -> Result<String, ExecutorError>,
+    verb: impl Fn(&dyn Executor, &str) -> Result<Outcome, ExecutorError>,
 ) -> anyhow::Result<i32> {
-    let executor = names.on.executor()?;
+    let on = names.on.clone();
+    let executor = on.executor()?;
     let executor = executor.as_ref();
     let names = &names.names;
     let mut code = 0;
@@ -82,7 +83,8 @@ pub fn each(
             continue;
         }
         match verb(executor, name) {
-            Ok(message) => out!("{message}"),
+            Ok(outcome) if on.label() == crate::executor::DEFAULT_LABEL => out!("{outcome}"),
+            Ok(outcome) => out!("{outcome} on {}", on.label()),
             Err(e) => {
                 err!("error: {e}");
                 code = code.max(1);

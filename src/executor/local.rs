@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
-use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
+use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, StopSettings,
     SupervisorState,
@@ -238,12 +238,12 @@ impl LocalExecutor {
         let timeout = ready_timeout();
         let answer = rx.recv_timeout(timeout);
         let line = answer.as_deref().map(str::trim).unwrap_or_default();
-        if line == "busy" {
+        if line == supervisor::BUSY {
             // Another supervisor of this job is already running: nothing to do.
             let _ = child.wait();
             return Ok(());
         }
-        if line == "ready" {
+        if line == supervisor::READY {
             // Reap it whenever it ends, so a long-lived caller collects no zombies.
             std::thread::spawn(move || child.wait());
             return Ok(());
@@ -343,19 +343,22 @@ impl LocalExecutor {
         name: &str,
         settings: StopSettings,
         options: &StopOptions,
-    ) -> Result<String, ExecutorError> {
+    ) -> Result<Outcome, ExecutorError> {
         let signal = options.signal.unwrap_or(settings.signal);
         let grace = options.timeout.unwrap_or(settings.timeout);
         let Some(supervisor) = self.supervisor_of(name) else {
-            return Ok(format!("job {name:?} was not running"));
+            return Ok(Outcome::WasNotRunning {
+                name: name.into(),
+                leftovers: 0,
+                supervisor: None,
+            });
         };
         if !supervisor.is_alive() {
-            return Ok(match self.clean_leftovers(name, supervisor, signal.0, grace) {
-                0 => format!("job {name:?} was not running"),
-                n => format!(
-                    "job {name:?} was not running; stopped {n} process(es) its supervisor (pid {}) left behind",
-                    supervisor.pid
-                ),
+            let leftovers = self.clean_leftovers(name, supervisor, signal.0, grace);
+            return Ok(Outcome::WasNotRunning {
+                name: name.into(),
+                leftovers,
+                supervisor: Some(supervisor.pid),
             });
         }
         // A supervisor stopped from outside (SIGSTOP) could not answer.
@@ -390,7 +393,7 @@ impl LocalExecutor {
         }
         // Whatever a supervisor killed meanwhile could not stop.
         self.clean_leftovers(name, supervisor, Signal::SIGKILL, Duration::ZERO);
-        Ok(format!("stopped job {name:?}"))
+        Ok(Outcome::Stopped { name: name.into() })
     }
 
     /// Whether a deleted job's logs or run history are still here.
@@ -537,7 +540,7 @@ impl Executor for LocalExecutor {
         Ok(self.read_file(name)?.spec)
     }
 
-    fn start(&self, name: &str) -> Result<String, ExecutorError> {
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         let mut file = self.set_desired(name, DesiredState::Running)?;
         if let Some(live) = self.live_supervisor(name) {
@@ -548,7 +551,7 @@ impl Executor for LocalExecutor {
                             name: name.into(),
                             message,
                         }),
-                        _ => Ok(format!("resumed job {name:?}")),
+                        _ => Ok(Outcome::Resumed { name: name.into() }),
                     };
                 }
                 // A stop under way is let finish, then the job starts again.
@@ -570,7 +573,7 @@ impl Executor for LocalExecutor {
                     // finished the job (draining the last output) no longer answers.
                     match self.request(name, &Request::Status, Duration::from_secs(10)) {
                         Ok(Response::State { state }) if state.phase != Phase::Exited => {
-                            return Ok(format!("job {name:?} is already running"))
+                            return Ok(Outcome::AlreadyRunning { name: name.into() })
                         }
                         _ => {
                             let supervisor = live.supervisor;
@@ -599,10 +602,10 @@ impl Executor for LocalExecutor {
             wait_for(STOP_SLACK, || !previous.is_alive());
         }
         self.launch(name)?;
-        Ok(format!("started job {name:?}"))
+        Ok(Outcome::Started { name: name.into() })
     }
 
-    fn pause(&self, name: &str) -> Result<String, ExecutorError> {
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         self.read_file(name)?;
         if self.live_supervisor(name).is_none() {
@@ -614,24 +617,22 @@ impl Executor for LocalExecutor {
                 name: name.into(),
                 message,
             }),
-            _ => Ok(format!("paused job {name:?}")),
+            _ => Ok(Outcome::Paused { name: name.into() }),
         }
     }
 
-    fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError> {
+    fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         let file = self.mark_stopped(name)?;
         let settings = file.map(|f| f.spec.stop).unwrap_or_default();
         self.stop_unlocked(name, settings, options)
     }
 
-    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         validate_name(name).map_err(crate::job::SpecError::from)?;
         if options.purge && !self.root.job_file(name).exists() && self.has_kept_data(name) {
             let _lock = RootLock::acquire(&self.root)?;
             supervisor::remove_job_files(&self.root, name);
-            return Ok(format!(
-                "deleted the logs and run history kept for job {name:?}"
-            ));
+            return Ok(Outcome::KeptDataDeleted { name: name.into() });
         }
         let file = self.mark_stopped(name)?;
         let project = file.as_ref().and_then(|f| f.project.clone());
@@ -640,12 +641,16 @@ impl Executor for LocalExecutor {
         let _lock = RootLock::acquire(&self.root)?;
         if options.purge {
             supervisor::remove_job_files(&self.root, name);
-            Ok(format!("deleted job {name:?}"))
+            Ok(Outcome::Deleted {
+                name: name.into(),
+                kept: false,
+            })
         } else {
             supervisor::remove_job_definition(&self.root, name, project.as_deref());
-            Ok(format!(
-                "deleted job {name:?} (its logs and run history are kept)"
-            ))
+            Ok(Outcome::Deleted {
+                name: name.into(),
+                kept: true,
+            })
         }
     }
 
@@ -770,13 +775,13 @@ impl Executor for LocalExecutor {
         }
     }
 
-    fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError> {
+    fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError> {
         self.read_file(name)?;
         if self.live_supervisor(name).is_none() {
             return Err(ExecutorError::NotRunning(name.into()));
         }
         let request = Request::Stdin {
-            data: data.to_string(),
+            data: data.to_vec(),
             eof,
         };
         match self.request(name, &request, Duration::from_secs(10))? {

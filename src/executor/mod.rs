@@ -4,11 +4,13 @@
 
 mod handle;
 mod local;
+mod outcome;
 mod registry;
 mod unavailable;
 
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
+pub use outcome::Outcome;
 pub use registry::{Registry, DEFAULT_LABEL};
 pub use unavailable::Unavailable;
 
@@ -173,13 +175,13 @@ pub trait Executor: Send + Sync {
     /// The job's definition as stored.
     fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError>;
     /// Starts a stopped job or resumes a paused one.
-    fn start(&self, name: &str) -> Result<String, ExecutorError>;
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError>;
     /// Suspends every process of a running job and holds its schedule.
-    fn pause(&self, name: &str) -> Result<String, ExecutorError>;
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError>;
     /// Stops a job and returns once no process of it is left.
-    fn stop(&self, name: &str, options: &StopOptions) -> Result<String, ExecutorError>;
+    fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError>;
     /// Stops a job, then removes it (and its logs and run history with `purge`).
-    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<String, ExecutorError>;
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError>;
     /// One job as users see it.
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
     /// Every job of this executor, or only the project's.
@@ -209,5 +211,5 @@ pub trait Executor: Send + Sync {
         on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError>;
     /// Writes to the standard input of the job's running step; `eof` closes it.
-    fn send_input(&self, name: &str, data: &str, eof: bool) -> Result<(), ExecutorError>;
+    fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError>;
 }

@@ -2,7 +2,9 @@
 //! nothing. It stands for a declared executor this version cannot use yet, and lets
 //! tests check that an unreachable executor leaves every other one's jobs alone.
 
-use super::{Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
+use super::{
+    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
+};
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{LogLine, Selection};
 
@@ -46,16 +48,16 @@ impl Executor for Unavailable {
     fn spec(&self, _: &str) -> Result<JobSpec, ExecutorError> {
         self.fail()
     }
-    fn start(&self, _: &str) -> Result<String, ExecutorError> {
+    fn start(&self, _: &str) -> Result<Outcome, ExecutorError> {
         self.fail()
     }
-    fn pause(&self, _: &str) -> Result<String, ExecutorError> {
+    fn pause(&self, _: &str) -> Result<Outcome, ExecutorError> {
         self.fail()
     }
-    fn stop(&self, _: &str, _: &StopOptions) -> Result<String, ExecutorError> {
+    fn stop(&self, _: &str, _: &StopOptions) -> Result<Outcome, ExecutorError> {
         self.fail()
     }
-    fn delete(&self, _: &str, _: &DeleteOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, _: &str, _: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         self.fail()
     }
     fn get(&self, _: &str) -> Result<JobInfo, ExecutorError> {
@@ -79,7 +81,7 @@ impl Executor for Unavailable {
     ) -> Result<(), ExecutorError> {
         self.fail()
     }
-    fn send_input(&self, _: &str, _: &str, _: bool) -> Result<(), ExecutorError> {
+    fn send_input(&self, _: &str, _: &[u8], _: bool) -> Result<(), ExecutorError> {
         self.fail()
     }
 }

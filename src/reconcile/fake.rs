@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
+use crate::executor::Outcome;
 use crate::executor::{CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions};
 use crate::job::{DesiredState, JobFile, JobInfo, JobSpec, JobStatus};
 use crate::logs::{LogLine, Selection};
@@ -155,38 +156,41 @@ impl Executor for Fake {
         self.with(name, |j| j.spec.clone())
     }
 
-    fn start(&self, name: &str) -> Result<String, ExecutorError> {
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.note("start", name);
         self.with(name, |j| {
             j.status = JobStatus::Running;
             j.desired = DesiredState::Running;
-            format!("started {name}")
+            Outcome::Started { name: name.into() }
         })
     }
 
-    fn pause(&self, name: &str) -> Result<String, ExecutorError> {
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.note("pause", name);
         self.with(name, |j| {
             j.status = JobStatus::Paused;
             j.desired = DesiredState::Paused;
-            format!("paused {name}")
+            Outcome::Paused { name: name.into() }
         })
     }
 
-    fn stop(&self, name: &str, _: &StopOptions) -> Result<String, ExecutorError> {
+    fn stop(&self, name: &str, _: &StopOptions) -> Result<Outcome, ExecutorError> {
         self.note("stop", name);
         self.with(name, |j| {
             j.status = JobStatus::Stopped;
             j.desired = DesiredState::Stopped;
-            format!("stopped {name}")
+            Outcome::Stopped { name: name.into() }
         })
     }
 
-    fn delete(&self, name: &str, _: &DeleteOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, name: &str, _: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         self.note("delete", name);
         let mut jobs = self.jobs.lock().map_err(|_| poisoned(name))?;
         jobs.remove(name)
-            .map(|_| format!("deleted {name}"))
+            .map(|_| Outcome::Deleted {
+                name: name.into(),
+                kept: false,
+            })
             .ok_or_else(|| ExecutorError::NotFound(name.into()))
     }
 
@@ -223,7 +227,7 @@ impl Executor for Fake {
         Err(unsupported(name))
     }
 
-    fn send_input(&self, name: &str, _: &str, _: bool) -> Result<(), ExecutorError> {
+    fn send_input(&self, name: &str, _: &[u8], _: bool) -> Result<(), ExecutorError> {
         Err(unsupported(name))
     }
 }

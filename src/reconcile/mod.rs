@@ -356,6 +356,14 @@ fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
     }
 }
 
+/// What a verb did, saying where when it is not `local`.
+fn said(outcome: crate::executor::Outcome, step: &Step) -> String {
+    match step.executor.as_str() {
+        DEFAULT_LABEL => outcome.to_string(),
+        other => format!("{outcome} on {other}"),
+    }
+}
+
 fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, ExecutorError> {
     let name = step.name.as_str();
     let job = step.job.as_ref();
@@ -372,15 +380,19 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         (Action::Update(_), Some(job)) => executor
             .replace(&job.spec, &options(plan, job))
             .map(|_| format!("updated {shown}")),
-        (Action::Start | Action::Resume, _) => executor.start(name),
+        (Action::Start | Action::Resume, _) => executor.start(name).map(|o| said(o, step)),
         (Action::Pause, _) => {
             if executor.get(name)?.status == JobStatus::Stopped {
                 executor.start(name)?;
             }
-            executor.pause(name)
+            executor.pause(name).map(|o| said(o, step))
         }
-        (Action::Stop, _) => executor.stop(name, &StopOptions::default()),
-        (Action::Delete, _) => executor.delete(name, &DeleteOptions::default()),
+        (Action::Stop, _) => executor
+            .stop(name, &StopOptions::default())
+            .map(|o| said(o, step)),
+        (Action::Delete, _) => executor
+            .delete(name, &DeleteOptions::default())
+            .map(|o| said(o, step)),
         (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
             name: name.into(),
             message: format!("conflict: {}", why_not(step)),

@@ -35,7 +35,7 @@ pub use crate::job::RunHistory;
 pub use policy::{
     on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
 };
-pub use protocol::{call, Request, Response};
+pub use protocol::{call, Request, Response, BUSY, READY};
 pub use runs::{read_runs, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_job, signal_processes};
 
@@ -79,7 +79,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     let predecessor = SupervisorLock::holder(&lock_path).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
     let Some(_lock) = SupervisorLock::try_acquire(&lock_path, me)? else {
-        say("busy");
+        say(protocol::BUSY);
         return Ok(());
     };
     if let Some(predecessor) = predecessor {
@@ -313,7 +313,7 @@ impl Supervisor {
 
         self.begin();
         self.save_state();
-        say("ready");
+        say(protocol::READY);
         release_stdout();
 
         while !self.done {
@@ -930,7 +930,7 @@ impl Supervisor {
         let _ = reply.send(response);
     }
 
-    fn write_stdin(&mut self, data: String, eof: bool) -> Response {
+    fn write_stdin(&mut self, data: Vec<u8>, eof: bool) -> Response {
         let step = self
             .runs
             .iter_mut()
@@ -958,7 +958,7 @@ impl Supervisor {
         child
             .stdin_pending
             .fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
-        if !data.is_empty() && stdin.send(data.into_bytes()).is_err() {
+        if !data.is_empty() && stdin.send(data).is_err() {
             return Response::Refused {
                 message: "the step's input is closed".into(),
             };

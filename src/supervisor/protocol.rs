@@ -11,6 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::job::{SignalName, SupervisorState};
 
+/// The supervisor's first line on its standard output, to the command that
+/// launched it: it answers on its socket and the job has begun.
+pub const READY: &str = "ready";
+/// Its first line instead when another supervisor of the job is alive: it exits and
+/// the job is left to that one.
+pub const BUSY: &str = "busy";
+
 /// What a client asks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "kebab-case")]
@@ -32,7 +39,8 @@ pub enum Request {
     /// Write to the standard input of the newest run's current step; `eof` closes it
     /// afterwards.
     Stdin {
-        data: String,
+        /// The bytes as they are: input need not be text.
+        data: Vec<u8>,
         #[serde(default)]
         eof: bool,
     },

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use mrsm::executor::{
-    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, StopOptions,
+    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
 };
 use mrsm::job::{DesiredState, JobFile, JobInfo, JobSpec, JobStatus, RunHistory};
 use mrsm::logs::{LogLine, Selection};
@@ -106,22 +106,25 @@ impl Executor for Mem {
             .map(|f| f.spec.clone())
             .ok_or_else(|| ExecutorError::NotFound(name.into()))
     }
-    fn start(&self, name: &str) -> Result<String, ExecutorError> {
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.set(name, DesiredState::Running)?;
-        Ok(format!("started job {name:?} on mem"))
+        Ok(Outcome::Started { name: name.into() })
     }
-    fn pause(&self, name: &str) -> Result<String, ExecutorError> {
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
         self.set(name, DesiredState::Paused)?;
-        Ok(format!("paused job {name:?} on mem"))
+        Ok(Outcome::Paused { name: name.into() })
     }
-    fn stop(&self, name: &str, _: &StopOptions) -> Result<String, ExecutorError> {
+    fn stop(&self, name: &str, _: &StopOptions) -> Result<Outcome, ExecutorError> {
         self.set(name, DesiredState::Stopped)?;
-        Ok(format!("stopped job {name:?} on mem"))
+        Ok(Outcome::Stopped { name: name.into() })
     }
-    fn delete(&self, name: &str, _: &DeleteOptions) -> Result<String, ExecutorError> {
+    fn delete(&self, name: &str, _: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         self.jobs()?
             .remove(name)
-            .map(|_| format!("deleted job {name:?} on mem"))
+            .map(|_| Outcome::Deleted {
+                name: name.into(),
+                kept: false,
+            })
             .ok_or_else(|| ExecutorError::NotFound(name.into()))
     }
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
@@ -155,7 +158,7 @@ impl Executor for Mem {
         ready();
         Ok(())
     }
-    fn send_input(&self, name: &str, _: &str, _: bool) -> Result<(), ExecutorError> {
+    fn send_input(&self, name: &str, _: &[u8], _: bool) -> Result<(), ExecutorError> {
         Err(ExecutorError::Unsupported {
             name: name.into(),
             executor: "mem".into(),
