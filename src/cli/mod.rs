@@ -4,6 +4,7 @@
 //! verb's handler lives in its own module.
 
 mod attach;
+mod completions;
 mod compose;
 mod interrupt;
 mod jobs;
@@ -75,6 +76,13 @@ enum Command {
     Attach(AttachCommand),
     /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
     Schema,
+    /// Print a shell completion script (bash, zsh, fish); bash and fish complete job names too.
+    Completions(completions::Args),
+    /// Print the manual page (roff): `mrsm man | man -l -`.
+    Man,
+    /// Prints every job's name, one per line (used by the completion scripts).
+    #[command(name = "__job-names", hide = true)]
+    JobNames,
     /// Applies every change of the spec files until stopped (started by `up -d --watch`).
     #[command(hide = true)]
     Watch(compose::Files),
@@ -299,6 +307,9 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Ps(args) => compose::ps(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
+        Command::Completions(args) => completions::run(&args),
+        Command::Man => completions::man(),
+        Command::JobNames => completions::job_names(),
         Command::Schema => {
             use std::io::Write as _;
             let _ = write!(std::io::stdout(), "{}", crate::spec::schema_json());

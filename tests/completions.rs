@@ -1,0 +1,65 @@
+//! Completion scripts and the manual page come from the command line's own
+//! definitions; bash's completes the names of the jobs there are.
+
+mod support;
+
+use predicates::prelude::*;
+use support::Env;
+
+#[test]
+fn bash_completes_verbs_and_job_names() {
+    let env = Env::new();
+    env.run_d("alpha-job", &["--", "sleep", "300"]);
+    env.run_d("beta-job", &["--", "sleep", "300"]);
+    let bin = assert_cmd::cargo::cargo_bin("mrsm");
+    let dir = bin.parent().expect("bin dir");
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let complete = |words: &str, cword: usize| {
+        let script = format!(
+            "source <(mrsm completions bash)\nCOMP_WORDS=({words})\nCOMP_CWORD={cword}\nCOMP_LINE=\"${{COMP_WORDS[*]}}\"\nCOMP_POINT=${{#COMP_LINE}}\n_mrsm_with_job_names mrsm \"${{COMP_WORDS[COMP_CWORD]}}\" \"${{COMP_WORDS[COMP_CWORD-1]}}\"\nprintf '%s\\n' \"${{COMPREPLY[@]}}\""
+        );
+        let out = std::process::Command::new("bash")
+            .args(["-c", &script])
+            .env("PATH", &path)
+            .env("MRSM_ROOT_DIR", env.root())
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(complete("mrsm stop jobs ''", 3), "alpha-job\nbeta-job\n");
+    assert_eq!(complete("mrsm attach job b", 3), "beta-job\n");
+    let verbs = complete("mrsm st", 1);
+    assert!(verbs.contains("start") && verbs.contains("stop"), "{verbs}");
+    env.ok(&["stop", "jobs", "alpha-job", "beta-job"]);
+}
+
+#[test]
+fn zsh_fish_and_the_manual_page_are_generated() {
+    let env = Env::new();
+    env.mrsm()
+        .args(["completions", "zsh"])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("#compdef mrsm"));
+    env.mrsm()
+        .args(["completions", "fish"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("(mrsm __job-names"));
+    env.mrsm()
+        .arg("man")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH mrsm 1"))
+        .stdout(predicate::str::contains("completions"));
+    env.mrsm().args(["completions", "tcsh"]).assert().code(2);
+}
