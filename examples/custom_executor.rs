@@ -116,6 +116,14 @@ impl Executor for Nice {
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
         self.local.logs(name, selection)
     }
+    fn read_logs(
+        &self,
+        name: &str,
+        cursor: mrsm::logs::Cursor,
+        max: usize,
+    ) -> Result<(Vec<LogLine>, mrsm::logs::Cursor), ExecutorError> {
+        self.local.read_logs(name, cursor, max)
+    }
     fn follow_logs_when_ready(
         &self,
         name: &str,

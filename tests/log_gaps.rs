@@ -146,3 +146,61 @@ fn a_job_created_while_the_reader_is_held_up_is_counted_from_its_first_line() {
     assert!(dropped > 0, "the held reader missed some, and said so");
     env.ok(&["stop", "jobs", "filler"]);
 }
+
+#[test]
+fn a_reader_resumes_by_cursor_without_repeating_or_losing_a_line() {
+    use mrsm::executor::{Executor, LocalExecutor};
+    let env = Env::new();
+    env.run_d(
+        "counted",
+        &[
+            "--log-size",
+            "16KiB",
+            "--log-keep",
+            "2",
+            "--",
+            "seq",
+            "1",
+            "5000",
+        ],
+    );
+    wait_for(Duration::from_secs(30), "the job to end", || {
+        (env.status("counted") == "stopped").then_some(())
+    });
+    let local = LocalExecutor::new(mrsm::store::Root::at(env.root()));
+    let (mut cursor, mut expected, mut dropped) = (0, None::<u64>, 0);
+    loop {
+        // Small pages, as a follower that keeps reconnecting would read them.
+        let (page, next) = local.read_logs("counted", cursor, 97).expect("readable");
+        if page.is_empty() {
+            assert_eq!(next, cursor, "nothing read, nothing skipped");
+            break;
+        }
+        for line in &page {
+            if let Some(n) = line.dropped() {
+                dropped += n;
+                continue;
+            }
+            if line.stream != mrsm::logs::Stream::Out {
+                continue;
+            }
+            let n: u64 = String::from_utf8_lossy(&line.line)
+                .parse()
+                .expect("a number");
+            if let Some(want) = expected {
+                assert_eq!(n, want, "repeated or lost after {}", want - 1);
+            }
+            expected = Some(n + 1);
+        }
+        cursor = next;
+    }
+    assert_eq!(expected, Some(5001), "read to the last line");
+    assert!(
+        dropped > 0,
+        "rotation took the oldest records, counted in a gap"
+    );
+    assert!(
+        local.read_logs("nope", 0, 10).is_err(),
+        "a job that does not exist"
+    );
+}

@@ -725,6 +725,24 @@ impl Executor for LocalExecutor {
         Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
     }
 
+    fn read_logs(
+        &self,
+        name: &str,
+        cursor: crate::logs::Cursor,
+        max: usize,
+    ) -> Result<(Vec<LogLine>, crate::logs::Cursor), ExecutorError> {
+        validate_name(name).map_err(crate::job::SpecError::from)?;
+        if !self.root.job_file(name).exists() && !self.has_kept_data(name) {
+            return Err(ExecutorError::NotFound(name.into()));
+        }
+        Ok(crate::logs::read_page(
+            name,
+            &self.root.log_file(name),
+            cursor,
+            max,
+        ))
+    }
+
     fn follow_logs_when_ready(
         &self,
         name: &str,

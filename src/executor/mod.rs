@@ -17,7 +17,7 @@ pub use unavailable::Unavailable;
 use std::time::Duration;
 
 use crate::job::{DesiredState, JobInfo, JobSpec, RunHistory, SignalName, SpecError};
-use crate::logs::{LogLine, Selection};
+use crate::logs::{Cursor, LogLine, Selection};
 use crate::store::StoreError;
 
 /// Failures of executor verbs; each names the job.
@@ -190,6 +190,23 @@ pub trait Executor: Send + Sync {
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError>;
     /// The job's log lines, filtered.
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError>;
+    /// Up to `max` log lines from record number `cursor` on, and the cursor after
+    /// them: a follower that lost its connection resumes there without repeating or
+    /// losing a line (records rotation deleted meanwhile come as one `gap` line).
+    /// An executor that cannot do this says so.
+    fn read_logs(
+        &self,
+        name: &str,
+        cursor: Cursor,
+        max: usize,
+    ) -> Result<(Vec<LogLine>, Cursor), ExecutorError> {
+        let _ = (cursor, max);
+        Err(ExecutorError::Unsupported {
+            name: name.into(),
+            executor: self.label().into(),
+            what: "read its logs by position".into(),
+        })
+    }
     /// Hands each new log line to `on_line` (from the start of the log, or only
     /// lines written from now on) until the job stops or `on_line` returns false.
     fn follow_logs(

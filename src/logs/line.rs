@@ -8,7 +8,7 @@ use super::follow::Follower;
 use super::record::{Record, Stream};
 
 /// A line of a job's log.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct LogLine {
     pub job: String,
     /// `2024-05-01T12:34:56.789Z`: UTC, milliseconds; sorts as text.
@@ -56,7 +56,7 @@ pub fn parse_records(job: &str, bytes: &[u8]) -> Vec<LogLine> {
 }
 
 /// Which lines of a log to show.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct Selection {
     /// Only the last N lines.
     pub tail: Option<usize>,
