@@ -7,13 +7,12 @@ mod foreground;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use std::sync::Arc;
-
 use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
-use crate::executor::{CreateOptions, DeleteOptions, Executor, LocalExecutor, StopOptions};
-use crate::job::{shell_join, DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
+use crate::executor::{Executor, LocalExecutor};
+use crate::job::{JobInfo, JobStatus};
+use crate::reconcile::project::{self, watcher_name, Found, Restarted};
 use crate::reconcile::watch::{Event, Timing};
 use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};
@@ -219,65 +218,9 @@ fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32
     take_watch_lock(executor, project, "checking").map(drop)
 }
 
-/// The name of a project's background watcher job.
-pub fn watcher_name(project: &str) -> String {
-    let name = format!("mrsm-watch-{project}");
-    if name.len() <= 64 {
-        return name;
-    }
-    // Job names have at most 64 characters: a long project name is cut, and a hash
-    // of it keeps two long names apart.
-    let hash = crate::fnv::Fnv::new().write(project.as_bytes()).finish();
-    format!("mrsm-watch-{}-{:08x}", &project[..44], hash as u32)
-}
-
-/// The variable that marks a job as a project's background watcher, naming the
-/// project: a job that merely has the watcher's name is never taken for it.
-const WATCHER_MARK: &str = "MRSM_WATCHER_OF";
-
-/// The project's background watcher job, if there is one; an error when a job of
-/// that name exists and is not the watcher.
-fn project_watcher(executor: &LocalExecutor, project: &str) -> anyhow::Result<Option<String>> {
-    let name = watcher_name(project);
-    match executor.spec(&name) {
-        Ok(spec) if spec.env.get(WATCHER_MARK).map(String::as_str) == Some(project) => {
-            Ok(Some(name))
-        }
-        Ok(_) => anyhow::bail!(
-            "a job named {name:?} exists but is not project {project:?}'s watcher; it is left alone (rename or delete it)"
-        ),
-        Err(_) => Ok(None),
-    }
-}
-
 /// `up -d --watch`: the watcher as a background job (restarted if it fails).
 fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyhow::Result<()> {
-    let mut words = vec![
-        crate::executor::locate_mrsm_binary().display().to_string(),
-        "watch".to_string(),
-        "-p".to_string(),
-        project.to_string(),
-    ];
-    for f in &files.files {
-        words.push("-f".into());
-        words.push(std::path::absolute(f)?.display().to_string());
-    }
-    let mut spec = JobSpec::new(watcher_name(project), vec![shell_join(&words)]);
-    spec.restart = RestartPolicy::OnFailure;
-    spec.env.insert(WATCHER_MARK.into(), project.into());
-    let name = spec.name.clone();
-    let options = CreateOptions::default();
-    match (project_watcher(executor, project)?, executor.spec(&name)) {
-        (Some(_), Ok(old)) if old.command == spec.command && old.env == spec.env => {
-            executor.start(&name)?;
-        }
-        (Some(_), _) => {
-            executor.replace(&spec, &options)?;
-        }
-        (None, _) => {
-            executor.create(&spec, &options)?;
-        }
-    }
+    let name = project::ensure_watcher(executor, &files.files, project)?;
     out!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
     Ok(())
 }
@@ -316,37 +259,14 @@ pub fn watch(files: &Files) -> anyhow::Result<i32> {
     watch_files(files, &reconcile::watch::print_event).map(|()| 0)
 }
 
-/// A job found on one of the executors.
-struct Found {
-    executor: Arc<dyn Executor>,
-    info: JobInfo,
-}
-
-/// The project's jobs on every executor as they are now (`broken` adds jobs whose
-/// owner cannot be read, which every project is shown). An executor that cannot be
-/// listed is a warning: its jobs are left as they are.
-fn project_jobs(project: &str, broken: bool) -> anyhow::Result<Vec<Found>> {
-    let mut found = Vec::new();
-    for (label, executor) in super::registry()?.all() {
-        let jobs = match executor.list(Some(project)) {
-            Ok(jobs) => jobs,
-            Err(e) => {
-                err!("warning: executor {label}: cannot list its jobs, left as they are: {e}");
-                continue;
-            }
-        };
-        for mut info in jobs {
-            let owned = info.project.as_deref() == Some(project);
-            if owned || (broken && info.status == JobStatus::Broken && info.project.is_none()) {
-                info.executor = label.clone();
-                found.push(Found {
-                    executor: executor.clone(),
-                    info,
-                });
-            }
-        }
+/// The project's jobs on every executor; an executor that cannot be listed is a
+/// warning (its jobs are left as they are).
+pub(super) fn project_jobs(project: &str, broken: bool) -> anyhow::Result<Vec<Found>> {
+    let listing = project::project_jobs(&super::registry()?, project, broken);
+    for (label, e) in &listing.unreachable {
+        err!("warning: executor {label}: cannot list its jobs, left as they are: {e}");
     }
-    Ok(found)
+    Ok(listing.jobs)
 }
 
 /// The project's name: `-p`, else from the files.
@@ -366,16 +286,19 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
-    let options = DeleteOptions {
-        purge: args.volumes,
-        ..DeleteOptions::default()
-    };
     let mut code = 0;
     let mut deleted = 0;
-    let mut delete = |executor: &dyn Executor, name: &str| match executor.delete(name, &options) {
+    let mut report = |result: Result<String, project::ProjectError>| match result {
         Ok(m) => {
             out!("{m}");
             deleted += 1;
+        }
+        // Left as they are, and said so: not a failure of `down`.
+        Err(
+            e @ (project::ProjectError::Unlisted { .. }
+            | project::ProjectError::NotTheWatcher { .. }),
+        ) => {
+            err!("warning: {e}");
         }
         Err(e) => {
             err!("error: {e}");
@@ -383,31 +306,23 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         }
     };
     // The background watcher goes first, so it cannot start anything again.
-    match project_watcher(&executor, &project) {
-        Ok(Some(watcher)) => delete(&executor, &watcher),
+    match project::delete_watcher(&executor, &project, args.volumes) {
+        Ok(Some(m)) => report(Ok(m)),
         Ok(None) => {}
-        Err(e) => {
-            err!("warning: {e}");
-        }
+        Err(e) => report(Err(e)),
     }
     let _watching = match take_watch_lock(&executor, &project, "mrsm down") {
         Ok(lock) => lock,
         Err(code) => return Ok(code),
     };
     let _lock = ProjectLock::acquire(executor.root(), &project)?;
-    for job in project_jobs(&project, false)? {
-        delete(job.executor.as_ref(), &job.info.name);
-    }
-    if args.volumes {
-        // And what earlier deletes of the project's jobs kept.
-        for (name, _) in executor
-            .kept()
-            .into_iter()
-            .filter(|(_, kept)| kept.project.as_deref() == Some(project.as_str()))
-        {
-            delete(&executor, &name);
-        }
-    }
+    project::delete_jobs(
+        &executor,
+        &super::registry()?,
+        &project,
+        args.volumes,
+        &mut report,
+    );
     if deleted == 0 && code == 0 {
         out!("No jobs in project {project:?}.");
     }
@@ -451,40 +366,20 @@ pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
             code = 1;
         }
     }
-    for Found {
-        executor,
-        info: job,
-    } in jobs
-        .iter()
-        .filter(|j| args.names.is_empty() || args.names.contains(&j.info.name))
-    {
-        // A job meant to stay stopped is restarted only when named.
-        if job.desired == DesiredState::Stopped && args.names.is_empty() {
-            out!("{} is meant to be stopped: left alone", job.name);
-            continue;
+    project::restart(&jobs, &args.names, &mut |done| match done {
+        Restarted::Done(name) => out!("restarted {name}"),
+        Restarted::LeftStopped(name) => out!("{name} is meant to be stopped: left alone"),
+        Restarted::Failed(e) => {
+            err!("error: {e}");
+            code = 1;
         }
-        let result = executor
-            .stop(&job.name, &StopOptions::default())
-            .and_then(|_| executor.start(&job.name))
-            .and_then(|m| match job.desired {
-                // It comes back as it was: a paused job is paused again.
-                DesiredState::Paused => executor.pause(&job.name),
-                _ => Ok(m),
-            });
-        match result {
-            Ok(_) => out!("restarted {}", job.name),
-            Err(e) => {
-                err!("error: {e}");
-                code = 1;
-            }
-        }
-    }
+    });
     Ok(code)
 }
 
 #[cfg(test)]
 mod tests {
-    use super::watcher_name;
+    use crate::reconcile::project::watcher_name;
 
     #[test]
     fn watcher_names_are_valid_job_names_whatever_the_project() {

@@ -7,6 +7,7 @@ mod events;
 mod fake;
 #[cfg(test)]
 mod plan_tests;
+pub mod project;
 pub mod watch;
 pub mod watch_lock;
 #[cfg(test)]

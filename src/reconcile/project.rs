@@ -1,0 +1,251 @@
+//! A project's jobs as a whole, beyond one plan: finding them on every executor,
+//! `restart` and `down`, and the project's background watcher job (its name, its
+//! mark, its definition). The command line only parses and prints; what is done
+//! and in which order lives here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::executor::{
+    locate_mrsm_binary, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor,
+    Registry, StopOptions,
+};
+use crate::job::{shell_join, DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
+
+/// The variable that marks a job as a project's background watcher, naming the
+/// project: a job that merely has the watcher's name is never taken for it.
+pub const WATCHER_MARK: &str = "MRSM_WATCHER_OF";
+
+/// The name of a project's background watcher job.
+pub fn watcher_name(project: &str) -> String {
+    let name = format!("mrsm-watch-{project}");
+    if name.len() <= 64 {
+        return name;
+    }
+    // Job names have at most 64 characters: a long project name is cut, and a hash
+    // of it keeps two long names apart.
+    let hash = crate::fnv::Fnv::new().write(project.as_bytes()).finish();
+    format!("mrsm-watch-{}-{:08x}", &project[..44], hash as u32)
+}
+
+/// Failures of project-wide actions that are not one job's.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectError {
+    #[error("a job named {name:?} exists but is not project {project:?}'s watcher; it is left alone (rename or delete it)")]
+    NotTheWatcher { name: String, project: String },
+    #[error("{0}")]
+    Executor(#[from] ExecutorError),
+    #[error("executor {label}: cannot list its jobs, left as they are: {error}")]
+    Unlisted { label: String, error: ExecutorError },
+    #[error("{path}: {source}")]
+    Path {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// The project's background watcher job, if there is one; an error when a job of
+/// that name exists and is not the watcher.
+pub fn project_watcher(
+    executor: &dyn Executor,
+    project: &str,
+) -> Result<Option<String>, ProjectError> {
+    let name = watcher_name(project);
+    match executor.spec(&name) {
+        Ok(spec) if spec.env.get(WATCHER_MARK).map(String::as_str) == Some(project) => {
+            Ok(Some(name))
+        }
+        Ok(_) => Err(ProjectError::NotTheWatcher {
+            name,
+            project: project.into(),
+        }),
+        Err(_) => Ok(None),
+    }
+}
+
+/// The watcher job's definition: `mrsm watch -p PROJECT -f FILE…` (absolute
+/// paths), restarted if it fails, marked as the project's.
+pub fn watcher_spec(files: &[PathBuf], project: &str) -> Result<JobSpec, ProjectError> {
+    let mut words = vec![
+        locate_mrsm_binary().display().to_string(),
+        "watch".to_string(),
+        "-p".to_string(),
+        project.to_string(),
+    ];
+    for f in files {
+        let path = std::path::absolute(f).map_err(|source| ProjectError::Path {
+            path: f.clone(),
+            source,
+        })?;
+        words.push("-f".into());
+        words.push(path.display().to_string());
+    }
+    let mut spec = JobSpec::new(watcher_name(project), vec![shell_join(&words)]);
+    spec.restart = RestartPolicy::OnFailure;
+    spec.env.insert(WATCHER_MARK.into(), project.into());
+    Ok(spec)
+}
+
+/// Runs the project's watcher job: started again when its definition is the same,
+/// replaced when it changed, created when there is none. Returns its name.
+pub fn ensure_watcher(
+    executor: &LocalExecutor,
+    files: &[PathBuf],
+    project: &str,
+) -> Result<String, ProjectError> {
+    let spec = watcher_spec(files, project)?;
+    let name = spec.name.clone();
+    let options = CreateOptions::default();
+    match (project_watcher(executor, project)?, executor.spec(&name)) {
+        (Some(_), Ok(old)) if old.command == spec.command && old.env == spec.env => {
+            executor.start(&name)?;
+        }
+        (Some(_), _) => {
+            executor.replace(&spec, &options)?;
+        }
+        (None, _) => {
+            executor.create(&spec, &options)?;
+        }
+    }
+    Ok(name)
+}
+
+/// A job found on one of the executors.
+pub struct Found {
+    pub executor: Arc<dyn Executor>,
+    /// Labelled with the executor it is on.
+    pub info: JobInfo,
+}
+
+/// The project's jobs on every executor.
+pub struct Listing {
+    pub jobs: Vec<Found>,
+    /// Executors that could not be listed: their jobs are left as they are.
+    pub unreachable: Vec<(String, ExecutorError)>,
+}
+
+/// The project's jobs on every executor of `registry` as they are now; `broken`
+/// adds jobs whose owner cannot be read (every project is shown those).
+pub fn project_jobs(registry: &Registry, project: &str, broken: bool) -> Listing {
+    let mut listing = Listing {
+        jobs: Vec::new(),
+        unreachable: Vec::new(),
+    };
+    for (label, executor) in registry.all() {
+        let jobs = match executor.list(Some(project)) {
+            Ok(jobs) => jobs,
+            Err(e) => {
+                listing.unreachable.push((label, e));
+                continue;
+            }
+        };
+        for mut info in jobs {
+            let owned = info.project.as_deref() == Some(project);
+            if owned || (broken && info.status == JobStatus::Broken && info.project.is_none()) {
+                info.executor = label.clone();
+                listing.jobs.push(Found {
+                    executor: executor.clone(),
+                    info,
+                });
+            }
+        }
+    }
+    listing
+}
+
+/// What `restart` did to one job.
+pub enum Restarted {
+    /// Stopped and started (and paused again if it was paused).
+    Done(String),
+    /// Meant to stay stopped and not named: left alone.
+    LeftStopped(String),
+    Failed(ExecutorError),
+}
+
+/// Stops and starts the project's `jobs` (all of them when `names` is empty, else
+/// those named), each coming back as it was: a paused job is paused again, and one
+/// meant to stay stopped is restarted only when named.
+pub fn restart(jobs: &[Found], names: &[String], report: &mut dyn FnMut(Restarted)) {
+    for Found {
+        executor,
+        info: job,
+    } in jobs
+        .iter()
+        .filter(|j| names.is_empty() || names.contains(&j.info.name))
+    {
+        if job.desired == DesiredState::Stopped && names.is_empty() {
+            report(Restarted::LeftStopped(job.name.clone()));
+            continue;
+        }
+        let result = executor
+            .stop(&job.name, &StopOptions::default())
+            .and_then(|_| executor.start(&job.name))
+            .and_then(|o| match job.desired {
+                DesiredState::Paused => executor.pause(&job.name),
+                _ => Ok(o),
+            });
+        report(match result {
+            Ok(_) => Restarted::Done(job.name.clone()),
+            Err(e) => Restarted::Failed(e),
+        });
+    }
+}
+
+/// `down`'s first step: deletes the project's background watcher job, if there is
+/// one, so that it cannot start anything again. Returns what was done, if anything.
+pub fn delete_watcher(
+    local: &LocalExecutor,
+    project: &str,
+    purge: bool,
+) -> Result<Option<String>, ProjectError> {
+    let Some(name) = project_watcher(local, project)? else {
+        return Ok(None);
+    };
+    let options = DeleteOptions {
+        purge,
+        ..DeleteOptions::default()
+    };
+    Ok(Some(local.delete(&name, &options)?.to_string()))
+}
+
+/// `down` proper (under the project's locks): deletes the project's jobs on every
+/// executor, with `purge` their logs and run history too, and what earlier deletes
+/// of the project kept on this machine. `report` hears each result.
+pub fn delete_jobs(
+    local: &LocalExecutor,
+    registry: &Registry,
+    project: &str,
+    purge: bool,
+    report: &mut dyn FnMut(Result<String, ProjectError>),
+) {
+    let options = DeleteOptions {
+        purge,
+        ..DeleteOptions::default()
+    };
+    let listing = project_jobs(registry, project, false);
+    for (label, error) in listing.unreachable {
+        report(Err(ProjectError::Unlisted { label, error }));
+    }
+    for job in listing.jobs {
+        report(
+            job.executor
+                .delete(&job.info.name, &options)
+                .map(|o| o.to_string())
+                .map_err(ProjectError::from),
+        );
+    }
+    if purge {
+        for (name, _) in local
+            .kept()
+            .into_iter()
+            .filter(|(_, kept)| kept.project.as_deref() == Some(project))
+        {
+            report(
+                local
+                    .delete(&name, &options)
+                    .map(|o| o.to_string())
+                    .map_err(ProjectError::from),
+            );
+        }
+    }
+}
