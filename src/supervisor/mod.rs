@@ -49,6 +49,7 @@ use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
 use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
 use control::Control;
 use steps::{spawn_step, SharedLog, StepChild};
+pub use steps::{Direct, StepRunner};
 
 /// How often processes that are being stopped are checked.
 const STOP_POLL: Duration = Duration::from_millis(10);
@@ -217,6 +218,8 @@ struct Supervisor {
     log_saved: Instant,
     /// Output pumps, awaited before exiting so no line is lost.
     pumps: Vec<tokio::task::JoinHandle<()>>,
+    /// What runs each step's command.
+    runner: Box<dyn StepRunner>,
     done: bool,
 }
 
@@ -286,6 +289,7 @@ impl Supervisor {
             stopping: None,
             log_saved: Instant::now(),
             pumps: Vec::new(),
+            runner: Box::new(steps::Direct),
             done: false,
         })
     }
@@ -613,7 +617,7 @@ impl Supervisor {
         let text = &spec.command[index];
         self.pumps.retain(|p| !p.is_finished());
         let paused = self.state.phase == Phase::Paused;
-        match spawn_step(spec, text, id, &self.log, paused) {
+        match spawn_step(self.runner.as_ref(), spec, text, id, &self.log, paused) {
             Ok((child, pumps)) => {
                 self.pumps.extend(pumps);
                 Ok(child)

@@ -70,16 +70,30 @@ fn unread_bytes(fd: &OwnedFd) -> usize {
     }
 }
 
-/// Starts step `text` of `spec` in a new process group, pumping its output to `log`;
-/// returns the step and its output pumps.
-pub fn spawn_step(
-    spec: &JobSpec,
-    text: &str,
-    run: u64,
-    log: &SharedLog,
-    paused: bool,
-) -> std::io::Result<(StepChild, Vec<JoinHandle<()>>)> {
-    let mut cmd = match (spec.shell, paused) {
+/// Where a step's process comes from: the seam between what the supervisor keeps
+/// (schedules, chains, overlap, restarts, logs, run records, signals to the step's
+/// process group, its exit) and what runs the step's command. The direct runner
+/// runs it here; a cluster runner would wrap it (`srun … sh -c STEP`), the local
+/// `srun` process then standing for the remote step: it forwards the signals and
+/// reports the exit.
+pub trait StepRunner: Send + Sync {
+    /// The command that runs step `text` of `spec`; with `paused`, one that stops
+    /// itself (SIGSTOP) before running anything, to go on when sent SIGCONT.
+    fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command>;
+}
+
+/// Runs steps on this machine: `sh -c STEP`, or the words themselves without a
+/// shell (`shell: false`).
+pub struct Direct;
+
+impl StepRunner for Direct {
+    fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+        direct_command(spec, text, paused)
+    }
+}
+
+fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+    Ok(match (spec.shell, paused) {
         (true, false) => {
             let mut c = Command::new("/bin/sh");
             c.arg("-c").arg(text);
@@ -113,7 +127,20 @@ pub fn spawn_step(
             c.args(args);
             c
         }
-    };
+    })
+}
+
+/// Starts step `text` of `spec` through `runner` in a new process group, pumping its
+/// output to `log`; returns the step and its output pumps.
+pub fn spawn_step(
+    runner: &dyn StepRunner,
+    spec: &JobSpec,
+    text: &str,
+    run: u64,
+    log: &SharedLog,
+    paused: bool,
+) -> std::io::Result<(StepChild, Vec<JoinHandle<()>>)> {
+    let mut cmd = runner.command(spec, text, paused)?;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
     // parent. The step dies with the supervisor (if the supervisor died before this
     // ran, the parent is already someone else and the step gives up).
@@ -405,5 +432,67 @@ mod tests {
                 ]
             );
         });
+    }
+
+    /// A runner that changes how a step runs: here, by what it finds in its
+    /// environment.
+    struct Wrapping;
+
+    impl StepRunner for Wrapping {
+        fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+            let mut c = direct_command(spec, text, paused)?;
+            c.env("RUNNER", "wrapped");
+            Ok(c)
+        }
+    }
+
+    #[test]
+    fn a_step_runs_through_its_runner_and_the_supervisor_keeps_the_rest() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("job.log");
+        let log: SharedLog = Arc::new(Mutex::new(
+            LogWriter::open(&path, 1 << 30, 2).expect("opens"),
+        ));
+        let text = "echo via ${RUNNER:-nothing} run $MRSM_RUN";
+        let spec = JobSpec::new("j", vec![text.into()]);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        for (runner, expected) in [
+            (&Wrapping as &dyn StepRunner, "via wrapped run 7"),
+            (&Direct, "via nothing run 7"),
+        ] {
+            runtime.block_on(async {
+                let (child, pumps) =
+                    spawn_step(runner, &spec, text, 7, &log, false).expect("starts");
+                for pump in pumps {
+                    pump.await.expect("the pump ends");
+                }
+                let _ =
+                    nix::sys::wait::waitpid(nix::unistd::Pid::from_raw(child.process.pid), None);
+            });
+            let last = records(&path).pop().expect("a record");
+            assert_eq!(last, (Stream::Out, false, expected.as_bytes().to_vec()));
+        }
+    }
+
+    #[test]
+    fn direct_steps_are_shell_commands_or_plain_words() {
+        let mut spec = JobSpec::new("j", vec!["a b".into()]);
+        let shown = |c: &Command| {
+            std::iter::once(c.get_program())
+                .chain(c.get_args())
+                .map(|a| a.to_string_lossy().into_owned())
+                .collect::<Vec<_>>()
+        };
+        let c = direct_command(&spec, "echo 'x y'", false).expect("a command");
+        assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y'"]);
+        let c = direct_command(&spec, "echo hi", true).expect("a command");
+        assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\necho hi"]);
+        spec.shell = false;
+        let c = direct_command(&spec, "echo 'x y'", false).expect("a command");
+        assert_eq!(shown(&c), ["echo", "x y"]);
+        assert!(direct_command(&spec, "  ", false).is_err());
     }
 }
