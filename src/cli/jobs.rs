@@ -59,10 +59,10 @@ pub struct StopArgs {
     yes: bool,
     /// Signal sent first (default: the job's own, SIGTERM unless set).
     #[arg(long, value_name = "SIGNAL")]
-    signal: Option<String>,
+    signal: Option<SignalName>,
     /// Grace period before SIGKILL, e.g. 10s or 500ms (default: the job's own).
-    #[arg(long, value_name = "DURATION")]
-    timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    timeout: Option<Duration>,
 }
 
 /// Runs `verb` on each named job, reporting each; exit 1 if any failed, 2 if a name
@@ -96,13 +96,7 @@ pub fn each(
 
 /// `stop jobs` / `delete jobs`.
 pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
-    let signal = args
-        .signal
-        .as_deref()
-        .map(str::parse::<SignalName>)
-        .transpose()
-        .map_err(UsageError)?;
-    let timeout = args.timeout.as_deref().map(parse_duration).transpose()?;
+    let (signal, timeout) = (args.signal, args.timeout);
     if delete && !args.yes {
         if !std::io::stdin().is_terminal() {
             return Err(UsageError(

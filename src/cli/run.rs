@@ -10,7 +10,7 @@ use super::{interrupt, UsageError};
 use crate::executor::CreateOptions;
 use crate::job::parse_size;
 use crate::job::split_chain_args;
-use crate::job::{random_name, JobSpec, JobStatus, RestartPolicy};
+use crate::job::{random_name, JobSpec, JobStatus, OverlapPolicy, RestartPolicy, SignalName};
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -33,10 +33,10 @@ pub struct Args {
     tz: Option<String>,
     /// never | on-failure | always (for jobs without a schedule).
     #[arg(long, default_value = "never", value_name = "POLICY")]
-    restart: String,
+    restart: RestartPolicy,
     /// When a fire finds the previous run still going: skip | queue | replace | allow.
     #[arg(long, default_value = "skip", value_name = "POLICY")]
-    overlap: String,
+    overlap: OverlapPolicy,
     /// Allow a schedule that fires more often than once a second.
     #[arg(long)]
     allow_fast: bool,
@@ -45,17 +45,17 @@ pub struct Args {
     rm: bool,
     /// Signal that stops the job (default SIGTERM).
     #[arg(long, value_name = "SIGNAL")]
-    stop_signal: Option<String>,
+    stop_signal: Option<SignalName>,
     /// Grace period after the stop signal before SIGKILL (default 10s).
-    #[arg(long, value_name = "DURATION")]
-    stop_timeout: Option<String>,
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    stop_timeout: Option<Duration>,
     /// Rotate the job's log at this size, e.g. 1MiB (default 10MiB).
-    #[arg(long, value_name = "SIZE")]
-    log_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    log_size: Option<u64>,
     /// Split output lines longer than this into continued records, e.g. 1MiB
     /// (default 64KiB).
-    #[arg(long, value_name = "SIZE")]
-    log_line_size: Option<String>,
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    log_line_size: Option<u64>,
     /// Log files kept, the current one included (default 5).
     #[arg(long, value_name = "N")]
     log_keep: Option<u32>,
@@ -83,21 +83,21 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
     let mut spec = JobSpec::new(name, steps);
     spec.schedule = args.schedule.clone();
     spec.timezone = args.tz.clone();
-    spec.restart = args.restart.parse().map_err(UsageError)?;
-    spec.overlap = args.overlap.parse().map_err(UsageError)?;
+    spec.restart = args.restart;
+    spec.overlap = args.overlap;
     spec.rm = args.rm;
     spec.allow_fast = args.allow_fast;
-    if let Some(signal) = &args.stop_signal {
-        spec.stop.signal = signal.parse().map_err(UsageError)?;
+    if let Some(signal) = args.stop_signal {
+        spec.stop.signal = signal;
     }
-    if let Some(timeout) = &args.stop_timeout {
-        spec.stop.timeout = parse_duration(timeout)?;
+    if let Some(timeout) = args.stop_timeout {
+        spec.stop.timeout = timeout;
     }
-    if let Some(size) = &args.log_size {
-        spec.logs.max_size = parse_size(size).map_err(UsageError)?;
+    if let Some(size) = args.log_size {
+        spec.logs.max_size = size;
     }
-    if let Some(size) = &args.log_line_size {
-        spec.logs.max_line = parse_size(size).map_err(UsageError)?;
+    if let Some(size) = args.log_line_size {
+        spec.logs.max_line = size;
     }
     if let Some(keep) = args.log_keep {
         spec.logs.keep = keep;

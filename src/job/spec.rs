@@ -51,7 +51,7 @@ pub enum DesiredState {
 }
 
 macro_rules! impl_from_str_kebab {
-    ($ty:ty, $what:literal, [$($text:literal => $value:expr),+ $(,)?]) => {
+    ($ty:ty, $what:literal, [$($text:literal => $value:path),+ $(,)?]) => {
         impl FromStr for $ty {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
@@ -60,6 +60,15 @@ macro_rules! impl_from_str_kebab {
                     _ => Err(format!(concat!("unknown ", $what, " {:?}: expected one of {}"), s,
                         [$($text),+].join(", "))),
                 }
+            }
+        }
+
+        /// The word users write.
+        impl std::fmt::Display for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(match self {
+                    $($value => $text,)+
+                })
             }
         }
     };
