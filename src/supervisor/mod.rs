@@ -12,9 +12,11 @@ mod control;
 pub mod foreground;
 mod policy;
 mod protocol;
+mod requests;
 mod runs;
 mod signals;
 mod steps;
+mod stopping;
 
 use std::io::Write;
 use std::os::fd::AsRawFd;
@@ -912,177 +914,6 @@ impl Supervisor {
         self.state.ended = Some(Timestamp::now());
         self.next_fire = None;
         self.done = true;
-    }
-
-    fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
-        let response = match request {
-            Request::Status => Response::State {
-                state: Box::new(self.state.clone()),
-            },
-            Request::Pause => self.pause(),
-            Request::Resume => self.resume(),
-            Request::Stdin { data, eof } => self.write_stdin(data, eof),
-            Request::Stop { signal, timeout_ms } => {
-                self.begin_stop(
-                    signal.map(|s| s.0),
-                    timeout_ms.map(Duration::from_millis),
-                    Some(reply),
-                );
-                return;
-            }
-        };
-        let _ = reply.send(response);
-    }
-
-    fn write_stdin(&mut self, data: Vec<u8>, eof: bool) -> Response {
-        let step = self
-            .runs
-            .iter_mut()
-            .rev()
-            .filter(|r| !r.replaced)
-            .find_map(|r| r.child.as_mut());
-        let Some(child) = step else {
-            return Response::Refused {
-                message: "no step is running to read it".into(),
-            };
-        };
-        let Some(stdin) = child.stdin.as_ref() else {
-            return Response::Refused {
-                message: "the step's input is closed".into(),
-            };
-        };
-        let waiting = child
-            .stdin_pending
-            .load(std::sync::atomic::Ordering::SeqCst);
-        if waiting > 0 && waiting + data.len() > steps::STDIN_LIMIT {
-            return Response::Refused {
-                message: format!("{INPUT_NOT_READ} ({waiting} bytes are waiting)"),
-            };
-        }
-        child
-            .stdin_pending
-            .fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
-        if !data.is_empty() && stdin.send(data).is_err() {
-            return Response::Refused {
-                message: "the step's input is closed".into(),
-            };
-        }
-        if eof {
-            child.stdin = None;
-        }
-        Response::Done {
-            message: "written".into(),
-        }
-    }
-
-    fn pause(&mut self) -> Response {
-        match self.state.phase {
-            Phase::Paused => Response::Done {
-                message: "already paused".into(),
-            },
-            Phase::Running => {
-                signal_job(self.state.supervisor, Signal::SIGSTOP);
-                self.state.phase = Phase::Paused;
-                self.state.paused = Some(Timestamp::now());
-                self.sys("paused");
-                self.save_state();
-                Response::Done {
-                    message: "paused".into(),
-                }
-            }
-            Phase::Stopping | Phase::Exited => Response::Refused {
-                message: "the job is stopping".into(),
-            },
-        }
-    }
-
-    fn resume(&mut self) -> Response {
-        match self.state.phase {
-            Phase::Paused => {
-                signal_job(self.state.supervisor, Signal::SIGCONT);
-                self.state.phase = Phase::Running;
-                self.state.paused = None;
-                self.sys("resumed");
-                if self.next_fire.is_some_and(|f| f <= Timestamp::now()) {
-                    self.advance_schedule();
-                }
-                self.save_state();
-                Response::Done {
-                    message: "resumed".into(),
-                }
-            }
-            Phase::Running => Response::Done {
-                message: "already running".into(),
-            },
-            Phase::Stopping | Phase::Exited => Response::Refused {
-                message: "the job is stopping".into(),
-            },
-        }
-    }
-
-    fn begin_stop(
-        &mut self,
-        signal: Option<Signal>,
-        timeout: Option<Duration>,
-        reply: Option<oneshot::Sender<Response>>,
-    ) {
-        if let Some(stopping) = self.stopping.as_mut() {
-            stopping.waiters.extend(reply);
-            return;
-        }
-        let signal = signal.unwrap_or(self.file.spec.stop.signal.0);
-        let timeout = timeout.unwrap_or(self.file.spec.stop.timeout);
-        self.sys(&format!("stopping with {}", signal.as_str()));
-        let me = self.state.supervisor;
-        signal_job(me, signal);
-        // Stopped processes act on the signal only once continued.
-        signal_job(me, Signal::SIGCONT);
-        self.restart_at = None;
-        self.queued = None;
-        self.state.phase = Phase::Stopping;
-        self.state.paused = None;
-        self.stopping = Some(Stopping {
-            signal,
-            deadline: Instant::now() + timeout,
-            killed: false,
-            waiters: reply.into_iter().collect(),
-            requested: true,
-        });
-        self.save_state();
-        self.on_children();
-    }
-
-    fn poll_stop(&mut self) {
-        let me = self.state.supervisor;
-        let left = job_alive(me);
-        let Some(stopping) = self.stopping.as_mut() else {
-            return;
-        };
-        if !left && self.runs.is_empty() {
-            let message = if stopping.killed {
-                format!(
-                    "stopped with SIGKILL: {} did not end it within the grace period",
-                    stopping.signal.as_str()
-                )
-            } else {
-                format!("stopped with {}", stopping.signal.as_str())
-            };
-            for waiter in stopping.waiters.drain(..) {
-                let _ = waiter.send(Response::Done {
-                    message: message.clone(),
-                });
-            }
-            self.sys(&message);
-            self.state.phase = Phase::Exited;
-            self.state.ended = Some(Timestamp::now());
-            self.done = true;
-            return;
-        }
-        if !stopping.killed && Instant::now() >= stopping.deadline {
-            stopping.killed = true;
-            self.sys("grace period over: SIGKILL");
-            signal_job(me, Signal::SIGKILL);
-        }
     }
 }
 

@@ -1,0 +1,112 @@
+//! The supervisor's answers to control requests (status, pause, resume, input,
+//! stop), kept apart from running the job.
+
+use super::*;
+
+impl Supervisor {
+    pub(super) fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
+        let response = match request {
+            Request::Status => Response::State {
+                state: Box::new(self.state.clone()),
+            },
+            Request::Pause => self.pause(),
+            Request::Resume => self.resume(),
+            Request::Stdin { data, eof } => self.write_stdin(data, eof),
+            Request::Stop { signal, timeout_ms } => {
+                self.begin_stop(
+                    signal.map(|s| s.0),
+                    timeout_ms.map(Duration::from_millis),
+                    Some(reply),
+                );
+                return;
+            }
+        };
+        let _ = reply.send(response);
+    }
+
+    fn write_stdin(&mut self, data: Vec<u8>, eof: bool) -> Response {
+        let step = self
+            .runs
+            .iter_mut()
+            .rev()
+            .filter(|r| !r.replaced)
+            .find_map(|r| r.child.as_mut());
+        let Some(child) = step else {
+            return Response::Refused {
+                message: "no step is running to read it".into(),
+            };
+        };
+        let Some(stdin) = child.stdin.as_ref() else {
+            return Response::Refused {
+                message: "the step's input is closed".into(),
+            };
+        };
+        let waiting = child
+            .stdin_pending
+            .load(std::sync::atomic::Ordering::SeqCst);
+        if waiting > 0 && waiting + data.len() > steps::STDIN_LIMIT {
+            return Response::Refused {
+                message: format!("{INPUT_NOT_READ} ({waiting} bytes are waiting)"),
+            };
+        }
+        child
+            .stdin_pending
+            .fetch_add(data.len(), std::sync::atomic::Ordering::SeqCst);
+        if !data.is_empty() && stdin.send(data).is_err() {
+            return Response::Refused {
+                message: "the step's input is closed".into(),
+            };
+        }
+        if eof {
+            child.stdin = None;
+        }
+        Response::Done {
+            message: "written".into(),
+        }
+    }
+
+    fn pause(&mut self) -> Response {
+        match self.state.phase {
+            Phase::Paused => Response::Done {
+                message: "already paused".into(),
+            },
+            Phase::Running => {
+                signal_job(self.state.supervisor, Signal::SIGSTOP);
+                self.state.phase = Phase::Paused;
+                self.state.paused = Some(Timestamp::now());
+                self.sys("paused");
+                self.save_state();
+                Response::Done {
+                    message: "paused".into(),
+                }
+            }
+            Phase::Stopping | Phase::Exited => Response::Refused {
+                message: "the job is stopping".into(),
+            },
+        }
+    }
+
+    fn resume(&mut self) -> Response {
+        match self.state.phase {
+            Phase::Paused => {
+                signal_job(self.state.supervisor, Signal::SIGCONT);
+                self.state.phase = Phase::Running;
+                self.state.paused = None;
+                self.sys("resumed");
+                if self.next_fire.is_some_and(|f| f <= Timestamp::now()) {
+                    self.advance_schedule();
+                }
+                self.save_state();
+                Response::Done {
+                    message: "resumed".into(),
+                }
+            }
+            Phase::Running => Response::Done {
+                message: "already running".into(),
+            },
+            Phase::Stopping | Phase::Exited => Response::Refused {
+                message: "the job is stopping".into(),
+            },
+        }
+    }
+}

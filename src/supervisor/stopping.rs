@@ -1,0 +1,71 @@
+//! Stopping the whole job: the stop signal to every process, SIGKILL when the grace
+//! period is over, and the end of the supervisor once nothing of the job is left.
+
+use super::*;
+
+impl Supervisor {
+    pub(super) fn begin_stop(
+        &mut self,
+        signal: Option<Signal>,
+        timeout: Option<Duration>,
+        reply: Option<oneshot::Sender<Response>>,
+    ) {
+        if let Some(stopping) = self.stopping.as_mut() {
+            stopping.waiters.extend(reply);
+            return;
+        }
+        let signal = signal.unwrap_or(self.file.spec.stop.signal.0);
+        let timeout = timeout.unwrap_or(self.file.spec.stop.timeout);
+        self.sys(&format!("stopping with {}", signal.as_str()));
+        let me = self.state.supervisor;
+        signal_job(me, signal);
+        // Stopped processes act on the signal only once continued.
+        signal_job(me, Signal::SIGCONT);
+        self.restart_at = None;
+        self.queued = None;
+        self.state.phase = Phase::Stopping;
+        self.state.paused = None;
+        self.stopping = Some(Stopping {
+            signal,
+            deadline: Instant::now() + timeout,
+            killed: false,
+            waiters: reply.into_iter().collect(),
+            requested: true,
+        });
+        self.save_state();
+        self.on_children();
+    }
+
+    pub(super) fn poll_stop(&mut self) {
+        let me = self.state.supervisor;
+        let left = job_alive(me);
+        let Some(stopping) = self.stopping.as_mut() else {
+            return;
+        };
+        if !left && self.runs.is_empty() {
+            let message = if stopping.killed {
+                format!(
+                    "stopped with SIGKILL: {} did not end it within the grace period",
+                    stopping.signal.as_str()
+                )
+            } else {
+                format!("stopped with {}", stopping.signal.as_str())
+            };
+            for waiter in stopping.waiters.drain(..) {
+                let _ = waiter.send(Response::Done {
+                    message: message.clone(),
+                });
+            }
+            self.sys(&message);
+            self.state.phase = Phase::Exited;
+            self.state.ended = Some(Timestamp::now());
+            self.done = true;
+            return;
+        }
+        if !stopping.killed && Instant::now() >= stopping.deadline {
+            stopping.killed = true;
+            self.sys("grace period over: SIGKILL");
+            signal_job(me, Signal::SIGKILL);
+        }
+    }
+}
