@@ -4,16 +4,15 @@
 
 use std::io::{Read, Write};
 
-use super::UsageError;
 use crate::executor::Executor;
-use crate::job::{validate_name, JobStatus, RunResult};
+use crate::job::{JobName, JobStatus, RunResult};
 use crate::logs::{LogLine, Stream};
 
 /// Arguments of `attach job`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The job.
-    name: String,
+    name: JobName,
     #[command(flatten)]
     on: super::On,
 }
@@ -38,9 +37,8 @@ fn exit_status(result: Option<&RunResult>) -> i32 {
 
 /// Runs `attach job`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
     let executor = args.on.executor()?;
-    let name = args.name.clone();
+    let name = args.name.to_string();
     let info = executor.get(&name)?;
     if info.status != JobStatus::Stopped {
         let input_executor = executor.clone();

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use super::{render, On, UsageError};
 use crate::executor::{DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
-use crate::job::{validate_name, JobInfo, SignalName};
+use crate::job::{JobInfo, JobName, SignalName};
 
 /// Job names.
 #[derive(Debug, clap::Args)]
 pub struct Names {
     /// One or more job names.
     #[arg(required = true, value_name = "NAME")]
-    pub names: Vec<String>,
+    pub names: Vec<JobName>,
     #[command(flatten)]
     pub on: On,
 }
@@ -23,7 +23,7 @@ pub struct Names {
 pub struct ShowArgs {
     /// Only these jobs (default: all).
     #[arg(value_name = "NAME")]
-    names: Vec<String>,
+    names: Vec<JobName>,
     /// Print a JSON array of job objects instead of a table.
     #[arg(long)]
     json: bool,
@@ -41,7 +41,7 @@ pub struct ShowArgs {
 #[derive(Debug, clap::Args)]
 pub struct RunsArgs {
     /// The job.
-    name: String,
+    name: JobName,
     /// Print a JSON array of run records instead of a table.
     #[arg(long)]
     json: bool,
@@ -77,11 +77,6 @@ pub fn each(
     let names = &names.names;
     let mut code = 0;
     for name in names {
-        if let Err(e) = validate_name(name) {
-            err!("error: {e}");
-            code = 2;
-            continue;
-        }
         match verb(executor, name) {
             Ok(outcome) if on.label() == crate::executor::DEFAULT_LABEL => out!("{outcome}"),
             Ok(outcome) => out!("{outcome} on {}", on.label()),
@@ -133,7 +128,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, UsageError> {
     })
 }
 
-fn confirm(names: &[String]) -> anyhow::Result<bool> {
+fn confirm(names: &[JobName]) -> anyhow::Result<bool> {
+    let names: Vec<&str> = names.iter().map(JobName::as_str).collect();
     print!("Delete {} and its logs? [y/N] ", names.join(", "));
     std::io::stdout().flush()?;
     let mut answer = String::new();
@@ -186,8 +182,8 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     }
     if executors.len() > 1 {
         for name in &args.names {
-            if !jobs.iter().any(|j| &j.name == name) {
-                err!("error: {}", ExecutorError::NotFound(name.clone()));
+            if !jobs.iter().any(|j| j.name == name.as_str()) {
+                err!("error: {}", ExecutorError::NotFound(name.to_string()));
                 code = 1;
             }
         }
@@ -204,7 +200,6 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
 
 /// `show runs NAME`.
 pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
-    validate_name(&args.name).map_err(|e| UsageError(e.to_string()))?;
     let history = args.on.executor()?.runs(&args.name)?;
     if history.unreadable > 0 {
         err!(

@@ -10,7 +10,9 @@ use super::{interrupt, UsageError};
 use crate::executor::CreateOptions;
 use crate::job::parse_size;
 use crate::job::split_chain_args;
-use crate::job::{random_name, JobSpec, JobStatus, OverlapPolicy, RestartPolicy, SignalName};
+use crate::job::{
+    random_name, JobName, JobSpec, JobStatus, OverlapPolicy, RestartPolicy, SignalName,
+};
 
 /// Arguments of `run`.
 #[derive(Debug, clap::Args)]
@@ -24,7 +26,7 @@ pub struct Args {
     daemon: bool,
     /// The job's name (default: a random adjective-noun).
     #[arg(long, value_name = "NAME")]
-    name: Option<String>,
+    name: Option<JobName>,
     /// Run on a schedule, e.g. 'every 30 minutes' or '0 9 * * mon-fri'.
     #[arg(short = 's', long, value_name = "SCHEDULE")]
     schedule: Option<String>,
@@ -79,7 +81,10 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
             "no command given: mrsm run [-d] -- CMD [+ CMD …]".into(),
         ));
     }
-    let name = args.name.clone().unwrap_or_else(|| random_name(taken));
+    let name = match &args.name {
+        Some(name) => name.to_string(),
+        None => random_name(taken),
+    };
     let mut spec = JobSpec::new(name, steps);
     spec.schedule = args.schedule.clone();
     spec.timezone = args.tz.clone();

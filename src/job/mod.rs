@@ -11,7 +11,7 @@ mod state;
 mod words;
 
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
-pub use name::{random_name, validate_name, InvalidName};
+pub use name::{random_name, validate_name, InvalidName, JobName};
 pub use size::parse_size;
 pub use spec::too_fast;
 pub use spec::{

@@ -22,6 +22,55 @@ pub fn validate_name(name: &str) -> Result<(), InvalidName> {
     }
 }
 
+/// A job name checked once, where it comes in (a command-line argument, a request
+/// body): whatever holds one need not check it again. Executors still check the
+/// `&str` names their trait takes where a name becomes a path, as a last defence.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct JobName(String);
+
+impl JobName {
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for JobName {
+    type Err = InvalidName;
+    fn from_str(s: &str) -> Result<JobName, InvalidName> {
+        validate_name(s).map(|()| JobName(s.to_string()))
+    }
+}
+
+impl TryFrom<String> for JobName {
+    type Error = InvalidName;
+    fn try_from(s: String) -> Result<JobName, InvalidName> {
+        validate_name(&s).map(|()| JobName(s))
+    }
+}
+
+impl From<JobName> for String {
+    fn from(name: JobName) -> String {
+        name.0
+    }
+}
+
+impl std::ops::Deref for JobName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for JobName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 const ADJECTIVES: [&str; 32] = [
     "amber", "brave", "calm", "dapper", "eager", "fancy", "gentle", "happy", "icy", "jolly",
     "keen", "lively", "mellow", "nimble", "odd", "proud", "quick", "rapid", "sunny", "tidy",
@@ -58,6 +107,16 @@ pub fn random_name(taken: impl Fn(&str) -> bool) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn job_names_are_checked_once_and_on_the_wire_too() {
+        let name: super::JobName = "etl.daily-1".parse().expect("valid");
+        assert_eq!(name.as_str(), "etl.daily-1");
+        assert!("../etc".parse::<super::JobName>().is_err());
+        assert!(serde_json::from_str::<super::JobName>("\"a b\"").is_err());
+        let json = serde_json::to_string(&name).expect("serialises");
+        assert_eq!(json, "\"etl.daily-1\"");
+    }
+
     use super::*;
 
     #[test]
