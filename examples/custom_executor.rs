@@ -110,6 +110,9 @@ impl Executor for Nice {
             .map(Nice::shown)
             .collect())
     }
+    fn kept_jobs(&self, project: Option<&str>) -> Result<Vec<String>, ExecutorError> {
+        self.local.kept_jobs(project)
+    }
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
         self.local.runs(name)
     }

@@ -5,7 +5,7 @@
 pub fn did_you_mean<'a>(word: &str, known: &[&'a str]) -> Option<&'a str> {
     known
         .iter()
-        .map(|k| (edit_distance(word, k), *k))
+        .map(|k| (edit_distance(&word.to_lowercase(), &k.to_lowercase()), *k))
         .filter(|(d, k)| *d <= 2.max(k.len() / 4) && *d < k.len())
         .min_by_key(|(d, _)| *d)
         .map(|(_, k)| k)
@@ -38,5 +38,10 @@ mod tests {
         assert_eq!(did_you_mean("comand", &known), Some("command"));
         assert_eq!(did_you_mean("shedule", &known), Some("schedule"));
         assert_eq!(did_you_mean("zzz", &known), None);
+        assert_eq!(
+            did_you_mean("COMMAND", &known),
+            Some("command"),
+            "case aside"
+        );
     }
 }

@@ -39,6 +39,15 @@ fn bash_completes_verbs_and_job_names() {
     assert_eq!(complete("mrsm attach job b", 3), "beta-job\n");
     let verbs = complete("mrsm st", 1);
     assert!(verbs.contains("start") && verbs.contains("stop"), "{verbs}");
+    // Hidden commands are not offered; an option's value is not a job name.
+    let all = complete("mrsm ''", 1);
+    assert!(all.contains("show") && !all.contains("supervise"), "{all}");
+    assert!(
+        !all.contains("__job-names") && !all.contains("watch\n"),
+        "{all}"
+    );
+    let value = complete("mrsm stop jobs --signal ''", 4);
+    assert!(!value.contains("alpha-job"), "{value}");
     env.ok(&["stop", "jobs", "alpha-job", "beta-job"]);
 }
 
@@ -60,6 +69,15 @@ fn zsh_fish_and_the_manual_page_are_generated() {
         .assert()
         .success()
         .stdout(predicate::str::contains(".TH mrsm 1"))
-        .stdout(predicate::str::contains("completions"));
+        .stdout(predicate::str::contains("completions"))
+        .stdout(predicate::str::contains("MRSM_EXECUTOR"));
+    // A command's own page, with its options.
+    env.mrsm()
+        .args(["man", "stop", "jobs"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(".TH mrsm-stop-jobs 1"))
+        .stdout(predicate::str::contains("\\-\\-timeout"));
+    env.mrsm().args(["man", "nope"]).assert().code(2);
     env.mrsm().args(["completions", "tcsh"]).assert().code(2);
 }

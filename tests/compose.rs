@@ -423,6 +423,34 @@ fn restart_brings_each_job_back_as_declared() {
 }
 
 #[test]
+fn a_paused_scheduled_job_never_runs_on_restart_or_when_paused_again() {
+    let env = Env::new();
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        "project: held\njobs:\n  hourly:\n    command: echo fired\n    schedule: every 1 hour\n    state: paused\n",
+    );
+    env.ok(&["up", "-d"]);
+    env.ok(&["restart"]);
+    env.ok(&["restart", "hourly"]);
+    // Stopped by hand, then `up` brings it back paused: still without running.
+    env.ok(&["stop", "jobs", "hourly"]);
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("paused job \"hourly\""));
+    assert_eq!(env.status("hourly"), "paused");
+    assert!(env.runs("hourly").is_empty(), "{:?}", env.runs("hourly"));
+    assert!(
+        !env.log_text("hourly").contains(" out fired"),
+        "{}",
+        env.log_text("hourly")
+    );
+    env.ok(&["down"]);
+}
+
+#[test]
 fn ps_shows_a_job_whose_definition_cannot_be_read() {
     let env = Env::new();
     write(

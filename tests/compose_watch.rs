@@ -252,6 +252,11 @@ fn an_emptied_file_changes_nothing_under_the_background_watcher() {
     assert_eq!(env.info("kept")["pid"], pid);
     std::fs::write(&path, spec(&[("kept", "sleep 300")])).expect("written");
     env.ok(&["down"]);
+    // The watcher's log was kept like the jobs'; `down -v` later removes it too.
+    let watcher_log = env.root().join("logs/mrsm-watch-watched.log");
+    assert!(watcher_log.exists());
+    env.ok(&["down", "-v"]);
+    assert!(!watcher_log.exists(), "down -v left the watcher's log");
 }
 
 #[test]
@@ -314,10 +319,16 @@ fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
                 "newcomer",
                 "sh -c 'while true; do echo hello; sleep 0.2; done'",
             ),
+            ("once", "echo done-once"),
         ]),
     )
     .expect("written");
     let seen = first_line_with("| hello");
+    wait_for(
+        Duration::from_secs(20),
+        "the one-shot job to finish",
+        || (env.info("once")["last_result"]["ok"] == true).then_some(()),
+    );
     assert!(
         seen.is_some_and(|l| l.starts_with("newcomer")),
         "the new job is followed"
@@ -327,6 +338,13 @@ fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
     assert!(status.success(), "{status:?}");
     assert_eq!(env.status("talker"), "stopped");
     assert_eq!(env.status("newcomer"), "stopped");
+    // What had finished by itself keeps its result.
+    let once = env.info("once");
+    assert_eq!(
+        once["last_result"]["message"], "exited with status 0",
+        "{once}"
+    );
+    assert_eq!(once["desired"], "running", "{once}");
 }
 
 #[test]

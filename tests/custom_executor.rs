@@ -111,6 +111,49 @@ fn a_registered_executor_runs_declared_jobs_its_way() {
         (sleeper_niceness(plain_pid) == Some(0)).then_some(())
     });
 
+    // Logs: named on `nice`, the project's there, and a pointer from the local view.
+    run()
+        .args(["show", "logs", "-e", "nice", "crunch"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("run 1 started"));
+    run()
+        .args(["logs", "-e", "nice"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("crunch"));
+    run()
+        .args(["logs"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains(
+            "1 job(s) of project \"niced\" run on executor nice",
+        ));
+
+    // The background watcher is this program too, so it knows `nice`: an edit of
+    // the niced job is applied there.
+    run().args(["up", "-d", "--watch"]).assert().success();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: niced\njobs:\n  crunch:\n    command: sleep 302\n    executor: nice\n  plain:\n    command: sleep 301\n",
+    )
+    .expect("spec edited");
+    wait_for(TIMEOUT, "the watcher to apply the edit on nice", || {
+        let shown = run()
+            .args(["show", "jobs", "-e", "nice", "--json"])
+            .output()
+            .ok()?;
+        let jobs: Value = serde_json::from_slice(&shown.stdout).ok()?;
+        (jobs[0]["command"][0] == "sleep 302").then_some(())
+    });
+    let pid = run()
+        .args(["show", "jobs", "-e", "nice", "--json"])
+        .output()
+        .ok()
+        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
+        .and_then(|j| j[0]["pid"].as_i64())
+        .expect("the new step runs");
+
     run().arg("down").assert().success();
     wait_for(TIMEOUT, "the niced step gone", || {
         niceness(pid).is_none().then_some(())

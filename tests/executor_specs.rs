@@ -83,7 +83,63 @@ fn the_settings_file_names_executors_and_one_out_of_reach_changes_nothing_else()
         .assert()
         .code(1)
         .stderr(predicate::str::contains("executor api:prod"));
-    env.ok(&["stop", "jobs", "near"]);
+    // Named jobs are looked up everywhere; the unreachable executor only warns.
+    mrsm()
+        .args(["show", "jobs", "near"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("near"))
+        .stderr(predicate::str::contains("warning: executor api:prod"));
+    // A near miss on the command line is suggested too.
+    mrsm()
+        .args(["show", "jobs", "-e", "prd"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("did you mean `prod`?"));
+    mrsm()
+        .env("MRSM_EXECUTOR", "garbage")
+        .args(["run", "echo", "hi"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unknown executor \"garbage\""));
+    // `down` cannot vouch for an executor it cannot list: it says so and fails.
+    mrsm()
+        .arg("down")
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("deleted job \"near\""));
+    assert!(
+        !env.job_dir("near").join("job.json").exists(),
+        "near was deleted"
+    );
+}
+
+#[test]
+fn named_executors_in_the_settings_file_are_checked() {
+    let env = Env::new();
+    let config = env.work().join("config.toml");
+    for (text, expected) in [
+        (
+            "[executors.\"a b\"]\nurl = \"x\"\n",
+            ":1:2: executor name \"a b\"",
+        ),
+        (
+            "[executors.local]\nurl = \"x\"\n",
+            "is the built-in executor's",
+        ),
+        (
+            "\n[executors.prod]\ntoken = \"t\"\n",
+            ":2:2: executor \"prod\" has no `url`",
+        ),
+    ] {
+        std::fs::write(&config, text).expect("written");
+        env.mrsm()
+            .env("MRSM_CONFIG", &config)
+            .args(["show", "jobs"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(expected));
+    }
 }
 
 #[test]

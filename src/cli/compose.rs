@@ -293,11 +293,8 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
             out!("{m}");
             deleted += 1;
         }
-        // Left as they are, and said so: not a failure of `down`.
-        Err(
-            e @ (project::ProjectError::Unlisted { .. }
-            | project::ProjectError::NotTheWatcher { .. }),
-        ) => {
+        // A job of that name that is not the watcher is left alone, and said so.
+        Err(e @ project::ProjectError::NotTheWatcher { .. }) => {
             err!("warning: {e}");
         }
         Err(e) => {
@@ -316,13 +313,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let _lock = ProjectLock::acquire(executor.root(), &project)?;
-    project::delete_jobs(
-        &executor,
-        &super::registry()?,
-        &project,
-        args.volumes,
-        &mut report,
-    );
+    project::delete_jobs(&super::registry()?, &project, args.volumes, &mut report);
     if deleted == 0 && code == 0 {
         out!("No jobs in project {project:?}.");
     }
@@ -337,15 +328,19 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
     };
     // A job whose definition cannot be read has no known project: it is shown to
     // every project rather than to none.
-    let jobs: Vec<JobInfo> = project_jobs(&project, true)?
-        .into_iter()
-        .map(|f| f.info)
-        .collect();
-    let executors = super::registry()?.labels().len() > 1;
+    let registry = super::registry()?;
+    let listing = project::project_jobs(&registry, &project, true);
+    for (label, e) in &listing.unreachable {
+        err!("warning: executor {label}: cannot list its jobs: {e}");
+    }
+    let jobs: Vec<JobInfo> = listing.jobs.into_iter().map(|f| f.info).collect();
+    let executors = registry.labels().len() > 1;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&jobs)?);
-    } else if jobs.is_empty() {
+    } else if jobs.is_empty() && listing.unreachable.is_empty() {
         out!("No jobs in project {project:?}.");
+    } else if jobs.is_empty() {
+        out!("No jobs in project {project:?} on the executors that answered.");
     } else {
         out_part!("{}", render::jobs_table(&jobs, executors));
     }

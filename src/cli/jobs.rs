@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{render, On, UsageError};
-use crate::executor::{DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
+use crate::executor::{DeleteOptions, ErrorKind, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{JobInfo, JobName, SignalName};
 
 /// Job names.
@@ -49,14 +49,21 @@ pub struct RunsArgs {
     on: On,
 }
 
-/// Arguments of `stop jobs` and `delete jobs`.
+/// Arguments of `delete jobs`.
+#[derive(Debug, clap::Args)]
+pub struct DeleteArgs {
+    #[command(flatten)]
+    stop: StopArgs,
+    /// Do not ask for confirmation (required when input is not a terminal).
+    #[arg(short = 'y', long = "yes")]
+    yes: bool,
+}
+
+/// Arguments of `stop jobs` (and how `delete jobs` stops).
 #[derive(Debug, clap::Args)]
 pub struct StopArgs {
     #[command(flatten)]
     names: Names,
-    /// Do not ask for confirmation (required by `delete` when input is not a terminal).
-    #[arg(short = 'y', long = "yes")]
-    yes: bool,
     /// Signal sent first (default: the job's own, SIGTERM unless set).
     #[arg(long, value_name = "SIGNAL")]
     signal: Option<SignalName>,
@@ -89,10 +96,15 @@ pub fn each(
     Ok(code)
 }
 
-/// `stop jobs` / `delete jobs`.
-pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
+/// `delete jobs`: asks first on a terminal; elsewhere -y is required.
+pub fn delete(args: &DeleteArgs) -> anyhow::Result<i32> {
+    stop(&args.stop, Some(args.yes))
+}
+
+/// `stop jobs`, or `delete jobs` when `delete` says whether it was confirmed.
+pub fn stop(args: &StopArgs, delete: Option<bool>) -> anyhow::Result<i32> {
     let (signal, timeout) = (args.signal, args.timeout);
-    if delete && !args.yes {
+    if delete == Some(false) {
         if !std::io::stdin().is_terminal() {
             return Err(UsageError(
                 "refusing to delete without asking: input is not a terminal; pass -y to confirm"
@@ -107,7 +119,7 @@ pub fn stop(args: &StopArgs, delete: bool) -> anyhow::Result<i32> {
     }
     let options = StopOptions { signal, timeout };
     each(&args.names, |ex, name| {
-        if delete {
+        if delete.is_some() {
             let options = DeleteOptions {
                 stop: options,
                 purge: true,
@@ -167,6 +179,11 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
                 match executor.get(name) {
                     Ok(info) => found.push(info),
                     Err(ExecutorError::NotFound(_)) if executors.len() > 1 => {}
+                    // Out of reach: a warning, as when listing, and the others shown.
+                    Err(e) if executors.len() > 1 && e.kind() == ErrorKind::Unavailable => {
+                        err!("warning: executor {label}: cannot look up its jobs: {e}");
+                        break;
+                    }
                     Err(e) => {
                         err!("error: {e}");
                         code = 1;

@@ -78,7 +78,8 @@ fn since_stamp(text: &str) -> Result<String, UsageError> {
 
 /// The project of a spec file.
 fn project_of(file: &Path) -> anyhow::Result<String> {
-    match crate::spec::load(&[file.to_path_buf()], None) {
+    let known = super::registry()?.labels();
+    match crate::spec::load_for(&[file.to_path_buf()], None, &known).result {
         Ok(desired) => Ok(desired.project),
         Err(errors) => Err(UsageError(errors.to_string()).into()),
     }
@@ -148,16 +149,23 @@ fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<
 
 /// `show logs -e LABEL NAME…`: the named jobs' lines through their executor; with
 /// `-f`, one follower per job, their lines printed as they come.
-fn show_elsewhere(args: &Args, selection: &Selection, style: Style) -> anyhow::Result<i32> {
-    if args.names.is_empty() {
-        return Err(UsageError(format!(
-            "name the jobs to show on executor {}",
-            args.on.label()
-        ))
-        .into());
-    }
+fn show_elsewhere(
+    args: &Args,
+    project: Option<String>,
+    selection: &Selection,
+    style: Style,
+) -> anyhow::Result<i32> {
     let executor = args.on.executor()?;
-    let width = args.names.iter().map(String::len).max().unwrap_or(0);
+    // Without names: the executor's jobs (the project's, for `logs`) as they are now.
+    let names: Vec<String> = match args.names.is_empty() {
+        false => args.names.clone(),
+        true => executor
+            .list(project.as_deref())?
+            .into_iter()
+            .map(|j| j.name)
+            .collect(),
+    };
+    let width = names.iter().map(String::len).max().unwrap_or(0);
     let out = std::sync::Mutex::new(std::io::stdout());
     let print = |line: &crate::logs::LogLine| -> bool {
         let Ok(mut out) = out.lock() else {
@@ -165,7 +173,7 @@ fn show_elsewhere(args: &Args, selection: &Selection, style: Style) -> anyhow::R
         };
         crate::logs::write_line(&mut *out, line, width, style).is_ok()
     };
-    for name in &args.names {
+    for name in &names {
         for line in executor.logs(name, selection)? {
             if !print(&line) {
                 return Ok(0);
@@ -177,7 +185,7 @@ fn show_elsewhere(args: &Args, selection: &Selection, style: Style) -> anyhow::R
     }
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
-        for name in &args.names {
+        for name in &names {
             let (executor, print, failed) = (&executor, &print, &failed);
             scope.spawn(move || {
                 let followed = executor.follow_logs(name, false, &mut |line| {
@@ -191,6 +199,30 @@ fn show_elsewhere(args: &Args, selection: &Selection, style: Style) -> anyhow::R
         }
     });
     Ok(i32::from(failed.into_inner()))
+}
+
+/// Says where the project's jobs on other executors are shown: this shows the
+/// local ones.
+fn point_elsewhere(project: &str) {
+    let Ok(registry) = super::registry() else {
+        return;
+    };
+    for (label, executor) in registry.all() {
+        if label == crate::executor::DEFAULT_LABEL {
+            continue;
+        }
+        let count = executor
+            .list(Some(project))
+            .map(|jobs| {
+                jobs.iter()
+                    .filter(|j| j.project.as_deref() == Some(project))
+                    .count()
+            })
+            .unwrap_or(0);
+        if count > 0 {
+            err!("note: {count} job(s) of project {project:?} run on executor {label}: `-e {label}` shows their logs");
+        }
+    }
 }
 
 /// A project's jobs as the executor knows them, ones created while following included.
@@ -208,17 +240,7 @@ fn looks_like_a_spec_file(word: &str) -> bool {
 }
 
 fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
-    let root = super::local_executor()?.root().clone();
     let project = project(args, compose)?;
-    let asked = project.as_ref().filter(|(_, explicit)| *explicit);
-    for name in &args.names {
-        check_name(&root, name, asked.map(|(p, _)| p.as_str()))?;
-    }
-    let jobs = match project {
-        _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
-        Some((p, _)) => project_jobs(LocalExecutor::new(root.clone()), p),
-        None => Jobs::All,
-    };
     let selection = Selection {
         tail: args.tail,
         since: args.since.as_deref().map(since_stamp).transpose()?,
@@ -236,8 +258,21 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         escape: !args.raw && !args.json && stdout.is_terminal(),
     };
     if args.on.label() != crate::executor::DEFAULT_LABEL {
-        return show_elsewhere(args, &selection, style);
+        return show_elsewhere(args, project.map(|(p, _)| p), &selection, style);
     }
+    let root = super::local_executor()?.root().clone();
+    let asked = project.as_ref().filter(|(_, explicit)| *explicit);
+    for name in &args.names {
+        check_name(&root, name, asked.map(|(p, _)| p.as_str()))?;
+    }
+    if let Some((p, _)) = &project {
+        point_elsewhere(p);
+    }
+    let jobs = match project {
+        _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
+        Some((p, _)) => project_jobs(LocalExecutor::new(root.clone()), p),
+        None => Jobs::All,
+    };
     let mut out = std::io::BufWriter::new(stdout.lock());
     match multiplex::show(
         &root,

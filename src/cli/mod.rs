@@ -78,8 +78,8 @@ enum Command {
     Schema,
     /// Print a shell completion script (bash, zsh, fish); bash and fish complete job names too.
     Completions(completions::Args),
-    /// Print the manual page (roff): `mrsm man | man -l -`.
-    Man,
+    /// Print the manual page (roff): `mrsm man | man -l -`; `mrsm man show jobs` for a command's.
+    Man(completions::ManArgs),
     /// Prints every job's name, one per line (used by the completion scripts).
     #[command(name = "__job-names", hide = true)]
     JobNames,
@@ -141,7 +141,7 @@ enum DeleteVerb {
     /// Stop jobs, then remove them with their logs and run history. Asks first on a
     /// terminal; elsewhere -y is required.
     #[command(alias = "job")]
-    Jobs(jobs::StopArgs),
+    Jobs(jobs::DeleteArgs),
 }
 
 /// A project name given with `-p`: the same rules as job names (it names files
@@ -298,8 +298,8 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Run(args) => run::run(&args),
         Command::Start(StartVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.start(n)),
         Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.pause(n)),
-        Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, false),
-        Command::Delete(DeleteVerb::Jobs(args)) => jobs::stop(&args, true),
+        Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, None),
+        Command::Delete(DeleteVerb::Jobs(args)) => jobs::delete(&args),
         Command::Validate(files) => compose::validate(&files),
         Command::Diff(files) => compose::diff(&files),
         Command::Up(args) => compose::up(&args),
@@ -308,7 +308,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
         Command::Completions(args) => completions::run(&args),
-        Command::Man => completions::man(),
+        Command::Man(args) => completions::man(&args),
         Command::JobNames => completions::job_names(),
         Command::Schema => {
             use std::io::Write as _;

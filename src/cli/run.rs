@@ -121,8 +121,9 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     if !args.daemon {
         if args.on.label() != crate::executor::DEFAULT_LABEL {
+            args.on.executor()?;
             return Err(UsageError(format!(
-                "a foreground run happens here; with -e {} add -d to run it there as a job",
+                "a foreground run happens here; to run it on executor {} (-e or MRSM_EXECUTOR), add -d",
                 args.on.label()
             ))
             .into());

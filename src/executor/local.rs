@@ -711,6 +711,15 @@ impl Executor for LocalExecutor {
         Ok(jobs)
     }
 
+    fn kept_jobs(&self, project: Option<&str>) -> Result<Vec<String>, ExecutorError> {
+        Ok(self
+            .kept()
+            .into_iter()
+            .filter(|(_, kept)| project.is_none() || kept.project.as_deref() == project)
+            .map(|(name, _)| name)
+            .collect())
+    }
+
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
         // A deleted job's kept history can still be read.
         if !self.has_kept_data(name) {
@@ -720,7 +729,13 @@ impl Executor for LocalExecutor {
     }
 
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
-        self.definition(name)?;
+        // A deleted job's kept log can still be read.
+        match self.definition(name) {
+            Err(ExecutorError::NotFound(_)) if self.has_kept_data(name) => {}
+            other => {
+                other?;
+            }
+        }
         let mut follower = Follower::from_start(&self.root.log_file(name));
         Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
     }

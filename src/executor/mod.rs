@@ -50,7 +50,11 @@ pub enum ExecutorError {
 }
 
 fn suggestion(label: &str, known: &[String]) -> String {
-    let known: Vec<&str> = known.iter().map(String::as_str).collect();
+    // `prod` is as good as `api:prod`, so both are candidates.
+    let known: Vec<&str> = known
+        .iter()
+        .flat_map(|k| [k.as_str(), k.strip_prefix("api:").unwrap_or(k)])
+        .collect();
     crate::suggest::did_you_mean(label, &known)
         .map(|k| format!("; did you mean `{k}`?"))
         .unwrap_or_default()
@@ -186,6 +190,13 @@ pub trait Executor: Send + Sync {
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
     /// Every job of this executor, or only the project's.
     fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError>;
+    /// Deleted jobs (of the project, or all) whose logs and run history were kept:
+    /// `down -v` removes them with `delete(name, purge)`. None unless the executor
+    /// keeps such data.
+    fn kept_jobs(&self, project: Option<&str>) -> Result<Vec<String>, ExecutorError> {
+        let _ = project;
+        Ok(Vec::new())
+    }
     /// The job's finished runs, oldest first (damaged records counted, not fatal).
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError>;
     /// The job's log lines, filtered.

@@ -151,7 +151,12 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
         let mut jobs = match listed {
             Ok(jobs) => jobs,
             Err(e) => {
-                actual.unreachable.insert(label, e.to_string());
+                // Said once, without the executor's name in front again.
+                let reason = match e {
+                    ExecutorError::Unavailable { message, .. } => message,
+                    e => e.to_string(),
+                };
+                actual.unreachable.insert(label, reason);
                 continue;
             }
         };
@@ -382,12 +387,12 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
             .replace(&job.spec, &options(plan, job))
             .map(|_| format!("updated {shown}")),
         (Action::Start | Action::Resume, _) => executor.start(name).map(|o| said(o, step)),
-        (Action::Pause, _) => {
-            if executor.get(name)?.status == JobStatus::Stopped {
-                executor.start(name)?;
-            }
-            executor.pause(name).map(|o| said(o, step))
-        }
+        // A stopped job is brought up paused (its definition again, meant to be
+        // paused), so that nothing of it runs first.
+        (Action::Pause, Some(job)) if executor.get(name)?.status == JobStatus::Stopped => executor
+            .replace(&job.spec, &options(plan, job))
+            .map(|_| said(crate::executor::Outcome::Paused { name: name.into() }, step)),
+        (Action::Pause, _) => executor.pause(name).map(|o| said(o, step)),
         (Action::Stop, _) => executor
             .stop(name, &StopOptions::default())
             .map(|o| said(o, step)),
@@ -404,7 +409,7 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         }),
         (Action::Unreachable(_), _) => Err(ExecutorError::Unavailable {
             executor: step.executor.clone(),
-            message: why_not(step),
+            message: format!("job {name:?}: {}", why_not(step)),
         }),
         (_, None) => Err(ExecutorError::NotFound(name.into())),
     }

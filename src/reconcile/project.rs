@@ -63,11 +63,17 @@ pub fn project_watcher(
     }
 }
 
-/// The watcher job's definition: `mrsm watch -p PROJECT -f FILE…` (absolute
+/// The program that runs the watcher: the one running now (so a command line
+/// with a library user's executors watches with them), else `mrsm`.
+fn watcher_program() -> PathBuf {
+    std::env::current_exe().unwrap_or_else(|_| locate_mrsm_binary())
+}
+
+/// The watcher job's definition: `PROGRAM watch -p PROJECT -f FILE…` (absolute
 /// paths), restarted if it fails, marked as the project's.
 pub fn watcher_spec(files: &[PathBuf], project: &str) -> Result<JobSpec, ProjectError> {
     let mut words = vec![
-        locate_mrsm_binary().display().to_string(),
+        watcher_program().display().to_string(),
         "watch".to_string(),
         "-p".to_string(),
         project.to_string(),
@@ -177,13 +183,21 @@ pub fn restart(jobs: &[Found], names: &[String], report: &mut dyn FnMut(Restarte
             report(Restarted::LeftStopped(job.name.clone()));
             continue;
         }
-        let result = executor
-            .stop(&job.name, &StopOptions::default())
-            .and_then(|_| executor.start(&job.name))
-            .and_then(|o| match job.desired {
-                DesiredState::Paused => executor.pause(&job.name),
-                _ => Ok(o),
-            });
+        let result = match job.desired {
+            // Brought up paused from the start: a schedule does not fire first.
+            DesiredState::Paused => executor.spec(&job.name).and_then(|spec| {
+                let options = CreateOptions {
+                    desired: DesiredState::Paused,
+                    project: job.project.clone(),
+                    spec_hash: job.spec_hash.clone(),
+                };
+                executor.replace(&spec, &options).map(|_| ())
+            }),
+            _ => executor
+                .stop(&job.name, &StopOptions::default())
+                .and_then(|_| executor.start(&job.name))
+                .map(|_| ()),
+        };
         report(match result {
             Ok(_) => Restarted::Done(job.name.clone()),
             Err(e) => Restarted::Failed(e),
@@ -198,12 +212,17 @@ pub fn delete_watcher(
     project: &str,
     purge: bool,
 ) -> Result<Option<String>, ProjectError> {
-    let Some(name) = project_watcher(local, project)? else {
-        return Ok(None);
-    };
     let options = DeleteOptions {
         purge,
         ..DeleteOptions::default()
+    };
+    let Some(name) = project_watcher(local, project)? else {
+        // Gone already (an earlier `down`), its log kept: `-v` removes that too.
+        let name = watcher_name(project);
+        if purge && local.kept_jobs(None)?.contains(&name) {
+            return Ok(Some(local.delete(&name, &options)?.to_string()));
+        }
+        return Ok(None);
     };
     Ok(Some(local.delete(&name, &options)?.to_string()))
 }
@@ -212,7 +231,6 @@ pub fn delete_watcher(
 /// executor, with `purge` their logs and run history too, and what earlier deletes
 /// of the project kept on this machine. `report` hears each result.
 pub fn delete_jobs(
-    local: &LocalExecutor,
     registry: &Registry,
     project: &str,
     purge: bool,
@@ -223,29 +241,39 @@ pub fn delete_jobs(
         ..DeleteOptions::default()
     };
     let listing = project_jobs(registry, project, false);
+    let unreachable: Vec<String> = listing.unreachable.iter().map(|(l, _)| l.clone()).collect();
     for (label, error) in listing.unreachable {
         report(Err(ProjectError::Unlisted { label, error }));
     }
     for job in listing.jobs {
-        report(
-            job.executor
-                .delete(&job.info.name, &options)
-                .map(|o| o.to_string())
-                .map_err(ProjectError::from),
-        );
+        let result = job.executor.delete(&job.info.name, &options);
+        report(said(result, &job.info.executor));
     }
     if purge {
-        for (name, _) in local
-            .kept()
-            .into_iter()
-            .filter(|(_, kept)| kept.project.as_deref() == Some(project))
-        {
-            report(
-                local
-                    .delete(&name, &options)
-                    .map(|o| o.to_string())
-                    .map_err(ProjectError::from),
-            );
+        for (label, executor) in registry.all() {
+            if unreachable.contains(&label) {
+                continue;
+            }
+            match executor.kept_jobs(Some(project)) {
+                Ok(names) => {
+                    for name in names {
+                        report(said(executor.delete(&name, &options), &label));
+                    }
+                }
+                Err(error) => report(Err(ProjectError::Unlisted { label, error })),
+            }
         }
+    }
+}
+
+/// A verb's result as people read it, saying where when it is not `local`.
+fn said(
+    result: Result<crate::executor::Outcome, ExecutorError>,
+    label: &str,
+) -> Result<String, ProjectError> {
+    match result {
+        Ok(outcome) if label == crate::executor::DEFAULT_LABEL => Ok(outcome.to_string()),
+        Ok(outcome) => Ok(format!("{outcome} on {label}")),
+        Err(e) => Err(e.into()),
     }
 }

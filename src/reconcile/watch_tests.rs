@@ -252,3 +252,35 @@ fn dotenv_and_env_files_are_inputs_and_their_edits_are_applied() {
     assert_eq!(env["LEVEL"], "2");
     assert_eq!(scene.fake.count("replace"), 2);
 }
+
+#[test]
+fn heals_while_an_executor_is_out_of_reach_keep_to_the_new_files() {
+    let scene = Scene::new(&[("a", "sleep 300"), ("b", "sleep 301")]);
+    let mut registry = scene.registry.clone();
+    registry.register(
+        "api:prod",
+        std::sync::Arc::new(crate::executor::Unavailable::new("api:prod", "down")),
+    );
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = Reconciler::new(&scene.files, None, &registry, &scene.root, timing(), &hear);
+    let t0 = Instant::now();
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.names(), ["a", "b"]);
+    // `a` goes, `c` is declared on an executor out of reach.
+    write(
+        &scene.files[0],
+        "project: demo\njobs:\n  b:\n    command: sleep 301\n  c:\n    command: sleep 302\n    executor: prod\n",
+    );
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.names(), ["b"]);
+    assert!(scene.heard("executor api:prod: down"), "{:?}", scene.said);
+    assert!(
+        !scene.heard("api:prod: executor"),
+        "said once: {:?}",
+        scene.said
+    );
+    // Heals before the retry keep to the files as they are now: `a` stays gone.
+    r.tick(t0 + HEAL / 2);
+    assert_eq!(scene.fake.names(), ["b"]);
+    assert_eq!(scene.fake.count("create"), 2, "nothing created again");
+}

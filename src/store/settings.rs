@@ -69,11 +69,42 @@ fn check_file(file: &Path) -> Result<(), StoreError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(StoreError::io("reading", file, e)),
     };
-    toml::from_str::<Settings>(&text).map(|_| ()).map_err(|e| {
+    let settings = toml::from_str::<Settings>(&text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let message = e.message().trim().replace('\n', " ");
         StoreError::Settings(located(file, &text, offset, &message))
-    })
+    })?;
+    for (name, executor) in &settings.executors {
+        let problem = executor_problem(name, executor);
+        if let Some(problem) = problem {
+            // Pointed at where the table names it, as near as the text tells.
+            let offset = text
+                .find(&format!("executors.{name}"))
+                .or_else(|| text.find(&format!("executors.\"{name}\"")))
+                .unwrap_or(0);
+            return Err(StoreError::Settings(located(file, &text, offset, &problem)));
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with a named executor, if anything: its name becomes the label
+/// `api:NAME` and its `url` is where it is reached.
+fn executor_problem(name: &str, executor: &ExecutorSettings) -> Option<String> {
+    let mut chars = name.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+        && name.len() <= 64;
+    if !well_formed {
+        return Some(format!("executor name {name:?}: use 1-64 letters, digits, '_', '.' and '-', starting with a letter or digit"));
+    }
+    if name == "local" {
+        return Some("executor name \"local\" is the built-in executor's; choose another".into());
+    }
+    match executor.url.as_deref().map(str::trim) {
+        None | Some("") => Some(format!("executor {name:?} has no `url`")),
+        Some(_) => None,
+    }
 }
 
 impl Settings {

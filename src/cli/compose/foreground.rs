@@ -47,7 +47,11 @@ pub fn follow_and_watch(
         }
     }
     let _ = watcher.join();
-    let jobs = project_jobs(project, false)?;
+    // Jobs that already finished keep their result: only what runs is stopped.
+    let jobs: Vec<_> = project_jobs(project, false)?
+        .into_iter()
+        .filter(|j| j.info.status != crate::job::JobStatus::Stopped)
+        .collect();
     let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
