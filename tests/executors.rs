@@ -163,7 +163,7 @@ fn an_executor_out_of_reach_changes_nothing_elsewhere() {
     let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
     assert_eq!(code, 1, "an unreachable executor is a failure: {out}{err}");
     assert!(
-        err.contains("executor mem: switched off by the test"),
+        err.contains("executor mem: job \"here\": switched off by the test"),
         "{err}"
     );
     // `here` is not deleted from local on its way to an unreachable executor; the
