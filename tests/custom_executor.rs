@@ -138,21 +138,17 @@ fn a_registered_executor_runs_declared_jobs_its_way() {
         "project: niced\njobs:\n  crunch:\n    command: sleep 302\n    executor: nice\n  plain:\n    command: sleep 301\n",
     )
     .expect("spec edited");
-    wait_for(TIMEOUT, "the watcher to apply the edit on nice", || {
+    // Its definition is written before its new step starts: wait for both.
+    let pid = wait_for(TIMEOUT, "the watcher to apply the edit on nice", || {
         let shown = run()
             .args(["show", "jobs", "-e", "nice", "--json"])
             .output()
             .ok()?;
         let jobs: Value = serde_json::from_slice(&shown.stdout).ok()?;
-        (jobs[0]["command"][0] == "sleep 302").then_some(())
+        (jobs[0]["command"][0] == "sleep 302")
+            .then(|| jobs[0]["pid"].as_i64())
+            .flatten()
     });
-    let pid = run()
-        .args(["show", "jobs", "-e", "nice", "--json"])
-        .output()
-        .ok()
-        .and_then(|o| serde_json::from_slice::<Value>(&o.stdout).ok())
-        .and_then(|j| j[0]["pid"].as_i64())
-        .expect("the new step runs");
 
     run().arg("down").assert().success();
     wait_for(TIMEOUT, "the niced step gone", || {
