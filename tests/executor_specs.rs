@@ -77,6 +77,7 @@ fn the_settings_file_names_executors_and_one_out_of_reach_changes_nothing_else()
         .success()
         .stdout(predicate::str::contains("EXECUTOR"))
         .stdout(predicate::str::is_match(r"near +local +running").expect("regex"))
+        .stdout(predicate::str::is_match(r"(?m)^- +api:prod +unreachable ").expect("regex"))
         .stderr(predicate::str::contains("warning: executor api:prod"));
     mrsm()
         .args(["show", "jobs", "-e", "prod"])

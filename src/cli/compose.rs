@@ -342,7 +342,12 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
     } else if jobs.is_empty() {
         out!("No jobs in project {project:?} on the executors that answered.");
     } else {
-        out_part!("{}", render::jobs_table(&jobs, executors));
+        let unreachable: Vec<render::Unreachable> = listing
+            .unreachable
+            .iter()
+            .map(|(label, e)| (label.clone(), e.to_string()))
+            .collect();
+        out_part!("{}", render::jobs_table(&jobs, executors, &unreachable));
     }
     Ok(0)
 }

@@ -162,6 +162,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     };
     let mut code = 0;
     let mut jobs: Vec<JobInfo> = Vec::new();
+    let mut unreachable: Vec<render::Unreachable> = Vec::new();
     for (label, executor) in &executors {
         let found = if args.names.is_empty() {
             match executor.list(None) {
@@ -169,6 +170,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
                 // One executor out of reach is a warning, not the end of the listing.
                 Err(e) if executors.len() > 1 => {
                     err!("warning: executor {label}: cannot list its jobs: {e}");
+                    unreachable.push((label.clone(), reason(e)));
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -182,6 +184,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
                     // Out of reach: a warning, as when listing, and the others shown.
                     Err(e) if executors.len() > 1 && e.kind() == ErrorKind::Unavailable => {
                         err!("warning: executor {label}: cannot look up its jobs: {e}");
+                        unreachable.push((label.clone(), reason(e)));
                         break;
                     }
                     Err(e) => {
@@ -207,12 +210,23 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     }
     if args.json {
         out!("{}", serde_json::to_string_pretty(&jobs)?);
-    } else if jobs.is_empty() && code == 0 {
+    } else if jobs.is_empty() && unreachable.is_empty() && code == 0 {
         out!("No jobs.");
-    } else if !jobs.is_empty() {
-        out_part!("{}", render::jobs_table(&jobs, executors.len() > 1));
+    } else if !jobs.is_empty() || !unreachable.is_empty() {
+        out_part!(
+            "{}",
+            render::jobs_table(&jobs, executors.len() > 1, &unreachable)
+        );
     }
     Ok(code)
+}
+
+/// Why an executor could not answer, without its name in front again.
+fn reason(e: ExecutorError) -> String {
+    match e {
+        ExecutorError::Unavailable { message, .. } => message,
+        e => e.to_string(),
+    }
 }
 
 /// `show runs NAME`.

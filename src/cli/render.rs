@@ -52,8 +52,12 @@ fn outcome_word(r: &crate::job::RunResult) -> &'static str {
     }
 }
 
-/// The `show jobs` table; with `executors`, a column says where each job runs.
-pub fn jobs_table(jobs: &[JobInfo], executors: bool) -> String {
+/// An executor that could not be listed: its label and why.
+pub type Unreachable = (String, String);
+
+/// The `show jobs` table; with `executors`, a column says where each job runs, and
+/// each executor that could not be listed has a warning row.
+pub fn jobs_table(jobs: &[JobInfo], executors: bool, unreachable: &[Unreachable]) -> String {
     let rows = jobs
         .iter()
         .map(|j| {
@@ -85,6 +89,15 @@ pub fn jobs_table(jobs: &[JobInfo], executors: bool) -> String {
             row
         })
         .collect();
+    let mut rows: Vec<Vec<String>> = rows;
+    if executors {
+        rows.extend(unreachable.iter().map(|(label, why)| {
+            let mut row = vec!["-".to_string(), label.clone(), "unreachable".to_string()];
+            row.extend(["-", "-", "-", "-"].map(String::from));
+            row.push(shorten(why, 60));
+            row
+        }));
+    }
     let mut header = vec!["NAME"];
     if executors {
         header.push("EXECUTOR");
