@@ -31,7 +31,7 @@ fn root_dir_comes_from_the_settings_file() {
     env.mrsm()
         .env("MRSM_ROOT_DIR", other.path())
         .env("MRSM_CONFIG", &config)
-        .args(["show", "jobs"])
+        .args(["show", "jobs", "-e", "local"])
         .assert()
         .success()
         .stdout(predicate::str::contains("No jobs."));
