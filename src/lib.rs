@@ -19,6 +19,7 @@ pub mod executor;
 mod fnv;
 pub mod job;
 pub mod logs;
+pub mod parallel;
 pub mod reconcile;
 pub mod schedule;
 pub mod spec;

@@ -76,15 +76,16 @@ pub struct StopArgs {
 /// is not a valid job name.
 pub fn each(
     names: &Names,
-    verb: impl Fn(&dyn Executor, &str) -> Result<Outcome, ExecutorError>,
+    verb: impl Fn(&dyn Executor, &str) -> Result<Outcome, ExecutorError> + Sync,
 ) -> anyhow::Result<i32> {
     let on = names.on.clone();
     let executor = on.executor()?;
     let executor = executor.as_ref();
-    let names = &names.names;
     let mut code = 0;
-    for name in names {
-        match verb(executor, name) {
+    // All at once: fifty stops take as long as the slowest, not as all of them.
+    let results = crate::parallel::each(&names.names, |name| verb(executor, name));
+    for result in results {
+        match result {
             Ok(outcome) if on.label() == crate::executor::DEFAULT_LABEL => out!("{outcome}"),
             Ok(outcome) => out!("{outcome} on {}", on.label()),
             Err(e) => {

@@ -245,9 +245,15 @@ pub fn delete_jobs(
     for (label, error) in listing.unreachable {
         report(Err(ProjectError::Unlisted { label, error }));
     }
-    for job in listing.jobs {
-        let result = job.executor.delete(&job.info.name, &options);
-        report(said(result, &job.info.executor));
+    // All at once: the project goes down as fast as its slowest job stops.
+    let results = crate::parallel::each(&listing.jobs, |job| {
+        said(
+            job.executor.delete(&job.info.name, &options),
+            &job.info.executor,
+        )
+    });
+    for result in results {
+        report(result);
     }
     if purge {
         for (label, executor) in registry.all() {

@@ -56,8 +56,11 @@ pub fn follow_and_watch(
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
     let mut failed = false;
-    for job in jobs {
-        match job.executor.stop(&job.info.name, &StopOptions::default()) {
+    let results = crate::parallel::each(&jobs, |job| {
+        job.executor.stop(&job.info.name, &StopOptions::default())
+    });
+    for result in results {
+        match result {
             Ok(_) => stopped += 1,
             Err(e) => {
                 tell(format!("error: {e}"));
