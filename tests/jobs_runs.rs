@@ -359,7 +359,8 @@ fn what_a_killed_supervisor_left_is_found_even_outside_its_session() {
 }
 
 /// The run numbers (`MRSM_RUN`) of the job's processes whose command line starts
-/// with `program`.
+/// with `program`. A process that exits between the two reads (its environment
+/// then reads as nothing) is not counted: it belongs to no run any more.
 fn runs_of(env: &Env, name: &str, program: &str) -> std::collections::BTreeSet<Vec<u8>> {
     let Some(supervisor) = env.supervisor(name) else {
         return Default::default();
@@ -370,7 +371,7 @@ fn runs_of(env: &Env, name: &str, program: &str) -> std::collections::BTreeSet<V
             std::fs::read(format!("/proc/{}/cmdline", p.pid))
                 .is_ok_and(|c| String::from_utf8_lossy(&c).contains(program))
         })
-        .map(|p| mrsm::store::proc::environ_var(p.pid, "MRSM_RUN").unwrap_or_default())
+        .filter_map(|p| mrsm::store::proc::environ_var(p.pid, "MRSM_RUN"))
         .collect()
 }
 
