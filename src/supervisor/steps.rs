@@ -92,18 +92,49 @@ impl StepRunner for Direct {
     }
 }
 
+/// Shell words that are not programs: `exec` cannot take their place.
+const NOT_PROGRAMS: [&str; 48] = [
+    "!", "{", "}", ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do",
+    "done", "elif", "else", "esac", "eval", "exec", "exit", "export", "fg", "fi", "for",
+    "function", "getopts", "hash", "if", "in", "jobs", "local", "read", "readonly", "return",
+    "select", "set", "shift", "source", "then", "time", "times", "trap", "ulimit", "umask",
+    "unset", "until", "wait", "while",
+];
+
+/// `text` as the shell runs it: a single plain command replaces the shell
+/// (`exec`), so the job is its supervisor and its own processes, and the command
+/// gets the job's signals itself. Anything the shell must do first (pipes, lists,
+/// redirections, expansions, quoting, builtins) is left as written.
+fn shell_text(text: &str) -> String {
+    let plain = text.split_whitespace().count() > 0
+        && text.chars().all(|c| {
+            c.is_ascii_alphanumeric()
+                || matches!(
+                    c,
+                    ' ' | '\t' | '-' | '_' | '.' | '/' | ',' | ':' | '+' | '@'
+                )
+        });
+    let first = text.split_whitespace().next().unwrap_or_default();
+    if plain && !NOT_PROGRAMS.contains(&first) && !first.contains('=') {
+        format!("exec {text}")
+    } else {
+        text.to_string()
+    }
+}
+
 fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
     Ok(match (spec.shell, paused) {
         (true, false) => {
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(text);
+            c.arg("-c").arg(shell_text(text));
             c
         }
         // A step of a paused job stops itself before it runs anything, and goes on
         // when resumed (SIGCONT to its group).
         (true, true) => {
             let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(format!("kill -STOP $$\n{text}"));
+            c.arg("-c")
+                .arg(format!("kill -STOP $$\n{}", shell_text(text)));
             c
         }
         (false, _) => {
@@ -489,7 +520,21 @@ mod tests {
         let c = direct_command(&spec, "echo 'x y'", false).expect("a command");
         assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y'"]);
         let c = direct_command(&spec, "echo hi", true).expect("a command");
-        assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\necho hi"]);
+        assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\nexec echo hi"]);
+        // One plain command replaces the shell; anything else is the shell's.
+        for (text, run) in [
+            ("sleep 300", "exec sleep 300"),
+            ("./sync.sh --loop", "exec ./sync.sh --loop"),
+            ("a | b", "a | b"),
+            ("sleep 1; echo", "sleep 1; echo"),
+            ("echo $HOME", "echo $HOME"),
+            ("cd /tmp", "cd /tmp"),
+            ("X=1 env", "X=1 env"),
+            ("sleep 300 &", "sleep 300 &"),
+            ("while true", "while true"),
+        ] {
+            assert_eq!(super::shell_text(text), run, "{text}");
+        }
         spec.shell = false;
         let c = direct_command(&spec, "echo 'x y'", false).expect("a command");
         assert_eq!(shown(&c), ["echo", "x y"]);
