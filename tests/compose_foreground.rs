@@ -58,18 +58,14 @@ impl Lines {
 
     /// Waits until `needle` has been said `times` times; says what was said if not.
     fn wait(&self, needle: &str, times: usize) {
-        let deadline = std::time::Instant::now() + CONVERGE;
-        while self.count(needle) < times {
-            if std::time::Instant::now() >= deadline {
-                let text = self.text();
-                let tail: String = text
-                    .lines()
-                    .filter(|l| !l.contains("| chatter-line"))
-                    .collect::<Vec<_>>()
-                    .join("\n");
-                panic!("timed out after {CONVERGE:?} waiting for {needle:?} × {times}; said (chatter left out):\n{tail}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
+        if support::poll(CONVERGE, || (self.count(needle) >= times).then_some(())).is_none() {
+            let text = self.text();
+            let tail: String = text
+                .lines()
+                .filter(|l| !l.contains("| chatter-line"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            panic!("timed out after {CONVERGE:?} waiting for {needle:?} × {times}; said (chatter left out):\n{tail}");
         }
     }
 }

@@ -86,8 +86,7 @@ pub fn each(
     let results = crate::parallel::each(&names.names, |name| verb(executor, name));
     for result in results {
         match result {
-            Ok(outcome) if on.label() == crate::executor::DEFAULT_LABEL => out!("{outcome}"),
-            Ok(outcome) => out!("{outcome} on {}", on.label()),
+            Ok(outcome) => out!("{}", outcome.on(on.label())),
             Err(e) => {
                 err!("error: {e}");
                 code = code.max(1);
@@ -171,7 +170,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
                 // One executor out of reach is a warning, not the end of the listing.
                 Err(e) if executors.len() > 1 => {
                     err!("warning: executor {label}: cannot list its jobs: {e}");
-                    unreachable.push((label.clone(), reason(e)));
+                    unreachable.push((label.clone(), e.reason()));
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -185,7 +184,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
                     // Out of reach: a warning, as when listing, and the others shown.
                     Err(e) if executors.len() > 1 && e.kind() == ErrorKind::Unavailable => {
                         err!("warning: executor {label}: cannot look up its jobs: {e}");
-                        unreachable.push((label.clone(), reason(e)));
+                        unreachable.push((label.clone(), e.reason()));
                         break;
                     }
                     Err(e) => {
@@ -220,14 +219,6 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
         );
     }
     Ok(code)
-}
-
-/// Why an executor could not answer, without its name in front again.
-fn reason(e: ExecutorError) -> String {
-    match e {
-        ExecutorError::Unavailable { message, .. } => message,
-        e => e.to_string(),
-    }
 }
 
 /// `show runs NAME`.

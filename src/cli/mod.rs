@@ -174,7 +174,13 @@ fn registry() -> anyhow::Result<Registry> {
     if let Some(registry) = REGISTRY.read().ok().and_then(|r| r.clone()) {
         return Ok(registry);
     }
-    Ok(Registry::standard(Root::from_env()?, &Settings::load()?))
+    // Built once per command: the settings file is read once, however many steps
+    // of the command ask.
+    let registry = Registry::standard(Root::from_env()?, &Settings::load()?);
+    if let Ok(mut slot) = REGISTRY.write() {
+        slot.get_or_insert_with(|| registry.clone());
+    }
+    Ok(registry)
 }
 
 /// `-e/--executor LABEL`: where a verb acts.

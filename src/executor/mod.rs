@@ -96,6 +96,15 @@ impl ErrorKind {
 }
 
 impl ExecutorError {
+    /// What went wrong, without the executor's name in front when the error is that
+    /// it cannot be reached (for messages that name the executor already).
+    pub fn reason(self) -> String {
+        match self {
+            ExecutorError::Unavailable { message, .. } => message,
+            e => e.to_string(),
+        }
+    }
+
     /// The kind of failure.
     pub fn kind(&self) -> ErrorKind {
         match self {

@@ -56,6 +56,16 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The sentence, saying where when it is not the `local` executor.
+    pub fn on(&self, label: &str) -> String {
+        match label {
+            super::DEFAULT_LABEL => self.to_string(),
+            other => format!("{self} on {other}"),
+        }
+    }
+}
+
 impl std::fmt::Display for Outcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

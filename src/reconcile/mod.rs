@@ -152,11 +152,7 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
             Ok(jobs) => jobs,
             Err(e) => {
                 // Said once, without the executor's name in front again.
-                let reason = match e {
-                    ExecutorError::Unavailable { message, .. } => message,
-                    e => e.to_string(),
-                };
-                actual.unreachable.insert(label, reason);
+                actual.unreachable.insert(label, e.reason());
                 continue;
             }
         };
@@ -362,14 +358,6 @@ fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
     }
 }
 
-/// What a verb did, saying where when it is not `local`.
-fn said(outcome: crate::executor::Outcome, step: &Step) -> String {
-    match step.executor.as_str() {
-        DEFAULT_LABEL => outcome.to_string(),
-        other => format!("{outcome} on {other}"),
-    }
-}
-
 fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, ExecutorError> {
     let name = step.name.as_str();
     let job = step.job.as_ref();
@@ -386,19 +374,19 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         (Action::Update(_), Some(job)) => executor
             .replace(&job.spec, &options(plan, job))
             .map(|_| format!("updated {shown}")),
-        (Action::Start | Action::Resume, _) => executor.start(name).map(|o| said(o, step)),
+        (Action::Start | Action::Resume, _) => executor.start(name).map(|o| o.on(&step.executor)),
         // A stopped job is brought up paused (its definition again, meant to be
         // paused), so that nothing of it runs first.
         (Action::Pause, Some(job)) if executor.get(name)?.status == JobStatus::Stopped => executor
             .replace(&job.spec, &options(plan, job))
-            .map(|_| said(crate::executor::Outcome::Paused { name: name.into() }, step)),
-        (Action::Pause, _) => executor.pause(name).map(|o| said(o, step)),
+            .map(|_| crate::executor::Outcome::Paused { name: name.into() }.on(&step.executor)),
+        (Action::Pause, _) => executor.pause(name).map(|o| o.on(&step.executor)),
         (Action::Stop, _) => executor
             .stop(name, &StopOptions::default())
-            .map(|o| said(o, step)),
+            .map(|o| o.on(&step.executor)),
         (Action::Delete, _) => executor
             .delete(name, &DeleteOptions::default())
-            .map(|o| said(o, step)),
+            .map(|o| o.on(&step.executor)),
         (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
             name: name.into(),
             message: format!("conflict: {}", why_not(step)),

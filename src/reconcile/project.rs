@@ -277,9 +277,5 @@ fn said(
     result: Result<crate::executor::Outcome, ExecutorError>,
     label: &str,
 ) -> Result<String, ProjectError> {
-    match result {
-        Ok(outcome) if label == crate::executor::DEFAULT_LABEL => Ok(outcome.to_string()),
-        Ok(outcome) => Ok(format!("{outcome} on {label}")),
-        Err(e) => Err(e.into()),
-    }
+    result.map(|o| o.on(label)).map_err(ProjectError::from)
 }

@@ -252,14 +252,12 @@ impl<'a> Reconciler<'a> {
                     retry_in: None,
                 });
             }
-            let reason = match &waiting.action {
-                Action::Unreachable(reason) => reason.as_str(),
-                _ => "",
-            };
-            let prefix = format!("executor {}: ", waiting.executor);
             let error = ExecutorError::Unavailable {
                 executor: waiting.executor.clone(),
-                message: reason.strip_prefix(&prefix).unwrap_or(reason).to_string(),
+                message: match &waiting.action {
+                    Action::Unreachable(reason) => reason.clone(),
+                    _ => String::new(),
+                },
             };
             // What was applied is the new files': heals until the retry keep to
             // them, never to the files before (which would bring back what this

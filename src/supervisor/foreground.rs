@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::signals::signal_each;
-use crate::job::{split_words, JobSpec};
+use crate::job::JobSpec;
 use crate::store::proc::job_processes;
 use crate::store::ProcessIdentity;
 
@@ -110,14 +110,7 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
         c.arg("-c").arg(text);
         c
     } else {
-        let words = split_words(text)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-        let Some((program, args)) = words.split_first() else {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidInput,
-                "the step is empty",
-            ));
-        };
+        let (program, args) = super::steps::program_and_args(text)?;
         let mut c = Command::new(program);
         c.args(args);
         c

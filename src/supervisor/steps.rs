@@ -122,6 +122,18 @@ fn shell_text(text: &str) -> String {
     }
 }
 
+/// A step run without a shell (`shell: false`): its program and arguments, split
+/// as the shell would split plain words.
+pub(super) fn program_and_args(text: &str) -> std::io::Result<(String, Vec<String>)> {
+    let mut words = split_words(text)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?
+        .into_iter();
+    let program = words.next().ok_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "the step is empty")
+    })?;
+    Ok((program, words.collect()))
+}
+
 fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
     Ok(match (spec.shell, paused) {
         (true, false) => {
@@ -138,14 +150,7 @@ fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<C
             c
         }
         (false, _) => {
-            let words = split_words(text)
-                .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-            let Some((program, args)) = words.split_first() else {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "the step is empty",
-                ));
-            };
+            let (program, args) = program_and_args(text)?;
             let mut c = if paused {
                 let mut c = Command::new("/bin/sh");
                 c.arg("-c")

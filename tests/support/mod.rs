@@ -185,16 +185,21 @@ pub fn processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
 const POLL_INTERVAL: Duration = Duration::from_millis(10);
 
 /// Polls `probe` every 10 ms until it returns `Some`, failing the test after `timeout`.
-pub fn wait_for<T>(timeout: Duration, what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+pub fn wait_for<T>(timeout: Duration, what: &str, probe: impl FnMut() -> Option<T>) -> T {
+    poll(timeout, probe).unwrap_or_else(|| panic!("timed out after {timeout:?} waiting for {what}"))
+}
+
+/// [`wait_for`] that returns `None` at the deadline instead of failing, for a
+/// caller that says more about what it saw.
+pub fn poll<T>(timeout: Duration, mut probe: impl FnMut() -> Option<T>) -> Option<T> {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(value) = probe() {
-            return value;
+            return Some(value);
         }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
+        if Instant::now() >= deadline {
+            return None;
+        }
         std::thread::sleep(POLL_INTERVAL);
     }
 }
