@@ -4,7 +4,6 @@
 //! its supervisor is found through its lock file when `state.json` is unreadable.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,8 +18,8 @@ use crate::job::{
 use crate::logs::{drain, drain_some, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
 use crate::store::{
-    is_disk_full, read_json, write_json, ProcessIdentity, Root, RootLock, StoreError,
-    SupervisorLock,
+    flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, ProcessIdentity,
+    Root, RootLock, StoreError, SupervisorLock,
 };
 use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response, RunHistory};
 
@@ -115,12 +114,22 @@ impl LocalExecutor {
 
     /// The supervisor's last report. A supervisor on a full disk may be rewriting it
     /// in place, so an unreadable file is read once more before it counts as broken.
+    /// Reports are not flushed to disk, so after a crash one may be empty or torn:
+    /// with no supervisor of the job alive, such a report is no report.
     fn state(&self, name: &str) -> Result<Option<SupervisorState>, StoreError> {
         let path = self.root.state_file(name);
-        read_json(&path).or_else(|_| {
-            std::thread::sleep(Duration::from_millis(5));
-            read_json(&path)
-        })
+        read_json(&path)
+            .or_else(|_| {
+                std::thread::sleep(Duration::from_millis(5));
+                read_json(&path)
+            })
+            .or_else(|e| {
+                let holder = SupervisorLock::holder(&self.root.supervisor_lock(name));
+                match holder.filter(|s| s.is_alive()) {
+                    Some(_) => Err(e),
+                    None => Ok(None),
+                }
+            })
     }
 
     fn read_state(&self, name: &str) -> Option<SupervisorState> {
@@ -153,7 +162,8 @@ impl LocalExecutor {
         };
         if file.desired != DesiredState::Stopped {
             file.desired = DesiredState::Stopped;
-            match write_json(&self.root.job_file(name), &file) {
+            // Flushed by the caller once the lock is released (see `stop`).
+            match write_json_unflushed(&self.root.job_file(name), &file) {
                 Ok(()) => {}
                 Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
                     err!("warning: job {name:?}: the disk is full, so that it is to stay stopped is not recorded");
@@ -195,10 +205,11 @@ impl LocalExecutor {
         })
     }
 
-    /// Starts `mrsm supervise NAME` in a new session and waits for it to say `ready`.
-    /// If it does not, everything it started is killed before the error is returned:
-    /// nothing of the job is left running.
-    fn launch(&self, name: &str) -> Result<(), ExecutorError> {
+    /// Starts `mrsm supervise NAME` (which leaves this session for its own) and waits
+    /// for it to say `ready`, doing `meanwhile` while it starts. If it does not,
+    /// everything it started is killed before the error is returned: nothing of the
+    /// job is left running.
+    fn launch(&self, name: &str, meanwhile: &dyn Fn()) -> Result<(), ExecutorError> {
         let errors_path = self.root.supervisor_errors(name);
         let errors = crate::store::private::open_append(&errors_path)
             .map_err(|e| StoreError::io("opening", &errors_path, e))?;
@@ -214,14 +225,10 @@ impl LocalExecutor {
         if let Some(mask) = crate::store::private::step_umask() {
             cmd.env(crate::store::private::STEP_UMASK_VAR, format!("{mask:o}"));
         }
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
-            });
-        }
+        // No code runs between fork and exec (the supervisor calls setsid itself),
+        // so the standard library starts it with posix_spawn: no copy of this
+        // process's memory map, which for a command starting many jobs is most of
+        // the cost of a start.
         let mut child = cmd.spawn().map_err(|e| ExecutorError::Supervisor {
             name: name.into(),
             message: format!("could not run {}: {e}", self.supervisor_bin.display()),
@@ -235,6 +242,7 @@ impl LocalExecutor {
                 let _ = tx.send(line);
             });
         }
+        meanwhile();
         let timeout = ready_timeout();
         let answer = rx.recv_timeout(timeout);
         let line = answer.as_deref().map(str::trim).unwrap_or_default();
@@ -282,11 +290,16 @@ impl LocalExecutor {
 
     /// Starts a freshly defined job's supervisor unless it is to stay stopped, and
     /// pauses it when asked.
-    fn bring_up(&self, name: &str, desired: DesiredState) -> Result<(), ExecutorError> {
+    fn bring_up(
+        &self,
+        name: &str,
+        desired: DesiredState,
+        meanwhile: &dyn Fn(),
+    ) -> Result<(), ExecutorError> {
         if desired == DesiredState::Stopped {
             return Ok(());
         }
-        self.launch(name)?;
+        self.launch(name, meanwhile)?;
         if desired == DesiredState::Paused {
             self.request(name, &Request::Pause, Duration::from_secs(10))?;
         }
@@ -489,14 +502,25 @@ impl Executor for LocalExecutor {
                 return Err(ExecutorError::AlreadyExists(name));
             }
             let file = new_job_file(spec, options);
-            write_json(&self.root.job_file(&name), &file)?;
+            write_json_unflushed(&self.root.job_file(&name), &file)?;
             // Logs and history kept from an earlier job of this name are its own now.
             let _ = std::fs::remove_file(self.root.kept_file(&name));
             file
         };
         // Launched without the root lock, so several jobs start at once; the
-        // supervisor's own lock keeps a job from ever having two.
-        if let Err(e) = self.bring_up(&name, options.desired) {
+        // supervisor's own lock keeps a job from ever having two. The definition
+        // reaches the disk while the supervisor starts (before the job is reported).
+        let job_file = self.root.job_file(&name);
+        let flushed = std::cell::Cell::new(None);
+        let flush = || flushed.set(Some(flush_to_disk(&job_file)));
+        let launched = self.bring_up(&name, options.desired, &flush);
+        if flushed.take().is_none() {
+            flush();
+        }
+        if let Some(Err(e)) = flushed.take() {
+            err!("warning: job {name:?}: {e}");
+        }
+        if let Err(e) = launched {
             // Nothing of it runs (launch made sure): the definition goes, its logs
             // stay for the user to read.
             let _lock = RootLock::acquire(&self.root)?;
@@ -528,7 +552,7 @@ impl Executor for LocalExecutor {
             let _lock = RootLock::acquire(&self.root)?;
             write_json(&self.root.job_file(&name), &file)?;
         }
-        self.bring_up(&name, options.desired)?;
+        self.bring_up(&name, options.desired, &|| {})?;
         Ok(JobInfo::derive(
             &file,
             self.read_state(&name).as_ref(),
@@ -601,7 +625,7 @@ impl Executor for LocalExecutor {
         if let Some(previous) = finishing {
             wait_for(STOP_SLACK, || !previous.is_alive());
         }
-        self.launch(name)?;
+        self.launch(name, &|| {})?;
         Ok(Outcome::Started { name: name.into() })
     }
 
@@ -623,8 +647,14 @@ impl Executor for LocalExecutor {
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         let file = self.mark_stopped(name)?;
-        let settings = file.map(|f| f.spec.stop).unwrap_or_default();
-        self.stop_unlocked(name, settings, options)
+        let settings = file.as_ref().map(|f| f.spec.stop).unwrap_or_default();
+        let outcome = self.stop_unlocked(name, settings, options);
+        // That it is to stay stopped reaches the disk before the stop is reported;
+        // many stops at once share the disk's round trips.
+        if file.is_some() {
+            let _ = flush_to_disk(&self.root.job_file(name));
+        }
+        outcome
     }
 
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {

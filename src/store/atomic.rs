@@ -1,6 +1,7 @@
 //! JSON files that are replaced whole: written to a temporary file in the same
-//! directory, flushed to disk, then renamed over the old one, so a reader sees either
-//! the old content or the new, never a torn write.
+//! directory, then renamed over the old one, so a reader sees either the old content
+//! or the new, never a torn write. Definitions are flushed to disk before the rename;
+//! supervisors' reports are not (see [`write_json_even_when_full`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -23,17 +24,34 @@ fn encode<T: Serialize>(path: &Path, value: &T) -> Result<Vec<u8>, StoreError> {
 /// the file (and any directory created) is owner-only.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
     let bytes = encode(path, value)?;
-    replace_file(path, &bytes).map_err(|e| StoreError::io("writing", path, e))
+    replace_file(path, &bytes, Flush::ToDisk).map_err(|e| StoreError::io("writing", path, e))
 }
 
-/// Like [`write_json`], but when the disk is full (no room for the temporary copy)
-/// the existing file is overwritten in place: its blocks are already allocated, so
-/// this usually succeeds. A reader may then see a torn file for an instant, which is
-/// why this is only for files that are rewritten often and read leniently
-/// (`state.json`), never for definitions.
+/// Like [`write_json`] without waiting for the disk: for a definition written under
+/// the root lock, so that many jobs' writes do not queue for the disk one by one;
+/// [`flush_to_disk`] it once the lock is released.
+pub fn write_json_unflushed<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
+    let bytes = encode(path, value)?;
+    replace_file(path, &bytes, Flush::No).map_err(|e| StoreError::io("writing", path, e))
+}
+
+/// Waits until the file at `path` (as it is now) is on disk.
+pub fn flush_to_disk(path: &Path) -> Result<(), StoreError> {
+    std::fs::File::open(path)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| StoreError::io("flushing", path, e))
+}
+
+/// For a supervisor's report (`state.json`): like [`write_json`], but not flushed to
+/// disk (a report describes live processes, which a crash ends anyway; flushing cost
+/// each start and stop of a job a disk round trip), and when the disk is full (no
+/// room for the temporary copy) the existing file is overwritten in place: its blocks
+/// are already allocated, so this usually succeeds. A reader may then see a torn file
+/// for an instant, which is why this is only for files that are rewritten often and
+/// read leniently, never for definitions.
 pub fn write_json_even_when_full<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError> {
     let bytes = encode(path, value)?;
-    match replace_file(path, &bytes) {
+    match replace_file(path, &bytes, Flush::No) {
         Err(e) if is_disk_full(&e) && path.exists() => {
             overwrite_in_place(path, &bytes).map_err(|e| StoreError::io("writing", path, e))
         }
@@ -49,7 +67,14 @@ pub fn is_disk_full(e: &std::io::Error) -> bool {
     )
 }
 
-fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Whether a replaced file reaches the disk before it replaces the old one.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flush {
+    ToDisk,
+    No,
+}
+
+fn replace_file(path: &Path, bytes: &[u8], flush: Flush) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     super::private::create_dir_all(dir)?;
     let file_name = path
@@ -64,7 +89,9 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .truncate(true)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if flush == Flush::ToDisk {
+            file.sync_all()?;
+        }
         std::fs::rename(&tmp, path)
     })();
     if result.is_err() {
@@ -76,8 +103,7 @@ fn replace_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 fn overwrite_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
     file.write_all(bytes)?;
-    file.set_len(bytes.len() as u64)?;
-    file.sync_data()
+    file.set_len(bytes.len() as u64)
 }
 
 /// Reads JSON from `path`; `None` when the file does not exist.

@@ -20,7 +20,10 @@ mod socket_path;
 
 use std::path::{Path, PathBuf};
 
-pub use atomic::{is_disk_full, read_json, write_json, write_json_even_when_full};
+pub use atomic::{
+    flush_to_disk, is_disk_full, read_json, write_json, write_json_even_when_full,
+    write_json_unflushed,
+};
 pub use lock::{ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
 pub use settings::{ExecutorSettings, Settings};

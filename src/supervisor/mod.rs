@@ -77,6 +77,10 @@ const PREDECESSOR_GONE: Duration = Duration::from_secs(2);
 /// process; prints `ready` on standard output once it answers on its socket (or
 /// `busy` when another supervisor of the job is alive).
 pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
+    // Its own session, so the launcher's terminal and process group (a Ctrl-C in the
+    // shell that ran `mrsm run -d`) never reach the job. A launcher that already
+    // made it a session leader leaves nothing to do (EPERM).
+    let _ = nix::unistd::setsid();
     let me = ProcessIdentity::current().context("reading /proc/self")?;
     let lock_path = root.supervisor_lock(name);
     let predecessor = SupervisorLock::holder(&lock_path).filter(|p| *p != me);
@@ -321,6 +325,7 @@ impl Supervisor {
         self.save_state();
         say(protocol::READY);
         release_stdout();
+        give_back_startup_memory();
 
         while !self.done {
             let wake = self.next_wake();
@@ -948,6 +953,17 @@ fn say(word: &str) {
     let _ = out.write_all(word.as_bytes());
     let _ = out.write_all(b"\n");
     let _ = out.flush();
+}
+
+/// Returns the heap pages that starting up used and freed (parsing the definition
+/// and the report, the first log and state writes) to the system: a supervisor runs
+/// as long as its job, and what it keeps is paid once per job.
+fn give_back_startup_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only releases free memory of the allocator's own heap.
+    unsafe {
+        nix::libc::malloc_trim(0);
+    }
 }
 
 /// Lets go of the launcher's pipe, so it sees end-of-file once it has read `ready`.

@@ -101,24 +101,29 @@ const NOT_PROGRAMS: [&str; 48] = [
     "unset", "until", "wait", "while",
 ];
 
+/// The words of `text` when it is a single plain command that can run without a
+/// shell: no pipes, lists, redirections, expansions, quoting, assignments or
+/// builtins. Such a step is exec'd directly, so the job is its supervisor and its
+/// own processes (no shell in between) and the command gets the job's signals.
+fn plain_command(text: &str) -> Option<Vec<&str>> {
+    let plain = text.chars().all(|c| {
+        c.is_ascii_alphanumeric()
+            || matches!(
+                c,
+                ' ' | '\t' | '-' | '_' | '.' | '/' | ',' | ':' | '+' | '@'
+            )
+    });
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let first = words.first()?;
+    (plain && !NOT_PROGRAMS.contains(first) && !first.contains('=')).then_some(words)
+}
+
 /// `text` as the shell runs it: a single plain command replaces the shell
-/// (`exec`), so the job is its supervisor and its own processes, and the command
-/// gets the job's signals itself. Anything the shell must do first (pipes, lists,
-/// redirections, expansions, quoting, builtins) is left as written.
+/// (`exec`); anything the shell must do first is left as written.
 fn shell_text(text: &str) -> String {
-    let plain = text.split_whitespace().count() > 0
-        && text.chars().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(
-                    c,
-                    ' ' | '\t' | '-' | '_' | '.' | '/' | ',' | ':' | '+' | '@'
-                )
-        });
-    let first = text.split_whitespace().next().unwrap_or_default();
-    if plain && !NOT_PROGRAMS.contains(&first) && !first.contains('=') {
-        format!("exec {text}")
-    } else {
-        text.to_string()
+    match plain_command(text) {
+        Some(_) => format!("exec {text}"),
+        None => text.to_string(),
     }
 }
 
@@ -136,11 +141,19 @@ pub(super) fn program_and_args(text: &str) -> std::io::Result<(String, Vec<Strin
 
 fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
     Ok(match (spec.shell, paused) {
-        (true, false) => {
-            let mut c = Command::new("/bin/sh");
-            c.arg("-c").arg(shell_text(text));
-            c
-        }
+        (true, false) => match plain_command(text) {
+            // What the shell would do (search PATH, exec) without starting one.
+            Some(words) => {
+                let mut c = Command::new(words[0]);
+                c.args(&words[1..]);
+                c
+            }
+            None => {
+                let mut c = Command::new("/bin/sh");
+                c.arg("-c").arg(text);
+                c
+            }
+        },
         // A step of a paused job stops itself before it runs anything, and goes on
         // when resumed (SIGCONT to its group).
         (true, true) => {
@@ -250,7 +263,8 @@ pub fn why_not_started(spec: &JobSpec, text: &str, error: &std::io::Error) -> St
             false => format!("its working directory {} does not exist", dir.display()),
         };
     }
-    if !spec.shell && error.kind() == std::io::ErrorKind::NotFound {
+    let without_shell = !spec.shell || plain_command(text).is_some();
+    if without_shell && error.kind() == std::io::ErrorKind::NotFound {
         let program = split_words(text)
             .ok()
             .and_then(|w| w.into_iter().next())
@@ -526,7 +540,12 @@ mod tests {
         assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y'"]);
         let c = direct_command(&spec, "echo hi", true).expect("a command");
         assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\nexec echo hi"]);
-        // One plain command replaces the shell; anything else is the shell's.
+        // One plain command runs without a shell (and replaces the shell of a paused
+        // step once it goes on); anything else is the shell's.
+        let c = direct_command(&spec, "sleep  300", false).expect("a command");
+        assert_eq!(shown(&c), ["sleep", "300"]);
+        let c = direct_command(&spec, "sleep 1; echo", false).expect("a command");
+        assert_eq!(shown(&c), ["/bin/sh", "-c", "sleep 1; echo"]);
         for (text, run) in [
             ("sleep 300", "exec sleep 300"),
             ("./sync.sh --loop", "exec ./sync.sh --loop"),
