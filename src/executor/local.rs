@@ -15,7 +15,7 @@ use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, StopSettings,
     SupervisorState,
 };
-use crate::logs::{drain, drain_some, Follower, Grabber, LogLine, Selection};
+use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
 use crate::store::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, ProcessIdentity,
@@ -797,7 +797,9 @@ impl Executor for LocalExecutor {
     ) -> Result<(), ExecutorError> {
         self.read_file(name)?;
         let path = self.root.log_file(name);
-        let grabber = Grabber::start();
+        // Its log, and its report (which says when it ended).
+        let activity = Activity::watch(&[self.root.logs_dir(), self.root.job_dir(name)]);
+        let grabber = Grabber::start(activity.clone());
         let mut follower = if from_start {
             Follower::from_start(&path)
         } else {
@@ -807,6 +809,7 @@ impl Executor for LocalExecutor {
         ready();
         let mut buf = vec![0u8; 64 * 1024];
         loop {
+            let mark = activity.seen();
             // Whether the job was still running *before* reading: lines written
             // before it stopped are then all read.
             let running = self
@@ -833,7 +836,7 @@ impl Executor for LocalExecutor {
                 return Ok(());
             }
             if idle {
-                std::thread::sleep(Duration::from_millis(10));
+                activity.wait(mark, Duration::from_millis(100));
             }
         }
     }

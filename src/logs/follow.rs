@@ -17,10 +17,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+use super::activity::Activity;
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
 use super::writer::{count_records, read_header, rotated_path, whole_records_end};
 
 /// The most rotated files looked for.
+/// A grabber with no change to act on still looks this often (a safety net).
+const GRAB_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
 const MAX_FILES: u32 = 1000;
 /// The most files held open ahead of a reader, and the most bytes in them: beyond
 /// these the oldest is let go (and reported as a gap once the reader gets there),
@@ -181,21 +184,6 @@ impl Watched {
             || (ahead.queue.len() > 1 && held(&ahead.queue) > MAX_AHEAD_BYTES)
         {
             ahead.queue.pop_front();
-        }
-    }
-
-    /// Looks for new files when the log is busy (every call) or now and then when
-    /// it is quiet.
-    fn keep_up(&self) {
-        let due = match self.ahead.lock() {
-            Ok(a) => {
-                a.last_change.elapsed() < Duration::from_secs(1)
-                    || a.last_check.elapsed() >= Duration::from_millis(100)
-            }
-            Err(_) => false,
-        };
-        if due {
-            self.grab();
         }
     }
 
@@ -422,13 +410,15 @@ pub struct Grabber {
 }
 
 impl Grabber {
-    /// Starts the thread (checking busy logs every 2 ms, quiet ones every 100 ms).
-    pub fn start() -> Grabber {
+    /// Starts the thread, which looks at every watched log whenever `activity` sees
+    /// a change (a rotation included) and at least once a second.
+    pub fn start(activity: Arc<Activity>) -> Grabber {
         let watched: Arc<Mutex<Vec<Weak<Watched>>>> = Arc::default();
         let stop = Arc::new(AtomicBool::new(false));
         let (list, done) = (watched.clone(), stop.clone());
         std::thread::spawn(move || {
             while !done.load(Ordering::Relaxed) {
+                let mark = activity.seen();
                 let current: Vec<Arc<Watched>> = match list.lock() {
                     Ok(mut l) => {
                         l.retain(|w| w.strong_count() > 0);
@@ -437,9 +427,9 @@ impl Grabber {
                     Err(_) => Vec::new(),
                 };
                 for w in current {
-                    w.keep_up();
+                    w.grab();
                 }
-                std::thread::sleep(Duration::from_millis(2));
+                activity.wait(mark, GRAB_AT_LEAST_EVERY);
             }
         });
         Grabber { watched, stop }

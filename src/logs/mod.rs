@@ -35,6 +35,7 @@
 //! Readers never see headers; where lines were lost they get one record of stream
 //! `gap` whose line is the number of records lost (never stored in a file).
 
+mod activity;
 mod follow;
 mod line;
 pub mod multiplex;
@@ -43,6 +44,7 @@ mod record;
 mod view;
 mod writer;
 
+pub use activity::Activity;
 pub use follow::{log_files, Follower, Grabber};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use page::{read_page, Cursor};

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::time::{Duration, Instant};
 
+use super::activity::Activity;
 use super::follow::{Follower, Grabber};
 use super::line::{drain, drain_some, LogLine, Selection};
 use super::view::{write_line, Style};
@@ -13,8 +14,9 @@ use crate::store::Root;
 /// How often the job list is read again while following, at the latest; it is
 /// also read whenever the jobs directory changes.
 const RESCAN: Duration = Duration::from_secs(1);
-/// How long to wait when no job wrote anything.
-const IDLE: Duration = Duration::from_millis(10);
+/// How long to wait for a change when no job wrote anything, at most (so that
+/// `keep_going` is asked at least this often).
+const IDLE: Duration = Duration::from_millis(100);
 
 /// Which jobs to show.
 pub enum Jobs {
@@ -72,7 +74,9 @@ pub fn show(
                 .collect()
         })
         .unwrap_or_default();
-    let grabber = Grabber::start();
+    // Woken by any write, rotation or new job in the logs and jobs directories.
+    let activity = Activity::watch(&[root.logs_dir(), root.jobs_dir()]);
+    let grabber = Grabber::start(activity.clone());
     let mut followers: BTreeMap<String, Follower> = names
         .iter()
         .map(|n| {
@@ -111,6 +115,7 @@ pub fn show(
     };
     let mut last_modified = modified();
     while keep_going() {
+        let mark = activity.seen();
         // A new job shows as a change of the jobs or logs directory (its log file is
         // created before it writes anything): noticed within one turn, so a fast
         // job's first log file is opened before it can rotate away.
@@ -156,7 +161,7 @@ pub fn show(
         if wrote {
             out.flush()?;
         } else {
-            std::thread::sleep(IDLE);
+            activity.wait(mark, IDLE);
         }
     }
     Ok(())
