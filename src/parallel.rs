@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 /// At most this many at once (each mostly waits on a supervisor's answer).
-const WORKERS: usize = 32;
+const WORKERS: usize = 64;
 
 /// `f` on every item, on a few threads; the results in the items' order.
 pub fn each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
@@ -45,7 +45,7 @@ mod tests {
             n * 2
         });
         assert_eq!(doubled, (0..40).map(|n| n * 2).collect::<Vec<_>>());
-        // 40 waits of 50 ms on 32 threads: two rounds, not forty.
+        // 40 waits of 50 ms on 64 threads: one round, not forty.
         assert!(started.elapsed() < std::time::Duration::from_millis(1500));
     }
 }

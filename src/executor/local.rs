@@ -380,6 +380,8 @@ impl LocalExecutor {
             signal: options.signal,
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
         };
+        // A supervisor that answers has seen every process of the job gone.
+        let mut answered = false;
         match self.request(name, &request, grace + STOP_SLACK) {
             Ok(Response::Refused { message }) => {
                 return Err(ExecutorError::Supervisor {
@@ -387,7 +389,7 @@ impl LocalExecutor {
                     message,
                 })
             }
-            Ok(_) => {}
+            Ok(_) => answered = true,
             // No answer on the socket (removed, or the supervisor is stuck): its own
             // signal handler stops the job the same way.
             Err(_) if supervisor.is_alive() => {
@@ -405,7 +407,9 @@ impl LocalExecutor {
             });
         }
         // Whatever a supervisor killed meanwhile could not stop.
-        self.clean_leftovers(name, supervisor, Signal::SIGKILL, Duration::ZERO);
+        if !answered {
+            self.clean_leftovers(name, supervisor, Signal::SIGKILL, Duration::ZERO);
+        }
         Ok(Outcome::Stopped { name: name.into() })
     }
 

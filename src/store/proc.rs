@@ -132,6 +132,11 @@ fn descendants(pid: i32) -> Option<Vec<ProcStat>> {
 /// supervisor itself is not included. Works after the supervisor died too: its
 /// session's members are then recognised by having started after it.
 pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
+    // Asked by the supervisor itself: with no child at all, it has no descendant,
+    // and so (a subreaper) nothing of its job is left, known without reading /proc.
+    if supervisor.pid == std::process::id() as i32 && childless() {
+        return Vec::new();
+    }
     let alive = supervisor.is_alive();
     // A live supervisor is a child subreaper: every process of its session is one of
     // its descendants, which are found without reading every process on the machine.
@@ -173,6 +178,19 @@ pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
                 || (p.session == supervisor.pid && p.start_ticks >= supervisor.start_ticks)
         })
         .collect()
+}
+
+/// Whether this process has no child, running, stopped or unreaped. Every
+/// descendant of a child subreaper has an ancestor among its children, so a
+/// childless supervisor has no process of its job left.
+pub fn childless() -> bool {
+    use nix::sys::wait::{waitid, Id, WaitPidFlag};
+    let flags = WaitPidFlag::WEXITED
+        | WaitPidFlag::WSTOPPED
+        | WaitPidFlag::WCONTINUED
+        | WaitPidFlag::WNOHANG
+        | WaitPidFlag::WNOWAIT;
+    matches!(waitid(Id::All, flags), Err(nix::errno::Errno::ECHILD))
 }
 
 /// What a job left running: for a live supervisor, its processes

@@ -227,6 +227,8 @@ struct Supervisor {
     /// What runs each step's command.
     runner: Box<dyn StepRunner>,
     done: bool,
+    /// The report changed since it was last written.
+    state_dirty: bool,
 }
 
 impl Supervisor {
@@ -297,6 +299,7 @@ impl Supervisor {
             pumps: Vec::new(),
             runner: Box::new(steps::Direct),
             done: false,
+            state_dirty: true,
         })
     }
 
@@ -322,7 +325,7 @@ impl Supervisor {
         let _sigalrm = signal(SignalKind::alarm())?;
 
         self.begin();
-        self.save_state();
+        self.write_state();
         say(protocol::READY);
         release_stdout();
         give_back_startup_memory();
@@ -337,6 +340,9 @@ impl Supervisor {
                 _ = sighup.recv() => self.begin_stop(None, None, None),
                 _ = sleep_until(wake) => self.on_timer(),
             }
+            if self.state_dirty {
+                self.write_state();
+            }
         }
         let _ = std::fs::remove_file(&socket);
         // Every process of the job is gone, so the pipes are at end-of-file: drain
@@ -348,7 +354,7 @@ impl Supervisor {
         // What the log could not report (the disk still full) is left for the next
         // supervisor of the job to report.
         self.state.log_trouble = self.log.lock().ok().and_then(|l| l.health().cloned());
-        self.save_state();
+        self.write_state();
         // Let answers already handed over reach their clients.
         let deadline = Instant::now() + Duration::from_secs(1);
         while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
@@ -438,7 +444,15 @@ impl Supervisor {
         }
     }
 
+    /// Notes that the report changed; it is written once the event at hand is
+    /// handled (before any answer to a request goes out), so a step's exit, its run's
+    /// record and the end of a stop cost one write, not three.
     fn save_state(&mut self) {
+        self.state_dirty = true;
+    }
+
+    fn write_state(&mut self) {
+        self.state_dirty = false;
         self.state.steps = self
             .runs
             .iter()

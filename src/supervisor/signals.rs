@@ -43,5 +43,9 @@ pub fn signal_each(procs: &[ProcStat], signal: Signal) {
 
 /// Whether any process of the job is left.
 pub fn job_alive(supervisor: ProcessIdentity) -> bool {
+    // The supervisor asking about itself: any child is a process of the job.
+    if supervisor.pid == std::process::id() as i32 {
+        return !crate::store::proc::childless();
+    }
     !job_processes(supervisor).is_empty()
 }

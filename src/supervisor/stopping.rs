@@ -17,10 +17,10 @@ impl Supervisor {
         let signal = signal.unwrap_or(self.file.spec.stop.signal.0);
         let timeout = timeout.unwrap_or(self.file.spec.stop.timeout);
         self.sys(&format!("stopping with {}", signal.as_str()));
-        let me = self.state.supervisor;
-        signal_job(me, signal);
+        let procs = job_processes(self.state.supervisor);
+        signal_processes(&procs, signal);
         // Stopped processes act on the signal only once continued.
-        signal_job(me, Signal::SIGCONT);
+        signal_processes(&procs, Signal::SIGCONT);
         self.restart_at = None;
         self.queued = None;
         self.state.phase = Phase::Stopping;
