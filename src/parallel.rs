@@ -9,13 +9,27 @@ const WORKERS: usize = 64;
 
 /// `f` on every item, on a few threads; the results in the items' order.
 pub fn each<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    if items.len() <= 1 {
+    each_on(WORKERS, items, f)
+}
+
+/// The machine's cores: how many threads work that never waits is worth.
+pub fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+/// [`each`] on at most `workers` threads.
+pub fn each_on<T: Sync, R: Send>(
+    workers: usize,
+    items: &[T],
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    if items.len() <= 1 || workers <= 1 {
         return items.iter().map(f).collect();
     }
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<Option<R>>> = Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
-        for _ in 0..items.len().min(WORKERS) {
+        for _ in 0..items.len().min(workers) {
             scope.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some(item) = items.get(i) else { break };

@@ -725,9 +725,16 @@ impl Executor for LocalExecutor {
     }
 
     fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
+        // A directory without a definition (a deleted job's kept history) is
+        // `NotFound` below.
+        let names = self.root.job_dir_names()?;
+        // Each job's files are read on its own, so the reading is shared out among
+        // the machine's cores.
+        let found =
+            crate::parallel::each_on(crate::parallel::cores(), &names, |name| self.get(name));
         let mut jobs = Vec::new();
-        for name in self.root.job_names()? {
-            match self.get(&name) {
+        for (name, got) in names.iter().zip(found) {
+            match got {
                 // Whose a job is that cannot be read is unknown: every listing shows it.
                 Ok(info)
                     if project.is_some_and(|p| info.project.as_deref() != Some(p))
@@ -739,7 +746,7 @@ impl Executor for LocalExecutor {
                 // A directory whose name is not a job's: not ours to list.
                 Err(ExecutorError::Spec(_)) => {}
                 // Whose it is cannot be read: every listing shows it.
-                Err(e) => jobs.push(JobInfo::broken(&name, e.to_string(), None, self.label())),
+                Err(e) => jobs.push(JobInfo::broken(name, e.to_string(), None, self.label())),
             }
         }
         Ok(jobs)

@@ -186,7 +186,9 @@ impl JobInfo {
         // the reconciler starts it.
         let died = (state.is_some_and(|s| s.phase != Phase::Exited) && alive.is_none())
             || (state.is_none() && file.desired != DesiredState::Stopped);
-        let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.is_alive()));
+        // Steps are the live supervisor's children: their pids are theirs until it
+        // has reaped them and reported it.
+        let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.pid_exists()));
         JobInfo {
             name: spec.name.clone(),
             status,

@@ -108,7 +108,23 @@ fn overwrite_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 
 /// Reads JSON from `path`; `None` when the file does not exist.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
-    let bytes = match std::fs::read(path) {
+    // Open and read to the end into room for a typical file: no size query first
+    // (a listing reads two of these per job).
+    let read = |path: &Path| -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut file = std::fs::File::open(path)?;
+        let mut bytes = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            match file.read(&mut buf) {
+                Ok(0) => return Ok(bytes),
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    };
+    let bytes = match read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("reading", path, e)),

@@ -162,6 +162,17 @@ impl Root {
 
     /// The names of all jobs, sorted.
     pub fn job_names(&self) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .job_dir_names()?
+            .into_iter()
+            .filter(|name| self.job_file(name).exists())
+            .collect())
+    }
+
+    /// The names of the directories under `jobs/`, sorted: every job's, and those
+    /// of deleted jobs whose run history was kept (no `job.json`). For a caller that
+    /// reads each job's definition anyway, and so tells them apart for free.
+    pub fn job_dir_names(&self) -> Result<Vec<String>, StoreError> {
         let dir = self.jobs_dir();
         let entries = match std::fs::read_dir(&dir) {
             Ok(e) => e,
@@ -170,7 +181,7 @@ impl Root {
         };
         let mut names: Vec<String> = entries
             .filter_map(|e| e.ok())
-            .filter(|e| e.path().join("job.json").exists())
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         names.sort();

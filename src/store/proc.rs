@@ -29,8 +29,13 @@ pub struct ProcStat {
 impl ProcStat {
     /// Reads one process's stat line; `None` when it does not exist.
     pub fn read(pid: i32) -> Option<ProcStat> {
-        let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        ProcStat::parse(pid, &text)
+        use std::io::Read;
+        // One read: a stat line is a few hundred bytes (a 15-byte name at most), and
+        // listing a thousand jobs reads one per job.
+        let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+        let mut buf = [0u8; 1024];
+        let n = file.read(&mut buf).ok()?;
+        ProcStat::parse(pid, std::str::from_utf8(&buf[..n]).ok()?)
     }
 
     /// Parses a stat line. The command name may contain spaces and parentheses, so
@@ -74,6 +79,16 @@ impl ProcessIdentity {
     /// This process.
     pub fn current() -> Option<ProcessIdentity> {
         ProcessIdentity::of(std::process::id() as i32)
+    }
+
+    /// Whether a process with this pid exists (zombies included), without checking
+    /// that it is this very process: for a supervisor's own child, whose pid cannot
+    /// be reused before the supervisor has reaped it and said so.
+    pub fn pid_exists(&self) -> bool {
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), None) {
+            Ok(()) | Err(nix::errno::Errno::EPERM) => true,
+            Err(_) => false,
+        }
     }
 
     /// Whether this very process is still running (not a pid reused since).
