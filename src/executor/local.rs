@@ -21,7 +21,9 @@ use crate::store::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, ProcessIdentity,
     Root, RootLock, StoreError, SupervisorLock,
 };
-use crate::supervisor::{self, call, read_runs, signal_processes, Request, Response, RunHistory};
+use crate::supervisor::{
+    self, call, read_runs, signal_each, signal_processes, Request, Response, RunHistory,
+};
 
 /// How long a supervisor may take to say it is up (`MRSM_READY_TIMEOUT`, e.g. `30s`,
 /// overrides it for very slow machines).
@@ -434,16 +436,20 @@ impl LocalExecutor {
 /// Kills a supervisor and every process of its session, and waits until they are
 /// gone. Its processes are found while it is still alive (a dying process hands its
 /// children over before it is gone), then found again by session until none is left.
+///
+/// Process by process, never by group: a supervisor that did not get as far as
+/// leaving the launcher's session (it calls setsid itself) shares the launcher's
+/// process group, which a group signal would stop too.
 fn kill_session(supervisor: ProcessIdentity) {
     let procs = job_processes(supervisor);
-    signal_processes(&procs, Signal::SIGSTOP);
+    signal_each(&procs, Signal::SIGSTOP);
     if supervisor.is_alive() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGKILL);
     }
-    signal_processes(&procs, Signal::SIGKILL);
+    signal_each(&procs, Signal::SIGKILL);
     wait_for(KILL_WAIT, || {
         let left = job_processes(supervisor);
-        signal_processes(&left, Signal::SIGKILL);
+        signal_each(&left, Signal::SIGKILL);
         !supervisor.is_alive() && left.is_empty()
     });
 }

@@ -39,7 +39,7 @@ pub use policy::{
 };
 pub use protocol::{call, Request, Response, BUSY, READY};
 pub use runs::{read_runs, RunLog, KEEP_RUNS};
-pub use signals::{job_alive, signal_job, signal_processes};
+pub use signals::{job_alive, signal_each, signal_job, signal_processes};
 
 use crate::job::{
     DesiredState, JobFile, Phase, RunRecord, RunResult, ScheduleResume, StepProcess,
