@@ -415,7 +415,8 @@ pub fn apply(
     let outcomes = Mutex::new(Vec::new());
     for batch in [deletes, rest] {
         let next = AtomicUsize::new(0);
-        let workers = batch.len().clamp(1, 4);
+        // Mostly waiting (a supervisor starting, a stop's grace): more than cores.
+        let workers = batch.len().clamp(1, 16);
         std::thread::scope(|scope| {
             for _ in 0..workers {
                 scope.spawn(|| loop {

@@ -1017,8 +1017,10 @@ pub fn remove_job_definition(root: &Root, name: &str, project: Option<&str>) {
         project: project.map(str::to_string),
         deleted: Timestamp::now(),
     };
-    // Best effort: without it the data is still reachable by the job's name.
-    let _ = crate::store::write_json(&root.kept_file(name), &kept);
+    // Best effort, and not waited onto the disk (it is written under the root lock,
+    // once per job of a `down`): without it the data is still reachable by the
+    // job's name.
+    let _ = crate::store::write_json_unflushed(&root.kept_file(name), &kept);
 }
 
 /// Jobs deleted with their logs and run history kept, and whose they were.
