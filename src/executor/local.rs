@@ -402,7 +402,7 @@ impl LocalExecutor {
             }
             Err(_) => {}
         }
-        if !wait_for(grace + STOP_SLACK, || !supervisor.is_alive()) {
+        if !supervisor.wait_gone(grace + STOP_SLACK) {
             return Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message: format!("supervisor (pid {}) did not exit", supervisor.pid),

@@ -2,8 +2,10 @@
 //! every process that belongs to a job.
 
 use std::collections::HashMap;
+use std::os::fd::{AsFd, FromRawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,6 +90,46 @@ impl ProcessIdentity {
         match nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.pid), None) {
             Ok(()) | Err(nix::errno::Errno::EPERM) => true,
             Err(_) => false,
+        }
+    }
+
+    /// Waits until this process has exited, at most `timeout`; whether it has. Woken
+    /// by the kernel (a pidfd) where it can, else by looking every 2 ms.
+    pub fn wait_gone(&self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        // SAFETY: pidfd_open takes a pid and flags and returns a new descriptor.
+        let fd = unsafe { nix::libc::syscall(nix::libc::SYS_pidfd_open, self.pid, 0) };
+        if fd >= 0 {
+            // SAFETY: the descriptor was just returned to us and is owned here.
+            let pidfd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+            // Opened by pid: it is this process only if that is still alive now.
+            if !self.is_alive() {
+                return true;
+            }
+            loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                let mut fds = [nix::poll::PollFd::new(
+                    pidfd.as_fd(),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                let ms = u16::try_from(left.as_millis()).unwrap_or(u16::MAX);
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::from(ms)) {
+                    Ok(0) if left.is_zero() => return !self.is_alive(),
+                    Ok(0) => continue,
+                    Ok(_) => return true,
+                    Err(nix::errno::Errno::EINTR) => continue,
+                    Err(_) => break,
+                }
+            }
+        }
+        loop {
+            if !self.is_alive() {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(2));
         }
     }
 
@@ -281,6 +323,26 @@ mod tests {
         let _ = child.wait();
         assert_eq!(seen.as_deref(), Some(&b"run-7"[..]));
         assert_eq!(absent, None);
+    }
+
+    #[test]
+    fn waiting_for_a_process_ends_when_it_does() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        let identity = ProcessIdentity::of(child.id() as i32).expect("alive");
+        assert!(
+            !identity.wait_gone(Duration::from_millis(50)),
+            "still running"
+        );
+        let _ = child.kill();
+        let reaper = std::thread::spawn(move || child.wait());
+        assert!(
+            identity.wait_gone(Duration::from_secs(30)),
+            "gone once killed"
+        );
+        reaper.join().expect("reaped").expect("waited");
     }
 
     #[test]

@@ -353,12 +353,23 @@ impl Supervisor {
         }
         // What the log could not report (the disk still full) is left for the next
         // supervisor of the job to report.
-        self.state.log_trouble = self.log.lock().ok().and_then(|l| l.health().cloned());
-        self.write_state();
+        let trouble = self.log.lock().ok().and_then(|l| l.health().cloned());
+        if self.state_dirty || trouble != self.state.log_trouble {
+            self.state.log_trouble = trouble;
+            self.write_state();
+        }
         // Let answers already handed over reach their clients.
         let deadline = Instant::now() + Duration::from_secs(1);
+        let mut turns = 0u32;
         while in_flight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(1)).await;
+            // An answer handed over is usually written at the next turn of the
+            // runtime; a client slow to read gets the rest of the second.
+            turns += 1;
+            if turns <= 16 {
+                tokio::task::yield_now().await;
+            } else {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         if self.file.spec.rm && !self.stopping.as_ref().is_some_and(|s| s.requested) {
             remove_job_files(&self.root, self.name());
