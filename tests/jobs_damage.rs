@@ -90,6 +90,25 @@ fn an_unreadable_state_shows_broken_and_stop_still_stops() {
     assert_eq!(env.status("garbled"), "stopped");
 }
 
+/// Reports are not flushed to disk, so after a power cut one may be empty: with no
+/// supervisor of the job left, that is no report, not a broken job.
+#[test]
+fn an_empty_report_left_by_a_crash_is_no_report() {
+    let env = Env::new();
+    env.run_d("crashed", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("crashed").expect("a supervisor");
+    support::kill_job(supervisor);
+    support::wait_for(Duration::from_secs(10), "the job to be gone", || {
+        (!supervisor.is_alive() && processes(supervisor).is_empty()).then_some(())
+    });
+    std::fs::write(env.job_dir("crashed").join("state.json"), "").expect("emptied");
+    let info = env.info("crashed");
+    assert_eq!(info["status"], "stopped", "{info}");
+    env.ok(&["start", "jobs", "crashed"]);
+    assert_eq!(env.status("crashed"), "running");
+    env.ok(&["delete", "jobs", "-y", "crashed"]);
+}
+
 #[test]
 fn a_damaged_run_history_is_read_around() {
     let env = Env::new();
