@@ -72,5 +72,24 @@ fn a_command_that_handles_sigterm_ends_by_itself() {
     assert_eq!(result["ok"], true, "{result}");
     assert_eq!(result["message"], "exited with status 0", "{result}");
     assert!(env.log_text("graceful").contains("bye"));
-    env.ok(&["delete", "jobs", "-y", "graceful"]);
+    // Written inline, as `sh -c '…'` with quotes: still one command, still the
+    // job's own shell, whose trap decides.
+    env.run_d(
+        "inline",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo bye; exit 0' TERM; echo ready; while :; do sleep 0.05; done",
+        ],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the inline script to be ready",
+        || env.log_text("inline").contains("ready").then_some(()),
+    );
+    env.ok(&["stop", "jobs", "inline"]);
+    let result = env.info("inline")["last_result"].clone();
+    assert_eq!(result["message"], "exited with status 0", "{result}");
+    env.ok(&["delete", "jobs", "-y", "graceful", "inline"]);
 }

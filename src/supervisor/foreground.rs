@@ -6,7 +6,7 @@
 //! (a parent-death signal). Steps stay in the caller's process group, so they keep
 //! the terminal: what they read, they read from it.
 
-use std::process::{Child, Command};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -105,16 +105,8 @@ pub fn run_once(
 
 fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
-    let mut cmd = if spec.shell {
-        let mut c = Command::new("/bin/sh");
-        c.arg("-c").arg(text);
-        c
-    } else {
-        let (program, args) = super::steps::program_and_args(text)?;
-        let mut c = Command::new(program);
-        c.args(args);
-        c
-    };
+    // As a job's steps are run: one simple command without a shell.
+    let mut cmd = super::steps::direct_command(spec, text, false)?;
     cmd.envs(&spec.env);
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);

@@ -101,21 +101,58 @@ const NOT_PROGRAMS: [&str; 48] = [
     "unset", "until", "wait", "while",
 ];
 
-/// The words of `text` when it is a single plain command that can run without a
-/// shell: no pipes, lists, redirections, expansions, quoting, assignments or
-/// builtins. Such a step is exec'd directly, so the job is its supervisor and its
-/// own processes (no shell in between) and the command gets the job's signals.
-fn plain_command(text: &str) -> Option<Vec<&str>> {
-    let plain = text.chars().all(|c| {
+/// The words of `text` when it is a single simple command that runs the same without
+/// a shell: plain words, quoted strings and backslash-escaped characters (as `mrsm
+/// run -- ARGS…` writes its arguments), with no pipes, lists, redirections,
+/// expansions (no `$`, backquote or backslash in double quotes), globs,
+/// assignments or builtins. Such a step is exec'd directly, so the job is its
+/// supervisor and its own processes (no shell in between) and the command gets the
+/// job's signals: `sh -c 'trap … TERM; …'` is that `sh`, whose trap decides.
+pub(super) fn plain_command(text: &str) -> Option<Vec<String>> {
+    #[derive(PartialEq)]
+    enum In {
+        Words,
+        /// After an unquoted backslash: the next character is taken literally.
+        Escaped,
+        Single,
+        Double,
+    }
+    let plain = |c: char| {
         c.is_ascii_alphanumeric()
             || matches!(
                 c,
                 ' ' | '\t' | '-' | '_' | '.' | '/' | ',' | ':' | '+' | '@'
             )
-    });
-    let words: Vec<&str> = text.split_whitespace().collect();
+    };
+    let mut within = In::Words;
+    for c in text.chars() {
+        within = match within {
+            In::Words => match c {
+                '\'' => In::Single,
+                '"' => In::Double,
+                '\\' => In::Escaped,
+                c if plain(c) => In::Words,
+                _ => return None,
+            },
+            // A backslash before a newline joins lines: the shell's business.
+            In::Escaped if c == '\n' => return None,
+            In::Escaped => In::Words,
+            In::Single if c == '\'' => In::Words,
+            In::Single => In::Single,
+            In::Double => match c {
+                '"' => In::Words,
+                '$' | '`' | '\\' => return None,
+                _ => In::Double,
+            },
+        };
+    }
+    if within != In::Words {
+        return None;
+    }
+    let words = split_words(text).ok()?;
     let first = words.first()?;
-    (plain && !NOT_PROGRAMS.contains(first) && !first.contains('=')).then_some(words)
+    let builtin = NOT_PROGRAMS.contains(&first.as_str());
+    (!builtin && !first.contains('=') && !first.is_empty()).then_some(words)
 }
 
 /// `text` as the shell runs it: a single plain command replaces the shell
@@ -139,12 +176,13 @@ pub(super) fn program_and_args(text: &str) -> std::io::Result<(String, Vec<Strin
     Ok((program, words.collect()))
 }
 
-fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+/// The command that runs step `text` of `spec` on this machine (see [`Direct`]).
+pub(super) fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
     Ok(match (spec.shell, paused) {
         (true, false) => match plain_command(text) {
             // What the shell would do (search PATH, exec) without starting one.
             Some(words) => {
-                let mut c = Command::new(words[0]);
+                let mut c = Command::new(&words[0]);
                 c.args(&words[1..]);
                 c
             }
@@ -536,8 +574,8 @@ mod tests {
                 .map(|a| a.to_string_lossy().into_owned())
                 .collect::<Vec<_>>()
         };
-        let c = direct_command(&spec, "echo 'x y'", false).expect("a command");
-        assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y'"]);
+        let c = direct_command(&spec, "echo 'x y' | cat", false).expect("a command");
+        assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y' | cat"]);
         let c = direct_command(&spec, "echo hi", true).expect("a command");
         assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\nexec echo hi"]);
         // One plain command runs without a shell (and replaces the shell of a paused
@@ -546,6 +584,27 @@ mod tests {
         assert_eq!(shown(&c), ["sleep", "300"]);
         let c = direct_command(&spec, "sleep 1; echo", false).expect("a command");
         assert_eq!(shown(&c), ["/bin/sh", "-c", "sleep 1; echo"]);
+        // Quoted words are still one simple command: the shell it would start is the
+        // job's own (its trap decides how a stop ends).
+        let c = direct_command(&spec, r#"sh -c 'trap "exit 0" TERM; sleep 9'"#, false)
+            .expect("a command");
+        assert_eq!(shown(&c), ["sh", "-c", r#"trap "exit 0" TERM; sleep 9"#]);
+        for (text, direct) in [
+            (r#"echo "a b" 'c d'"#, true),
+            (r#"echo "$HOME""#, false),
+            (r#"echo "`id`""#, false),
+            (r#"echo "a\"b""#, false),
+            ("echo 'unterminated", false),
+            ("ls *.txt", false),
+            ("'cd' /tmp", false),
+            ("echo a > f", false),
+            ("echo ~", false),
+            (r"echo it\'s", true),
+            ("echo a\\\nb", false),
+            ("echo a\\", false),
+        ] {
+            assert_eq!(plain_command(text).is_some(), direct, "{text}");
+        }
         for (text, run) in [
             ("sleep 300", "exec sleep 300"),
             ("./sync.sh --loop", "exec ./sync.sh --loop"),
