@@ -380,3 +380,29 @@ fn start_during_a_slow_stop_starts_the_job_once_the_stop_is_done() {
     assert_eq!(env.info("stubborn")["desired"], "running");
     env.ok(&["stop", "jobs", "stubborn", "--timeout", "100ms"]);
 }
+
+/// A running job whose report cannot be read is still running: `start` says so and
+/// touches none of its processes.
+#[test]
+fn start_leaves_a_running_job_with_an_unreadable_report_alone() {
+    let env = Env::new();
+    env.run_d("unread", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("unread").expect("a supervisor");
+    let procs = wait_for(Duration::from_secs(10), "the step", || {
+        let p = processes(supervisor);
+        (!p.is_empty()).then_some(p)
+    });
+    std::fs::write(env.job_dir("unread").join("state.json"), "").expect("emptied");
+    env.mrsm()
+        .args(["start", "jobs", "unread"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("cannot be read"));
+    assert!(supervisor.is_alive());
+    assert!(
+        procs.iter().all(|p| p.identity().is_alive()),
+        "nothing was killed"
+    );
+    env.ok(&["delete", "jobs", "-y", "unread"]);
+    assert!(!supervisor.is_alive());
+}

@@ -49,13 +49,13 @@ fn a_job_outlives_its_command_and_a_killed_supervisor_shows_stopped() {
     );
 }
 
-/// Starts `sh -c 'sleep 300 & sleep 300 & wait'` and waits for its four processes
-/// (two shells, as `sh -c` runs `sh -c`, and two sleeps).
+/// Starts `sh -c 'sleep 300 & sleep 300 & wait'` and waits for its three processes
+/// (the shell, run without another shell around it, and two sleeps).
 fn start_forking_job(env: &Env, name: &str) -> mrsm::store::ProcessIdentity {
     env.run_d(name, &["--", "sh", "-c", "sleep 300 & sleep 300 & wait"]);
     let supervisor = env.supervisor(name).expect("recorded");
-    wait_for(TIMEOUT, "four processes", || {
-        (processes(supervisor).len() == 4).then_some(())
+    wait_for(TIMEOUT, "three processes", || {
+        (processes(supervisor).len() == 3).then_some(())
     });
     supervisor
 }
@@ -253,4 +253,43 @@ fn start_right_after_a_job_finishes_runs_it_again() {
             (env.runs(&name).len() >= 2).then_some(())
         });
     }
+}
+
+/// `start` during a slow `delete` waits for the stop and starts the job again; the
+/// delete then leaves it alone instead of removing the files of a running job.
+#[test]
+fn a_job_started_again_while_it_is_deleted_is_not_left_running_unseen() {
+    let env = Env::new();
+    env.run_d(
+        "contested",
+        &[
+            "--stop-timeout",
+            "2s",
+            "--",
+            "sh -c 'trap \"\" TERM; sleep 300'",
+        ],
+    );
+    let first = env.supervisor("contested").expect("a supervisor");
+    let mut delete = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args(["delete", "jobs", "-y", "contested"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .current_dir(env.work())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("delete runs");
+    wait_for(TIMEOUT, "the stop to be under way", || {
+        (env.info("contested")["status"] != "running"
+            || std::fs::read_to_string(env.job_dir("contested").join("state.json"))
+                .is_ok_and(|t| t.contains("\"stopping\"")))
+        .then_some(())
+    });
+    env.ok(&["start", "jobs", "contested"]);
+    let deleted = delete.wait().expect("delete ends");
+    let second = env.supervisor("contested").expect("a new supervisor");
+    assert_ne!(first, second);
+    assert!(!deleted.success(), "the delete says it did not delete");
+    assert_eq!(env.status("contested"), "running");
+    env.ok(&["delete", "jobs", "-y", "contested"]);
+    assert!(!second.is_alive(), "deleted now, and stopped with it");
 }

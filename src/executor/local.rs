@@ -4,6 +4,7 @@
 //! its supervisor is found through its lock file when `state.json` is unreadable.
 
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -207,8 +208,8 @@ impl LocalExecutor {
         })
     }
 
-    /// Starts `mrsm supervise NAME` (which leaves this session for its own) and waits
-    /// for it to say `ready`, doing `meanwhile` while it starts. If it does not,
+    /// Starts `mrsm supervise NAME` in a new session and waits for it to say
+    /// `ready`, doing `meanwhile` while it starts. If it does not,
     /// everything it started is killed before the error is returned: nothing of the
     /// job is left running.
     fn launch(&self, name: &str, meanwhile: &dyn Fn()) -> Result<(), ExecutorError> {
@@ -227,10 +228,18 @@ impl LocalExecutor {
         if let Some(mask) = crate::store::private::step_umask() {
             cmd.env(crate::store::private::STEP_UMASK_VAR, format!("{mask:o}"));
         }
-        // No code runs between fork and exec (the supervisor calls setsid itself),
-        // so the standard library starts it with posix_spawn: no copy of this
-        // process's memory map, which for a command starting many jobs is most of
-        // the cost of a start.
+        // Its own session from its first instruction: a Ctrl-C or hang-up meant for
+        // the launcher's group never reaches a supervisor that is still starting
+        // (which posix_spawn, leaving setsid to the supervisor, allowed: found by
+        // the breaker).
+        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid()
+                    .map(|_| ())
+                    .map_err(std::io::Error::from)
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| ExecutorError::Supervisor {
             name: name.into(),
             message: format!("could not run {}: {e}", self.supervisor_bin.display()),
@@ -334,6 +343,10 @@ impl LocalExecutor {
         signal: Signal,
         grace: Duration,
     ) -> usize {
+        // A live supervisor stops its own processes; these are a dead one's only.
+        if supervisor.is_alive() {
+            return 0;
+        }
         let found = self.leftovers(name, supervisor);
         if found.is_empty() {
             return 0;
@@ -577,6 +590,21 @@ impl Executor for LocalExecutor {
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         let mut file = self.set_desired(name, DesiredState::Running)?;
+        // Running, but its report cannot be read: nothing to start, and nothing of
+        // it may be taken for leftovers (found by the breaker).
+        if self.state(name).is_err() {
+            if let Some(live) =
+                SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
+            {
+                return Err(ExecutorError::Supervisor {
+                    name: name.into(),
+                    message: format!(
+                        "its supervisor (pid {}) is running, but its report (state.json) cannot be read; `mrsm stop jobs {name}` stops it",
+                        live.pid
+                    ),
+                });
+            }
+        }
         if let Some(live) = self.live_supervisor(name) {
             match live.phase {
                 Phase::Paused => {
@@ -679,6 +707,20 @@ impl Executor for LocalExecutor {
         let settings = file.map(|f| f.spec.stop).unwrap_or_default();
         self.stop_unlocked(name, settings, &options.stop)?;
         let _lock = RootLock::acquire(&self.root)?;
+        // Started again while it was being stopped (`start` waits for a stop, then
+        // starts): its files belong to a running supervisor now, and removing them
+        // would leave that running unseen (found by the breaker).
+        if let Some(again) =
+            SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
+        {
+            return Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message: format!(
+                    "it was started again while it was being deleted (supervisor pid {}); nothing was deleted",
+                    again.pid
+                ),
+            });
+        }
         if options.purge {
             supervisor::remove_job_files(&self.root, name);
             Ok(Outcome::Deleted {

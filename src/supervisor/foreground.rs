@@ -110,6 +110,9 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     cmd.envs(&spec.env);
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
+        if !spec.env.contains_key("PWD") {
+            cmd.env("PWD", dir);
+        }
     }
     let parent = std::process::id() as i32;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the

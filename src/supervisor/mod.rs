@@ -77,9 +77,8 @@ const PREDECESSOR_GONE: Duration = Duration::from_secs(2);
 /// process; prints `ready` on standard output once it answers on its socket (or
 /// `busy` when another supervisor of the job is alive).
 pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
-    // Its own session, so the launcher's terminal and process group (a Ctrl-C in the
-    // shell that ran `mrsm run -d`) never reach the job. A launcher that already
-    // made it a session leader leaves nothing to do (EPERM).
+    // Its own session (the launcher makes it one; one started by hand becomes one
+    // here), so a terminal's Ctrl-C or hang-up never reaches the job.
     let _ = nix::unistd::setsid();
     let me = ProcessIdentity::current().context("reading /proc/self")?;
     let lock_path = root.supervisor_lock(name);
@@ -91,6 +90,17 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     };
     if let Some(predecessor) = predecessor {
         kill_leftovers_of(predecessor, &root, name);
+    }
+    // Asked to stay stopped since it was launched (a `stop` that came while it was
+    // starting): it does not start the job. Nothing launches a job meant to be
+    // stopped otherwise (`start` records that it is to run first).
+    let stopped = read_json::<JobFile>(&root.job_file(name))
+        .ok()
+        .flatten()
+        .is_some_and(|f| f.desired == DesiredState::Stopped);
+    if stopped {
+        say(protocol::BUSY);
+        return Ok(());
     }
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
     let runtime = tokio::runtime::Builder::new_current_thread()

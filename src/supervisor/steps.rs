@@ -92,13 +92,15 @@ impl StepRunner for Direct {
     }
 }
 
-/// Shell words that are not programs: `exec` cannot take their place.
-const NOT_PROGRAMS: [&str; 48] = [
-    "!", "{", "}", ".", ":", "alias", "bg", "break", "case", "cd", "command", "continue", "do",
-    "done", "elif", "else", "esac", "eval", "exec", "exit", "export", "fg", "fi", "for",
-    "function", "getopts", "hash", "if", "in", "jobs", "local", "read", "readonly", "return",
-    "select", "set", "shift", "source", "then", "time", "times", "trap", "ulimit", "umask",
-    "unset", "until", "wait", "while",
+/// Shell words that are not programs, or whose shell builtin differs from the
+/// program of that name (`echo -e`, `pwd`, `type`): these steps stay the shell's.
+const NOT_PROGRAMS: [&str; 59] = [
+    "!", "{", "}", ".", ":", "[", "alias", "bg", "break", "case", "cd", "chdir", "command",
+    "continue", "do", "done", "echo", "elif", "else", "esac", "eval", "exec", "exit", "export",
+    "false", "fg", "fi", "for", "function", "getopts", "hash", "if", "in", "jobs", "kill", "local",
+    "printf", "pwd", "read", "readonly", "return", "select", "set", "shift", "source", "test",
+    "then", "time", "times", "trap", "true", "type", "ulimit", "umask", "unalias", "unset",
+    "until", "wait", "while",
 ];
 
 /// The words of `text` when it is a single simple command that runs the same without
@@ -255,6 +257,10 @@ pub fn spawn_step(
         .env(RUN_VARIABLE, run.to_string());
     if let Some(dir) = &spec.cwd {
         cmd.current_dir(dir);
+        // What a shell would have set: a step run without one reads the right $PWD.
+        if !spec.env.contains_key("PWD") {
+            cmd.env("PWD", dir);
+        }
     }
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
@@ -576,8 +582,11 @@ mod tests {
         };
         let c = direct_command(&spec, "echo 'x y' | cat", false).expect("a command");
         assert_eq!(shown(&c), ["/bin/sh", "-c", "echo 'x y' | cat"]);
-        let c = direct_command(&spec, "echo hi", true).expect("a command");
-        assert_eq!(shown(&c), ["/bin/sh", "-c", "kill -STOP $$\nexec echo hi"]);
+        let c = direct_command(&spec, "/bin/echo hi", true).expect("a command");
+        assert_eq!(
+            shown(&c),
+            ["/bin/sh", "-c", "kill -STOP $$\nexec /bin/echo hi"]
+        );
         // One plain command runs without a shell (and replaces the shell of a paused
         // step once it goes on); anything else is the shell's.
         let c = direct_command(&spec, "sleep  300", false).expect("a command");
@@ -590,7 +599,7 @@ mod tests {
             .expect("a command");
         assert_eq!(shown(&c), ["sh", "-c", r#"trap "exit 0" TERM; sleep 9"#]);
         for (text, direct) in [
-            (r#"echo "a b" 'c d'"#, true),
+            (r#"/bin/echo "a b" 'c d'"#, true),
             (r#"echo "$HOME""#, false),
             (r#"echo "`id`""#, false),
             (r#"echo "a\"b""#, false),
@@ -599,7 +608,9 @@ mod tests {
             ("'cd' /tmp", false),
             ("echo a > f", false),
             ("echo ~", false),
-            (r"echo it\'s", true),
+            ("echo -e hi", false),
+            ("pwd", false),
+            (r"/bin/echo it\'s", true),
             ("echo a\\\nb", false),
             ("echo a\\", false),
         ] {
