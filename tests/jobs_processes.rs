@@ -93,3 +93,26 @@ fn a_command_that_handles_sigterm_ends_by_itself() {
     assert_eq!(result["message"], "exited with status 0", "{result}");
     env.ok(&["delete", "jobs", "-y", "graceful", "inline"]);
 }
+
+/// A supervisor keeps none of its launcher's open files: `run -d … 3>&1 | cat`
+/// returns at once instead of when the job ends (fd 3 would hold the pipe open).
+#[test]
+fn a_job_keeps_none_of_its_launcher_s_open_files() {
+    let env = Env::new();
+    let mrsm = assert_cmd::cargo::cargo_bin("mrsm");
+    let script = format!(
+        "{} run -d --name holder -- sleep 120 3>&1 | cat",
+        mrsm.display()
+    );
+    let mut cmd = assert_cmd::Command::new("sh");
+    cmd.args(["-c", &script])
+        .env("MRSM_ROOT_DIR", env.root())
+        .current_dir(env.work())
+        .timeout(Duration::from_secs(30));
+    let out = cmd.output().expect("runs");
+    assert!(
+        out.status.success(),
+        "returned before the job ended: {out:?}"
+    );
+    env.ok(&["delete", "jobs", "-y", "holder"]);
+}

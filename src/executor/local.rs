@@ -232,9 +232,19 @@ impl LocalExecutor {
         // the launcher's group never reaches a supervisor that is still starting
         // (which posix_spawn, leaving setsid to the supervisor, allowed: found by
         // the breaker).
-        // SAFETY: setsid is async-signal-safe and touches no memory of the parent.
+        // Nor does it keep the launcher's other open files (a `3>&1` of the shell
+        // that ran `mrsm run -d … | cat` would hold that pipe open for as long as
+        // the job runs): everything above stderr is closed at exec.
+        // SAFETY: setsid and close_range are async-signal-safe system calls that
+        // touch no memory of the parent.
         unsafe {
             cmd.pre_exec(|| {
+                nix::libc::syscall(
+                    nix::libc::SYS_close_range,
+                    3u32,
+                    u32::MAX,
+                    nix::libc::CLOSE_RANGE_CLOEXEC,
+                );
                 nix::unistd::setsid()
                     .map(|_| ())
                     .map_err(std::io::Error::from)
