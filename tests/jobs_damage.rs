@@ -406,3 +406,48 @@ fn start_leaves_a_running_job_with_an_unreadable_report_alone() {
     env.ok(&["delete", "jobs", "-y", "unread"]);
     assert!(!supervisor.is_alive());
 }
+
+/// A supervisor is in a session of its own, with default signal handling and none
+/// of the launcher's files, from its first instruction: a Ctrl-C or hang-up for the
+/// shell that ran `run -d` never reaches one that is still starting.
+#[test]
+fn a_supervisor_starts_in_its_own_session_with_nothing_of_its_launcher() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let script = env.work().join("fake-mrsm");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\n\
+         read -r _ _ _ _ _ sid _ < /proc/$$/stat\n\
+         echo \"$$ $sid $(ls /proc/$$/fd | tr '\\n' ' ')\" > \"$MRSM_ROOT_DIR/first-look\"\n\
+         echo ready\n\
+         exec sleep 300\n",
+    )
+    .expect("written");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{} run -d --name early -- true 7>/dev/null",
+            assert_cmd::cargo::cargo_bin("mrsm").display()
+        ))
+        .env("MRSM_ROOT_DIR", env.root())
+        .env("MRSM_BIN", &script)
+        .current_dir(env.work())
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let look = std::fs::read_to_string(env.root().join("first-look")).expect("looked");
+    let words: Vec<&str> = look.split_whitespace().collect();
+    assert_eq!(words[0], words[1], "its own session from the start: {look}");
+    let fds: Vec<&str> = words[2..].to_vec();
+    assert!(
+        !fds.contains(&"7"),
+        "the launcher's fd 7 is not inherited: {look}"
+    );
+    let pid: i32 = words[0].parse().expect("a pid");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}

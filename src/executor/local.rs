@@ -4,9 +4,8 @@
 //! its supervisor is found through its lock file when `state.json` is unreadable.
 
 use std::io::{BufRead, BufReader};
-use std::os::unix::process::CommandExt;
+use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
@@ -216,75 +215,65 @@ impl LocalExecutor {
         let errors_path = self.root.supervisor_errors(name);
         let errors = crate::store::private::open_append(&errors_path)
             .map_err(|e| StoreError::io("opening", &errors_path, e))?;
-        let mut cmd = Command::new(&self.supervisor_bin);
-        cmd.arg("supervise")
-            .arg(name)
-            .env("MRSM_ROOT_DIR", self.root.dir())
-            .current_dir("/")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(errors);
+        let mut extra = vec![("MRSM_ROOT_DIR", self.root.dir().as_os_str().to_owned())];
         // The supervisor's own files are private; its steps get the user's umask.
         if let Some(mask) = crate::store::private::step_umask() {
-            cmd.env(crate::store::private::STEP_UMASK_VAR, format!("{mask:o}"));
+            extra.push((
+                crate::store::private::STEP_UMASK_VAR,
+                format!("{mask:o}").into(),
+            ));
         }
-        // Its own session from its first instruction: a Ctrl-C or hang-up meant for
-        // the launcher's group never reaches a supervisor that is still starting
-        // (which posix_spawn, leaving setsid to the supervisor, allowed: found by
-        // the breaker).
-        // Nor does it keep the launcher's other open files (a `3>&1` of the shell
-        // that ran `mrsm run -d … | cat` would hold that pipe open for as long as
-        // the job runs): everything above stderr is closed at exec.
-        // SAFETY: setsid and close_range are async-signal-safe system calls that
-        // touch no memory of the parent.
-        unsafe {
-            cmd.pre_exec(|| {
-                nix::libc::syscall(
-                    nix::libc::SYS_close_range,
-                    3u32,
-                    u32::MAX,
-                    nix::libc::CLOSE_RANGE_CLOEXEC,
-                );
-                nix::unistd::setsid()
-                    .map(|_| ())
-                    .map_err(std::io::Error::from)
-            });
-        }
-        let mut child = cmd.spawn().map_err(|e| ExecutorError::Supervisor {
+        let could_not = |e: std::io::Error| ExecutorError::Supervisor {
             name: name.into(),
             message: format!("could not run {}: {e}", self.supervisor_bin.display()),
-        })?;
-        let identity = ProcessIdentity::of(child.id() as i32);
+        };
+        let (ready_read, ready_write) =
+            nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| could_not(e.into()))?;
+        let null = std::fs::File::open("/dev/null").map_err(could_not)?;
+        let pid = super::spawn::spawn_in_new_session(
+            &self.supervisor_bin,
+            &[
+                std::ffi::OsStr::new("supervise"),
+                std::ffi::OsStr::new(name),
+            ],
+            &extra,
+            null.as_fd(),
+            ready_write.as_fd(),
+            errors.as_fd(),
+        )
+        .map_err(could_not)?;
+        drop(ready_write);
+        let child = nix::unistd::Pid::from_raw(pid);
+        let reap = move || nix::sys::wait::waitpid(child, None);
+        let identity = ProcessIdentity::of(pid);
         let (tx, rx) = std::sync::mpsc::channel();
-        if let Some(out) = child.stdout.take() {
-            std::thread::spawn(move || {
-                let mut line = String::new();
-                let _ = BufReader::new(out).read_line(&mut line);
-                let _ = tx.send(line);
-            });
-        }
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(std::fs::File::from(ready_read)).read_line(&mut line);
+            let _ = tx.send(line);
+        });
         meanwhile();
         let timeout = ready_timeout();
         let answer = rx.recv_timeout(timeout);
         let line = answer.as_deref().map(str::trim).unwrap_or_default();
         if line == supervisor::BUSY {
             // Another supervisor of this job is already running: nothing to do.
-            let _ = child.wait();
+            let _ = reap();
             return Ok(());
         }
         if line == supervisor::READY {
             // Reap it whenever it ends, so a long-lived caller collects no zombies.
-            std::thread::spawn(move || child.wait());
+            std::thread::spawn(reap);
             return Ok(());
         }
         // Not up in time (or it failed): end its whole session, steps included.
         match identity {
             Some(identity) => kill_session(identity),
             None => {
-                let _ = child.kill();
+                let _ = nix::sys::signal::kill(child, Signal::SIGKILL);
             }
         }
-        let _ = child.wait();
+        let status = reap();
         let detail = std::fs::read_to_string(&errors_path).unwrap_or_default();
         let late = format!(
             "it did not say it was ready within {} (MRSM_READY_TIMEOUT); it was killed",
@@ -293,9 +282,10 @@ impl LocalExecutor {
         let said = format!(
             "it exited without saying why (it said {:?}; {})",
             line,
-            match child.try_wait() {
-                Ok(Some(status)) => format!("{status}"),
-                _ => "still there".into(),
+            match status {
+                Ok(nix::sys::wait::WaitStatus::Exited(_, code)) => format!("exit status: {code}"),
+                Ok(other) => format!("{other:?}"),
+                Err(e) => format!("not waited for: {e}"),
             }
         );
         let last = match (detail.lines().last(), answer.is_err()) {

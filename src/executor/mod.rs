@@ -6,6 +6,7 @@ mod handle;
 mod local;
 mod outcome;
 mod registry;
+mod spawn;
 mod unavailable;
 
 pub use handle::Job;
