@@ -12,6 +12,7 @@ mod logs;
 mod render;
 mod run;
 mod show_schedule;
+mod token;
 
 use clap::{Parser, Subcommand};
 
@@ -74,6 +75,9 @@ enum Command {
     /// Attach to things: `attach job NAME` (output and input), `attach logs` (= `show logs`).
     #[command(subcommand)]
     Attach(AttachCommand),
+    /// API tokens for `mrsm serve`: `token create NAME [--scopes …] [--expires 30d]`, `list`, `revoke`.
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
     Schema,
     /// Print a shell completion script (bash, zsh, fish); bash and fish complete job names too.
@@ -313,6 +317,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Ps(args) => compose::ps(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
+        Command::Token(command) => token::run(&command),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => completions::man(&args),
         Command::JobNames => completions::job_names(),

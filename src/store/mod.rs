@@ -17,6 +17,7 @@ pub mod private;
 pub mod proc;
 pub mod settings;
 mod socket_path;
+pub mod tokens;
 
 use std::path::{Path, PathBuf};
 

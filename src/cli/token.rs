@@ -1,0 +1,95 @@
+//! `mrsm token create|list|revoke`: the secrets clients of `mrsm serve` present.
+
+use clap::{Args as ClapArgs, Subcommand};
+
+use super::jobs::parse_duration;
+use crate::store::tokens::{self, Scope};
+
+/// What to do with tokens.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token and print its secret (shown this once; only its hash is kept).
+    Create(CreateArgs),
+    /// List tokens: name, scopes, created, expires (never a secret).
+    List {
+        /// One JSON array.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a token: its secret is refused from now on.
+    Revoke {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// `token create`.
+#[derive(Debug, ClapArgs)]
+pub struct CreateArgs {
+    /// A name to tell the token by (letters, digits, `-`, `_`, `.`).
+    name: String,
+    /// What it may do (default: everything), comma-separated.
+    #[arg(long, value_delimiter = ',')]
+    scopes: Vec<Scope>,
+    /// How long it is valid, e.g. 30d or 12h (default: until revoked).
+    #[arg(long, value_name = "DURATION")]
+    expires: Option<String>,
+}
+
+/// Runs a `token` command.
+pub fn run(command: &TokenCommand) -> anyhow::Result<i32> {
+    let root = crate::store::Root::from_env()?;
+    match command {
+        TokenCommand::Create(args) => {
+            let expires = match &args.expires {
+                Some(text) => {
+                    let span = parse_duration(text)?;
+                    let span = jiff::SignedDuration::try_from(span)?;
+                    Some(jiff::Timestamp::now().checked_add(span)?)
+                }
+                None => None,
+            };
+            let secret = tokens::create(&root, &args.name, &args.scopes, expires)?;
+            out!("{secret}");
+            err!(
+                "token {:?} created; this is the only time its secret is shown",
+                args.name
+            );
+        }
+        TokenCommand::List { json } => {
+            let list = tokens::list(&root)?;
+            if *json {
+                out!("{}", serde_json::to_string_pretty(&list)?);
+            } else if list.is_empty() {
+                out!("No tokens.");
+            } else {
+                out!("{:<20} {:<48} {:<20} EXPIRES", "NAME", "SCOPES", "CREATED");
+                for t in list {
+                    let scopes: Vec<String> = t
+                        .scopes
+                        .iter()
+                        .map(|s| {
+                            serde_json::to_value(s).map_or(String::new(), |v| {
+                                v.as_str().unwrap_or_default().to_string()
+                            })
+                        })
+                        .collect();
+                    out!(
+                        "{:<20} {:<48} {:<20} {}",
+                        t.name,
+                        scopes.join(","),
+                        t.created.strftime("%Y-%m-%d %H:%M:%S"),
+                        t.expires.map_or("never".to_string(), |e| e
+                            .strftime("%Y-%m-%d %H:%M:%S")
+                            .to_string())
+                    );
+                }
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens::revoke(&root, name)?;
+            out!("revoked token {name:?}");
+        }
+    }
+    Ok(0)
+}
