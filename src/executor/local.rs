@@ -125,13 +125,16 @@ impl LocalExecutor {
                 std::thread::sleep(Duration::from_millis(5));
                 read_json(&path)
             })
-            .or_else(|e| {
-                let holder = SupervisorLock::holder(&self.root.supervisor_lock(name));
-                match holder.filter(|s| s.is_alive()) {
-                    Some(_) => Err(e),
-                    None => Ok(None),
-                }
+            .or_else(|e| match self.live_lock_holder(name) {
+                Some(_) => Err(e),
+                None => Ok(None),
             })
+    }
+
+    /// The supervisor named in the job's lock file, if it is alive: the job's
+    /// supervisor whatever its report says (or when that cannot be read).
+    fn live_lock_holder(&self, name: &str) -> Option<ProcessIdentity> {
+        SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
     }
 
     fn read_state(&self, name: &str) -> Option<SupervisorState> {
@@ -141,8 +144,7 @@ impl LocalExecutor {
     /// The job's supervisor if it is alive and has not recorded the end of the job
     /// (a supervisor that has is only finishing its exit).
     fn live_supervisor(&self, name: &str) -> Option<SupervisorState> {
-        self.read_state(name)
-            .filter(|s| s.phase != Phase::Exited && s.supervisor.is_alive())
+        self.read_state(name).filter(reports_a_live_job)
     }
 
     /// The job's current (or last) supervisor, from its report or, when that cannot
@@ -446,13 +448,19 @@ impl LocalExecutor {
     }
 }
 
+/// Whether a report comes from a supervisor that is alive and has not recorded the
+/// end of its job.
+fn reports_a_live_job(state: &SupervisorState) -> bool {
+    state.phase != Phase::Exited && state.supervisor.is_alive()
+}
+
 /// Kills a supervisor and every process of its session, and waits until they are
 /// gone. Its processes are found while it is still alive (a dying process hands its
 /// children over before it is gone), then found again by session until none is left.
 ///
-/// Process by process, never by group: a supervisor that did not get as far as
-/// leaving the launcher's session (it calls setsid itself) shares the launcher's
-/// process group, which a group signal would stop too.
+/// Process by process, never by group: a program given as the supervisor
+/// (`MRSM_BIN`) that put its processes back into the launcher's process group
+/// must not have that group stopped with it.
 fn kill_session(supervisor: ProcessIdentity) {
     let procs = job_processes(supervisor);
     signal_each(&procs, Signal::SIGSTOP);
@@ -534,13 +542,13 @@ impl Executor for LocalExecutor {
         // supervisor's own lock keeps a job from ever having two. The definition
         // reaches the disk while the supervisor starts (before the job is reported).
         let job_file = self.root.job_file(&name);
-        let flushed = std::cell::Cell::new(None);
-        let flush = || flushed.set(Some(flush_to_disk(&job_file)));
+        let flushed = std::cell::OnceCell::new();
+        let flush = || {
+            flushed.get_or_init(|| flush_to_disk(&job_file));
+        };
         let launched = self.bring_up(&name, options.desired, &flush);
-        if flushed.take().is_none() {
-            flush();
-        }
-        if let Some(Err(e)) = flushed.take() {
+        flush(); // when no supervisor was launched
+        if let Some(Err(e)) = flushed.get() {
             err!("warning: job {name:?}: {e}");
         }
         if let Err(e) = launched {
@@ -590,22 +598,16 @@ impl Executor for LocalExecutor {
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _lock = RootLock::acquire(&self.root)?;
         let mut file = self.set_desired(name, DesiredState::Running)?;
-        // Running, but its report cannot be read: nothing to start, and nothing of
-        // it may be taken for leftovers (found by the breaker).
-        if self.state(name).is_err() {
-            if let Some(live) =
-                SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
-            {
-                return Err(ExecutorError::Supervisor {
-                    name: name.into(),
-                    message: format!(
-                        "its supervisor (pid {}) is running, but its report (state.json) cannot be read; `mrsm stop jobs {name}` stops it",
-                        live.pid
-                    ),
-                });
-            }
-        }
-        if let Some(live) = self.live_supervisor(name) {
+        // A report that cannot be read is an error only while its supervisor runs
+        // (see `state`): nothing to start then, and nothing of the job may be taken
+        // for leftovers (found by the breaker).
+        let report = self.state(name).map_err(|e| ExecutorError::Supervisor {
+            name: name.into(),
+            message: format!(
+                "its supervisor is running, but its report cannot be read ({e}); `mrsm stop jobs {name}` stops it"
+            ),
+        })?;
+        if let Some(live) = report.filter(reports_a_live_job) {
             match live.phase {
                 Phase::Paused => {
                     return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
@@ -710,9 +712,7 @@ impl Executor for LocalExecutor {
         // Started again while it was being stopped (`start` waits for a stop, then
         // starts): its files belong to a running supervisor now, and removing them
         // would leave that running unseen (found by the breaker).
-        if let Some(again) =
-            SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
-        {
+        if let Some(again) = self.live_lock_holder(name) {
             return Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message: format!(

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use super::activity::Activity;
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
@@ -54,10 +54,6 @@ struct Ahead {
     queue: VecDeque<Opened>,
     /// The newest file taken so far (queued, or being read).
     newest: Option<Ino>,
-    /// Size of the current file when last looked at, and when it last changed.
-    last_len: u64,
-    last_change: Instant,
-    last_check: Instant,
 }
 
 /// One followed log, as the grabber sees it.
@@ -150,19 +146,12 @@ impl Watched {
         let Ok(mut ahead) = self.ahead.lock() else {
             return;
         };
-        let now = Instant::now();
-        ahead.last_check = now;
         let Ok(meta) = std::fs::metadata(&self.current) else {
             return; // mid-rotation, or the log was removed
         };
-        if meta.len() != ahead.last_len {
-            ahead.last_len = meta.len();
-            ahead.last_change = now;
-        }
         if ahead.newest == Some(inode(&meta)) {
             return; // the usual case: no rotation since last time
         }
-        ahead.last_change = now;
         let files = snapshot(&self.current);
         // Files are deleted oldest first, so when the newest one taken is gone (or
         // the log was removed and started again), everything on disk is newer.
@@ -200,16 +189,12 @@ impl Watched {
 
 impl Follower {
     fn empty(current: &Path) -> Follower {
-        let now = Instant::now();
         Follower {
             watched: Arc::new(Watched {
                 current: current.to_path_buf(),
                 ahead: Mutex::new(Ahead {
                     queue: VecDeque::new(),
                     newest: None,
-                    last_len: 0,
-                    last_change: now,
-                    last_check: now,
                 }),
             }),
             reading: None,

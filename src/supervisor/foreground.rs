@@ -108,12 +108,7 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     // As a job's steps are run: one simple command without a shell.
     let mut cmd = super::steps::direct_command(spec, text, false)?;
     cmd.envs(&spec.env);
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-        if !spec.env.contains_key("PWD") {
-            cmd.env("PWD", dir);
-        }
-    }
+    super::steps::in_job_dir(&mut cmd, spec);
     let parent = std::process::id() as i32;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
     // parent.

@@ -91,14 +91,12 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     if let Some(predecessor) = predecessor {
         kill_leftovers_of(predecessor, &root, name);
     }
+    let file: JobFile = read_json(&root.job_file(name))?
+        .with_context(|| format!("job {name:?} has no definition"))?;
     // Asked to stay stopped since it was launched (a `stop` that came while it was
     // starting): it does not start the job. Nothing launches a job meant to be
     // stopped otherwise (`start` records that it is to run first).
-    let stopped = read_json::<JobFile>(&root.job_file(name))
-        .ok()
-        .flatten()
-        .is_some_and(|f| f.desired == DesiredState::Stopped);
-    if stopped {
+    if file.desired == DesiredState::Stopped {
         say(protocol::BUSY);
         return Ok(());
     }
@@ -108,7 +106,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         .build()
         .context("starting the runtime")?;
     runtime.block_on(async {
-        let supervisor = Supervisor::new(root, name, me)?;
+        let supervisor = Supervisor::new(root, file, me)?;
         supervisor.serve().await
     })
 }
@@ -242,9 +240,8 @@ struct Supervisor {
 }
 
 impl Supervisor {
-    fn new(root: Root, name: &str, me: ProcessIdentity) -> anyhow::Result<Supervisor> {
-        let file: JobFile = read_json(&root.job_file(name))?
-            .with_context(|| format!("job {name:?} has no definition"))?;
+    fn new(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Supervisor> {
+        let name = file.spec.name.as_str();
         let previous: Option<SupervisorState> = read_json(&root.state_file(name)).ok().flatten();
         let mut log = LogWriter::open(
             &root.log_file(name),

@@ -219,6 +219,17 @@ pub(super) fn direct_command(spec: &JobSpec, text: &str, paused: bool) -> std::i
     })
 }
 
+/// Runs `cmd` in the job's directory, with `$PWD` saying so as a shell would have
+/// (a step run without one would otherwise see its launcher's).
+pub(super) fn in_job_dir(cmd: &mut Command, spec: &JobSpec) {
+    if let Some(dir) = &spec.cwd {
+        cmd.current_dir(dir);
+        if !spec.env.contains_key("PWD") {
+            cmd.env("PWD", dir);
+        }
+    }
+}
+
 /// Starts step `text` of `spec` through `runner` in a new process group, pumping its
 /// output to `log`; returns the step and its output pumps.
 pub fn spawn_step(
@@ -255,13 +266,7 @@ pub fn spawn_step(
         .envs(&spec.env)
         .env("MRSM_JOB", &spec.name)
         .env(RUN_VARIABLE, run.to_string());
-    if let Some(dir) = &spec.cwd {
-        cmd.current_dir(dir);
-        // What a shell would have set: a step run without one reads the right $PWD.
-        if !spec.env.contains_key("PWD") {
-            cmd.env("PWD", dir);
-        }
-    }
+    in_job_dir(&mut cmd, spec);
     let mut child = cmd.spawn()?;
     let pid = child.id() as i32;
     let process = ProcessIdentity::of(pid).unwrap_or(ProcessIdentity {
