@@ -22,10 +22,12 @@ pub mod logs;
 pub mod parallel;
 pub mod reconcile;
 pub mod schedule;
+pub mod serve;
 pub mod spec;
 pub mod store;
 mod suggest;
 pub mod supervisor;
+pub mod wire;
 
 pub use executor::Job;
 pub use schedule::{parse_schedule, FireTimes, Schedule, ScheduleError};

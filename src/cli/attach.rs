@@ -18,7 +18,7 @@ pub struct Args {
 }
 
 /// The exit status that stands for a run's result.
-fn exit_status(result: Option<&RunResult>) -> i32 {
+pub(super) fn exit_status(result: Option<&RunResult>) -> i32 {
     match result {
         Some(r) if r.ok => 0,
         Some(RunResult {
@@ -73,7 +73,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 /// Shows a line of the job's output as the job wrote it: output on standard output,
 /// errors on standard error, a piece of a line without the newline it did not have;
 /// lines lost to rotation as a note on standard error.
-fn show(line: &LogLine) -> std::io::Result<()> {
+pub(super) fn show(line: &LogLine) -> std::io::Result<()> {
     let newline: &[u8] = if line.continues { b"" } else { b"\n" };
     match line.stream {
         Stream::Out => {

@@ -1,17 +1,19 @@
 //! `mrsm show logs` (alias `attach logs`, and `mrsm logs`): jobs' output with
 //! compose-style prefixes, optionally followed live.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::UsageError;
-use crate::executor::{Executor, LocalExecutor};
+use crate::executor::{Executor, ExecutorError, LocalExecutor, Registry};
 use crate::job::{validate_name, JobFile};
 use crate::logs::multiplex::{self, Jobs};
-use crate::logs::{format_stamp, Selection, Style};
+use crate::logs::{format_stamp, LogLine, Selection, Style};
+use crate::spec::DeclaredExecutor;
 use crate::store::{read_json, Root};
 
 /// Arguments of `show logs`.
@@ -77,27 +79,45 @@ fn since_stamp(text: &str) -> Result<String, UsageError> {
 }
 
 /// The project of a spec file.
-fn project_of(file: &Path) -> anyhow::Result<String> {
+/// A spec file's project and the remote executors it declares.
+fn project_of(file: &Path) -> anyhow::Result<(String, Vec<DeclaredExecutor>)> {
     let known = super::registry()?.labels();
     match crate::spec::load_for(&[file.to_path_buf()], None, &known).result {
-        Ok(desired) => Ok(desired.project),
+        Ok(desired) => Ok((desired.project, desired.executors)),
         Err(errors) => Err(UsageError(errors.to_string()).into()),
     }
 }
 
+/// The project whose jobs to show.
+struct Project {
+    name: String,
+    /// Named with -p or --file, rather than found in ./mrsm-jobs.yaml.
+    explicit: bool,
+    /// The remote executors its spec file declares.
+    remotes: Vec<DeclaredExecutor>,
+}
+
 /// The project whose jobs to show: named, or that of a spec file; `mrsm logs`
-/// (`compose`) also looks for ./mrsm-jobs.yaml. The flag says whether it was asked
-/// for explicitly.
-fn project(args: &Args, compose: bool) -> anyhow::Result<Option<(String, bool)>> {
+/// (`compose`) also looks for ./mrsm-jobs.yaml.
+fn project(args: &Args, compose: bool) -> anyhow::Result<Option<Project>> {
     if let Some(p) = &args.project {
-        return Ok(Some((p.clone(), true)));
+        return Ok(Some(Project {
+            name: p.clone(),
+            explicit: true,
+            remotes: Vec::new(),
+        }));
     }
-    if let Some(file) = &args.file {
-        return Ok(Some((project_of(file)?, true)));
-    }
-    let default = Path::new(crate::spec::DEFAULT_FILE);
-    if compose && args.names.is_empty() && default.exists() {
-        return Ok(Some((project_of(default)?, false)));
+    let (file, explicit) = match &args.file {
+        Some(file) => (file.as_path(), true),
+        None => (Path::new(crate::spec::DEFAULT_FILE), false),
+    };
+    if explicit || (compose && args.names.is_empty() && file.exists()) {
+        let (name, remotes) = project_of(file)?;
+        return Ok(Some(Project {
+            name,
+            explicit,
+            remotes,
+        }));
     }
     Ok(None)
 }
@@ -201,28 +221,101 @@ fn show_elsewhere(
     Ok(i32::from(failed.into_inner()))
 }
 
-/// Says where the project's jobs on other executors are shown: this shows the
-/// local ones.
-fn point_elsewhere(project: &str) {
-    let Ok(registry) = super::registry() else {
-        return;
-    };
+/// Whole lines to a shared output: the local multiplexer and the remote followers
+/// write through one of these each, so their lines never mix mid-line.
+struct WholeLines<'a> {
+    out: &'a Mutex<Box<dyn Write + Send>>,
+    pending: Vec<u8>,
+}
+
+impl Write for WholeLines<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.pending.extend_from_slice(buf);
+        // Whole lines in large pieces; `flush` (after each batch) sends the rest.
+        if self.pending.len() >= 64 * 1024 {
+            if let Some(end) = memchr::memrchr(b'\n', &self.pending) {
+                let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+                out.write_all(&self.pending[..=end])?;
+                self.pending.drain(..=end);
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let Some(end) = memchr::memrchr(b'\n', &self.pending) else {
+            return Ok(());
+        };
+        let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
+        out.write_all(&self.pending[..=end])?;
+        self.pending.drain(..=end);
+        out.flush()
+    }
+}
+
+/// The project's jobs on every executor but `local`, by executor. One that cannot
+/// be reached is reported and left out.
+fn remote_jobs(registry: &Registry, project: &str) -> Vec<(Arc<dyn Executor>, Vec<String>)> {
+    let mut found = Vec::new();
     for (label, executor) in registry.all() {
         if label == crate::executor::DEFAULT_LABEL {
             continue;
         }
-        let count = executor
-            .list(Some(project))
-            .map(|jobs| {
-                jobs.iter()
+        match executor.list(Some(project)) {
+            Ok(jobs) => {
+                let names: Vec<String> = jobs
+                    .into_iter()
                     .filter(|j| j.project.as_deref() == Some(project))
-                    .count()
-            })
-            .unwrap_or(0);
-        if count > 0 {
-            err!("note: {count} job(s) of project {project:?} run on executor {label}: `-e {label}` shows their logs");
+                    .map(|j| j.name)
+                    .collect();
+                if !names.is_empty() {
+                    found.push((executor, names));
+                }
+            }
+            Err(e) => err!(
+                "warning: the logs of jobs on {label} are not shown: {}",
+                e.reason()
+            ),
         }
     }
+    found
+}
+
+/// Prints a remote job's lines to `out` (and follows them with `follow`). Without
+/// `--tail` or `--since` a follower reads the log from its first line by cursor,
+/// so no line is shown twice or missed between the history and the new lines.
+fn show_remote(
+    executor: &dyn Executor,
+    name: &str,
+    selection: &Selection,
+    style: Style,
+    width: usize,
+    follow: bool,
+    out: &Mutex<Box<dyn Write + Send>>,
+) -> Result<(), ExecutorError> {
+    let mut lines = WholeLines {
+        out,
+        pending: Vec::new(),
+    };
+    let mut print = |line: &LogLine| {
+        crate::logs::write_line(&mut lines, line, width, style)
+            .and_then(|()| lines.flush())
+            .is_ok()
+    };
+    let whole = selection.tail.is_none() && selection.since.is_none();
+    if !(follow && whole) {
+        for line in executor.logs(name, selection)? {
+            if !print(&line) {
+                return Ok(());
+            }
+        }
+    }
+    if follow {
+        executor.follow_logs(name, whole, &mut |line| {
+            !selection.admits(&line) || print(&line)
+        })?;
+    }
+    Ok(())
 }
 
 /// A project's jobs as the executor knows them, ones created while following included.
@@ -258,31 +351,67 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         escape: !args.raw && !args.json && stdout.is_terminal(),
     };
     if args.on.label() != crate::executor::DEFAULT_LABEL {
-        return show_elsewhere(args, project.map(|(p, _)| p), &selection, style);
+        return show_elsewhere(args, project.map(|p| p.name), &selection, style);
     }
     let root = super::local_executor()?.root().clone();
-    let asked = project.as_ref().filter(|(_, explicit)| *explicit);
+    let asked = project.as_ref().filter(|p| p.explicit);
     for name in &args.names {
-        check_name(&root, name, asked.map(|(p, _)| p.as_str()))?;
+        check_name(&root, name, asked.map(|p| p.name.as_str()))?;
     }
-    if let Some((p, _)) = &project {
-        point_elsewhere(p);
-    }
+    // The project's jobs elsewhere are shown beside the local ones.
+    let remote = match &project {
+        Some(p) if args.names.is_empty() => {
+            remote_jobs(&super::registry()?.with_remotes(&p.remotes), &p.name)
+        }
+        _ => Vec::new(),
+    };
     let jobs = match project {
         _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
-        Some((p, _)) => project_jobs(LocalExecutor::new(root.clone()), p),
+        Some(p) => project_jobs(LocalExecutor::new(root.clone()), p.name),
         None => Jobs::All,
     };
-    let mut out = std::io::BufWriter::new(stdout.lock());
-    match multiplex::show(
-        &root,
-        &jobs,
-        &selection,
-        style,
-        args.follow,
-        &|| true,
-        &mut out,
-    ) {
+    let out: Mutex<Box<dyn Write + Send>> = Mutex::new(Box::new(stdout));
+    let width = remote
+        .iter()
+        .flat_map(|(_, names)| names.iter().map(String::len))
+        .max()
+        .unwrap_or(0);
+    let shown = std::thread::scope(|scope| {
+        for (executor, names) in &remote {
+            for name in names {
+                let (out, selection) = (&out, &selection);
+                scope.spawn(move || {
+                    let shown = show_remote(
+                        executor.as_ref(),
+                        name,
+                        selection,
+                        style,
+                        width,
+                        args.follow,
+                        out,
+                    );
+                    if let Err(e) = shown {
+                        err!("error: {e}");
+                    }
+                });
+            }
+        }
+        let mut lines = WholeLines {
+            out: &out,
+            pending: Vec::new(),
+        };
+        let shown = multiplex::show(
+            &root,
+            &jobs,
+            &selection,
+            style,
+            args.follow,
+            &|| true,
+            &mut lines,
+        );
+        shown.and_then(|()| lines.flush())
+    });
+    match shown {
         Ok(()) => Ok(0),
         // The reader went away (`| head`): not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),

@@ -11,6 +11,7 @@ mod jobs;
 mod logs;
 mod render;
 mod run;
+mod serve;
 mod show_schedule;
 mod token;
 
@@ -78,6 +79,8 @@ enum Command {
     /// API tokens for `mrsm serve`: `token create NAME [--scopes …] [--expires 30d]`, `list`, `revoke`.
     #[command(subcommand)]
     Token(token::TokenCommand),
+    /// Serve this machine's jobs over HTTP(S) for `-e api:NAME` and Meerschaum's client.
+    Serve(serve::Args),
     /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
     Schema,
     /// Print a shell completion script (bash, zsh, fish); bash and fish complete job names too.
@@ -318,6 +321,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
         Command::Token(command) => token::run(&command),
+        Command::Serve(args) => serve::run(&args),
         Command::Completions(args) => completions::run(&args),
         Command::Man(args) => completions::man(&args),
         Command::JobNames => completions::job_names(),

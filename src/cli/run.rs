@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::{interrupt, UsageError};
-use crate::executor::CreateOptions;
+use crate::executor::{CreateOptions, Executor};
 use crate::job::parse_size;
 use crate::job::split_chain_args;
 use crate::job::{
@@ -121,12 +121,9 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     if !args.daemon {
         if args.on.label() != crate::executor::DEFAULT_LABEL {
-            args.on.executor()?;
-            return Err(UsageError(format!(
-                "a foreground run happens here; to run it on executor {} (-e or MRSM_EXECUTOR), add -d",
-                args.on.label()
-            ))
-            .into());
+            let executor = args.on.executor()?;
+            let spec = build_spec(args, |n| executor.get(n).is_ok())?;
+            return remote_foreground(executor.as_ref(), &spec);
         }
         let spec = build_spec(args, |_| false)?;
         return foreground(&spec);
@@ -171,6 +168,40 @@ fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
         }
     }
     Ok(code)
+}
+
+/// Runs the job on another executor as if here: its output streamed back, Ctrl-C
+/// stops it, and the exit status is its own. The job is removed afterwards, as a
+/// foreground run leaves nothing behind.
+fn remote_foreground(executor: &dyn Executor, spec: &JobSpec) -> anyhow::Result<i32> {
+    interrupt::install();
+    let name = spec.name.clone();
+    executor.create(spec, &CreateOptions::default())?;
+    let stopping = std::sync::atomic::AtomicBool::new(false);
+    let followed = std::thread::scope(|scope| {
+        let watcher = scope.spawn(|| {
+            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                if interrupt::received().is_some() {
+                    let _ = executor.stop(&name, &crate::executor::StopOptions::default());
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        let followed =
+            executor.follow_logs(&name, true, &mut |line| super::attach::show(&line).is_ok());
+        stopping.store(true, std::sync::atomic::Ordering::SeqCst);
+        let _ = watcher.join();
+        followed
+    });
+    let info = executor.get(&name);
+    let _ = executor.delete(&name, &crate::executor::DeleteOptions::purge());
+    followed?;
+    let info = info?;
+    if let Some(signal) = interrupt::received() {
+        return Ok(128 + signal as i32);
+    }
+    Ok(super::attach::exit_status(info.last_result.as_ref()))
 }
 
 /// Runs the chain once here; what it starts ends with it.

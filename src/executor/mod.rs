@@ -2,6 +2,7 @@
 //! machine) today, `systemd` and `api:LABEL` later. Every verb of the command line
 //! goes through the `Executor` trait, so any crate can add its own executor.
 
+mod api;
 mod handle;
 mod local;
 mod outcome;
@@ -9,6 +10,7 @@ mod registry;
 mod spawn;
 mod unavailable;
 
+pub use api::ApiExecutor;
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;

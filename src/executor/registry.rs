@@ -5,9 +5,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use super::api::ApiExecutor;
 use super::unavailable::Unavailable;
 use super::{Executor, ExecutorError, LocalExecutor};
-use crate::store::{Root, Settings};
+use crate::spec::DeclaredExecutor;
+use crate::store::{ExecutorSettings, Root, Settings};
 
 /// The label of the executor used when none is named.
 pub const DEFAULT_LABEL: &str = "local";
@@ -19,6 +21,8 @@ pub struct Registry {
     /// The root of the `local` executor, when it is the built-in one: where the
     /// command line keeps its own locks and the project watcher.
     local_root: Option<Root>,
+    /// The settings file's remote executors, whose tokens a spec may leave out.
+    remote_settings: BTreeMap<String, ExecutorSettings>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -37,9 +41,10 @@ impl Registry {
     /// settings file names.
     pub fn standard(root: Root, settings: &Settings) -> Registry {
         let mut registry = Registry::with_local(root);
-        for name in settings.executors.keys() {
-            registry.declare_remote(name);
+        for (name, remote) in &settings.executors {
+            registry.declare_remote(name, remote.url.as_deref(), remote.token.clone());
         }
+        registry.remote_settings = settings.executors.clone();
         registry
     }
 
@@ -66,24 +71,31 @@ impl Registry {
         self.executors.insert(label, executor);
     }
 
-    /// Declares the remote executor `api:NAME` (from the settings or a spec). Until
-    /// this version has an API client, it answers every verb with `Unavailable`,
-    /// so its jobs are reported and nothing elsewhere is touched.
-    pub fn declare_remote(&mut self, name: &str) {
+    /// Declares the remote executor `api:NAME` at `url` (from the settings or a
+    /// spec): a client of the `mrsm serve` there. Without a URL it answers every
+    /// verb with `Unavailable`, so its jobs are reported and nothing elsewhere is
+    /// touched.
+    pub fn declare_remote(&mut self, name: &str, url: Option<&str>, token: Option<String>) {
         let label = format!("api:{name}");
-        self.executors.entry(label).or_insert_with_key(|label| {
-            Arc::new(Unavailable::new(
-                label,
-                "the api executor arrives with `mrsm serve`; this version cannot reach it",
-            ))
-        });
+        let executor: Arc<dyn Executor> = match url.map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Arc::new(ApiExecutor::new(&label, url, token)),
+            None => Arc::new(Unavailable::new(&label, "it has no url")),
+        };
+        self.executors.insert(label, executor);
+        self.remote_settings.entry(name.to_string()).or_default();
     }
 
-    /// This registry with the remote executors a spec declares (by name) added.
-    pub fn with_remotes(&self, names: &[String]) -> Registry {
+    /// This registry with the remote executors a spec declares added: the spec's
+    /// `url` and `token`, the settings file's token when the spec gives none.
+    pub fn with_remotes(&self, declared: &[DeclaredExecutor]) -> Registry {
         let mut registry = self.clone();
-        for name in names {
-            registry.declare_remote(name);
+        for remote in declared {
+            let token = remote.token.clone().or_else(|| {
+                self.remote_settings
+                    .get(&remote.name)
+                    .and_then(|s| s.token.clone())
+            });
+            registry.declare_remote(&remote.name, Some(&remote.url), token);
         }
         registry
     }

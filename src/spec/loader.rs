@@ -12,7 +12,7 @@ use super::error::SpecError;
 use super::fields::{at, lift, At, Fields};
 use super::interpolate::{interpolate_noting, parse_env_file, Vars};
 use super::raw::{self, RawCommand, RawFile, RawPaths};
-use super::{project_from_dir, spec_hash, Desired, DesiredJob, StateWord};
+use super::{project_from_dir, spec_hash, DeclaredExecutor, Desired, DesiredJob, StateWord};
 use crate::job::parse_size;
 use crate::job::split_chain;
 use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
@@ -168,7 +168,9 @@ impl Loader {
     pub fn run(&mut self, project_override: Option<&str>) -> Option<Desired> {
         let options = serde_saphyr::options! { strict_booleans: true };
         let mut project: Option<At<String>> = None;
-        let mut executors: Vec<At<String>> = Vec::new();
+        // Name, url and token as written.
+        type Written = (At<String>, Option<At<String>>, Option<At<String>>);
+        let mut executors: Vec<Written> = Vec::new();
         let mut defaults = Fields::default();
         // Name (where first declared) and fields, in declaration order.
         let mut jobs: IndexMap<String, (At<String>, Fields)> = IndexMap::new();
@@ -218,8 +220,10 @@ impl Loader {
             for (name, executor) in raw.executors.unwrap_or_default() {
                 let name = at(name, file);
                 let executor = at(executor, file);
+                let url = lift(executor.value.url.clone(), file);
+                let token = lift(executor.value.token.clone(), file);
                 self.check_executor(&name, executor.value, file);
-                executors.push(name);
+                executors.push((name, url, token));
             }
             if let Some(d) = raw.defaults {
                 defaults = Fields::from_raw(d, file).over(defaults);
@@ -273,7 +277,21 @@ impl Loader {
             }
             (None, None) => project_from_dir(&self.dir(0)),
         };
-        let executor_names: Vec<String> = executors.iter().map(|e| e.value.clone()).collect();
+        let executor_names: Vec<String> = executors.iter().map(|e| e.0.value.clone()).collect();
+        let mut declared = Vec::new();
+        for (name, url, token) in &executors {
+            declared.push(DeclaredExecutor {
+                name: name.value.clone(),
+                url: url
+                    .as_ref()
+                    .and_then(|u| self.text(u, &vars))
+                    .unwrap_or_default(),
+                token: token
+                    .as_ref()
+                    .and_then(|t| self.text(t, &vars))
+                    .filter(|t| !t.is_empty()),
+            });
+        }
         let mut desired = Vec::new();
         for (_, (name, fields)) in jobs {
             let own_restart = fields.restart.clone();
@@ -293,7 +311,7 @@ impl Loader {
         Some(Desired {
             project,
             jobs: desired,
-            executors: executor_names,
+            executors: declared,
         })
     }
 

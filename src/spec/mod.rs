@@ -38,8 +38,27 @@ pub struct DesiredJob {
 pub struct Desired {
     pub project: String,
     pub jobs: Vec<DesiredJob>,
-    /// The remote executors the files declare (`executors:`), by name.
-    pub executors: Vec<String>,
+    /// The remote executors the files declare (`executors:`).
+    pub executors: Vec<DeclaredExecutor>,
+}
+
+/// A remote executor a spec file declares: `executors: { prod: { url, token } }`,
+/// with `${VAR}`s substituted. Its label is `api:NAME`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DeclaredExecutor {
+    pub name: String,
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for DeclaredExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token: specs are printed in errors and tests.
+        f.debug_struct("DeclaredExecutor")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .finish()
+    }
 }
 
 /// What one load of the spec files found: the desired jobs or every error, the

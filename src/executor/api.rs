@@ -1,0 +1,454 @@
+//! The `api` executor: jobs on a remote `mrsm serve`, through its `/v1` routes.
+//! Reads and the verbs that are safe to repeat (start, pause, stop) are retried
+//! with backoff when the server cannot be reached; creating is not (a retry could
+//! find the job made by the first try). A server that cannot be reached is one
+//! `Unavailable` error naming the executor; followers keep their cursor and resume
+//! when it is back, without repeating or losing a line.
+
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+
+use super::{
+    Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
+};
+use crate::job::{JobInfo, JobSpec, RunHistory};
+use crate::logs::{Cursor, LogLine, Selection};
+use crate::wire::{CreateBody, ErrorBody, LogPage, StopBody};
+
+/// How long one ordinary call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Stops and deletes wait for the job's grace period on the server.
+const SLOW_CALL_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a follower's page request waits on the server for a line.
+const PAGE_WAIT_MS: u64 = 20_000;
+/// Tries of a call that is safe to repeat.
+const TRIES: u32 = 3;
+
+/// A remote `mrsm serve`, by URL and token.
+pub struct ApiExecutor {
+    label: String,
+    url: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl std::fmt::Debug for ApiExecutor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("ApiExecutor")
+            .field("label", &self.label)
+            .field("url", &self.url)
+            .finish()
+    }
+}
+
+/// Why a call failed before any answer could be read.
+enum CallError {
+    /// No answer: the server may be down; worth another try for safe calls.
+    Unreachable(String),
+    /// An answer that is an error.
+    Answered(u16, ErrorBody),
+}
+
+impl ApiExecutor {
+    /// The executor `label` (`api:NAME`) at `url`, authenticating with `token`.
+    pub fn new(label: &str, url: &str, token: Option<String>) -> ApiExecutor {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .build()
+            .into();
+        ApiExecutor {
+            label: label.to_string(),
+            url: url.trim_end_matches('/').to_string(),
+            token,
+            agent,
+        }
+    }
+
+    fn unavailable(&self, message: String) -> ExecutorError {
+        ExecutorError::Unavailable {
+            executor: self.label.clone(),
+            message,
+        }
+    }
+
+    fn error(&self, name: &str, error: CallError) -> ExecutorError {
+        match error {
+            CallError::Unreachable(message) => self.unavailable(message),
+            CallError::Answered(401, body) => self.unavailable(format!(
+                "the server refused the token (401: {}); check `token` for executor {}",
+                body.detail, self.label
+            )),
+            CallError::Answered(403, body) => {
+                self.unavailable(format!("not allowed (403: {})", body.detail))
+            }
+            CallError::Answered(_, body) => body.into_executor(&self.label, name),
+        }
+    }
+
+    /// One call: `method` on `path` with `query`, and a JSON body if any.
+    fn call_once<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
+        let url = format!("{}{path}", self.url);
+        let unreachable =
+            |e: ureq::Error| CallError::Unreachable(format!("cannot reach {}: {e}", self.url));
+        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
+        let mut response = match method {
+            "GET" | "DELETE" => {
+                let mut request = match method {
+                    "GET" => self.agent.get(&url),
+                    _ => self.agent.delete(&url),
+                };
+                request = request.config().timeout_global(Some(timeout)).build();
+                for (k, v) in query {
+                    request = request.query(*k, v);
+                }
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                request.call()
+            }
+            _ => {
+                let mut request = match method {
+                    "PUT" => self.agent.put(&url),
+                    _ => self.agent.post(&url),
+                };
+                request = request.config().timeout_global(Some(timeout)).build();
+                for (k, v) in query {
+                    request = request.query(*k, v);
+                }
+                if let Some(auth) = &auth {
+                    request = request.header("Authorization", auth);
+                }
+                match body {
+                    Some(bytes) => request
+                        .header("Content-Type", "application/json")
+                        .send(bytes),
+                    None => request.send_empty(),
+                }
+            }
+        }
+        .map_err(unreachable)?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            if status == 204 {
+                return serde_json::from_str("null")
+                    .map_err(|e| CallError::Unreachable(e.to_string()));
+            }
+            return response.body_mut().read_json::<T>().map_err(|e| {
+                CallError::Unreachable(format!(
+                    "{}: an answer that is not what mrsm sends: {e}",
+                    self.url
+                ))
+            });
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
+            detail: format!(
+                "HTTP {status}: {}",
+                text.chars().take(200).collect::<String>()
+            ),
+            error: if status >= 500 {
+                crate::wire::ErrorCode::Unavailable
+            } else {
+                crate::wire::ErrorCode::Invalid
+            },
+        });
+        Err(CallError::Answered(status, body))
+    }
+
+    /// A call that is safe to repeat, tried again with backoff when unreachable.
+    fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&[u8]>,
+        timeout: Duration,
+        name: &str,
+    ) -> Result<T, ExecutorError> {
+        let mut delay = Duration::from_millis(100);
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match self.call_once(method, path, query, body, timeout) {
+                Ok(value) => return Ok(value),
+                Err(CallError::Unreachable(_)) if tries < TRIES => {
+                    std::thread::sleep(delay);
+                    delay *= 3;
+                }
+                Err(e) => return Err(self.error(name, e)),
+            }
+        }
+    }
+
+    fn get_json<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        name: &str,
+    ) -> Result<T, ExecutorError> {
+        self.call("GET", path, query, None, CALL_TIMEOUT, name)
+    }
+
+    fn job_path(name: &str, rest: &str) -> Result<String, ExecutorError> {
+        crate::job::validate_name(name).map_err(crate::job::SpecError::from)?;
+        Ok(format!("/v1/jobs/{name}{rest}"))
+    }
+
+    fn send_spec(
+        &self,
+        method: &str,
+        spec: &JobSpec,
+        options: &CreateOptions,
+    ) -> Result<JobInfo, ExecutorError> {
+        let path = Self::job_path(&spec.name, "")?;
+        let body = serde_json::to_vec(&CreateBody::new(spec, options))
+            .map_err(|e| self.unavailable(format!("encoding the spec: {e}")))?;
+        // Not repeated: the first try may have made the job.
+        self.call_once(method, &path, &[], Some(&body), SLOW_CALL_TIMEOUT)
+            .map_err(|e| self.error(&spec.name, e))
+    }
+
+    fn stop_query(options: &StopOptions) -> Vec<(&'static str, String)> {
+        let body = StopBody::from(options);
+        let mut query = Vec::new();
+        if let Some(signal) = body.signal {
+            query.push(("signal", signal.to_string()));
+        }
+        if let Some(ms) = body.timeout_ms {
+            query.push(("timeout_ms", ms.to_string()));
+        }
+        query
+    }
+
+    /// One page of a log from `cursor`, waiting up to `wait_ms` on the server for
+    /// a line when there is none yet.
+    pub fn page(
+        &self,
+        name: &str,
+        cursor: Cursor,
+        max: usize,
+        wait_ms: u64,
+    ) -> Result<LogPage, ExecutorError> {
+        let path = Self::job_path(name, "/logs/page")?;
+        let query = [
+            ("cursor", cursor.to_string()),
+            ("max", max.to_string()),
+            ("wait_ms", wait_ms.to_string()),
+        ];
+        self.call_once(
+            "GET",
+            &path,
+            &query,
+            None,
+            CALL_TIMEOUT + Duration::from_millis(wait_ms),
+        )
+        .map_err(|e| self.error(name, e))
+    }
+}
+
+impl Executor for ApiExecutor {
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
+        self.send_spec("POST", spec, options)
+    }
+
+    fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
+        self.send_spec("PUT", spec, options)
+    }
+
+    fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError> {
+        self.get_json(&Self::job_path(name, "/spec")?, &[], name)
+    }
+
+    fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
+        self.call(
+            "POST",
+            &Self::job_path(name, "/start")?,
+            &[],
+            None,
+            SLOW_CALL_TIMEOUT,
+            name,
+        )
+    }
+
+    fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
+        self.call(
+            "POST",
+            &Self::job_path(name, "/pause")?,
+            &[],
+            None,
+            SLOW_CALL_TIMEOUT,
+            name,
+        )
+    }
+
+    fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
+        let query = Self::stop_query(options);
+        self.call(
+            "POST",
+            &Self::job_path(name, "/stop")?,
+            &query,
+            None,
+            SLOW_CALL_TIMEOUT,
+            name,
+        )
+    }
+
+    fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
+        let mut query = Self::stop_query(&options.stop);
+        query.push(("purge", options.purge.to_string()));
+        self.call(
+            "DELETE",
+            &Self::job_path(name, "")?,
+            &query,
+            None,
+            SLOW_CALL_TIMEOUT,
+            name,
+        )
+    }
+
+    fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
+        self.get_json(&Self::job_path(name, "")?, &[], name)
+    }
+
+    fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
+        let query: Vec<(&str, String)> = project
+            .map(|p| ("project", p.to_string()))
+            .into_iter()
+            .collect();
+        self.get_json("/v1/jobs", &query, "")
+    }
+
+    fn kept_jobs(&self, project: Option<&str>) -> Result<Vec<String>, ExecutorError> {
+        let query: Vec<(&str, String)> = project
+            .map(|p| ("project", p.to_string()))
+            .into_iter()
+            .collect();
+        self.get_json("/v1/kept", &query, "")
+    }
+
+    fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError> {
+        self.get_json(&Self::job_path(name, "/runs")?, &[], name)
+    }
+
+    fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
+        let mut query = Vec::new();
+        if let Some(tail) = selection.tail {
+            query.push(("tail", tail.to_string()));
+        }
+        if let Some(since) = &selection.since {
+            query.push(("since", since.clone()));
+        }
+        if selection.output_only {
+            query.push(("output_only", "true".to_string()));
+        }
+        self.get_json(&Self::job_path(name, "/logs")?, &query, name)
+    }
+
+    fn read_logs(
+        &self,
+        name: &str,
+        cursor: Cursor,
+        max: usize,
+    ) -> Result<(Vec<LogLine>, Cursor), ExecutorError> {
+        let page = self.page(name, cursor, max, 0)?;
+        Ok((page.lines, page.cursor))
+    }
+
+    fn follow_logs_when_ready(
+        &self,
+        name: &str,
+        from_start: bool,
+        ready: &mut dyn FnMut(),
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        let mut cursor = match from_start {
+            true => 0,
+            // A cursor past the end reads from the end.
+            false => self.page(name, Cursor::MAX, 1, 0)?.cursor,
+        };
+        ready();
+        let mut delay = Duration::from_millis(100);
+        let mut lost_since: Option<Instant> = None;
+        loop {
+            match self.page(name, cursor, 1000, PAGE_WAIT_MS) {
+                Ok(page) => {
+                    if lost_since.take().is_some() {
+                        err!(
+                            "mrsm: {} is back; following {name:?} again from where it was",
+                            self.label
+                        );
+                    }
+                    delay = Duration::from_millis(100);
+                    let done = !page.running && page.lines.is_empty();
+                    for line in page.lines {
+                        if !on_line(line) {
+                            return Ok(());
+                        }
+                    }
+                    cursor = page.cursor;
+                    if done {
+                        return Ok(());
+                    }
+                }
+                Err(ExecutorError::Unavailable { message, .. })
+                    if !message.contains("(401") && !message.contains("(403") =>
+                {
+                    if lost_since.is_none() {
+                        err!("mrsm: lost {} ({message}); trying again", self.label);
+                        lost_since = Some(Instant::now());
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError> {
+        let path = Self::job_path(name, "/stdin")?;
+        let url = format!("{}{path}", self.url);
+        let mut request = self
+            .agent
+            .post(&url)
+            .config()
+            .timeout_global(Some(CALL_TIMEOUT))
+            .build()
+            .query("eof", eof.to_string())
+            .header("Content-Type", "application/octet-stream");
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        let mut response = request
+            .send(data)
+            .map_err(|e| self.unavailable(format!("cannot reach {}: {e}", self.url)))?;
+        let status = response.status().as_u16();
+        if (200..300).contains(&status) {
+            return Ok(());
+        }
+        let text = response.body_mut().read_to_string().unwrap_or_default();
+        let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
+            detail: format!("HTTP {status}"),
+            error: crate::wire::ErrorCode::Refused,
+        });
+        Err(self.error(name, CallError::Answered(status, body)))
+    }
+}

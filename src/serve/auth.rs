@@ -1,0 +1,171 @@
+//! Who may do what: every request but `/healthcheck` carries `Authorization:
+//! Bearer SECRET` (the logs WebSocket may send it as its first frame instead, as
+//! Meerschaum's client does); the secret must be a live token of the root, and the
+//! route's scope one of the token's. Tokens are re-read when `tokens.json` changes,
+//! so a revoke or a new token counts from the next request.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use jiff::Timestamp;
+
+use super::reply::ApiError;
+use super::AppState;
+use crate::store::tokens::{self, Refusal, Scope, Token};
+use crate::store::Root;
+use crate::wire::ErrorCode;
+
+/// The root's tokens, read again whenever their file changes.
+pub struct Keys {
+    root: Root,
+    file: PathBuf,
+    cache: Mutex<(Option<FileStamp>, Vec<Token>)>,
+}
+
+/// Inode, modification time (s, ns) and length: a changed file has another.
+type FileStamp = (u64, i64, i64, u64);
+
+impl Keys {
+    /// The tokens of `root`.
+    pub fn new(root: Root) -> Keys {
+        let file = root.dir().join("tokens.json");
+        Keys {
+            root,
+            file,
+            cache: Mutex::new((None, Vec::new())),
+        }
+    }
+
+    /// The token whose secret this is, if it is live now.
+    pub fn check(&self, secret: &str) -> Result<Token, Refusal> {
+        let stamp = std::fs::metadata(&self.file)
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec(), m.len()));
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.0 != stamp || stamp.is_none() {
+            match tokens::list(&self.root) {
+                Ok(list) => *cache = (stamp, list),
+                Err(e) => {
+                    // Unreadable: nobody gets in until it is readable again.
+                    eprintln!("mrsm serve: {e}");
+                    *cache = (None, Vec::new());
+                }
+            }
+        }
+        tokens::check(&cache.1, secret, Timestamp::now())
+    }
+}
+
+/// The caller of a request, once its token was accepted.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub token: String,
+}
+
+/// The secret of an `Authorization: Bearer …` header.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, secret) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| secret.trim())
+        .filter(|s| !s.is_empty())
+}
+
+/// The scope a request needs; `None` for what any live token may do.
+pub fn scope_for(method: &Method, path: &str) -> Option<Scope> {
+    if path == "/tokens/validate" || path == "/v1/info" {
+        return None;
+    }
+    let last = path.rsplit('/').next().unwrap_or_default();
+    match *method {
+        Method::GET | Method::HEAD => Some(Scope::JobsRead),
+        Method::DELETE => Some(Scope::JobsDelete),
+        _ if last == "stdin" => Some(Scope::JobsExecute),
+        _ => Some(Scope::JobsWrite),
+    }
+}
+
+fn refuse(status: StatusCode, code: ErrorCode, detail: &str) -> Response {
+    let mut response = ApiError::new(status, code, detail).into_response();
+    if status == StatusCode::UNAUTHORIZED {
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+    }
+    response
+}
+
+/// Whether a request is the logs WebSocket, which may authenticate in its first frame.
+fn is_logs_socket(path: &str) -> bool {
+    path.starts_with("/logs/") && path.ends_with("/ws")
+}
+
+/// The middleware: body size first (413 without reading it), then the token
+/// (401), then the scope (403).
+pub async fn authorize(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > state.limits.max_body) {
+        return refuse(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorCode::TooLarge,
+            &format!("the request body is over {} bytes", state.limits.max_body),
+        );
+    }
+    let path = request.uri().path().to_string();
+    if path == "/healthcheck" {
+        return next.run(request).await;
+    }
+    let secret = bearer(request.headers()).map(str::to_string);
+    let Some(secret) = secret else {
+        if is_logs_socket(&path) {
+            return next.run(request).await;
+        }
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::Unauthorized,
+            "this needs `Authorization: Bearer TOKEN` (make one with `mrsm token create`)",
+        );
+    };
+    let token = match state.keys.check(&secret) {
+        Ok(token) => token,
+        Err(_) => {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::Unauthorized,
+                "the token is not valid (unknown, revoked or expired)",
+            )
+        }
+    };
+    if let Some(scope) = scope_for(request.method(), &path) {
+        if !token.scopes.contains(&scope) {
+            let name = serde_json::to_value(scope)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            return refuse(
+                StatusCode::FORBIDDEN,
+                ErrorCode::Forbidden,
+                &format!("the token lacks the scope {name}"),
+            );
+        }
+    }
+    request
+        .extensions_mut()
+        .insert(Caller { token: token.name });
+    next.run(request).await
+}

@@ -1,0 +1,509 @@
+//! Routes shaped like Meerschaum 4.1.7's jobs API, so that its own Python client
+//! (an `api:` connector with an `api_key`) drives an mrsm server: job metadata as
+//! that client reads it, `[ok, message]` results, `{"detail": …}` errors, and the
+//! logs WebSocket (first frame the token, then a frame per line, `MRSM_STOP` and
+//! the result when the job ends).
+//!
+//! A job's `sysargs` are its command's words: `+` separates the steps of a chain,
+//! `-s/--schedule S` gives a schedule and `--restart` restarts it when it fails;
+//! `-e/--executor-keys X` and a leading `api X` (the client's own routing) are
+//! dropped, as Meerschaum's server drops them.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use jiff::Timestamp;
+use serde_json::{json, Value};
+
+use super::auth::Caller;
+use super::hub::unseen;
+use super::reply::{blocking, job_name, ApiError};
+use super::AppState;
+use crate::executor::{
+    CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
+};
+use crate::job::{split_chain_args, JobInfo, JobSpec, JobStatus, RestartPolicy};
+use crate::logs::{LogLine, Stream};
+use crate::wire::ErrorCode;
+
+/// The frame that says the job stopped; its result follows as JSON.
+pub const STOP_MESSAGE: &str = "MRSM_STOP";
+
+/// The Meerschaum-shaped routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/jobs", get(list))
+        .route("/jobs/{name}", get(metadata).post(create).delete(delete))
+        .route("/jobs/{name}/exists", get(exists))
+        .route("/jobs/{name}/start", post(start))
+        .route("/jobs/{name}/stop", post(stop))
+        .route("/jobs/{name}/pause", post(pause))
+        .route("/jobs/{name}/stop_time", get(stop_time))
+        .route(
+            "/jobs/{name}/is_blocking_on_stdin",
+            get(is_blocking_on_stdin),
+        )
+        .route("/jobs/{name}/prompt_kwargs", get(prompt_kwargs))
+        .route("/logs/{name}", get(log_text))
+        .route("/logs/{name}/ws", get(log_socket))
+        .route("/tokens/validate", post(validate))
+        .route("/version", get(version))
+        .route("/version/mrsm", get(version))
+        .route("/healthcheck", get(healthcheck))
+}
+
+/// Meerschaum's timestamps: naive UTC, ISO 8601 with microseconds.
+fn naive(at: Option<Timestamp>) -> Value {
+    at.map_or(Value::Null, |t| {
+        Value::String(t.strftime("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+    })
+}
+
+fn status_word(status: JobStatus) -> &'static str {
+    match status {
+        JobStatus::Running => "running",
+        JobStatus::Paused => "paused",
+        JobStatus::Stopped | JobStatus::Broken => "stopped",
+    }
+}
+
+/// A job as Meerschaum's client reads it.
+fn meta(info: &JobInfo) -> Value {
+    let mut sysargs = Vec::new();
+    for (i, step) in info.command.iter().enumerate() {
+        if i > 0 {
+            sysargs.push("+".to_string());
+        }
+        sysargs.push(step.clone());
+    }
+    let restart = info.restart != RestartPolicy::Never;
+    let status = status_word(info.status);
+    json!({
+        "sysargs": sysargs,
+        "result": info.last_result.as_ref().map(|r| json!([r.ok, r.message])),
+        "restart": restart,
+        "status": status,
+        "daemon": {
+            "status": status,
+            "pid": info.pid,
+            "properties": {
+                "daemon": {
+                    "began": naive(info.began),
+                    "ended": naive(info.ended),
+                    "paused": naive(info.paused),
+                },
+                "restart": restart,
+            },
+        },
+    })
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        format!("Job '{name}' doesn't exist."),
+    )
+}
+
+/// An executor error, with Meerschaum's 404 sentence for a missing job.
+fn failed(name: &str, e: ApiError) -> ApiError {
+    match e.body.error {
+        ErrorCode::NotFound => not_found(name),
+        _ => e,
+    }
+}
+
+async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let ex = state.executor.clone();
+    let jobs = blocking(move || ex.list(None)).await?;
+    let map: serde_json::Map<String, Value> =
+        jobs.iter().map(|j| (j.name.clone(), meta(j))).collect();
+    Ok(Json(Value::Object(map)))
+}
+
+async fn get_info(state: &AppState, name: &str) -> Result<JobInfo, ApiError> {
+    let ex = state.executor.clone();
+    let job = name.to_string();
+    blocking(move || ex.get(&job))
+        .await
+        .map_err(|e| failed(name, e))
+}
+
+async fn metadata(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = job_name(&name)?;
+    Ok(Json(meta(&get_info(&state, &name).await?)))
+}
+
+async fn exists(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<bool>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    match blocking(move || ex.get(&name)).await {
+        Ok(_) => Ok(Json(true)),
+        Err(e) if e.body.error == ErrorCode::NotFound => Ok(Json(false)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The job `sysargs` describe (see the module's comment).
+pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Result<JobSpec, String> {
+    let mut words = Vec::new();
+    let mut schedule = None;
+    let mut restart = restart;
+    let mut args = sysargs.iter();
+    let mut first = true;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "-e" | "--executor-keys" => {
+                args.next();
+            }
+            "api" if first => {
+                args.next();
+            }
+            "-s" | "--schedule" | "--cron" => {
+                schedule = Some(args.next().ok_or("-s needs a schedule")?.clone());
+            }
+            "--restart" => restart = true,
+            _ => words.push(arg.clone()),
+        }
+        first = false;
+    }
+    let steps = split_chain_args(&words).map_err(|e| e.to_string())?;
+    if steps.is_empty() {
+        return Err("no command in sysargs".into());
+    }
+    let mut spec = JobSpec::new(name, steps);
+    spec.schedule = schedule;
+    if restart && spec.schedule.is_none() {
+        spec.restart = RestartPolicy::OnFailure;
+    }
+    spec.validate().map_err(|e| e.to_string())?;
+    Ok(spec)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<Value>,
+) -> Result<Json<Value>, ApiError> {
+    let name = job_name(&name)?;
+    let (sysargs, properties) = match &body {
+        Value::Array(_) => (body.clone(), Value::Null),
+        Value::Object(map) => (
+            map.get("sysargs").cloned().unwrap_or(Value::Null),
+            map.get("properties").cloned().unwrap_or(Value::Null),
+        ),
+        _ => (Value::Null, Value::Null),
+    };
+    let sysargs: Vec<String> = serde_json::from_value(sysargs).map_err(|_| {
+        ApiError::invalid(
+            "expected a list of arguments or {\"sysargs\": [...], \"properties\": {...}}",
+        )
+    })?;
+    let restart = properties
+        .get("restart")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let spec = spec_from_sysargs(&name, &sysargs, restart).map_err(ApiError::invalid)?;
+    let ex = state.executor.clone();
+    match blocking(move || ex.create(&spec, &CreateOptions::default())).await {
+        Ok(info) => Ok(Json(json!([true, format!("Started job '{}'.", info.name)]))),
+        Err(e) if e.body.error == ErrorCode::AlreadyExists => Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::AlreadyExists,
+            format!("Job '{name}' already exists."),
+        )),
+        Err(e) => Err(e),
+    }
+}
+
+async fn verb(
+    state: &AppState,
+    name: String,
+    work: impl FnOnce(&dyn Executor, &str) -> Result<Outcome, ExecutorError> + Send + 'static,
+) -> Result<Json<Value>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    let job = name.clone();
+    let outcome = blocking(move || work(ex.as_ref(), &job))
+        .await
+        .map_err(|e| failed(&name, e))?;
+    Ok(Json(json!([true, outcome.to_string()])))
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    verb(&state, name, |ex, n| ex.delete(n, &DeleteOptions::purge())).await
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    verb(&state, name, |ex, n| ex.start(n)).await
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    verb(&state, name, |ex, n| ex.stop(n, &StopOptions::default())).await
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    verb(&state, name, |ex, n| ex.pause(n)).await
+}
+
+async fn stop_time(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = job_name(&name)?;
+    let info = get_info(&state, &name).await?;
+    let stopped =
+        info.status == JobStatus::Stopped && info.last_result.as_ref().is_some_and(|r| r.stopped);
+    Ok(Json(if stopped {
+        naive(info.ended)
+    } else {
+        Value::Null
+    }))
+}
+
+async fn is_blocking_on_stdin(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<bool>, ApiError> {
+    let name = job_name(&name)?;
+    get_info(&state, &name).await?;
+    // mrsm cannot tell a read from a wait: input is sent whenever the job reads.
+    Ok(Json(false))
+}
+
+async fn prompt_kwargs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let name = job_name(&name)?;
+    get_info(&state, &name).await?;
+    Ok(Json(json!({})))
+}
+
+/// A line as the WebSocket and the text log show it.
+fn line_text(line: &LogLine) -> String {
+    match line.stream {
+        Stream::Gap => format!(
+            "[mrsm: {} lines rotated away before they were read]",
+            line.dropped().unwrap_or_default()
+        ),
+        _ => line.text().into_owned(),
+    }
+}
+
+async fn log_text(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<String>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    let job = name.clone();
+    let lines = blocking(move || ex.logs(&job, &crate::logs::Selection::default()))
+        .await
+        .map_err(|e| failed(&name, e))?;
+    let mut text = String::new();
+    for line in &lines {
+        text.push_str(&line_text(line));
+        if !line.continues {
+            text.push('\n');
+        }
+    }
+    Ok(Json(text))
+}
+
+async fn validate() -> Json<bool> {
+    Json(true)
+}
+
+async fn version() -> Json<String> {
+    Json(format!("mrsm {}", env!("CARGO_PKG_VERSION")))
+}
+
+async fn healthcheck() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// How long a socket may take to send its token.
+const TOKEN_WAIT: Duration = Duration::from_secs(10);
+
+async fn log_socket(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Option<Extension<Caller>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let name = match job_name(&name) {
+        Ok(name) => name,
+        Err(e) => return e.into_response(),
+    };
+    let caller = caller.map(|Extension(c)| c);
+    upgrade.on_upgrade(move |socket| async move {
+        let _ = follow_socket(state, name, caller, socket).await;
+    })
+}
+
+async fn close(socket: &mut WebSocket, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: reason.to_string().into(),
+        })))
+        .await;
+}
+
+/// The socket's life: its token, then the log from the start, then each new line,
+/// input from the client to the job, and the stop message at the end.
+async fn follow_socket(
+    state: AppState,
+    name: String,
+    caller: Option<Caller>,
+    mut socket: WebSocket,
+) -> Result<(), axum::Error> {
+    // The first frame is the token (Meerschaum's client sends one, even `no-login`);
+    // a socket authenticated by its header may send anything first.
+    let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
+    let token = match (caller, first) {
+        (Some(caller), Ok(Some(Ok(_)))) => caller.token,
+        (None, Ok(Some(Ok(Message::Text(secret))))) => match state.keys.check(secret.trim()) {
+            Ok(token)
+                if token
+                    .scopes
+                    .contains(&crate::store::tokens::Scope::JobsRead) =>
+            {
+                token.name
+            }
+            _ => {
+                socket
+                    .send(Message::Text("Invalid credentials.".into()))
+                    .await?;
+                close(&mut socket, "invalid credentials").await;
+                return Ok(());
+            }
+        },
+        _ => {
+            close(&mut socket, "no token").await;
+            return Ok(());
+        }
+    };
+    let Some(_slot) = state.followers.take(&token) else {
+        socket
+            .send(Message::Text("Too many followers for this token.".into()))
+            .await?;
+        close(&mut socket, "too many followers").await;
+        return Ok(());
+    };
+    let hubs = state.hubs.clone();
+    let job = name.clone();
+    let mut subscription = match blocking(move || hubs.subscribe(&job)).await {
+        Ok(s) => s,
+        Err(e) => {
+            socket.send(Message::Text(STOP_MESSAGE.into())).await?;
+            socket
+                .send(Message::Text(
+                    json!([false, e.body.detail]).to_string().into(),
+                ))
+                .await?;
+            return Ok(());
+        }
+    };
+    let mut cursor = 0;
+    let mut shutdown = state.shutdown.clone();
+    let mut ended = false;
+    // Catch up from the start of the log, then take the reader's batches.
+    let mut behind = true;
+    loop {
+        if behind {
+            let ex = state.executor.clone();
+            let job = name.clone();
+            let (lines, next) = blocking(move || ex.read_logs(&job, cursor, 1000))
+                .await
+                .unwrap_or_default();
+            cursor = next;
+            let caught_up = lines.is_empty();
+            for line in &lines {
+                socket.send(Message::Text(line_text(line).into())).await?;
+            }
+            if caught_up {
+                behind = false;
+                if ended {
+                    break;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            batch = subscription.receiver.recv() => match batch {
+                Ok(batch) => {
+                    for line in unseen(&batch, cursor) {
+                        socket.send(Message::Text(line_text(&line).into())).await?;
+                    }
+                    cursor = cursor.max(batch.end);
+                    if batch.ended {
+                        ended = true;
+                        behind = true;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => behind = true,
+                Err(_) => {
+                    ended = true;
+                    behind = true;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(text))) => {
+                    let ex = state.executor.clone();
+                    let job = name.clone();
+                    let mut data = text.as_bytes().to_vec();
+                    if !data.ends_with(b"\n") {
+                        data.push(b'\n');
+                    }
+                    let _ = blocking(move || ex.send_input(&job, &data, false)).await;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "server shutting down".into() }))).await;
+                return Ok(());
+            }
+        }
+    }
+    let result = match get_info(&state, &name)
+        .await
+        .ok()
+        .and_then(|i| i.last_result)
+    {
+        Some(r) => json!([r.ok, r.message]),
+        None => json!([true, "stopped"]),
+    };
+    socket.send(Message::Text(STOP_MESSAGE.into())).await?;
+    socket
+        .send(Message::Text(result.to_string().into()))
+        .await?;
+    let _ = socket.send(Message::Close(None)).await;
+    Ok(())
+}

@@ -1,0 +1,250 @@
+//! `mrsm serve`: a thin HTTP face over the local executor of one root. Jobs are
+//! supervised locally, so they keep running when the server stops or is killed;
+//! a watchdog starts again the jobs whose supervisor died. Two sets of routes:
+//! Meerschaum 4.1.7's jobs API (its Python client works against this server) and
+//! mrsm's own `/v1`, which the `api` executor uses. `docs/api.md` lists them.
+
+mod auth;
+mod hub;
+mod meerschaum;
+mod reply;
+mod tls;
+mod v1;
+mod watchdog;
+
+pub use meerschaum::spec_from_sysargs;
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::Router;
+
+use crate::executor::LocalExecutor;
+use crate::store::Root;
+use crate::wire::ErrorCode;
+
+/// How the server listens and what it allows.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// `HOST:PORT`; port 0 picks a free one (printed at start).
+    pub bind: String,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other machines can reach.
+    pub allow_plain_http: bool,
+    /// Largest request body accepted (bytes); more is 413.
+    pub max_body: usize,
+    /// Log followers (WebSockets) one token may hold open at once.
+    pub max_followers: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            bind: "127.0.0.1:8000".into(),
+            tls_cert: None,
+            tls_key: None,
+            allow_plain_http: false,
+            max_body: 1024 * 1024,
+            max_followers: 256,
+        }
+    }
+}
+
+/// Limits every handler sees.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_body: usize,
+}
+
+/// Open log followers per token.
+pub struct Followers {
+    max: usize,
+    counts: Mutex<HashMap<String, usize>>,
+}
+
+/// One follower's place, given back when dropped.
+pub struct FollowerSlot {
+    followers: Arc<Followers>,
+    token: String,
+}
+
+impl Followers {
+    /// A place for one more follower of `token`, unless it has its maximum.
+    pub fn take(self: &Arc<Followers>, token: &str) -> Option<FollowerSlot> {
+        let mut counts = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = counts.entry(token.to_string()).or_default();
+        if *count >= self.max {
+            return None;
+        }
+        *count += 1;
+        Some(FollowerSlot {
+            followers: self.clone(),
+            token: token.to_string(),
+        })
+    }
+}
+
+impl Drop for FollowerSlot {
+    fn drop(&mut self) {
+        let mut counts = self
+            .followers
+            .counts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = counts.get_mut(&self.token) {
+            *count = count.saturating_sub(1);
+        }
+    }
+}
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    executor: Arc<LocalExecutor>,
+    keys: Arc<auth::Keys>,
+    hubs: Arc<hub::Hubs>,
+    followers: Arc<Followers>,
+    limits: Limits,
+    /// Becomes true when the server is told to stop: followers close.
+    shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+async fn no_route() -> reply::ApiError {
+    reply::ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+}
+
+/// The whole application.
+fn app(state: AppState) -> Router {
+    Router::new()
+        .merge(v1::routes())
+        .merge(meerschaum::routes())
+        .fallback(no_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authorize,
+        ))
+        .layer(DefaultBodyLimit::max(state.limits.max_body))
+        .with_state(state)
+}
+
+/// The address to listen on; a non-loopback one needs TLS or `allow_plain_http`.
+fn address(options: &Options) -> anyhow::Result<SocketAddr> {
+    let addr = options
+        .bind
+        .to_socket_addrs()
+        .with_context(|| {
+            format!(
+                "--bind {:?}: expected HOST:PORT, e.g. 127.0.0.1:8000",
+                options.bind
+            )
+        })?
+        .next()
+        .with_context(|| format!("--bind {:?}: the name has no address", options.bind))?;
+    let tls = options.tls_cert.is_some();
+    if !addr.ip().is_loopback() && !tls && !options.allow_plain_http {
+        anyhow::bail!(
+            "--bind {addr}: other machines could reach this address, and tokens would cross the network in the clear; \
+             give --tls-cert and --tls-key, or --allow-plain-http if the network is trusted"
+        );
+    }
+    Ok(addr)
+}
+
+async fn stop_signal(shutdown: tokio::sync::watch::Sender<bool>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    eprintln!("mrsm serve: stopping (the jobs keep running)");
+    let _ = shutdown.send(true);
+}
+
+/// Runs the server on `root` until SIGTERM or SIGINT.
+pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
+    if options.tls_cert.is_some() != options.tls_key.is_some() {
+        anyhow::bail!("--tls-cert and --tls-key go together");
+    }
+    let addr = address(options)?;
+    let tls = match (&options.tls_cert, &options.tls_key) {
+        (Some(cert), Some(key)) => Some(tls::config(cert, key)?),
+        _ => None,
+    };
+    crate::store::private::create_dir_all(root.dir())
+        .with_context(|| format!("creating the root {}", root.dir().display()))?;
+    let executor = Arc::new(LocalExecutor::new(root.clone()));
+    let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let state = AppState {
+        executor: executor.clone(),
+        keys: Arc::new(auth::Keys::new(root.clone())),
+        hubs: hub::Hubs::new(executor.clone()),
+        followers: Arc::new(Followers {
+            max: options.max_followers,
+            counts: Mutex::new(HashMap::new()),
+        }),
+        limits: Limits {
+            max_body: options.max_body,
+        },
+        shutdown,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("mrsm-serve")
+        .build()
+        .context("starting the server's threads")?;
+    let stop_watchdog = Arc::new(AtomicBool::new(false));
+    let watchdog = {
+        let stop = stop_watchdog.clone();
+        let executor = executor.clone();
+        std::thread::Builder::new()
+            .name("watchdog".into())
+            .spawn(move || watchdog::run(executor, stop))
+            .context("starting the watchdog")?
+    };
+    let served = runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
+        let local = listener.local_addr().context("the bound address")?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        out!(
+            "mrsm serve: listening on {scheme}://{local} (jobs under {})",
+            root.dir().display()
+        );
+        let app = app(state).into_make_service();
+        let stop = stop_signal(shutdown_tx);
+        match tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(listener, config).context("TLS listener")?;
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+            None => {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            }
+        }
+        .context("serving")
+    });
+    stop_watchdog.store(true, Ordering::Relaxed);
+    // Followers blocked on a quiet job are not waited for.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    let _ = watchdog.join();
+    served
+}

@@ -1,0 +1,307 @@
+//! mrsm's own routes, `/v1/…`: everything the `Executor` trait carries (full specs,
+//! typed outcomes and errors, run history, logs by resumable cursor, stdin as
+//! bytes), so that the `api` executor is the local one at a distance.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::hub::unseen;
+use super::reply::{blocking, job_name, ApiError};
+use super::AppState;
+use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
+use crate::job::{JobInfo, JobSpec, JobStatus, RunHistory};
+use crate::logs::{LogLine, Selection};
+use crate::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
+
+/// The `/v1` routes.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/info", get(info))
+        .route("/v1/jobs", get(list))
+        .route("/v1/kept", get(kept))
+        .route(
+            "/v1/jobs/{name}",
+            get(job).post(create).put(replace).delete(delete),
+        )
+        .route("/v1/jobs/{name}/spec", get(spec))
+        .route("/v1/jobs/{name}/start", post(start))
+        .route("/v1/jobs/{name}/pause", post(pause))
+        .route("/v1/jobs/{name}/stop", post(stop))
+        .route("/v1/jobs/{name}/runs", get(runs))
+        .route("/v1/jobs/{name}/logs", get(logs))
+        .route("/v1/jobs/{name}/logs/page", get(page))
+        .route("/v1/jobs/{name}/stdin", post(stdin))
+}
+
+async fn info() -> Json<ServerInfo> {
+    Json(ServerInfo {
+        api_version: API_VERSION,
+        mrsm_version: env!("CARGO_PKG_VERSION").into(),
+        capabilities: Capabilities::ALL,
+    })
+}
+
+#[derive(Deserialize)]
+struct ProjectQuery {
+    project: Option<String>,
+}
+
+async fn list(
+    State(state): State<AppState>,
+    Query(q): Query<ProjectQuery>,
+) -> Result<Json<Vec<JobInfo>>, ApiError> {
+    let ex = state.executor.clone();
+    blocking(move || ex.list(q.project.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn kept(
+    State(state): State<AppState>,
+    Query(q): Query<ProjectQuery>,
+) -> Result<Json<Vec<String>>, ApiError> {
+    let ex = state.executor.clone();
+    blocking(move || ex.kept_jobs(q.project.as_deref()))
+        .await
+        .map(Json)
+}
+
+async fn job(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JobInfo>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.get(&name)).await.map(Json)
+}
+
+fn checked_body(name: &str, body: &CreateBody) -> Result<(), ApiError> {
+    job_name(name)?;
+    if body.spec.name != name {
+        return Err(ApiError::invalid(format!(
+            "the path names job {name:?} but the spec names {:?}",
+            body.spec.name
+        )));
+    }
+    Ok(())
+}
+
+async fn create(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<CreateBody>,
+) -> Result<(StatusCode, Json<JobInfo>), ApiError> {
+    checked_body(&name, &body)?;
+    let ex = state.executor.clone();
+    let info = blocking(move || ex.create(&body.spec, &body.options())).await?;
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+async fn replace(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Json(body): Json<CreateBody>,
+) -> Result<Json<JobInfo>, ApiError> {
+    checked_body(&name, &body)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.replace(&body.spec, &body.options()))
+        .await
+        .map(Json)
+}
+
+async fn spec(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<JobSpec>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.spec(&name)).await.map(Json)
+}
+
+async fn start(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Outcome>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.start(&name)).await.map(Json)
+}
+
+async fn pause(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Outcome>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.pause(&name)).await.map(Json)
+}
+
+async fn stop(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(body): Query<StopBody>,
+) -> Result<Json<Outcome>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    let options = StopOptions::from(body);
+    blocking(move || ex.stop(&name, &options)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct DeleteQuery {
+    #[serde(default)]
+    purge: bool,
+    #[serde(default)]
+    signal: Option<crate::job::SignalName>,
+    #[serde(default)]
+    timeout_ms: Option<u64>,
+}
+
+async fn delete(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> Result<Json<Outcome>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    let options = DeleteOptions {
+        stop: StopBody {
+            signal: q.signal,
+            timeout_ms: q.timeout_ms,
+        }
+        .into(),
+        purge: q.purge,
+    };
+    blocking(move || ex.delete(&name, &options)).await.map(Json)
+}
+
+async fn runs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<RunHistory>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.runs(&name)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct LogsQuery {
+    tail: Option<usize>,
+    since: Option<String>,
+    #[serde(default)]
+    output_only: bool,
+}
+
+async fn logs(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> Result<Json<Vec<LogLine>>, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    let selection = Selection {
+        tail: q.tail,
+        since: q.since,
+        output_only: q.output_only,
+    };
+    blocking(move || ex.logs(&name, &selection)).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct PageQuery {
+    #[serde(default)]
+    cursor: u64,
+    max: Option<usize>,
+    /// Wait up to this long for a line when there is none yet (long poll).
+    #[serde(default)]
+    wait_ms: u64,
+}
+
+/// The longest a page request waits for lines.
+const MAX_WAIT: Duration = Duration::from_secs(30);
+
+/// One page, read after the job's status (so `running: false` with no lines means
+/// the log is complete).
+async fn read_page(
+    state: &AppState,
+    name: &str,
+    cursor: u64,
+    max: usize,
+) -> Result<LogPage, ApiError> {
+    let ex = state.executor.clone();
+    let name = name.to_string();
+    blocking(move || {
+        let running = ex.get(&name)?.status != JobStatus::Stopped;
+        let (lines, cursor) = ex.read_logs(&name, cursor, max)?;
+        Ok(LogPage {
+            lines,
+            cursor,
+            running,
+        })
+    })
+    .await
+}
+
+async fn page(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<PageQuery>,
+) -> Result<Json<LogPage>, ApiError> {
+    let name = job_name(&name)?;
+    let max = q.max.unwrap_or(1000).clamp(1, 10_000);
+    let first = read_page(&state, &name, q.cursor, max).await?;
+    if !first.lines.is_empty() || !first.running || q.wait_ms == 0 {
+        return Ok(Json(first));
+    }
+    // Nothing yet: wait for the job's reader to see more, then read again.
+    let hubs = state.hubs.clone();
+    let job = name.clone();
+    let mut subscription = blocking(move || hubs.subscribe(&job)).await?;
+    let wait = Duration::from_millis(q.wait_ms).min(MAX_WAIT);
+    let mut shutdown = state.shutdown.clone();
+    let _ = tokio::time::timeout(wait, async {
+        // Lines written between the first read and the subscription.
+        if let Ok(page) = read_page(&state, &name, q.cursor, 1).await {
+            if !page.lines.is_empty() || !page.running {
+                return;
+            }
+        }
+        loop {
+            tokio::select! {
+                batch = subscription.receiver.recv() => match batch {
+                    Ok(batch) if batch.ended || !unseen(&batch, q.cursor).is_empty() => return,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                    Err(_) => return,
+                },
+                _ = shutdown.changed() => return,
+            }
+        }
+    })
+    .await;
+    read_page(&state, &name, q.cursor, max).await.map(Json)
+}
+
+#[derive(Deserialize)]
+struct StdinQuery {
+    #[serde(default)]
+    eof: bool,
+}
+
+async fn stdin(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<StdinQuery>,
+    data: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let name = job_name(&name)?;
+    let ex = state.executor.clone();
+    blocking(move || ex.send_input(&name, &data, q.eof)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
