@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
-use crate::executor::{Executor, LocalExecutor};
+use crate::executor::{Executor, LocalExecutor, Registry};
 use crate::job::{JobInfo, JobStatus};
 use crate::reconcile::project::{self, watcher_name, Found, Restarted};
 use crate::reconcile::watch::{Event, Timing};
@@ -261,8 +261,12 @@ pub fn watch(files: &Files) -> anyhow::Result<i32> {
 
 /// The project's jobs on every executor; an executor that cannot be listed is a
 /// warning (its jobs are left as they are).
-pub(super) fn project_jobs(project: &str, broken: bool) -> anyhow::Result<Vec<Found>> {
-    let listing = project::project_jobs(&super::registry()?, project, broken);
+pub(super) fn project_jobs(
+    registry: &Registry,
+    project: &str,
+    broken: bool,
+) -> anyhow::Result<Vec<Found>> {
+    let listing = project::project_jobs(registry, project, broken);
     for (label, e) in &listing.unreachable {
         err!("warning: executor {label}: cannot list its jobs, left as they are: {e}");
     }
@@ -271,9 +275,23 @@ pub(super) fn project_jobs(project: &str, broken: bool) -> anyhow::Result<Vec<Fo
 
 /// The project's name: `-p`, else from the files.
 fn project_name(files: &Files) -> Result<String, i32> {
+    project_and_executors(files).map(|(project, _)| project)
+}
+
+/// The project's name (as [`project_name`]) and the executors its jobs may be on:
+/// the settings file's, and those the spec files declare when they can be read.
+fn project_and_executors(files: &Files) -> Result<(String, Registry), i32> {
+    let registry = super::registry().map_err(|e| {
+        err!("error: {e:#}");
+        1
+    })?;
     match &files.project {
-        Some(p) => Ok(p.clone()),
-        None => load_or_report(files).map(|d| d.project),
+        // Named: the files may be gone; their executors count when they load.
+        Some(p) => {
+            let declared = files.load().map(|d| d.executors).unwrap_or_default();
+            Ok((p.clone(), registry.with_remotes(&declared)))
+        }
+        None => load_or_report(files).map(|d| (d.project, registry.with_remotes(&d.executors))),
     }
 }
 
@@ -281,8 +299,8 @@ fn project_name(files: &Files) -> Result<String, i32> {
 /// too). Refused while a foreground `up` watches the project, since it would create
 /// them again.
 pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
-    let project = match project_name(&args.files) {
-        Ok(p) => p,
+    let (project, registry) = match project_and_executors(&args.files) {
+        Ok(found) => found,
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
@@ -313,7 +331,7 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let _lock = ProjectLock::acquire(executor.root(), &project)?;
-    project::delete_jobs(&super::registry()?, &project, args.volumes, &mut report);
+    project::delete_jobs(&registry, &project, args.volumes, &mut report);
     if deleted == 0 && code == 0 {
         out!("No jobs in project {project:?}.");
     }
@@ -322,13 +340,12 @@ pub fn down(args: &DownArgs) -> anyhow::Result<i32> {
 
 /// `ps`: the project's jobs.
 pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
-    let project = match project_name(&args.files) {
-        Ok(p) => p,
+    let (project, registry) = match project_and_executors(&args.files) {
+        Ok(found) => found,
         Err(code) => return Ok(code),
     };
     // A job whose definition cannot be read has no known project: it is shown to
     // every project rather than to none.
-    let registry = super::registry()?;
     let listing = project::project_jobs(&registry, &project, true);
     for (label, e) in &listing.unreachable {
         err!("warning: executor {label}: cannot list its jobs: {e}");
@@ -354,11 +371,11 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
 
 /// `restart`: stop then start the project's jobs (or the named ones).
 pub fn restart(args: &RestartArgs) -> anyhow::Result<i32> {
-    let project = match project_name(&args.files) {
-        Ok(p) => p,
+    let (project, registry) = match project_and_executors(&args.files) {
+        Ok(found) => found,
         Err(code) => return Ok(code),
     };
-    let jobs = project_jobs(&project, false)?;
+    let jobs = project_jobs(&registry, &project, false)?;
     let mut code = 0;
     for name in &args.names {
         if !jobs.iter().any(|j| &j.info.name == name) {

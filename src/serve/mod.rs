@@ -174,6 +174,23 @@ async fn stop_signal(shutdown: tokio::sync::watch::Sender<bool>) {
     let _ = shutdown.send(true);
 }
 
+/// Makes the root owner-only if others could look in (a directory made by hand):
+/// it holds the tokens' hashes and every job's output, which a server publishes.
+fn keep_private(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = std::fs::metadata(dir).with_context(|| format!("reading {}", dir.display()))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+            .with_context(|| format!("making {} owner-only", dir.display()))?;
+        eprintln!(
+            "mrsm serve: {} was open to others ({mode:o}); it is owner-only now (700)",
+            dir.display()
+        );
+    }
+    Ok(())
+}
+
 /// Runs the server on `root` until SIGTERM or SIGINT.
 pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     if options.tls_cert.is_some() != options.tls_key.is_some() {
@@ -186,6 +203,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     };
     crate::store::private::create_dir_all(root.dir())
         .with_context(|| format!("creating the root {}", root.dir().display()))?;
+    keep_private(root.dir())?;
     let executor = Arc::new(LocalExecutor::new(root.clone()));
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let state = AppState {

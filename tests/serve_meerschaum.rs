@@ -1,0 +1,76 @@
+//! Meerschaum 4.1.7's own Python client drives `mrsm serve`: lists, creates, starts,
+//! pauses, stops and deletes jobs and reads their logs, over HTTP and the logs
+//! WebSocket (`tests/meerschaum/drive.py`). The client lives in a virtualenv under
+//! `target/` that `.ci/run` makes; this test makes it when it is missing.
+
+#[path = "support/server.rs"]
+mod server;
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use server::Server;
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+}
+
+/// The virtualenv's Python with Meerschaum 4.1.7 and websockets, made if missing.
+fn meerschaum_python() -> PathBuf {
+    let venv = target_dir().join("meerschaum-venv");
+    let python = venv.join("bin/python");
+    let ready = venv.join(".ready-4.1.7");
+    if ready.exists() {
+        return python;
+    }
+    let made = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 runs");
+    assert!(made.success(), "python3 -m venv {}", venv.display());
+    let installed = Command::new(&python)
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "meerschaum==4.1.7",
+            "websockets>=15",
+        ])
+        .status()
+        .expect("pip runs");
+    assert!(
+        installed.success(),
+        "pip install meerschaum==4.1.7 websockets"
+    );
+    std::fs::write(&ready, "").expect("marked ready");
+    python
+}
+
+#[test]
+fn meerschaum_s_own_client_drives_mrsm_serve() {
+    let python = meerschaum_python();
+    let server = Server::start();
+    // Meerschaum keeps its own files under MRSM_ROOT_DIR too: a directory of its own.
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/drive.py"))
+        .arg(server.url())
+        .arg(&server.token)
+        .env("MRSM_ROOT_DIR", home.path())
+        .env("HOME", home.path())
+        .output()
+        .expect("the script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // What the client made on the server, it removed.
+    assert!(server.env.supervisor("greeter").is_none());
+}

@@ -1,0 +1,307 @@
+//! The `api` executor against a real `mrsm serve` on 127.0.0.1: a spec with local
+//! and remote jobs converges, changes and comes down; a remote foreground run
+//! streams both of its streams back and exits with the remote status; `logs -f`
+//! shows every line of local and remote jobs once across a server restart; the
+//! server's watchdog starts a job again whose supervisor was killed.
+
+#[path = "support/orphans.rs"]
+mod orphans;
+#[path = "support/server.rs"]
+mod server;
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use server::{Client, Server};
+use support::wait_for;
+
+/// `show jobs --json` on an executor of the client, by name.
+fn jobs(client: &Client, executor: &str) -> Vec<Value> {
+    let out = client
+        .mrsm()
+        .args(["show", "jobs", "--json", "-e", executor])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "show jobs: {out:?}");
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+fn job<'a>(list: &'a [Value], name: &str) -> Option<&'a Value> {
+    list.iter().find(|j| j["name"] == name)
+}
+
+fn spec(client: &Client, server: &Server, remote_command: &str) {
+    let text = format!(
+        "project: mixed\n\
+         executors:\n  test:\n    url: {}\n    token: ${{TEST_TOKEN}}\n\
+         jobs:\n  here:\n    command: sleep 300\n  there:\n    executor: api:test\n    command: {remote_command}\n",
+        server.url()
+    );
+    std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+}
+
+#[test]
+fn a_spec_with_local_and_remote_jobs_converges_changes_and_comes_down() {
+    let server = Server::start();
+    let client = server.client();
+    // The spec names the server and its token itself (no settings file needed).
+    std::fs::write(&client.config, "").expect("settings emptied");
+    spec(&client, &server, "sleep 301");
+    let up = |client: &Client| {
+        client
+            .mrsm()
+            .env("TEST_TOKEN", &server.token)
+            .args(["up", "-d"])
+            .assert()
+            .success();
+    };
+    up(&client);
+    let remote = jobs_on(&client, &server);
+    let there = job(&remote, "there")
+        .expect("the remote job exists")
+        .clone();
+    assert_eq!(there["status"], "running");
+    assert_eq!(there["project"], "mixed");
+    let local = jobs(&client, "local");
+    let here = job(&local, "here").expect("the local job exists").clone();
+    assert_eq!(here["status"], "running");
+    // On the server's machine the job is a local one, supervised there.
+    assert!(server.env.supervisor("there").is_some());
+    client
+        .mrsm()
+        .env("TEST_TOKEN", &server.token)
+        .arg("diff")
+        .assert()
+        .code(0);
+
+    // An edit to the remote job restarts only it.
+    spec(&client, &server, "sleep 302");
+    client
+        .mrsm()
+        .env("TEST_TOKEN", &server.token)
+        .arg("diff")
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("there on api:test"));
+    up(&client);
+    let remote = jobs_on(&client, &server);
+    let there_now = job(&remote, "there").expect("still there");
+    assert_eq!(there_now["command"], serde_json::json!(["sleep 302"]));
+    assert_ne!(
+        there_now["pid"], there["pid"],
+        "the remote job was restarted"
+    );
+    let here_now = jobs(&client, "local");
+    assert_eq!(
+        job(&here_now, "here").expect("still here")["pid"],
+        here["pid"],
+        "the local job was left alone"
+    );
+    client
+        .mrsm()
+        .env("TEST_TOKEN", &server.token)
+        .arg("diff")
+        .assert()
+        .code(0);
+
+    client
+        .mrsm()
+        .env("TEST_TOKEN", &server.token)
+        .arg("down")
+        .assert()
+        .success();
+    let left = jobs_on(&client, &server);
+    assert!(left.is_empty(), "{left:?}");
+    assert!(jobs(&client, "local").is_empty());
+    assert!(server.env.supervisor("there").is_none());
+}
+
+/// The server's jobs, as the server itself lists them.
+fn jobs_on(_client: &Client, server: &Server) -> Vec<Value> {
+    let out = server
+        .env
+        .mrsm()
+        .args(["show", "jobs", "--json"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("JSON")
+}
+
+#[test]
+fn a_remote_foreground_run_streams_its_output_and_exits_with_its_status() {
+    let server = Server::start();
+    let client = server.client();
+    let out = client
+        .mrsm()
+        .args([
+            "run",
+            "-e",
+            "api:test",
+            "--",
+            "sh",
+            "-c",
+            "echo out; echo err >&2; exit 3",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3), "{out:?}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out\n");
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "err\n");
+    // Nothing is left behind on the server.
+    assert!(jobs_on(&client, &server).is_empty());
+}
+
+#[test]
+fn an_unreachable_server_is_one_clear_error() {
+    let mut server = Server::start();
+    let client = server.client();
+    server.kill();
+    let out = client
+        .mrsm()
+        .args(["show", "jobs", "-e", "test"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("api:test") && err.contains("cannot reach"),
+        "{err}"
+    );
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn logs_follow_shows_every_line_once_across_a_server_restart() {
+    let mut server = Server::start();
+    let client = server.client();
+    const LINES: usize = 60;
+    let command = |name: &str| {
+        format!("sh -c 'for i in $(seq 1 {LINES}); do echo {name}-$i; sleep 0.05; done; sleep 300'")
+    };
+    let mut text = format!(
+        "project: both\nexecutors:\n  test:\n    url: {}\njobs:\n",
+        server.url()
+    );
+    for i in 1..=3 {
+        text.push_str(&format!(
+            "  l{i}:\n    command: {}\n",
+            command(&format!("l{i}"))
+        ));
+        text.push_str(&format!(
+            "  r{i}:\n    executor: api:test\n    command: {}\n",
+            command(&format!("r{i}"))
+        ));
+    }
+    std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    client.mrsm().args(["up", "-d"]).assert().success();
+
+    let mut follower = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        .args(["logs", "-f", "--output-only", "--no-color"])
+        .env("MRSM_ROOT_DIR", client.env.root())
+        .env("MRSM_CONFIG", &client.config)
+        .current_dir(client.env.work())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("follower starts");
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let seen = seen.clone();
+        let stdout = follower.stdout.take().expect("piped");
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                seen.lock().expect("lock").push(line);
+            }
+        })
+    };
+    let count = |prefix: &str| {
+        seen.lock()
+            .expect("lock")
+            .iter()
+            .filter(|l| l.contains(&format!("| {prefix}-")))
+            .count()
+    };
+    wait_for(
+        Duration::from_secs(20),
+        "remote lines before the restart",
+        || (count("r1") >= 5).then_some(()),
+    );
+    let killed_at = count("r1");
+    server.kill_and_restart();
+    wait_for(Duration::from_secs(60), "every line of every job", || {
+        (1..=3)
+            .all(|i| count(&format!("l{i}")) >= LINES && count(&format!("r{i}")) >= LINES)
+            .then_some(())
+    });
+    assert!(killed_at < LINES, "the restart came in the middle");
+    let _ = follower.kill();
+    let _ = follower.wait();
+    let _ = reader.join();
+    let seen = seen.lock().expect("lock");
+    for job in ["l1", "l2", "l3", "r1", "r2", "r3"] {
+        for i in 1..=LINES {
+            let line = format!("{job}-{i}");
+            let times = seen
+                .iter()
+                .filter(|l| l.rsplit("| ").next() == Some(line.as_str()))
+                .count();
+            assert_eq!(times, 1, "{line} shown {times} times");
+        }
+    }
+    // The remote jobs ran on while the server was down: one run each.
+    for i in 1..=3 {
+        let runs = server.env.runs(&format!("r{i}"));
+        assert!(runs.is_empty(), "r{i} is still in its first run: {runs:?}");
+    }
+    client.mrsm().arg("down").assert().success();
+}
+
+#[test]
+fn the_watchdog_starts_again_a_job_whose_supervisor_was_killed() {
+    let server = Server::start();
+    let client = server.client();
+    client
+        .mrsm()
+        .args([
+            "run", "-d", "-e", "api:test", "--name", "steady", "--", "sleep", "300",
+        ])
+        .assert()
+        .success();
+    let before = server
+        .env
+        .supervisor("steady")
+        .expect("supervised on the server");
+    let left: Vec<_> = support::processes(before)
+        .iter()
+        .map(|p| p.identity())
+        .filter(|p| *p != before)
+        .collect();
+    assert!(!left.is_empty(), "the job's step runs");
+    let mut orphans = orphans::Orphans::default();
+    orphans.kill_supervisor(&server.env, "steady");
+    let killed = Instant::now();
+    let after = wait_for(
+        Duration::from_secs(2),
+        "the watchdog to restart the job",
+        || {
+            server
+                .env
+                .supervisor("steady")
+                .filter(|s| *s != before && s.is_alive())
+        },
+    );
+    eprintln!("restarted {:?} after the kill", killed.elapsed());
+    assert_ne!(after, before);
+    let listed = jobs(&client, "api:test");
+    assert_eq!(job(&listed, "steady").expect("listed")["status"], "running");
+    wait_for(
+        Duration::from_secs(5),
+        "the killed run's step to be stopped",
+        || left.iter().all(|p| !p.is_alive()).then_some(()),
+    );
+}
