@@ -27,7 +27,6 @@ pub mod spec;
 pub mod store;
 mod suggest;
 pub mod supervisor;
-pub mod wire;
 
 pub use executor::Job;
 pub use schedule::{parse_schedule, FireTimes, Schedule, ScheduleError};

@@ -19,6 +19,8 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
             &["job", "logs", "schedule", "store", "supervisor"][..],
         ),
         ("spec", &["job", "schedule"][..]),
+        // The HTTP face of the local executor.
+        ("serve", &["executor", "job", "logs", "store"][..]),
         // `store` only for the watcher's own lock files, never a job's.
         (
             "reconcile",

@@ -111,7 +111,7 @@ pub fn diff(files: &Files) -> anyhow::Result<i32> {
         Ok(d) => d,
         Err(_) => return Ok(2),
     };
-    let registry = super::registry()?.with_remotes(&desired.executors);
+    let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
     let plan = reconcile::plan(&desired, &registry, Mode::Full);
     for step in &plan.steps {
         out!("{}", reconcile::describe(step));
@@ -166,7 +166,7 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
 /// any step failed.
 fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool> {
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
-    let registry = super::registry()?.with_remotes(&desired.executors);
+    let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
     let plan = reconcile::plan(desired, &registry, Mode::Full);
     let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
         // A progress bar on a terminal; each result is printed above it.
@@ -289,9 +289,17 @@ fn project_and_executors(files: &Files) -> Result<(String, Registry), i32> {
         // Named: the files may be gone; their executors count when they load.
         Some(p) => {
             let declared = files.load().map(|d| d.executors).unwrap_or_default();
-            Ok((p.clone(), registry.with_remotes(&declared)))
+            Ok((
+                p.clone(),
+                crate::reconcile::with_declared(&registry, &declared),
+            ))
         }
-        None => load_or_report(files).map(|d| (d.project, registry.with_remotes(&d.executors))),
+        None => load_or_report(files).map(|d| {
+            (
+                d.project,
+                crate::reconcile::with_declared(&registry, &d.executors),
+            )
+        }),
     }
 }
 

@@ -360,9 +360,10 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
     }
     // The project's jobs elsewhere are shown beside the local ones.
     let remote = match &project {
-        Some(p) if args.names.is_empty() => {
-            remote_jobs(&super::registry()?.with_remotes(&p.remotes), &p.name)
-        }
+        Some(p) if args.names.is_empty() => remote_jobs(
+            &crate::reconcile::with_declared(&super::registry()?, &p.remotes),
+            &p.name,
+        ),
         _ => Vec::new(),
     };
     let jobs = match project {

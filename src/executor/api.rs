@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use super::{
     Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
 };
+use crate::executor::wire::{CreateBody, ErrorBody, LogPage, StopBody};
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{Cursor, LogLine, Selection};
-use crate::wire::{CreateBody, ErrorBody, LogPage, StopBody};
 
 /// How long one ordinary call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
@@ -157,9 +157,9 @@ impl ApiExecutor {
                 text.chars().take(200).collect::<String>()
             ),
             error: if status >= 500 {
-                crate::wire::ErrorCode::Unavailable
+                crate::executor::wire::ErrorCode::Unavailable
             } else {
-                crate::wire::ErrorCode::Invalid
+                crate::executor::wire::ErrorCode::Invalid
             },
         });
         Err(CallError::Answered(status, body))
@@ -447,7 +447,7 @@ impl Executor for ApiExecutor {
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
             detail: format!("HTTP {status}"),
-            error: crate::wire::ErrorCode::Refused,
+            error: crate::executor::wire::ErrorCode::Refused,
         });
         Err(self.error(name, CallError::Answered(status, body)))
     }

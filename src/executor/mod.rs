@@ -9,12 +9,13 @@ mod outcome;
 mod registry;
 mod spawn;
 mod unavailable;
+pub mod wire;
 
 pub use api::ApiExecutor;
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;
-pub use registry::{Registry, DEFAULT_LABEL};
+pub use registry::{Registry, Remote, DEFAULT_LABEL};
 pub use unavailable::Unavailable;
 
 use std::time::Duration;

@@ -8,8 +8,25 @@ use std::sync::Arc;
 use super::api::ApiExecutor;
 use super::unavailable::Unavailable;
 use super::{Executor, ExecutorError, LocalExecutor};
-use crate::spec::DeclaredExecutor;
 use crate::store::{ExecutorSettings, Root, Settings};
+
+/// A remote executor as a spec declares it: its label is `api:NAME`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Remote {
+    pub name: String,
+    pub url: String,
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the token.
+        f.debug_struct("Remote")
+            .field("name", &self.name)
+            .field("url", &self.url)
+            .finish()
+    }
+}
 
 /// The label of the executor used when none is named.
 pub const DEFAULT_LABEL: &str = "local";
@@ -87,7 +104,7 @@ impl Registry {
 
     /// This registry with the remote executors a spec declares added: the spec's
     /// `url` and `token`, the settings file's token when the spec gives none.
-    pub fn with_remotes(&self, declared: &[DeclaredExecutor]) -> Registry {
+    pub fn with_remotes(&self, declared: &[Remote]) -> Registry {
         let mut registry = self.clone();
         for remote in declared {
             let token = remote.token.clone().or_else(|| {

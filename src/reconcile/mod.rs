@@ -18,10 +18,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::executor::{
-    CreateOptions, DeleteOptions, ExecutorError, Registry, StopOptions, DEFAULT_LABEL,
+    CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions, DEFAULT_LABEL,
 };
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
-use crate::spec::{Desired, DesiredJob};
+use crate::spec::{DeclaredExecutor, Desired, DesiredJob};
 
 /// What to do to one job.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -280,6 +280,19 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
         project: desired.project.clone(),
         steps,
     }
+}
+
+/// `registry` with the remote executors spec files declare.
+pub fn with_declared(registry: &Registry, declared: &[DeclaredExecutor]) -> Registry {
+    let remotes: Vec<Remote> = declared
+        .iter()
+        .map(|d| Remote {
+            name: d.name.clone(),
+            url: d.url.clone(),
+            token: d.token.clone(),
+        })
+        .collect();
+    registry.with_remotes(&remotes)
 }
 
 /// What brings an up-to-date job to its declared state, if anything. A job stopped

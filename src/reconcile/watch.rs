@@ -216,7 +216,7 @@ impl<'a> Reconciler<'a> {
             Ok(lock) => lock,
             Err(e) => return self.unlisted(&e.into(), now),
         };
-        let registry = self.registry.with_remotes(&desired.executors);
+        let registry = super::with_declared(self.registry, &desired.executors);
         let actual = observe(&desired, &registry, Mode::Full);
         let mut plan = decide(&desired, &actual, Mode::Full);
         // Jobs on an executor that cannot be listed wait, the whole change with them;
@@ -345,7 +345,7 @@ impl<'a> Reconciler<'a> {
         let Ok(_lock) = self.lock(&desired.project) else {
             return;
         };
-        let registry = self.registry.with_remotes(&desired.executors);
+        let registry = super::with_declared(self.registry, &desired.executors);
         let mut again = plan(&desired, &registry, Mode::Full);
         again.steps.retain(|s| names.contains(&s.name));
         let outcomes = apply(&again, &registry, &|_| {});
@@ -366,7 +366,7 @@ impl<'a> Reconciler<'a> {
         let Ok(_lock) = self.lock(&desired.project) else {
             return;
         };
-        let registry = self.registry.with_remotes(&desired.executors);
+        let registry = super::with_declared(self.registry, &desired.executors);
         let healing: Plan = plan(desired, &registry, Mode::Heal);
         if !healing.is_empty() {
             let outcomes = apply(&healing, &registry, &|_| {});

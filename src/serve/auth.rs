@@ -16,9 +16,9 @@ use jiff::Timestamp;
 
 use super::reply::ApiError;
 use super::AppState;
+use crate::executor::wire::ErrorCode;
 use crate::store::tokens::{self, Refusal, Scope, Token};
 use crate::store::Root;
-use crate::wire::ErrorCode;
 
 /// The root's tokens, read again whenever their file changes.
 pub struct Keys {

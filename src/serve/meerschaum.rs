@@ -24,12 +24,12 @@ use super::auth::Caller;
 use super::hub::unseen;
 use super::reply::{blocking, job_name, ApiError};
 use super::AppState;
+use crate::executor::wire::ErrorCode;
 use crate::executor::{
     CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
 };
 use crate::job::{split_chain_args, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::logs::{LogLine, Stream};
-use crate::wire::ErrorCode;
 
 /// The frame that says the job stopped; its result follows as JSON.
 pub const STOP_MESSAGE: &str = "MRSM_STOP";

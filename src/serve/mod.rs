@@ -26,9 +26,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::Router;
 
+use crate::executor::wire::ErrorCode;
 use crate::executor::LocalExecutor;
 use crate::store::Root;
-use crate::wire::ErrorCode;
 
 /// How the server listens and what it allows.
 #[derive(Clone, Debug)]

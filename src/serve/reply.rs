@@ -6,8 +6,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
+use crate::executor::wire::{ErrorBody, ErrorCode};
 use crate::executor::ExecutorError;
-use crate::wire::{ErrorBody, ErrorCode};
 
 /// A failed request.
 #[derive(Debug)]

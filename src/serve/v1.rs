@@ -14,10 +14,10 @@ use serde::Deserialize;
 use super::hub::unseen;
 use super::reply::{blocking, job_name, ApiError};
 use super::AppState;
+use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
 use crate::job::{JobInfo, JobSpec, JobStatus, RunHistory};
 use crate::logs::{LogLine, Selection};
-use crate::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 
 /// The `/v1` routes.
 pub fn routes() -> Router<AppState> {

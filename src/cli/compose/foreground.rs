@@ -50,7 +50,7 @@ pub fn follow_and_watch(
     // Jobs that already finished keep their result: only what runs is stopped.
     // The executors the files declare, if they still read.
     let declared = files.load().map(|d| d.executors).unwrap_or_default();
-    let registry = crate::cli::registry()?.with_remotes(&declared);
+    let registry = crate::reconcile::with_declared(&crate::cli::registry()?, &declared);
     let jobs: Vec<_> = project_jobs(&registry, project, false)?
         .into_iter()
         .filter(|j| j.info.status != crate::job::JobStatus::Stopped)

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::executor::{CreateOptions, ExecutorError, StopOptions};
+use super::{CreateOptions, ExecutorError, StopOptions};
 use crate::job::{DesiredState, JobSpec, SignalName, SpecError};
 use crate::logs::{Cursor, LogLine};
 
@@ -173,5 +173,5 @@ impl ErrorBody {
 pub struct ServerInfo {
     pub api_version: u32,
     pub mrsm_version: String,
-    pub capabilities: crate::executor::Capabilities,
+    pub capabilities: super::Capabilities,
 }
