@@ -305,3 +305,35 @@ fn the_watchdog_starts_again_a_job_whose_supervisor_was_killed() {
         || left.iter().all(|p| !p.is_alive()).then_some(()),
     );
 }
+
+#[test]
+fn attach_forwards_input_to_a_remote_job_and_shows_its_answer() {
+    let server = Server::start();
+    let client = server.client();
+    client
+        .mrsm()
+        .args([
+            "run",
+            "-d",
+            "-e",
+            "api:test",
+            "--name",
+            "asker",
+            "--",
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"",
+        ])
+        .assert()
+        .success();
+    client
+        .mrsm()
+        .args(["attach", "job", "-e", "api:test", "asker"])
+        .write_stdin("hello\n")
+        .timeout(Duration::from_secs(30))
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("got hello"));
+    let listed = jobs(&client, "api:test");
+    assert_eq!(job(&listed, "asker").expect("listed")["status"], "stopped");
+}

@@ -186,32 +186,29 @@ fn show_elsewhere(
             .collect(),
     };
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    let out = std::sync::Mutex::new(std::io::stdout());
-    let print = |line: &crate::logs::LogLine| -> bool {
-        let Ok(mut out) = out.lock() else {
-            return false;
-        };
-        crate::logs::write_line(&mut *out, line, width, style).is_ok()
-    };
-    for name in &names {
-        for line in executor.logs(name, selection)? {
-            if !print(&line) {
-                return Ok(0);
-            }
-        }
-    }
+    let out: Mutex<Box<dyn Write + Send>> = Mutex::new(Box::new(std::io::stdout()));
     if !args.follow {
+        for name in &names {
+            show_remote(
+                executor.as_ref(),
+                name,
+                selection,
+                style,
+                width,
+                false,
+                &out,
+            )?;
+        }
         return Ok(0);
     }
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for name in &names {
-            let (executor, print, failed) = (&executor, &print, &failed);
+            let (executor, out, failed) = (&executor, &out, &failed);
             scope.spawn(move || {
-                let followed = executor.follow_logs(name, false, &mut |line| {
-                    !selection.admits(&line) || print(&line)
-                });
-                if let Err(e) = followed {
+                if let Err(e) =
+                    show_remote(executor.as_ref(), name, selection, style, width, true, out)
+                {
                     err!("error: {e}");
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
