@@ -13,7 +13,7 @@ same verb on the local executor in the same run.
     api:bench` against `show jobs --json` with as many local jobs.
   - stop: `stop jobs -e api:bench NAME` against `stop jobs NAME`, median of 20.
   - followers: --followers logs WebSockets on one job that prints its clock every
-    20 ms for --seconds: line latency p50/p99 (the clock in the line against the time
+    100 ms for --seconds: line latency p50/p99 (the clock in the line against the time
     it arrived), the server's RSS and CPU; baseline: one WebSocket follower, and one
     `show logs -f` on a local job doing the same.
 Every process it started (found by this run's MRSM_ROOT_DIR in their environment)
@@ -34,7 +34,7 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-CLOCK_JOB = ["sh", "-c", "while true; do date +%s%N; sleep 0.02; done"]
+CLOCK_JOB = ["sh", "-c", "while true; do date +%s%N; sleep 0.1; done"]
 
 
 def tagged(prefix):
@@ -163,8 +163,27 @@ async def followers(port, token, name, count, seconds):
     return latencies, len(connected)
 
 
-def ws_round(bench, count, seconds):
-    return asyncio.run(followers(bench.port, bench.token, "clock", count, seconds))
+def ws_part(port, token, count, seconds, queue):
+    queue.put(asyncio.run(followers(port, token, "clock", count, seconds)))
+
+
+def ws_round(bench, count, seconds, processes=4):
+    """`count` followers spread over client processes, so that the clients keep up."""
+    import multiprocessing
+    queue = multiprocessing.Queue()
+    parts = [count // processes + (1 if i < count % processes else 0) for i in range(processes)]
+    workers = [multiprocessing.Process(target=ws_part, args=(bench.port, bench.token, n, seconds, queue))
+               for n in parts if n > 0]
+    for w in workers:
+        w.start()
+    latencies, connected = [], 0
+    for _ in workers:
+        lat, con = queue.get()
+        latencies.extend(lat)
+        connected += con
+    for w in workers:
+        w.join()
+    return latencies, connected
 
 
 def local_follower_latencies(bench, seconds):

@@ -74,3 +74,44 @@ fn meerschaum_s_own_client_drives_mrsm_serve() {
     // What the client made on the server, it removed.
     assert!(server.env.supervisor("greeter").is_none());
 }
+
+#[test]
+fn websocket_followers_joining_mid_stream_see_every_line_once() {
+    let python = meerschaum_python();
+    let server = Server::start();
+    let client = server.client();
+    const LINES: usize = 400;
+    client
+        .mrsm()
+        .args([
+            "run",
+            "-d",
+            "-e",
+            "api:test",
+            "--name",
+            "fast",
+            "--",
+            "sh",
+            "-c",
+            &format!("for i in $(seq 1 {LINES}); do echo n$i; sleep 0.005; done"),
+        ])
+        .assert()
+        .success();
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/ws_exactly_once.py"))
+        .args([
+            &server.url(),
+            &server.token,
+            "fast",
+            &LINES.to_string(),
+            "8",
+        ])
+        .output()
+        .expect("the script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.starts_with("ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

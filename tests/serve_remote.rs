@@ -337,3 +337,43 @@ fn attach_forwards_input_to_a_remote_job_and_shows_its_answer() {
     let listed = jobs(&client, "api:test");
     assert_eq!(job(&listed, "asker").expect("listed")["status"], "stopped");
 }
+
+#[test]
+fn an_unreachable_server_leaves_its_jobs_alone_while_the_rest_converges() {
+    let mut server = Server::start();
+    let client = server.client();
+    spec(&client, &server, "sleep 301");
+    let token = server.token.clone();
+    let up = || {
+        client
+            .mrsm()
+            .env("TEST_TOKEN", &token)
+            .args(["up", "-d"])
+            .output()
+            .expect("runs")
+    };
+    assert!(up().status.success());
+    let remote = server.env.supervisor("there").expect("the remote job runs");
+    server.kill();
+    // The remote job changes and a local one is removed while the server is down.
+    let text = format!(
+        "project: mixed\nexecutors:\n  test:\n    url: {}\n    token: ${{TEST_TOKEN}}\n\
+         jobs:\n  there:\n    executor: api:test\n    command: sleep 302\n",
+        server.url()
+    );
+    std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    let out = up();
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("api:test") && said.contains("left as it is"),
+        "{said}"
+    );
+    assert!(
+        jobs(&client, "local").is_empty(),
+        "the local job went as asked"
+    );
+    assert!(remote.is_alive(), "the remote job was left as it was");
+    assert_eq!(server.env.status("there"), "running");
+}
