@@ -1,25 +1,57 @@
 //! The server's watchdog: a job meant to run whose supervisor died (killed from
 //! outside, the machine's OOM killer) is started again, as Meerschaum's API server
 //! restarts killed jobs. It looks every half second, so a death is repaired within
-//! about a second; a job stopped or paused on purpose is never touched.
+//! about a second; a job stopped or paused on purpose is never touched. A job that
+//! keeps dying is started again less and less often (up to once a minute), so a
+//! crash loop cannot keep the machine busy.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::executor::{Executor, LocalExecutor};
 use crate::job::{DesiredState, JobStatus};
 
 /// How often the watchdog looks.
 pub const LOOK_EVERY: Duration = Duration::from_millis(500);
+/// Restarts allowed before the waits between them grow.
+const FREE_RESTARTS: u32 = 3;
+/// The longest wait between two restarts of a job that keeps dying.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+/// A job that has not died for this long starts afresh.
+const FORGIVEN_AFTER: Duration = Duration::from_secs(300);
+
+/// The restarts of one job, for the backoff.
+struct Restarts {
+    count: u32,
+    last: Instant,
+}
+
+impl Restarts {
+    /// When the next restart may happen.
+    fn next_allowed(&self) -> Instant {
+        if self.count < FREE_RESTARTS {
+            return self.last;
+        }
+        let doublings = (self.count - FREE_RESTARTS).min(10);
+        self.last + (LOOK_EVERY * 2u32.pow(doublings)).min(LONGEST_WAIT)
+    }
+}
 
 /// Runs until `stop` is set: restarts every job that died while meant to run (or
 /// be paused: it comes back paused).
 pub fn run(executor: Arc<LocalExecutor>, stop: Arc<AtomicBool>) {
+    let mut restarts: HashMap<String, Restarts> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
+        let now = Instant::now();
+        restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
         if let Ok(jobs) = executor.list(None) {
             for job in jobs {
                 if job.status != JobStatus::Stopped || !job.died {
+                    continue;
+                }
+                if restarts.get(&job.name).is_some_and(|r| now < r.next_allowed()) {
                     continue;
                 }
                 let result = match job.desired {
@@ -29,15 +61,40 @@ pub fn run(executor: Arc<LocalExecutor>, stop: Arc<AtomicBool>) {
                         .and_then(|_| executor.pause(&job.name)),
                     DesiredState::Stopped => continue,
                 };
+                let entry = restarts.entry(job.name.clone()).or_insert(Restarts {
+                    count: 0,
+                    last: now,
+                });
+                entry.count += 1;
+                entry.last = now;
                 match result {
                     Ok(_) => eprintln!(
                         "mrsm serve: job {:?} had died (its supervisor was killed); started it again",
                         job.name
                     ),
-                    Err(e) => eprintln!("mrsm serve: job {:?} died and could not be started again: {e}", job.name),
+                    Err(e) => eprintln!(
+                        "mrsm serve: job {:?} died and could not be started again: {e}",
+                        job.name
+                    ),
                 }
             }
         }
         std::thread::sleep(LOOK_EVERY);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_that_keeps_dying_waits_longer_and_longer() {
+        let last = Instant::now();
+        let wait = |count| Restarts { count, last }.next_allowed().duration_since(last);
+        assert_eq!(wait(1), Duration::ZERO);
+        assert_eq!(wait(FREE_RESTARTS - 1), Duration::ZERO);
+        assert_eq!(wait(FREE_RESTARTS), LOOK_EVERY);
+        assert_eq!(wait(FREE_RESTARTS + 2), LOOK_EVERY * 4);
+        assert_eq!(wait(FREE_RESTARTS + 40), LONGEST_WAIT);
     }
 }
