@@ -6,6 +6,7 @@
 
 mod auth;
 mod hub;
+mod listen;
 mod meerschaum;
 mod reply;
 mod tls;
@@ -206,6 +207,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     keep_private(root.dir())?;
     let executor = Arc::new(LocalExecutor::new(root.clone()));
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
+    let shutdown_rx = shutdown.clone();
     let state = AppState {
         executor: executor.clone(),
         keys: Arc::new(auth::Keys::new(root.clone())),
@@ -243,22 +245,10 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
             "mrsm serve: listening on {scheme}://{local} (jobs under {})",
             root.dir().display()
         );
-        let app = app(state).into_make_service();
-        let stop = stop_signal(shutdown_tx);
-        match tls {
-            Some(config) => {
-                let listener = tls::TlsListener::new(listener, config).context("TLS listener")?;
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-            None => {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(stop)
-                    .await
-            }
-        }
-        .context("serving")
+        tokio::spawn(stop_signal(shutdown_tx));
+        let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+        listen::serve(listener, acceptor, app(state), shutdown_rx).await;
+        anyhow::Ok(())
     });
     stop_watchdog.store(true, Ordering::Relaxed);
     // Followers blocked on a quiet job are not waited for.

@@ -51,7 +51,10 @@ pub fn run(executor: Arc<LocalExecutor>, stop: Arc<AtomicBool>) {
                 if job.status != JobStatus::Stopped || !job.died {
                     continue;
                 }
-                if restarts.get(&job.name).is_some_and(|r| now < r.next_allowed()) {
+                if restarts
+                    .get(&job.name)
+                    .is_some_and(|r| now < r.next_allowed())
+                {
                     continue;
                 }
                 let result = match job.desired {
