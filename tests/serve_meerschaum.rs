@@ -115,3 +115,55 @@ fn websocket_followers_joining_mid_stream_see_every_line_once() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn a_read_only_socket_cannot_type_into_a_job_and_a_revoke_closes_it() {
+    use std::io::{BufRead, BufReader};
+    let python = meerschaum_python();
+    let server = Server::start();
+    let client = server.client();
+    let reader = server.env.token("reader", &["jobs:read"]);
+    client
+        .mrsm()
+        .args([
+            "run",
+            "-d",
+            "-e",
+            "api:test",
+            "--name",
+            "asker",
+            "--",
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"; sleep 300",
+        ])
+        .assert()
+        .success();
+    let mut script = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/ws_scopes.py"))
+        .args([&server.url(), &reader, "asker"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("the script runs");
+    let mut lines = BufReader::new(script.stdout.take().expect("piped")).lines();
+    assert_eq!(lines.next().and_then(Result::ok).as_deref(), Some("sent"));
+    // The first line the job reads is the one sent with a token that may.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let sent = agent
+        .post(&format!("{}/v1/jobs/asker/stdin", server.url()))
+        .header("Authorization", &format!("Bearer {}", server.token))
+        .send(&b"from the owner\n"[..])
+        .expect("answered");
+    assert_eq!(sent.status().as_u16(), 204);
+    assert_eq!(
+        lines.next().and_then(Result::ok).as_deref(),
+        Some("got from the owner")
+    );
+    server.env.ok(&["token", "revoke", "reader"]);
+    let closed = lines.next().and_then(Result::ok).unwrap_or_default();
+    assert!(closed.starts_with("closed"), "{closed}");
+    let _ = script.wait();
+}

@@ -75,6 +75,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/jobs/x/is_blocking_on_stdin"),
     ("GET", "/jobs/x/prompt_kwargs"),
     ("GET", "/logs/x"),
+    ("GET", "/logs/ws"),
+    ("GET", "/logs/x/ws"),
     ("POST", "/tokens/validate"),
     ("GET", "/version"),
     ("GET", "/version/mrsm"),
@@ -174,6 +176,31 @@ fn a_token_does_only_what_its_scopes_allow() {
         call("DELETE", &format!("{url}/jobs/made"), Some(&server.token)).0,
         200
     );
+    // Scopes follow the route, not the job's name: a job called `stdin` is made
+    // with jobs:write, whatever a token with jobs:execute only says.
+    let executor = server.env.token("executor", &["jobs:execute"]);
+    let made = agent
+        .post(&format!("{url}/jobs/stdin"))
+        .header("Authorization", &format!("Bearer {executor}"))
+        .send_json(serde_json::json!(["sleep", "300"]))
+        .expect("answered");
+    assert_eq!(made.status().as_u16(), 403);
+    assert!(server.env.supervisor("stdin").is_none());
+}
+
+#[test]
+fn a_job_s_log_is_never_shown_without_a_token_whatever_its_name() {
+    let server = Server::start();
+    let url = server.url();
+    let made = agent()
+        .post(&format!("{url}/jobs/ws"))
+        .header("Authorization", &format!("Bearer {}", server.token))
+        .send_json(serde_json::json!(["echo", "the secret"]))
+        .expect("answered");
+    assert_eq!(made.status().as_u16(), 200);
+    let (status, body) = call("GET", &format!("{url}/logs/ws"), None);
+    assert_eq!(status, 401, "{body}");
+    assert!(!body.contains("the secret"));
 }
 
 /// A raw request line, for paths an HTTP library would tidy up: the status.

@@ -51,6 +51,27 @@ enum CallError {
     Answered(u16, ErrorBody),
 }
 
+/// Why a token must not go to `url`, if it must not: plain `http://` to a host
+/// other than this machine, unless the settings file allows it.
+pub fn plain_http_problem(url: &str, has_token: bool, allowed: bool) -> Option<String> {
+    let rest = url.trim().strip_prefix("http://")?;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
+    };
+    let local = host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    (!local && has_token && !allowed).then(|| {
+        format!(
+            "{url} is plain HTTP to another machine: the token would cross the network in the clear; \
+             use https://, or set `allow_plain_http = true` for it in the settings file"
+        )
+    })
+}
+
 impl ApiExecutor {
     /// The executor `label` (`api:NAME`) at `url`, authenticating with `token`.
     pub fn new(label: &str, url: &str, token: Option<String>) -> ApiExecutor {

@@ -28,6 +28,13 @@ impl std::fmt::Debug for Remote {
     }
 }
 
+/// Whether two URLs name the same server (case of the scheme and host, and a
+/// trailing slash, aside).
+fn same_url(a: &str, b: &str) -> bool {
+    let norm = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
+    norm(a) == norm(b)
+}
+
 /// The label of the executor used when none is named.
 pub const DEFAULT_LABEL: &str = "local";
 
@@ -59,7 +66,12 @@ impl Registry {
     pub fn standard(root: Root, settings: &Settings) -> Registry {
         let mut registry = Registry::with_local(root);
         for (name, remote) in &settings.executors {
-            registry.declare_remote(name, remote.url.as_deref(), remote.token.clone());
+            registry.declare_remote(
+                name,
+                remote.url.as_deref(),
+                remote.token.clone(),
+                remote.allow_plain_http,
+            );
         }
         registry.remote_settings = settings.executors.clone();
         registry
@@ -92,10 +104,21 @@ impl Registry {
     /// spec): a client of the `mrsm serve` there. Without a URL it answers every
     /// verb with `Unavailable`, so its jobs are reported and nothing elsewhere is
     /// touched.
-    pub fn declare_remote(&mut self, name: &str, url: Option<&str>, token: Option<String>) {
+    pub fn declare_remote(
+        &mut self,
+        name: &str,
+        url: Option<&str>,
+        token: Option<String>,
+        allow_plain_http: bool,
+    ) {
         let label = format!("api:{name}");
         let executor: Arc<dyn Executor> = match url.map(str::trim).filter(|u| !u.is_empty()) {
-            Some(url) => Arc::new(ApiExecutor::new(&label, url, token)),
+            Some(url) => {
+                match super::api::plain_http_problem(url, token.is_some(), allow_plain_http) {
+                    Some(problem) => Arc::new(Unavailable::new(&label, &problem)),
+                    None => Arc::new(ApiExecutor::new(&label, url, token)),
+                }
+            }
             None => Arc::new(Unavailable::new(&label, "it has no url")),
         };
         self.executors.insert(label, executor);
@@ -103,18 +126,33 @@ impl Registry {
     }
 
     /// This registry with the remote executors a spec declares added: the spec's
-    /// `url` and `token`, the settings file's token when the spec gives none.
+    /// `url` and `token`; the settings file's token (and its `allow_plain_http`)
+    /// only when the spec gives none and names the same URL, so that a spec file
+    /// can never send the machine's token somewhere else.
     pub fn with_remotes(&self, declared: &[Remote]) -> Registry {
         let mut registry = self.clone();
         for remote in declared {
-            let token = remote.token.clone().or_else(|| {
-                self.remote_settings
-                    .get(&remote.name)
-                    .and_then(|s| s.token.clone())
-            });
-            registry.declare_remote(&remote.name, Some(&remote.url), token);
+            let same_server = self.settings_for(&remote.name, &remote.url);
+            let token = remote
+                .token
+                .clone()
+                .or_else(|| same_server.and_then(|s| s.token.clone()));
+            let allow = same_server.is_some_and(|s| s.allow_plain_http);
+            registry.declare_remote(&remote.name, Some(&remote.url), token, allow);
         }
         registry
+    }
+
+    /// The settings file's entry for executor `name`, if it names the server at `url`.
+    fn settings_for(&self, name: &str, url: &str) -> Option<&ExecutorSettings> {
+        self.remote_settings
+            .get(name)
+            .filter(|s| s.url.as_deref().is_some_and(|u| same_url(u, url)))
+    }
+
+    #[cfg(test)]
+    fn remote_token_for_tests(&self, name: &str, url: &str) -> Option<String> {
+        self.settings_for(name, url).and_then(|s| s.token.clone())
     }
 
     /// Every label, sorted.
@@ -175,5 +213,49 @@ mod tests {
             remote.list(None),
             Err(ExecutorError::Unavailable { .. })
         ));
+    }
+
+    #[test]
+    fn a_spec_gets_the_settings_token_only_for_the_same_server() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = Settings::default();
+        settings.executors.insert(
+            "prod".into(),
+            ExecutorSettings {
+                url: Some("http://127.0.0.1:8000/".into()),
+                token: Some("mrsm_secret".into()),
+                allow_plain_http: false,
+            },
+        );
+        let registry = Registry::standard(Root::at(dir.path()), &settings);
+        let declared = |url: &str| {
+            registry.with_remotes(&[Remote {
+                name: "prod".into(),
+                url: url.into(),
+                token: None,
+            }])
+        };
+        assert!(declared("http://127.0.0.1:45999").get("api:prod").is_ok());
+        assert_eq!(
+            registry.remote_token_for_tests("prod", "HTTP://127.0.0.1:8000"),
+            Some("mrsm_secret".into())
+        );
+        assert_eq!(
+            registry.remote_token_for_tests("prod", "http://127.0.0.1:45999"),
+            None
+        );
+    }
+
+    #[test]
+    fn tokens_cross_plain_http_only_to_this_machine() {
+        use super::super::api::plain_http_problem;
+        assert!(plain_http_problem("http://127.0.0.1:8000", true, false).is_none());
+        assert!(plain_http_problem("http://localhost:8000/x", true, false).is_none());
+        assert!(plain_http_problem("http://[::1]:8000", true, false).is_none());
+        assert!(plain_http_problem("https://jobs.example.com", true, false).is_none());
+        assert!(plain_http_problem("http://jobs.example.com:8000", true, false).is_some());
+        assert!(plain_http_problem("http://10.0.0.2:8000", true, false).is_some());
+        assert!(plain_http_problem("http://10.0.0.2:8000", true, true).is_none());
+        assert!(plain_http_problem("http://10.0.0.2:8000", false, false).is_none());
     }
 }

@@ -62,9 +62,22 @@ impl Keys {
 }
 
 /// The caller of a request, once its token was accepted.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Caller {
+    /// The token's name.
     pub token: String,
+    pub scopes: Vec<Scope>,
+    /// The secret itself, kept in memory only: a long-lived WebSocket checks it
+    /// again, so a revoke or an expiry ends it.
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("token", &self.token)
+            .finish()
+    }
 }
 
 /// The secret of an `Authorization: Bearer …` header.
@@ -77,16 +90,20 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// The scope a request needs; `None` for what any live token may do.
+/// A path's segments (`/v1/jobs/x` → `v1`, `jobs`, `x`).
+fn segments(path: &str) -> Vec<&str> {
+    path.trim_start_matches('/').split('/').collect()
+}
+
+/// The scope a request needs, by the route's shape (never by what a job is
+/// called: a job may be named `stdin` or `ws`); `None` for what any live token
+/// may do.
 pub fn scope_for(method: &Method, path: &str) -> Option<Scope> {
-    if path == "/tokens/validate" || path == "/v1/info" {
-        return None;
-    }
-    let last = path.rsplit('/').next().unwrap_or_default();
-    match *method {
-        Method::GET | Method::HEAD => Some(Scope::JobsRead),
-        Method::DELETE => Some(Scope::JobsDelete),
-        _ if last == "stdin" => Some(Scope::JobsExecute),
+    match (method, segments(path).as_slice()) {
+        (_, ["tokens", "validate"]) | (_, ["v1", "info"]) => None,
+        (&Method::POST, ["v1", "jobs", _, "stdin"]) => Some(Scope::JobsExecute),
+        (&Method::GET | &Method::HEAD, _) => Some(Scope::JobsRead),
+        (&Method::DELETE, _) => Some(Scope::JobsDelete),
         _ => Some(Scope::JobsWrite),
     }
 }
@@ -102,9 +119,17 @@ fn refuse(status: StatusCode, code: ErrorCode, detail: &str) -> Response {
     response
 }
 
-/// Whether a request is the logs WebSocket, which may authenticate in its first frame.
-fn is_logs_socket(path: &str) -> bool {
-    path.starts_with("/logs/") && path.ends_with("/ws")
+/// Whether a request is a WebSocket handshake for the logs socket
+/// (`/logs/{name}/ws`), which may authenticate in its first frame instead.
+fn is_logs_socket(request: &Request) -> bool {
+    let upgrade = request
+        .headers()
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    upgrade
+        && request.method() == Method::GET
+        && matches!(segments(request.uri().path()).as_slice(), ["logs", _, "ws"])
 }
 
 /// The middleware: body size first (413 without reading it), then the token
@@ -132,7 +157,7 @@ pub async fn authorize(
     }
     let secret = bearer(request.headers()).map(str::to_string);
     let Some(secret) = secret else {
-        if is_logs_socket(&path) {
+        if is_logs_socket(&request) {
             return next.run(request).await;
         }
         return refuse(
@@ -164,8 +189,36 @@ pub async fn authorize(
             );
         }
     }
-    request
-        .extensions_mut()
-        .insert(Caller { token: token.name });
+    request.extensions_mut().insert(Caller {
+        token: token.name,
+        scopes: token.scopes,
+        secret,
+    });
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scopes_follow_the_route_not_the_job_s_name() {
+        let scope = |m: Method, p: &str| scope_for(&m, p);
+        assert_eq!(scope(Method::POST, "/jobs/stdin"), Some(Scope::JobsWrite));
+        assert_eq!(scope(Method::PUT, "/v1/jobs/stdin"), Some(Scope::JobsWrite));
+        assert_eq!(
+            scope(Method::POST, "/v1/jobs/x/stdin"),
+            Some(Scope::JobsExecute)
+        );
+        assert_eq!(
+            scope(Method::POST, "/v1/jobs/stdin/stdin"),
+            Some(Scope::JobsExecute)
+        );
+        assert_eq!(scope(Method::GET, "/logs/ws"), Some(Scope::JobsRead));
+        assert_eq!(
+            scope(Method::DELETE, "/jobs/validate"),
+            Some(Scope::JobsDelete)
+        );
+        assert_eq!(scope(Method::POST, "/tokens/validate"), None);
+    }
 }

@@ -30,6 +30,7 @@ use crate::executor::{
 };
 use crate::job::{split_chain_args, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::logs::{LogLine, Stream};
+use crate::store::tokens::Scope;
 
 /// The frame that says the job stopped; its result follows as JSON.
 pub const STOP_MESSAGE: &str = "MRSM_STOP";
@@ -349,6 +350,8 @@ async fn healthcheck() -> Json<Value> {
 
 /// How long a socket may take to send its token.
 const TOKEN_WAIT: Duration = Duration::from_secs(10);
+/// How often an open socket's token is checked again.
+const TOKEN_RECHECK: Duration = Duration::from_secs(2);
 
 async fn log_socket(
     State(state): State<AppState>,
@@ -386,16 +389,14 @@ async fn follow_socket(
     // The first frame is the token (Meerschaum's client sends one, even `no-login`);
     // a socket authenticated by its header may send anything first.
     let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
-    let token = match (caller, first) {
-        (Some(caller), Ok(Some(Ok(_)))) => caller.token,
+    let caller = match (caller, first) {
+        (Some(caller), Ok(Some(Ok(_)))) => caller,
         (None, Ok(Some(Ok(Message::Text(secret))))) => match state.keys.check(secret.trim()) {
-            Ok(token)
-                if token
-                    .scopes
-                    .contains(&crate::store::tokens::Scope::JobsRead) =>
-            {
-                token.name
-            }
+            Ok(token) if token.scopes.contains(&Scope::JobsRead) => Caller {
+                token: token.name,
+                scopes: token.scopes,
+                secret: secret.trim().to_string(),
+            },
             _ => {
                 socket
                     .send(Message::Text("Invalid credentials.".into()))
@@ -409,7 +410,9 @@ async fn follow_socket(
             return Ok(());
         }
     };
-    let Some(_slot) = state.followers.take(&token) else {
+    // Input reaches the job only with the scope the stdin route asks for.
+    let may_write = caller.scopes.contains(&Scope::JobsExecute);
+    let Some(_slot) = state.followers.take(&caller.token) else {
         socket
             .send(Message::Text("Too many followers for this token.".into()))
             .await?;
@@ -433,6 +436,9 @@ async fn follow_socket(
     let mut cursor = 0;
     let mut shutdown = state.shutdown.clone();
     let mut ended = false;
+    // A revoke or an expiry ends an open socket too.
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    recheck.tick().await;
     // Catch up from the start of the log, then take the reader's batches.
     let mut behind = true;
     loop {
@@ -474,6 +480,9 @@ async fn follow_socket(
                 }
             },
             incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(_))) if !may_write => {
+                    eprintln!("mrsm serve: input for job {name:?} refused: token {:?} lacks jobs:execute", caller.token);
+                }
                 Some(Ok(Message::Text(text))) => {
                     let ex = state.executor.clone();
                     let job = name.clone();
@@ -486,6 +495,12 @@ async fn follow_socket(
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
                 Some(Ok(_)) => {}
             },
+            _ = recheck.tick() => {
+                if state.keys.check(&caller.secret).is_err() {
+                    close(&mut socket, "the token was revoked or has expired").await;
+                    return Ok(());
+                }
+            }
             _ = shutdown.changed() => {
                 let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "server shutting down".into() }))).await;
                 return Ok(());

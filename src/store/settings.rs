@@ -28,6 +28,10 @@ use super::StoreError;
 pub struct ExecutorSettings {
     pub url: Option<String>,
     pub token: Option<String>,
+    /// Send the token over plain `http://` to a host that is not this machine (a
+    /// trusted network only); without it such an executor is refused.
+    #[serde(default)]
+    pub allow_plain_http: bool,
 }
 
 /// The machine's settings.
