@@ -164,6 +164,6 @@ fn a_read_only_socket_cannot_type_into_a_job_and_a_revoke_closes_it() {
     );
     server.env.ok(&["token", "revoke", "reader"]);
     let closed = lines.next().and_then(Result::ok).unwrap_or_default();
-    assert!(closed.starts_with("closed"), "{closed}");
+    assert!(closed.starts_with("closed ConnectionClosed"), "{closed}");
     let _ = script.wait();
 }

@@ -29,7 +29,9 @@ def main():
         # The caller revokes the token now: the socket is closed within seconds.
         try:
             while True:
-                ws.recv(timeout=30)
+                ws.recv(timeout=15)
+        except TimeoutError:
+            print("still open after 15 s", flush=True)
         except Exception as e:
             print("closed", type(e).__name__, flush=True)
 
