@@ -14,10 +14,39 @@ pub struct LogLine {
     /// `2024-05-01T12:34:56.789Z`: UTC, milliseconds; sorts as text.
     pub stamp: String,
     pub stream: Stream,
+    /// As text when it is UTF-8 (almost always), else as a list of bytes.
+    #[serde(with = "text_or_bytes")]
     pub line: Vec<u8>,
     /// No newline followed these bytes: the next line of the stream continues them
     /// (a line longer than the record cap, or one not finished yet when written).
     pub continues: bool,
+}
+
+/// A line's bytes in JSON: a string when they are UTF-8 (a tenth of the size of a
+/// list of numbers, and readable), else the list of bytes; both are read back.
+mod text_or_bytes {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        match std::str::from_utf8(bytes) {
+            Ok(text) => s.serialize_str(text),
+            Err(_) => s.collect_seq(bytes),
+        }
+    }
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        Text(String),
+        Bytes(Vec<u8>),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        Ok(match Either::deserialize(d)? {
+            Either::Text(text) => text.into_bytes(),
+            Either::Bytes(bytes) => bytes,
+        })
+    }
 }
 
 impl LogLine {
@@ -101,4 +130,32 @@ pub fn drain_some(job: &str, follower: &mut Follower, buf: &mut [u8]) -> Vec<Log
     let mut bytes = Vec::new();
     follower.poll(&mut bytes, buf);
     parse_records(job, &bytes)
+}
+
+#[cfg(test)]
+mod json_tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_text_in_json_unless_it_is_not_utf8() {
+        let line = |bytes: &[u8]| LogLine {
+            job: "j".into(),
+            stamp: "2026-01-01T00:00:00.000Z".into(),
+            stream: Stream::Out,
+            line: bytes.to_vec(),
+            continues: false,
+        };
+        for bytes in [
+            &b"hello"[..],
+            &b"caf\xc3\xa9"[..],
+            &b"\xff\xfe"[..],
+            &b""[..],
+        ] {
+            let json = serde_json::to_string(&line(bytes)).expect("encoded");
+            let back: LogLine = serde_json::from_str(&json).expect("decoded");
+            assert_eq!(back.line, bytes, "{json}");
+        }
+        let json = serde_json::to_string(&line(b"hello")).expect("encoded");
+        assert!(json.contains("\"line\":\"hello\""), "{json}");
+    }
 }

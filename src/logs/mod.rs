@@ -47,7 +47,7 @@ mod writer;
 pub use activity::Activity;
 pub use follow::{log_files, Follower, Grabber};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
-pub use page::{read_page, Cursor};
+pub use page::{read_page, Cursor, PageReader};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use view::{color_of, write_line, Style};
 pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};

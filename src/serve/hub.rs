@@ -14,7 +14,7 @@ use tokio::sync::broadcast;
 
 use crate::executor::{Executor, ExecutorError, LocalExecutor};
 use crate::job::JobStatus;
-use crate::logs::{Activity, Cursor, LogLine, Stream};
+use crate::logs::{Activity, Cursor, LogLine, PageReader, Stream};
 
 /// Lines read together, and where they are in the log.
 #[derive(Clone, Debug)]
@@ -88,7 +88,8 @@ impl Hubs {
                 receiver,
             });
         }
-        let (sender, receiver) = broadcast::channel(1024);
+        // A follower further behind than this catches up from the log instead.
+        let (sender, receiver) = broadcast::channel(64);
         let hub = Arc::new(Hub {
             sender: sender.clone(),
         });
@@ -114,7 +115,8 @@ impl Hubs {
         let root = self.executor.root();
         let path = root.log_file(name);
         let activity = Activity::watch(&[root.logs_dir()]);
-        let (_, mut cursor) = crate::logs::read_page(name, &path, Cursor::MAX, 0);
+        let mut reader = PageReader::new(name, &path);
+        let (_, mut cursor) = reader.read(Cursor::MAX, 0);
         let mut last_seen_file = None;
         let mut seen = activity.seen();
         while hub.strong_count() > 0 {
@@ -124,7 +126,7 @@ impl Hubs {
                 .is_ok_and(|info| info.status != JobStatus::Stopped);
             let file = std::fs::metadata(&path).ok().map(|m| (m.ino(), m.len()));
             if file != last_seen_file || !running {
-                let (lines, next) = crate::logs::read_page(name, &path, cursor, 1000);
+                let (lines, next) = reader.read(cursor, 1000);
                 if !lines.is_empty() {
                     let _ = sender.send(Batch {
                         start: cursor,

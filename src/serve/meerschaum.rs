@@ -22,7 +22,7 @@ use serde_json::{json, Value};
 
 use super::auth::Caller;
 use super::hub::unseen;
-use super::reply::{blocking, job_name, ApiError};
+use super::reply::{blocking, job_name, reading, ApiError};
 use super::AppState;
 use crate::executor::wire::ErrorCode;
 use crate::executor::{
@@ -323,9 +323,11 @@ async fn log_text(
     let name = job_name(&name)?;
     let ex = state.executor.clone();
     let job = name.clone();
-    let lines = blocking(move || ex.logs(&job, &crate::logs::Selection::default()))
-        .await
-        .map_err(|e| failed(&name, e))?;
+    let lines = reading(&state, move || {
+        ex.logs(&job, &crate::logs::Selection::default())
+    })
+    .await
+    .map_err(|e| failed(&name, e))?;
     let mut text = String::new();
     for line in &lines {
         text.push_str(&line_text(line));
@@ -445,7 +447,7 @@ async fn follow_socket(
         if behind {
             let ex = state.executor.clone();
             let job = name.clone();
-            let (lines, next) = blocking(move || ex.read_logs(&job, cursor, 1000))
+            let (lines, next) = reading(&state, move || ex.read_logs(&job, cursor, 1000))
                 .await
                 .unwrap_or_default();
             cursor = next;

@@ -31,6 +31,9 @@ use crate::executor::wire::ErrorCode;
 use crate::executor::LocalExecutor;
 use crate::store::Root;
 
+/// Log reads the server does at once.
+const LOG_READERS: usize = 4;
+
 /// How the server listens and what it allows.
 #[derive(Clone, Debug)]
 pub struct Options {
@@ -114,6 +117,8 @@ pub struct AppState {
     hubs: Arc<hub::Hubs>,
     followers: Arc<Followers>,
     limits: Limits,
+    /// Log reads at once.
+    readers: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server is told to stop: followers close.
     shutdown: tokio::sync::watch::Receiver<bool>,
 }
@@ -128,6 +133,7 @@ fn app(state: AppState) -> Router {
         .merge(v1::routes())
         .merge(meerschaum::routes())
         .fallback(no_route)
+        .layer(axum::middleware::map_response(reply::json_errors))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -205,6 +211,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     crate::store::private::create_dir_all(root.dir())
         .with_context(|| format!("creating the root {}", root.dir().display()))?;
     keep_private(root.dir())?;
+    reply::hide_root(root.dir());
     let executor = Arc::new(LocalExecutor::new(root.clone()));
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let shutdown_rx = shutdown.clone();
@@ -219,6 +226,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         limits: Limits {
             max_body: options.max_body,
         },
+        readers: Arc::new(tokio::sync::Semaphore::new(LOG_READERS)),
         shutdown,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -8,6 +8,7 @@ use axum::Json;
 
 use crate::executor::wire::{ErrorBody, ErrorCode};
 use crate::executor::ExecutorError;
+use crate::job::JobInfo;
 
 /// A failed request.
 #[derive(Debug)]
@@ -34,18 +35,73 @@ impl ApiError {
     }
 }
 
+/// The root directory as it appears in messages, set once when the server starts.
+static ROOT_TEXT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Remembers the server's root, so that replies never show where it is.
+pub fn hide_root(root: &std::path::Path) {
+    let _ = ROOT_TEXT.set(root.display().to_string());
+}
+
+/// `text` with the server's root written as `$MRSM_ROOT_DIR`.
+pub fn scrub(text: &str) -> String {
+    match ROOT_TEXT.get().filter(|r| !r.is_empty()) {
+        Some(root) => text.replace(root.as_str(), "$MRSM_ROOT_DIR"),
+        None => text.to_string(),
+    }
+}
+
+/// A job as a client sees it: no path of the server's in its messages.
+pub fn scrub_info(mut info: JobInfo) -> JobInfo {
+    info.reason = info.reason.as_deref().map(scrub);
+    info.warning = info.warning.as_deref().map(scrub);
+    if let Some(result) = &mut info.last_result {
+        result.message = scrub(&result.message);
+    }
+    info
+}
+
 impl From<ExecutorError> for ApiError {
     fn from(error: ExecutorError) -> ApiError {
         if let ExecutorError::Store(e) = &error {
             // The whole story stays in the server's log.
             eprintln!("mrsm serve: {e}");
         }
-        let (status, body) = ErrorBody::from_executor(&error);
+        let (status, mut body) = ErrorBody::from_executor(&error);
+        body.detail = scrub(&body.detail);
         ApiError {
             status: StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             body,
         }
     }
+}
+
+/// Every error reply in the documented shape: the framework's own (a body that
+/// is not JSON, a missing content type, a bad query) are turned into
+/// `{"detail", "error"}` with their status kept.
+pub async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (_, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, 16 * 1024)
+        .await
+        .unwrap_or_default();
+    let code = match status.as_u16() {
+        401 => ErrorCode::Unauthorized,
+        403 => ErrorCode::Forbidden,
+        404 => ErrorCode::NotFound,
+        413 => ErrorCode::TooLarge,
+        s if s < 500 => ErrorCode::Invalid,
+        _ => ErrorCode::Refused,
+    };
+    ApiError::new(status, code, scrub(String::from_utf8_lossy(&text).trim())).into_response()
 }
 
 impl IntoResponse for ApiError {
@@ -68,6 +124,17 @@ where
             format!("the request's work failed: {e}"),
         )),
     }
+}
+
+/// [`blocking`] for work that reads a log: each such read may hold a log file in
+/// memory, so only a few run at once (the others wait their turn).
+pub async fn reading<T, F>(state: &super::AppState, work: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, ExecutorError> + Send + 'static,
+{
+    let _permit = state.readers.acquire().await;
+    blocking(work).await
 }
 
 /// A job name from a path, checked before it is used to build any path: `..`,

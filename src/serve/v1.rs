@@ -12,7 +12,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::hub::unseen;
-use super::reply::{blocking, job_name, ApiError};
+use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
@@ -59,7 +59,7 @@ async fn list(
     let ex = state.executor.clone();
     blocking(move || ex.list(q.project.as_deref()))
         .await
-        .map(Json)
+        .map(|jobs| Json(jobs.into_iter().map(scrub_info).collect()))
 }
 
 async fn kept(
@@ -78,7 +78,9 @@ async fn job(
 ) -> Result<Json<JobInfo>, ApiError> {
     let name = job_name(&name)?;
     let ex = state.executor.clone();
-    blocking(move || ex.get(&name)).await.map(Json)
+    blocking(move || ex.get(&name))
+        .await
+        .map(|info| Json(scrub_info(info)))
 }
 
 fn checked_body(name: &str, body: &CreateBody) -> Result<(), ApiError> {
@@ -100,7 +102,7 @@ async fn create(
     checked_body(&name, &body)?;
     let ex = state.executor.clone();
     let info = blocking(move || ex.create(&body.spec, &body.options())).await?;
-    Ok((StatusCode::CREATED, Json(info)))
+    Ok((StatusCode::CREATED, Json(scrub_info(info))))
 }
 
 async fn replace(
@@ -112,7 +114,7 @@ async fn replace(
     let ex = state.executor.clone();
     blocking(move || ex.replace(&body.spec, &body.options()))
         .await
-        .map(Json)
+        .map(|info| Json(scrub_info(info)))
 }
 
 async fn spec(
@@ -204,13 +206,20 @@ async fn logs(
     Query(q): Query<LogsQuery>,
 ) -> Result<Json<Vec<LogLine>>, ApiError> {
     let name = job_name(&name)?;
+    if let Some(since) = &q.since {
+        since.parse::<jiff::Timestamp>().map_err(|_| {
+            ApiError::invalid("since: expected a UTC time such as 2026-05-01T12:00:00.000Z")
+        })?;
+    }
     let ex = state.executor.clone();
     let selection = Selection {
         tail: q.tail,
         since: q.since,
         output_only: q.output_only,
     };
-    blocking(move || ex.logs(&name, &selection)).await.map(Json)
+    reading(&state, move || ex.logs(&name, &selection))
+        .await
+        .map(Json)
 }
 
 #[derive(Deserialize)]
@@ -236,7 +245,7 @@ async fn read_page(
 ) -> Result<LogPage, ApiError> {
     let ex = state.executor.clone();
     let name = name.to_string();
-    blocking(move || {
+    reading(state, move || {
         let running = ex.get(&name)?.status != JobStatus::Stopped;
         let (lines, cursor) = ex.read_logs(&name, cursor, max)?;
         Ok(LogPage {
