@@ -429,3 +429,46 @@ fn https_with_a_certificate_and_its_key() {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+#[test]
+fn half_sent_requests_neither_block_good_clients_nor_stay_open() {
+    let server = Server::start_with(&[("MRSM_HEAD_TIMEOUT_MS", "500")]);
+    let idle: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", server.port)).expect("connects");
+            s.write_all(b"GET /healthcheck HTTP/1.1\r\nHost: x\r\n")
+                .expect("half a request");
+            s
+        })
+        .collect();
+    let asked = Instant::now();
+    assert_eq!(
+        call(
+            "GET",
+            &format!("{}/v1/jobs", server.url()),
+            Some(&server.token)
+        )
+        .0,
+        200
+    );
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    // Each half request is dropped once its head is late.
+    for mut s in idle {
+        s.set_read_timeout(Some(Duration::from_secs(20)))
+            .expect("timeout");
+        let mut buf = [0u8; 256];
+        let closed = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                // A last word (408) before closing is fine.
+                Ok(_) => continue,
+                Err(e) => break e.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        };
+        assert!(closed, "a half-sent request was kept open");
+    }
+}

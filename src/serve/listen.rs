@@ -17,12 +17,31 @@ use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
-/// How long a client has to send a request's head.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a client has to send a request's head (`MRSM_HEAD_TIMEOUT_MS`
+/// overrides it, for tests).
+fn head_timeout() -> Duration {
+    std::env::var("MRSM_HEAD_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(Duration::from_secs(10), Duration::from_millis)
+}
 /// How long a client has to finish its TLS handshake.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Connections served at once.
+/// Connections served at once, at most.
 pub const MAX_CONNECTIONS: usize = 4096;
+
+/// How many connections this process can hold: half its file limit (less what
+/// jobs and logs need), so a flood of clients waits in the backlog instead of
+/// starving the server of descriptors. The limit is not raised: the jobs the
+/// server starts inherit it.
+fn connection_slots() -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return 256;
+    };
+    let usable = usize::try_from(soft.saturating_sub(128) / 2).unwrap_or(MAX_CONNECTIONS);
+    usable.clamp(16, MAX_CONNECTIONS)
+}
 /// How long open connections get to finish after shutdown is asked.
 const DRAIN: Duration = Duration::from_secs(5);
 
@@ -33,7 +52,8 @@ pub async fn serve(
     app: Router,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let slots = Arc::new(Semaphore::new(connection_slots()));
+    let head = head_timeout();
     let mut connections = tokio::task::JoinSet::new();
     loop {
         let Ok(slot) = slots.clone().acquire_owned().await else {
@@ -56,12 +76,12 @@ pub async fn serve(
         connections.spawn(async move {
             let _slot = slot;
             match tls {
-                None => connection(stream, app, shutdown).await,
+                None => connection(stream, app, shutdown, head).await,
                 Some(acceptor) => {
                     if let Ok(Ok(stream)) =
                         tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await
                     {
-                        connection(stream, app, shutdown).await;
+                        connection(stream, app, shutdown, head).await;
                     }
                 }
             }
@@ -77,15 +97,13 @@ pub async fn serve(
 }
 
 /// One connection, until it closes or shutdown is asked (then after its request).
-async fn connection<I>(io: I, app: Router, mut shutdown: watch::Receiver<bool>)
+async fn connection<I>(io: I, app: Router, mut shutdown: watch::Receiver<bool>, head: Duration)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = TowerToHyperService::new(app);
     let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT);
+    builder.timer(TokioTimer::new()).header_read_timeout(head);
     let served = builder
         .serve_connection(TokioIo::new(io), service)
         .with_upgrades();

@@ -18,11 +18,17 @@ pub struct Server {
     pub port: u16,
     /// A token with every scope.
     pub token: String,
+    vars: Vec<(String, String)>,
 }
 
 impl Server {
     /// Makes an all-scopes token and starts the server on a free port.
     pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// [`Server::start`] with more environment for the server.
+    pub fn start_with(vars: &[(&str, &str)]) -> Server {
         let env = Env::new();
         let token = env.token("admin", &[]);
         let mut server = Server {
@@ -30,6 +36,10 @@ impl Server {
             child: None,
             port: 0,
             token,
+            vars: vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         };
         server.launch(0);
         server
@@ -40,6 +50,7 @@ impl Server {
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .env("MRSM_ROOT_DIR", self.env.root())
             .env_remove("MRSM_CONFIG")
+            .envs(self.vars.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
