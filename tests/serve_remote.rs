@@ -377,3 +377,97 @@ fn an_unreachable_server_leaves_its_jobs_alone_while_the_rest_converges() {
     assert!(remote.is_alive(), "the remote job was left as it was");
     assert_eq!(server.env.status("there"), "running");
 }
+
+#[test]
+fn a_token_s_missing_scopes_are_said_not_hidden() {
+    let server = Server::start();
+    let limited = server.env.token("laptop", &["jobs:read", "jobs:write"]);
+    let client = server.client_with(&limited);
+    // The run works; removing its job afterwards needs jobs:delete, and it says so.
+    let out = client
+        .mrsm()
+        .args([
+            "run",
+            "-e",
+            "api:test",
+            "--name",
+            "once",
+            "--",
+            "sh",
+            "-c",
+            "echo done; exit 3",
+        ])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stays on api:test") && err.contains("jobs:delete"),
+        "{err}"
+    );
+    // Input needs jobs:execute: attach says it was not sent.
+    client
+        .mrsm()
+        .args([
+            "run",
+            "-d",
+            "-e",
+            "api:test",
+            "--name",
+            "asker",
+            "--",
+            "sh",
+            "-c",
+            "read line; echo \"got $line\"",
+        ])
+        .assert()
+        .success();
+    let mut attach = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        .args(["attach", "job", "-e", "api:test", "asker"])
+        .env("MRSM_ROOT_DIR", client.env.root())
+        .env("MRSM_CONFIG", &client.config)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("attach starts");
+    std::io::Write::write_all(attach.stdin.as_mut().expect("piped"), b"hello\n").expect("typed");
+    // Its first line on stderr (read on a thread: the test must not hang on it).
+    let stderr = attach.stderr.take().expect("piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let first = BufReader::new(stderr).lines().next().and_then(Result::ok);
+        let _ = tx.send(first.unwrap_or_default());
+    });
+    let said = rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| "nothing in 20 s".into());
+    let _ = attach.kill();
+    let _ = attach.wait();
+    assert!(
+        said.contains("input not sent") && said.contains("jobs:execute"),
+        "{said}"
+    );
+}
+
+#[test]
+fn a_settings_url_without_a_scheme_is_refused_with_its_place() {
+    let server = Server::start();
+    let client = server.client();
+    std::fs::write(
+        &client.config,
+        "[executors.test]\nurl = \"127.0.0.1:8000\"\n",
+    )
+    .expect("written");
+    let out = client
+        .mrsm()
+        .args(["show", "jobs", "-e", "test"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("config.toml:1:") && err.contains("http://HOST:PORT"),
+        "{err}"
+    );
+}

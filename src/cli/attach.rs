@@ -115,7 +115,10 @@ fn forward_input(executor: &dyn Executor, name: &str) {
                         Err(e) if e.to_string().contains(crate::supervisor::INPUT_NOT_READ) => {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                         }
-                        Err(_) => return,
+                        Err(e) => {
+                            err!("mrsm: input not sent to job {name:?}: {}", e.reason());
+                            return;
+                        }
                     }
                 }
             }

@@ -86,7 +86,7 @@ pub fn each(
     let results = crate::parallel::each(&names.names, |name| verb(executor, name));
     for result in results {
         match result {
-            Ok(outcome) => out!("{}", outcome.on(on.label())),
+            Ok(outcome) => out!("{}", outcome.on(executor.label())),
             Err(e) => {
                 err!("error: {e}");
                 code = code.max(1);

@@ -195,7 +195,14 @@ fn remote_foreground(executor: &dyn Executor, spec: &JobSpec) -> anyhow::Result<
         followed
     });
     let info = executor.get(&name);
-    let _ = executor.delete(&name, &crate::executor::DeleteOptions::purge());
+    if let Err(e) = executor.delete(&name, &crate::executor::DeleteOptions::purge()) {
+        err!(
+            "warning: job {name:?} stays on {} (`mrsm delete jobs -e {} {name}` removes it): {}",
+            executor.label(),
+            executor.label(),
+            e.reason()
+        );
+    }
     followed?;
     let info = info?;
     if let Some(signal) = interrupt::received() {

@@ -72,6 +72,19 @@ pub fn plain_http_problem(url: &str, has_token: bool, allowed: bool) -> Option<S
     })
 }
 
+/// Why `url` could not be reached, with what to do when the cause is likely.
+fn unreachable_message(url: &str, error: &ureq::Error) -> String {
+    let text = error.to_string();
+    let hint = if url.starts_with("https://")
+        && (text.contains("corrupt message") || text.contains("InvalidContentType"))
+    {
+        " (is the server plain HTTP? then the url is http://…)"
+    } else {
+        ""
+    };
+    format!("cannot reach {url}: {text}{hint}")
+}
+
 impl ApiExecutor {
     /// The executor `label` (`api:NAME`) at `url`, authenticating with `token`.
     pub fn new(label: &str, url: &str, token: Option<String>) -> ApiExecutor {
@@ -98,6 +111,13 @@ impl ApiExecutor {
     fn error(&self, name: &str, error: CallError) -> ExecutorError {
         match error {
             CallError::Unreachable(message) => self.unavailable(message),
+            CallError::Answered(401, _) if self.token.is_none() => self.unavailable(format!(
+                "the server asks for a token and {} has none: add `token: …` under the spec's \
+                 `executors:` entry, or `token = \"…\"` under [executors.{}] in the settings file \
+                 (`mrsm token create NAME` on the server makes one)",
+                self.label,
+                self.label.trim_start_matches("api:")
+            )),
             CallError::Answered(401, body) => self.unavailable(format!(
                 "the server refused the token (401: {}); check `token` for executor {}",
                 body.detail, self.label
@@ -120,7 +140,7 @@ impl ApiExecutor {
     ) -> Result<T, CallError> {
         let url = format!("{}{path}", self.url);
         let unreachable =
-            |e: ureq::Error| CallError::Unreachable(format!("cannot reach {}: {e}", self.url));
+            |e: ureq::Error| CallError::Unreachable(unreachable_message(&self.url, &e));
         let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
         let mut response = match method {
             "GET" | "DELETE" => {
@@ -460,7 +480,7 @@ impl Executor for ApiExecutor {
         }
         let mut response = request
             .send(data)
-            .map_err(|e| self.unavailable(format!("cannot reach {}: {e}", self.url)))?;
+            .map_err(|e| self.unavailable(unreachable_message(&self.url, &e)))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             return Ok(());

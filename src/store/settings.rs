@@ -107,6 +107,9 @@ fn executor_problem(name: &str, executor: &ExecutorSettings) -> Option<String> {
     }
     match executor.url.as_deref().map(str::trim) {
         None | Some("") => Some(format!("executor {name:?} has no `url`")),
+        Some(url) if !(url.starts_with("http://") || url.starts_with("https://")) => Some(format!(
+            "executor {name:?}: bad url {url:?}: expected http://HOST:PORT or https://HOST:PORT"
+        )),
         Some(_) => None,
     }
 }

@@ -111,6 +111,11 @@ impl Server {
     /// A client machine: its own root, and a settings file naming this server as
     /// executor `test` with the all-scopes token.
     pub fn client(&self) -> Client {
+        self.client_with(&self.token)
+    }
+
+    /// [`Server::client`] with another token.
+    pub fn client_with(&self, token: &str) -> Client {
         let env = Env::new();
         let config = env.work().join("config.toml");
         std::fs::write(
@@ -118,7 +123,7 @@ impl Server {
             format!(
                 "[executors.test]\nurl = \"{}\"\ntoken = \"{}\"\n",
                 self.url(),
-                self.token
+                token
             ),
         )
         .expect("settings written");
