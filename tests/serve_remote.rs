@@ -471,3 +471,113 @@ fn a_settings_url_without_a_scheme_is_refused_with_its_place() {
         "{err}"
     );
 }
+
+/// A `logs -f` (or other) child whose stdout lines are collected as they come.
+struct Collecting {
+    child: std::process::Child,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Collecting {
+    fn start(client: &Client, args: &[&str]) -> Collecting {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            .args(args)
+            .env("MRSM_ROOT_DIR", client.env.root())
+            .env("MRSM_CONFIG", &client.config)
+            .env("NO_COLOR", "1")
+            .current_dir(client.env.work())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stdout = child.stdout.take().expect("piped");
+        let lines = seen.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                lines.lock().expect("lock").push(line);
+            }
+        });
+        Collecting { child, seen }
+    }
+
+    fn count(&self, text: &str) -> usize {
+        self.seen
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|l| l.ends_with(text))
+            .count()
+    }
+
+    fn wait_for(&self, text: &str, times: usize) {
+        wait_for(Duration::from_secs(30), text, || {
+            (self.count(text) >= times).then_some(())
+        });
+    }
+}
+
+impl Drop for Collecting {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn logs_follow_picks_up_remote_jobs_late_and_across_their_restarts() {
+    let mut server = Server::start();
+    let client = server.client();
+    let url = server.url();
+    let write_spec = |jobs: &[&str]| {
+        let mut text = format!("project: late\nexecutors:\n  test:\n    url: {url}\njobs:\n");
+        for job in jobs {
+            text.push_str(&format!(
+                "  {job}:\n    executor: api:test\n    command: sh -c 'echo {job} says hello; sleep 300'\n"
+            ));
+        }
+        std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    };
+    write_spec(&["r1"]);
+    client.mrsm().args(["up", "-d"]).assert().success();
+    // The follower starts while the server is down, and finds it when it is back.
+    server.kill();
+    let follower = Collecting::start(&client, &["logs", "-f", "--output-only"]);
+    server.kill_and_restart();
+    follower.wait_for("r1 says hello", 1);
+    // A job created while following is followed from its first line.
+    write_spec(&["r1", "r2"]);
+    client.mrsm().args(["up", "-d"]).assert().success();
+    follower.wait_for("r2 says hello", 1);
+    // A restarted job is followed into its new run.
+    client.mrsm().args(["restart", "r1"]).assert().success();
+    follower.wait_for("r1 says hello", 2);
+    assert_eq!(follower.count("r2 says hello"), 1);
+    drop(follower);
+    client.mrsm().arg("down").assert().success();
+}
+
+#[test]
+fn foreground_up_shows_the_remote_jobs_lines_too() {
+    let server = Server::start();
+    let client = server.client();
+    let text = format!(
+        "project: fg\nexecutors:\n  test:\n    url: {}\njobs:\n  \
+         here:\n    command: sh -c 'echo local says hello; sleep 300'\n  \
+         there:\n    executor: api:test\n    command: sh -c 'echo remote says hello; sleep 300'\n",
+        server.url()
+    );
+    std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    let up = Collecting::start(&client, &["up"]);
+    up.wait_for("local says hello", 1);
+    up.wait_for("remote says hello", 1);
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(up.child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    );
+    wait_for(
+        Duration::from_secs(30),
+        "the remote job to be stopped",
+        || (server.env.status("there") == "stopped").then_some(()),
+    );
+}

@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
-use super::UsageError;
-use crate::executor::{Executor, ExecutorError, LocalExecutor, Registry};
+use super::{remote_logs, UsageError};
+use crate::executor::{Executor, LocalExecutor};
 use crate::job::{validate_name, JobFile};
 use crate::logs::multiplex::{self, Jobs};
-use crate::logs::{format_stamp, LogLine, Selection, Style};
+use crate::logs::{format_stamp, Selection, Style};
 use crate::spec::DeclaredExecutor;
 use crate::store::{read_json, Root};
 
@@ -186,17 +186,17 @@ fn show_elsewhere(
             .collect(),
     };
     let width = names.iter().map(String::len).max().unwrap_or(0);
-    let out: Mutex<Box<dyn Write + Send>> = Mutex::new(Box::new(std::io::stdout()));
+    let print = remote_logs::shared_printer(Arc::new(Mutex::new(Box::new(std::io::stdout()))));
     if !args.follow {
         for name in &names {
-            show_remote(
+            remote_logs::show_job(
                 executor.as_ref(),
                 name,
                 selection,
                 style,
                 width,
                 false,
-                &out,
+                &print,
             )?;
         }
         return Ok(0);
@@ -204,11 +204,17 @@ fn show_elsewhere(
     let failed = std::sync::atomic::AtomicBool::new(false);
     std::thread::scope(|scope| {
         for name in &names {
-            let (executor, out, failed) = (&executor, &out, &failed);
+            let (executor, print, failed) = (&executor, &print, &failed);
             scope.spawn(move || {
-                if let Err(e) =
-                    show_remote(executor.as_ref(), name, selection, style, width, true, out)
-                {
+                if let Err(e) = remote_logs::show_job(
+                    executor.as_ref(),
+                    name,
+                    selection,
+                    style,
+                    width,
+                    true,
+                    print,
+                ) {
                     err!("error: {e}");
                     failed.store(true, std::sync::atomic::Ordering::SeqCst);
                 }
@@ -248,71 +254,6 @@ impl Write for WholeLines<'_> {
         self.pending.drain(..=end);
         out.flush()
     }
-}
-
-/// The project's jobs on every executor but `local`, by executor. One that cannot
-/// be reached is reported and left out.
-fn remote_jobs(registry: &Registry, project: &str) -> Vec<(Arc<dyn Executor>, Vec<String>)> {
-    let mut found = Vec::new();
-    for (label, executor) in registry.all() {
-        if label == crate::executor::DEFAULT_LABEL {
-            continue;
-        }
-        match executor.list(Some(project)) {
-            Ok(jobs) => {
-                let names: Vec<String> = jobs
-                    .into_iter()
-                    .filter(|j| j.project.as_deref() == Some(project))
-                    .map(|j| j.name)
-                    .collect();
-                if !names.is_empty() {
-                    found.push((executor, names));
-                }
-            }
-            Err(e) => err!(
-                "warning: the logs of jobs on {label} are not shown: {}",
-                e.reason()
-            ),
-        }
-    }
-    found
-}
-
-/// Prints a remote job's lines to `out` (and follows them with `follow`). Without
-/// `--tail` or `--since` a follower reads the log from its first line by cursor,
-/// so no line is shown twice or missed between the history and the new lines.
-fn show_remote(
-    executor: &dyn Executor,
-    name: &str,
-    selection: &Selection,
-    style: Style,
-    width: usize,
-    follow: bool,
-    out: &Mutex<Box<dyn Write + Send>>,
-) -> Result<(), ExecutorError> {
-    let mut lines = WholeLines {
-        out,
-        pending: Vec::new(),
-    };
-    let mut print = |line: &LogLine| {
-        crate::logs::write_line(&mut lines, line, width, style)
-            .and_then(|()| lines.flush())
-            .is_ok()
-    };
-    let whole = selection.tail.is_none() && selection.since.is_none();
-    if !(follow && whole) {
-        for line in executor.logs(name, selection)? {
-            if !print(&line) {
-                return Ok(());
-            }
-        }
-    }
-    if follow {
-        executor.follow_logs(name, whole, &mut |line| {
-            !selection.admits(&line) || print(&line)
-        })?;
-    }
-    Ok(())
 }
 
 /// A project's jobs as the executor knows them, ones created while following included.
@@ -355,60 +296,43 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
     for name in &args.names {
         check_name(&root, name, asked.map(|p| p.name.as_str()))?;
     }
+    let out: Arc<Mutex<Box<dyn Write + Send>>> = Arc::new(Mutex::new(Box::new(stdout)));
     // The project's jobs elsewhere are shown beside the local ones.
     let remote = match &project {
-        Some(p) if args.names.is_empty() => remote_jobs(
-            &crate::reconcile::with_declared(&super::registry()?, &p.remotes),
-            &p.name,
-        ),
-        _ => Vec::new(),
+        Some(p) if args.names.is_empty() => Some(remote_logs::show_project(
+            crate::reconcile::with_declared(&super::registry()?, &p.remotes),
+            p.name.clone(),
+            selection.clone(),
+            style,
+            args.follow,
+            remote_logs::shared_printer(out.clone()),
+        )),
+        _ => None,
     };
     let jobs = match project {
         _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
         Some(p) => project_jobs(LocalExecutor::new(root.clone()), p.name),
         None => Jobs::All,
     };
-    let out: Mutex<Box<dyn Write + Send>> = Mutex::new(Box::new(stdout));
-    let width = remote
-        .iter()
-        .flat_map(|(_, names)| names.iter().map(String::len))
-        .max()
-        .unwrap_or(0);
-    let shown = std::thread::scope(|scope| {
-        for (executor, names) in &remote {
-            for name in names {
-                let (out, selection) = (&out, &selection);
-                scope.spawn(move || {
-                    let shown = show_remote(
-                        executor.as_ref(),
-                        name,
-                        selection,
-                        style,
-                        width,
-                        args.follow,
-                        out,
-                    );
-                    if let Err(e) = shown {
-                        err!("error: {e}");
-                    }
-                });
-            }
-        }
-        let mut lines = WholeLines {
-            out: &out,
-            pending: Vec::new(),
-        };
-        let shown = multiplex::show(
-            &root,
-            &jobs,
-            &selection,
-            style,
-            args.follow,
-            &|| true,
-            &mut lines,
-        );
-        shown.and_then(|()| lines.flush())
-    });
+    let mut lines = WholeLines {
+        out: &out,
+        pending: Vec::new(),
+    };
+    let shown = multiplex::show(
+        &root,
+        &jobs,
+        &selection,
+        style,
+        args.follow,
+        &|| true,
+        &mut lines,
+    )
+    .and_then(|()| lines.flush());
+    // Without -f the remote jobs' lines are all printed before returning; with it
+    // their followers end with the process.
+    if let (Some(remote), false) = (remote, args.follow) {
+        let _ = remote.join();
+    }
     match shown {
         Ok(()) => Ok(0),
         // The reader went away (`| head`): not an error.

@@ -9,6 +9,7 @@ mod compose;
 mod interrupt;
 mod jobs;
 mod logs;
+mod remote_logs;
 mod render;
 mod run;
 mod serve;

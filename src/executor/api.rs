@@ -297,6 +297,62 @@ impl ApiExecutor {
     }
 }
 
+/// How long a follower waits before asking again about a job that stopped (it may
+/// be started again).
+const STOPPED_LOOK: Duration = Duration::from_millis(500);
+
+impl ApiExecutor {
+    /// Pages from `cursor` on, handed to `on_line`; until the job stops when
+    /// `until_stopped`, else for as long as `on_line` wants. A lost server is
+    /// waited for (said once on standard error, and once when it is back).
+    fn follow_pages(
+        &self,
+        name: &str,
+        mut cursor: Cursor,
+        until_stopped: bool,
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        let mut delay = Duration::from_millis(100);
+        let mut lost_since: Option<Instant> = None;
+        loop {
+            match self.page(name, cursor, 1000, PAGE_WAIT_MS) {
+                Ok(page) => {
+                    if lost_since.take().is_some() {
+                        err!(
+                            "mrsm: {} is back; following {name:?} again from where it was",
+                            self.label
+                        );
+                    }
+                    delay = Duration::from_millis(100);
+                    let quiet = !page.running && page.lines.is_empty();
+                    for line in page.lines {
+                        if !on_line(line) {
+                            return Ok(());
+                        }
+                    }
+                    cursor = page.cursor;
+                    match (quiet, until_stopped) {
+                        (true, true) => return Ok(()),
+                        (true, false) => std::thread::sleep(STOPPED_LOOK),
+                        _ => {}
+                    }
+                }
+                Err(ExecutorError::Unavailable { message, .. })
+                    if !message.contains("(401") && !message.contains("(403") =>
+                {
+                    if lost_since.is_none() {
+                        err!("mrsm: lost {} ({message}); trying again", self.label);
+                        lost_since = Some(Instant::now());
+                    }
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
 impl Executor for ApiExecutor {
     fn label(&self) -> &str {
         &self.label
@@ -420,47 +476,25 @@ impl Executor for ApiExecutor {
         ready: &mut dyn FnMut(),
         on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError> {
-        let mut cursor = match from_start {
+        let cursor = match from_start {
             true => 0,
             // A cursor past the end reads from the end.
             false => self.page(name, Cursor::MAX, 1, 0)?.cursor,
         };
         ready();
-        let mut delay = Duration::from_millis(100);
-        let mut lost_since: Option<Instant> = None;
-        loop {
-            match self.page(name, cursor, 1000, PAGE_WAIT_MS) {
-                Ok(page) => {
-                    if lost_since.take().is_some() {
-                        err!(
-                            "mrsm: {} is back; following {name:?} again from where it was",
-                            self.label
-                        );
-                    }
-                    delay = Duration::from_millis(100);
-                    let done = !page.running && page.lines.is_empty();
-                    for line in page.lines {
-                        if !on_line(line) {
-                            return Ok(());
-                        }
-                    }
-                    cursor = page.cursor;
-                    if done {
-                        return Ok(());
-                    }
-                }
-                Err(ExecutorError::Unavailable { message, .. })
-                    if !message.contains("(401") && !message.contains("(403") =>
-                {
-                    if lost_since.is_none() {
-                        err!("mrsm: lost {} ({message}); trying again", self.label);
-                        lost_since = Some(Instant::now());
-                    }
-                    std::thread::sleep(delay);
-                    delay = (delay * 2).min(Duration::from_secs(2));
-                }
-                Err(e) => return Err(e),
-            }
+        self.follow_pages(name, cursor, true, on_line)
+    }
+
+    fn follow_logs_from(
+        &self,
+        name: &str,
+        cursor: Cursor,
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        match self.follow_pages(name, cursor, false, on_line) {
+            // Deleted: nothing more will come.
+            Err(ExecutorError::NotFound(_)) => Ok(()),
+            other => other,
         }
     }
 

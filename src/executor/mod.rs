@@ -251,6 +251,23 @@ pub trait Executor: Send + Sync {
         ready: &mut dyn FnMut(),
         on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError>;
+    /// Hands `on_line` each line of the job's log from record `cursor` on, as it is
+    /// written, across the job's stops and restarts, until `on_line` returns false
+    /// or the job is deleted: what `logs -f` does with a job elsewhere. An executor
+    /// that cannot says so, and callers fall back to [`Executor::follow_logs`].
+    fn follow_logs_from(
+        &self,
+        name: &str,
+        cursor: Cursor,
+        on_line: &mut dyn FnMut(LogLine) -> bool,
+    ) -> Result<(), ExecutorError> {
+        let _ = (cursor, on_line);
+        Err(ExecutorError::Unsupported {
+            name: name.into(),
+            executor: self.label().into(),
+            what: "follow its logs across restarts".into(),
+        })
+    }
     /// Writes to the standard input of the job's running step; `eof` closes it.
     fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError>;
 }

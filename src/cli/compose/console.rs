@@ -23,6 +23,15 @@ pub struct Notices {
 }
 
 impl Notices {
+    /// Queues a job's log line (formatted, newline included), waiting while the
+    /// printer is that far behind: log lines are never dropped. False once the
+    /// printer is gone.
+    pub fn line(&self, bytes: &[u8]) -> bool {
+        let text = String::from_utf8_lossy(bytes);
+        let text = text.strip_suffix('\n').unwrap_or(&text).to_string();
+        self.tx.send(Message { error: false, text }).is_ok()
+    }
+
     /// Queues a message; when the printer is that far behind it is counted instead.
     pub fn send(&self, message: Message) {
         match self.tx.try_send(message) {

@@ -32,6 +32,7 @@ pub fn follow_and_watch(
 ) -> anyhow::Result<bool> {
     interrupt::install();
     let (console, notices) = Console::new();
+    follow_remote_jobs(files, project, began, &notices);
     let watcher = spawn_watcher(files.clone(), notices);
     let printer = spawn_printer(executor.root().clone(), project.to_string(), began, console);
     while !interrupt::requested() && !printer.is_finished() {
@@ -77,6 +78,43 @@ pub fn follow_and_watch(
 
 /// The log printer on its own thread: the project's logs from `began`, and the
 /// watcher's messages between its turns.
+/// The project's jobs on other executors, their lines handed to the printer
+/// through `notices` (which waits rather than drop a line).
+fn follow_remote_jobs(files: &Files, project: &str, began: Timestamp, notices: &Notices) {
+    let declared = files.load().map(|d| d.executors).unwrap_or_default();
+    let Ok(registry) = crate::cli::registry() else {
+        return;
+    };
+    let registry = crate::reconcile::with_declared(&registry, &declared);
+    if registry.labels().len() < 2 {
+        return;
+    }
+    let notices = notices.clone();
+    let _ = crate::cli::remote_logs::show_project(
+        registry,
+        project.to_string(),
+        Selection {
+            since: Some(format_stamp(began)),
+            ..Selection::default()
+        },
+        style(),
+        true,
+        std::sync::Arc::new(move |bytes: &[u8]| notices.line(bytes)),
+    );
+}
+
+/// How the printer shows lines: colours on a terminal (unless NO_COLOR), and a
+/// job's control bytes shown, not obeyed.
+fn style() -> Style {
+    let terminal = std::io::stdout().is_terminal();
+    let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    Style {
+        color,
+        escape: terminal,
+        ..Style::default()
+    }
+}
+
 fn spawn_printer(
     root: crate::store::Root,
     project: String,
@@ -84,14 +122,7 @@ fn spawn_printer(
     console: Console,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
     std::thread::spawn(move || {
-        let terminal = std::io::stdout().is_terminal();
-        let color = terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        // On a terminal, a job's control bytes are shown, not obeyed.
-        let style = Style {
-            color,
-            escape: terminal,
-            ..Style::default()
-        };
+        let style = style();
         let selection = Selection {
             since: Some(format_stamp(began)),
             ..Selection::default()

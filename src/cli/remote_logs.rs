@@ -1,0 +1,139 @@
+//! The logs of a project's jobs on other executors, beside the local ones: each
+//! job followed on a thread of its own by cursor (from its first line, so nothing
+//! is shown twice or missed), across the job's restarts and the server's; jobs that
+//! appear later, or on an executor that answers only later, are picked up by a
+//! look every two seconds. `logs -f` and foreground `up` both use it.
+
+use std::collections::HashSet;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::executor::{Executor, ExecutorError, Registry, DEFAULT_LABEL};
+use crate::logs::{write_line, Cursor, LogLine, Selection, Style};
+
+/// Where formatted lines go (whole lines, newline included); false: stop.
+pub type Printer = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// How often the executors are asked for the project's jobs while following.
+const LOOK_EVERY: Duration = Duration::from_secs(2);
+
+/// A printer onto a shared output, a line at a time.
+pub fn shared_printer(out: Arc<Mutex<Box<dyn Write + Send>>>) -> Printer {
+    Arc::new(move |bytes: &[u8]| {
+        let mut out = out.lock().unwrap_or_else(|e| e.into_inner());
+        out.write_all(bytes).and_then(|()| out.flush()).is_ok()
+    })
+}
+
+/// Prints a job's lines (and follows them with `follow`). Without `--tail` the
+/// log is read from its first line by cursor and `selection` filters it; with
+/// it, the last lines come first and following starts at the end.
+pub fn show_job(
+    executor: &dyn Executor,
+    name: &str,
+    selection: &Selection,
+    style: Style,
+    width: usize,
+    follow: bool,
+    print: &Printer,
+) -> Result<(), ExecutorError> {
+    let emit = |line: &LogLine| {
+        let mut bytes = Vec::new();
+        write_line(&mut bytes, line, width, style).is_ok() && print(&bytes)
+    };
+    let whole = selection.tail.is_none();
+    if !(follow && whole) {
+        for line in executor.logs(name, selection)? {
+            if !emit(&line) {
+                return Ok(());
+            }
+        }
+    }
+    if !follow {
+        return Ok(());
+    }
+    let cursor: Cursor = match whole {
+        true => 0,
+        false => executor
+            .read_logs(name, Cursor::MAX, 1)
+            .map_or(0, |(_, end)| end),
+    };
+    let mut on_line = |line: LogLine| !selection.admits(&line) || emit(&line);
+    match executor.follow_logs_from(name, cursor, &mut on_line) {
+        Err(ExecutorError::Unsupported { .. }) => executor.follow_logs(name, whole, &mut on_line),
+        other => other,
+    }
+}
+
+/// Shows the project's jobs on every executor but `local`. With `follow` it
+/// returns at once and keeps following on its own threads (they end with the
+/// process); without, it returns once everything was printed.
+pub fn show_project(
+    registry: Registry,
+    project: String,
+    selection: Selection,
+    style: Style,
+    follow: bool,
+    print: Printer,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        let mut followed: HashSet<(String, String)> = HashSet::new();
+        let mut warned: HashSet<String> = HashSet::new();
+        let mut printing = Vec::new();
+        loop {
+            for (label, executor) in registry.all() {
+                if label == DEFAULT_LABEL {
+                    continue;
+                }
+                let jobs = match executor.list(Some(&project)) {
+                    Ok(jobs) => {
+                        warned.remove(&label);
+                        jobs
+                    }
+                    Err(e) => {
+                        if warned.insert(label.clone()) {
+                            err!(
+                                "warning: the logs of jobs on {label} are not shown until it answers: {}",
+                                e.reason()
+                            );
+                        }
+                        continue;
+                    }
+                };
+                for job in jobs
+                    .into_iter()
+                    .filter(|j| j.project.as_deref() == Some(&project))
+                {
+                    if !followed.insert((label.clone(), job.name.clone())) {
+                        continue;
+                    }
+                    let (executor, selection, print) =
+                        (executor.clone(), selection.clone(), print.clone());
+                    let width = job.name.len();
+                    printing.push(std::thread::spawn(move || {
+                        let shown = show_job(
+                            executor.as_ref(),
+                            &job.name,
+                            &selection,
+                            style,
+                            width,
+                            follow,
+                            &print,
+                        );
+                        if let Err(e) = shown {
+                            err!("error: {e}");
+                        }
+                    }));
+                }
+            }
+            if !follow {
+                break;
+            }
+            std::thread::sleep(LOOK_EVERY);
+        }
+        for thread in printing {
+            let _ = thread.join();
+        }
+    })
+}
