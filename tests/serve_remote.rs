@@ -581,3 +581,51 @@ fn foreground_up_shows_the_remote_jobs_lines_too() {
         || (server.env.status("there") == "stopped").then_some(()),
     );
 }
+
+#[test]
+fn ctrl_c_ends_a_remote_foreground_run_whether_or_not_the_server_answers() {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let mut server = Server::start();
+    let client = server.client();
+    let start = |name: &str| {
+        let run = Collecting::start(
+            &client,
+            &[
+                "run",
+                "-e",
+                "api:test",
+                "--name",
+                name,
+                "--",
+                "sh",
+                "-c",
+                "echo started; sleep 300",
+            ],
+        );
+        run.wait_for("started", 1);
+        run
+    };
+    let exited = |run: &mut Collecting| {
+        wait_for(Duration::from_secs(20), "the run to end", || {
+            run.child.try_wait().ok().flatten()
+        })
+    };
+    // The server answers: the job is stopped and removed, and the run ends with 130.
+    let mut run = start("answered");
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).expect("sent");
+    assert_eq!(exited(&mut run).code(), Some(130));
+    assert!(
+        server.env.supervisor("answered").is_none(),
+        "stopped and removed"
+    );
+    // The server is gone: a second Ctrl-C ends the run at once, and it says the job may run on.
+    let mut run = start("stranded");
+    server.kill();
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).expect("sent");
+    // Spaced so the two are seen as two (were they seen as one, the run would still
+    // end, after its 10 s wait for the stop).
+    std::thread::sleep(Duration::from_millis(300));
+    kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).expect("sent");
+    assert_eq!(exited(&mut run).code(), Some(130));
+}

@@ -31,6 +31,11 @@ pub fn raise(signal: Signal) {
     let _ = RECEIVED.compare_exchange(0, signal as i32, Ordering::SeqCst, Ordering::SeqCst);
 }
 
+/// Forgets the signal that arrived, to notice the next one.
+pub fn clear() {
+    RECEIVED.store(0, Ordering::SeqCst);
+}
+
 /// Whether one of them arrived.
 pub fn requested() -> bool {
     received().is_some()

@@ -1,6 +1,7 @@
 //! `mrsm run [-d] … -- CMD [+ CMD …]`: a one-off command or chain, in the foreground
 //! or as a background job.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -123,7 +124,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         if args.on.label() != crate::executor::DEFAULT_LABEL {
             let executor = args.on.executor()?;
             let spec = build_spec(args, |n| executor.get(n).is_ok())?;
-            return remote_foreground(executor.as_ref(), &spec);
+            return remote_foreground(executor, &spec);
         }
         let spec = build_spec(args, |_| false)?;
         return foreground(&spec);
@@ -170,30 +171,55 @@ fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
     Ok(code)
 }
 
+/// How long a foreground run on another executor waits, after Ctrl-C, for its job
+/// to stop there before giving up on it (the server may be unreachable).
+const REMOTE_STOP_WAIT: Duration = Duration::from_secs(10);
+
 /// Runs the job on another executor as if here: its output streamed back, Ctrl-C
 /// stops it, and the exit status is its own. The job is removed afterwards, as a
-/// foreground run leaves nothing behind.
-fn remote_foreground(executor: &dyn Executor, spec: &JobSpec) -> anyhow::Result<i32> {
+/// foreground run leaves nothing behind. Ctrl-C always ends the command: when the
+/// job cannot be stopped in time (the server is unreachable), it says so and
+/// leaves the job there; a second Ctrl-C ends it at once.
+fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Result<i32> {
     interrupt::install();
     let name = spec.name.clone();
     executor.create(spec, &CreateOptions::default())?;
-    let stopping = std::sync::atomic::AtomicBool::new(false);
-    let followed = std::thread::scope(|scope| {
-        let watcher = scope.spawn(|| {
-            while !stopping.load(std::sync::atomic::Ordering::SeqCst) {
-                if interrupt::received().is_some() {
-                    let _ = executor.stop(&name, &crate::executor::StopOptions::default());
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
+    let (done_tx, done) = std::sync::mpsc::channel();
+    {
+        let (executor, name) = (executor.clone(), name.clone());
+        std::thread::spawn(move || {
+            let followed =
+                executor.follow_logs(&name, true, &mut |line| super::attach::show(&line).is_ok());
+            let _ = done_tx.send(followed);
         });
-        let followed =
-            executor.follow_logs(&name, true, &mut |line| super::attach::show(&line).is_ok());
-        stopping.store(true, std::sync::atomic::Ordering::SeqCst);
-        let _ = watcher.join();
-        followed
-    });
+    }
+    let mut stop_asked: Option<std::time::Instant> = None;
+    let followed = loop {
+        match done.recv_timeout(Duration::from_millis(50)) {
+            Ok(followed) => break followed,
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break Ok(()),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+        }
+        if let Some(asked) = stop_asked {
+            // Stopping: give up after a while, or at a second Ctrl-C.
+            if interrupt::received().is_some() || asked.elapsed() >= REMOTE_STOP_WAIT {
+                err!(
+                    "mrsm: job {name:?} could not be stopped on {}; it may still run there (`mrsm stop jobs -e {} {name}`)",
+                    executor.label(),
+                    executor.label()
+                );
+                return Ok(130);
+            }
+        } else if interrupt::received().is_some() {
+            stop_asked = Some(std::time::Instant::now());
+            interrupt::clear();
+            let (executor, name) = (executor.clone(), name.clone());
+            std::thread::spawn(move || {
+                let _ = executor.stop(&name, &crate::executor::StopOptions::default());
+            });
+        }
+    };
+    let interrupted = stop_asked.is_some();
     let info = executor.get(&name);
     if let Err(e) = executor.delete(&name, &crate::executor::DeleteOptions::purge()) {
         err!(
@@ -205,8 +231,8 @@ fn remote_foreground(executor: &dyn Executor, spec: &JobSpec) -> anyhow::Result<
     }
     followed?;
     let info = info?;
-    if let Some(signal) = interrupt::received() {
-        return Ok(128 + signal as i32);
+    if interrupted {
+        return Ok(130);
     }
     Ok(super::attach::exit_status(info.last_result.as_ref()))
 }
