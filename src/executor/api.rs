@@ -129,6 +129,23 @@ impl ApiExecutor {
         }
     }
 
+    /// `request` with its timeout, query and token.
+    fn prepared<B>(
+        &self,
+        request: ureq::RequestBuilder<B>,
+        query: &[(&str, String)],
+        timeout: Duration,
+    ) -> ureq::RequestBuilder<B> {
+        let mut request = request.config().timeout_global(Some(timeout)).build();
+        for (k, v) in query {
+            request = request.query(*k, v);
+        }
+        if let Some(token) = &self.token {
+            request = request.header("Authorization", format!("Bearer {token}"));
+        }
+        request
+    }
+
     /// One call: `method` on `path` with `query`, and a JSON body if any.
     fn call_once<T: DeserializeOwned>(
         &self,
@@ -138,46 +155,44 @@ impl ApiExecutor {
         body: Option<&[u8]>,
         timeout: Duration,
     ) -> Result<T, CallError> {
+        self.send(
+            method,
+            path,
+            query,
+            body.map(|b| ("application/json", b)),
+            timeout,
+        )
+    }
+
+    /// One call with a body of any type (`(content type, bytes)`).
+    fn send<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<(&str, &[u8])>,
+        timeout: Duration,
+    ) -> Result<T, CallError> {
         let url = format!("{}{path}", self.url);
-        let unreachable =
-            |e: ureq::Error| CallError::Unreachable(unreachable_message(&self.url, &e));
-        let auth = self.token.as_ref().map(|t| format!("Bearer {t}"));
-        let mut response = match method {
-            "GET" | "DELETE" => {
-                let mut request = match method {
-                    "GET" => self.agent.get(&url),
-                    _ => self.agent.delete(&url),
-                };
-                request = request.config().timeout_global(Some(timeout)).build();
-                for (k, v) in query {
-                    request = request.query(*k, v);
-                }
-                if let Some(auth) = &auth {
-                    request = request.header("Authorization", auth);
-                }
-                request.call()
-            }
+        let sent = match method {
+            "GET" => self.prepared(self.agent.get(&url), query, timeout).call(),
+            "DELETE" => self
+                .prepared(self.agent.delete(&url), query, timeout)
+                .call(),
             _ => {
-                let mut request = match method {
+                let request = match method {
                     "PUT" => self.agent.put(&url),
                     _ => self.agent.post(&url),
                 };
-                request = request.config().timeout_global(Some(timeout)).build();
-                for (k, v) in query {
-                    request = request.query(*k, v);
-                }
-                if let Some(auth) = &auth {
-                    request = request.header("Authorization", auth);
-                }
+                let request = self.prepared(request, query, timeout);
                 match body {
-                    Some(bytes) => request
-                        .header("Content-Type", "application/json")
-                        .send(bytes),
+                    Some((kind, bytes)) => request.header("Content-Type", kind).send(bytes),
                     None => request.send_empty(),
                 }
             }
-        }
-        .map_err(unreachable)?;
+        };
+        let mut response =
+            sent.map_err(|e| CallError::Unreachable(unreachable_message(&self.url, &e)))?;
         let status = response.status().as_u16();
         if (200..300).contains(&status) {
             if status == 204 {
@@ -500,30 +515,15 @@ impl Executor for ApiExecutor {
 
     fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError> {
         let path = Self::job_path(name, "/stdin")?;
-        let url = format!("{}{path}", self.url);
-        let mut request = self
-            .agent
-            .post(&url)
-            .config()
-            .timeout_global(Some(CALL_TIMEOUT))
-            .build()
-            .query("eof", eof.to_string())
-            .header("Content-Type", "application/octet-stream");
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        let mut response = request
-            .send(data)
-            .map_err(|e| self.unavailable(unreachable_message(&self.url, &e)))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            return Ok(());
-        }
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
-            detail: format!("HTTP {status}"),
-            error: crate::executor::wire::ErrorCode::Refused,
-        });
-        Err(self.error(name, CallError::Answered(status, body)))
+        let query = [("eof", eof.to_string())];
+        self.send::<serde_json::Value>(
+            "POST",
+            &path,
+            &query,
+            Some(("application/octet-stream", data)),
+            CALL_TIMEOUT,
+        )
+        .map(|_| ())
+        .map_err(|e| self.error(name, e))
     }
 }

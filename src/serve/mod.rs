@@ -9,6 +9,7 @@ mod hub;
 mod listen;
 mod meerschaum;
 mod reply;
+mod socket;
 mod tls;
 mod v1;
 mod watchdog;

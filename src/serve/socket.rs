@@ -1,0 +1,200 @@
+//! The logs WebSocket, `/logs/{name}/ws`, as Meerschaum's client speaks it: the
+//! first frame is the token, then the log from its first line a frame per line,
+//! each new line as it is written (through the job's reader, `hub.rs`), text from
+//! the client to the job's input (with `jobs:execute`), and at the end `MRSM_STOP`
+//! and the job's result. The token is checked again every two seconds: a revoke
+//! or an expiry closes the socket.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use serde_json::json;
+
+use super::auth::Caller;
+use super::hub::unseen;
+use super::meerschaum::{get_info, line_text};
+use super::reply::{blocking, job_name, reading};
+use super::AppState;
+use crate::executor::Executor;
+use crate::store::tokens::Scope;
+
+/// The frame that says the job stopped; its result follows as JSON.
+pub const STOP_MESSAGE: &str = "MRSM_STOP";
+
+/// How long a socket may take to send its token.
+const TOKEN_WAIT: Duration = Duration::from_secs(10);
+/// How often an open socket's token is checked again.
+const TOKEN_RECHECK: Duration = Duration::from_secs(2);
+
+pub(super) async fn log_socket(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    caller: Option<Extension<Caller>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let name = match job_name(&name) {
+        Ok(name) => name,
+        Err(e) => return e.into_response(),
+    };
+    let caller = caller.map(|Extension(c)| c);
+    upgrade.on_upgrade(move |socket| async move {
+        let _ = follow_socket(state, name, caller, socket).await;
+    })
+}
+
+async fn close(socket: &mut WebSocket, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: 1008,
+            reason: reason.to_string().into(),
+        })))
+        .await;
+}
+
+/// The socket's life: its token, then the log from the start, then each new line,
+/// input from the client to the job, and the stop message at the end.
+async fn follow_socket(
+    state: AppState,
+    name: String,
+    caller: Option<Caller>,
+    mut socket: WebSocket,
+) -> Result<(), axum::Error> {
+    // The first frame is the token (Meerschaum's client sends one, even `no-login`);
+    // a socket authenticated by its header may send anything first.
+    let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
+    let caller = match (caller, first) {
+        (Some(caller), Ok(Some(Ok(_)))) => caller,
+        (None, Ok(Some(Ok(Message::Text(secret))))) => match state.keys.check(secret.trim()) {
+            Ok(token) if token.scopes.contains(&Scope::JobsRead) => Caller {
+                token: token.name,
+                scopes: token.scopes,
+                secret: secret.trim().to_string(),
+            },
+            _ => {
+                socket
+                    .send(Message::Text("Invalid credentials.".into()))
+                    .await?;
+                close(&mut socket, "invalid credentials").await;
+                return Ok(());
+            }
+        },
+        _ => {
+            close(&mut socket, "no token").await;
+            return Ok(());
+        }
+    };
+    // Input reaches the job only with the scope the stdin route asks for.
+    let may_write = caller.scopes.contains(&Scope::JobsExecute);
+    let Some(_slot) = state.followers.take(&caller.token) else {
+        socket
+            .send(Message::Text("Too many followers for this token.".into()))
+            .await?;
+        close(&mut socket, "too many followers").await;
+        return Ok(());
+    };
+    let hubs = state.hubs.clone();
+    let job = name.clone();
+    let mut subscription = match blocking(move || hubs.subscribe(&job)).await {
+        Ok(s) => s,
+        Err(e) => {
+            socket.send(Message::Text(STOP_MESSAGE.into())).await?;
+            socket
+                .send(Message::Text(
+                    json!([false, e.body.detail]).to_string().into(),
+                ))
+                .await?;
+            return Ok(());
+        }
+    };
+    let mut cursor = 0;
+    let mut shutdown = state.shutdown.clone();
+    let mut ended = false;
+    // A revoke or an expiry ends an open socket too.
+    let mut recheck = tokio::time::interval(TOKEN_RECHECK);
+    recheck.tick().await;
+    // Catch up from the start of the log, then take the reader's batches.
+    let mut behind = true;
+    loop {
+        if behind {
+            let ex = state.executor.clone();
+            let job = name.clone();
+            let (lines, next) = reading(&state, move || ex.read_logs(&job, cursor, 1000))
+                .await
+                .unwrap_or_default();
+            cursor = next;
+            let caught_up = lines.is_empty();
+            for line in &lines {
+                socket.send(Message::Text(line_text(line).into())).await?;
+            }
+            if caught_up {
+                behind = false;
+                if ended {
+                    break;
+                }
+            }
+            continue;
+        }
+        tokio::select! {
+            batch = subscription.receiver.recv() => match batch {
+                Ok(batch) => {
+                    for line in unseen(&batch, cursor) {
+                        socket.send(Message::Text(line_text(&line).into())).await?;
+                    }
+                    cursor = cursor.max(batch.end);
+                    if batch.ended {
+                        ended = true;
+                        behind = true;
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => behind = true,
+                Err(_) => {
+                    ended = true;
+                    behind = true;
+                }
+            },
+            incoming = socket.recv() => match incoming {
+                Some(Ok(Message::Text(_))) if !may_write => {
+                    eprintln!("mrsm serve: input for job {name:?} refused: token {:?} lacks jobs:execute", caller.token);
+                }
+                Some(Ok(Message::Text(text))) => {
+                    let ex = state.executor.clone();
+                    let job = name.clone();
+                    let mut data = text.as_bytes().to_vec();
+                    if !data.ends_with(b"\n") {
+                        data.push(b'\n');
+                    }
+                    let _ = blocking(move || ex.send_input(&job, &data, false)).await;
+                }
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(_)) => {}
+            },
+            _ = recheck.tick() => {
+                if state.keys.check(&caller.secret).is_err() {
+                    close(&mut socket, "the token was revoked or has expired").await;
+                    return Ok(());
+                }
+            }
+            _ = shutdown.changed() => {
+                let _ = socket.send(Message::Close(Some(CloseFrame { code: 1001, reason: "server shutting down".into() }))).await;
+                return Ok(());
+            }
+        }
+    }
+    let result = match get_info(&state, &name)
+        .await
+        .ok()
+        .and_then(|i| i.last_result)
+    {
+        Some(r) => json!([r.ok, r.message]),
+        None => json!([true, "stopped"]),
+    };
+    socket.send(Message::Text(STOP_MESSAGE.into())).await?;
+    socket
+        .send(Message::Text(result.to_string().into()))
+        .await?;
+    let _ = socket.send(Message::Close(None)).await;
+    Ok(())
+}
