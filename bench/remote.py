@@ -12,7 +12,8 @@ same verb on the local executor in the same run.
     (one kept-alive connection, median and p90 of --reps), and `show jobs --json -e
     api:bench` against `show jobs --json` with as many local jobs.
   - stop: `stop jobs -e api:bench NAME` against `stop jobs NAME`, median of 20.
-  - followers: --followers logs WebSockets on one job that prints its clock every
+  - followers (after a 2 s warm-up, once all are connected and caught up):
+    --followers logs WebSockets on one job that prints its clock every
     100 ms for --seconds: line latency p50/p99 (the clock in the line against the time
     it arrived), the server's RSS and CPU; baseline: one WebSocket follower, and one
     `show logs -f` on a local job doing the same.
@@ -34,6 +35,7 @@ import threading
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+WARMUP = 2.0
 CLOCK_JOB = ["sh", "-c", "while true; do date +%s%N; sleep 0.1; done"]
 
 
@@ -143,9 +145,11 @@ async def follow(port, token, name, seconds, latencies, connected):
     async with websockets.connect(f"ws://127.0.0.1:{port}/logs/{name}/ws", max_queue=None) as ws:
         await ws.send(token)
         connected.append(1)
-        # Only lines written while following count (each follower gets the history first).
-        since = time.time_ns()
+        # Only lines written once every follower is in place count: each first
+        # catches up on the history, and 200 connecting at once take a moment.
+        since = time.time_ns() + int(WARMUP * 1e9)
         deadline = time.monotonic() + seconds
+        deadline += WARMUP
         while time.monotonic() < deadline:
             try:
                 frame = await asyncio.wait_for(ws.recv(), timeout=max(0.01, deadline - time.monotonic()))
