@@ -553,6 +553,11 @@ fn logs_follow_picks_up_remote_jobs_late_and_across_their_restarts() {
     client.mrsm().args(["restart", "r1"]).assert().success();
     follower.wait_for("r1 says hello", 2);
     assert_eq!(follower.count("r2 says hello"), 1);
+    // Taken down and declared again: followed again, into its kept log.
+    client.mrsm().arg("down").assert().success();
+    client.mrsm().args(["up", "-d"]).assert().success();
+    follower.wait_for("r1 says hello", 3);
+    follower.wait_for("r2 says hello", 2);
     drop(follower);
     client.mrsm().arg("down").assert().success();
 }
@@ -628,4 +633,162 @@ fn ctrl_c_ends_a_remote_foreground_run_whether_or_not_the_server_answers() {
     std::thread::sleep(Duration::from_millis(300));
     kill(Pid::from_raw(run.child.id() as i32), Signal::SIGINT).expect("sent");
     assert_eq!(exited(&mut run).code(), Some(130));
+}
+
+#[test]
+fn long_lines_cross_in_pages_that_fit() {
+    let server = Server::start();
+    let client = server.client();
+    // 1200 lines of 16 KB: 19 MB, more than one answer should hold, and rotated.
+    let program = "BEGIN { t = \"x\"; while (length(t) < 12000) t = t t; for (i = 0; i < 1200; i++) print i t }";
+    let out = client
+        .mrsm()
+        .args([
+            "run", "-e", "api:test", "--name", "wide", "--", "awk", program,
+        ])
+        .timeout(Duration::from_secs(120))
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&[u8]> = out
+        .stdout
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert_eq!(lines.len(), 1200);
+    // Page by page: each answer stays small, and together they hold every line.
+    client
+        .mrsm()
+        .args([
+            "run", "-d", "-e", "api:test", "--name", "kept", "--", "awk", program,
+        ])
+        .assert()
+        .success();
+    wait_for(Duration::from_secs(60), "the job to finish", || {
+        (server.env.status("kept") == "stopped").then_some(())
+    });
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let (mut cursor, mut count, mut pages) = (0u64, 0usize, 0);
+    loop {
+        let mut answer = agent
+            .get(&format!(
+                "{}/v1/jobs/kept/logs/page?cursor={cursor}&max=1000",
+                server.url()
+            ))
+            .header("Authorization", &format!("Bearer {}", server.token))
+            .call()
+            .expect("answered");
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(1 << 30)
+            .read_to_string()
+            .expect("body");
+        assert!(
+            body.len() < 5 * 1024 * 1024,
+            "a page of {} bytes",
+            body.len()
+        );
+        let page: Value = serde_json::from_str(&body).expect("JSON");
+        let got = page["lines"].as_array().expect("lines").len();
+        if got == 0 {
+            break;
+        }
+        count += page["lines"]
+            .as_array()
+            .expect("lines")
+            .iter()
+            .filter(|l| l["stream"] == "out")
+            .count();
+        cursor = page["cursor"].as_u64().expect("cursor");
+        pages += 1;
+    }
+    assert_eq!(count, 1200);
+    assert!(pages > 2, "{pages} pages");
+    // And the client reads a whole log by pages.
+    let out = client
+        .mrsm()
+        .args(["show", "logs", "-e", "api:test", "--output-only", "kept"])
+        .output()
+        .expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        out.stdout
+            .split(|&b| b == b'\n')
+            .filter(|l| l.len() > 12_000)
+            .count(),
+        1200
+    );
+}
+
+#[test]
+fn one_token_cannot_take_every_connection() {
+    let server = Server::start();
+    let client = server.client();
+    client
+        .mrsm()
+        .args([
+            "run", "-d", "-e", "api:test", "--name", "quiet", "--", "sleep", "300",
+        ])
+        .assert()
+        .success();
+    let hog = server.env.token("hog", &["jobs:read"]);
+    let url = format!(
+        "{}/v1/jobs/quiet/logs/page?cursor=18446744073709551615&wait_ms=30000",
+        server.url()
+    );
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let statuses = Arc::new(Mutex::new(Vec::new()));
+    for _ in 0..140 {
+        let (agent, url, hog, statuses) =
+            (agent.clone(), url.clone(), hog.clone(), statuses.clone());
+        std::thread::spawn(move || {
+            if let Ok(r) = agent
+                .get(&url)
+                .header("Authorization", &format!("Bearer {hog}"))
+                .call()
+            {
+                statuses.lock().expect("lock").push(r.status().as_u16());
+            }
+        });
+    }
+    // Beyond its share the hog is told 429 at once, while the others hang on.
+    wait_for(
+        Duration::from_secs(30),
+        "the hog's extra requests to be refused",
+        || {
+            (statuses
+                .lock()
+                .expect("lock")
+                .iter()
+                .filter(|s| **s == 429)
+                .count()
+                >= 12)
+                .then_some(())
+        },
+    );
+    // Another token is served as usual.
+    let asked = Instant::now();
+    let listed = agent
+        .get(&format!("{}/v1/jobs", server.url()))
+        .header("Authorization", &format!("Bearer {}", server.token))
+        .call()
+        .expect("answered");
+    assert_eq!(listed.status().as_u16(), 200);
+    assert!(asked.elapsed() < Duration::from_secs(5));
 }

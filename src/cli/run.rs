@@ -181,9 +181,10 @@ const REMOTE_STOP_WAIT: Duration = Duration::from_secs(10);
 /// job cannot be stopped in time (the server is unreachable), it says so and
 /// leaves the job there; a second Ctrl-C ends it at once.
 fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Result<i32> {
-    interrupt::install();
     let name = spec.name.clone();
+    // Until the job exists there, Ctrl-C simply ends the command.
     executor.create(spec, &CreateOptions::default())?;
+    interrupt::install();
     let (done_tx, done) = std::sync::mpsc::channel();
     {
         let (executor, name) = (executor.clone(), name.clone());

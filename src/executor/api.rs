@@ -22,6 +22,8 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 const SLOW_CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a follower's page request waits on the server for a line.
 const PAGE_WAIT_MS: u64 = 20_000;
+/// The largest answer read (a page of long lines is up to 4 MiB of text, more as JSON).
+const MAX_ANSWER: u64 = 64 * 1024 * 1024;
 /// Tries of a call that is safe to repeat.
 const TRIES: u32 = 3;
 
@@ -54,8 +56,14 @@ enum CallError {
 /// Why a token must not go to `url`, if it must not: plain `http://` to a host
 /// other than this machine, unless the settings file allows it.
 pub fn plain_http_problem(url: &str, has_token: bool, allowed: bool) -> Option<String> {
-    let rest = url.trim().strip_prefix("http://")?;
+    let url = url.trim();
+    if !url.get(..7)?.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &url[7..];
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // `user:password@host`: the host is what follows the last `@`.
+    let authority = authority.rsplit('@').next().unwrap_or_default();
     let host = match authority.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or_default(),
         None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
@@ -199,12 +207,17 @@ impl ApiExecutor {
                 return serde_json::from_str("null")
                     .map_err(|e| CallError::Unreachable(e.to_string()));
             }
-            return response.body_mut().read_json::<T>().map_err(|e| {
-                CallError::Unreachable(format!(
-                    "{}: an answer that is not what mrsm sends: {e}",
-                    self.url
-                ))
-            });
+            return response
+                .body_mut()
+                .with_config()
+                .limit(MAX_ANSWER)
+                .read_json::<T>()
+                .map_err(|e| {
+                    CallError::Unreachable(format!(
+                        "{}: an answer that is not what mrsm sends: {e}",
+                        self.url
+                    ))
+                });
         }
         let text = response.body_mut().read_to_string().unwrap_or_default();
         let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
@@ -461,6 +474,19 @@ impl Executor for ApiExecutor {
     }
 
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
+        if selection.tail.is_none() {
+            // A whole log, by pages: no answer is ever larger than a page.
+            let mut lines = Vec::new();
+            let mut cursor = 0;
+            loop {
+                let page = self.page(name, cursor, 1000, 0)?;
+                if page.lines.is_empty() {
+                    return Ok(lines);
+                }
+                cursor = page.cursor;
+                lines.extend(page.lines.into_iter().filter(|l| selection.admits(l)));
+            }
+        }
         let mut query = Vec::new();
         if let Some(tail) = selection.tail {
             query.push(("tail", tail.to_string()));
@@ -506,10 +532,24 @@ impl Executor for ApiExecutor {
         cursor: Cursor,
         on_line: &mut dyn FnMut(LogLine) -> bool,
     ) -> Result<(), ExecutorError> {
-        match self.follow_pages(name, cursor, false, on_line) {
-            // Deleted: nothing more will come.
-            Err(ExecutorError::NotFound(_)) => Ok(()),
-            other => other,
+        let mut cursor = cursor;
+        loop {
+            match self.follow_pages(name, cursor, false, on_line) {
+                // Deleted: it may be declared again (`down` then `up`), and its log
+                // goes on where it was when it was kept.
+                Err(ExecutorError::NotFound(_)) => {
+                    std::thread::sleep(STOPPED_LOOK * 4);
+                    cursor = self.page(name, cursor, 1, 0).map_or(cursor, |p| {
+                        // A log begun afresh starts over; a kept one goes on.
+                        if p.lines.is_empty() && p.cursor < cursor {
+                            0
+                        } else {
+                            cursor
+                        }
+                    });
+                }
+                other => return other,
+            }
         }
     }
 

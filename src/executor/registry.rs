@@ -47,6 +47,8 @@ pub struct Registry {
     local_root: Option<Root>,
     /// The settings file's remote executors, whose tokens a spec may leave out.
     remote_settings: BTreeMap<String, ExecutorSettings>,
+    /// The URL of each remote executor, by label.
+    remote_urls: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for Registry {
@@ -121,6 +123,10 @@ impl Registry {
             }
             None => Arc::new(Unavailable::new(&label, "it has no url")),
         };
+        if let Some(url) = url {
+            self.remote_urls
+                .insert(label.clone(), url.trim().to_string());
+        }
         self.executors.insert(label, executor);
         self.remote_settings.entry(name.to_string()).or_default();
     }
@@ -139,6 +145,20 @@ impl Registry {
                 .or_else(|| same_server.and_then(|s| s.token.clone()));
             let allow = same_server.is_some_and(|s| s.allow_plain_http);
             registry.declare_remote(&remote.name, Some(&remote.url), token, allow);
+            // One server under two names would show its jobs twice, and a plan
+            // would delete them under one name to create them under the other:
+            // the spec's name is the one.
+            let label = format!("api:{}", remote.name);
+            let twins: Vec<String> = registry
+                .remote_urls
+                .iter()
+                .filter(|(l, u)| **l != label && same_url(u, &remote.url))
+                .map(|(l, _)| l.clone())
+                .collect();
+            for twin in twins {
+                registry.executors.remove(&twin);
+                registry.remote_urls.remove(&twin);
+            }
         }
         registry
     }
@@ -236,6 +256,13 @@ mod tests {
             }])
         };
         assert!(declared("http://127.0.0.1:45999").get("api:prod").is_ok());
+        // The same server under another name in the spec: one executor, the spec's.
+        let twin = registry.with_remotes(&[Remote {
+            name: "same".into(),
+            url: "http://127.0.0.1:8000".into(),
+            token: None,
+        }]);
+        assert_eq!(twin.labels(), vec!["api:same", "local"]);
         assert_eq!(
             registry.remote_token_for_tests("prod", "HTTP://127.0.0.1:8000"),
             Some("mrsm_secret".into())
@@ -257,5 +284,8 @@ mod tests {
         assert!(plain_http_problem("http://10.0.0.2:8000", true, false).is_some());
         assert!(plain_http_problem("http://10.0.0.2:8000", true, true).is_none());
         assert!(plain_http_problem("http://10.0.0.2:8000", false, false).is_none());
+        assert!(plain_http_problem("HTTP://127.1", true, false).is_some());
+        assert!(plain_http_problem("http://localhost:1@127.1/", true, false).is_some());
+        assert!(plain_http_problem("http://127.0.0.2@localhost:8000/", true, false).is_none());
     }
 }

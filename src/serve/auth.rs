@@ -189,6 +189,13 @@ pub async fn authorize(
             );
         }
     }
+    let Some(_in_flight) = state.in_flight.take(&token.name) else {
+        return refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooMany,
+            "too many requests in progress for this token; try again shortly",
+        );
+    };
     request.extensions_mut().insert(Caller {
         token: token.name,
         scopes: token.scopes,

@@ -312,12 +312,19 @@ async fn log_text(
     let name = job_name(&name)?;
     let ex = state.executor.clone();
     let job = name.clone();
-    let lines = reading(&state, move || {
-        ex.logs(&job, &crate::logs::Selection::default())
-    })
-    .await
-    .map_err(|e| failed(&name, e))?;
+    let selection = crate::logs::Selection {
+        tail: Some(TEXT_LOG_LINES),
+        ..crate::logs::Selection::default()
+    };
+    let lines = reading(&state, move || ex.logs(&job, &selection))
+        .await
+        .map_err(|e| failed(&name, e))?;
     let mut text = String::new();
+    if lines.len() >= TEXT_LOG_LINES {
+        text.push_str(&format!(
+            "[mrsm: only the last {TEXT_LOG_LINES} lines; GET /v1/jobs/{name}/logs/page reads the whole log]\n"
+        ));
+    }
     for line in &lines {
         text.push_str(&line_text(line));
         if !line.continues {
@@ -326,6 +333,9 @@ async fn log_text(
     }
     Ok(Json(text))
 }
+
+/// The most lines `GET /logs/{name}` answers with (the last ones).
+const TEXT_LOG_LINES: usize = 50_000;
 
 async fn validate() -> Json<bool> {
     Json(true)

@@ -32,6 +32,10 @@ use crate::executor::wire::ErrorCode;
 use crate::executor::LocalExecutor;
 use crate::store::Root;
 
+/// Requests one token may have in progress at once (long polls included); more
+/// are refused with 429.
+const MAX_REQUESTS_PER_TOKEN: usize = 128;
+
 /// Log reads the server does at once.
 const LOG_READERS: usize = 4;
 
@@ -69,7 +73,7 @@ pub struct Limits {
     pub max_body: usize,
 }
 
-/// Open log followers per token.
+/// Open log followers (or requests in progress) per token.
 pub struct Followers {
     max: usize,
     counts: Mutex<HashMap<String, usize>>,
@@ -117,6 +121,8 @@ pub struct AppState {
     keys: Arc<auth::Keys>,
     hubs: Arc<hub::Hubs>,
     followers: Arc<Followers>,
+    /// Requests in progress per token: one token cannot take every connection.
+    in_flight: Arc<Followers>,
     limits: Limits,
     /// Log reads at once.
     readers: Arc<tokio::sync::Semaphore>,
@@ -222,6 +228,10 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         hubs: hub::Hubs::new(executor.clone()),
         followers: Arc::new(Followers {
             max: options.max_followers,
+            counts: Mutex::new(HashMap::new()),
+        }),
+        in_flight: Arc::new(Followers {
+            max: MAX_REQUESTS_PER_TOKEN,
             counts: Mutex::new(HashMap::new()),
         }),
         limits: Limits {

@@ -101,7 +101,12 @@ pub async fn json_errors(response: Response) -> Response {
         s if s < 500 => ErrorCode::Invalid,
         _ => ErrorCode::Refused,
     };
-    ApiError::new(status, code, scrub(String::from_utf8_lossy(&text).trim())).into_response()
+    let text = String::from_utf8_lossy(&text);
+    let detail = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_string(),
+        said => scrub(said),
+    };
+    ApiError::new(status, code, detail).into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -117,8 +117,17 @@ async fn follow_socket(
     recheck.tick().await;
     // Catch up from the start of the log, then take the reader's batches.
     let mut behind = true;
+    let mut checked = std::time::Instant::now();
     loop {
         if behind {
+            // Catching up can take a while: the token is checked here too.
+            if checked.elapsed() >= TOKEN_RECHECK {
+                checked = std::time::Instant::now();
+                if state.keys.check(&caller.secret).is_err() {
+                    close(&mut socket, "the token was revoked or has expired").await;
+                    return Ok(());
+                }
+            }
             let ex = state.executor.clone();
             let job = name.clone();
             let (lines, next) = reading(&state, move || ex.read_logs(&job, cursor, 1000))

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::hub::unseen;
+use super::hub::{records_in, unseen};
 use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
@@ -211,9 +211,17 @@ async fn logs(
             ApiError::invalid("since: expected a UTC time such as 2026-05-01T12:00:00.000Z")
         })?;
     }
+    let tail = match q.tail {
+        Some(n) if n <= MAX_LOG_LINES => n,
+        _ => {
+            return Err(ApiError::invalid(format!(
+                "give tail=N (at most {MAX_LOG_LINES}); a whole log is read by pages (logs/page?cursor=…)"
+            )))
+        }
+    };
     let ex = state.executor.clone();
     let selection = Selection {
-        tail: q.tail,
+        tail: Some(tail),
         since: q.since,
         output_only: q.output_only,
     };
@@ -232,6 +240,12 @@ struct PageQuery {
     wait_ms: u64,
 }
 
+/// The most bytes of lines in one page.
+const PAGE_BYTES: usize = 4 * 1024 * 1024;
+/// The most lines `GET /v1/jobs/{name}/logs` answers with: a whole log is read by
+/// pages.
+const MAX_LOG_LINES: usize = 10_000;
+
 /// The longest a page request waits for lines.
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
@@ -247,7 +261,17 @@ async fn read_page(
     let name = name.to_string();
     reading(state, move || {
         let running = ex.get(&name)?.status != JobStatus::Stopped;
-        let (lines, cursor) = ex.read_logs(&name, cursor, max)?;
+        let from = cursor;
+        let (mut lines, mut cursor) = ex.read_logs(&name, cursor, max)?;
+        // A page stays under PAGE_BYTES (at least one line): long lines make short pages.
+        let mut bytes = 0;
+        if let Some(keep) = lines.iter().position(|l| {
+            bytes += l.line.len() + 64;
+            bytes > PAGE_BYTES
+        }) {
+            lines.truncate(keep.max(1));
+            cursor = from + lines.iter().map(records_in).sum::<u64>();
+        }
         Ok(LogPage {
             lines,
             cursor,
