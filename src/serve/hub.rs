@@ -94,12 +94,16 @@ impl Hubs {
             sender: sender.clone(),
         });
         hubs.insert(name.to_string(), Arc::downgrade(&hub));
+        // Where the reader starts is settled before the subscriber catches up:
+        // what it reads then reaches at least this far, so nothing falls between.
+        let mut reader = PageReader::new(name, &self.executor.root().log_file(name));
+        let (_, cursor) = reader.read(Cursor::MAX, 0);
         let this = self.clone();
         let job = name.to_string();
         let weak = Arc::downgrade(&hub);
         std::thread::Builder::new()
             .name(format!("hub {name}"))
-            .spawn(move || this.read(&job, &sender, &weak))
+            .spawn(move || this.read(&job, reader, cursor, &sender, &weak))
             .map_err(|e| ExecutorError::Unavailable {
                 executor: "local".into(),
                 message: format!("no thread to follow the log: {e}"),
@@ -111,12 +115,17 @@ impl Hubs {
     }
 
     /// The reader's loop: while anyone follows, read what is new and hand it out.
-    fn read(&self, name: &str, sender: &broadcast::Sender<Batch>, hub: &Weak<Hub>) {
+    fn read(
+        &self,
+        name: &str,
+        mut reader: PageReader,
+        mut cursor: Cursor,
+        sender: &broadcast::Sender<Batch>,
+        hub: &Weak<Hub>,
+    ) {
         let root = self.executor.root();
         let path = root.log_file(name);
         let activity = Activity::watch(&[root.logs_dir()]);
-        let mut reader = PageReader::new(name, &path);
-        let (_, mut cursor) = reader.read(Cursor::MAX, 0);
         let mut last_seen_file = None;
         let mut seen = activity.seen();
         while hub.strong_count() > 0 {

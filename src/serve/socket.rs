@@ -148,6 +148,12 @@ async fn follow_socket(
         }
         tokio::select! {
             batch = subscription.receiver.recv() => match batch {
+                // Lines between where this follower is and where the batch
+                // begins are read from the log first, never skipped.
+                Ok(batch) if batch.start > cursor => {
+                    behind = true;
+                    ended |= batch.ended;
+                }
                 Ok(batch) => {
                     for line in unseen(&batch, cursor) {
                         socket.send(Message::Text(line_text(&line).into())).await?;
