@@ -23,6 +23,7 @@ pub mod parallel;
 pub mod reconcile;
 pub mod schedule;
 pub mod serve;
+pub mod slurm;
 pub mod spec;
 pub mod store;
 mod suggest;

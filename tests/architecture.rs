@@ -13,10 +13,12 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("store", &[][..]),
         ("logs", &["store"][..]),
         ("job", &["store", "schedule", "logs"][..]),
-        ("supervisor", &["job", "logs", "schedule", "store"][..]),
+        // Slurm's commands, and the process that stands for a step on the cluster.
+        ("slurm", &[][..]),
+        ("supervisor", &["job", "logs", "schedule", "store", "slurm"][..]),
         (
             "executor",
-            &["job", "logs", "schedule", "store", "supervisor"][..],
+            &["job", "logs", "schedule", "store", "supervisor", "slurm"][..],
         ),
         ("spec", &["job", "schedule"][..]),
         // The HTTP face of the local executor.

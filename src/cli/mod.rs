@@ -97,6 +97,9 @@ enum Command {
     /// Runs one job's supervisor (started by mrsm itself, in the background).
     #[command(hide = true)]
     Supervise { name: String },
+    /// Stands for one step while Slurm runs it (started by a job's supervisor).
+    #[command(name = "slurm-step", hide = true)]
+    SlurmStep { order: String },
 }
 
 #[derive(Debug, Subcommand)]
@@ -331,6 +334,9 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
             let _ = write!(std::io::stdout(), "{}", crate::spec::schema_json());
             Ok(0)
         }
+        Command::SlurmStep { order } => serde_json::from_str(&order)
+            .map_err(anyhow::Error::from)
+            .map(crate::slurm::run_step),
         Command::Supervise { name } => Root::from_env()
             .map_err(anyhow::Error::from)
             .and_then(|root| crate::supervisor::run(root, &name))

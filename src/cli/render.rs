@@ -80,7 +80,11 @@ pub fn jobs_table(jobs: &[JobInfo], executors: bool, unreachable: &[Unreachable]
             }
             row.extend([
                 j.status.to_string(),
-                j.pid.map_or("-".into(), |p| p.to_string()),
+                match (j.pid, &j.slurm_job) {
+                    (Some(p), Some(id)) => format!("{p} slurm:{id}"),
+                    (Some(p), None) => p.to_string(),
+                    (None, _) => "-".into(),
+                },
                 when(j.began),
                 shorten(&j.command.join(" + "), 40),
                 schedule,

@@ -12,8 +12,8 @@ use nix::sys::signal::Signal;
 
 use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{
-    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, StopSettings,
-    SupervisorState,
+    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SlurmOptions,
+    StopSettings, SupervisorState,
 };
 use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
@@ -40,10 +40,16 @@ const STOP_SLACK: Duration = Duration::from_secs(10);
 /// How long a killed supervisor's processes may take to vanish after SIGKILL.
 const KILL_WAIT: Duration = Duration::from_secs(5);
 
-/// Jobs run by detached supervisors on this machine.
+/// Jobs run by detached supervisors on this machine. The same executor, under
+/// another label and with Slurm options, is the `slurm` executor: its supervisors
+/// run each step on the cluster. Both keep their jobs in one root, so a job name is
+/// one job on this machine wherever its steps run, and each lists only its own.
 pub struct LocalExecutor {
     root: Root,
     supervisor_bin: PathBuf,
+    label: String,
+    /// The cluster's options for every job (the slurm executor); none runs steps here.
+    slurm: Option<SlurmOptions>,
 }
 
 /// Finds the `mrsm` executable that runs supervisors: `MRSM_BIN`, this executable
@@ -81,7 +87,57 @@ impl LocalExecutor {
         LocalExecutor {
             root,
             supervisor_bin: locate_mrsm_binary(),
+            label: super::DEFAULT_LABEL.to_string(),
+            slurm: None,
         }
+    }
+
+    /// The executor `label` that runs its jobs' steps on a Slurm cluster with
+    /// `defaults` under each job's own options; supervisors stay on this machine.
+    pub fn slurm(root: Root, label: &str, defaults: SlurmOptions) -> LocalExecutor {
+        LocalExecutor {
+            label: label.to_string(),
+            slurm: Some(defaults),
+            ..LocalExecutor::new(root)
+        }
+    }
+
+    /// Whether a definition is one of this executor's jobs.
+    fn holds(&self, file: &JobFile) -> bool {
+        file.executor.as_deref().unwrap_or(super::DEFAULT_LABEL) == self.label
+    }
+
+    /// `spec` as this executor runs it: with the cluster's options under the job's
+    /// own for the slurm executor; a job with Slurm options is refused elsewhere.
+    fn placed(&self, spec: &JobSpec) -> Result<JobSpec, ExecutorError> {
+        let mut spec = spec.clone();
+        match &self.slurm {
+            Some(defaults) => {
+                crate::slurm::available().map_err(|e| ExecutorError::Unavailable {
+                    executor: self.label.clone(),
+                    message: e.to_string(),
+                })?;
+                let own = spec.slurm.take().unwrap_or_default();
+                spec.slurm = Some(defaults.overlaid(&own));
+            }
+            None if spec.slurm.is_some() => {
+                return Err(crate::job::SpecError::Invalid(format!(
+                    "job {:?} has Slurm options, but its executor {} runs steps on this machine; use `executor: slurm`",
+                    spec.name, self.label
+                ))
+                .into())
+            }
+            None => {}
+        }
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// A definition for `spec` on this executor.
+    fn new_file(&self, spec: &JobSpec, options: &CreateOptions) -> JobFile {
+        let mut file = new_job_file(spec, options);
+        file.executor = (self.label != super::DEFAULT_LABEL).then(|| self.label.clone());
+        file
     }
 
     /// Uses a specific `mrsm` binary for supervisors.
@@ -487,6 +543,7 @@ fn new_job_file(spec: &JobSpec, options: &CreateOptions) -> JobFile {
         project: options.project.clone(),
         spec_hash: options.spec_hash.clone(),
         resume: None,
+        executor: None,
     }
 }
 
@@ -517,7 +574,11 @@ fn absolute(path: &Path) -> PathBuf {
 
 impl Executor for LocalExecutor {
     fn label(&self) -> &str {
-        "local"
+        &self.label
+    }
+
+    fn home(&self) -> Option<String> {
+        Some(self.root.dir().display().to_string())
     }
 
     fn capabilities(&self) -> super::Capabilities {
@@ -525,14 +586,14 @@ impl Executor for LocalExecutor {
     }
 
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
-        spec.validate()?;
+        let spec = &self.placed(spec)?;
         let name = spec.name.clone();
         let file = {
             let _lock = RootLock::acquire(&self.root)?;
             if self.root.job_file(&name).exists() {
                 return Err(ExecutorError::AlreadyExists(name));
             }
-            let file = new_job_file(spec, options);
+            let file = self.new_file(spec, options);
             write_json_unflushed(&self.root.job_file(&name), &file)?;
             // Logs and history kept from an earlier job of this name are its own now.
             let _ = std::fs::remove_file(self.root.kept_file(&name));
@@ -566,13 +627,13 @@ impl Executor for LocalExecutor {
     }
 
     fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
-        spec.validate()?;
+        let spec = &self.placed(spec)?;
         let name = spec.name.clone();
         let old = self.mark_stopped(&name)?;
         let position = self.schedule_position(&name);
         let settings = old.as_ref().map(|f| f.spec.stop).unwrap_or_default();
         self.stop_unlocked(&name, settings, &StopOptions::default())?;
-        let mut file = new_job_file(spec, options);
+        let mut file = self.new_file(spec, options);
         let same_schedule = old.as_ref().is_some_and(|old| {
             old.spec.schedule == file.spec.schedule && old.spec.timezone == file.spec.timezone
         });
@@ -677,10 +738,14 @@ impl Executor for LocalExecutor {
         }
         self.set_desired(name, DesiredState::Paused)?;
         match self.request(name, &Request::Pause, Duration::from_secs(10))? {
-            Response::Refused { message } => Err(ExecutorError::Supervisor {
-                name: name.into(),
-                message,
-            }),
+            Response::Refused { message } => {
+                // Not paused (Slurm refused to suspend its steps): it runs on.
+                self.set_desired(name, DesiredState::Running)?;
+                Err(ExecutorError::Supervisor {
+                    name: name.into(),
+                    message,
+                })
+            }
             _ => Ok(Outcome::Paused { name: name.into() }),
         }
     }
@@ -738,6 +803,10 @@ impl Executor for LocalExecutor {
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
         let file = match self.definition(name)? {
+            // Another executor's of the same root (local and slurm).
+            Definition::Readable(file) if !self.holds(&file) => {
+                return Err(ExecutorError::NotFound(name.into()))
+            }
             Definition::Readable(file) => file,
             Definition::Broken(reason) => {
                 return Ok(JobInfo::broken(

@@ -15,7 +15,7 @@ pub use api::ApiExecutor;
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;
-pub use registry::{Registry, Remote, DEFAULT_LABEL};
+pub use registry::{Registry, Remote, DEFAULT_LABEL, SLURM_LABEL};
 pub use unavailable::Unavailable;
 
 use std::time::Duration;
@@ -184,6 +184,12 @@ pub trait Executor: Send + Sync {
     fn label(&self) -> &str;
     /// What it can do beyond the basic verbs.
     fn capabilities(&self) -> Capabilities;
+    /// Where its jobs are kept, when other executors may keep theirs there too
+    /// (`local` and `slurm` share a root): a job moves between executors of one
+    /// home by `replace`, keeping its logs and runs, since its name is taken there.
+    fn home(&self) -> Option<String> {
+        None
+    }
     /// Defines a job and starts it (unless `options.desired` says otherwise).
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError>;
     /// Replaces a job's definition (stopping it first if it runs), keeping its logs

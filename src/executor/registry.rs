@@ -8,6 +8,7 @@ use std::sync::Arc;
 use super::api::ApiExecutor;
 use super::unavailable::Unavailable;
 use super::{Executor, ExecutorError, LocalExecutor};
+use crate::job::SlurmOptions;
 use crate::store::{ExecutorSettings, Root, Settings};
 
 /// A remote executor as a spec declares it: its label is `api:NAME`.
@@ -37,6 +38,10 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// The label of the executor used when none is named.
 pub const DEFAULT_LABEL: &str = "local";
+
+/// The built-in Slurm executor (the cluster's defaults); `slurm:NAME` are named ones
+/// with options of their own.
+pub const SLURM_LABEL: &str = "slurm";
 
 /// Label → executor.
 #[derive(Clone, Default)]
@@ -84,6 +89,14 @@ impl Registry {
     pub fn with_local(root: Root) -> Registry {
         let mut registry = Registry::new();
         registry.register(DEFAULT_LABEL, Arc::new(LocalExecutor::new(root.clone())));
+        registry.register(
+            SLURM_LABEL,
+            Arc::new(LocalExecutor::slurm(
+                root.clone(),
+                SLURM_LABEL,
+                SlurmOptions::default(),
+            )),
+        );
         registry.local_root = Some(root);
         registry
     }
@@ -222,7 +235,7 @@ mod tests {
             .executors
             .insert("prod".into(), crate::store::ExecutorSettings::default());
         let registry = Registry::standard(Root::at(dir.path()), &settings);
-        assert_eq!(registry.labels(), vec!["api:prod", "local"]);
+        assert_eq!(registry.labels(), vec!["api:prod", "local", "slurm"]);
         assert_eq!(registry.resolve("prod").as_deref(), Some("api:prod"));
         assert_eq!(registry.resolve("api:prod").as_deref(), Some("api:prod"));
         assert!(registry.get("local").is_ok());
@@ -262,7 +275,7 @@ mod tests {
             url: "http://127.0.0.1:8000".into(),
             token: None,
         }]);
-        assert_eq!(twin.labels(), vec!["api:same", "local"]);
+        assert_eq!(twin.labels(), vec!["api:same", "local", "slurm"]);
         assert_eq!(
             registry.remote_token_for_tests("prod", "HTTP://127.0.0.1:8000"),
             Some("mrsm_secret".into())

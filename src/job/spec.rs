@@ -249,6 +249,10 @@ pub struct JobSpec {
     /// Allow a schedule to fire more often than once a second.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub allow_fast: bool,
+    /// Run each step on a Slurm cluster with these options (the `slurm` executor
+    /// sets it); none runs the steps on this machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm: Option<super::SlurmOptions>,
 }
 
 fn yes() -> bool {
@@ -305,6 +309,7 @@ impl JobSpec {
             env: BTreeMap::new(),
             cwd: None,
             allow_fast: false,
+            slurm: None,
         }
     }
 
@@ -333,6 +338,9 @@ impl JobSpec {
             crate::schedule::tz_data()
                 .get(tz)
                 .ok_or_else(|| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
+        }
+        if let Some(problem) = self.slurm.as_ref().and_then(|s| s.problem()) {
+            return Err(SpecError::Invalid(problem));
         }
         if self.logs.keep == 0 || self.logs.max_size == 0 || self.logs.max_line == 0 {
             return Err(SpecError::Invalid(
@@ -377,6 +385,10 @@ pub struct JobFile {
     /// supervisor continues it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume: Option<ScheduleResume>,
+    /// The executor that holds the job when it is not `local` (executors that share
+    /// a root, `local` and `slurm`, each list only their own jobs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub executor: Option<String>,
 }
 
 #[cfg(test)]

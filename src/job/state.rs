@@ -37,7 +37,7 @@ pub struct RunResult {
 }
 
 /// A live step process.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepProcess {
     pub run: u64,
     /// 1-based step index.
@@ -49,6 +49,9 @@ pub struct StepProcess {
     pub trigger: Option<Trigger>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<Timestamp>,
+    /// The step's Slurm job, once known (jobs on a `slurm` executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
 }
 
 /// `state.json`: written only by the job's supervisor.
@@ -94,6 +97,9 @@ pub struct RunRecord {
     pub ended: Timestamp,
     #[serde(flatten)]
     pub result: RunResult,
+    /// The Slurm job of each step that ran on a cluster, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub slurm_jobs: Vec<String>,
 }
 
 /// The states users see.
@@ -149,6 +155,9 @@ pub struct JobInfo {
     pub executor: String,
     pub project: Option<String>,
     pub spec_hash: Option<String>,
+    /// The running step's Slurm job (jobs on a `slurm` executor).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slurm_job: Option<String>,
 }
 
 impl JobInfo {
@@ -224,6 +233,7 @@ impl JobInfo {
             executor: executor.to_string(),
             project: file.project.clone(),
             spec_hash: file.spec_hash.clone(),
+            slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
         }
     }
 
@@ -257,6 +267,7 @@ impl JobInfo {
             executor: executor.to_string(),
             project: None,
             spec_hash: None,
+            slurm_job: None,
         }
     }
 }
@@ -274,6 +285,7 @@ mod tests {
             project: None,
             spec_hash: None,
             resume: None,
+            executor: None,
         }
     }
 

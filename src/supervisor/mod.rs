@@ -8,6 +8,7 @@
 //! Steps die with their supervisor (a parent-death signal), and a supervisor cleans
 //! up what a killed predecessor left.
 
+mod cluster;
 mod control;
 pub mod foreground;
 mod policy;
@@ -50,8 +51,10 @@ use crate::schedule::FireTimes;
 use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
 use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
 use control::Control;
+use steps::StepAt;
 use steps::{spawn_step, SharedLog, StepChild};
-pub use steps::{Direct, StepRunner};
+pub use cluster::SlurmRunner;
+pub use steps::{Direct, Placed, StepRunner};
 
 /// How often processes that are being stopped are checked.
 const STOP_POLL: Duration = Duration::from_millis(10);
@@ -111,6 +114,19 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     })
 }
 
+/// What runs the job's steps: the cluster for a job with Slurm options, else this
+/// machine.
+fn runner_for(root: &Root, file: &JobFile) -> Box<dyn StepRunner> {
+    match &file.spec.slurm {
+        Some(options) => Box::new(SlurmRunner::new(
+            options.clone(),
+            root.job_dir(&file.spec.name),
+            root.dir(),
+        )),
+        None => Box::new(steps::Direct),
+    }
+}
+
 /// Kills what a supervisor that died without cleaning up left running (its steps die
 /// with it, but their own children may not). The launcher normally does this with a
 /// grace period first; this is the last line of defence.
@@ -154,6 +170,7 @@ fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
                 failed_step: Some(step.step),
                 stopped: false,
             },
+            slurm_jobs: step.slurm_job.iter().cloned().collect(),
         };
         if let Err(e) = runs_log.append(&record) {
             err!("mrsm supervisor: {e}");
@@ -184,6 +201,8 @@ struct Run {
     /// processes is left.
     outcome: Option<RunResult>,
     cleanup: Option<Cleanup>,
+    /// Where its steps ran beyond this machine (Slurm job ids), in order.
+    placed: Vec<String>,
     /// None of its processes was found at the last look. A run ends only after two
     /// such looks in a row: a process that forks and exits (a daemon re-spawning
     /// itself) can be missed by one.
@@ -269,6 +288,7 @@ impl Supervisor {
         // A job meant to be paused starts paused: nothing of it runs, and no fire is
         // taken, before a resume.
         let paused = file.desired == DesiredState::Paused;
+        let runner = runner_for(&root, &file);
         Ok(Supervisor {
             state: SupervisorState {
                 supervisor: me,
@@ -304,7 +324,7 @@ impl Supervisor {
             stopping: None,
             log_saved: Instant::now(),
             pumps: Vec::new(),
-            runner: Box::new(steps::Direct),
+            runner,
             done: false,
             state_dirty: true,
         })
@@ -327,7 +347,8 @@ impl Supervisor {
         let mut sighup = signal(SignalKind::hangup())?;
         // Signals that would kill it abruptly (no stop, no cleanup) are caught and
         // ignored; a handled signal is back to its default in the steps it starts.
-        let _sigusr1 = signal(SignalKind::user_defined1())?;
+        // SIGUSR1 also says a step learned where it runs (its Slurm job id).
+        let mut sigusr1 = signal(SignalKind::user_defined1())?;
         let _sigusr2 = signal(SignalKind::user_defined2())?;
         let _sigalrm = signal(SignalKind::alarm())?;
 
@@ -345,6 +366,7 @@ impl Supervisor {
                 _ = sigterm.recv() => self.begin_stop(None, None, None),
                 _ = sigint.recv() => self.begin_stop(None, None, None),
                 _ = sighup.recv() => self.begin_stop(None, None, None),
+                _ = sigusr1.recv() => self.save_state(),
                 _ = sleep_until(wake) => self.on_timer(),
             }
             if self.state_dirty {
@@ -481,6 +503,10 @@ impl Supervisor {
                     process: c.process,
                     trigger: Some(r.trigger),
                     started: Some(r.started),
+                    slurm_job: self.runner.placed(StepAt {
+                        run: r.id,
+                        step: r.step + 1,
+                    }),
                 })
             })
             .collect();
@@ -625,6 +651,7 @@ impl Supervisor {
             replaced: false,
             outcome: None,
             cleanup: None,
+            placed: Vec::new(),
             quiet: false,
         });
         let index = self.runs.len() - 1;
@@ -656,7 +683,11 @@ impl Supervisor {
         let text = &spec.command[index];
         self.pumps.retain(|p| !p.is_finished());
         let paused = self.state.phase == Phase::Paused;
-        match spawn_step(self.runner.as_ref(), spec, text, id, &self.log, paused) {
+        let at = StepAt {
+            run: id,
+            step: index + 1,
+        };
+        match spawn_step(self.runner.as_ref(), spec, text, at, &self.log, paused) {
             Ok((child, pumps)) => {
                 self.pumps.extend(pumps);
                 Ok(child)
@@ -735,12 +766,21 @@ impl Supervisor {
         let step = self.runs[index].step;
         let text = self.file.spec.command[step].clone();
         let success = code == Some(0);
-        let how = match (code, sig) {
+        let mut how = match (code, sig) {
             (Some(c), _) => format!("exited with status {c}"),
             (None, Some(s)) => format!("killed by {}", s.as_str()),
             _ => "ended".to_string(),
         };
         let id = self.runs[index].id;
+        if let Some(placed) = self.runner.ended(StepAt {
+            run: id,
+            step: step + 1,
+        }) {
+            if let Some(note) = placed.note {
+                how = format!("{how} ({note})");
+            }
+            self.runs[index].placed.push(placed.id);
+        }
         let replaced = self.runs[index].replaced;
         self.sys(&format!("run {id} step {}/{steps} {how}", step + 1));
         if success && step + 1 < steps && !replaced && self.stopping.is_none() {
@@ -809,7 +849,7 @@ impl Supervisor {
         signal_processes(&procs, signal);
         // Stopped processes act on the signal only once continued.
         signal_processes(&procs, Signal::SIGCONT);
-        let grace = self.file.spec.stop.timeout;
+        let grace = self.file.spec.stop.timeout + self.runner.kill_slack();
         self.runs[index].cleanup.get_or_insert(Cleanup {
             deadline: Instant::now() + grace,
             killed: false,
@@ -877,8 +917,8 @@ impl Supervisor {
 
     /// Records run `index` and decides what follows it.
     fn finalize(&mut self, index: usize) {
-        let run = self.runs.remove(index);
-        let result = run.outcome.unwrap_or_else(|| RunResult {
+        let mut run = self.runs.remove(index);
+        let result = run.outcome.take().unwrap_or_else(|| RunResult {
             ok: false,
             exit_code: None,
             signal: None,
@@ -887,18 +927,19 @@ impl Supervisor {
             stopped: false,
         });
         let ok = result.ok;
-        self.record_run(run.id, run.trigger, run.started, result);
+        self.record_run(&run, result);
         self.after_run(run.began_at, ok);
         self.save_state();
     }
 
-    fn record_run(&mut self, id: u64, trigger: Trigger, started: Timestamp, result: RunResult) {
+    fn record_run(&mut self, run: &Run, result: RunResult) {
         let record = RunRecord {
-            run: id,
-            trigger,
-            started,
+            run: run.id,
+            trigger: run.trigger,
+            started: run.started,
             ended: Timestamp::now(),
             result: result.clone(),
+            slurm_jobs: run.placed.clone(),
         };
         if let Err(e) = self.runs_log.append(&record) {
             err!("mrsm supervisor: {e}");

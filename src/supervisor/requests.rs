@@ -65,12 +65,28 @@ impl Supervisor {
         }
     }
 
+    /// The steps running now.
+    fn live_steps(&self) -> Vec<StepAt> {
+        self.runs
+            .iter()
+            .filter(|r| r.child.is_some())
+            .map(|r| StepAt {
+                run: r.id,
+                step: r.step + 1,
+            })
+            .collect()
+    }
+
     fn pause(&mut self) -> Response {
         match self.state.phase {
             Phase::Paused => Response::Done {
                 message: "already paused".into(),
             },
             Phase::Running => {
+                if let Err(message) = self.runner.suspend(&self.live_steps()) {
+                    self.sys(&format!("not paused: {message}"));
+                    return Response::Refused { message };
+                }
                 signal_job(self.state.supervisor, Signal::SIGSTOP);
                 self.state.phase = Phase::Paused;
                 self.state.paused = Some(Timestamp::now());
@@ -90,6 +106,9 @@ impl Supervisor {
         match self.state.phase {
             Phase::Paused => {
                 signal_job(self.state.supervisor, Signal::SIGCONT);
+                if let Err(message) = self.runner.resume(&self.live_steps()) {
+                    self.sys(&message);
+                }
                 self.state.phase = Phase::Running;
                 self.state.paused = None;
                 self.sys("resumed");

@@ -120,6 +120,7 @@ mod tests {
                 failed_step: None,
                 stopped: false,
             },
+            slurm_jobs: Vec::new(),
         }
     }
 

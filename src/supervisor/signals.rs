@@ -18,8 +18,25 @@ pub fn signal_job(supervisor: ProcessIdentity, signal: Signal) -> usize {
     procs.len()
 }
 
-/// Sends `signal` to the given processes and their process groups.
+/// Whether a process asked to be left to its step (see
+/// [`crate::slurm::SHIELD_VARIABLE`]): `srun`, which would end its cluster job at
+/// once on the job's stop signal, and which its step process signals itself.
+fn shielded(p: &ProcStat) -> bool {
+    crate::store::proc::environ_var(p.pid, crate::slurm::SHIELD_VARIABLE).is_some_and(|v| v == b"1")
+}
+
+/// Sends `signal` to the given processes and their process groups. Shielded
+/// processes get nothing, but SIGTERM where the others get SIGKILL: they end their
+/// cluster job then, rather than leave it running.
 pub fn signal_processes(procs: &[ProcStat], signal: Signal) {
+    let (shield, procs): (Vec<ProcStat>, Vec<ProcStat>) =
+        procs.iter().cloned().partition(shielded);
+    if signal == Signal::SIGKILL {
+        for p in &shield {
+            let _ = kill(Pid::from_raw(p.pid), Signal::SIGTERM);
+        }
+    }
+    let procs = procs.as_slice();
     // A session leader's group is its own (the supervisor's, or a daemon's that left
     // the session); those are signalled process by process only.
     let sessions: BTreeSet<i32> = procs.iter().map(|p| p.session).collect();

@@ -70,16 +70,65 @@ fn unread_bytes(fd: &OwnedFd) -> usize {
     }
 }
 
+/// Which step of which run a command is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StepAt {
+    pub run: u64,
+    /// 1-based, as users count steps.
+    pub step: usize,
+}
+
+/// Where a step ran beyond this machine, learned when it ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Placed {
+    /// The id the other system gave it (a Slurm job id), for the run's record.
+    pub id: String,
+    /// How it ended there, when that says more than the exit status.
+    pub note: Option<String>,
+}
+
 /// Where a step's process comes from: the seam between what the supervisor keeps
 /// (schedules, chains, overlap, restarts, logs, run records, signals to the step's
 /// process group, its exit) and what runs the step's command. The direct runner
-/// runs it here; a cluster runner would wrap it (`srun … sh -c STEP`), the local
-/// `srun` process then standing for the remote step: it forwards the signals and
-/// reports the exit.
+/// runs it here; the Slurm runner starts a local process that stands for the step
+/// on the cluster (it forwards the signals and reports the exit) and holds and
+/// releases the cluster's side when the job is paused and resumed.
 pub trait StepRunner: Send + Sync {
     /// The command that runs step `text` of `spec`; with `paused`, one that stops
     /// itself (SIGSTOP) before running anything, to go on when sent SIGCONT.
-    fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command>;
+    fn command(
+        &self,
+        spec: &JobSpec,
+        at: StepAt,
+        text: &str,
+        paused: bool,
+    ) -> std::io::Result<Command>;
+    /// Where the running step runs beyond this machine, once known.
+    fn placed(&self, at: StepAt) -> Option<String> {
+        let _ = at;
+        None
+    }
+    /// Holds the live steps' work elsewhere, before their processes here are
+    /// stopped; an error refuses the pause (nothing is held then).
+    fn suspend(&self, live: &[StepAt]) -> Result<(), String> {
+        let _ = live;
+        Ok(())
+    }
+    /// Lets the held work go on again; what could not be resumed is the error.
+    fn resume(&self, live: &[StepAt]) -> Result<(), String> {
+        let _ = live;
+        Ok(())
+    }
+    /// How long beyond the job's grace period a step may take to end before its
+    /// processes here are killed (the cluster's side ends first).
+    fn kill_slack(&self) -> Duration {
+        Duration::ZERO
+    }
+    /// The step has exited: where it ran and how it ended there, if elsewhere.
+    fn ended(&self, at: StepAt) -> Option<Placed> {
+        let _ = at;
+        None
+    }
 }
 
 /// Runs steps on this machine: `sh -c STEP`, or the words themselves without a
@@ -87,7 +136,13 @@ pub trait StepRunner: Send + Sync {
 pub struct Direct;
 
 impl StepRunner for Direct {
-    fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+    fn command(
+        &self,
+        spec: &JobSpec,
+        _at: StepAt,
+        text: &str,
+        paused: bool,
+    ) -> std::io::Result<Command> {
         direct_command(spec, text, paused)
     }
 }
@@ -236,11 +291,12 @@ pub fn spawn_step(
     runner: &dyn StepRunner,
     spec: &JobSpec,
     text: &str,
-    run: u64,
+    at: StepAt,
     log: &SharedLog,
     paused: bool,
 ) -> std::io::Result<(StepChild, Vec<JoinHandle<()>>)> {
-    let mut cmd = runner.command(spec, text, paused)?;
+    let run = at.run;
+    let mut cmd = runner.command(spec, at, text, paused)?;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the
     // parent. The step dies with the supervisor (if the supervisor died before this
     // ran, the parent is already someone else and the step gives up).
@@ -538,7 +594,13 @@ mod tests {
     struct Wrapping;
 
     impl StepRunner for Wrapping {
-        fn command(&self, spec: &JobSpec, text: &str, paused: bool) -> std::io::Result<Command> {
+        fn command(
+            &self,
+            spec: &JobSpec,
+            _at: StepAt,
+            text: &str,
+            paused: bool,
+        ) -> std::io::Result<Command> {
             let mut c = direct_command(spec, text, paused)?;
             c.env("RUNNER", "wrapped");
             Ok(c)
@@ -564,7 +626,7 @@ mod tests {
         ] {
             runtime.block_on(async {
                 let (child, pumps) =
-                    spawn_step(runner, &spec, text, 7, &log, false).expect("starts");
+                    spawn_step(runner, &spec, text, StepAt { run: 7, step: 1 }, &log, false).expect("starts");
                 for pump in pumps {
                     pump.await.expect("the pump ends");
                 }

@@ -15,7 +15,7 @@ impl Supervisor {
             return;
         }
         let signal = signal.unwrap_or(self.file.spec.stop.signal.0);
-        let timeout = timeout.unwrap_or(self.file.spec.stop.timeout);
+        let timeout = timeout.unwrap_or(self.file.spec.stop.timeout) + self.runner.kill_slack();
         self.sys(&format!("stopping with {}", signal.as_str()));
         let procs = job_processes(self.state.supervisor);
         signal_processes(&procs, signal);

@@ -91,6 +91,7 @@ impl Executor for Mem {
             project: options.project.clone(),
             spec_hash: options.spec_hash.clone(),
             resume: None,
+            executor: None,
         };
         let shown = info(&file);
         jobs.insert(spec.name.clone(), file);
