@@ -196,7 +196,10 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
             found
         };
         jobs.extend(found.into_iter().map(|mut info| {
-            info.executor = label.clone();
+            // A named Slurm executor's job listed by the built-in one keeps its name.
+            if !info.executor.starts_with(&format!("{label}:")) {
+                info.executor = label.clone();
+            }
             info
         }));
     }

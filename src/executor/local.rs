@@ -102,9 +102,18 @@ impl LocalExecutor {
         }
     }
 
-    /// Whether a definition is one of this executor's jobs.
+    /// Whether a definition is one of this executor's jobs. The built-in `slurm`
+    /// also holds the jobs of named Slurm executors (`slurm:NAME`), which exist only
+    /// while a spec declares them: listed without that spec, they are still seen.
     fn holds(&self, file: &JobFile) -> bool {
-        file.executor.as_deref().unwrap_or(super::DEFAULT_LABEL) == self.label
+        let label = self.label_of(file);
+        label == self.label
+            || (self.label == super::SLURM_LABEL && label.starts_with("slurm:"))
+    }
+
+    /// The executor a definition says it is on.
+    fn label_of<'a>(&'a self, file: &'a JobFile) -> &'a str {
+        file.executor.as_deref().unwrap_or(super::DEFAULT_LABEL)
     }
 
     /// `spec` as this executor runs it: with the cluster's options under the job's
@@ -818,7 +827,7 @@ impl Executor for LocalExecutor {
             }
         };
         match self.state(name) {
-            Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label())),
+            Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label_of(&file))),
             Err(e) => {
                 let supervisor = SupervisorLock::holder(&self.root.supervisor_lock(name));
                 let running = match supervisor.filter(|s| s.is_alive()) {

@@ -144,6 +144,16 @@ impl Registry {
         self.remote_settings.entry(name.to_string()).or_default();
     }
 
+    /// Declares the Slurm executor `slurm:NAME` with `options` for its jobs, on the
+    /// built-in local executor's root (nothing without one).
+    pub fn declare_slurm(&mut self, name: &str, options: SlurmOptions) {
+        if let Some(root) = self.local_root.clone() {
+            let label = format!("{SLURM_LABEL}:{name}");
+            let executor = LocalExecutor::slurm(root, &label, options);
+            self.executors.insert(label, Arc::new(executor));
+        }
+    }
+
     /// This registry with the remote executors a spec declares added: the spec's
     /// `url` and `token`; the settings file's token (and its `allow_plain_http`)
     /// only when the spec gives none and names the same URL, so that a spec file

@@ -105,6 +105,7 @@ pub fn changed_fields(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     check("shell", old.shell != new.shell);
     check("env", old.env != new.env);
     check("cwd", old.cwd != new.cwd);
+    check("slurm", old.slurm != new.slurm);
     if fields.is_empty() {
         fields.push("executor".into());
     }
@@ -121,6 +122,16 @@ pub struct Actual {
     pub old_specs: BTreeMap<String, JobSpec>,
     /// Executors that could not be listed, with the reason.
     pub unreachable: BTreeMap<String, String>,
+    /// Where each executor keeps its jobs, for those that share a home with
+    /// others (`local` and `slurm`): a job's name is taken across the home.
+    pub homes: BTreeMap<String, String>,
+}
+
+impl Actual {
+    /// Whether two executors keep their jobs in one place.
+    fn same_home(&self, a: &str, b: &str) -> bool {
+        a != b && self.homes.get(a).is_some_and(|h| self.homes.get(b) == Some(h))
+    }
 }
 
 impl Actual {
@@ -144,6 +155,12 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
             labels.push(job.executor.clone());
         }
     }
+    for label in &labels {
+        if let Some(home) = registry.get(label).ok().and_then(|e| e.home()) {
+            actual.homes.insert(label.clone(), home);
+        }
+    }
+    let all_labels = labels.clone();
     for label in labels {
         let listed = registry
             .get(&label)
@@ -165,6 +182,14 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
                 }
             }
         }
+        // A job that names another executor of this home, one in play, is that
+        // executor's (the built-in `slurm` also lists `slurm:NAME`'s jobs).
+        let theirs = |info: &JobInfo| {
+            info.executor != label
+                && all_labels.contains(&info.executor)
+                && actual.same_home(&info.executor, &label)
+        };
+        let jobs: Vec<JobInfo> = jobs.into_iter().filter(|i| !theirs(i)).collect();
         actual.jobs.extend(jobs.into_iter().map(|mut info| {
             info.executor = label.clone();
             info
@@ -229,7 +254,22 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
             .iter()
             .find(|a| &a.name == name && a.executor == job.executor)
         else {
-            steps.push(step(Action::Create));
+            // On another executor of the same home (`local` → `slurm`): its name is
+            // taken there, so it moves by an update, keeping its logs and runs.
+            let sibling = actual
+                .jobs
+                .iter()
+                .find(|a| &a.name == name && actual.same_home(&a.executor, &job.executor));
+            match sibling {
+                Some(s) if s.project.as_deref() != Some(desired.project.as_str()) => {
+                    if full {
+                        steps.push(step(Action::Conflict(s.project.clone())));
+                    }
+                }
+                Some(_) if full => steps.push(step(Action::Update(vec!["executor".into()]))),
+                Some(_) => {}
+                None => steps.push(step(Action::Create)),
+            }
             continue;
         };
         if current.project.as_deref() != Some(desired.project.as_str()) {
@@ -259,10 +299,11 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
     if full {
         for current in &actual.jobs {
             let owned = current.project.as_deref() == Some(desired.project.as_str());
-            let declared_here = desired
-                .jobs
-                .iter()
-                .any(|j| j.spec.name == current.name && j.executor == current.executor);
+            let declared_here = desired.jobs.iter().any(|j| {
+                j.spec.name == current.name
+                    && (j.executor == current.executor
+                        || actual.same_home(&j.executor, &current.executor))
+            });
             let moving_out_of_reach = desired.jobs.iter().any(|j| {
                 j.spec.name == current.name && actual.unreachable.contains_key(&j.executor)
             });
@@ -286,13 +327,20 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
 pub fn with_declared(registry: &Registry, declared: &[DeclaredExecutor]) -> Registry {
     let remotes: Vec<Remote> = declared
         .iter()
+        .filter(|d| d.slurm.is_none())
         .map(|d| Remote {
             name: d.name.clone(),
             url: d.url.clone(),
             token: d.token.clone(),
         })
         .collect();
-    registry.with_remotes(&remotes)
+    let mut registry = registry.with_remotes(&remotes);
+    for d in declared {
+        if let Some(options) = &d.slurm {
+            registry.declare_slurm(&d.name, options.clone());
+        }
+    }
+    registry
 }
 
 /// What brings an up-to-date job to its declared state, if anything. A job stopped

@@ -369,6 +369,13 @@ fn jobs_are_planned_per_executor() {
             expected: &[("a", "mem", "create"), ("a", "local", "delete")],
         },
         Case {
+            what: "a move within one home (local → slurm): an update there, nothing deleted",
+            declared: vec![declared_on("a", "slurm")],
+            exists: vec![running_on("a", "local")],
+            unreachable: &[],
+            expected: &[("a", "slurm", "update")],
+        },
+        Case {
             what: "a move to an executor out of reach: reported, the job stays",
             declared: vec![declared_on("a", "mem")],
             exists: vec![running_on("a", "local")],
@@ -397,6 +404,9 @@ fn jobs_are_planned_per_executor() {
             executors: Vec::new(),
         };
         let actual = Actual {
+            homes: [("local", "/root"), ("slurm", "/root"), ("mem", "elsewhere")]
+                .map(|(l, h)| (l.to_string(), h.to_string()))
+                .into(),
             unreachable: case
                 .unreachable
                 .iter()
@@ -411,6 +421,7 @@ fn jobs_are_planned_per_executor() {
             .map(|s| {
                 let action = match s.action {
                     Action::Create => "create",
+                    Action::Update(_) => "update",
                     Action::Delete => "delete",
                     Action::Unreachable(_) => "unreachable",
                     _ => "other",

@@ -7,6 +7,7 @@ use indexmap::IndexMap;
 use serde_saphyr::Spanned;
 
 use super::raw::{RawCommand, RawJob, RawPaths};
+use crate::job::SlurmOptions;
 
 /// A value and where it was written (`file` indexes the loader's sources).
 #[derive(Clone, Debug)]
@@ -76,6 +77,7 @@ pub(super) struct Fields {
     pub max_line: Option<At<String>>,
     pub shell: Option<At<bool>>,
     pub allow_fast: Option<At<bool>>,
+    pub slurm: Option<At<SlurmOptions>>,
 }
 
 impl Fields {
@@ -106,6 +108,7 @@ impl Fields {
             max_line: lift(logs.max_line, file),
             shell: lift(raw.shell, file),
             allow_fast: lift(raw.allow_fast, file),
+            slurm: lift(raw.slurm, file),
         }
     }
 
@@ -131,6 +134,14 @@ impl Fields {
             max_line: self.max_line.or(base.max_line),
             shell: self.shell.or(base.shell),
             allow_fast: self.allow_fast.or(base.allow_fast),
+            // Key by key too: a job's `slurm:` over the defaults'.
+            slurm: match (self.slurm, base.slurm) {
+                (Some(own), Some(base)) => Some(At {
+                    value: base.value.overlaid(&own.value),
+                    ..own
+                }),
+                (own, base) => own.or(base),
+            },
         }
     }
 }

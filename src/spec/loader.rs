@@ -15,7 +15,10 @@ use super::raw::{self, RawCommand, RawFile, RawPaths};
 use super::{project_from_dir, spec_hash, DeclaredExecutor, Desired, DesiredJob, StateWord};
 use crate::job::parse_size;
 use crate::job::split_chain;
-use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
+use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName, SlurmOptions};
+
+/// A named executor the files declare, with its Slurm options when it is a cluster.
+type Declared = (String, Option<SlurmOptions>);
 use crate::suggest::did_you_mean;
 
 /// One spec file's text.
@@ -73,6 +76,7 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
                 &raw::STOP_KEYS,
                 &raw::LOGS_KEYS,
                 &raw::EXECUTOR_KEYS,
+                &raw::SLURM_KEYS,
             ]
             .concat();
             let expected = message
@@ -168,8 +172,13 @@ impl Loader {
     pub fn run(&mut self, project_override: Option<&str>) -> Option<Desired> {
         let options = serde_saphyr::options! { strict_booleans: true };
         let mut project: Option<At<String>> = None;
-        // Name, url and token as written.
-        type Written = (At<String>, Option<At<String>>, Option<At<String>>);
+        // Name, url and token as written, and a Slurm executor's options.
+        type Written = (
+            At<String>,
+            Option<At<String>>,
+            Option<At<String>>,
+            Option<SlurmOptions>,
+        );
         let mut executors: Vec<Written> = Vec::new();
         let mut defaults = Fields::default();
         // Name (where first declared) and fields, in declaration order.
@@ -222,8 +231,8 @@ impl Loader {
                 let executor = at(executor, file);
                 let url = lift(executor.value.url.clone(), file);
                 let token = lift(executor.value.token.clone(), file);
-                self.check_executor(&name, executor.value, file);
-                executors.push((name, url, token));
+                let slurm = self.check_executor(&name, executor.value, file);
+                executors.push((name, url, token, slurm));
             }
             if let Some(d) = raw.defaults {
                 defaults = Fields::from_raw(d, file).over(defaults);
@@ -277,10 +286,14 @@ impl Loader {
             }
             (None, None) => project_from_dir(&self.dir(0)),
         };
-        let executor_names: Vec<String> = executors.iter().map(|e| e.0.value.clone()).collect();
+        let executor_names: Vec<Declared> = executors
+            .iter()
+            .map(|e| (e.0.value.clone(), e.3.clone()))
+            .collect();
         let mut declared = Vec::new();
-        for (name, url, token) in &executors {
+        for (name, url, token, slurm) in &executors {
             declared.push(DeclaredExecutor {
+                slurm: slurm.clone(),
                 name: name.value.clone(),
                 url: url
                     .as_ref()
@@ -315,8 +328,46 @@ impl Loader {
         })
     }
 
-    /// Checks a named executor's `url` and `token`.
-    fn check_executor(&mut self, name: &At<String>, executor: raw::RawExecutor, file: usize) {
+    /// Checks a named executor's keys; a Slurm executor's options are returned.
+    fn check_executor(
+        &mut self,
+        name: &At<String>,
+        executor: raw::RawExecutor,
+        file: usize,
+    ) -> Option<SlurmOptions> {
+        let kind = lift(executor.kind.clone(), file);
+        match kind.as_ref().map(|k| k.value.as_str()) {
+            Some("slurm") => {
+                for (key, given) in [("url", &executor.url), ("token", &executor.token)] {
+                    if given.is_some() {
+                        self.error(
+                            name,
+                            format!("executor `{}` is a Slurm cluster (`kind: slurm`): `{key}` belongs to a remote executor (`kind: api`)", name.value),
+                        );
+                    }
+                }
+                let options = executor.slurm_options();
+                if let Some(problem) = options.problem() {
+                    self.error(name, format!("executor `{}`: {problem}", name.value));
+                }
+                return Some(options);
+            }
+            Some("api") | None => {}
+            Some(other) => {
+                let kind = kind.clone().unwrap_or_else(|| name.clone());
+                self.error(
+                    &kind,
+                    format!("unknown executor kind {other:?}: expected api (a remote mrsm serve, the default) or slurm"),
+                );
+                return None;
+            }
+        }
+        if executor.has_slurm_options() {
+            self.error(
+                name,
+                format!("executor `{}` has Slurm options: add `kind: slurm` (it then needs no `url`)", name.value),
+            );
+        }
         match lift(executor.url, file) {
             None => self.error(name, format!("executor `{}` has no `url`", name.value)),
             Some(url)
@@ -339,6 +390,7 @@ impl Loader {
                 self.error(&token, "the token is empty");
             }
         }
+        None
     }
 
     /// The environment over the `.env` file beside the first spec file.
@@ -537,29 +589,48 @@ impl Loader {
         }
     }
 
-    /// The executor's label: one the machine knows, or `api:NAME` for a `NAME` (or
-    /// `api:NAME`) that the files or the machine declare.
-    fn executor(&mut self, f: &Fields, vars: &Vars, executors: &[String]) -> String {
+    /// The executor's label: one the machine knows, `slurm:NAME` for a Slurm
+    /// executor the files declare, or `api:NAME` for a `NAME` (or `api:NAME`) that
+    /// the files or the machine declare.
+    fn executor(&mut self, f: &Fields, vars: &Vars, executors: &[Declared]) -> String {
         let Some(e) = &f.executor else {
             return "local".to_string();
         };
         let label = self.text(e, vars).unwrap_or_default();
-        let name = label.strip_prefix("api:").unwrap_or(&label);
-        let remote = format!("api:{name}");
         if self.known_executors.contains(&label) {
             return label;
         }
-        if executors.iter().any(|d| d == name) || self.known_executors.contains(&remote) {
+        let name = label
+            .strip_prefix("api:")
+            .or_else(|| label.strip_prefix("slurm:"))
+            .unwrap_or(&label);
+        if let Some((d, slurm)) = executors.iter().find(|(d, _)| d == name) {
+            return match slurm {
+                Some(_) => format!("slurm:{d}"),
+                None => format!("api:{d}"),
+            };
+        }
+        let remote = format!("api:{name}");
+        if self.known_executors.contains(&remote) {
             return remote;
         }
         let mut known: Vec<String> = self.known_executors.clone();
-        known.extend(executors.iter().map(|d| format!("api:{d}")));
+        known.extend(executors.iter().map(|(d, slurm)| match slurm {
+            Some(_) => format!("slurm:{d}"),
+            None => format!("api:{d}"),
+        }));
         known.sort();
         known.dedup();
         // `prod` is as good as `api:prod`, so both are suggestions.
         let words: Vec<&str> = known
             .iter()
-            .flat_map(|k| [k.as_str(), k.strip_prefix("api:").unwrap_or(k)])
+            .flat_map(|k| {
+                let short = k
+                    .strip_prefix("api:")
+                    .or_else(|| k.strip_prefix("slurm:"))
+                    .unwrap_or(k);
+                [k.as_str(), short]
+            })
             .collect();
         let hint = did_you_mean(&label, &words)
             .map(|k| format!("; did you mean `{k}`?"))
@@ -572,6 +643,40 @@ impl Loader {
             ),
         );
         label
+    }
+
+    /// The Slurm options of a job on a Slurm executor: the executor's, with the
+    /// job's own `slurm:` over them. `slurm:` on a job that runs elsewhere is an
+    /// error: it would silently do nothing.
+    fn slurm(&mut self, f: &Fields, executor: &str, executors: &[Declared]) -> Option<SlurmOptions> {
+        let own = f.slurm.as_ref();
+        let base = match executor.strip_prefix("slurm:") {
+            Some(name) => executors
+                .iter()
+                .find(|(d, _)| d == name)
+                .and_then(|(_, s)| s.clone()),
+            None if executor == "slurm" => Some(SlurmOptions::default()),
+            None => {
+                if let Some(own) = own {
+                    self.error(
+                        own,
+                        format!("`slurm` options apply to jobs on a Slurm executor, and this job's executor is {executor}: add `executor: slurm`"),
+                    );
+                }
+                return None;
+            }
+        }?;
+        let options = match own {
+            Some(own) => base.overlaid(&own.value),
+            None => base,
+        };
+        if let Some(problem) = options.problem() {
+            match own {
+                Some(own) => self.error(own, problem),
+                None => self.error(f.executor.as_ref()?, problem),
+            }
+        }
+        Some(options)
     }
 
     /// The working directory: `cwd` against the file that wrote it, else the
@@ -634,7 +739,7 @@ impl Loader {
         name: &At<String>,
         f: Fields,
         vars: &Vars,
-        executors: &[String],
+        executors: &[Declared],
     ) -> Option<DesiredJob> {
         let errors_before = self.errors.len();
         if let Err(e) = validate_name(&name.value) {
@@ -658,6 +763,7 @@ impl Loader {
             spec.shell = shell.value;
         }
         let executor = self.executor(&f, vars, executors);
+        spec.slurm = self.slurm(&f, &executor, executors);
         spec.cwd = Some(self.cwd(name, &f, vars));
         spec.env = self.env(&f, vars);
         if self.errors.len() > errors_before {

@@ -42,13 +42,17 @@ pub struct Desired {
     pub executors: Vec<DeclaredExecutor>,
 }
 
-/// A remote executor a spec file declares: `executors: { prod: { url, token } }`,
-/// with `${VAR}`s substituted. Its label is `api:NAME`.
+/// An executor a spec file declares: a remote one, `executors: { prod: { url,
+/// token } }` with `${VAR}`s substituted, whose label is `api:NAME`; or a Slurm
+/// cluster, `executors: { hpc: { kind: slurm, partition, … } }`, whose label is
+/// `slurm:NAME`.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DeclaredExecutor {
     pub name: String,
     pub url: String,
     pub token: Option<String>,
+    /// The options every job on it gets (a Slurm executor); none for a remote one.
+    pub slurm: Option<crate::job::SlurmOptions>,
 }
 
 impl std::fmt::Debug for DeclaredExecutor {
@@ -83,7 +87,7 @@ pub fn load(files: &[PathBuf], project: Option<&str>) -> Result<Desired, SpecErr
 /// [`load`], also returning the warnings and every file it read. Jobs may name
 /// `local` and the file's own `executors:`.
 pub fn load_tracked(files: &[PathBuf], project: Option<&str>) -> Loaded {
-    load_for(files, project, &["local".to_string()])
+    load_for(files, project, &["local".to_string(), "slurm".to_string()])
 }
 
 /// [`load_tracked`] for a machine whose executors are `known` (labels such as

@@ -5,6 +5,8 @@ use indexmap::IndexMap;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use crate::job::SlurmOptions;
+
 /// A command: one string (steps split on a lone `+`) or a list of steps.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
@@ -56,14 +58,47 @@ pub struct RawJob {
     pub logs: Option<RawLogs>,
     pub shell: Option<Spanned<bool>>,
     pub allow_fast: Option<Spanned<bool>>,
+    /// The job's own Slurm options, over its executor's.
+    pub slurm: Option<Spanned<SlurmOptions>>,
 }
 
-/// A named executor beyond `local`.
+/// A named executor beyond `local`: a remote `mrsm serve` (`url`, `token`), or a
+/// Slurm cluster (`kind: slurm` and the options every job on it gets).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawExecutor {
+    pub kind: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
     pub token: Option<Spanned<String>>,
+    pub partition: Option<String>,
+    pub account: Option<String>,
+    pub qos: Option<String>,
+    pub time: Option<String>,
+    pub cpus: Option<u32>,
+    pub mem: Option<String>,
+    pub gres: Option<String>,
+    pub extra: Option<Vec<String>>,
+}
+
+impl RawExecutor {
+    /// Its Slurm options (a `kind: slurm` executor's).
+    pub fn slurm_options(&self) -> SlurmOptions {
+        SlurmOptions {
+            partition: self.partition.clone(),
+            account: self.account.clone(),
+            qos: self.qos.clone(),
+            time: self.time.clone(),
+            cpus: self.cpus,
+            mem: self.mem.clone(),
+            gres: self.gres.clone(),
+            extra: self.extra.clone().unwrap_or_default(),
+        }
+    }
+
+    /// Whether any Slurm option is given.
+    pub fn has_slurm_options(&self) -> bool {
+        self.slurm_options() != SlurmOptions::default()
+    }
 }
 
 /// The jobs mapping (a job with nothing under it is `None`).
@@ -132,7 +167,7 @@ impl<'de> serde::de::Visitor<'de> for FileVisitor {
 }
 
 /// Keys each mapping accepts, for "did you mean".
-pub const JOB_KEYS: [&str; 14] = [
+pub const JOB_KEYS: [&str; 15] = [
     "command",
     "schedule",
     "timezone",
@@ -147,8 +182,31 @@ pub const JOB_KEYS: [&str; 14] = [
     "logs",
     "shell",
     "allow_fast",
+    "slurm",
 ];
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 pub const LOGS_KEYS: [&str; 3] = ["max_size", "keep", "max_line"];
-pub const EXECUTOR_KEYS: [&str; 2] = ["url", "token"];
+pub const EXECUTOR_KEYS: [&str; 11] = [
+    "kind",
+    "url",
+    "token",
+    "partition",
+    "account",
+    "qos",
+    "time",
+    "cpus",
+    "mem",
+    "gres",
+    "extra",
+];
+pub const SLURM_KEYS: [&str; 8] = [
+    "partition",
+    "account",
+    "qos",
+    "time",
+    "cpus",
+    "mem",
+    "gres",
+    "extra",
+];

@@ -95,7 +95,7 @@ struct Job {
     timezone: Option<String>,
     overlap: Option<Overlap>,
     restart: Option<Restart>,
-    /// `local` (default) or a name from `executors`.
+    /// `local` (default), `slurm`, or a name from `executors`.
     executor: Option<String>,
     /// Environment variables of the job.
     env: Option<BTreeMap<String, String>>,
@@ -110,17 +110,64 @@ struct Job {
     shell: Option<bool>,
     /// Allow a schedule that fires more often than once a second (default false).
     allow_fast: Option<bool>,
+    /// Slurm options for a job on a Slurm executor, over the executor's own.
+    slurm: Option<Slurm>,
 }
 
-/// A named remote executor.
+/// Resources and placement of each step on a Slurm cluster (the cluster's
+/// defaults for anything left out).
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Slurm {
+    partition: Option<String>,
+    account: Option<String>,
+    qos: Option<String>,
+    /// Time limit of each step, e.g. 30 (minutes) or 01:00:00.
+    time: Option<String>,
+    /// CPUs per step.
+    #[schemars(range(min = 1))]
+    cpus: Option<u32>,
+    /// Memory, e.g. 512M or 1G.
+    mem: Option<String>,
+    /// Generic resources, e.g. gpu:1.
+    gres: Option<String>,
+    /// More srun options, e.g. --constraint=avx2.
+    extra: Option<Vec<String>>,
+}
+
+/// What a named executor is.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+enum Kind {
+    /// A remote `mrsm serve` (the default): `url` and `token`.
+    Api,
+    /// A Slurm cluster: each step runs there with these options.
+    Slurm,
+}
+
+/// A named executor: a remote `mrsm serve` (its label is `api:NAME`) or a Slurm
+/// cluster (`kind: slurm`, label `slurm:NAME`).
 #[allow(dead_code)]
 #[derive(JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct Executor {
+    kind: Option<Kind>,
     /// Base URL of a `mrsm serve`, e.g. http://127.0.0.1:8000.
-    url: String,
+    url: Option<String>,
     /// Bearer token (use `${VAR}` to keep it out of the file).
     token: Option<String>,
+    partition: Option<String>,
+    account: Option<String>,
+    qos: Option<String>,
+    /// Time limit of each step, e.g. 01:00:00.
+    time: Option<String>,
+    #[schemars(range(min = 1))]
+    cpus: Option<u32>,
+    mem: Option<String>,
+    gres: Option<String>,
+    extra: Option<Vec<String>>,
 }
 
 /// Jobs declared for mrsm: `mrsm up -f mrsm-jobs.yaml` converges the machine to this file.
