@@ -198,6 +198,18 @@ impl Registry {
         self.settings_for(name, url).and_then(|s| s.token.clone())
     }
 
+    /// Whether a job that `label` listed is another executor's of this registry,
+    /// one that keeps its jobs in the same place (the built-in `slurm` also lists
+    /// the jobs of `slurm:NAME`): each job is then shown and acted on once, by its
+    /// own executor.
+    pub fn listed_for_another(&self, label: &str, info: &crate::job::JobInfo) -> bool {
+        let home = |l: &str| self.executors.get(l).and_then(|e| e.home());
+        info.executor != label
+            && self.executors.contains_key(&info.executor)
+            && home(label).is_some()
+            && home(label) == home(&info.executor)
+    }
+
     /// Every label, sorted.
     pub fn labels(&self) -> Vec<String> {
         self.executors.keys().cloned().collect()

@@ -160,7 +160,6 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
             actual.homes.insert(label.clone(), home);
         }
     }
-    let all_labels = labels.clone();
     for label in labels {
         let listed = registry
             .get(&label)
@@ -182,14 +181,7 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
                 }
             }
         }
-        // A job that names another executor of this home, one in play, is that
-        // executor's (the built-in `slurm` also lists `slurm:NAME`'s jobs).
-        let theirs = |info: &JobInfo| {
-            info.executor != label
-                && all_labels.contains(&info.executor)
-                && actual.same_home(&info.executor, &label)
-        };
-        let jobs: Vec<JobInfo> = jobs.into_iter().filter(|i| !theirs(i)).collect();
+        jobs.retain(|info| !registry.listed_for_another(&label, info));
         actual.jobs.extend(jobs.into_iter().map(|mut info| {
             info.executor = label.clone();
             info

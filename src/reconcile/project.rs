@@ -146,6 +146,9 @@ pub fn project_jobs(registry: &Registry, project: &str, broken: bool) -> Listing
             }
         };
         for mut info in jobs {
+            if registry.listed_for_another(&label, &info) {
+                continue;
+            }
             let owned = info.project.as_deref() == Some(project);
             if owned || (broken && info.status == JobStatus::Broken && info.project.is_none()) {
                 info.executor = label.clone();
