@@ -15,7 +15,10 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("job", &["store", "schedule", "logs"][..]),
         // Slurm's commands, and the process that stands for a step on the cluster.
         ("slurm", &[][..]),
-        ("supervisor", &["job", "logs", "schedule", "store", "slurm"][..]),
+        (
+            "supervisor",
+            &["job", "logs", "schedule", "store", "slurm"][..],
+        ),
         (
             "executor",
             &["job", "logs", "schedule", "store", "supervisor", "slurm"][..],

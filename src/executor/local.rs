@@ -107,8 +107,7 @@ impl LocalExecutor {
     /// while a spec declares them: listed without that spec, they are still seen.
     fn holds(&self, file: &JobFile) -> bool {
         let label = self.label_of(file);
-        label == self.label
-            || (self.label == super::SLURM_LABEL && label.starts_with("slurm:"))
+        label == self.label || (self.label == super::SLURM_LABEL && label.starts_with("slurm:"))
     }
 
     /// The executor a definition says it is on.

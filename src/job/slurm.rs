@@ -68,10 +68,11 @@ impl SlurmOptions {
         let word = |key: &str, value: &Option<String>| -> Option<String> {
             let v = value.as_deref()?;
             let ok = !v.is_empty()
-                && v
-                    .chars()
+                && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | ',' | ':'));
-            (!ok).then(|| format!("slurm `{key}` {v:?}: expected a name (letters, digits, _ - . , :)"))
+            (!ok).then(|| {
+                format!("slurm `{key}` {v:?}: expected a name (letters, digits, _ - . , :)")
+            })
         };
         if let Some(p) = word("partition", &self.partition)
             .or_else(|| word("account", &self.account))
@@ -82,7 +83,8 @@ impl SlurmOptions {
         }
         if let Some(t) = &self.time {
             let ok = !t.is_empty()
-                && t.chars().all(|c| c.is_ascii_digit() || c == ':' || c == '-')
+                && t.chars()
+                    .all(|c| c.is_ascii_digit() || c == ':' || c == '-')
                 && t.chars().next().is_some_and(|c| c.is_ascii_digit());
             if !ok && t != "UNLIMITED" && t != "INFINITE" {
                 return Some(format!(

@@ -130,7 +130,11 @@ pub struct Actual {
 impl Actual {
     /// Whether two executors keep their jobs in one place.
     fn same_home(&self, a: &str, b: &str) -> bool {
-        a != b && self.homes.get(a).is_some_and(|h| self.homes.get(b) == Some(h))
+        a != b
+            && self
+                .homes
+                .get(a)
+                .is_some_and(|h| self.homes.get(b) == Some(h))
     }
 }
 

@@ -54,7 +54,10 @@ pub fn available() -> Result<(), ClusterError> {
 
 /// The id of the job named `name`, in any state the controller still remembers.
 pub fn job_by_name(name: &str) -> Result<Option<String>, ClusterError> {
-    let out = slurm("squeue", &["-h", "--states=all", "--name", name, "-o", "%A"])?;
+    let out = slurm(
+        "squeue",
+        &["-h", "--states=all", "--name", name, "-o", "%A"],
+    )?;
     Ok(out.split_whitespace().last().map(str::to_string))
 }
 

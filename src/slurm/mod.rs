@@ -7,7 +7,7 @@ mod cluster;
 mod step;
 
 pub use cluster::{
-    cancel, is_active, job_by_name, resume, state_of, suspend, available, ClusterError,
+    available, cancel, is_active, job_by_name, resume, state_of, suspend, ClusterError,
 };
 pub use step::{run_step, StepInfo, StepOrder, SHIELD_VARIABLE};
 

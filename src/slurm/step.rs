@@ -142,7 +142,9 @@ pub fn run_step(order: StepOrder) -> i32 {
     let mut child = match srun.spawn() {
         Ok(child) => child,
         Err(e) => {
-            eprintln!("mrsm: could not run srun: {e} (is Slurm's client installed and on the PATH?)");
+            eprintln!(
+                "mrsm: could not run srun: {e} (is Slurm's client installed and on the PATH?)"
+            );
             return 127;
         }
     };
@@ -165,7 +167,9 @@ pub fn run_step(order: StepOrder) -> i32 {
         Err(_) => 1,
     };
     let id = shared.job_id().or_else(|| {
-        let found = cluster::job_by_name(&shared.order.slurm_name).ok().flatten();
+        let found = cluster::job_by_name(&shared.order.slurm_name)
+            .ok()
+            .flatten();
         if let Some(id) = &found {
             shared.note(|i| i.job_id = Some(id.clone()));
         }
@@ -257,7 +261,8 @@ fn forward_stops(shared: &Arc<Shared>, set: SigSet, srun_pid: i32) {
             }
             // Not submitted or not found yet: srun withdraws its request itself.
             None if stop => {
-                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(srun_pid), Signal::SIGTERM);
+                let _ =
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(srun_pid), Signal::SIGTERM);
             }
             None => {}
         }

@@ -365,7 +365,10 @@ impl Loader {
         if executor.has_slurm_options() {
             self.error(
                 name,
-                format!("executor `{}` has Slurm options: add `kind: slurm` (it then needs no `url`)", name.value),
+                format!(
+                    "executor `{}` has Slurm options: add `kind: slurm` (it then needs no `url`)",
+                    name.value
+                ),
             );
         }
         match lift(executor.url, file) {
@@ -648,7 +651,12 @@ impl Loader {
     /// The Slurm options of a job on a Slurm executor: the executor's, with the
     /// job's own `slurm:` over them. `slurm:` on a job that runs elsewhere is an
     /// error: it would silently do nothing.
-    fn slurm(&mut self, f: &Fields, executor: &str, executors: &[Declared]) -> Option<SlurmOptions> {
+    fn slurm(
+        &mut self,
+        f: &Fields,
+        executor: &str,
+        executors: &[Declared],
+    ) -> Option<SlurmOptions> {
         let own = f.slurm.as_ref();
         let base = match executor.strip_prefix("slurm:") {
             Some(name) => executors

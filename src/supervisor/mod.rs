@@ -50,10 +50,10 @@ use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
 use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
 use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
+pub use cluster::SlurmRunner;
 use control::Control;
 use steps::StepAt;
 use steps::{spawn_step, SharedLog, StepChild};
-pub use cluster::SlurmRunner;
 pub use steps::{Direct, Placed, StepRunner};
 
 /// How often processes that are being stopped are checked.
@@ -790,9 +790,10 @@ impl Supervisor {
         }
         let ok = success && step + 1 == steps;
         let message = if ok {
-            match steps {
-                1 => "exited with status 0".to_string(),
-                n => format!("all {n} steps succeeded"),
+            match (steps, self.runs[index].placed.as_slice()) {
+                (1, _) => how.clone(),
+                (n, []) => format!("all {n} steps succeeded"),
+                (n, ids) => format!("all {n} steps succeeded (Slurm jobs {})", ids.join(", ")),
             }
         } else if self.stopping.is_some() {
             format!(

@@ -29,8 +29,7 @@ fn shielded(p: &ProcStat) -> bool {
 /// processes get nothing, but SIGTERM where the others get SIGKILL: they end their
 /// cluster job then, rather than leave it running.
 pub fn signal_processes(procs: &[ProcStat], signal: Signal) {
-    let (shield, procs): (Vec<ProcStat>, Vec<ProcStat>) =
-        procs.iter().cloned().partition(shielded);
+    let (shield, procs): (Vec<ProcStat>, Vec<ProcStat>) = procs.iter().cloned().partition(shielded);
     if signal == Signal::SIGKILL {
         for p in &shield {
             let _ = kill(Pid::from_raw(p.pid), Signal::SIGTERM);

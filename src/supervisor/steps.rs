@@ -626,7 +626,8 @@ mod tests {
         ] {
             runtime.block_on(async {
                 let (child, pumps) =
-                    spawn_step(runner, &spec, text, StepAt { run: 7, step: 1 }, &log, false).expect("starts");
+                    spawn_step(runner, &spec, text, StepAt { run: 7, step: 1 }, &log, false)
+                        .expect("starts");
                 for pump in pumps {
                     pump.await.expect("the pump ends");
                 }

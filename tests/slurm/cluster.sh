@@ -4,7 +4,8 @@
 #   cluster.sh install          apt-get install slurm-wlm munge when they are missing
 #   cluster.sh start DIR [PID]  write DIR/slurm.conf, start munged, slurmctld and
 #                               slurmd on free loopback ports, wait until the node is
-#                               idle; with PID, stop them when that process ends
+#                               idle; with PID, stop them and remove DIR when that
+#                               process ends
 #   cluster.sh stop DIR         stop what `start DIR` started
 #
 # Slurm's commands find this cluster with SLURM_CONF=DIR/slurm.conf.
@@ -134,6 +135,7 @@ CONF
             exec </dev/null >/dev/null 2>&1
             while kill -0 "$watch" 2>/dev/null; do sleep 0.5; done
             "$0" stop "$dir"
+            rm -rf "$dir"
         ) &
         disown
     fi
