@@ -415,3 +415,50 @@ fn a_spec_with_local_and_slurm_jobs_converges_and_a_move_is_an_update() {
     let left = ok(&env, cluster, &["show", "jobs"]);
     assert!(left.contains("No jobs"), "{left}");
 }
+
+/// `mrsm diff` on a spec `text` in a fresh work directory: its stderr and status.
+fn checked(text: &str) -> (String, bool) {
+    let env = Env::new();
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    let out = env
+        .mrsm()
+        .args(["diff", "-f", "mrsm-jobs.yaml"])
+        .output()
+        .expect("runs");
+    (
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        out.status.code() == Some(2),
+    )
+}
+
+#[test]
+fn slurm_options_are_checked_with_their_place() {
+    // No cluster needed: these never reach one.
+    let (said, refused) = checked("jobs:\n  a:\n    command: echo\n    slurm: { cpus: 2 }\n");
+    assert!(refused, "{said}");
+    assert!(said.contains("mrsm-jobs.yaml:4:"), "{said}");
+    assert!(said.contains("add `executor: slurm`"), "{said}");
+    let (said, refused) = checked(
+        "executors:\n  hpc: { kind: slurm, time: an hour }\njobs:\n  a:\n    command: echo\n    executor: hpc\n",
+    );
+    assert!(
+        refused && said.contains("mrsm-jobs.yaml:2:") && said.contains("`time`"),
+        "{said}"
+    );
+    let (said, refused) = checked(
+        "jobs:\n  a:\n    command: echo\n    executor: slurm\n    slurm: { extra: [--output=x.log] }\n",
+    );
+    assert!(
+        refused && said.contains("mrsm-jobs.yaml:5:") && said.contains("--output"),
+        "{said}"
+    );
+    let (said, refused) =
+        checked("executors:\n  hpc: { kind: slurmm }\njobs:\n  a:\n    command: echo\n");
+    assert!(refused && said.contains("unknown executor kind"), "{said}");
+    let (said, refused) = checked(
+        "executors:\n  hpc: { partition: debug, url: http://127.0.0.1:1 }\njobs:\n  a:\n    command: echo\n",
+    );
+    assert!(refused && said.contains("add `kind: slurm`"), "{said}");
+    let (said, refused) = checked("jobs:\n  a:\n    command: echo\n    slurm: { cpu: 2 }\n");
+    assert!(refused && said.contains("did you mean `cpus`"), "{said}");
+}
