@@ -197,8 +197,9 @@ fn registry() -> anyhow::Result<Registry> {
 /// `-e/--executor LABEL`: where a verb acts.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct On {
-    /// The executor to act on: `local` (default), `api:NAME` (or just NAME) from the
-    /// settings file, or one a library user registered.
+    /// The executor to act on: `local` (default), `slurm` (each step on the Slurm
+    /// cluster `SLURM_CONF` names), `api:NAME` (or just NAME) from the settings file,
+    /// or one a library user registered.
     #[arg(
         short = 'e',
         long = "executor",
