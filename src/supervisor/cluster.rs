@@ -103,7 +103,7 @@ impl StepRunner for SlurmRunner {
                 Err(e) => {
                     let text = e.to_string();
                     let denied = text.contains("ermission") || text.contains("Access");
-                    if !denied && !slurm::state_of(&id).is_some_and(|s| s == "RUNNING") {
+                    if !denied && slurm::state_of(&id).is_none_or(|s| s != "RUNNING") {
                         // Pending or already over: nothing runs there to hold.
                         continue;
                     }
