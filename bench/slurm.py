@@ -42,7 +42,7 @@ def main():
     cluster = os.path.join(work, "cluster")
     subprocess.run(
         [os.path.join(ROOT, "tests/slurm/cluster.sh"), "start", cluster, str(os.getpid())],
-        check=True, stdout=subprocess.DEVNULL,
+        check=True, stdout=subprocess.DEVNULL, env=dict(os.environ, EPILOG_SECONDS="0"),
     )
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
     mrsm = os.path.join(ROOT, "target/release/mrsm")

@@ -8,7 +8,9 @@
 #                               process ends
 #   cluster.sh stop DIR         stop what `start DIR` started
 #
-# Slurm's commands find this cluster with SLURM_CONF=DIR/slurm.conf.
+# Slurm's commands find this cluster with SLURM_CONF=DIR/slurm.conf. Each job's
+# epilog sleeps EPILOG_SECONDS (default 0.3): like a real cluster's, it keeps a job
+# COMPLETING for a while after its last process has ended (0 for none).
 set -euo pipefail
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -70,6 +72,8 @@ start() {
     ctl_port=$(free_port)
     node_port=$(free_port)
     cpus=$(nproc)
+    printf '#!/bin/sh\nsleep %s\n' "${EPILOG_SECONDS:-0.3}" >"$dir/epilog.sh"
+    chmod 0755 "$dir/epilog.sh"
     mem=$(awk '/MemTotal/ { print int($2 / 1024 / 2) }' /proc/meminfo)
     cat >"$dir/slurm.conf" <<CONF
 ClusterName=mrsmtest
@@ -100,6 +104,7 @@ AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MinJobAge=600
 KillWait=2
+Epilog=$dir/epilog.sh
 InactiveLimit=0
 MessageTimeout=10
 SlurmctldTimeout=30
