@@ -414,6 +414,9 @@ fn a_spec_with_local_and_slurm_jobs_converges_and_a_move_is_an_update() {
     assert!(cluster.is_over(&there) && cluster.is_over(&moved));
     let left = ok(&env, cluster, &["show", "jobs"]);
     assert!(left.contains("No jobs"), "{left}");
+    // The logs and runs stay; the steps' notes go with the definition.
+    assert!(env.job_dir("mover").join("runs.jsonl").exists());
+    assert!(!env.job_dir("mover").join("slurm").exists());
 }
 
 /// `mrsm diff` on a spec `text` in a fresh work directory: its stderr and status.

@@ -1069,8 +1069,18 @@ pub fn remove_job_definition(root: &Root, name: &str, project: Option<&str>) {
         crate::store::older_runs_file(&root.runs_file(name)),
     ];
     for entry in entries.filter_map(|e| e.ok()) {
-        if !history.contains(&entry.path()) {
-            let _ = std::fs::remove_file(entry.path());
+        let path = entry.path();
+        if history.contains(&path) {
+            continue;
+        }
+        // The steps' notes of a cluster job (`slurm/`) go with the definition.
+        match entry.file_type().is_ok_and(|t| t.is_dir()) {
+            true => {
+                let _ = std::fs::remove_dir_all(&path);
+            }
+            false => {
+                let _ = std::fs::remove_file(&path);
+            }
         }
     }
     let kept = Kept {
