@@ -465,3 +465,134 @@ fn slurm_options_are_checked_with_their_place() {
     let (said, refused) = checked("jobs:\n  a:\n    command: echo\n    slurm: { cpu: 2 }\n");
     assert!(refused && said.contains("did you mean `cpus`"), "{said}");
 }
+
+#[test]
+fn logs_follow_shows_cluster_jobs_once_each_and_across_their_restarts() {
+    let Some(cluster) = cluster() else { return };
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: follow\nexecutors:\n  hpc: { kind: slurm }\njobs:\n  plain:\n    command: sh -c 'echo plain-$MRSM_RUN; sleep 300'\n    executor: slurm\n  named:\n    command: sh -c 'echo named-$MRSM_RUN; sleep 300'\n    executor: hpc\n",
+    )
+    .expect("spec written");
+    ok(&env, cluster, &["up", "-d", "-f", "mrsm-jobs.yaml"]);
+    let out = env.work().join("follow.out");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args([
+            "logs",
+            "-f",
+            "--file",
+            "mrsm-jobs.yaml",
+            "--output-only",
+            "--no-color",
+        ])
+        .env("MRSM_ROOT_DIR", env.root())
+        .env("SLURM_CONF", &cluster.conf)
+        .current_dir(env.work())
+        .stdout(std::fs::File::create(&out).expect("output file"))
+        .spawn()
+        .expect("follows");
+    let seen = |needle: &str| {
+        std::fs::read_to_string(&out)
+            .unwrap_or_default()
+            .matches(needle)
+            .count()
+    };
+    wait_for(LONG, "both jobs' first runs", || {
+        (seen("plain-1") >= 1 && seen("named-1") >= 1).then_some(())
+    });
+    ok(&env, cluster, &["restart", "-f", "mrsm-jobs.yaml"]);
+    let shown = wait_for(LONG, "both jobs' second runs", || {
+        (seen("plain-2") >= 1 && seen("named-2") >= 1)
+            .then(|| std::fs::read_to_string(&out).unwrap_or_default())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    for line in ["plain-1", "named-1", "plain-2", "named-2"] {
+        assert_eq!(shown.matches(line).count(), 1, "{line} once: {shown}");
+    }
+}
+
+#[test]
+fn attach_finds_a_cluster_job_without_being_told_its_executor() {
+    let Some(cluster) = cluster() else { return };
+    let env = Env::new();
+    ok(
+        &env,
+        cluster,
+        &[
+            "run",
+            "-d",
+            "-e",
+            "slurm",
+            "--name",
+            "reader",
+            "--",
+            "sh",
+            "-c",
+            "while read l; do echo got:$l; done",
+        ],
+    );
+    wait_for(LONG, "the step running", || {
+        info(&env, cluster, "reader")["slurm_job"]
+            .as_str()
+            .map(str::to_string)
+    });
+    let out = mrsm(&env, cluster)
+        .args(["attach", "job", "reader"])
+        .write_stdin("hello\n")
+        .timeout(LONG)
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("got:hello"), "{said}");
+}
+
+#[test]
+fn a_paused_or_queued_step_is_stopped_at_once_not_after_the_grace_period() {
+    let Some(cluster) = cluster() else { return };
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "jobs:\n  later:\n    command: sleep 300\n    executor: slurm\n    slurm: { extra: [--begin=now+600] }\n    stop: { timeout: 60s }\n  held:\n    command: sh -c 'trap \"echo bye; exit 0\" TERM; while :; do sleep 0.1; done'\n    executor: slurm\n    stop: { timeout: 60s }\n",
+    )
+    .expect("spec written");
+    ok(&env, cluster, &["up", "-d", "-f", "mrsm-jobs.yaml"]);
+    let waiting = wait_for(LONG, "later waiting in the queue", || {
+        info(&env, cluster, "later")["warning"]
+            .as_str()
+            .filter(|w| w.contains("BeginTime"))
+            .map(str::to_string)
+    });
+    assert!(
+        waiting.contains("waits in the queue: PENDING (BeginTime)"),
+        "{waiting}"
+    );
+    let held = wait_for(LONG, "held running", || {
+        info(&env, cluster, "held")["slurm_job"]
+            .as_str()
+            .map(str::to_string)
+    });
+    ok(&env, cluster, &["pause", "jobs", "held"]);
+    assert_eq!(cluster.state(&held), "SUSPENDED");
+    // Within the 60 s grace periods, or the test's own deadline fails it.
+    let stop = std::time::Instant::now();
+    mrsm(&env, cluster)
+        .args(["stop", "jobs", "later", "held"])
+        .timeout(Duration::from_secs(40))
+        .assert()
+        .success();
+    assert!(stop.elapsed() < Duration::from_secs(40));
+    assert!(cluster.active("mrsm-later-").is_empty() && cluster.is_over(&held));
+    let log = env.log_text("held");
+    assert!(
+        log.contains("suspended): cancelled") && !log.contains("grace period"),
+        "{log}"
+    );
+    assert!(!env.log_text("later").contains("grace period"));
+}

@@ -37,9 +37,8 @@ pub(super) fn exit_status(result: Option<&RunResult>) -> i32 {
 
 /// Runs `attach job`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
-    let executor = args.on.executor()?;
     let name = args.name.to_string();
-    let info = executor.get(&name)?;
+    let (executor, info) = args.on.executor_of(&name)?;
     if info.status != JobStatus::Stopped {
         let input_executor = executor.clone();
         let input_name = name.clone();

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::{remote_logs, UsageError};
-use crate::executor::{Executor, LocalExecutor};
+use crate::executor::LocalExecutor;
 use crate::job::{validate_name, JobFile};
 use crate::logs::multiplex::{self, Jobs};
 use crate::logs::{format_stamp, Selection, Style};
@@ -257,11 +257,11 @@ impl Write for WholeLines<'_> {
 }
 
 /// A project's jobs as the executor knows them, ones created while following included.
-pub(super) fn project_jobs(executor: impl Executor + 'static, project: String) -> Jobs {
+/// The project's jobs of the root, whichever of its executors (`local`, `slurm`)
+/// each runs on: their logs are all here.
+pub(super) fn project_jobs(executor: LocalExecutor, project: String) -> Jobs {
     Jobs::Matching(Box::new(move |name| {
-        executor
-            .get(name)
-            .is_ok_and(|job| job.project.as_deref() == Some(project.as_str()))
+        executor.project_of(name).as_deref() == Some(project.as_str())
     }))
 }
 

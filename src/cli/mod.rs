@@ -215,6 +215,30 @@ impl On {
         self.executor.as_deref().unwrap_or(DEFAULT_LABEL)
     }
 
+    /// The executor that holds job `name`, and the job: the one asked for, or
+    /// another that keeps its jobs in the same place (`local` and `slurm` share the
+    /// root, and the verbs act on any job of it).
+    pub fn executor_of(
+        &self,
+        name: &str,
+    ) -> anyhow::Result<(Arc<dyn Executor>, crate::job::JobInfo)> {
+        let asked = self.executor()?;
+        match asked.get(name) {
+            Err(ExecutorError::NotFound(n)) => {
+                let home = asked.home();
+                for (_, sibling) in registry()?.all() {
+                    if home.is_some() && sibling.home() == home {
+                        if let Ok(info) = sibling.get(name) {
+                            return Ok((sibling, info));
+                        }
+                    }
+                }
+                Err(ExecutorError::NotFound(n).into())
+            }
+            got => Ok((asked, got?)),
+        }
+    }
+
     /// The executor asked for; an unknown label is a usage error with a suggestion.
     pub fn executor(&self) -> anyhow::Result<Arc<dyn Executor>> {
         registry()?.get(self.label()).map_err(|e| match e {

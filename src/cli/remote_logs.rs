@@ -66,7 +66,8 @@ pub fn show_job(
     }
 }
 
-/// Shows the project's jobs on every executor but `local`. With `follow` it
+/// Shows the project's jobs on every executor whose jobs are not kept in the
+/// local root. With `follow` it
 /// returns at once and keeps following on its own threads (they end with the
 /// process); without, it returns once everything was printed.
 pub fn show_project(
@@ -81,9 +82,11 @@ pub fn show_project(
         let mut followed: HashSet<(String, String)> = HashSet::new();
         let mut warned: HashSet<String> = HashSet::new();
         let mut printing = Vec::new();
+        // Jobs kept in the local root (`local`, `slurm`) are the local multiplexer's.
+        let here = registry.get(DEFAULT_LABEL).ok().and_then(|e| e.home());
         loop {
             for (label, executor) in registry.all() {
-                if label == DEFAULT_LABEL {
+                if label == DEFAULT_LABEL || (here.is_some() && executor.home() == here) {
                     continue;
                 }
                 let jobs = match executor.list(Some(&project)) {

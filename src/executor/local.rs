@@ -141,6 +141,15 @@ impl LocalExecutor {
         Ok(spec)
     }
 
+    /// The project of job `name` of this root, whichever executor of the root holds
+    /// it (none for a job of no project, or no such job).
+    pub fn project_of(&self, name: &str) -> Option<String> {
+        match self.definition(name).ok()? {
+            Definition::Readable(file) => file.project,
+            Definition::Broken(_) => None,
+        }
+    }
+
     /// A definition for `spec` on this executor.
     fn new_file(&self, spec: &JobSpec, options: &CreateOptions) -> JobFile {
         let mut file = new_job_file(spec, options);

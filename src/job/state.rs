@@ -52,6 +52,9 @@ pub struct StepProcess {
     /// The step's Slurm job, once known (jobs on a `slurm` executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm_job: Option<String>,
+    /// Why the step has not started on the cluster yet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
 }
 
 /// `state.json`: written only by the job's supervisor.
@@ -220,15 +223,18 @@ impl JobInfo {
             last_result: state.and_then(|s| s.last_result.clone()),
             reason,
             died,
-            warning: alive.and_then(|s| s.log_trouble.as_ref()).map(|t| {
-                format!(
-                    "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
-                    t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
-                    t.error,
-                    t.dropped_lines,
-                    t.dropped_bytes
-                )
-            }),
+            warning: alive
+                .and_then(|s| s.log_trouble.as_ref())
+                .map(|t| {
+                    format!(
+                        "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
+                        t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
+                        t.error,
+                        t.dropped_lines,
+                        t.dropped_bytes
+                    )
+                })
+                .or_else(|| live_step.and_then(|p| p.waiting.clone())),
             desired: file.desired,
             executor: executor.to_string(),
             project: file.project.clone(),

@@ -52,13 +52,26 @@ pub fn available() -> Result<(), ClusterError> {
     slurm("srun", &["--version"]).map(|_| ())
 }
 
-/// The id of the job named `name`, in any state the controller still remembers.
-pub fn job_by_name(name: &str) -> Result<Option<String>, ClusterError> {
+/// The id of the job named `name`, in any state the controller still remembers,
+/// and, while it waits in the queue, why (`PENDING (Resources)`).
+pub fn job_by_name(name: &str) -> Result<Option<(String, Option<String>)>, ClusterError> {
     let out = slurm(
         "squeue",
-        &["-h", "--states=all", "--name", name, "-o", "%A"],
+        &["-h", "--states=all", "--name", name, "-o", "%A %T %r"],
     )?;
-    Ok(out.split_whitespace().last().map(str::to_string))
+    let Some(line) = out.lines().last() else {
+        return Ok(None);
+    };
+    let mut words = line.split_whitespace();
+    let (Some(id), state) = (words.next(), words.next()) else {
+        return Ok(None);
+    };
+    let reason = words.collect::<Vec<_>>().join(" ");
+    let waiting = (state == Some("PENDING")).then(|| match reason.as_str() {
+        "" | "None" => "PENDING".to_string(),
+        r => format!("PENDING ({r})"),
+    });
+    Ok(Some((id.to_string(), waiting)))
 }
 
 /// The job's state (`RUNNING`, `COMPLETED`, `CANCELLED`, `NODE_FAIL` …): from the

@@ -63,6 +63,13 @@ pub struct StepInfo {
     /// The job's final state, once it is over.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
+    /// Why it has not started yet, while it waits in the cluster's queue
+    /// (`PENDING (Resources)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<String>,
+    /// It ended because it was stopped (its end state is then no failure of its own).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stopped: bool,
 }
 
 impl StepInfo {
@@ -169,7 +176,8 @@ pub fn run_step(order: StepOrder) -> i32 {
     let id = shared.job_id().or_else(|| {
         let found = cluster::job_by_name(&shared.order.slurm_name)
             .ok()
-            .flatten();
+            .flatten()
+            .map(|(id, _)| id);
         if let Some(id) = &found {
             shared.note(|i| i.job_id = Some(id.clone()));
         }
@@ -180,12 +188,17 @@ pub fn run_step(order: StepOrder) -> i32 {
         return if code == 0 { 1 } else { code };
     };
     let state = wait_until_over(&id);
-    shared.note(|i| i.state = state.clone());
     let stopping = shared.stopping.load(Ordering::SeqCst);
+    shared.note(|i| {
+        i.state = state.clone();
+        i.waiting = None;
+        i.stopped = stopping;
+    });
     match state.as_deref() {
         Some("COMPLETED") => code,
         Some(other) => {
-            if !(stopping && other == "CANCELLED") {
+            // A stop's end is the stop's, not a failure of the job's own.
+            if !stopping {
                 eprintln!("mrsm: Slurm job {id} ended {other}");
             }
             if code == 0 {
@@ -216,15 +229,26 @@ fn stop_signals() -> SigSet {
     set
 }
 
-/// Looks the step's job up by name until it is found or `srun` has ended, then
-/// records it and tells the supervisor.
+/// Looks the step's job up by name until it is found or `srun` has ended, records
+/// it and tells the supervisor; then, while the job waits in the queue, keeps
+/// saying why.
 fn find_job_id(shared: &Shared) {
     let mut pause = Duration::from_millis(10);
+    let mut said: Option<Option<String>> = None;
     while !shared.srun_done.load(Ordering::SeqCst) {
-        if let Ok(Some(id)) = cluster::job_by_name(&shared.order.slurm_name) {
-            shared.note(|i| i.job_id = Some(id));
-            let _ = nix::sys::signal::kill(nix::unistd::getppid(), Signal::SIGUSR1);
-            return;
+        if let Ok(Some((id, waiting))) = cluster::job_by_name(&shared.order.slurm_name) {
+            if said.as_ref() != Some(&waiting) {
+                shared.note(|i| {
+                    i.job_id = Some(id.clone());
+                    i.waiting = waiting.clone();
+                });
+                let _ = nix::sys::signal::kill(nix::unistd::getppid(), Signal::SIGUSR1);
+            }
+            if waiting.is_none() {
+                return;
+            }
+            said = Some(waiting);
+            pause = Duration::from_millis(250);
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(250));
@@ -252,6 +276,19 @@ fn forward_stops(shared: &Arc<Shared>, set: SigSet, srun_pid: i32) {
             std::thread::spawn(move || kill_after_grace(&shared, srun_pid));
         }
         match shared.job_id() {
+            // Nothing of it runs (it waits in the queue, or the job is paused and
+            // Slurm suspended it: its node drops signals to a suspended step for a
+            // while even once resumed): Slurm's own cancel ends it at once.
+            Some(id)
+                if stop
+                    && matches!(
+                        cluster::state_of(&id).as_deref(),
+                        Some("PENDING" | "SUSPENDED")
+                    ) =>
+            {
+                eprintln!("mrsm: Slurm job {id} is not running (queued or suspended): cancelled");
+                let _ = cluster::cancel(&id, None);
+            }
             Some(id) => {
                 let name = signal.as_str().trim_start_matches("SIG").to_string();
                 if cluster::cancel(&id, Some(&name)).is_err() && stop {
@@ -281,6 +318,7 @@ fn kill_after_grace(shared: &Shared, srun_pid: i32) {
     }
     match shared.job_id() {
         Some(id) => {
+            eprintln!("mrsm: the grace period is over: Slurm job {id} is cancelled");
             let _ = cluster::cancel(&id, None);
         }
         None => {

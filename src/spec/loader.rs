@@ -335,6 +335,15 @@ impl Loader {
         executor: raw::RawExecutor,
         file: usize,
     ) -> Option<SlurmOptions> {
+        if ["local", "slurm"].contains(&name.value.as_str()) {
+            self.error(
+                name,
+                format!(
+                    "`{}` is a built-in executor: name this one otherwise (e.g. `cluster`)",
+                    name.value
+                ),
+            );
+        }
         let kind = lift(executor.kind.clone(), file);
         match kind.as_ref().map(|k| k.value.as_str()) {
             Some("slurm") => {

@@ -15,6 +15,21 @@ use crate::slurm::{self, StepInfo, StepOrder};
 /// to end it (the step process cancels it at the end of the grace period).
 const CLUSTER_SLACK: Duration = Duration::from_secs(5);
 
+/// How long a suspend or resume may take to show in the cluster's state.
+const SETTLE: Duration = Duration::from_secs(2);
+
+/// Waits (a little) until Slurm reports job `id` in `state`: the controller takes
+/// a suspend or resume in before its node has done it.
+fn settle(id: &str, state: &str) {
+    let deadline = std::time::Instant::now() + SETTLE;
+    while std::time::Instant::now() < deadline {
+        if slurm::state_of(id).is_none_or(|s| s == state) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs a job's steps on a Slurm cluster.
 pub struct SlurmRunner {
     options: SlurmOptions,
@@ -95,11 +110,22 @@ impl StepRunner for SlurmRunner {
         StepInfo::read(&self.info_path(at)).job_id
     }
 
+    fn waiting(&self, at: StepAt) -> Option<String> {
+        let info = StepInfo::read(&self.info_path(at));
+        Some(format!(
+            "Slurm job {} waits in the queue: {}",
+            info.job_id?, info.waiting?
+        ))
+    }
+
     fn suspend(&self, live: &[StepAt]) -> Result<(), String> {
         let mut done: Vec<String> = Vec::new();
         for id in self.job_ids(live) {
             match slurm::suspend(&id) {
-                Ok(()) => done.push(id),
+                Ok(()) => {
+                    settle(&id, "SUSPENDED");
+                    done.push(id)
+                }
                 Err(e) => {
                     let text = e.to_string();
                     let denied = text.contains("ermission") || text.contains("Access");
@@ -125,8 +151,10 @@ impl StepRunner for SlurmRunner {
         let mut failed = Vec::new();
         for id in self.job_ids(live) {
             if slurm::state_of(&id).is_some_and(|s| s == "SUSPENDED") {
-                if let Err(e) = slurm::resume(&id) {
-                    failed.push(format!("job {id}: {e}"));
+                match slurm::resume(&id) {
+                    // Signals sent before the cluster has it running again are lost.
+                    Ok(()) => settle(&id, "RUNNING"),
+                    Err(e) => failed.push(format!("job {id}: {e}")),
                 }
             }
         }
@@ -147,6 +175,8 @@ impl StepRunner for SlurmRunner {
         let id = info.job_id?;
         let note = match info.state.as_deref() {
             Some("COMPLETED") | None => format!("Slurm job {id}"),
+            // Ended by a stop: how Slurm ended it is the stop's doing.
+            Some(_) if info.stopped => format!("Slurm job {id}"),
             Some(state) => format!("Slurm job {id} ended {state}"),
         };
         Some(Placed {

@@ -507,6 +507,10 @@ impl Supervisor {
                         run: r.id,
                         step: r.step + 1,
                     }),
+                    waiting: self.runner.waiting(StepAt {
+                        run: r.id,
+                        step: r.step + 1,
+                    }),
                 })
             })
             .collect();

@@ -108,6 +108,11 @@ pub trait StepRunner: Send + Sync {
         let _ = at;
         None
     }
+    /// Why the running step has not started elsewhere yet (it waits in a queue).
+    fn waiting(&self, at: StepAt) -> Option<String> {
+        let _ = at;
+        None
+    }
     /// Holds the live steps' work elsewhere, before their processes here are
     /// stopped; an error refuses the pause (nothing is held then).
     fn suspend(&self, live: &[StepAt]) -> Result<(), String> {
