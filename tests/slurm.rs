@@ -114,7 +114,9 @@ fn show_jobs_names_the_running_step_s_slurm_job() {
             .as_str()
             .map(str::to_string)
     });
-    assert_eq!(cluster.state(&id), "RUNNING");
+    wait_for(LONG, "its Slurm job running", || {
+        (cluster.state(&id) == "RUNNING").then_some(())
+    });
     let table = ok(&env, cluster, &["show", "jobs"]);
     assert!(table.contains(&format!("slurm:{id}")), "{table}");
     assert!(table.contains("slurm "), "{table}");
@@ -352,7 +354,9 @@ fn scancel_from_outside_is_a_failed_run_and_the_restart_policy_applies() {
             .filter(|id| *id != first)
             .map(str::to_string)
     });
-    assert_eq!(cluster.state(&second), "RUNNING");
+    wait_for(LONG, "its Slurm job running", || {
+        (cluster.state(&second) == "RUNNING").then_some(())
+    });
     assert_eq!(info(&env, cluster, "victim")["restarts"], 1);
     ok(&env, cluster, &["delete", "jobs", "-y", "victim"]);
     assert!(cluster.active("mrsm-victim-").is_empty());
@@ -554,6 +558,47 @@ fn attach_finds_a_cluster_job_without_being_told_its_executor() {
 }
 
 #[test]
+fn a_step_that_ignores_its_stop_signal_is_killed_at_the_end_of_the_grace_period() {
+    let Some(cluster) = slurm_cluster::cluster_with_slurm_s_kill_wait() else {
+        return;
+    };
+    let env = Env::new();
+    ok(
+        &env,
+        cluster,
+        &[
+            "run",
+            "-d",
+            "-e",
+            "slurm",
+            "--name",
+            "deaf",
+            "--stop-timeout",
+            "1s",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo ignored' TERM; echo up; while :; do sleep 0.1; done",
+        ],
+    );
+    let id = wait_for(LONG, "the step running", || {
+        let id = info(&env, cluster, "deaf")["slurm_job"]
+            .as_str()
+            .map(str::to_string)?;
+        env.log_text("deaf").contains("up").then_some(id)
+    });
+    // This cluster's KillWait is 30 s (Slurm's default), longer than the stop's
+    // grace and the command's own slack: the stop waits for it rather than fail.
+    ok(&env, cluster, &["stop", "jobs", "deaf"]);
+    assert!(cluster.is_over(&id));
+    let log = env.log_text("deaf");
+    assert!(
+        log.contains("ignored") && log.contains("is killed"),
+        "{log}"
+    );
+}
+
+#[test]
 fn a_paused_or_queued_step_is_stopped_at_once_not_after_the_grace_period() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
@@ -577,9 +622,20 @@ fn a_paused_or_queued_step_is_stopped_at_once_not_after_the_grace_period() {
         info(&env, cluster, "held")["slurm_job"]
             .as_str()
             .map(str::to_string)
+            .filter(|id| cluster.state(id) == "RUNNING")
     });
-    ok(&env, cluster, &["pause", "jobs", "held"]);
+    ok(&env, cluster, &["pause", "jobs", "held", "later"]);
     assert_eq!(cluster.state(&held), "SUSPENDED");
+    // Paused while queued: held there, so it cannot start while paused.
+    let later = info(&env, cluster, "later")["slurm_job"]
+        .as_str()
+        .map(str::to_string)
+        .expect("a Slurm job");
+    let reason = cluster.output("squeue", &["-h", "-j", &later, "-o", "%r"]);
+    assert!(reason.contains("Held"), "{reason}");
+    ok(&env, cluster, &["start", "jobs", "later"]);
+    let reason = cluster.output("squeue", &["-h", "-j", &later, "-o", "%r"]);
+    assert!(!reason.contains("Held"), "released: {reason}");
     // Within the 60 s grace periods, or the test's own deadline fails it.
     let stop = std::time::Instant::now();
     mrsm(&env, cluster)

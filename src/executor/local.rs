@@ -141,6 +141,11 @@ impl LocalExecutor {
         Ok(spec)
     }
 
+    /// Whether job `name` runs its steps on a Slurm cluster.
+    fn on_cluster(&self, name: &str) -> bool {
+        matches!(self.definition(name), Ok(Definition::Readable(f)) if f.spec.slurm.is_some())
+    }
+
     /// The project of job `name` of this root, whichever executor of the root holds
     /// it (none for a job of no project, or no such job).
     pub fn project_of(&self, name: &str) -> Option<String> {
@@ -448,7 +453,11 @@ impl LocalExecutor {
         options: &StopOptions,
     ) -> Result<Outcome, ExecutorError> {
         let signal = options.signal.unwrap_or(settings.signal);
-        let grace = options.timeout.unwrap_or(settings.timeout);
+        let mut grace = options.timeout.unwrap_or(settings.timeout);
+        // A step on a cluster may take the cluster's own kill wait longer to end.
+        if self.slurm.is_some() || self.on_cluster(name) {
+            grace += crate::slurm::stop_slack();
+        }
         let Some(supervisor) = self.supervisor_of(name) else {
             return Ok(Outcome::WasNotRunning {
                 name: name.into(),

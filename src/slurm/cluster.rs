@@ -88,6 +88,25 @@ pub fn state_of(id: &str) -> Option<String> {
     out.split_whitespace().next().map(str::to_string)
 }
 
+/// The cluster's `KillWait`: how long Slurm waits between the SIGTERM of a cancel
+/// and its SIGKILL (30 s unless configured). Asked once per process.
+pub fn kill_wait() -> std::time::Duration {
+    static ASKED: std::sync::OnceLock<std::time::Duration> = std::sync::OnceLock::new();
+    *ASKED.get_or_init(|| {
+        let seconds = slurm("scontrol", &["show", "config"])
+            .ok()
+            .and_then(|out| {
+                out.lines()
+                    .find(|l| l.trim_start().starts_with("KillWait "))
+                    .and_then(|l| l.split('=').nth(1))
+                    .and_then(|v| v.split_whitespace().next())
+                    .and_then(|n| n.parse::<u64>().ok())
+            })
+            .unwrap_or(30);
+        std::time::Duration::from_secs(seconds)
+    })
+}
+
 /// Whether a state is one of a job that is not over (its processes may still run).
 pub fn is_active(state: &str) -> bool {
     matches!(
@@ -121,6 +140,16 @@ pub fn cancel(id: &str, signal: Option<&str>) -> Result<(), ClusterError> {
 /// CPUs given back); Slurm allows it to operators and administrators only.
 pub fn suspend(id: &str) -> Result<(), ClusterError> {
     slurm("scontrol", &["suspend", id]).map(|_| ())
+}
+
+/// Holds a job that waits in the queue: it does not start until released.
+pub fn hold(id: &str) -> Result<(), ClusterError> {
+    slurm("scontrol", &["hold", id]).map(|_| ())
+}
+
+/// Lets a held job start.
+pub fn release(id: &str) -> Result<(), ClusterError> {
+    slurm("scontrol", &["release", id]).map(|_| ())
 }
 
 /// Resumes a suspended job.

@@ -7,9 +7,16 @@ mod cluster;
 mod step;
 
 pub use cluster::{
-    available, cancel, is_active, job_by_name, resume, state_of, suspend, ClusterError,
+    available, cancel, hold, is_active, job_by_name, kill_wait, release, resume, state_of, suspend,
+    ClusterError,
 };
 pub use step::{run_step, StepInfo, StepOrder, SHIELD_VARIABLE};
+
+/// How much longer than its grace period a step on the cluster may take to end:
+/// Slurm's cancel waits `KillWait` before its SIGKILL, and `srun` a little more.
+pub fn stop_slack() -> std::time::Duration {
+    kill_wait() + std::time::Duration::from_secs(5)
+}
 
 /// The Slurm job name of step `step` of run `run` of job `job`: unique per root, so
 /// a step is found by its name before its id is known, and tells users in

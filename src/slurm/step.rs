@@ -318,8 +318,12 @@ fn kill_after_grace(shared: &Shared, srun_pid: i32) {
     }
     match shared.job_id() {
         Some(id) => {
-            eprintln!("mrsm: the grace period is over: Slurm job {id} is cancelled");
-            let _ = cluster::cancel(&id, None);
+            eprintln!("mrsm: the grace period is over: Slurm job {id} is killed");
+            // SIGKILL now: a plain cancel would wait out the cluster's KillWait
+            // (30 s by default) after another SIGTERM.
+            if cluster::cancel(&id, Some("KILL")).is_err() {
+                let _ = cluster::cancel(&id, None);
+            }
         }
         None => {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(srun_pid), Signal::SIGTERM);
@@ -348,7 +352,9 @@ fn wait_until_over(id: &str) -> Option<String> {
             other => return other.map(str::to_string),
         }
         if Instant::now() >= deadline {
-            return state;
+            // Still not over (the controller away, say): not known, so srun's
+            // status stands.
+            return None;
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(200));

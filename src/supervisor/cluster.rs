@@ -11,10 +11,6 @@ use super::steps::{plain_command, program_and_args, Placed, StepAt, StepRunner};
 use crate::job::{JobSpec, SlurmOptions};
 use crate::slurm::{self, StepInfo, StepOrder};
 
-/// How long beyond the grace period a step's processes here wait for the cluster
-/// to end it (the step process cancels it at the end of the grace period).
-const CLUSTER_SLACK: Duration = Duration::from_secs(5);
-
 /// How long a suspend or resume may take to show in the cluster's state.
 const SETTLE: Duration = Duration::from_secs(2);
 
@@ -121,6 +117,11 @@ impl StepRunner for SlurmRunner {
     fn suspend(&self, live: &[StepAt]) -> Result<(), String> {
         let mut done: Vec<String> = Vec::new();
         for id in self.job_ids(live) {
+            // Still in the queue: held there, so it does not start while paused.
+            if slurm::state_of(&id).is_some_and(|s| s == "PENDING") && slurm::hold(&id).is_ok() {
+                done.push(id);
+                continue;
+            }
             match slurm::suspend(&id) {
                 Ok(()) => {
                     settle(&id, "SUSPENDED");
@@ -134,7 +135,7 @@ impl StepRunner for SlurmRunner {
                         continue;
                     }
                     for earlier in &done {
-                        let _ = slurm::resume(earlier);
+                        let _ = slurm::resume(earlier).or_else(|_| slurm::release(earlier));
                     }
                     return Err(if denied {
                         format!("Slurm refused to suspend job {id} (`scontrol suspend` is for the cluster's operators and administrators): {text}")
@@ -150,6 +151,12 @@ impl StepRunner for SlurmRunner {
     fn resume(&self, live: &[StepAt]) -> Result<(), String> {
         let mut failed = Vec::new();
         for id in self.job_ids(live) {
+            if slurm::state_of(&id).is_some_and(|s| s == "PENDING") {
+                if let Err(e) = slurm::release(&id) {
+                    failed.push(format!("job {id}: {e}"));
+                }
+                continue;
+            }
             if slurm::state_of(&id).is_some_and(|s| s == "SUSPENDED") {
                 match slurm::resume(&id) {
                     // Signals sent before the cluster has it running again are lost.
@@ -165,7 +172,7 @@ impl StepRunner for SlurmRunner {
     }
 
     fn kill_slack(&self) -> Duration {
-        CLUSTER_SLACK
+        slurm::stop_slack()
     }
 
     fn ended(&self, at: StepAt) -> Option<Placed> {
@@ -173,6 +180,11 @@ impl StepRunner for SlurmRunner {
         let info = StepInfo::read(&path);
         let _ = std::fs::remove_file(&path);
         let id = info.job_id?;
+        if info.state.is_none() {
+            // Its step process ended without seeing the job over (killed): the
+            // job may still run there, so it is cancelled (best effort).
+            let _ = slurm::cancel(&id, None);
+        }
         let note = match info.state.as_deref() {
             Some("COMPLETED") | None => format!("Slurm job {id}"),
             // Ended by a stop: how Slurm ended it is the stop's doing.

@@ -10,7 +10,8 @@
 #
 # Slurm's commands find this cluster with SLURM_CONF=DIR/slurm.conf. Each job's
 # epilog sleeps EPILOG_SECONDS (default 0.3): like a real cluster's, it keeps a job
-# COMPLETING for a while after its last process has ended (0 for none).
+# COMPLETING for a while after its last process has ended (0 for none). KILL_WAIT
+# is the cluster's KillWait in seconds (default 2; Slurm's own default is 30).
 set -euo pipefail
 
 need() { command -v "$1" >/dev/null 2>&1; }
@@ -103,7 +104,7 @@ JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/none
 MinJobAge=600
-KillWait=2
+KillWait=${KILL_WAIT:-2}
 Epilog=$dir/epilog.sh
 InactiveLimit=0
 MessageTimeout=10

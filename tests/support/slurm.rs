@@ -13,11 +13,21 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Result<Cluster, String>> = OnceLock::new();
+static SLOW_KILL: OnceLock<Result<Cluster, String>> = OnceLock::new();
 
 /// The cluster, started on first use; `None` (after saying why) where Slurm cannot
 /// run here.
 pub fn cluster() -> Option<&'static Cluster> {
-    let started = CLUSTER.get_or_init(start);
+    usable(CLUSTER.get_or_init(|| start(2)))
+}
+
+/// A second cluster with Slurm's default `KillWait` of 30 s (the first one's is 2 s,
+/// so that its tests do not wait on it).
+pub fn cluster_with_slurm_s_kill_wait() -> Option<&'static Cluster> {
+    usable(SLOW_KILL.get_or_init(|| start(30)))
+}
+
+fn usable(started: &'static Result<Cluster, String>) -> Option<&'static Cluster> {
     match started {
         Ok(cluster) => Some(cluster),
         Err(why) if std::env::var("MRSM_REQUIRE_SLURM").is_ok_and(|v| v == "1") => {
@@ -30,7 +40,7 @@ pub fn cluster() -> Option<&'static Cluster> {
     }
 }
 
-fn start() -> Result<Cluster, String> {
+fn start(kill_wait: u32) -> Result<Cluster, String> {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/slurm/cluster.sh");
     let dir = tempfile::Builder::new()
         .prefix("mrsm-slurm")
@@ -42,6 +52,7 @@ fn start() -> Result<Cluster, String> {
         .arg("start")
         .arg(&dir)
         .arg(std::process::id().to_string())
+        .env("KILL_WAIT", kill_wait.to_string())
         .stdin(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .output()
