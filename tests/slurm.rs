@@ -32,6 +32,20 @@ fn ok(env: &Env, cluster: &Cluster, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `mrsm run -d -e slurm --name NAME ARGS…`, which must succeed.
+fn run_d(env: &Env, cluster: &Cluster, name: &str, args: &[&str]) {
+    let mut all = vec!["run", "-d", "-e", "slurm", "--name", name];
+    all.extend_from_slice(args);
+    ok(env, cluster, &all);
+}
+
+/// The Slurm job of job `name`'s running step, as `show jobs` says.
+fn slurm_job(env: &Env, cluster: &Cluster, name: &str) -> Option<String> {
+    info(env, cluster, name)["slurm_job"]
+        .as_str()
+        .map(str::to_string)
+}
+
 /// `mrsm diff ARGS…`'s output (it exits 1 when there are differences).
 fn diff(env: &Env, cluster: &Cluster) -> String {
     let out = mrsm(env, cluster)
@@ -69,21 +83,11 @@ fn finished_runs(env: &Env, name: &str, n: usize) -> Vec<Value> {
 fn a_step_runs_on_the_cluster_and_its_run_records_the_slurm_job() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
-        &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "where",
-            "--",
-            "sh",
-            "-c",
-            "hostname; echo job=$SLURM_JOB_ID",
-        ],
+        "where",
+        &["--", "sh", "-c", "hostname; echo job=$SLURM_JOB_ID"],
     );
     let runs = finished_runs(&env, "where", 1);
     let ids = slurm_jobs(&runs[0]);
@@ -102,17 +106,9 @@ fn a_step_runs_on_the_cluster_and_its_run_records_the_slurm_job() {
 fn show_jobs_names_the_running_step_s_slurm_job() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
-        &env,
-        cluster,
-        &[
-            "run", "-d", "-e", "slurm", "--name", "long", "--", "sleep", "300",
-        ],
-    );
+    run_d(&env, cluster, "long", &["--", "sleep", "300"]);
     let id = wait_for(LONG, "the Slurm job in show jobs", || {
-        info(&env, cluster, "long")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
+        slurm_job(&env, cluster, "long")
     });
     wait_for(LONG, "its Slurm job running", || {
         (cluster.state(&id) == "RUNNING").then_some(())
@@ -126,16 +122,11 @@ fn show_jobs_names_the_running_step_s_slurm_job() {
 fn a_chain_runs_as_slurm_jobs_in_order_and_stops_at_the_first_failure() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
+        "chain",
         &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "chain",
             "--",
             "echo",
             "one",
@@ -167,16 +158,11 @@ fn a_schedule_fires_on_the_cluster_and_the_overlap_policy_holds() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
     // Each run outlasts the 5 s between fires: the fire that finds it going is skipped.
-    ok(
+    run_d(
         &env,
         cluster,
+        "tick",
         &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "tick",
             "-s",
             "every 5 seconds",
             "--overlap",
@@ -208,16 +194,11 @@ fn a_schedule_fires_on_the_cluster_and_the_overlap_policy_holds() {
 fn stop_forwards_the_stop_signal_and_leaves_nothing_in_squeue() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
+        "svc",
         &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "svc",
             "--",
             "sh",
             "-c",
@@ -226,9 +207,7 @@ fn stop_forwards_the_stop_signal_and_leaves_nothing_in_squeue() {
     );
     let id = wait_for(LONG, "the step running", || {
         let log = env.log_text("svc");
-        let id = info(&env, cluster, "svc")["slurm_job"]
-            .as_str()
-            .map(str::to_string)?;
+        let id = slurm_job(&env, cluster, "svc")?;
         log.contains("up").then_some(id)
     });
     ok(&env, cluster, &["stop", "jobs", "svc"]);
@@ -250,16 +229,11 @@ fn stop_forwards_the_stop_signal_and_leaves_nothing_in_squeue() {
 fn pause_suspends_the_slurm_job_and_start_resumes_it() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
+        "count",
         &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "count",
             "--",
             "sh",
             "-c",
@@ -267,9 +241,7 @@ fn pause_suspends_the_slurm_job_and_start_resumes_it() {
         ],
     );
     let id = wait_for(LONG, "the step counting", || {
-        let id = info(&env, cluster, "count")["slurm_job"]
-            .as_str()
-            .map(str::to_string)?;
+        let id = slurm_job(&env, cluster, "count")?;
         env.log_text("count").contains("n=3").then_some(id)
     });
     ok(&env, cluster, &["pause", "jobs", "count"]);
@@ -312,27 +284,14 @@ fn a_bad_partition_fails_the_run_with_slurm_s_message() {
 fn scancel_from_outside_is_a_failed_run_and_the_restart_policy_applies() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
-        &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "victim",
-            "--restart",
-            "on-failure",
-            "--",
-            "sleep",
-            "300",
-        ],
+        "victim",
+        &["--restart", "on-failure", "--", "sleep", "300"],
     );
     let first = wait_for(LONG, "the first Slurm job", || {
-        info(&env, cluster, "victim")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
+        slurm_job(&env, cluster, "victim")
     });
     cluster.output("scancel", &[&first]);
     let runs = finished_runs(&env, "victim", 1);
@@ -380,9 +339,7 @@ fn a_spec_with_local_and_slurm_jobs_converges_and_a_move_is_an_update() {
     ok(&env, cluster, &["up", "-d", "-f", "mrsm-jobs.yaml"]);
     assert!(diff(&env, cluster).trim().is_empty());
     let there = wait_for(LONG, "there on the cluster", || {
-        info(&env, cluster, "there")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
+        slurm_job(&env, cluster, "there")
     });
     assert_eq!(info(&env, cluster, "there")["executor"], "slurm:hpc");
     assert!(info(&env, cluster, "here")["slurm_job"].is_null());
@@ -399,9 +356,7 @@ fn a_spec_with_local_and_slurm_jobs_converges_and_a_move_is_an_update() {
     );
     ok(&env, cluster, &["up", "-d", "-f", "mrsm-jobs.yaml"]);
     let moved = wait_for(LONG, "mover on the cluster", || {
-        info(&env, cluster, "mover")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
+        slurm_job(&env, cluster, "mover")
     });
     let log = wait_for(LONG, "mover's first line from the cluster", || {
         let log = env.log_text("mover");
@@ -521,26 +476,14 @@ fn logs_follow_shows_cluster_jobs_once_each_and_across_their_restarts() {
 fn attach_finds_a_cluster_job_without_being_told_its_executor() {
     let Some(cluster) = cluster() else { return };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
-        &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "reader",
-            "--",
-            "sh",
-            "-c",
-            "while read l; do echo got:$l; done",
-        ],
+        "reader",
+        &["--", "sh", "-c", "while read l; do echo got:$l; done"],
     );
     wait_for(LONG, "the step running", || {
-        info(&env, cluster, "reader")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
+        slurm_job(&env, cluster, "reader")
     });
     let out = mrsm(&env, cluster)
         .args(["attach", "job", "reader"])
@@ -563,16 +506,11 @@ fn a_step_that_ignores_its_stop_signal_is_killed_at_the_end_of_the_grace_period(
         return;
     };
     let env = Env::new();
-    ok(
+    run_d(
         &env,
         cluster,
+        "deaf",
         &[
-            "run",
-            "-d",
-            "-e",
-            "slurm",
-            "--name",
-            "deaf",
             "--stop-timeout",
             "1s",
             "--",
@@ -582,9 +520,7 @@ fn a_step_that_ignores_its_stop_signal_is_killed_at_the_end_of_the_grace_period(
         ],
     );
     let id = wait_for(LONG, "the step running", || {
-        let id = info(&env, cluster, "deaf")["slurm_job"]
-            .as_str()
-            .map(str::to_string)?;
+        let id = slurm_job(&env, cluster, "deaf")?;
         env.log_text("deaf").contains("up").then_some(id)
     });
     // This cluster's KillWait is 30 s (Slurm's default), longer than the stop's
@@ -619,18 +555,12 @@ fn a_paused_or_queued_step_is_stopped_at_once_not_after_the_grace_period() {
         "{waiting}"
     );
     let held = wait_for(LONG, "held running", || {
-        info(&env, cluster, "held")["slurm_job"]
-            .as_str()
-            .map(str::to_string)
-            .filter(|id| cluster.state(id) == "RUNNING")
+        slurm_job(&env, cluster, "held").filter(|id| cluster.state(id) == "RUNNING")
     });
     ok(&env, cluster, &["pause", "jobs", "held", "later"]);
     assert_eq!(cluster.state(&held), "SUSPENDED");
     // Paused while queued: held there, so it cannot start while paused.
-    let later = info(&env, cluster, "later")["slurm_job"]
-        .as_str()
-        .map(str::to_string)
-        .expect("a Slurm job");
+    let later = slurm_job(&env, cluster, "later").expect("a Slurm job");
     let reason = cluster.output("squeue", &["-h", "-j", &later, "-o", "%r"]);
     assert!(reason.contains("Held"), "{reason}");
     ok(&env, cluster, &["start", "jobs", "later"]);
