@@ -13,7 +13,7 @@ use nix::sys::signal::Signal;
 use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SlurmOptions,
-    StopSettings, SupervisorState,
+    SupervisorState,
 };
 use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
@@ -139,11 +139,6 @@ impl LocalExecutor {
         }
         spec.validate()?;
         Ok(spec)
-    }
-
-    /// Whether job `name` runs its steps on a Slurm cluster.
-    fn on_cluster(&self, name: &str) -> bool {
-        matches!(self.definition(name), Ok(Definition::Readable(f)) if f.spec.slurm.is_some())
     }
 
     /// The project of job `name` of this root, whichever executor of the root holds
@@ -449,13 +444,14 @@ impl LocalExecutor {
     fn stop_unlocked(
         &self,
         name: &str,
-        settings: StopSettings,
+        spec: Option<&JobSpec>,
         options: &StopOptions,
     ) -> Result<Outcome, ExecutorError> {
+        let settings = spec.map(|s| s.stop).unwrap_or_default();
         let signal = options.signal.unwrap_or(settings.signal);
         let mut grace = options.timeout.unwrap_or(settings.timeout);
         // A step on a cluster may take the cluster's own kill wait longer to end.
-        if self.slurm.is_some() || self.on_cluster(name) {
+        if self.slurm.is_some() || spec.is_some_and(|s| s.slurm.is_some()) {
             grace += crate::slurm::stop_slack();
         }
         let Some(supervisor) = self.supervisor_of(name) else {
@@ -657,8 +653,11 @@ impl Executor for LocalExecutor {
         let name = spec.name.clone();
         let old = self.mark_stopped(&name)?;
         let position = self.schedule_position(&name);
-        let settings = old.as_ref().map(|f| f.spec.stop).unwrap_or_default();
-        self.stop_unlocked(&name, settings, &StopOptions::default())?;
+        self.stop_unlocked(
+            &name,
+            old.as_ref().map(|f| &f.spec),
+            &StopOptions::default(),
+        )?;
         let mut file = self.new_file(spec, options);
         let same_schedule = old.as_ref().is_some_and(|old| {
             old.spec.schedule == file.spec.schedule && old.spec.timezone == file.spec.timezone
@@ -778,8 +777,7 @@ impl Executor for LocalExecutor {
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         let file = self.mark_stopped(name)?;
-        let settings = file.as_ref().map(|f| f.spec.stop).unwrap_or_default();
-        let outcome = self.stop_unlocked(name, settings, options);
+        let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options);
         // That it is to stay stopped reaches the disk before the stop is reported;
         // many stops at once share the disk's round trips.
         if file.is_some() {
@@ -797,8 +795,7 @@ impl Executor for LocalExecutor {
         }
         let file = self.mark_stopped(name)?;
         let project = file.as_ref().and_then(|f| f.project.clone());
-        let settings = file.map(|f| f.spec.stop).unwrap_or_default();
-        self.stop_unlocked(name, settings, &options.stop)?;
+        self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop)?;
         let _lock = RootLock::acquire(&self.root)?;
         // Started again while it was being stopped (`start` waits for a stop, then
         // starts): its files belong to a running supervisor now, and removing them

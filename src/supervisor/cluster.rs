@@ -62,7 +62,9 @@ impl SlurmRunner {
 
     /// The Slurm job ids of the live steps known so far.
     fn job_ids(&self, live: &[StepAt]) -> Vec<String> {
-        live.iter().filter_map(|at| self.placed(*at)).collect()
+        live.iter()
+            .filter_map(|at| self.placed(*at).map(|p| p.id))
+            .collect()
     }
 }
 
@@ -102,16 +104,15 @@ impl StepRunner for SlurmRunner {
         Ok(c)
     }
 
-    fn placed(&self, at: StepAt) -> Option<String> {
-        StepInfo::read(&self.info_path(at)).job_id
-    }
-
-    fn waiting(&self, at: StepAt) -> Option<String> {
+    fn placed(&self, at: StepAt) -> Option<Placed> {
         let info = StepInfo::read(&self.info_path(at));
-        Some(format!(
-            "Slurm job {} waits in the queue: {}",
-            info.job_id?, info.waiting?
-        ))
+        let id = info.job_id?;
+        Some(Placed {
+            note: info
+                .waiting
+                .map(|why| format!("Slurm job {id} waits in the queue: {why}")),
+            id,
+        })
     }
 
     fn suspend(&self, live: &[StepAt]) -> Result<(), String> {
@@ -151,18 +152,15 @@ impl StepRunner for SlurmRunner {
     fn resume(&self, live: &[StepAt]) -> Result<(), String> {
         let mut failed = Vec::new();
         for id in self.job_ids(live) {
-            if slurm::state_of(&id).is_some_and(|s| s == "PENDING") {
-                if let Err(e) = slurm::release(&id) {
-                    failed.push(format!("job {id}: {e}"));
-                }
-                continue;
-            }
-            if slurm::state_of(&id).is_some_and(|s| s == "SUSPENDED") {
-                match slurm::resume(&id) {
-                    // Signals sent before the cluster has it running again are lost.
-                    Ok(()) => settle(&id, "RUNNING"),
-                    Err(e) => failed.push(format!("job {id}: {e}")),
-                }
+            let done = match slurm::state_of(&id).as_deref() {
+                // Held while paused in the queue.
+                Some("PENDING") => slurm::release(&id),
+                // Signals sent before the cluster has it running again are lost.
+                Some("SUSPENDED") => slurm::resume(&id).map(|()| settle(&id, "RUNNING")),
+                _ => Ok(()),
+            };
+            if let Err(e) = done {
+                failed.push(format!("job {id}: {e}"));
             }
         }
         match failed.is_empty() {

@@ -497,20 +497,18 @@ impl Supervisor {
             .runs
             .iter()
             .filter_map(|r| {
+                let placed = self.runner.placed(StepAt {
+                    run: r.id,
+                    step: r.step + 1,
+                });
                 r.child.as_ref().map(|c| StepProcess {
                     run: r.id,
                     step: r.step + 1,
                     process: c.process,
                     trigger: Some(r.trigger),
                     started: Some(r.started),
-                    slurm_job: self.runner.placed(StepAt {
-                        run: r.id,
-                        step: r.step + 1,
-                    }),
-                    waiting: self.runner.waiting(StepAt {
-                        run: r.id,
-                        step: r.step + 1,
-                    }),
+                    slurm_job: placed.as_ref().map(|p| p.id.clone()),
+                    waiting: placed.and_then(|p| p.note),
                 })
             })
             .collect();

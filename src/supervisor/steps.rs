@@ -78,12 +78,13 @@ pub struct StepAt {
     pub step: usize,
 }
 
-/// Where a step ran beyond this machine, learned when it ended.
+/// Where a step runs (or ran) beyond this machine.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Placed {
     /// The id the other system gave it (a Slurm job id), for the run's record.
     pub id: String,
-    /// How it ended there, when that says more than the exit status.
+    /// While it runs: why it has not started yet (it waits in a queue). Once it
+    /// has ended: how it ended there, when that says more than the exit status.
     pub note: Option<String>,
 }
 
@@ -103,13 +104,9 @@ pub trait StepRunner: Send + Sync {
         text: &str,
         paused: bool,
     ) -> std::io::Result<Command>;
-    /// Where the running step runs beyond this machine, once known.
-    fn placed(&self, at: StepAt) -> Option<String> {
-        let _ = at;
-        None
-    }
-    /// Why the running step has not started elsewhere yet (it waits in a queue).
-    fn waiting(&self, at: StepAt) -> Option<String> {
+    /// Where the running step runs beyond this machine, once known, and why it
+    /// has not started there yet while it waits in a queue.
+    fn placed(&self, at: StepAt) -> Option<Placed> {
         let _ = at;
         None
     }
