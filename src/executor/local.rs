@@ -290,7 +290,14 @@ impl LocalExecutor {
         let errors_path = self.root.supervisor_errors(name);
         let errors = crate::store::private::open_append(&errors_path)
             .map_err(|e| StoreError::io("opening", &errors_path, e))?;
-        let mut extra = vec![("MRSM_ROOT_DIR", self.root.dir().as_os_str().to_owned())];
+        // A supervisor launched from inside a job (the watcher, `mrsm serve` run as
+        // a job, a step running `mrsm run -d`) is none of that job's processes: it
+        // drops the tags its processes are found by, and is marked as a supervisor,
+        // so walks of the launching job's process tree stop at it.
+        let mut extra = vec![
+            ("MRSM_ROOT_DIR", self.root.dir().as_os_str().to_owned()),
+            (crate::store::proc::SUPERVISOR_VARIABLE, name.into()),
+        ];
         // The supervisor's own files are private; its steps get the user's umask.
         if let Some(mask) = crate::store::private::step_umask() {
             extra.push((
@@ -311,6 +318,7 @@ impl LocalExecutor {
                 std::ffi::OsStr::new("supervise"),
                 std::ffi::OsStr::new(name),
             ],
+            &supervisor::JOB_TAGS,
             &extra,
             null.as_fd(),
             ready_write.as_fd(),

@@ -60,12 +60,13 @@ impl Plan {
     }
 }
 
-/// Runs `program ARGS…` in a new session with `extra` added to this process's
-/// environment, standard input from /dev/null, standard output and error on the
-/// given descriptors, in `/`; returns its pid.
+/// Runs `program ARGS…` in a new session with this process's environment less the
+/// variables named in `remove`, plus `extra`; standard input from /dev/null,
+/// standard output and error on the given descriptors, in `/`; returns its pid.
 pub fn spawn_in_new_session(
     program: &Path,
     args: &[&OsStr],
+    remove: &[&str],
     extra: &[(&str, OsString)],
     stdin: BorrowedFd<'_>,
     stdout: BorrowedFd<'_>,
@@ -78,7 +79,8 @@ pub fn spawn_in_new_session(
     }
     let mut env_owned = Vec::new();
     for (key, value) in std::env::vars_os() {
-        if extra.iter().any(|(k, _)| OsStr::new(k) == key) {
+        let named = |k: &str| OsStr::new(k) == key;
+        if extra.iter().any(|(k, _)| named(k)) || remove.iter().any(|k| named(k)) {
             continue;
         }
         let mut entry = key.as_bytes().to_vec();

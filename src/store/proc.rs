@@ -167,15 +167,36 @@ fn children_of(pid: i32) -> Option<Vec<i32>> {
     Some(children)
 }
 
+/// Set in the environment of every step to the job's name: with the root
+/// (`MRSM_ROOT_DIR`), how a dead supervisor's leftovers are recognised.
+pub const JOB_VARIABLE: &str = "MRSM_JOB";
+
+/// Set in the environment of every supervisor mrsm launches, to the job's name. A
+/// supervisor launched from inside another job (the background watcher, `mrsm serve`
+/// run as a job, a step that runs `mrsm run -d`) is that job's descendant, yet none
+/// of its processes: a walk of a job's process tree stops at it, so stopping the
+/// launching job never stops the jobs it launched.
+pub const SUPERVISOR_VARIABLE: &str = "MRSM_SUPERVISOR";
+
+/// Whether a process is the supervisor of a job of its own (a session leader that
+/// mrsm launched as one), and so, with everything below it, no part of the job whose
+/// tree it is found in.
+fn supervises_another_job(p: &ProcStat) -> bool {
+    p.session == p.pid && environ_var(p.pid, SUPERVISOR_VARIABLE).is_some()
+}
+
 /// Every descendant of a live process, walking the children lists (no scan of all
-/// of /proc); `None` when the kernel does not list children.
+/// of /proc) and leaving out other jobs' supervisors with their processes; `None`
+/// when the kernel does not list children.
 fn descendants(pid: i32) -> Option<Vec<ProcStat>> {
     let mut found = Vec::new();
     let mut stack = vec![pid];
     while let Some(p) = stack.pop() {
         for child in children_of(p)? {
-            if let Some(stat) = ProcStat::read(child).filter(|s| !s.is_gone()) {
-                found.push(stat);
+            match ProcStat::read(child) {
+                Some(stat) if supervises_another_job(&stat) => continue,
+                Some(stat) if !stat.is_gone() => found.push(stat),
+                _ => {}
             }
             stack.push(child);
         }
@@ -186,7 +207,8 @@ fn descendants(pid: i32) -> Option<Vec<ProcStat>> {
 /// The processes of a job whose supervisor is `supervisor` (a session leader): all
 /// live processes in its session, plus its descendants that left the session (daemons
 /// that called `setsid` are reparented to the supervisor, a child subreaper). The
-/// supervisor itself is not included. Works after the supervisor died too: its
+/// supervisor itself is not included, nor are the supervisors of other jobs that the
+/// job launched, with their processes. Works after the supervisor died too: its
 /// session's members are then recognised by having started after it.
 pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
     // Asked by the supervisor itself: with no child at all, it has no descendant,
@@ -217,11 +239,18 @@ pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
         map.entry(p.ppid).or_default().push(p.pid);
         map
     });
+    let by_pid: HashMap<i32, &ProcStat> = procs.iter().map(|p| (p.pid, p)).collect();
     let mut ours: Vec<i32> = Vec::new();
     if alive {
         let mut stack = vec![supervisor.pid];
         while let Some(pid) = stack.pop() {
             for &child in children.get(&pid).into_iter().flatten() {
+                if by_pid
+                    .get(&child)
+                    .is_some_and(|p| supervises_another_job(p))
+                {
+                    continue;
+                }
                 ours.push(child);
                 stack.push(child);
             }
@@ -268,7 +297,7 @@ pub fn leftovers(supervisor: ProcessIdentity, root: &Path, job: &str) -> Vec<Pro
         {
             continue;
         }
-        let tagged = environ_var(p.pid, "MRSM_JOB").is_some_and(|v| v == job.as_bytes())
+        let tagged = environ_var(p.pid, JOB_VARIABLE).is_some_and(|v| v == job.as_bytes())
             && environ_var(p.pid, "MRSM_ROOT_DIR")
                 .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)) == root);
         if tagged {

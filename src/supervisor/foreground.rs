@@ -107,7 +107,8 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     use std::os::unix::process::CommandExt;
     // As a job's steps are run: one simple command without a shell.
     let mut cmd = super::steps::direct_command(spec, text, false)?;
-    cmd.envs(&spec.env);
+    cmd.env_remove(crate::store::proc::SUPERVISOR_VARIABLE)
+        .envs(&spec.env);
     super::steps::in_job_dir(&mut cmd, spec);
     let parent = std::process::id() as i32;
     // SAFETY: prctl and getppid are async-signal-safe and touch no memory of the

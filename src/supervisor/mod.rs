@@ -54,7 +54,7 @@ pub use cluster::SlurmRunner;
 use control::Control;
 use steps::StepAt;
 use steps::{spawn_step, SharedLog, StepChild};
-pub use steps::{Direct, Placed, StepRunner};
+pub use steps::{Direct, Placed, StepRunner, JOB_TAGS};
 
 /// How often processes that are being stopped are checked.
 const STOP_POLL: Duration = Duration::from_millis(10);

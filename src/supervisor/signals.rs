@@ -59,9 +59,11 @@ pub fn signal_each(procs: &[ProcStat], signal: Signal) {
 
 /// Whether any process of the job is left.
 pub fn job_alive(supervisor: ProcessIdentity) -> bool {
-    // The supervisor asking about itself: any child is a process of the job.
-    if supervisor.pid == std::process::id() as i32 {
-        return !crate::store::proc::childless();
+    // The supervisor asking about itself: without a child, nothing of the job is
+    // left. A child may also be the supervisor of a job this one launched (handed to
+    // it as subreaper when its launcher ended), which is not of this job.
+    if supervisor.pid == std::process::id() as i32 && crate::store::proc::childless() {
+        return false;
     }
     !job_processes(supervisor).is_empty()
 }

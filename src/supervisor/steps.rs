@@ -23,6 +23,15 @@ use crate::store::ProcessIdentity;
 /// run starts inherits it, which is how what a run left behind is found.
 pub const RUN_VARIABLE: &str = "MRSM_RUN";
 
+/// The variables by which a job's processes are recognised as its own (its name,
+/// the run, the Slurm step shield): a supervisor launched from inside a job starts
+/// without them, so it is not taken for one of that job's processes.
+pub const JOB_TAGS: [&str; 3] = [
+    crate::store::proc::JOB_VARIABLE,
+    RUN_VARIABLE,
+    crate::slurm::SHIELD_VARIABLE,
+];
+
 /// The shared log of a job.
 pub type SharedLog = Arc<Mutex<LogWriter>>;
 
@@ -321,8 +330,9 @@ pub fn spawn_step(
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
+        .env_remove(crate::store::proc::SUPERVISOR_VARIABLE)
         .envs(&spec.env)
-        .env("MRSM_JOB", &spec.name)
+        .env(crate::store::proc::JOB_VARIABLE, &spec.name)
         .env(RUN_VARIABLE, run.to_string());
     in_job_dir(&mut cmd, spec);
     let mut child = cmd.spawn()?;

@@ -1,0 +1,244 @@
+//! Jobs that launch jobs: a supervisor started from inside another job (a step that
+//! runs `mrsm run -d`, the background watcher, `mrsm serve` run as a job) belongs to
+//! the job it supervises, never to the one that launched it. Stopping, killing or
+//! finishing the launching job leaves the launched jobs running.
+
+#[path = "support/orphans.rs"]
+mod orphans;
+#[path = "support/server.rs"]
+mod server;
+mod support;
+
+use std::time::Duration;
+
+use mrsm::store::ProcessIdentity;
+use orphans::Orphans;
+use support::{assert_holds_for, wait_for, Env};
+
+const SETTLE: Duration = Duration::from_secs(10);
+
+/// The mrsm binary, for jobs that run it.
+fn bin() -> String {
+    assert_cmd::cargo::cargo_bin("mrsm").display().to_string()
+}
+
+/// `run -d --name NAME -- sh -c SCRIPT`, where the script finds mrsm in `$MRSM_T`.
+fn run_script(env: &Env, name: &str, script: &str) {
+    env.mrsm()
+        .env("MRSM_T", bin())
+        .args(["run", "-d", "--name", name, "--", "sh", "-c", script])
+        .assert()
+        .success();
+}
+
+/// The job as `show jobs NAME --json` reports it, once it exists.
+fn try_info(env: &Env, name: &str) -> Option<serde_json::Value> {
+    let out = env
+        .mrsm()
+        .args(["show", "jobs", name, "--json"])
+        .output()
+        .ok()?;
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    Some(list[0].clone())
+}
+
+/// The job's live supervisor and step, once it runs a step.
+fn running(env: &Env, name: &str) -> (ProcessIdentity, i32) {
+    wait_for(SETTLE, &format!("{name} to run"), || {
+        let info = try_info(env, name)?;
+        let pid = info["pid"].as_i64()? as i32;
+        (info["status"] == "running").then_some(())?;
+        Some((env.supervisor(name)?, pid))
+    })
+}
+
+/// Whether the job still runs with the same supervisor and step.
+fn unchanged(env: &Env, name: &str, was: (ProcessIdentity, i32)) -> bool {
+    let info = env.info(name);
+    info["status"] == "running"
+        && info["pid"].as_i64() == Some(was.1 as i64)
+        && was.0.is_alive()
+        && ProcessIdentity::of(was.1).is_some()
+}
+
+#[test]
+fn stopping_a_job_leaves_the_jobs_it_launched_running() {
+    let env = Env::new();
+    run_script(
+        &env,
+        "outer",
+        "\"$MRSM_T\" run -d --name inner -- sleep 300; exec sleep 300",
+    );
+    let inner = running(&env, "inner");
+    running(&env, "outer");
+    env.ok(&["stop", "jobs", "outer"]);
+    assert_eq!(env.status("outer"), "stopped");
+    assert!(
+        unchanged(&env, "inner", inner),
+        "inner must keep running: {}",
+        env.info("inner")
+    );
+    assert!(
+        !env.log_text("inner").contains("killed"),
+        "{}",
+        env.log_text("inner")
+    );
+}
+
+#[test]
+fn a_killed_launcher_is_cleaned_up_without_the_jobs_it_launched() {
+    let env = Env::new();
+    let mut orphans = Orphans::default();
+    run_script(
+        &env,
+        "outer",
+        "\"$MRSM_T\" run -d --name inner -- sleep 300; exec sleep 300",
+    );
+    let inner = running(&env, "inner");
+    running(&env, "outer");
+    let killed = orphans.kill_supervisor(&env, "outer");
+    wait_for(SETTLE, "the killed supervisor to be gone", || {
+        (!killed.is_alive()).then_some(())
+    });
+    // Starting it again cleans up what the killed supervisor left: not inner.
+    env.ok(&["start", "jobs", "outer"]);
+    running(&env, "outer");
+    env.ok(&["stop", "jobs", "outer"]);
+    assert!(
+        unchanged(&env, "inner", inner),
+        "inner must keep running: {}",
+        env.info("inner")
+    );
+}
+
+#[test]
+fn a_launcher_that_ends_finishes_while_what_it_launched_runs_on() {
+    let env = Env::new();
+    run_script(
+        &env,
+        "outer",
+        "\"$MRSM_T\" run -d --name inner -- sleep 300",
+    );
+    let inner = running(&env, "inner");
+    // Its chain is over: it ends, not waiting for a job it does not own.
+    wait_for(SETTLE, "outer to finish", || {
+        (env.info("outer")["supervisor_pid"].is_null()).then_some(())
+    });
+    let last = env.info("outer")["last_result"].clone();
+    assert_eq!(last["ok"], true, "{last}");
+    assert!(unchanged(&env, "inner", inner), "{}", env.info("inner"));
+}
+
+#[test]
+fn a_foreground_run_leaves_the_jobs_it_launched_running() {
+    let env = Env::new();
+    env.mrsm()
+        .env("MRSM_T", bin())
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "\"$MRSM_T\" run -d --name inner -- sleep 300",
+        ])
+        .timeout(SETTLE)
+        .assert()
+        .success();
+    let inner = running(&env, "inner");
+    assert_holds_for(Duration::from_millis(300), "inner runs on", || {
+        unchanged(&env, "inner", inner)
+    });
+}
+
+fn spec(command: &str) -> String {
+    format!("project: w\njobs:\n  a:\n    command: {command}\n  b:\n    command: sleep 302\n")
+}
+
+#[test]
+fn stopping_or_killing_the_watcher_leaves_the_project_s_jobs_running() {
+    let env = Env::new();
+    let mut orphans = Orphans::default();
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, spec("sleep 300")).expect("written");
+    env.mrsm()
+        .env("MRSM_WATCH_SETTLE", "100ms")
+        .args(["up", "-d", "--watch"])
+        .assert()
+        .success();
+    running(&env, "mrsm-watch-w");
+    // The watcher updates `a`: its new supervisor is launched by the watcher.
+    std::fs::write(&path, spec("sleep 301")).expect("edited");
+    wait_for(SETTLE, "the watcher to update a", || {
+        let info = env.info("a");
+        (info["command"][0] == "sleep 301" && info["status"] == "running").then_some(())
+    });
+    let a = running(&env, "a");
+    let b = running(&env, "b");
+
+    env.ok(&["stop", "jobs", "mrsm-watch-w"]);
+    assert!(unchanged(&env, "a", a), "a: {}", env.info("a"));
+    assert!(unchanged(&env, "b", b), "b: {}", env.info("b"));
+
+    // Started again, it updates `a` once more, then is killed with SIGKILL.
+    env.mrsm()
+        .env("MRSM_WATCH_SETTLE", "100ms")
+        .args(["up", "-d", "--watch"])
+        .assert()
+        .success();
+    running(&env, "mrsm-watch-w");
+    std::fs::write(&path, spec("sleep 303")).expect("edited");
+    wait_for(SETTLE, "the watcher to update a again", || {
+        let info = env.info("a");
+        (info["command"][0] == "sleep 303" && info["status"] == "running").then_some(())
+    });
+    let a = running(&env, "a");
+    let killed = orphans.kill_supervisor(&env, "mrsm-watch-w");
+    // Its step (`mrsm watch`, which holds the project's watcher lock) dies with it.
+    wait_for(SETTLE, "the watcher to be gone", || {
+        (!killed.is_alive() && support::processes(killed).is_empty()).then_some(())
+    });
+    // A new watcher cleans up after the killed one, and finds nothing to change.
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "--watch"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    running(&env, "mrsm-watch-w");
+    assert!(unchanged(&env, "a", a), "a: {}", env.info("a"));
+    assert!(unchanged(&env, "b", b), "b: {}", env.info("b"));
+    env.ok(&["down"]);
+}
+
+#[test]
+fn stopping_a_server_run_as_a_job_leaves_the_jobs_made_through_it_running() {
+    let env = Env::new();
+    let token = env.token("admin", &[]);
+    run_script(&env, "srv", "exec \"$MRSM_T\" serve --bind 127.0.0.1:0");
+    let port: u16 = wait_for(SETTLE, "the server to say its port", || {
+        let log = env.log_text("srv");
+        let rest = log.split("127.0.0.1:").nth(1)?;
+        rest.split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    });
+    let client = Env::new();
+    let config = client.work().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[executors.srv]\nurl = \"http://127.0.0.1:{port}\"\ntoken = \"{token}\"\n"),
+    )
+    .expect("settings written");
+    client
+        .mrsm()
+        .env("MRSM_CONFIG", &config)
+        .args([
+            "run", "-d", "-e", "api:srv", "--name", "made", "--", "sleep", "300",
+        ])
+        .assert()
+        .success();
+    let made = running(&env, "made");
+    env.ok(&["stop", "jobs", "srv"]);
+    assert!(unchanged(&env, "made", made), "{}", env.info("made"));
+}
