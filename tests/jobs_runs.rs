@@ -160,7 +160,7 @@ fn a_step_that_cannot_start_is_a_logged_failure_and_is_restarted() {
     assert_eq!(runs[1]["trigger"], "restart");
     // Without a restart policy the job ends, failed, instead of idling as `running`.
     wait_for(Duration::from_secs(10), "noprogram to stop", || {
-        (env.status("noprogram") == "stopped").then_some(())
+        (env.status("noprogram") == "failed").then_some(())
     });
     let reason = env.info("noprogram")["reason"]
         .as_str()
@@ -227,7 +227,7 @@ fn steps_die_with_their_supervisor_and_leftovers_go_at_the_next_start() {
         "the step to die with its supervisor",
         || (!alive(step)).then_some(()),
     );
-    assert_eq!(env.status("orphaned"), "stopped");
+    assert_eq!(env.status("orphaned"), "failed");
     // Its child outlived it (it is not the supervisor's child): the next start ends it
     // before running the job again.
     assert!(alive(sleeper));

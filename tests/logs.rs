@@ -168,7 +168,12 @@ fn attach_sends_input_and_exits_with_the_job() {
             status.contains(&format!(", {expected_exit})")),
             "{name}: {status}"
         );
-        assert_eq!(env.status(name), "stopped");
+        let ended = if expected_exit == 0 {
+            "stopped"
+        } else {
+            "failed"
+        };
+        assert_eq!(env.status(name), ended);
     }
 }
 

@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use crate::executor::Executor;
-use crate::job::{JobName, JobStatus, RunResult};
+use crate::job::{JobName, RunResult};
 use crate::logs::{LogLine, Stream};
 
 /// Arguments of `attach job`.
@@ -39,7 +39,7 @@ pub(super) fn exit_status(result: Option<&RunResult>) -> i32 {
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     let name = args.name.to_string();
     let (executor, info) = args.on.executor_of(&name)?;
-    if info.status != JobStatus::Stopped {
+    if !info.status.is_over() {
         let input_executor = executor.clone();
         let input_name = name.clone();
         // Input goes to the job only once its output is followed, so no answer to

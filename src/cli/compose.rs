@@ -11,7 +11,7 @@ use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
 use crate::executor::{Executor, LocalExecutor, Registry};
-use crate::job::{JobInfo, JobStatus};
+use crate::job::JobInfo;
 use crate::reconcile::project::{self, watcher_name, Found, Restarted};
 use crate::reconcile::watch::{Event, Timing};
 use crate::reconcile::watch_lock::WatchLock;
@@ -211,7 +211,7 @@ fn take_watch_lock(executor: &LocalExecutor, project: &str, who: &str) -> Result
 fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32> {
     let job_runs = executor
         .get(&watcher_name(project))
-        .is_ok_and(|j| j.status != JobStatus::Stopped);
+        .is_ok_and(|j| !j.status.is_over());
     if job_runs {
         return Ok(());
     }

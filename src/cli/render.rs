@@ -70,7 +70,9 @@ pub fn jobs_table(jobs: &[JobInfo], executors: bool, unreachable: &[Unreachable]
                 _ if j.warning.is_some() => {
                     format!("warning: {}", j.warning.as_deref().unwrap_or_default())
                 }
-                (_, JobStatus::Stopped | JobStatus::Broken, Some(reason)) => reason.clone(),
+                (_, JobStatus::Stopped | JobStatus::Failed | JobStatus::Broken, Some(reason)) => {
+                    reason.clone()
+                }
                 (Some(r), _, _) => format!("{} {}", outcome_word(r), r.message),
                 (None, _, _) => "-".into(),
             };

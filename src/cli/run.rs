@@ -136,6 +136,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         JobStatus::Running => "running",
         JobStatus::Paused => "paused",
         JobStatus::Stopped => "finished already",
+        JobStatus::Failed => "failed already",
         JobStatus::Broken => "broken",
     };
     out!("job {:?} {state}", info.name);

@@ -18,8 +18,8 @@ use crate::job::{
 use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
 use crate::store::{
-    flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, ProcessIdentity,
-    Root, RootLock, StoreError, SupervisorLock,
+    flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, JobLock,
+    ProcessIdentity, Root, StoreError, SupervisorLock,
 };
 use crate::supervisor::{
     self, call, read_runs, signal_each, signal_processes, Request, Response, RunHistory,
@@ -207,11 +207,36 @@ impl LocalExecutor {
     /// The supervisor named in the job's lock file, if it is alive: the job's
     /// supervisor whatever its report says (or when that cannot be read).
     fn live_lock_holder(&self, name: &str) -> Option<ProcessIdentity> {
-        SupervisorLock::holder(&self.root.supervisor_lock(name)).filter(|s| s.is_alive())
+        SupervisorLock::holder(&self.root, name).filter(|s| s.is_alive())
+    }
+
+    /// The supervisor's last report ([`LocalExecutor::state`]); when `state.json` is
+    /// missing (removed from outside) while a supervisor of the job lives, that
+    /// supervisor is asked, so a running job never shows as never started.
+    fn report(&self, name: &str) -> Result<Option<SupervisorState>, StoreError> {
+        let state = self.state(name)?;
+        let Some(holder) = state
+            .is_none()
+            .then(|| self.live_lock_holder(name))
+            .flatten()
+        else {
+            return Ok(state);
+        };
+        match self.request(name, &Request::Status, Duration::from_secs(2)) {
+            Ok(Response::State { state }) => Ok(Some(*state)),
+            _ => Err(StoreError::io(
+                "reading",
+                &self.root.state_file(name),
+                std::io::Error::other(format!(
+                    "it is missing while its supervisor (pid {}) runs, and that supervisor does not answer",
+                    holder.pid
+                )),
+            )),
+        }
     }
 
     fn read_state(&self, name: &str) -> Option<SupervisorState> {
-        self.state(name).ok().flatten()
+        self.report(name).ok().flatten()
     }
 
     /// The job's supervisor if it is alive and has not recorded the end of the job
@@ -220,26 +245,33 @@ impl LocalExecutor {
         self.read_state(name).filter(reports_a_live_job)
     }
 
-    /// The job's current (or last) supervisor, from its report or, when that cannot
-    /// be read, from its lock file.
+    /// The job's current (or last) supervisor: the live holder of its lock, else
+    /// the one its report names, else the last holder of its lock. A report may be
+    /// missing or name an earlier supervisor; the lock's live holder is the job's.
     fn supervisor_of(&self, name: &str) -> Option<ProcessIdentity> {
-        self.read_state(name)
-            .map(|s| s.supervisor)
-            .or_else(|| SupervisorLock::holder(&self.root.supervisor_lock(name)))
+        self.live_lock_holder(name)
+            .or_else(|| self.read_state(name).map(|s| s.supervisor))
+            .or_else(|| SupervisorLock::holder(&self.root, name))
     }
 
-    /// Records that the job is to stay stopped (under the root lock), before it is.
+    /// Takes the job name's lock for the whole of a verb: verbs on one job, from
+    /// any process, run one after the other.
+    fn lock_job(&self, name: &str) -> Result<JobLock, ExecutorError> {
+        validate_name(name).map_err(crate::job::SpecError::from)?;
+        Ok(JobLock::acquire(&self.root, name)?)
+    }
+
+    /// Records that the job is to stay stopped, before it is (under the job's lock).
     /// A definition that cannot be read or written (a full disk) does not keep the
     /// job from being stopped: it is returned as `None`, or unchanged.
     fn mark_stopped(&self, name: &str) -> Result<Option<JobFile>, ExecutorError> {
-        let _lock = RootLock::acquire(&self.root)?;
         let mut file = match self.definition(name)? {
             Definition::Readable(file) => *file,
             Definition::Broken(_) => return Ok(None),
         };
         if file.desired != DesiredState::Stopped {
             file.desired = DesiredState::Stopped;
-            // Flushed by the caller once the lock is released (see `stop`).
+            // Flushed by the caller once the job is stopped (see `stop`).
             match write_json_unflushed(&self.root.job_file(name), &file) {
                 Ok(()) => {}
                 Err(StoreError::Io { source, .. }) if is_disk_full(&source) => {
@@ -403,7 +435,7 @@ impl LocalExecutor {
     /// What a dead supervisor of the job left running, daemons that left its
     /// session included, but never what a newer supervisor of the job runs.
     fn leftovers(&self, name: &str, supervisor: ProcessIdentity) -> Vec<ProcStat> {
-        let newer: Vec<i32> = SupervisorLock::holder(&self.root.supervisor_lock(name))
+        let newer: Vec<i32> = SupervisorLock::holder(&self.root, name)
             .filter(|s| *s != supervisor && s.is_alive())
             .map(|s| {
                 let mut pids = vec![s.pid];
@@ -618,8 +650,8 @@ impl Executor for LocalExecutor {
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         let spec = &self.placed(spec)?;
         let name = spec.name.clone();
+        let _job = self.lock_job(&name)?;
         let file = {
-            let _lock = RootLock::acquire(&self.root)?;
             if self.root.job_file(&name).exists() {
                 return Err(ExecutorError::AlreadyExists(name));
             }
@@ -629,9 +661,9 @@ impl Executor for LocalExecutor {
             let _ = std::fs::remove_file(self.root.kept_file(&name));
             file
         };
-        // Launched without the root lock, so several jobs start at once; the
-        // supervisor's own lock keeps a job from ever having two. The definition
-        // reaches the disk while the supervisor starts (before the job is reported).
+        // Jobs of other names start at the same time; the supervisor's own lock keeps
+        // a job from ever having two. The definition reaches the disk while the
+        // supervisor starts (before the job is reported).
         let job_file = self.root.job_file(&name);
         let flushed = std::cell::OnceCell::new();
         let flush = || {
@@ -645,7 +677,6 @@ impl Executor for LocalExecutor {
         if let Err(e) = launched {
             // Nothing of it runs (launch made sure): the definition goes, its logs
             // stay for the user to read.
-            let _lock = RootLock::acquire(&self.root)?;
             supervisor::remove_job_definition(&self.root, &name, file.project.as_deref());
             return Err(e);
         }
@@ -659,6 +690,7 @@ impl Executor for LocalExecutor {
     fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         let spec = &self.placed(spec)?;
         let name = spec.name.clone();
+        let _job = self.lock_job(&name)?;
         let old = self.mark_stopped(&name)?;
         let position = self.schedule_position(&name);
         self.stop_unlocked(
@@ -673,10 +705,7 @@ impl Executor for LocalExecutor {
         if same_schedule {
             file.resume = position;
         }
-        {
-            let _lock = RootLock::acquire(&self.root)?;
-            write_json(&self.root.job_file(&name), &file)?;
-        }
+        write_json(&self.root.job_file(&name), &file)?;
         self.bring_up(&name, options.desired, &|| {})?;
         Ok(JobInfo::derive(
             &file,
@@ -690,12 +719,12 @@ impl Executor for LocalExecutor {
     }
 
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
-        let _lock = RootLock::acquire(&self.root)?;
+        let _job = self.lock_job(name)?;
         let mut file = self.set_desired(name, DesiredState::Running)?;
         // A report that cannot be read is an error only while its supervisor runs
         // (see `state`): nothing to start then, and nothing of the job may be taken
         // for leftovers (found by the breaker).
-        let report = self.state(name).map_err(|e| ExecutorError::Supervisor {
+        let report = self.report(name).map_err(|e| ExecutorError::Supervisor {
             name: name.into(),
             message: format!(
                 "its supervisor is running, but its report cannot be read ({e}); `mrsm stop jobs {name}` stops it"
@@ -764,7 +793,7 @@ impl Executor for LocalExecutor {
     }
 
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
-        let _lock = RootLock::acquire(&self.root)?;
+        let _job = self.lock_job(name)?;
         self.read_file(name)?;
         if self.live_supervisor(name).is_none() {
             return Err(ExecutorError::NotRunning(name.into()));
@@ -784,6 +813,7 @@ impl Executor for LocalExecutor {
     }
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
+        let _job = self.lock_job(name)?;
         let file = self.mark_stopped(name)?;
         let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options);
         // That it is to stay stopped reaches the disk before the stop is reported;
@@ -795,30 +825,32 @@ impl Executor for LocalExecutor {
     }
 
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
-        validate_name(name).map_err(crate::job::SpecError::from)?;
+        let job = self.lock_job(name)?;
         if options.purge && !self.root.job_file(name).exists() && self.has_kept_data(name) {
-            let _lock = RootLock::acquire(&self.root)?;
-            supervisor::remove_job_files(&self.root, name);
+            if let Some(vacant) = SupervisorLock::vacant(&self.root, name)? {
+                supervisor::remove_job_files(&self.root, name);
+                job.remove_files(&self.root, name, vacant);
+            }
             return Ok(Outcome::KeptDataDeleted { name: name.into() });
         }
         let file = self.mark_stopped(name)?;
         let project = file.as_ref().and_then(|f| f.project.clone());
         self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop)?;
-        let _lock = RootLock::acquire(&self.root)?;
-        // Started again while it was being stopped (`start` waits for a stop, then
-        // starts): its files belong to a running supervisor now, and removing them
-        // would leave that running unseen (found by the breaker).
-        if let Some(again) = self.live_lock_holder(name) {
+        // No supervisor of the job may start while its files go (verbs wait for
+        // this one; a supervisor started by hand may not): one that runs keeps them,
+        // since removing them would leave it running unseen.
+        let Some(vacant) = SupervisorLock::vacant(&self.root, name)? else {
+            let again = self.live_lock_holder(name).map_or(0, |s| s.pid);
             return Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message: format!(
-                    "it was started again while it was being deleted (supervisor pid {}); nothing was deleted",
-                    again.pid
+                    "it was started again while it was being deleted (supervisor pid {again}); nothing was deleted"
                 ),
             });
-        }
+        };
         if options.purge {
             supervisor::remove_job_files(&self.root, name);
+            job.remove_files(&self.root, name, vacant);
             Ok(Outcome::Deleted {
                 name: name.into(),
                 kept: false,
@@ -848,10 +880,10 @@ impl Executor for LocalExecutor {
                 ))
             }
         };
-        match self.state(name) {
+        match self.report(name) {
             Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label_of(&file))),
             Err(e) => {
-                let supervisor = SupervisorLock::holder(&self.root.supervisor_lock(name));
+                let supervisor = SupervisorLock::holder(&self.root, name);
                 let running = match supervisor.filter(|s| s.is_alive()) {
                     Some(s) => format!("its supervisor (pid {}) is running", s.pid),
                     None => "no supervisor is running".to_string(),

@@ -79,6 +79,11 @@ pub struct SupervisorState {
     /// Output the log could not keep (a full disk) and has not reported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log_trouble: Option<crate::logs::LogTrouble>,
+    /// The signal from outside mrsm that ended the supervisor (not a stop request):
+    /// the job did not end by itself or by a user's stop, so the reconciler starts
+    /// it again while it is meant to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signalled: Option<String>,
 }
 
 /// What started a run.
@@ -111,10 +116,23 @@ pub struct RunRecord {
 pub enum JobStatus {
     Running,
     Paused,
+    /// Not running, and not meant to be running: stopped by a user, finished
+    /// successfully, or never started.
     Stopped,
+    /// Not running though meant to be: its last run failed and its policy does not
+    /// run it again, or its supervisor was killed or ended by a signal from outside
+    /// mrsm. `up` starts it again (the reason says why it ended).
+    Failed,
     /// One of the job's files cannot be read (the reason says which); the job can
     /// still be stopped and deleted, and nothing else is affected.
     Broken,
+}
+
+impl JobStatus {
+    /// Whether nothing of the job runs any more (stopped or failed).
+    pub fn is_over(self) -> bool {
+        matches!(self, JobStatus::Stopped | JobStatus::Failed)
+    }
 }
 
 impl std::fmt::Display for JobStatus {
@@ -123,6 +141,7 @@ impl std::fmt::Display for JobStatus {
             JobStatus::Running => "running",
             JobStatus::Paused => "paused",
             JobStatus::Stopped => "stopped",
+            JobStatus::Failed => "failed",
             JobStatus::Broken => "broken",
         })
     }
@@ -163,6 +182,23 @@ pub struct JobInfo {
     pub slurm_job: Option<String>,
 }
 
+/// The status of a job whose supervisor recorded its end, and why.
+fn ended(file: &JobFile, s: &SupervisorState) -> (JobStatus, Option<String>) {
+    let stopped = |why: String| (JobStatus::Stopped, Some(why));
+    let failed = |why: String| (JobStatus::Failed, Some(why));
+    match (&s.last_result, file.desired, &s.signalled) {
+        (_, DesiredState::Stopped, _) => stopped("stopped by user".to_string()),
+        (_, _, Some(signal)) => failed(format!(
+            "its supervisor (pid {}) was ended by {signal} from outside mrsm; `up` and the watcher start it again",
+            s.supervisor.pid
+        )),
+        (Some(r), _, _) if r.ok => stopped(format!("finished: {}", r.message)),
+        (Some(r), _, _) if r.stopped => stopped(format!("stopped: {}", r.message)),
+        (Some(r), _, _) => failed(format!("failed: {}", r.message)),
+        (None, _, _) => stopped("finished".to_string()),
+    }
+}
+
 impl JobInfo {
     /// Derives what users see from the definition, the supervisor's last report and
     /// whether that supervisor is still the live process it claims to be.
@@ -175,29 +211,27 @@ impl JobInfo {
             (_, Some(s)) if s.phase == Phase::Paused => (JobStatus::Paused, None),
             (_, Some(_)) => (JobStatus::Running, None),
             (None, None) => (JobStatus::Stopped, Some("never started".to_string())),
-            (Some(s), None) if s.phase == Phase::Exited => (
-                JobStatus::Stopped,
-                Some(match (&s.last_result, file.desired) {
-                    (_, DesiredState::Stopped) => "stopped by user".to_string(),
-                    (Some(r), _) if r.ok => format!("finished: {}", r.message),
-                    (Some(r), _) if r.stopped => format!("stopped: {}", r.message),
-                    (Some(r), _) => format!("failed: {}", r.message),
-                    (None, _) => "finished".to_string(),
-                }),
-            ),
+            (Some(s), None) if s.phase == Phase::Exited => ended(file, s),
             (Some(s), None) => (
-                JobStatus::Stopped,
+                JobStatus::Failed,
                 Some(format!(
                     "supervisor (pid {}) died unexpectedly; `mrsm start jobs {}` starts it again",
                     s.supervisor.pid, spec.name
                 )),
             ),
         };
-        // Its supervisor is gone without having recorded an end (killed), or it never
-        // ran though it should (a crash between definition and start): either way
-        // the reconciler starts it.
-        let died = (state.is_some_and(|s| s.phase != Phase::Exited) && alive.is_none())
-            || (state.is_none() && file.desired != DesiredState::Stopped);
+        // Its supervisor is gone without having recorded an end (killed) or was
+        // ended by a signal from outside mrsm, or it never ran though it should (a
+        // crash between definition and start): the reconciler starts it, whatever
+        // its restart policy.
+        let meant_to_run = file.desired != DesiredState::Stopped;
+        let died = match state {
+            Some(s) if alive.is_none() => {
+                s.phase != Phase::Exited || (s.signalled.is_some() && meant_to_run)
+            }
+            Some(_) => false,
+            None => meant_to_run,
+        };
         // Steps are the live supervisor's children: their pids are theirs until it
         // has reaped them and reported it.
         let live_step = alive.and_then(|s| s.steps.iter().find(|p| p.process.pid_exists()));
@@ -211,7 +245,7 @@ impl JobInfo {
                 .and_then(|s| s.paused)
                 .filter(|_| status == JobStatus::Paused),
             ended: match status {
-                JobStatus::Stopped => state.map(|s| s.ended.unwrap_or(s.began)),
+                JobStatus::Stopped | JobStatus::Failed => state.map(|s| s.ended.unwrap_or(s.began)),
                 _ => None,
             },
             command: spec.command.clone(),
@@ -325,6 +359,7 @@ mod tests {
             last_run: 1,
             schedule: None,
             log_trouble: None,
+            signalled: None,
         }
     }
 
@@ -384,7 +419,7 @@ mod tests {
                 D::Running,
                 Some(Phase::Running),
                 false,
-                S::Stopped,
+                S::Failed,
                 true,
                 "supervisor (pid",
             ),
@@ -392,7 +427,7 @@ mod tests {
                 D::Paused,
                 Some(Phase::Paused),
                 false,
-                S::Stopped,
+                S::Failed,
                 true,
                 "supervisor (pid",
             ),
@@ -408,11 +443,94 @@ mod tests {
                 "{case}: {:?}",
                 info.reason
             );
-            assert_eq!(
-                info.supervisor_pid.is_some(),
-                status != S::Stopped,
-                "{case}"
+            assert_eq!(info.supervisor_pid.is_some(), !status.is_over(), "{case}");
+        }
+    }
+
+    #[test]
+    fn an_end_that_was_not_asked_for_is_a_failure_to_start_again() {
+        use DesiredState as D;
+        use JobStatus as S;
+        let failing = RunResult {
+            ok: false,
+            exit_code: None,
+            signal: Some("SIGKILL".into()),
+            message: "step 1/1 (\"true\") killed by SIGKILL".into(),
+            failed_step: Some(1),
+            stopped: false,
+        };
+        let by_request = RunResult {
+            stopped: true,
+            ..failing.clone()
+        };
+        // (desired, last result, signalled) → (status, died, reason starts with)
+        let table = [
+            // A run that failed by itself: failed, left to its restart policy.
+            (
+                D::Running,
+                Some(failing.clone()),
+                None,
+                S::Failed,
+                false,
+                "failed: step",
+            ),
+            (
+                D::Stopped,
+                Some(failing.clone()),
+                None,
+                S::Stopped,
+                false,
+                "stopped by user",
+            ),
+            // A stop asked for that did not record its wish (a full disk).
+            (
+                D::Running,
+                Some(by_request.clone()),
+                None,
+                S::Stopped,
+                false,
+                "stopped: step",
+            ),
+            // Its supervisor ended by a signal from outside mrsm: started again.
+            (
+                D::Running,
+                Some(by_request.clone()),
+                Some("SIGTERM"),
+                S::Failed,
+                true,
+                "its supervisor",
+            ),
+            (
+                D::Paused,
+                Some(by_request.clone()),
+                Some("SIGHUP"),
+                S::Failed,
+                true,
+                "its supervisor",
+            ),
+            (
+                D::Stopped,
+                Some(by_request),
+                Some("SIGTERM"),
+                S::Stopped,
+                false,
+                "stopped by user",
+            ),
+        ];
+        for (desired, result, signalled, status, died, reason) in table {
+            let mut state = state(Phase::Exited, false);
+            state.last_result = result;
+            state.signalled = signalled.map(str::to_string);
+            let info = JobInfo::derive(&file(desired), Some(&state), "local");
+            let case = format!("{desired:?} {signalled:?} {:?}", state.last_result);
+            assert_eq!(info.status, status, "{case}");
+            assert_eq!(info.died, died, "{case}");
+            assert!(
+                info.reason.as_deref().unwrap_or("").starts_with(reason),
+                "{case}: {:?}",
+                info.reason
             );
+            assert!(info.ended.is_some(), "{case}");
         }
     }
 

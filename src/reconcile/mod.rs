@@ -341,15 +341,21 @@ pub fn with_declared(registry: &Registry, declared: &[DeclaredExecutor]) -> Regi
 
 /// What brings an up-to-date job to its declared state, if anything. A job stopped
 /// or paused by hand is left alone except by a full plan; a job whose supervisor
-/// died is always brought back.
+/// died (or was ended by a signal from outside mrsm) is always brought back. A job
+/// that failed by itself is started again by a full plan (`up`, as compose's `up`
+/// starts exited services), while the heal keeps to its restart policy; one that
+/// finished successfully is done until its definition changes.
 fn state_action(wanted: DesiredState, current: &JobInfo, full: bool) -> Option<Action> {
     let by_hand = current.desired != wanted;
+    let failed = current.status == JobStatus::Failed;
+    let again = current.died || (full && (by_hand || failed));
     match (wanted, current.status) {
         (DesiredState::Running, JobStatus::Paused) if full => Some(Action::Resume),
-        (DesiredState::Running, JobStatus::Stopped) if current.died => Some(Action::Start),
-        (DesiredState::Running, JobStatus::Stopped) if by_hand && full => Some(Action::Start),
+        (DesiredState::Running, JobStatus::Stopped | JobStatus::Failed) if again => {
+            Some(Action::Start)
+        }
         (DesiredState::Paused, JobStatus::Running) if full => Some(Action::Pause),
-        (DesiredState::Paused, JobStatus::Stopped) if current.died || (full && by_hand) => {
+        (DesiredState::Paused, JobStatus::Stopped | JobStatus::Failed) if again => {
             Some(Action::Pause)
         }
         (DesiredState::Stopped, JobStatus::Running | JobStatus::Paused) if full => {
@@ -434,7 +440,7 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         (Action::Start | Action::Resume, _) => executor.start(name).map(|o| o.on(&step.executor)),
         // A stopped job is brought up paused (its definition again, meant to be
         // paused), so that nothing of it runs first.
-        (Action::Pause, Some(job)) if executor.get(name)?.status == JobStatus::Stopped => executor
+        (Action::Pause, Some(job)) if executor.get(name)?.status.is_over() => executor
             .replace(&job.spec, &options(plan, job))
             .map(|_| crate::executor::Outcome::Paused { name: name.into() }.on(&step.executor)),
         (Action::Pause, _) => executor.pause(name).map(|o| o.on(&step.executor)),

@@ -122,7 +122,7 @@ fn rows() -> Vec<Row> {
             what: "supervisor killed: started in both modes",
             declared: Some(D::Running),
             exists: Some(Exists {
-                status: S::Stopped,
+                status: S::Failed,
                 died: true,
                 ..RUNNING
             }),
@@ -137,10 +137,24 @@ fn rows() -> Vec<Row> {
             heal: None,
         },
         Row {
-            what: "ran to its end: left alone",
+            what: "ran to its end successfully: left alone",
             declared: Some(D::Running),
             exists: Some(by_hand(S::Stopped, D::Running)),
             full: None,
+            heal: None,
+        },
+        Row {
+            what: "failed by itself: started by a full plan, the heal keeps to its policy",
+            declared: Some(D::Running),
+            exists: Some(by_hand(S::Failed, D::Running)),
+            full: Some(Action::Start),
+            heal: None,
+        },
+        Row {
+            what: "declared paused, failed by itself: brought back paused by a full plan only",
+            declared: Some(D::Paused),
+            exists: Some(by_hand(S::Failed, D::Paused)),
+            full: Some(Action::Pause),
             heal: None,
         },
         Row {
@@ -154,7 +168,7 @@ fn rows() -> Vec<Row> {
             what: "declared paused, supervisor killed: brought back paused in both modes",
             declared: Some(D::Paused),
             exists: Some(Exists {
-                status: S::Stopped,
+                status: S::Failed,
                 desired: D::Paused,
                 died: true,
                 ..RUNNING

@@ -13,7 +13,6 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use crate::executor::{Executor, ExecutorError, LocalExecutor};
-use crate::job::JobStatus;
 use crate::logs::{Activity, Cursor, LogLine, PageReader, Stream};
 
 /// Lines read together, and where they are in the log.
@@ -132,7 +131,7 @@ impl Hubs {
             let running = self
                 .executor
                 .get(name)
-                .is_ok_and(|info| info.status != JobStatus::Stopped);
+                .is_ok_and(|info| !info.status.is_over());
             let file = std::fs::metadata(&path).ok().map(|m| (m.ino(), m.len()));
             if file != last_seen_file || !running {
                 let (lines, next) = reader.read(cursor, 1000);

@@ -58,7 +58,8 @@ fn status_word(status: JobStatus) -> &'static str {
     match status {
         JobStatus::Running => "running",
         JobStatus::Paused => "paused",
-        JobStatus::Stopped | JobStatus::Broken => "stopped",
+        // Meerschaum knows three states: an ended job is stopped, however it ended.
+        JobStatus::Stopped | JobStatus::Failed | JobStatus::Broken => "stopped",
     }
 }
 
@@ -266,8 +267,7 @@ async fn stop_time(
 ) -> Result<Json<Value>, ApiError> {
     let name = job_name(&name)?;
     let info = get_info(&state, &name).await?;
-    let stopped =
-        info.status == JobStatus::Stopped && info.last_result.as_ref().is_some_and(|r| r.stopped);
+    let stopped = info.status.is_over() && info.last_result.as_ref().is_some_and(|r| r.stopped);
     Ok(Json(if stopped {
         naive(info.ended)
     } else {

@@ -16,7 +16,7 @@ use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
-use crate::job::{JobInfo, JobSpec, JobStatus, RunHistory};
+use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{LogLine, Selection};
 
 /// The `/v1` routes.
@@ -260,7 +260,7 @@ async fn read_page(
     let ex = state.executor.clone();
     let name = name.to_string();
     reading(state, move || {
-        let running = ex.get(&name)?.status != JobStatus::Stopped;
+        let running = !ex.get(&name)?.status.is_over();
         let from = cursor;
         let (mut lines, mut cursor) = ex.read_logs(&name, cursor, max)?;
         // A page stays under PAGE_BYTES (at least one line): long lines make short pages.

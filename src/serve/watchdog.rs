@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::executor::{Executor, LocalExecutor};
-use crate::job::{DesiredState, JobStatus};
+use crate::job::DesiredState;
 
 /// How often the watchdog looks.
 pub const LOOK_EVERY: Duration = Duration::from_millis(500);
@@ -48,7 +48,7 @@ pub fn run(executor: Arc<LocalExecutor>, stop: Arc<AtomicBool>) {
         restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
         if let Ok(jobs) = executor.list(None) {
             for job in jobs {
-                if job.status != JobStatus::Stopped || !job.died {
+                if !job.status.is_over() || !job.died {
                     continue;
                 }
                 if restarts

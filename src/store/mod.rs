@@ -9,6 +9,8 @@
 //! $MRSM_ROOT_DIR/jobs/NAME/runs.jsonl    one line per finished run (bounded)
 //! $MRSM_ROOT_DIR/jobs/NAME/control.sock  the supervisor's control socket
 //! $MRSM_ROOT_DIR/logs/NAME.log, NAME.log.1 …
+//! $MRSM_ROOT_DIR/locks/NAME.lock         held for each verb on the job
+//! $MRSM_ROOT_DIR/locks/NAME.supervisor   held by the job's supervisor, names it
 //! ```
 
 mod atomic;
@@ -25,7 +27,7 @@ pub use atomic::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_even_when_full,
     write_json_unflushed,
 };
-pub use lock::{ProjectLock, RootLock, SupervisorLock};
+pub use lock::{JobLock, ProjectLock, RootLock, SupervisorLock};
 pub use proc::ProcessIdentity;
 pub use settings::{ExecutorSettings, Settings};
 pub use socket_path::with_socket_path;
@@ -141,9 +143,20 @@ impl Root {
         self.job_dir(name).join("control.sock")
     }
 
+    /// Where the per-name locks live: outside the jobs' directories, so removing a
+    /// job never removes a lock that someone holds.
+    pub fn locks_dir(&self) -> PathBuf {
+        self.dir.join("locks")
+    }
+
     /// Held by the job's supervisor while it lives; names it.
     pub fn supervisor_lock(&self, name: &str) -> PathBuf {
-        self.job_dir(name).join("supervisor.lock")
+        self.locks_dir().join(format!("{name}.supervisor"))
+    }
+
+    /// Held for the whole of each verb on the job.
+    pub fn job_lock(&self, name: &str) -> PathBuf {
+        self.locks_dir().join(format!("{name}.lock"))
     }
 
     /// Where the supervisor's own errors go (not the job's output).

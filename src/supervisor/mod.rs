@@ -49,7 +49,9 @@ use crate::job::{
 use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
 use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
-use crate::store::{read_json, write_json_even_when_full, ProcessIdentity, Root, SupervisorLock};
+use crate::store::{
+    read_json, write_json_even_when_full, JobLock, ProcessIdentity, Root, SupervisorLock,
+};
 pub use cluster::SlurmRunner;
 use control::Control;
 use steps::StepAt;
@@ -83,11 +85,11 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // Its own session (the launcher makes it one; one started by hand becomes one
     // here), so a terminal's Ctrl-C or hang-up never reaches the job.
     let _ = nix::unistd::setsid();
+    crate::job::validate_name(name)?;
     let me = ProcessIdentity::current().context("reading /proc/self")?;
-    let lock_path = root.supervisor_lock(name);
-    let predecessor = SupervisorLock::holder(&lock_path).filter(|p| *p != me);
+    let predecessor = SupervisorLock::holder(&root, name).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
-    let Some(_lock) = SupervisorLock::try_acquire(&lock_path, me)? else {
+    let Some(lock) = SupervisorLock::try_acquire(&root, name, me)? else {
         say(protocol::BUSY);
         return Ok(());
     };
@@ -108,10 +110,40 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
-    runtime.block_on(async {
-        let supervisor = Supervisor::new(root, file, me)?;
+    let remove = runtime.block_on(async {
+        let supervisor = Supervisor::new(root.clone(), file, me)?;
         supervisor.serve().await
-    })
+    })?;
+    // A job that deletes itself once finished (`--rm`), once the verb that started
+    // it (if any) is over; a verb that still holds the job after a while decides
+    // what becomes of it.
+    if remove {
+        if let Some(job) = wait_for_job_lock(&root, name, RM_LOCK_WAIT) {
+            drop(lock);
+            if let Ok(Some(vacant)) = SupervisorLock::vacant(&root, name) {
+                remove_job_files(&root, name);
+                job.remove_files(&root, name, vacant);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// How long a job that deletes itself waits for a verb under way on it.
+const RM_LOCK_WAIT: Duration = Duration::from_secs(5);
+
+/// The job's lock once no verb holds it, within `wait`.
+fn wait_for_job_lock(root: &Root, name: &str, wait: Duration) -> Option<JobLock> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        match JobLock::try_acquire(root, name) {
+            Ok(Some(lock)) => return Some(lock),
+            Ok(None) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(STOP_POLL);
+            }
+            _ => return None,
+        }
+    }
 }
 
 /// What runs the job's steps: the cluster for a job with Slurm options, else this
@@ -217,14 +249,32 @@ struct Exit {
     since: Instant,
 }
 
+/// Why the whole job is being stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StopCause {
+    /// A client asked (`mrsm stop`, a replace, a delete).
+    Request,
+    /// The supervisor itself got this signal from outside mrsm: the job did not end
+    /// by itself or by a user's stop, so the reconciler starts it again.
+    Signal(Signal),
+    /// The job's chain ended with processes left behind: cleaning up.
+    ChainEnded,
+}
+
 struct Stopping {
     signal: Signal,
     deadline: Instant,
     killed: bool,
     waiters: Vec<oneshot::Sender<Response>>,
+    cause: StopCause,
+}
+
+impl Stopping {
     /// Asked for (a client or a signal), rather than cleaning up after the job's
     /// chain ended with processes left behind.
-    requested: bool,
+    fn requested(&self) -> bool {
+        self.cause != StopCause::ChainEnded
+    }
 }
 
 struct Supervisor {
@@ -307,6 +357,7 @@ impl Supervisor {
                 last_run,
                 schedule: None,
                 log_trouble: None,
+                signalled: None,
             },
             root,
             file,
@@ -334,7 +385,9 @@ impl Supervisor {
         &self.file.spec.name
     }
 
-    async fn serve(mut self) -> anyhow::Result<()> {
+    /// Runs the job until it is over; whether its files are to be removed now (a
+    /// job that deletes itself once finished).
+    async fn serve(mut self) -> anyhow::Result<bool> {
         let socket = self.root.control_socket(self.name());
         let listener =
             control::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
@@ -363,9 +416,9 @@ impl Supervisor {
             tokio::select! {
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
                 _ = sigchld.recv() => self.on_children(),
-                _ = sigterm.recv() => self.begin_stop(None, None, None),
-                _ = sigint.recv() => self.begin_stop(None, None, None),
-                _ = sighup.recv() => self.begin_stop(None, None, None),
+                _ = sigterm.recv() => self.stop_on_signal(Signal::SIGTERM),
+                _ = sigint.recv() => self.stop_on_signal(Signal::SIGINT),
+                _ = sighup.recv() => self.stop_on_signal(Signal::SIGHUP),
                 _ = sigusr1.recv() => self.save_state(),
                 _ = sleep_until(wake) => self.on_timer(),
             }
@@ -400,10 +453,7 @@ impl Supervisor {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        if self.file.spec.rm && !self.stopping.as_ref().is_some_and(|s| s.requested) {
-            remove_job_files(&self.root, self.name());
-        }
-        Ok(())
+        Ok(self.file.spec.rm && !self.stopping.as_ref().is_some_and(Stopping::requested))
     }
 
     /// The first thing the job does: arm the schedule (continuing the previous
@@ -797,9 +847,15 @@ impl Supervisor {
                 (n, []) => format!("all {n} steps succeeded"),
                 (n, ids) => format!("all {n} steps succeeded (Slurm jobs {})", ids.join(", ")),
             }
-        } else if self.stopping.is_some() {
+        } else if let Some(stopping) = &self.stopping {
+            let by = match stopping.cause {
+                StopCause::Signal(signal) => {
+                    format!("its supervisor got {} from outside mrsm", signal.as_str())
+                }
+                StopCause::Request | StopCause::ChainEnded => "request".to_string(),
+            };
             format!(
-                "stopped by request: step {}/{steps} ({text:?}) {how}",
+                "stopped by {by}: step {}/{steps} ({text:?}) {how}",
                 step + 1
             )
         } else if replaced {
@@ -816,7 +872,7 @@ impl Supervisor {
             signal: sig.map(|s| s.as_str().to_string()),
             message,
             failed_step: (!ok).then_some(step + 1),
-            stopped: !ok && (self.stopping.as_ref().is_some_and(|s| s.requested) || replaced),
+            stopped: !ok && (self.stopping.as_ref().is_some_and(Stopping::requested) || replaced),
         };
         self.end_run(index, result);
         self.save_state();
@@ -985,10 +1041,7 @@ impl Supervisor {
         }
         if job_alive(self.state.supervisor) {
             self.sys("the chain has ended; stopping the processes it left behind");
-            self.begin_stop(None, None, None);
-            if let Some(stopping) = self.stopping.as_mut() {
-                stopping.requested = false;
-            }
+            self.begin_stop(None, None, None, StopCause::ChainEnded);
             return;
         }
         self.state.phase = Phase::Exited;

@@ -17,6 +17,7 @@ impl Supervisor {
                     signal.map(|s| s.0),
                     timeout_ms.map(Duration::from_millis),
                     Some(reply),
+                    StopCause::Request,
                 );
                 return;
             }

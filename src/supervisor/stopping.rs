@@ -4,11 +4,18 @@
 use super::*;
 
 impl Supervisor {
+    /// The supervisor got `signal` from outside mrsm: it stops the job as a stop
+    /// request would, and records that the end was not the job's own.
+    pub(super) fn stop_on_signal(&mut self, signal: Signal) {
+        self.begin_stop(None, None, None, StopCause::Signal(signal));
+    }
+
     pub(super) fn begin_stop(
         &mut self,
         signal: Option<Signal>,
         timeout: Option<Duration>,
         reply: Option<oneshot::Sender<Response>>,
+        cause: StopCause,
     ) {
         if let Some(stopping) = self.stopping.as_mut() {
             stopping.waiters.extend(reply);
@@ -30,7 +37,7 @@ impl Supervisor {
             deadline: Instant::now() + timeout,
             killed: false,
             waiters: reply.into_iter().collect(),
-            requested: true,
+            cause,
         });
         self.save_state();
         self.on_children();
@@ -55,6 +62,9 @@ impl Supervisor {
                 let _ = waiter.send(Response::Done {
                     message: message.clone(),
                 });
+            }
+            if let StopCause::Signal(by) = stopping.cause {
+                self.state.signalled = Some(by.as_str().to_string());
             }
             self.sys(&message);
             self.state.phase = Phase::Exited;

@@ -54,7 +54,7 @@ pub fn follow_and_watch(
     let registry = crate::reconcile::with_declared(&crate::cli::registry()?, &declared);
     let jobs: Vec<_> = project_jobs(&registry, project, false)?
         .into_iter()
-        .filter(|j| j.info.status != crate::job::JobStatus::Stopped)
+        .filter(|j| !j.info.status.is_over())
         .collect();
     let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
     tell(format!("stopping {}…", count(jobs.len())));
