@@ -1,5 +1,7 @@
 //! Bad input to the job verbs: a clear message, a non-zero exit, and nothing changed.
 
+#[path = "support/server.rs"]
+mod server;
 mod support;
 
 use predicates::prelude::*;
@@ -311,4 +313,73 @@ fn closed_output_is_no_reason_to_panic() {
         }
     }
     assert_eq!(env.status("closed"), "stopped", "the work was done");
+}
+
+#[test]
+fn run_d_of_a_first_step_that_cannot_start_is_an_error() {
+    let env = Env::new();
+    let plain = env.work().join("not-a-program");
+    std::fs::write(&plain, "data").expect("written");
+    let plain = plain.display().to_string();
+    // Not found, and not executable: exit 1 with the reason; the job shows failed.
+    for (name, program, reason) in [
+        ("nf", "no-such-program-mrsm", "not found"),
+        ("nx", plain.as_str(), "Permission denied"),
+    ] {
+        env.mrsm()
+            .args(["run", "-d", "--name", name, "--", program])
+            .assert()
+            .code(1)
+            .stdout("")
+            .stderr(predicates::str::contains(format!(
+                "error: job \"{name}\": step 1/1"
+            )))
+            .stderr(predicates::str::contains(reason));
+        assert_eq!(env.status(name), "failed");
+        assert_eq!(env.info(name)["last_result"]["not_started"], true);
+    }
+    // With a restart policy it is still an error, and the job is left to its policy.
+    env.mrsm()
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "retried",
+            "--restart",
+            "on-failure",
+            "--",
+        ])
+        .arg("no-such-program-mrsm")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "tried again by its restart policy",
+        ));
+    env.ok(&["delete", "jobs", "retried", "-y"]);
+    // A step that starts and fails, or a later step that cannot start, is the job's
+    // business, not `run -d`'s.
+    for (name, command) in [
+        ("fails", vec!["sh", "-c", "exit 3"]),
+        ("later", vec!["true", "+", "no-such-program-mrsm"]),
+    ] {
+        env.mrsm()
+            .args(["run", "-d", "--name", name, "--"])
+            .args(&command)
+            .assert()
+            .success();
+    }
+}
+
+#[test]
+fn run_d_on_a_server_of_a_step_that_cannot_start_is_an_error() {
+    let server = server::Server::start();
+    let client = server.client();
+    client
+        .mrsm()
+        .args(["run", "-d", "-e", "api:test", "--name", "nf", "--"])
+        .arg("no-such-program-mrsm")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("could not start"))
+        .stderr(predicates::str::contains("not found"));
 }

@@ -132,6 +132,19 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let executor = args.on.executor()?;
     let spec = build_spec(args, |n| executor.get(n).is_ok())?;
     let info = executor.create(&spec, &CreateOptions::default())?;
+    // A first step that could not start (not found, not executable, a missing
+    // directory) is recorded before the job is reported: an error of `run -d`.
+    if let Some(result) = info.last_result.as_ref().filter(|r| r.not_started) {
+        let then = match info.status {
+            JobStatus::Running => format!(
+                "; it is tried again by its restart policy (`mrsm delete jobs {}` removes it)",
+                info.name
+            ),
+            _ => String::new(),
+        };
+        err!("error: job {:?}: {}{then}", info.name, result.message);
+        return Ok(1);
+    }
     let state = match info.status {
         JobStatus::Running => "running",
         JobStatus::Paused => "paused",

@@ -34,6 +34,10 @@ pub struct RunResult {
     /// failure of the job's own.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stopped: bool,
+    /// The failing step could not be started at all (a program not found or not
+    /// executable, a missing directory), rather than failing once it ran.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub not_started: bool,
 }
 
 /// A live step process.
@@ -355,6 +359,7 @@ mod tests {
                 message: "exited with status 0".into(),
                 failed_step: None,
                 stopped: false,
+                not_started: false,
             }),
             last_run: 1,
             schedule: None,
@@ -458,9 +463,11 @@ mod tests {
             message: "step 1/1 (\"true\") killed by SIGKILL".into(),
             failed_step: Some(1),
             stopped: false,
+            not_started: false,
         };
         let by_request = RunResult {
             stopped: true,
+            not_started: false,
             ..failing.clone()
         };
         // (desired, last result, signalled) → (status, died, reason starts with)

@@ -201,6 +201,7 @@ fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
                 ),
                 failed_step: Some(step.step),
                 stopped: false,
+                not_started: false,
             },
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
         };
@@ -496,6 +497,7 @@ impl Supervisor {
                         message: "the schedule never fires".into(),
                         failed_step: None,
                         stopped: false,
+                        not_started: false,
                     }));
                 }
             }
@@ -508,6 +510,7 @@ impl Supervisor {
                     message: format!("bad schedule: {e}"),
                     failed_step: None,
                     stopped: false,
+                    not_started: false,
                 }));
             }
         }
@@ -724,7 +727,14 @@ impl Supervisor {
             Err(result) => {
                 self.runs[index].step = step;
                 self.sys(&format!("run {id} {}", result.message));
+                // A run none of whose steps started has no process to wait for: it
+                // is recorded at once, so a job whose first step cannot start says
+                // so before its launcher returns (`run -d` reports it).
+                let nothing_started = self.runs[index].groups.is_empty();
                 self.end_run(index, result);
+                if nothing_started {
+                    self.finalize(index);
+                }
             }
         }
     }
@@ -756,6 +766,7 @@ impl Supervisor {
                 ),
                 failed_step: Some(index + 1),
                 stopped: false,
+                not_started: true,
             }),
         }
     }
@@ -873,6 +884,7 @@ impl Supervisor {
             message,
             failed_step: (!ok).then_some(step + 1),
             stopped: !ok && (self.stopping.as_ref().is_some_and(Stopping::requested) || replaced),
+            not_started: false,
         };
         self.end_run(index, result);
         self.save_state();
@@ -984,6 +996,7 @@ impl Supervisor {
             message: "ended".into(),
             failed_step: None,
             stopped: false,
+            not_started: false,
         });
         let ok = result.ok;
         self.record_run(&run, result);

@@ -119,6 +119,7 @@ mod tests {
                 message: "exited with status 0".into(),
                 failed_step: None,
                 stopped: false,
+                not_started: false,
             },
             slurm_jobs: Vec::new(),
         }
