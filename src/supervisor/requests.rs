@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How long a pause waits for the job's processes to show as stopped.
+const PAUSE_SETTLE: Duration = Duration::from_secs(1);
+
 impl Supervisor {
     pub(super) fn on_request(&mut self, request: Request, reply: oneshot::Sender<Response>) {
         let response = match request {
@@ -89,6 +92,9 @@ impl Supervisor {
                     return Response::Refused { message };
                 }
                 signal_job(self.state.supervisor, Signal::SIGSTOP);
+                // A stop signal takes effect when its process is next scheduled:
+                // the answer waits until every process is stopped (or a while).
+                signals::wait_until_stopped(self.state.supervisor, PAUSE_SETTLE);
                 self.state.phase = Phase::Paused;
                 self.state.paused = Some(Timestamp::now());
                 self.sys("paused");

@@ -67,3 +67,21 @@ pub fn job_alive(supervisor: ProcessIdentity) -> bool {
     }
     !job_processes(supervisor).is_empty()
 }
+
+/// Waits until every process of the job is stopped (or gone), at most `limit`
+/// (a stop signal takes effect when its process is next scheduled); one that
+/// forked meanwhile gets the signal too. Shielded processes are left to their step.
+pub fn wait_until_stopped(supervisor: ProcessIdentity, limit: std::time::Duration) {
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        let running: Vec<ProcStat> = job_processes(supervisor)
+            .into_iter()
+            .filter(|p| !matches!(p.state, 'T' | 't') && !p.is_gone() && !shielded(p))
+            .collect();
+        if running.is_empty() {
+            return;
+        }
+        signal_processes(&running, Signal::SIGSTOP);
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
