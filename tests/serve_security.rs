@@ -12,53 +12,12 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use server::Server;
+use server::{agent, Server};
 use support::Env;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-/// `METHOD url` with an optional bearer token: status and body.
+/// `METHOD url` with an optional bearer token (and `[]` for a body): status and body.
 fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String) {
-    let agent = agent();
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let result = match method {
-        "GET" | "DELETE" => {
-            let mut request = if method == "GET" {
-                agent.get(url)
-            } else {
-                agent.delete(url)
-            };
-            if let Some(auth) = &auth {
-                request = request.header("Authorization", auth);
-            }
-            request.call()
-        }
-        _ => {
-            let mut request = if method == "PUT" {
-                agent.put(url)
-            } else {
-                agent.post(url)
-            };
-            if let Some(auth) = &auth {
-                request = request.header("Authorization", auth);
-            }
-            request
-                .header("Content-Type", "application/json")
-                .send("[]")
-        }
-    };
-    let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
+    server::call(method, url, token, "[]")
 }
 
 /// Every route the server has, with a job name in it.
