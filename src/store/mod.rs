@@ -15,6 +15,7 @@ mod atomic;
 mod lock;
 pub mod private;
 pub mod proc;
+pub mod scopes;
 pub mod settings;
 mod socket_path;
 pub mod tokens;
