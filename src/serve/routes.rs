@@ -132,6 +132,7 @@ const fn route(
 const READ: Access = Access::Scopes(&[JobsRead]);
 /// Reading or following a log.
 pub const FOLLOW: &[Scope] = &[JobsRead, LogsRead];
+const LOGS: Access = Access::Scopes(FOLLOW);
 /// Choosing the command a job runs, and starting it.
 const CREATE: Access = Access::Scopes(&[JobsExecute, JobsWrite]);
 /// Choosing the command again: the job is stopped first.
@@ -143,6 +144,7 @@ const PAUSE: Access = Access::Scopes(&[JobsExecute, JobsPause]);
 const DELETE: Access = Access::Scopes(&[JobsExecute, JobsStop, JobsDelete]);
 /// Writing to a job's standard input (the route, and frames over the logs socket).
 pub const INPUT: &[Scope] = &[JobsExecute];
+const STDIN: Access = Access::Scopes(INPUT);
 
 /// The logs WebSocket's path: its handler holds a token sent in the socket's
 /// first frame to the route's scopes, [`FOLLOW`].
@@ -186,10 +188,8 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Get, "/jobs/{name}/prompt_kwargs", READ, |m| {
         on(m, ms::prompt_kwargs)
     }),
-    route(Verb::Get, "/logs/{name}", Access::Scopes(FOLLOW), |m| {
-        on(m, ms::log_text)
-    }),
-    route(Verb::WebSocket, LOG_SOCKET, Access::Scopes(FOLLOW), |m| {
+    route(Verb::Get, "/logs/{name}", LOGS, |m| on(m, ms::log_text)),
+    route(Verb::WebSocket, LOG_SOCKET, LOGS, |m| {
         on(m, socket::log_socket)
     }),
     // mrsm's own (`v1.rs`).
@@ -215,24 +215,13 @@ pub static ROUTES: &[Route] = &[
         on(m, v1::stop)
     }),
     route(Verb::Get, "/v1/jobs/{name}/runs", READ, |m| on(m, v1::runs)),
-    route(
-        Verb::Get,
-        "/v1/jobs/{name}/logs",
-        Access::Scopes(FOLLOW),
-        |m| on(m, v1::logs),
-    ),
-    route(
-        Verb::Get,
-        "/v1/jobs/{name}/logs/page",
-        Access::Scopes(FOLLOW),
-        |m| on(m, v1::page),
-    ),
-    route(
-        Verb::Post,
-        "/v1/jobs/{name}/stdin",
-        Access::Scopes(INPUT),
-        |m| on(m, v1::stdin),
-    ),
+    route(Verb::Get, "/v1/jobs/{name}/logs", LOGS, |m| on(m, v1::logs)),
+    route(Verb::Get, "/v1/jobs/{name}/logs/page", LOGS, |m| {
+        on(m, v1::page)
+    }),
+    route(Verb::Post, "/v1/jobs/{name}/stdin", STDIN, |m| {
+        on(m, v1::stdin)
+    }),
 ];
 
 /// The router of every route in the table.
@@ -281,15 +270,9 @@ mod tests {
     fn scopes_follow_the_route_not_the_job_s_name() {
         assert_eq!(needs(Method::POST, "/jobs/stdin"), Some(CREATE));
         assert_eq!(needs(Method::PUT, "/v1/jobs/stdin"), Some(REPLACE));
-        assert_eq!(
-            needs(Method::POST, "/v1/jobs/stdin/stdin"),
-            Some(Access::Scopes(INPUT))
-        );
-        assert_eq!(needs(Method::GET, "/logs/ws"), Some(Access::Scopes(FOLLOW)));
-        assert_eq!(
-            needs(Method::HEAD, "/logs/ws"),
-            Some(Access::Scopes(FOLLOW))
-        );
+        assert_eq!(needs(Method::POST, "/v1/jobs/stdin/stdin"), Some(STDIN));
+        assert_eq!(needs(Method::GET, "/logs/ws"), Some(LOGS));
+        assert_eq!(needs(Method::HEAD, "/logs/ws"), Some(LOGS));
         assert_eq!(needs(Method::DELETE, "/jobs/validate"), Some(DELETE));
         assert_eq!(
             needs(Method::POST, "/tokens/validate"),
@@ -308,7 +291,7 @@ mod tests {
         let route = find(&Method::GET, "/logs/x/ws").expect("a route");
         assert_eq!(
             (route.verb, route.path, route.access),
-            (Verb::WebSocket, LOG_SOCKET, Access::Scopes(FOLLOW))
+            (Verb::WebSocket, LOG_SOCKET, LOGS)
         );
     }
 
