@@ -122,7 +122,7 @@ fn a_read_only_socket_cannot_type_into_a_job_and_a_revoke_closes_it() {
     let python = meerschaum_python();
     let server = Server::start();
     let client = server.client();
-    let reader = server.env.token("reader", &["jobs:read"]);
+    let reader = server.env.token("reader", &["jobs:read", "logs:read"]);
     client
         .mrsm()
         .args([

@@ -381,7 +381,17 @@ fn an_unreachable_server_leaves_its_jobs_alone_while_the_rest_converges() {
 #[test]
 fn a_token_s_missing_scopes_are_said_not_hidden() {
     let server = Server::start();
-    let limited = server.env.token("laptop", &["jobs:read", "jobs:write"]);
+    // Everything a foreground run needs but jobs:delete.
+    let limited = server.env.token(
+        "laptop",
+        &[
+            "jobs:read",
+            "jobs:write",
+            "jobs:execute",
+            "jobs:stop",
+            "logs:read",
+        ],
+    );
     let client = server.client_with(&limited);
     // The run works; removing its job afterwards needs jobs:delete, and it says so.
     let out = client
@@ -405,8 +415,10 @@ fn a_token_s_missing_scopes_are_said_not_hidden() {
         err.contains("stays on api:test") && err.contains("jobs:delete"),
         "{err}"
     );
-    // Input needs jobs:execute: attach says it was not sent.
-    client
+    // Input needs jobs:execute: attach, which may follow, says it was not sent.
+    let client = server.client_with(&server.env.token("watcher", &["jobs:read", "logs:read"]));
+    server
+        .client()
         .mrsm()
         .args([
             "run",
@@ -751,7 +763,7 @@ fn one_token_cannot_take_every_connection() {
         ])
         .assert()
         .success();
-    let hog = server.env.token("hog", &["jobs:read"]);
+    let hog = server.env.token("hog", &["jobs:read", "logs:read"]);
     let url = format!(
         "{}/v1/jobs/quiet/logs/page?cursor=18446744073709551615&wait_ms=30000",
         server.url()

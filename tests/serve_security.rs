@@ -1,8 +1,8 @@
-//! `mrsm serve`'s guard: every route but `/healthcheck` needs a live token (401),
-//! the route's scope (403), names are checked before any path is built (400),
-//! bodies are capped (413), bad tokens cost good clients nothing, the secrets'
-//! file and the root are private, plain HTTP stays on loopback, TLS works, and
-//! SIGTERM stops the server but not its jobs.
+//! `mrsm serve`'s guard: every route but `/healthcheck` needs a live token (401;
+//! the scopes of each route are `serve_scopes.rs`'s), names are checked before
+//! any path is built (400), bodies are capped (413), bad tokens cost good clients
+//! nothing, the secrets' file and the root are private, plain HTTP stays on
+//! loopback, TLS works, and SIGTERM stops the server but not its jobs.
 
 #[path = "support/server.rs"]
 mod server;
@@ -12,53 +12,12 @@ use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
-use server::Server;
+use server::{agent, Server};
 use support::Env;
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(30)))
-        .build()
-        .into()
-}
-
-/// `METHOD url` with an optional bearer token: status and body.
+/// `METHOD url` with an optional bearer token (and `[]` for a body): status and body.
 fn call(method: &str, url: &str, token: Option<&str>) -> (u16, String) {
-    let agent = agent();
-    let auth = token.map(|t| format!("Bearer {t}"));
-    let result = match method {
-        "GET" | "DELETE" => {
-            let mut request = if method == "GET" {
-                agent.get(url)
-            } else {
-                agent.delete(url)
-            };
-            if let Some(auth) = &auth {
-                request = request.header("Authorization", auth);
-            }
-            request.call()
-        }
-        _ => {
-            let mut request = if method == "PUT" {
-                agent.put(url)
-            } else {
-                agent.post(url)
-            };
-            if let Some(auth) = &auth {
-                request = request.header("Authorization", auth);
-            }
-            request
-                .header("Content-Type", "application/json")
-                .send("[]")
-        }
-    };
-    let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
-    let status = response.status().as_u16();
-    (
-        status,
-        response.body_mut().read_to_string().unwrap_or_default(),
-    )
+    server::call(method, url, token, "[]")
 }
 
 /// Every route the server has, with a job name in it.
@@ -144,48 +103,6 @@ fn every_route_but_the_healthcheck_needs_a_live_token() {
             "{method} {path}: {status} {body}"
         );
     }
-}
-
-#[test]
-fn a_token_does_only_what_its_scopes_allow() {
-    let server = Server::start();
-    let url = server.url();
-    let reader = server.env.token("reader", &["jobs:read"]);
-    let writer = server.env.token("writer", &["jobs:read", "jobs:write"]);
-    assert_eq!(call("GET", &format!("{url}/v1/jobs"), Some(&reader)).0, 200);
-    let (status, body) = call("POST", &format!("{url}/jobs/made"), Some(&reader));
-    assert_eq!(status, 403, "{body}");
-    assert!(body.contains("jobs:write"), "{body}");
-    // A writer makes a job; only a deleter removes it.
-    let agent = agent();
-    let made = agent
-        .post(&format!("{url}/jobs/made"))
-        .header("Authorization", &format!("Bearer {writer}"))
-        .send_json(serde_json::json!({"sysargs": ["sleep", "300"], "properties": {}}))
-        .expect("answered");
-    assert_eq!(made.status().as_u16(), 200);
-    assert_eq!(
-        call("DELETE", &format!("{url}/jobs/made"), Some(&writer)).0,
-        403
-    );
-    assert_eq!(
-        call("POST", &format!("{url}/v1/jobs/made/stdin"), Some(&writer)).0,
-        403
-    );
-    assert_eq!(
-        call("DELETE", &format!("{url}/jobs/made"), Some(&server.token)).0,
-        200
-    );
-    // Scopes follow the route, not the job's name: a job called `stdin` is made
-    // with jobs:write, whatever a token with jobs:execute only says.
-    let executor = server.env.token("executor", &["jobs:execute"]);
-    let made = agent
-        .post(&format!("{url}/jobs/stdin"))
-        .header("Authorization", &format!("Bearer {executor}"))
-        .send_json(serde_json::json!(["sleep", "300"]))
-        .expect("answered");
-    assert_eq!(made.status().as_u16(), 403);
-    assert!(server.env.supervisor("stdin").is_none());
 }
 
 #[test]

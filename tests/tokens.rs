@@ -1,5 +1,6 @@
 //! `mrsm token`: a secret is printed once and never stored; only its hash is, in an
-//! owner-only file; a revoked token is gone.
+//! owner-only file; a revoked token is gone; scopes are Meerschaum's names, and no
+//! scopes named is every one.
 
 mod support;
 
@@ -63,4 +64,57 @@ fn a_secret_is_shown_once_and_only_its_hash_is_kept() {
     );
     assert_eq!(stdout(&env, &["token", "list"]).trim(), "No tokens.");
     env.mrsm().args(["token", "revoke", "ci"]).assert().code(1);
+}
+
+#[test]
+fn scopes_are_meerschaum_s_names_and_none_named_is_every_one() {
+    let env = Env::new();
+    stdout(&env, &["token", "create", "admin"]);
+    stdout(&env, &["token", "create", "star", "--scopes", "*"]);
+    stdout(
+        &env,
+        &[
+            "token",
+            "create",
+            "operator",
+            "--scopes",
+            "logs:read,jobs:read,jobs:execute,jobs:stop,jobs:pause",
+        ],
+    );
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&env, &["token", "list", "--json"])).expect("JSON");
+    assert_eq!(list[0]["scopes"], serde_json::json!(["*"]));
+    assert_eq!(list[1]["scopes"], serde_json::json!(["*"]));
+    assert_eq!(
+        list[2]["scopes"],
+        serde_json::json!([
+            "jobs:read",
+            "jobs:execute",
+            "jobs:stop",
+            "jobs:pause",
+            "logs:read"
+        ])
+    );
+    let table = stdout(&env, &["token", "list"]);
+    assert!(
+        table.contains("jobs:read,jobs:execute,jobs:stop,jobs:pause,logs:read"),
+        "{table}"
+    );
+    // Meerschaum's scopes for what mrsm has not are refused, saying why; a typo
+    // gets the name it is near; both list the scopes there are.
+    for (scope, said) in [
+        (
+            "pipes:read",
+            "Meerschaum's scopes for what mrsm serve does not have",
+        ),
+        ("actions:execute", "jobs:execute covers"),
+        ("josb:stop", "did you mean jobs:stop?"),
+    ] {
+        env.mrsm()
+            .args(["token", "create", "x", "--scopes", scope])
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(said))
+            .stderr(predicates::str::contains("logs:read, or * for every one"));
+    }
 }

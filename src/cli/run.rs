@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::jobs::parse_duration;
 use super::{interrupt, UsageError};
-use crate::executor::{CreateOptions, Executor};
+use crate::executor::{CreateOptions, Executor, ExecutorError};
 use crate::job::parse_size;
 use crate::job::split_chain_args;
 use crate::job::{
@@ -209,6 +209,7 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
         });
     }
     let mut stop_asked: Option<std::time::Instant> = None;
+    let (stop_tx, stop_refused) = std::sync::mpsc::channel();
     let followed = loop {
         match done.recv_timeout(Duration::from_millis(50)) {
             Ok(followed) => break followed,
@@ -216,10 +217,16 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
         }
         if let Some(asked) = stop_asked {
-            // Stopping: give up after a while, or at a second Ctrl-C.
-            if interrupt::received().is_some() || asked.elapsed() >= REMOTE_STOP_WAIT {
+            // Stopping: give up when the stop is refused (a token without
+            // jobs:stop), after a while, or at a second Ctrl-C.
+            let refused: Option<String> = stop_refused.try_recv().ok();
+            if refused.is_some()
+                || interrupt::received().is_some()
+                || asked.elapsed() >= REMOTE_STOP_WAIT
+            {
+                let why = refused.map_or(String::new(), |r| format!(" ({r})"));
                 err!(
-                    "mrsm: job {name:?} could not be stopped on {}; it may still run there (`mrsm stop jobs -e {} {name}`)",
+                    "mrsm: job {name:?} could not be stopped on {}{why}; it may still run there (`mrsm stop jobs -e {} {name}`)",
                     executor.label(),
                     executor.label()
                 );
@@ -228,9 +235,15 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
         } else if interrupt::received().is_some() {
             stop_asked = Some(std::time::Instant::now());
             interrupt::clear();
-            let (executor, name) = (executor.clone(), name.clone());
+            let (executor, name, refused) = (executor.clone(), name.clone(), stop_tx.clone());
             std::thread::spawn(move || {
-                let _ = executor.stop(&name, &crate::executor::StopOptions::default());
+                match executor.stop(&name, &crate::executor::StopOptions::default()) {
+                    // Ended meanwhile: the follower sees it end.
+                    Ok(_) | Err(ExecutorError::NotRunning(_) | ExecutorError::NotFound(_)) => {}
+                    Err(e) => {
+                        let _ = refused.send(e.reason());
+                    }
+                }
             });
         }
     };

@@ -10,7 +10,7 @@ use crate::store::Root;
     after_help = "Every route but /healthcheck needs `Authorization: Bearer TOKEN`;\n\
     make tokens with `mrsm token create NAME`. Jobs keep running when the server stops.\n\n\
     Examples:\n  \
-    mrsm token create laptop --scopes jobs:read,jobs:write\n  \
+    mrsm token create watcher --scopes jobs:read,logs:read\n  \
     mrsm serve                                  (http://127.0.0.1:8000)\n  \
     mrsm serve --bind 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem"
 )]

@@ -3,7 +3,7 @@
 use clap::{Args as ClapArgs, Subcommand};
 
 use super::jobs::parse_duration;
-use crate::store::tokens::{self, Scope};
+use crate::store::tokens::{self, Grant, ScopeName};
 
 /// What to do with tokens.
 #[derive(Debug, Subcommand)]
@@ -28,9 +28,11 @@ pub enum TokenCommand {
 pub struct CreateArgs {
     /// A name to tell the token by (letters, digits, `-`, `_`, `.`).
     name: String,
-    /// What it may do (default: everything), comma-separated.
-    #[arg(long, value_delimiter = ',')]
-    scopes: Vec<Scope>,
+    /// What it may do, comma-separated, named as Meerschaum names its scopes:
+    /// jobs:read, jobs:write, jobs:execute, jobs:delete, jobs:stop, jobs:pause,
+    /// logs:read, or * (the default) for every one, later ones included.
+    #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
+    scopes: Vec<ScopeName>,
     /// How long it is valid, e.g. 30d or 12h (default: until revoked).
     #[arg(long, value_name = "DURATION")]
     expires: Option<String>,
@@ -49,10 +51,15 @@ pub fn run(command: &TokenCommand) -> anyhow::Result<i32> {
                 }
                 None => None,
             };
-            let secret = tokens::create(&root, &args.name, &args.scopes, expires)?;
+            let scopes = Grant::named(&args.scopes);
+            let secret = tokens::create(&root, &args.name, &scopes, expires)?;
             out!("{secret}");
+            let holds = match &scopes {
+                Grant::All => "every scope (*)".to_string(),
+                Grant::Only(_) => scopes.names().join(", "),
+            };
             err!(
-                "token {:?} created; this is the only time its secret is shown",
+                "token {:?} created with {holds}; this is the only time its secret is shown",
                 args.name
             );
         }
@@ -65,19 +72,10 @@ pub fn run(command: &TokenCommand) -> anyhow::Result<i32> {
             } else {
                 out!("{:<20} {:<48} {:<20} EXPIRES", "NAME", "SCOPES", "CREATED");
                 for t in list {
-                    let scopes: Vec<String> = t
-                        .scopes
-                        .iter()
-                        .map(|s| {
-                            serde_json::to_value(s).map_or(String::new(), |v| {
-                                v.as_str().unwrap_or_default().to_string()
-                            })
-                        })
-                        .collect();
                     out!(
                         "{:<20} {:<48} {:<20} {}",
                         t.name,
-                        scopes.join(","),
+                        t.scopes.to_string(),
                         t.created.strftime("%Y-%m-%d %H:%M:%S"),
                         t.expires.map_or("never".to_string(), |e| e
                             .strftime("%Y-%m-%d %H:%M:%S")

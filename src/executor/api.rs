@@ -130,9 +130,13 @@ impl ApiExecutor {
                 "the server refused the token (401: {}); check `token` for executor {}",
                 body.detail, self.label
             )),
-            CallError::Answered(403, body) => {
-                self.unavailable(format!("not allowed (403: {})", body.detail))
-            }
+            // The server's detail names the scopes the route needs and those the
+            // token lacks.
+            CallError::Answered(403, body) => self.unavailable(format!(
+                "the token lacks a scope (403: {}); `mrsm token create NAME --scopes …` on the \
+                 server makes one that holds it",
+                body.detail
+            )),
             CallError::Answered(_, body) => body.into_executor(&self.label, name),
         }
     }

@@ -1,23 +1,25 @@
 //! Who may do what: every request but `/healthcheck` carries `Authorization:
 //! Bearer SECRET` (the logs WebSocket may send it as its first frame instead, as
 //! Meerschaum's client does); the secret must be a live token of the root, and the
-//! route's scope one of the token's. Tokens are re-read when `tokens.json` changes,
-//! so a revoke or a new token counts from the next request.
+//! token must hold every scope the route needs (`routes.rs`). Tokens are re-read
+//! when `tokens.json` changes, so a revoke or a new token counts from the next
+//! request.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
 use axum::extract::{Request, State};
-use axum::http::{header, Method, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
 
 use super::reply::ApiError;
+use super::routes::{self, Access, Verb};
 use super::AppState;
 use crate::executor::wire::ErrorCode;
-use crate::store::tokens::{self, Refusal, Scope, Token};
+use crate::store::tokens::{self, Grant, Refusal, Token};
 use crate::store::Root;
 
 /// The root's tokens, read again whenever their file changes.
@@ -66,7 +68,7 @@ impl Keys {
 pub struct Caller {
     /// The token's name.
     pub token: String,
-    pub scopes: Vec<Scope>,
+    pub scopes: Grant,
     /// The secret itself, kept in memory only: a long-lived WebSocket checks it
     /// again, so a revoke or an expiry ends it.
     pub secret: String,
@@ -90,24 +92,6 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// A path's segments (`/v1/jobs/x` → `v1`, `jobs`, `x`).
-fn segments(path: &str) -> Vec<&str> {
-    path.trim_start_matches('/').split('/').collect()
-}
-
-/// The scope a request needs, by the route's shape (never by what a job is
-/// called: a job may be named `stdin` or `ws`); `None` for what any live token
-/// may do.
-pub fn scope_for(method: &Method, path: &str) -> Option<Scope> {
-    match (method, segments(path).as_slice()) {
-        (_, ["tokens", "validate"]) | (_, ["v1", "info"]) => None,
-        (&Method::POST, ["v1", "jobs", _, "stdin"]) => Some(Scope::JobsExecute),
-        (&Method::GET | &Method::HEAD, _) => Some(Scope::JobsRead),
-        (&Method::DELETE, _) => Some(Scope::JobsDelete),
-        _ => Some(Scope::JobsWrite),
-    }
-}
-
 fn refuse(status: StatusCode, code: ErrorCode, detail: &str) -> Response {
     let mut response = ApiError::new(status, code, detail).into_response();
     if status == StatusCode::UNAUTHORIZED {
@@ -119,17 +103,13 @@ fn refuse(status: StatusCode, code: ErrorCode, detail: &str) -> Response {
     response
 }
 
-/// Whether a request is a WebSocket handshake for the logs socket
-/// (`/logs/{name}/ws`), which may authenticate in its first frame instead.
-fn is_logs_socket(request: &Request) -> bool {
-    let upgrade = request
+/// Whether a request asks to become a WebSocket.
+fn is_upgrade(request: &Request) -> bool {
+    request
         .headers()
         .get(header::UPGRADE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    upgrade
-        && request.method() == Method::GET
-        && matches!(segments(request.uri().path()).as_slice(), ["logs", _, "ws"])
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 /// The middleware: body size first (413 without reading it), then the token
@@ -151,13 +131,15 @@ pub async fn authorize(
             &format!("the request body is over {} bytes", state.limits.max_body),
         );
     }
-    let path = request.uri().path().to_string();
-    if path == "/healthcheck" {
+    // No route: a live token is asked for, then the router says 404 or 405.
+    let route = routes::find(request.method(), request.uri().path());
+    if route.is_some_and(|r| r.access == Access::Public) {
         return next.run(request).await;
     }
     let secret = bearer(request.headers()).map(str::to_string);
     let Some(secret) = secret else {
-        if is_logs_socket(&request) {
+        // The logs socket may send its token in its first frame (checked there).
+        if route.is_some_and(|r| r.verb == Verb::WebSocket) && is_upgrade(&request) {
             return next.run(request).await;
         }
         return refuse(
@@ -176,16 +158,13 @@ pub async fn authorize(
             )
         }
     };
-    if let Some(scope) = scope_for(request.method(), &path) {
-        if !token.scopes.contains(&scope) {
-            let name = serde_json::to_value(scope)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
+    if let Some(route) = route {
+        let lacking = route.lacking(&token.scopes);
+        if !lacking.is_empty() {
             return refuse(
                 StatusCode::FORBIDDEN,
                 ErrorCode::Forbidden,
-                &format!("the token lacks the scope {name}"),
+                &route.refusal(&token.name, &lacking),
             );
         }
     }
@@ -202,30 +181,4 @@ pub async fn authorize(
         secret,
     });
     next.run(request).await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn scopes_follow_the_route_not_the_job_s_name() {
-        let scope = |m: Method, p: &str| scope_for(&m, p);
-        assert_eq!(scope(Method::POST, "/jobs/stdin"), Some(Scope::JobsWrite));
-        assert_eq!(scope(Method::PUT, "/v1/jobs/stdin"), Some(Scope::JobsWrite));
-        assert_eq!(
-            scope(Method::POST, "/v1/jobs/x/stdin"),
-            Some(Scope::JobsExecute)
-        );
-        assert_eq!(
-            scope(Method::POST, "/v1/jobs/stdin/stdin"),
-            Some(Scope::JobsExecute)
-        );
-        assert_eq!(scope(Method::GET, "/logs/ws"), Some(Scope::JobsRead));
-        assert_eq!(
-            scope(Method::DELETE, "/jobs/validate"),
-            Some(Scope::JobsDelete)
-        );
-        assert_eq!(scope(Method::POST, "/tokens/validate"), None);
-    }
 }

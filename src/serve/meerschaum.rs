@@ -10,8 +10,7 @@
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use jiff::Timestamp;
 use serde_json::{json, Value};
 
@@ -23,29 +22,6 @@ use crate::executor::{
 };
 use crate::job::{split_chain_args, JobInfo, JobSpec, JobStatus, RestartPolicy};
 use crate::logs::{LogLine, Stream};
-
-/// The Meerschaum-shaped routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/jobs", get(list))
-        .route("/jobs/{name}", get(metadata).post(create).delete(delete))
-        .route("/jobs/{name}/exists", get(exists))
-        .route("/jobs/{name}/start", post(start))
-        .route("/jobs/{name}/stop", post(stop))
-        .route("/jobs/{name}/pause", post(pause))
-        .route("/jobs/{name}/stop_time", get(stop_time))
-        .route(
-            "/jobs/{name}/is_blocking_on_stdin",
-            get(is_blocking_on_stdin),
-        )
-        .route("/jobs/{name}/prompt_kwargs", get(prompt_kwargs))
-        .route("/logs/{name}", get(log_text))
-        .route("/logs/{name}/ws", get(super::socket::log_socket))
-        .route("/tokens/validate", post(validate))
-        .route("/version", get(version))
-        .route("/version/mrsm", get(version))
-        .route("/healthcheck", get(healthcheck))
-}
 
 /// Meerschaum's timestamps: naive UTC, ISO 8601 with microseconds.
 fn naive(at: Option<Timestamp>) -> Value {
@@ -110,7 +86,7 @@ fn failed(name: &str, e: ApiError) -> ApiError {
     }
 }
 
-async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub(super) async fn list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
     let ex = state.executor.clone();
     let jobs = blocking(move || ex.list(None)).await?;
     let map: serde_json::Map<String, Value> =
@@ -126,7 +102,7 @@ pub(super) async fn get_info(state: &AppState, name: &str) -> Result<JobInfo, Ap
         .map_err(|e| failed(name, e))
 }
 
-async fn metadata(
+pub(super) async fn metadata(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -134,7 +110,7 @@ async fn metadata(
     Ok(Json(meta(&get_info(&state, &name).await?)))
 }
 
-async fn exists(
+pub(super) async fn exists(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<bool>, ApiError> {
@@ -183,7 +159,7 @@ pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Resul
     Ok(spec)
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Json(body): Json<Value>,
@@ -233,35 +209,35 @@ async fn verb(
     Ok(Json(json!([true, outcome.to_string()])))
 }
 
-async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     verb(&state, name, |ex, n| ex.delete(n, &DeleteOptions::purge())).await
 }
 
-async fn start(
+pub(super) async fn start(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     verb(&state, name, |ex, n| ex.start(n)).await
 }
 
-async fn stop(
+pub(super) async fn stop(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     verb(&state, name, |ex, n| ex.stop(n, &StopOptions::default())).await
 }
 
-async fn pause(
+pub(super) async fn pause(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     verb(&state, name, |ex, n| ex.pause(n)).await
 }
 
-async fn stop_time(
+pub(super) async fn stop_time(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -275,7 +251,7 @@ async fn stop_time(
     }))
 }
 
-async fn is_blocking_on_stdin(
+pub(super) async fn is_blocking_on_stdin(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<bool>, ApiError> {
@@ -285,7 +261,7 @@ async fn is_blocking_on_stdin(
     Ok(Json(false))
 }
 
-async fn prompt_kwargs(
+pub(super) async fn prompt_kwargs(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -305,7 +281,7 @@ pub(super) fn line_text(line: &LogLine) -> String {
     }
 }
 
-async fn log_text(
+pub(super) async fn log_text(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<String>, ApiError> {
@@ -337,14 +313,14 @@ async fn log_text(
 /// The most lines `GET /logs/{name}` answers with (the last ones).
 const TEXT_LOG_LINES: usize = 50_000;
 
-async fn validate() -> Json<bool> {
+pub(super) async fn validate() -> Json<bool> {
     Json(true)
 }
 
-async fn version() -> Json<String> {
+pub(super) async fn version() -> Json<String> {
     Json(format!("mrsm {}", env!("CARGO_PKG_VERSION")))
 }
 
-async fn healthcheck() -> Json<Value> {
+pub(super) async fn healthcheck() -> Json<Value> {
     Json(json!({"status": "ok"}))
 }

@@ -9,6 +9,7 @@ mod hub;
 mod listen;
 mod meerschaum;
 mod reply;
+mod routes;
 mod socket;
 mod tls;
 mod v1;
@@ -136,9 +137,7 @@ async fn no_route() -> reply::ApiError {
 
 /// The whole application.
 fn app(state: AppState) -> Router {
-    Router::new()
-        .merge(v1::routes())
-        .merge(meerschaum::routes())
+    routes::router()
         .fallback(no_route)
         .layer(axum::middleware::map_response(reply::json_errors))
         .layer(axum::middleware::from_fn_with_state(

@@ -1,8 +1,8 @@
 //! The logs WebSocket, `/logs/{name}/ws`, as Meerschaum's client speaks it: the
 //! first frame is the token, then the log from its first line a frame per line,
 //! each new line as it is written (through the job's reader, `hub.rs`), text from
-//! the client to the job's input (with `jobs:execute`), and at the end `MRSM_STOP`
-//! and the job's result. The token is checked again every two seconds: a revoke
+//! the client to the job's input (with the stdin route's scopes), and at the end
+//! `MRSM_STOP` and the job's result. The token is checked again every two seconds: a revoke
 //! or an expiry closes the socket.
 
 use std::time::Duration;
@@ -17,9 +17,9 @@ use super::auth::Caller;
 use super::hub::unseen;
 use super::meerschaum::{get_info, line_text};
 use super::reply::{blocking, job_name, reading};
+use super::routes::{refusal, Verb, FOLLOW, INPUT, LOG_SOCKET};
 use super::AppState;
 use crate::executor::Executor;
-use crate::store::tokens::Scope;
 
 /// The frame that says the job stopped; its result follows as JSON.
 pub const STOP_MESSAGE: &str = "MRSM_STOP";
@@ -68,12 +68,12 @@ async fn follow_socket(
     let caller = match (caller, first) {
         (Some(caller), Ok(Some(Ok(_)))) => caller,
         (None, Ok(Some(Ok(Message::Text(secret))))) => match state.keys.check(secret.trim()) {
-            Ok(token) if token.scopes.contains(&Scope::JobsRead) => Caller {
+            Ok(token) => Caller {
                 token: token.name,
                 scopes: token.scopes,
                 secret: secret.trim().to_string(),
             },
-            _ => {
+            Err(_) => {
                 socket
                     .send(Message::Text("Invalid credentials.".into()))
                     .await?;
@@ -86,8 +86,19 @@ async fn follow_socket(
             return Ok(());
         }
     };
-    // Input reaches the job only with the scope the stdin route asks for.
-    let may_write = caller.scopes.contains(&Scope::JobsExecute);
+    // A token in the first frame is held to the route's scopes here (one in the
+    // header was, before the upgrade).
+    let lacking = caller.scopes.lacking(FOLLOW);
+    if !lacking.is_empty() {
+        let route = format!("{} {LOG_SOCKET}", Verb::WebSocket.name());
+        let why = refusal(&route, FOLLOW, &caller.token, &lacking);
+        socket.send(Message::Text(format!("{why}.").into())).await?;
+        close(&mut socket, "forbidden").await;
+        return Ok(());
+    }
+    // Input reaches the job only with the scopes the stdin route asks for.
+    let cannot_write = caller.scopes.lacking(INPUT);
+    let mut told = false;
     let Some(_slot) = state.followers.take(&caller.token) else {
         socket
             .send(Message::Text("Too many followers for this token.".into()))
@@ -171,8 +182,13 @@ async fn follow_socket(
                 }
             },
             incoming = socket.recv() => match incoming {
-                Some(Ok(Message::Text(_))) if !may_write => {
-                    eprintln!("mrsm serve: input for job {name:?} refused: token {:?} lacks jobs:execute", caller.token);
+                Some(Ok(Message::Text(_))) if !cannot_write.is_empty() => {
+                    // Said once, as a line of the socket's own: the input is dropped.
+                    if !told {
+                        told = true;
+                        let why = refusal("input over the logs socket", INPUT, &caller.token, &cannot_write);
+                        socket.send(Message::Text(format!("[mrsm: input not sent: {why}]").into())).await?;
+                    }
                 }
                 Some(Ok(Message::Text(text))) => {
                     let ex = state.executor.clone();

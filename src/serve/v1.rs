@@ -7,8 +7,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 
 use super::hub::{records_in, unseen};
@@ -19,27 +18,7 @@ use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOption
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{LogLine, Selection};
 
-/// The `/v1` routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/v1/info", get(info))
-        .route("/v1/jobs", get(list))
-        .route("/v1/kept", get(kept))
-        .route(
-            "/v1/jobs/{name}",
-            get(job).post(create).put(replace).delete(delete),
-        )
-        .route("/v1/jobs/{name}/spec", get(spec))
-        .route("/v1/jobs/{name}/start", post(start))
-        .route("/v1/jobs/{name}/pause", post(pause))
-        .route("/v1/jobs/{name}/stop", post(stop))
-        .route("/v1/jobs/{name}/runs", get(runs))
-        .route("/v1/jobs/{name}/logs", get(logs))
-        .route("/v1/jobs/{name}/logs/page", get(page))
-        .route("/v1/jobs/{name}/stdin", post(stdin))
-}
-
-async fn info() -> Json<ServerInfo> {
+pub(super) async fn info() -> Json<ServerInfo> {
     Json(ServerInfo {
         api_version: API_VERSION,
         mrsm_version: env!("CARGO_PKG_VERSION").into(),
@@ -48,11 +27,11 @@ async fn info() -> Json<ServerInfo> {
 }
 
 #[derive(Deserialize)]
-struct ProjectQuery {
+pub(super) struct ProjectQuery {
     project: Option<String>,
 }
 
-async fn list(
+pub(super) async fn list(
     State(state): State<AppState>,
     Query(q): Query<ProjectQuery>,
 ) -> Result<Json<Vec<JobInfo>>, ApiError> {
@@ -62,7 +41,7 @@ async fn list(
         .map(|jobs| Json(jobs.into_iter().map(scrub_info).collect()))
 }
 
-async fn kept(
+pub(super) async fn kept(
     State(state): State<AppState>,
     Query(q): Query<ProjectQuery>,
 ) -> Result<Json<Vec<String>>, ApiError> {
@@ -72,7 +51,7 @@ async fn kept(
         .map(Json)
 }
 
-async fn job(
+pub(super) async fn job(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<JobInfo>, ApiError> {
@@ -94,7 +73,7 @@ fn checked_body(name: &str, body: &CreateBody) -> Result<(), ApiError> {
     Ok(())
 }
 
-async fn create(
+pub(super) async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Json(body): Json<CreateBody>,
@@ -105,7 +84,7 @@ async fn create(
     Ok((StatusCode::CREATED, Json(scrub_info(info))))
 }
 
-async fn replace(
+pub(super) async fn replace(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Json(body): Json<CreateBody>,
@@ -117,7 +96,7 @@ async fn replace(
         .map(|info| Json(scrub_info(info)))
 }
 
-async fn spec(
+pub(super) async fn spec(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<JobSpec>, ApiError> {
@@ -126,7 +105,7 @@ async fn spec(
     blocking(move || ex.spec(&name)).await.map(Json)
 }
 
-async fn start(
+pub(super) async fn start(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Outcome>, ApiError> {
@@ -135,7 +114,7 @@ async fn start(
     blocking(move || ex.start(&name)).await.map(Json)
 }
 
-async fn pause(
+pub(super) async fn pause(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<Outcome>, ApiError> {
@@ -144,7 +123,7 @@ async fn pause(
     blocking(move || ex.pause(&name)).await.map(Json)
 }
 
-async fn stop(
+pub(super) async fn stop(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(body): Query<StopBody>,
@@ -156,7 +135,7 @@ async fn stop(
 }
 
 #[derive(Deserialize)]
-struct DeleteQuery {
+pub(super) struct DeleteQuery {
     #[serde(default)]
     purge: bool,
     #[serde(default)]
@@ -165,7 +144,7 @@ struct DeleteQuery {
     timeout_ms: Option<u64>,
 }
 
-async fn delete(
+pub(super) async fn delete(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<DeleteQuery>,
@@ -183,7 +162,7 @@ async fn delete(
     blocking(move || ex.delete(&name, &options)).await.map(Json)
 }
 
-async fn runs(
+pub(super) async fn runs(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Json<RunHistory>, ApiError> {
@@ -193,14 +172,14 @@ async fn runs(
 }
 
 #[derive(Deserialize)]
-struct LogsQuery {
+pub(super) struct LogsQuery {
     tail: Option<usize>,
     since: Option<String>,
     #[serde(default)]
     output_only: bool,
 }
 
-async fn logs(
+pub(super) async fn logs(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<LogsQuery>,
@@ -231,7 +210,7 @@ async fn logs(
 }
 
 #[derive(Deserialize)]
-struct PageQuery {
+pub(super) struct PageQuery {
     #[serde(default)]
     cursor: u64,
     max: Option<usize>,
@@ -281,7 +260,7 @@ async fn read_page(
     .await
 }
 
-async fn page(
+pub(super) async fn page(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<PageQuery>,
@@ -322,12 +301,12 @@ async fn page(
 }
 
 #[derive(Deserialize)]
-struct StdinQuery {
+pub(super) struct StdinQuery {
     #[serde(default)]
     eof: bool,
 }
 
-async fn stdin(
+pub(super) async fn stdin(
     State(state): State<AppState>,
     Path(name): Path<String>,
     Query(q): Query<StdinQuery>,

@@ -17,6 +17,7 @@ mod atomic;
 mod lock;
 pub mod private;
 pub mod proc;
+pub mod scopes;
 pub mod settings;
 mod socket_path;
 pub mod tokens;

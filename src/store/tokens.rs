@@ -4,6 +4,7 @@
 //! constant time, so neither the answer's timing nor an error says which token is
 //! near.
 
+use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::PathBuf;
 
@@ -13,46 +14,74 @@ use sha2::{Digest, Sha256};
 
 use super::{read_json, write_json, Root, RootLock, StoreError};
 
-/// What a token may do, named as Meerschaum names its API scopes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-pub enum Scope {
-    /// List jobs, read their state, logs and history.
-    #[serde(rename = "jobs:read")]
-    #[value(name = "jobs:read")]
-    JobsRead,
-    /// Create, start, stop and pause jobs.
-    #[serde(rename = "jobs:write")]
-    #[value(name = "jobs:write")]
-    JobsWrite,
-    /// Run commands (a foreground `run -e`, input to a job).
-    #[serde(rename = "jobs:execute")]
-    #[value(name = "jobs:execute")]
-    JobsExecute,
-    /// Delete jobs.
-    #[serde(rename = "jobs:delete")]
-    #[value(name = "jobs:delete")]
-    JobsDelete,
-}
+pub use super::scopes::{Grant, Scope, ScopeError, ScopeName};
 
-impl Scope {
-    /// Every scope: what a token gets when none are named.
-    pub const ALL: [Scope; 4] = [
-        Scope::JobsRead,
-        Scope::JobsWrite,
-        Scope::JobsExecute,
-        Scope::JobsDelete,
-    ];
-}
+/// The `format` this version writes in each token: 2 since `jobs:stop`,
+/// `jobs:pause` and `logs:read`. Files of earlier versions have none.
+const FORMAT: u32 = 2;
+
+/// The scopes there were before `format` 2: a token stored with all four was
+/// made to do everything, and is read as every scope (`*`).
+const FIRST_SCOPES: [Scope; 4] = [
+    Scope::JobsRead,
+    Scope::JobsWrite,
+    Scope::JobsExecute,
+    Scope::JobsDelete,
+];
 
 /// One token as stored: never its secret.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "Stored", into = "Stored")]
 pub struct Token {
     pub name: String,
     /// SHA-256 of the secret, lowercase hex.
     pub hash: String,
-    pub scopes: Vec<Scope>,
+    pub scopes: Grant,
     pub created: Timestamp,
     pub expires: Option<Timestamp>,
+}
+
+/// A token as `tokens.json` holds it, with the format it was written in.
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    name: String,
+    hash: String,
+    scopes: Grant,
+    created: Timestamp,
+    expires: Option<Timestamp>,
+    #[serde(default)]
+    format: u32,
+}
+
+impl From<Stored> for Token {
+    fn from(stored: Stored) -> Token {
+        let scopes = match stored.scopes {
+            Grant::Only(set) if stored.format < FORMAT && set == BTreeSet::from(FIRST_SCOPES) => {
+                Grant::All
+            }
+            scopes => scopes,
+        };
+        Token {
+            name: stored.name,
+            hash: stored.hash,
+            scopes,
+            created: stored.created,
+            expires: stored.expires,
+        }
+    }
+}
+
+impl From<Token> for Stored {
+    fn from(token: Token) -> Stored {
+        Stored {
+            name: token.name,
+            hash: token.hash,
+            scopes: token.scopes,
+            created: token.created,
+            expires: token.expires,
+            format: FORMAT,
+        }
+    }
 }
 
 /// Why a secret was not accepted. The three are told apart for the server's own
@@ -100,7 +129,7 @@ fn hash_hex(secret: &str) -> String {
 pub fn create(
     root: &Root,
     name: &str,
-    scopes: &[Scope],
+    scopes: &Grant,
     expires: Option<Timestamp>,
 ) -> Result<String, TokenError> {
     let valid = !name.is_empty()
@@ -123,15 +152,10 @@ pub fn create(
     if tokens.iter().any(|t| t.name == name) {
         return Err(TokenError::Exists(name.to_string()));
     }
-    let mut scopes = scopes.to_vec();
-    if scopes.is_empty() {
-        scopes = Scope::ALL.to_vec();
-    }
-    scopes.dedup();
     tokens.push(Token {
         name: name.to_string(),
         hash: hash_hex(&secret),
-        scopes,
+        scopes: scopes.clone(),
         created: Timestamp::now(),
         expires,
     });
@@ -183,24 +207,25 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Root::at(dir.path());
         let later: Timestamp = "2030-01-01T00:00:00Z".parse().expect("a time");
-        let secret = create(&root, "ci", &[Scope::JobsRead], Some(later)).expect("made");
+        let read = Grant::Only(BTreeSet::from([Scope::JobsRead]));
+        let secret = create(&root, "ci", &read, Some(later)).expect("made");
         let stored = std::fs::read_to_string(dir.path().join("tokens.json")).expect("stored");
         assert!(!stored.contains(&secret), "the secret itself is not kept");
         let tokens = list(&root).expect("listed");
         let before: Timestamp = "2029-12-31T23:59:59Z".parse().expect("a time");
         let token = check(&tokens, &secret, before).expect("accepted");
-        assert_eq!(token.scopes, [Scope::JobsRead]);
+        assert_eq!(token.scopes, read);
         assert_eq!(
             check(&tokens, &secret, later),
             Err(Refusal::Expired("ci".into()))
         );
         assert_eq!(check(&tokens, "mrsm_wrong", before), Err(Refusal::Unknown));
         assert!(matches!(
-            create(&root, "ci", &[], None),
+            create(&root, "ci", &Grant::All, None),
             Err(TokenError::Exists(_))
         ));
         assert!(matches!(
-            create(&root, "../x", &[], None),
+            create(&root, "../x", &Grant::All, None),
             Err(TokenError::BadName(_))
         ));
         revoke(&root, "ci").expect("revoked");
@@ -212,10 +237,60 @@ mod tests {
     }
 
     #[test]
-    fn no_scopes_named_means_all_of_them() {
+    fn every_scope_is_stored_as_a_star() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Root::at(dir.path());
-        create(&root, "admin", &[], None).expect("made");
-        assert_eq!(list(&root).expect("listed")[0].scopes, Scope::ALL);
+        create(&root, "admin", &Grant::All, None).expect("made");
+        assert_eq!(list(&root).expect("listed")[0].scopes, Grant::All);
+        let stored = std::fs::read_to_string(dir.path().join("tokens.json")).expect("stored");
+        let stored: serde_json::Value = serde_json::from_str(&stored).expect("JSON");
+        assert_eq!(stored[0]["scopes"], serde_json::json!(["*"]));
+        assert_eq!(stored[0]["format"], FORMAT);
+    }
+
+    /// A token as the version before `format` 2 wrote it.
+    fn first_format(name: &str, scopes: &[&str]) -> serde_json::Value {
+        serde_json::json!({
+            "name": name,
+            "hash": "00",
+            "scopes": scopes,
+            "created": "2026-01-01T00:00:00Z",
+            "expires": null,
+        })
+    }
+
+    #[test]
+    fn tokens_of_the_first_format_keep_what_they_were_given() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        let old = serde_json::json!([
+            // All four, as `token create` wrote them, or named in another order.
+            first_format(
+                "admin",
+                &["jobs:read", "jobs:write", "jobs:execute", "jobs:delete"]
+            ),
+            first_format(
+                "named",
+                &["jobs:delete", "jobs:read", "jobs:execute", "jobs:write"]
+            ),
+            first_format("reader", &["jobs:read"]),
+            first_format("three", &["jobs:read", "jobs:write", "jobs:execute"]),
+        ]);
+        std::fs::write(dir.path().join("tokens.json"), old.to_string()).expect("written");
+        let tokens = list(&root).expect("listed");
+        assert_eq!(tokens[0].scopes, Grant::All);
+        assert_eq!(tokens[1].scopes, Grant::All);
+        assert_eq!(
+            tokens[2].scopes,
+            Grant::Only(BTreeSet::from([Scope::JobsRead]))
+        );
+        assert_eq!(tokens[3].scopes.lacking(&Scope::ALL).len(), 4);
+        // Written again (a new token), they keep their meaning; and a token made
+        // now with the same four is just those four.
+        let four = Grant::Only(BTreeSet::from(FIRST_SCOPES));
+        create(&root, "four", &four, None).expect("made");
+        let again = list(&root).expect("listed");
+        assert_eq!(again[..4], tokens[..]);
+        assert_eq!(again[4].scopes, four);
     }
 }

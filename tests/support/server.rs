@@ -152,6 +152,54 @@ impl Client {
     }
 }
 
+/// An HTTP client that reads error statuses as answers.
+pub fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .into()
+}
+
+/// `METHOD url` with an optional bearer token, and `body` as JSON for a `POST` or
+/// `PUT`: the status and the answer.
+pub fn call(method: &str, url: &str, token: Option<&str>, body: &str) -> (u16, String) {
+    let agent = agent();
+    let auth = token.map(|t| format!("Bearer {t}"));
+    let result = match method {
+        "GET" | "DELETE" => {
+            let mut request = if method == "GET" {
+                agent.get(url)
+            } else {
+                agent.delete(url)
+            };
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request.call()
+        }
+        _ => {
+            let mut request = if method == "PUT" {
+                agent.put(url)
+            } else {
+                agent.post(url)
+            };
+            if let Some(auth) = &auth {
+                request = request.header("Authorization", auth);
+            }
+            request
+                .header("Content-Type", "application/json")
+                .send(body)
+        }
+    };
+    let mut response = result.unwrap_or_else(|e| panic!("{method} {url}: {e}"));
+    let status = response.status().as_u16();
+    (
+        status,
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
+}
+
 impl Env {
     /// `mrsm token create NAME [--scopes …]`: the secret.
     pub fn token(&self, name: &str, scopes: &[&str]) -> String {
