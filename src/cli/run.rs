@@ -12,7 +12,7 @@ use crate::executor::{CreateOptions, Executor, ExecutorError};
 use crate::job::parse_size;
 use crate::job::split_chain_args;
 use crate::job::{
-    random_name, JobName, JobSpec, JobStatus, OverlapPolicy, RestartPolicy, SignalName,
+    random_name, JobName, JobSpec, JobStatus, OverlapPolicy, RestartPolicy, RunResult, SignalName,
 };
 
 /// Arguments of `run`.
@@ -133,8 +133,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let spec = build_spec(args, |n| executor.get(n).is_ok())?;
     let info = executor.create(&spec, &CreateOptions::default())?;
     // A first step that could not start (not found, not executable, a missing
-    // directory) is recorded before the job is reported: an error of `run -d`.
-    if let Some(result) = info.last_result.as_ref().filter(|r| r.not_started) {
+    // directory) is recorded before the job is reported: an error of `run -d`. (A
+    // later step's may or may not have happened yet: that is the job's business.)
+    let first_step_not_started = |r: &&RunResult| r.not_started && r.failed_step == Some(1);
+    if let Some(result) = info.last_result.as_ref().filter(first_step_not_started) {
         let then = match info.status {
             JobStatus::Running => format!(
                 "; it is tried again by its restart policy (`mrsm delete jobs {}` removes it)",
