@@ -123,8 +123,8 @@ fn jobs_on_two_executors_converge_show_move_and_are_picked_with_e() {
         ],
     );
     let (_, out, _) = mrsm(&env, &mem, &["diff", "-f", "SPEC"]);
-    assert!(out.contains("- delete there on mem\n"), "{out}");
-    assert!(out.contains("+ create there\n"), "{out}");
+    assert!(out.contains("> move there from mem\n"), "{out}");
+    assert!(!out.contains("delete"), "{out}");
     let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(mem.names().is_empty());
@@ -185,4 +185,55 @@ fn an_executor_out_of_reach_changes_nothing_elsewhere() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(mem.names(), ["here"]);
     assert!(env.supervisor("here").is_none_or(|s| !s.is_alive()));
+}
+
+#[test]
+fn a_move_whose_create_fails_leaves_the_job_where_it_was() {
+    let env = Env::new();
+    let mem = Arc::new(Mem::default());
+    declare(&env, &[("important", "sleep 300", "local")]);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let log = env.root().join("logs/important.log");
+    wait_for(Duration::from_secs(10), "its first line", || {
+        log.exists().then_some(())
+    });
+
+    // mem refuses the create: the job is never deleted here, and runs again.
+    mem.refuse_create.store(true, Ordering::SeqCst);
+    declare(&env, &[("important", "sleep 300", "mem")]);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("not moved to mem") && err.contains("it stays on local"),
+        "{err}"
+    );
+    assert!(!out.contains("deleted"), "{out}");
+    assert_eq!(status(&env, "important"), "running");
+    assert!(mem.names().is_empty());
+    assert!(log.exists(), "its log is kept");
+
+    // Once mem takes it, the move completes: created there, then deleted here.
+    mem.refuse_create.store(false, Ordering::SeqCst);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("moved important on mem from local"), "{out}");
+    assert_eq!(mem.names(), ["important"]);
+    assert!(!env.job_dir("important").join("job.json").exists());
+}
+
+#[test]
+fn a_paused_job_moved_nowhere_comes_back_paused() {
+    let env = Env::new();
+    let mem = Arc::new(Mem::default());
+    declare(&env, &[("held", "sleep 300", "local")]);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, _, err) = mrsm(&env, &mem, &["pause", "jobs", "held"]);
+    assert_eq!(code, 0, "{err}");
+    mem.refuse_create.store(true, Ordering::SeqCst);
+    declare(&env, &[("held", "sleep 300", "mem")]);
+    let (code, _, _) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 1);
+    assert_eq!(status(&env, "held"), "paused");
 }

@@ -27,6 +27,11 @@ use crate::spec::{DeclaredExecutor, Desired, DesiredJob};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Action {
     Create,
+    /// Declared here, held by the project on another executor (this label) that
+    /// keeps its jobs elsewhere: the old copy is stopped, the job created here, and
+    /// only then the old copy deleted; if the create fails, the old copy is started
+    /// again. Never both running, never neither left.
+    Move(String),
     /// The definition changed (these fields): stop, replace, start.
     Update(Vec<String>),
     Start,
@@ -256,15 +261,18 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
                 .jobs
                 .iter()
                 .find(|a| &a.name == name && actual.same_home(&a.executor, &job.executor));
-            match sibling {
-                Some(s) if s.project.as_deref() != Some(desired.project.as_str()) => {
+            match (sibling, moving_from(desired, actual, job)) {
+                (Some(s), _) if s.project.as_deref() != Some(desired.project.as_str()) => {
                     if full {
                         steps.push(step(Action::Conflict(s.project.clone())));
                     }
                 }
-                Some(_) if full => steps.push(step(Action::Update(vec!["executor".into()]))),
-                Some(_) => {}
-                None => steps.push(step(Action::Create)),
+                (Some(_), _) if full => steps.push(step(Action::Update(vec!["executor".into()]))),
+                (Some(_), _) => {}
+                // The heal never moves a job: the full plan does, once.
+                (None, Some(from)) if full => steps.push(step(Action::Move(from))),
+                (None, Some(_)) => {}
+                (None, None) => steps.push(step(Action::Create)),
             }
             continue;
         };
@@ -303,7 +311,12 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
             let moving_out_of_reach = desired.jobs.iter().any(|j| {
                 j.spec.name == current.name && actual.unreachable.contains_key(&j.executor)
             });
-            if owned && !declared_here && !moving_out_of_reach {
+            // Deleted by its move, once its new copy exists.
+            let moving = desired.jobs.iter().any(|j| {
+                j.spec.name == current.name
+                    && moving_from(desired, actual, j).as_deref() == Some(current.executor.as_str())
+            });
+            if owned && !declared_here && !moving_out_of_reach && !moving {
                 steps.push(Step {
                     name: current.name.clone(),
                     executor: current.executor.clone(),
@@ -317,6 +330,24 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
         project: desired.project.clone(),
         steps,
     }
+}
+
+/// The executor a declared job moves from: it is not on its declared executor (nor
+/// on one of the same home), and the project holds it on another.
+fn moving_from(desired: &Desired, actual: &Actual, job: &DesiredJob) -> Option<String> {
+    let name = &job.spec.name;
+    let here = |a: &JobInfo| {
+        &a.name == name
+            && (a.executor == job.executor || actual.same_home(&a.executor, &job.executor))
+    };
+    if actual.unreachable.contains_key(&job.executor) || actual.jobs.iter().any(here) {
+        return None;
+    }
+    actual
+        .jobs
+        .iter()
+        .find(|a| &a.name == name && a.project.as_deref() == Some(desired.project.as_str()))
+        .map(|a| a.executor.clone())
 }
 
 /// `registry` with the remote executors spec files declare.
@@ -373,6 +404,7 @@ pub fn describe(step: &Step) -> String {
     };
     match &step.action {
         Action::Create => format!("+ create {name}"),
+        Action::Move(from) => format!("> move {name} from {from}"),
         Action::Update(fields) => format!("~ update {name} ({})", fields.join(", ")),
         Action::Start => format!("> start {name}"),
         Action::Resume => format!("> resume {name}"),
@@ -434,6 +466,13 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         (Action::Create, Some(job)) => executor
             .create(&job.spec, &options(plan, job))
             .map(|_| format!("created {shown}")),
+        (Action::Move(from), Some(job)) => move_job(
+            executor,
+            registry.get(from)?.as_ref(),
+            job,
+            &options(plan, job),
+        )
+        .map(|()| format!("moved {shown} from {from}")),
         (Action::Update(_), Some(job)) => executor
             .replace(&job.spec, &options(plan, job))
             .map(|_| format!("updated {shown}")),
@@ -464,6 +503,60 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         }),
         (_, None) => Err(ExecutorError::NotFound(name.into())),
     }
+}
+
+/// Moves a job from executor `old` to `new`: the old copy is stopped (its definition
+/// kept), the job created on `new`, and the old copy deleted once the new one exists.
+/// If the create fails, the old copy is brought back as it was, and the error says
+/// the job stays where it was.
+fn move_job(
+    new: &dyn crate::executor::Executor,
+    old: &dyn crate::executor::Executor,
+    job: &DesiredJob,
+    options: &CreateOptions,
+) -> Result<(), ExecutorError> {
+    let name = job.spec.name.as_str();
+    let not_moved = |why: String| ExecutorError::Supervisor {
+        name: name.into(),
+        message: format!("not moved to {}: {why}", new.label()),
+    };
+    let was = old.get(name)?.status;
+    if !was.is_over() {
+        old.stop(name, &StopOptions::default()).map_err(|e| {
+            not_moved(format!(
+                "its copy on {} could not be stopped ({}); it stays there",
+                old.label(),
+                e.reason()
+            ))
+        })?;
+    }
+    if let Err(e) = new.create(&job.spec, options) {
+        let back = match was {
+            JobStatus::Running => old.start(name).map(drop),
+            JobStatus::Paused => old.start(name).and_then(|_| old.pause(name)).map(drop),
+            _ => Ok(()),
+        };
+        let stays = match back {
+            Ok(()) => format!("it stays on {}", old.label()),
+            Err(again) => format!(
+                "it stays on {}, stopped: starting it again failed too: {}",
+                old.label(),
+                again.reason()
+            ),
+        };
+        return Err(not_moved(format!("{}; {stays}", e.reason())));
+    }
+    old.delete(name, &DeleteOptions::default())
+        .map_err(|e| ExecutorError::Supervisor {
+            name: name.into(),
+            message: format!(
+                "moved to {}, but its old copy on {} (stopped) could not be deleted: {}",
+                new.label(),
+                old.label(),
+                e.reason()
+            ),
+        })?;
+    Ok(())
 }
 
 /// Runs the plan: deletions first, then everything else; independent jobs on a few

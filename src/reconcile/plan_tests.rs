@@ -376,11 +376,25 @@ fn jobs_are_planned_per_executor() {
             expected: &[],
         },
         Case {
-            what: "a move: deleted where it was, created where it is declared",
+            what: "a move: one step where it is declared, from where it was (no delete)",
             declared: vec![declared_on("a", "mem")],
             exists: vec![running_on("a", "local")],
             unreachable: &[],
-            expected: &[("a", "mem", "create"), ("a", "local", "delete")],
+            expected: &[("a", "mem", "move from local")],
+        },
+        Case {
+            what: "a copy left on another executor besides the declared one: deleted",
+            declared: vec![declared_on("a", "mem")],
+            exists: vec![running_on("a", "local"), running_on("a", "mem")],
+            unreachable: &[],
+            expected: &[("a", "local", "delete")],
+        },
+        Case {
+            what: "copies on two other executors: one moves, the other is deleted",
+            declared: vec![declared_on("a", "mem")],
+            exists: vec![running_on("a", "local"), running_on("a", "far")],
+            unreachable: &[],
+            expected: &[("a", "mem", "move from local"), ("a", "far", "delete")],
         },
         Case {
             what: "a move within one home (local → slurm): an update there, nothing deleted",
@@ -418,9 +432,14 @@ fn jobs_are_planned_per_executor() {
             executors: Vec::new(),
         };
         let actual = Actual {
-            homes: [("local", "/root"), ("slurm", "/root"), ("mem", "elsewhere")]
-                .map(|(l, h)| (l.to_string(), h.to_string()))
-                .into(),
+            homes: [
+                ("local", "/root"),
+                ("slurm", "/root"),
+                ("mem", "elsewhere"),
+                ("far", "further"),
+            ]
+            .map(|(l, h)| (l.to_string(), h.to_string()))
+            .into(),
             unreachable: case
                 .unreachable
                 .iter()
@@ -437,6 +456,7 @@ fn jobs_are_planned_per_executor() {
                     Action::Create => "create",
                     Action::Update(_) => "update",
                     Action::Delete => "delete",
+                    Action::Move(ref from) if from == "local" => "move from local",
                     Action::Unreachable(_) => "unreachable",
                     _ => "other",
                 };
@@ -445,4 +465,21 @@ fn jobs_are_planned_per_executor() {
             .collect();
         assert_eq!(got, case.expected, "{}", case.what);
     }
+}
+
+#[test]
+fn the_heal_never_moves_a_job() {
+    let desired = Desired {
+        project: PROJECT.into(),
+        jobs: vec![declared_on("a", "mem")],
+        executors: Vec::new(),
+    };
+    let actual = Actual {
+        homes: [("local", "/root"), ("mem", "elsewhere")]
+            .map(|(l, h)| (l.to_string(), h.to_string()))
+            .into(),
+        ..Actual::of(vec![running_on("a", "local")])
+    };
+    let plan = decide(&desired, &actual, Mode::Heal);
+    assert!(plan.steps.is_empty(), "{:?}", plan.steps);
 }

@@ -18,6 +18,8 @@ pub struct Mem {
     jobs: Mutex<BTreeMap<String, JobFile>>,
     /// While set, every verb fails with `Unavailable`.
     pub down: AtomicBool,
+    /// While set, creating a job fails (a server that refuses it).
+    pub refuse_create: AtomicBool,
 }
 
 impl Mem {
@@ -81,6 +83,12 @@ impl Executor for Mem {
     }
     fn create(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
         let mut jobs = self.jobs()?;
+        if self.refuse_create.load(Ordering::SeqCst) {
+            return Err(ExecutorError::Supervisor {
+                name: spec.name.clone(),
+                message: "refused by the test".into(),
+            });
+        }
         if jobs.contains_key(&spec.name) {
             return Err(ExecutorError::AlreadyExists(spec.name.clone()));
         }
