@@ -154,6 +154,45 @@ fn a_stopped_foreground_run_stops_what_it_started() {
 }
 
 #[test]
+fn a_foreground_run_killed_with_sigkill_takes_everything_it_started_with_it() {
+    let env = Env::new();
+    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        .args(["run", "--stop-timeout", "1s", "--"])
+        .args(["sh", "-c", "sleep 1095 & sleep 1096 & wait"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .spawn()
+        .expect("starts");
+    wait_for(Duration::from_secs(10), "both sleeps", || {
+        (tagged(&env, &["sleep", "1095"]).len() == 1 && tagged(&env, &["sleep", "1096"]).len() == 1)
+            .then_some(())
+    });
+    // `kill -9` of the mrsm that was started: no chance to clean up itself.
+    kill(Pid::from_raw(run.id() as i32), Signal::SIGKILL).expect("signals");
+    let _ = run.wait();
+    wait_for(Duration::from_secs(10), "the sleeps to be gone", || {
+        (tagged(&env, &["sleep", "1095"]).is_empty() && tagged(&env, &["sleep", "1096"]).is_empty())
+            .then_some(())
+    });
+}
+
+#[test]
+fn ctrl_c_on_a_terminal_reaches_a_foreground_step_once() {
+    let env = Env::new();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"));
+    cmd.args(["run", "--", "sh", "-c"])
+        .arg("trap 'echo got-int' INT; echo ready; sleep 1 & wait; sleep 0.3 & wait; exit 3")
+        .env("MRSM_ROOT_DIR", env.root());
+    let mut session =
+        rexpect::session::spawn_command(cmd, Some(15_000)).expect("run starts in a pty");
+    session.exp_string("ready").expect("the step runs");
+    session.send_control('c').expect("Ctrl-C");
+    let rest = session.exp_eof().expect("the run ends");
+    // The terminal sent it to the whole process group: mrsm passes on only what
+    // was sent to it alone, so the step's handler runs once.
+    assert_eq!(rest.matches("got-int").count(), 1, "{rest}");
+}
+
+#[test]
 fn input_a_step_does_not_read_is_held_back_not_hoarded() {
     let env = Env::new();
     env.run_d("deaf", &["--", "sleep", "300"]);

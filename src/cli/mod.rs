@@ -6,6 +6,7 @@
 mod attach;
 mod completions;
 mod compose;
+mod guard;
 mod interrupt;
 mod jobs;
 mod logs;
@@ -305,7 +306,7 @@ where
 /// Runs the command line and returns the process exit status.
 pub fn main() -> i32 {
     crate::store::private::restrict_umask();
-    if let Some(code) = supervise_early() {
+    if let Some(code) = supervise_early().or_else(guard::child_early) {
         return code;
     }
     run(Cli::try_parse())

@@ -127,7 +127,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             return remote_foreground(executor, &spec);
         }
         let spec = build_spec(args, |_| false)?;
-        return foreground(&spec);
+        return super::guard::run_guarded(&spec);
     }
     let executor = args.on.executor()?;
     let spec = build_spec(args, |n| executor.get(n).is_ok())?;
@@ -159,8 +159,9 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
 }
 
 /// Runs the chain here, with this terminal, once or on its schedule; the exit status
-/// is the last run's.
-fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
+/// is the last run's. Called in the guarded child of the command the user started
+/// (see [`super::guard`]).
+pub(super) fn foreground(spec: &JobSpec) -> anyhow::Result<i32> {
     interrupt::install();
     let Some(text) = &spec.schedule else {
         return Ok(run_chain(spec));
@@ -269,8 +270,12 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
 
 /// Runs the chain once here; what it starts ends with it.
 fn run_chain(spec: &JobSpec) -> i32 {
-    crate::supervisor::foreground::run_once(spec, &interrupt::received, &mut |message| {
-        err!("{message}")
-    })
-    .exit_status()
+    let stop_requested = || {
+        interrupt::received().map(|signal| crate::supervisor::foreground::StopRequest {
+            signal,
+            reached_steps: interrupt::from_terminal(),
+        })
+    };
+    crate::supervisor::foreground::run_once(spec, &stop_requested, &mut |message| err!("{message}"))
+        .exit_status()
 }

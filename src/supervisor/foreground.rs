@@ -16,6 +16,12 @@ use crate::job::JobSpec;
 use crate::store::proc::job_processes;
 use crate::store::ProcessIdentity;
 
+/// The environment variable that hands a foreground run's definition (JSON) to the
+/// child process that runs it (`mrsm run` without `-d`).
+pub const GUARD_SPEC: &str = "MRSM_FOREGROUND_SPEC";
+/// The pid of the command the user started, which that child dies with.
+pub const GUARD_PARENT: &str = "MRSM_FOREGROUND_PARENT";
+
 /// How often a running step and a stop request are checked.
 const POLL: Duration = Duration::from_millis(10);
 
@@ -44,11 +50,20 @@ impl Ended {
     }
 }
 
+/// A stop asked for while a foreground run runs: the signal, and whether it reached
+/// the steps already (a terminal's Ctrl-C goes to its whole process group) or is to
+/// be passed on to them (a signal sent to mrsm alone).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopRequest {
+    pub signal: Signal,
+    pub reached_steps: bool,
+}
+
 /// Runs the chain of `spec` once, here. `stop_requested` is polled while a step runs;
 /// `report` is told about each failing step.
 pub fn run_once(
     spec: &JobSpec,
-    stop_requested: &dyn Fn() -> Option<Signal>,
+    stop_requested: &dyn Fn() -> Option<StopRequest>,
     report: &mut dyn FnMut(String),
 ) -> Ended {
     // Descendants orphaned by a step stay ours, so the end of the run finds them.
@@ -75,7 +90,7 @@ pub fn run_once(
             Ok(_) if stop_requested().is_some() => {
                 ended = Ended::Stopped {
                     step,
-                    signal: stop_requested().unwrap_or(Signal::SIGINT),
+                    signal: stop_requested().map_or(Signal::SIGINT, |r| r.signal),
                 };
                 break;
             }
@@ -108,6 +123,8 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
     // As a job's steps are run: one simple command without a shell.
     let mut cmd = super::steps::direct_command(spec, text, false)?;
     cmd.env_remove(crate::store::proc::SUPERVISOR_VARIABLE)
+        .env_remove(GUARD_SPEC)
+        .env_remove(GUARD_PARENT)
         .envs(&spec.env);
     super::steps::in_job_dir(&mut cmd, spec);
     let parent = std::process::id() as i32;
@@ -134,7 +151,7 @@ fn spawn(spec: &JobSpec, text: &str) -> std::io::Result<Child> {
 fn wait(
     child: &mut Child,
     spec: &JobSpec,
-    stop_requested: &dyn Fn() -> Option<Signal>,
+    stop_requested: &dyn Fn() -> Option<StopRequest>,
 ) -> Result<std::process::ExitStatus, Signal> {
     loop {
         match child.try_wait() {
@@ -142,15 +159,17 @@ fn wait(
             Ok(None) => {}
             Err(_) => return child.wait().map_err(|_| Signal::SIGKILL),
         }
-        if let Some(signal) = stop_requested() {
+        if let Some(request) = stop_requested() {
             if let Some(me) = ProcessIdentity::current() {
                 // Ctrl-C reached the steps already through the terminal; a signal sent
                 // to mrsm alone is passed on. Then as at the end of any run.
-                signal_each(&job_processes(me), signal);
+                if !request.reached_steps {
+                    signal_each(&job_processes(me), request.signal);
+                }
                 stop_all(me, spec.stop.signal.0, spec.stop.timeout);
             }
             let _ = child.wait();
-            return Err(signal);
+            return Err(request.signal);
         }
         std::thread::sleep(POLL);
     }
