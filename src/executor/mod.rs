@@ -11,7 +11,7 @@ mod spawn;
 mod unavailable;
 pub mod wire;
 
-pub use api::ApiExecutor;
+pub use api::{ApiExecutor, ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::executor::{
-    CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions, DEFAULT_LABEL,
+    ClientOptions, CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions,
+    DEFAULT_LABEL,
 };
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{DeclaredExecutor, Desired, DesiredJob};
@@ -328,6 +329,11 @@ pub fn with_declared(registry: &Registry, declared: &[DeclaredExecutor]) -> Regi
             name: d.name.clone(),
             url: d.url.clone(),
             token: d.token.clone(),
+            options: ClientOptions {
+                connect_timeout: d.connect_timeout,
+                timeout: d.timeout,
+                ca_file: d.ca_file.clone(),
+            },
         })
         .collect();
     let mut registry = registry.with_remotes(&remotes);
