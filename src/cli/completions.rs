@@ -165,12 +165,14 @@ pub fn man(args: &ManArgs) -> anyhow::Result<i32> {
 /// `__job-names`: every job's name on every executor, one per line (for completion;
 /// an executor out of reach is skipped silently).
 pub fn job_names() -> anyhow::Result<i32> {
-    let mut names = Vec::new();
-    for (_, executor) in super::registry()?.all() {
-        if let Ok(jobs) = executor.list(None) {
-            names.extend(jobs.into_iter().map(|j| j.name));
-        }
-    }
+    let executors = super::registry()?.all();
+    // All at once: a remote that does not answer delays Tab by its timeout, once.
+    let mut names: Vec<String> = crate::executor::list_each(&executors, None)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|j| j.name)
+        .collect();
     names.sort();
     names.dedup();
     for name in names {

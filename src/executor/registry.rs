@@ -39,6 +39,16 @@ fn same_url(a: &str, b: &str) -> bool {
     norm(a) == norm(b)
 }
 
+/// Each executor's jobs (the project's, or all), in the order given, every
+/// executor asked at once: one that is slow to answer holds the listing up by its
+/// own timeout, not by the sum of everyone's.
+pub fn list_each(
+    executors: &[(String, Arc<dyn Executor>)],
+    project: Option<&str>,
+) -> Vec<Result<Vec<crate::job::JobInfo>, ExecutorError>> {
+    crate::parallel::each(executors, |(_, executor)| executor.list(project))
+}
+
 /// How the settings file says to reach a remote executor.
 fn client_options(settings: &ExecutorSettings) -> ClientOptions {
     ClientOptions {
