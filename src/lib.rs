@@ -14,6 +14,7 @@
 #[doc(hidden)]
 pub mod print;
 
+mod certs;
 pub mod cli;
 pub mod executor;
 mod fnv;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What each module may use. Utilities (`fnv`, `parallel`, `suggest`, the print macros) are open to all;
+/// What each module may use. Utilities (`certs`, `fnv`, `parallel`, `suggest`, the print macros) are open to all;
 /// `cli` may use everything.
 fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
@@ -34,7 +34,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
-const UTILITIES: &[&str] = &["fnv", "parallel", "print", "suggest"];
+const UTILITIES: &[&str] = &["certs", "fnv", "parallel", "print", "suggest"];
 
 /// One `crate::` reference: in `file` at `line`, module `from` uses `to`.
 #[derive(Debug)]

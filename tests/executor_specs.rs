@@ -178,3 +178,71 @@ fn run_takes_e_and_refuses_options_it_does_not_know() {
         .stdout("it-ok\n");
     env.ok(&["stop", "jobs", "x1"]);
 }
+
+#[test]
+fn a_remote_executor_s_ca_file_and_timeouts_are_checked_with_their_place() {
+    let env = Env::new();
+    std::fs::write(env.work().join("key.pem"), "not a certificate\n").expect("written");
+    for (executor, expected) in [
+        (
+            "    ca_file: missing.pem\n",
+            "mrsm-jobs.yaml:5:14: ca_file: cannot read ",
+        ),
+        ("    ca_file: key.pem\n", "mrsm-jobs.yaml:5:14: ca_file: "),
+        (
+            "    timeout: soon\n",
+            "mrsm-jobs.yaml:5:14: bad duration \"soon\"",
+        ),
+        (
+            "    connect_timeout: 0s\n",
+            "mrsm-jobs.yaml:5:22: a timeout must be more than zero",
+        ),
+        (
+            "    kind: slurm\n    timeout: 5s\n",
+            "`timeout` belongs to a remote executor",
+        ),
+    ] {
+        let url = match executor.contains("slurm") {
+            true => "",
+            false => "    url: https://127.0.0.1:8443\n",
+        };
+        spec(
+            &env,
+            &format!("project: p\nexecutors:\n  prod:\n{url}{executor}jobs: {{}}\n"),
+        );
+        env.mrsm()
+            .arg("validate")
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(expected));
+    }
+    // The file names where it is and says what is wrong with it.
+    spec(
+        &env,
+        "project: p\nexecutors:\n  prod:\n    url: https://127.0.0.1:8443\n    ca_file: key.pem\njobs: {}\n",
+    );
+    env.mrsm()
+        .arg("validate")
+        .assert()
+        .stderr(predicate::str::contains("key.pem: no certificate in it"));
+    // The settings file's keys are checked with their place too.
+    let config = env.work().join("config.toml");
+    for (text, expected) in [
+        (
+            "[executors.prod]\nurl = \"https://h\"\nca_file = \"missing.pem\"\n",
+            "config.toml:3:1: executor \"prod\": ca_file: cannot read ",
+        ),
+        (
+            "[executors.prod]\nurl = \"https://h\"\ntimeout = \"soon\"\n",
+            "config.toml:3:11: bad duration \"soon\"",
+        ),
+    ] {
+        std::fs::write(&config, text).expect("written");
+        env.mrsm()
+            .env("MRSM_CONFIG", &config)
+            .args(["show", "jobs"])
+            .assert()
+            .code(1)
+            .stderr(predicate::str::contains(expected));
+    }
+}

@@ -113,13 +113,16 @@ How long a supervisor may take to start (default: 10s).
 .TP
 \fBNO_COLOR\fR
 No colours in logs.
+.TP
+\fBSSL_CERT_FILE\fR, \fBSSL_CERT_DIR\fR
+Certificates that \fBapi:\fR executors without a \fBca_file\fR trust over HTTPS, in place of the system's.
 .SH FILES
 .TP
 \fBmrsm\-jobs.yaml\fR
 The spec file \fBup\fR, \fBdown\fR, \fBps\fR, \fBdiff\fR and \fBlogs\fR read by default.
 .TP
 \fBconfig.toml\fR
-Machine settings: \fBroot_dir\fR, and \fB[executors.NAME]\fR tables (\fBurl\fR, \fBtoken\fR) that name the executors \fBapi:NAME\fR.
+Machine settings: \fBroot_dir\fR, and \fB[executors.NAME]\fR tables (\fBurl\fR, \fBtoken\fR, \fBca_file\fR, \fBtimeout\fR, \fBconnect_timeout\fR) that name the executors \fBapi:NAME\fR.
 .TP
 \fB$MRSM_ROOT_DIR/jobs/NAME/\fR, \fB$MRSM_ROOT_DIR/logs/NAME.log\fR
 A job's definition, state, run history and control socket; its log and rotated logs.
@@ -165,12 +168,14 @@ pub fn man(args: &ManArgs) -> anyhow::Result<i32> {
 /// `__job-names`: every job's name on every executor, one per line (for completion;
 /// an executor out of reach is skipped silently).
 pub fn job_names() -> anyhow::Result<i32> {
-    let mut names = Vec::new();
-    for (_, executor) in super::registry()?.all() {
-        if let Ok(jobs) = executor.list(None) {
-            names.extend(jobs.into_iter().map(|j| j.name));
-        }
-    }
+    let executors = super::registry()?.all();
+    // All at once: a remote that does not answer delays Tab by its timeout, once.
+    let mut names: Vec<String> = crate::executor::list_each(&executors, None)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|j| j.name)
+        .collect();
     names.sort();
     names.dedup();
     for name in names {

@@ -355,23 +355,23 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
     // A job whose definition cannot be read has no known project: it is shown to
     // every project rather than to none.
     let listing = project::project_jobs(&registry, &project, true);
-    for (label, e) in &listing.unreachable {
-        err!("warning: executor {label}: cannot list its jobs: {e}");
+    let unreachable: Vec<render::Unreachable> = listing
+        .unreachable
+        .into_iter()
+        .map(|(label, e)| (label, e.reason()))
+        .collect();
+    for (label, reason) in &unreachable {
+        err!("warning: executor {label}: cannot list its jobs: {reason}");
     }
     let jobs: Vec<JobInfo> = listing.jobs.into_iter().map(|f| f.info).collect();
     let executors = registry.labels().len() > 1;
     if args.json {
         out!("{}", serde_json::to_string_pretty(&jobs)?);
-    } else if jobs.is_empty() && listing.unreachable.is_empty() {
+    } else if jobs.is_empty() && unreachable.is_empty() {
         out!("No jobs in project {project:?}.");
     } else if jobs.is_empty() {
         out!("No jobs in project {project:?} on the executors that answered.");
     } else {
-        let unreachable: Vec<render::Unreachable> = listing
-            .unreachable
-            .iter()
-            .map(|(label, e)| (label.clone(), e.to_string()))
-            .collect();
         out_part!("{}", render::jobs_table(&jobs, executors, &unreachable));
     }
     Ok(0)

@@ -160,41 +160,34 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
         }
         None => super::registry()?.all(),
     };
+    let several = executors.len() > 1;
+    // Every executor asked at once: a silent one costs its timeout, once.
+    let answers = crate::parallel::each(&executors, |(_, executor)| {
+        look_up(executor.as_ref(), &args.names, several)
+    });
     let mut code = 0;
     let mut jobs: Vec<JobInfo> = Vec::new();
     let mut unreachable: Vec<render::Unreachable> = Vec::new();
-    for (label, executor) in &executors {
-        let found = if args.names.is_empty() {
-            match executor.list(None) {
-                Ok(found) => found,
-                // One executor out of reach is a warning, not the end of the listing.
-                Err(e) if executors.len() > 1 => {
-                    err!("warning: executor {label}: cannot list its jobs: {e}");
-                    unreachable.push((label.clone(), e.reason()));
-                    continue;
-                }
-                Err(e) => return Err(e.into()),
+    for ((label, _), answer) in executors.iter().zip(answers) {
+        let (found, errors) = match answer {
+            Ok(found) => found,
+            // One executor out of reach is a warning, not the end of the listing.
+            Err(e) if several => {
+                let what = match args.names.is_empty() {
+                    true => "list",
+                    false => "look up",
+                };
+                let reason = e.reason();
+                err!("warning: executor {label}: cannot {what} its jobs: {reason}");
+                unreachable.push((label.clone(), reason));
+                continue;
             }
-        } else {
-            let mut found = Vec::new();
-            for name in &args.names {
-                match executor.get(name) {
-                    Ok(info) => found.push(info),
-                    Err(ExecutorError::NotFound(_)) if executors.len() > 1 => {}
-                    // Out of reach: a warning, as when listing, and the others shown.
-                    Err(e) if executors.len() > 1 && e.kind() == ErrorKind::Unavailable => {
-                        err!("warning: executor {label}: cannot look up its jobs: {e}");
-                        unreachable.push((label.clone(), e.reason()));
-                        break;
-                    }
-                    Err(e) => {
-                        err!("error: {e}");
-                        code = 1;
-                    }
-                }
-            }
-            found
+            Err(e) => return Err(e.into()),
         };
+        for e in errors {
+            err!("error: {e}");
+            code = 1;
+        }
         jobs.extend(found.into_iter().map(|mut info| {
             // A named Slurm executor's job listed by the built-in one keeps its name.
             if !info.executor.starts_with(&format!("{label}:")) {
@@ -203,7 +196,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
             info
         }));
     }
-    if executors.len() > 1 {
+    if several {
         for name in &args.names {
             if !jobs.iter().any(|j| j.name == name.as_str()) {
                 err!("error: {}", ExecutorError::NotFound(name.to_string()));
@@ -216,12 +209,33 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     } else if jobs.is_empty() && unreachable.is_empty() && code == 0 {
         out!("No jobs.");
     } else if !jobs.is_empty() || !unreachable.is_empty() {
-        out_part!(
-            "{}",
-            render::jobs_table(&jobs, executors.len() > 1, &unreachable)
-        );
+        out_part!("{}", render::jobs_table(&jobs, several, &unreachable));
     }
     Ok(code)
+}
+
+/// What one executor says to `show jobs`: its jobs (or the named ones it has) and
+/// the errors about names; an executor out of reach is an error of its own. With
+/// `several` executors asked, a name one of them does not have is no error.
+fn look_up(
+    executor: &dyn Executor,
+    names: &[JobName],
+    several: bool,
+) -> Result<(Vec<JobInfo>, Vec<ExecutorError>), ExecutorError> {
+    if names.is_empty() {
+        return Ok((executor.list(None)?, Vec::new()));
+    }
+    let mut found = Vec::new();
+    let mut errors = Vec::new();
+    for name in names {
+        match executor.get(name) {
+            Ok(info) => found.push(info),
+            Err(ExecutorError::NotFound(_)) if several => {}
+            Err(e) if e.kind() == ErrorKind::Unavailable => return Err(e),
+            Err(e) => errors.push(e),
+        }
+    }
+    Ok((found, errors))
 }
 
 /// `show runs NAME`.

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::executor::{Executor, ExecutorError, Registry, DEFAULT_LABEL};
+use crate::executor::{list_each, Executor, ExecutorError, Registry, DEFAULT_LABEL};
 use crate::logs::{write_line, Cursor, LogLine, Selection, Style};
 
 /// Where formatted lines go (whole lines, newline included); false: stop.
@@ -84,12 +84,20 @@ pub fn show_project(
         let mut printing = Vec::new();
         // Jobs kept in the local root (`local`, `slurm`) are the local multiplexer's.
         let here = registry.get(DEFAULT_LABEL).ok().and_then(|e| e.home());
+        let elsewhere: Vec<(String, Arc<dyn Executor>)> = registry
+            .all()
+            .into_iter()
+            .filter(|(label, executor)| {
+                label != DEFAULT_LABEL && (here.is_none() || executor.home() != here)
+            })
+            .collect();
         loop {
-            for (label, executor) in registry.all() {
-                if label == DEFAULT_LABEL || (here.is_some() && executor.home() == here) {
-                    continue;
-                }
-                let jobs = match executor.list(Some(&project)) {
+            // All at once: one executor that does not answer holds up the others'
+            // followers by its timeout, once.
+            let answers = list_each(&elsewhere, Some(&project));
+            for ((label, executor), answer) in elsewhere.iter().zip(answers) {
+                let (label, executor) = (label.clone(), executor.clone());
+                let jobs = match answer {
                     Ok(jobs) => {
                         warned.remove(&label);
                         jobs

@@ -11,11 +11,11 @@ mod spawn;
 mod unavailable;
 pub mod wire;
 
-pub use api::ApiExecutor;
+pub use api::{ApiExecutor, ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;
-pub use registry::{Registry, Remote, DEFAULT_LABEL, SLURM_LABEL};
+pub use registry::{list_each, Registry, Remote, DEFAULT_LABEL, SLURM_LABEL};
 pub use unavailable::Unavailable;
 
 use std::time::Duration;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::api::ApiExecutor;
+use super::api::{ApiExecutor, ClientOptions};
 use super::unavailable::Unavailable;
 use super::{Executor, ExecutorError, LocalExecutor};
 use crate::job::SlurmOptions;
@@ -17,6 +17,9 @@ pub struct Remote {
     pub name: String,
     pub url: String,
     pub token: Option<String>,
+    /// Deadlines and trusted certificates; what the spec leaves out comes from the
+    /// settings file's entry for the same server, if any.
+    pub options: ClientOptions,
 }
 
 impl std::fmt::Debug for Remote {
@@ -34,6 +37,25 @@ impl std::fmt::Debug for Remote {
 fn same_url(a: &str, b: &str) -> bool {
     let norm = |u: &str| u.trim().trim_end_matches('/').to_ascii_lowercase();
     norm(a) == norm(b)
+}
+
+/// Each executor's jobs (the project's, or all), in the order given, every
+/// executor asked at once: one that is slow to answer holds the listing up by its
+/// own timeout, not by the sum of everyone's.
+pub fn list_each(
+    executors: &[(String, Arc<dyn Executor>)],
+    project: Option<&str>,
+) -> Vec<Result<Vec<crate::job::JobInfo>, ExecutorError>> {
+    crate::parallel::each(executors, |(_, executor)| executor.list(project))
+}
+
+/// How the settings file says to reach a remote executor.
+fn client_options(settings: &ExecutorSettings) -> ClientOptions {
+    ClientOptions {
+        connect_timeout: settings.connect_timeout,
+        timeout: settings.timeout,
+        ca_file: settings.ca_file.clone(),
+    }
 }
 
 /// The label of the executor used when none is named.
@@ -78,6 +100,7 @@ impl Registry {
                 remote.url.as_deref(),
                 remote.token.clone(),
                 remote.allow_plain_http,
+                client_options(remote),
             );
         }
         registry.remote_settings = settings.executors.clone();
@@ -125,13 +148,14 @@ impl Registry {
         url: Option<&str>,
         token: Option<String>,
         allow_plain_http: bool,
+        options: ClientOptions,
     ) {
         let label = format!("api:{name}");
         let executor: Arc<dyn Executor> = match url.map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {
                 match super::api::plain_http_problem(url, token.is_some(), allow_plain_http) {
                     Some(problem) => Arc::new(Unavailable::new(&label, &problem)),
-                    None => Arc::new(ApiExecutor::new(&label, url, token)),
+                    None => Arc::new(ApiExecutor::with_options(&label, url, token, options)),
                 }
             }
             None => Arc::new(Unavailable::new(&label, "it has no url")),
@@ -155,9 +179,10 @@ impl Registry {
     }
 
     /// This registry with the remote executors a spec declares added: the spec's
-    /// `url` and `token`; the settings file's token (and its `allow_plain_http`)
-    /// only when the spec gives none and names the same URL, so that a spec file
-    /// can never send the machine's token somewhere else.
+    /// `url`, `token`, deadlines and `ca_file`; the settings file's token (and its
+    /// `allow_plain_http`, deadlines and `ca_file`) only where the spec gives none
+    /// and names the same URL, so that a spec file can never send the machine's
+    /// token somewhere else.
     pub fn with_remotes(&self, declared: &[Remote]) -> Registry {
         let mut registry = self.clone();
         for remote in declared {
@@ -167,7 +192,11 @@ impl Registry {
                 .clone()
                 .or_else(|| same_server.and_then(|s| s.token.clone()));
             let allow = same_server.is_some_and(|s| s.allow_plain_http);
-            registry.declare_remote(&remote.name, Some(&remote.url), token, allow);
+            let options = match same_server {
+                Some(settings) => remote.options.clone().or(&client_options(settings)),
+                None => remote.options.clone(),
+            };
+            registry.declare_remote(&remote.name, Some(&remote.url), token, allow, options);
             // One server under two names would show its jobs twice, and a plan
             // would delete them under one name to create them under the other:
             // the spec's name is the one.
@@ -279,7 +308,7 @@ mod tests {
             ExecutorSettings {
                 url: Some("http://127.0.0.1:8000/".into()),
                 token: Some("mrsm_secret".into()),
-                allow_plain_http: false,
+                ..ExecutorSettings::default()
             },
         );
         let registry = Registry::standard(Root::at(dir.path()), &settings);
@@ -288,6 +317,7 @@ mod tests {
                 name: "prod".into(),
                 url: url.into(),
                 token: None,
+                options: ClientOptions::default(),
             }])
         };
         assert!(declared("http://127.0.0.1:45999").get("api:prod").is_ok());
@@ -296,6 +326,7 @@ mod tests {
             name: "same".into(),
             url: "http://127.0.0.1:8000".into(),
             token: None,
+            options: ClientOptions::default(),
         }]);
         assert_eq!(twin.labels(), vec!["api:same", "local", "slurm"]);
         assert_eq!(

@@ -18,7 +18,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::executor::{
-    CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions, DEFAULT_LABEL,
+    ClientOptions, CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions,
+    DEFAULT_LABEL,
 };
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{DeclaredExecutor, Desired, DesiredJob};
@@ -153,9 +154,10 @@ impl Actual {
     }
 }
 
-/// Lists every executor of `registry` once (the project's jobs only) and reads
-/// the stored definitions of changed jobs. An executor that cannot be listed is
-/// recorded as unreachable, never treated as empty.
+/// Lists every executor of `registry` once (the project's jobs only), all at once,
+/// and reads the stored definitions of changed jobs. An executor that cannot be
+/// listed (it refused, or did not answer in time) is recorded as unreachable,
+/// never treated as empty.
 pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
     let mut actual = Actual::default();
     let mut labels = registry.labels();
@@ -169,52 +171,72 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
             actual.homes.insert(label.clone(), home);
         }
     }
-    for label in labels {
-        let listed = registry
-            .get(&label)
-            .and_then(|executor| executor.list(Some(&desired.project)));
-        let mut jobs = match listed {
-            Ok(jobs) => jobs,
+    // Every executor asked at once: one that does not answer costs its timeout
+    // once, not once for each executor before and after it.
+    let found = crate::parallel::each(&labels, |label| listed(desired, registry, label));
+    for (label, found) in labels.into_iter().zip(found) {
+        match found {
+            Ok(jobs) => actual.jobs.extend(jobs),
+            // Said once, without the executor's name in front again.
             Err(e) => {
-                // Said once, without the executor's name in front again.
                 actual.unreachable.insert(label, e.reason());
-                continue;
-            }
-        };
-        // A declared name held by a job of another project (or none) is a conflict:
-        // asked for by name, since a project's listing leaves such jobs out.
-        for job in desired.jobs.iter().filter(|j| j.executor == label) {
-            if !jobs.iter().any(|j| j.name == job.spec.name) {
-                if let Ok(other) = registry.get(&label).and_then(|e| e.get(&job.spec.name)) {
-                    jobs.push(other);
-                }
             }
         }
-        jobs.retain(|info| !registry.listed_for_another(&label, info));
-        actual.jobs.extend(jobs.into_iter().map(|mut info| {
-            info.executor = label.clone();
-            info
-        }));
     }
     if mode == Mode::Full {
-        for job in &desired.jobs {
-            let changed = actual.jobs.iter().any(|current| {
-                current.name == job.spec.name
-                    && current.executor == job.executor
-                    && current.project.as_deref() == Some(desired.project.as_str())
-                    && current.spec_hash.as_deref() != Some(job.spec_hash.as_str())
-            });
-            if changed {
-                if let Ok(spec) = registry
-                    .get(&job.executor)
-                    .and_then(|e| e.spec(&job.spec.name))
-                {
-                    actual.old_specs.insert(job.spec.name.clone(), spec);
-                }
+        let changed: Vec<&DesiredJob> = desired
+            .jobs
+            .iter()
+            .filter(|job| {
+                actual.jobs.iter().any(|current| {
+                    current.name == job.spec.name
+                        && current.executor == job.executor
+                        && current.project.as_deref() == Some(desired.project.as_str())
+                        && current.spec_hash.as_deref() != Some(job.spec_hash.as_str())
+                })
+            })
+            .collect();
+        let specs = crate::parallel::each(&changed, |job| {
+            registry
+                .get(&job.executor)
+                .and_then(|e| e.spec(&job.spec.name))
+        });
+        for (job, spec) in changed.into_iter().zip(specs) {
+            if let Ok(spec) = spec {
+                actual.old_specs.insert(job.spec.name.clone(), spec);
             }
         }
     }
     actual
+}
+
+/// The project's jobs on executor `label`, labelled with it, and the jobs of
+/// another project (or none) that hold names the project declares there: a
+/// project's listing leaves those out, so they are asked for by name, to be
+/// reported as conflicts.
+fn listed(
+    desired: &Desired,
+    registry: &Registry,
+    label: &str,
+) -> Result<Vec<JobInfo>, ExecutorError> {
+    let executor = registry.get(label)?;
+    let mut jobs = executor.list(Some(&desired.project))?;
+    let missing: Vec<&str> = desired
+        .jobs
+        .iter()
+        .filter(|j| j.executor == label && !jobs.iter().any(|found| found.name == j.spec.name))
+        .map(|j| j.spec.name.as_str())
+        .collect();
+    let others = crate::parallel::each(&missing, |name| executor.get(name));
+    jobs.extend(others.into_iter().flatten());
+    jobs.retain(|info| !registry.listed_for_another(label, info));
+    Ok(jobs
+        .into_iter()
+        .map(|mut info| {
+            info.executor = label.to_string();
+            info
+        })
+        .collect())
 }
 
 /// Compares what is declared with what every executor holds.
@@ -359,6 +381,11 @@ pub fn with_declared(registry: &Registry, declared: &[DeclaredExecutor]) -> Regi
             name: d.name.clone(),
             url: d.url.clone(),
             token: d.token.clone(),
+            options: ClientOptions {
+                connect_timeout: d.connect_timeout,
+                timeout: d.timeout,
+                ca_file: d.ca_file.clone(),
+            },
         })
         .collect();
     let mut registry = registry.with_remotes(&remotes);

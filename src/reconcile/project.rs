@@ -7,8 +7,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::executor::{
-    locate_mrsm_binary, CreateOptions, DeleteOptions, Executor, ExecutorError, LocalExecutor,
-    Registry, StopOptions,
+    list_each, locate_mrsm_binary, CreateOptions, DeleteOptions, Executor, ExecutorError,
+    LocalExecutor, Registry, StopOptions,
 };
 use crate::job::{shell_join, DesiredState, JobInfo, JobSpec, JobStatus, RestartPolicy};
 
@@ -130,15 +130,18 @@ pub struct Listing {
     pub unreachable: Vec<(String, ExecutorError)>,
 }
 
-/// The project's jobs on every executor of `registry` as they are now; `broken`
-/// adds jobs whose owner cannot be read (every project is shown those).
+/// The project's jobs on every executor of `registry` as they are now (every
+/// executor asked at once); `broken` adds jobs whose owner cannot be read (every
+/// project is shown those).
 pub fn project_jobs(registry: &Registry, project: &str, broken: bool) -> Listing {
     let mut listing = Listing {
         jobs: Vec::new(),
         unreachable: Vec::new(),
     };
-    for (label, executor) in registry.all() {
-        let jobs = match executor.list(Some(project)) {
+    let executors = registry.all();
+    let answers = list_each(&executors, Some(project));
+    for ((label, executor), answer) in executors.into_iter().zip(answers) {
+        let jobs = match answer {
             Ok(jobs) => jobs,
             Err(e) => {
                 listing.unreachable.push((label, e));
@@ -259,14 +262,25 @@ pub fn delete_jobs(
         report(result);
     }
     if purge {
-        for (label, executor) in registry.all() {
-            if unreachable.contains(&label) {
-                continue;
-            }
-            match executor.kept_jobs(Some(project)) {
+        let reachable: Vec<(String, Arc<dyn Executor>)> = registry
+            .all()
+            .into_iter()
+            .filter(|(label, _)| !unreachable.contains(label))
+            .collect();
+        let kept = crate::parallel::each(&reachable, |(_, executor)| {
+            executor.kept_jobs(Some(project))
+        });
+        // Executors of one home (`local` and `slurm`) keep the same data: each
+        // name is removed once.
+        let mut removed = std::collections::HashSet::new();
+        for ((label, executor), kept) in reachable.into_iter().zip(kept) {
+            let home = executor.home().unwrap_or_else(|| label.clone());
+            match kept {
                 Ok(names) => {
                     for name in names {
-                        report(said(executor.delete(&name, &options), &label));
+                        if removed.insert((home.clone(), name.clone())) {
+                            report(said(executor.delete(&name, &options), &label));
+                        }
                     }
                 }
                 Err(error) => report(Err(ProjectError::Unlisted { label, error })),

@@ -5,20 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use indexmap::IndexMap;
 
 use super::error::SpecError;
+use super::executors::{Declared, WrittenExecutor};
 use super::fields::{at, lift, At, Fields};
 use super::interpolate::{interpolate_noting, parse_env_file, Vars};
 use super::raw::{self, RawCommand, RawFile, RawPaths};
 use super::{project_from_dir, spec_hash, DeclaredExecutor, Desired, DesiredJob, StateWord};
 use crate::job::parse_size;
 use crate::job::split_chain;
-use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName, SlurmOptions};
-
-/// A named executor the files declare, with its Slurm options when it is a cluster.
-type Declared = (String, Option<SlurmOptions>);
+use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
 use crate::suggest::did_you_mean;
 
 /// One spec file's text.
@@ -131,12 +130,12 @@ impl Loader {
         SpecError::at(&source.path, &source.text, at.line, at.column, message)
     }
 
-    fn error<T>(&mut self, at: &At<T>, message: impl Into<String>) {
+    pub(super) fn error<T>(&mut self, at: &At<T>, message: impl Into<String>) {
         let e = self.place(at, message);
         self.errors.push(e);
     }
 
-    fn warn<T>(&mut self, at: &At<T>, message: impl Into<String>) {
+    pub(super) fn warn<T>(&mut self, at: &At<T>, message: impl Into<String>) {
         let w = self.place(at, message);
         if !self.warnings.contains(&w) {
             self.warnings.push(w);
@@ -144,7 +143,7 @@ impl Loader {
     }
 
     /// The column where the text of a scalar starts (after an opening quote).
-    fn text_column<T>(&self, at: &At<T>) -> usize {
+    pub(super) fn text_column<T>(&self, at: &At<T>) -> usize {
         let line = self.sources[at.file]
             .text
             .lines()
@@ -164,7 +163,7 @@ impl Loader {
         }
     }
 
-    fn dir(&self, file: usize) -> PathBuf {
+    pub(super) fn dir(&self, file: usize) -> PathBuf {
         dir_of(&self.sources[file].path)
     }
 
@@ -172,14 +171,7 @@ impl Loader {
     pub fn run(&mut self, project_override: Option<&str>) -> Option<Desired> {
         let options = serde_saphyr::options! { strict_booleans: true };
         let mut project: Option<At<String>> = None;
-        // Name, url and token as written, and a Slurm executor's options.
-        type Written = (
-            At<String>,
-            Option<At<String>>,
-            Option<At<String>>,
-            Option<SlurmOptions>,
-        );
-        let mut executors: Vec<Written> = Vec::new();
+        let mut executors: Vec<WrittenExecutor> = Vec::new();
         let mut defaults = Fields::default();
         // Name (where first declared) and fields, in declaration order.
         let mut jobs: IndexMap<String, (At<String>, Fields)> = IndexMap::new();
@@ -227,12 +219,8 @@ impl Loader {
             }
             project = lift(raw.project, file).or(project);
             for (name, executor) in raw.executors.unwrap_or_default() {
-                let name = at(name, file);
-                let executor = at(executor, file);
-                let url = lift(executor.value.url.clone(), file);
-                let token = lift(executor.value.token.clone(), file);
-                let slurm = self.check_executor(&name, executor.value, file);
-                executors.push((name, url, token, slurm));
+                let written = self.check_executor(at(name, file), executor.value, file);
+                executors.push(written);
             }
             if let Some(d) = raw.defaults {
                 defaults = Fields::from_raw(d, file).over(defaults);
@@ -288,23 +276,12 @@ impl Loader {
         };
         let executor_names: Vec<Declared> = executors
             .iter()
-            .map(|e| (e.0.value.clone(), e.3.clone()))
+            .map(|e| (e.name.value.clone(), e.slurm.clone()))
             .collect();
-        let mut declared = Vec::new();
-        for (name, url, token, slurm) in &executors {
-            declared.push(DeclaredExecutor {
-                slurm: slurm.clone(),
-                name: name.value.clone(),
-                url: url
-                    .as_ref()
-                    .and_then(|u| self.text(u, &vars))
-                    .unwrap_or_default(),
-                token: token
-                    .as_ref()
-                    .and_then(|t| self.text(t, &vars))
-                    .filter(|t| !t.is_empty()),
-            });
-        }
+        let declared: Vec<DeclaredExecutor> = executors
+            .iter()
+            .map(|written| self.declared(written, &vars))
+            .collect();
         let mut desired = Vec::new();
         for (_, (name, fields)) in jobs {
             let own_restart = fields.restart.clone();
@@ -328,83 +305,6 @@ impl Loader {
         })
     }
 
-    /// Checks a named executor's keys; a Slurm executor's options are returned.
-    fn check_executor(
-        &mut self,
-        name: &At<String>,
-        executor: raw::RawExecutor,
-        file: usize,
-    ) -> Option<SlurmOptions> {
-        if ["local", "slurm"].contains(&name.value.as_str()) {
-            self.error(
-                name,
-                format!(
-                    "`{}` is a built-in executor: name this one otherwise (e.g. `cluster`)",
-                    name.value
-                ),
-            );
-        }
-        let kind = lift(executor.kind.clone(), file);
-        match kind.as_ref().map(|k| k.value.as_str()) {
-            Some("slurm") => {
-                for (key, given) in [("url", &executor.url), ("token", &executor.token)] {
-                    if given.is_some() {
-                        self.error(
-                            name,
-                            format!("executor `{}` is a Slurm cluster (`kind: slurm`): `{key}` belongs to a remote executor (`kind: api`)", name.value),
-                        );
-                    }
-                }
-                let options = executor.slurm_options();
-                if let Some(problem) = options.problem() {
-                    self.error(name, format!("executor `{}`: {problem}", name.value));
-                }
-                return Some(options);
-            }
-            Some("api") | None => {}
-            Some(other) => {
-                let kind = kind.clone().unwrap_or_else(|| name.clone());
-                self.error(
-                    &kind,
-                    format!("unknown executor kind {other:?}: expected api (a remote mrsm serve, the default) or slurm"),
-                );
-                return None;
-            }
-        }
-        if executor.has_slurm_options() {
-            self.error(
-                name,
-                format!(
-                    "executor `{}` has Slurm options: add `kind: slurm` (it then needs no `url`)",
-                    name.value
-                ),
-            );
-        }
-        match lift(executor.url, file) {
-            None => self.error(name, format!("executor `{}` has no `url`", name.value)),
-            Some(url)
-                if !(url.value.starts_with("http://")
-                    || url.value.starts_with("https://")
-                    || url.value.contains("${")) =>
-            {
-                self.error(
-                    &url,
-                    format!(
-                        "bad url {:?}: expected http://HOST:PORT or https://…",
-                        url.value
-                    ),
-                )
-            }
-            Some(_) => {}
-        }
-        if let Some(token) = lift(executor.token, file) {
-            if token.value.trim().is_empty() {
-                self.error(&token, "the token is empty");
-            }
-        }
-        None
-    }
-
     /// The environment over the `.env` file beside the first spec file.
     fn variables(&mut self) -> Option<Vars> {
         let dotenv_path = self.dir(0).join(".env");
@@ -425,7 +325,7 @@ impl Loader {
 
     /// Interpolates a string value, reporting errors (and unset variables, as
     /// warnings) at their place.
-    fn text(&mut self, value: &At<String>, vars: &Vars) -> Option<String> {
+    pub(super) fn text(&mut self, value: &At<String>, vars: &Vars) -> Option<String> {
         let mut unset = Vec::new();
         let result = interpolate_noting(&value.value, vars, &mut |offset, name| {
             unset.push((offset, name.to_string()))
@@ -445,6 +345,22 @@ impl Loader {
             Err((offset, message)) => {
                 let column = column_of(self, offset);
                 self.error(&value.place_at(column), message);
+                None
+            }
+        }
+    }
+
+    /// A duration as written (`10s`, `500ms`); one that is not is an error at its
+    /// place.
+    pub(super) fn duration(&mut self, value: &At<String>, vars: &Vars) -> Option<Duration> {
+        let text = self.text(value, vars)?;
+        match humantime::parse_duration(&text) {
+            Ok(d) => Some(d),
+            Err(e) => {
+                self.error(
+                    value,
+                    format!("bad duration {text:?}: {e} (expected e.g. 10s or 500ms)"),
+                );
                 None
             }
         }
@@ -562,16 +478,8 @@ impl Loader {
         if let Some(signal) = self.parsed::<SignalName>(&f.stop_signal, vars, &[]) {
             spec.stop.signal = signal;
         }
-        if let Some(t) = &f.stop_timeout {
-            if let Some(text) = self.text(t, vars) {
-                match humantime::parse_duration(&text) {
-                    Ok(d) => spec.stop.timeout = d,
-                    Err(e) => self.error(
-                        t,
-                        format!("bad duration {text:?}: {e} (expected e.g. 10s or 500ms)"),
-                    ),
-                }
-            }
+        if let Some(timeout) = f.stop_timeout.as_ref().and_then(|t| self.duration(t, vars)) {
+            spec.stop.timeout = timeout;
         }
         if let Some(size) = &f.max_size {
             if let Some(text) = self.text(size, vars) {
@@ -599,101 +507,6 @@ impl Loader {
                 }
             }
         }
-    }
-
-    /// The executor's label: one the machine knows, `slurm:NAME` for a Slurm
-    /// executor the files declare, or `api:NAME` for a `NAME` (or `api:NAME`) that
-    /// the files or the machine declare.
-    fn executor(&mut self, f: &Fields, vars: &Vars, executors: &[Declared]) -> String {
-        let Some(e) = &f.executor else {
-            return "local".to_string();
-        };
-        let label = self.text(e, vars).unwrap_or_default();
-        if self.known_executors.contains(&label) {
-            return label;
-        }
-        let name = label
-            .strip_prefix("api:")
-            .or_else(|| label.strip_prefix("slurm:"))
-            .unwrap_or(&label);
-        if let Some((d, slurm)) = executors.iter().find(|(d, _)| d == name) {
-            return match slurm {
-                Some(_) => format!("slurm:{d}"),
-                None => format!("api:{d}"),
-            };
-        }
-        let remote = format!("api:{name}");
-        if self.known_executors.contains(&remote) {
-            return remote;
-        }
-        let mut known: Vec<String> = self.known_executors.clone();
-        known.extend(executors.iter().map(|(d, slurm)| match slurm {
-            Some(_) => format!("slurm:{d}"),
-            None => format!("api:{d}"),
-        }));
-        known.sort();
-        known.dedup();
-        // `prod` is as good as `api:prod`, so both are suggestions.
-        let words: Vec<&str> = known
-            .iter()
-            .flat_map(|k| {
-                let short = k
-                    .strip_prefix("api:")
-                    .or_else(|| k.strip_prefix("slurm:"))
-                    .unwrap_or(k);
-                [k.as_str(), short]
-            })
-            .collect();
-        let hint = did_you_mean(&label, &words)
-            .map(|k| format!("; did you mean `{k}`?"))
-            .unwrap_or_default();
-        self.error(
-            e,
-            format!(
-                "unknown executor {label:?}: expected one of {}{hint}",
-                known.join(", ")
-            ),
-        );
-        label
-    }
-
-    /// The Slurm options of a job on a Slurm executor: the executor's, with the
-    /// job's own `slurm:` over them. `slurm:` on a job that runs elsewhere is an
-    /// error: it would silently do nothing.
-    fn slurm(
-        &mut self,
-        f: &Fields,
-        executor: &str,
-        executors: &[Declared],
-    ) -> Option<SlurmOptions> {
-        let own = f.slurm.as_ref();
-        let base = match executor.strip_prefix("slurm:") {
-            Some(name) => executors
-                .iter()
-                .find(|(d, _)| d == name)
-                .and_then(|(_, s)| s.clone()),
-            None if executor == "slurm" => Some(SlurmOptions::default()),
-            None => {
-                if let Some(own) = own {
-                    self.error(
-                        own,
-                        format!("`slurm` options apply to jobs on a Slurm executor, and this job's executor is {executor}: add `executor: slurm`"),
-                    );
-                }
-                return None;
-            }
-        }?;
-        let options = match own {
-            Some(own) => base.overlaid(&own.value),
-            None => base,
-        };
-        if let Some(problem) = options.problem() {
-            match own {
-                Some(own) => self.error(own, problem),
-                None => self.error(f.executor.as_ref()?, problem),
-            }
-        }
-        Some(options)
     }
 
     /// The working directory: `cwd` against the file that wrote it, else the

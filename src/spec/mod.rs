@@ -3,6 +3,7 @@
 //! produce the desired jobs. Every error names the file, line and column.
 
 mod error;
+mod executors;
 mod fields;
 mod interpolate;
 mod loader;
@@ -51,6 +52,12 @@ pub struct DeclaredExecutor {
     pub name: String,
     pub url: String,
     pub token: Option<String>,
+    /// PEM certificates trusted for this server instead of the system's (absolute).
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Longest wait for an ordinary answer of this server.
+    pub timeout: Option<std::time::Duration>,
+    /// Longest wait for a connection to it.
+    pub connect_timeout: Option<std::time::Duration>,
     /// The options every job on it gets (a Slurm executor); none for a remote one.
     pub slurm: Option<crate::job::SlurmOptions>,
 }

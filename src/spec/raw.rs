@@ -70,6 +70,9 @@ pub struct RawExecutor {
     pub kind: Option<Spanned<String>>,
     pub url: Option<Spanned<String>>,
     pub token: Option<Spanned<String>>,
+    pub ca_file: Option<Spanned<String>>,
+    pub timeout: Option<Spanned<String>>,
+    pub connect_timeout: Option<Spanned<String>>,
     pub partition: Option<String>,
     pub account: Option<String>,
     pub qos: Option<String>,
@@ -93,6 +96,17 @@ impl RawExecutor {
             gres: self.gres.clone(),
             extra: self.extra.clone().unwrap_or_default(),
         }
+    }
+
+    /// The keys of a remote executor, each with whether it is given.
+    pub fn remote_keys(&self) -> [(&'static str, bool); 5] {
+        [
+            ("url", self.url.is_some()),
+            ("token", self.token.is_some()),
+            ("ca_file", self.ca_file.is_some()),
+            ("timeout", self.timeout.is_some()),
+            ("connect_timeout", self.connect_timeout.is_some()),
+        ]
     }
 
     /// Whether any Slurm option is given.
@@ -187,10 +201,13 @@ pub const JOB_KEYS: [&str; 15] = [
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 pub const LOGS_KEYS: [&str; 3] = ["max_size", "keep", "max_line"];
-pub const EXECUTOR_KEYS: [&str; 11] = [
+pub const EXECUTOR_KEYS: [&str; 14] = [
     "kind",
     "url",
     "token",
+    "ca_file",
+    "timeout",
+    "connect_timeout",
     "partition",
     "account",
     "qos",

@@ -141,7 +141,7 @@ struct Slurm {
 #[derive(JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 enum Kind {
-    /// A remote `mrsm serve` (the default): `url` and `token`.
+    /// A remote `mrsm serve` (the default): `url`, `token`, `ca_file` and timeouts.
     Api,
     /// A Slurm cluster: each step runs there with these options.
     Slurm,
@@ -158,6 +158,15 @@ struct Executor {
     url: Option<String>,
     /// Bearer token (use `${VAR}` to keep it out of the file).
     token: Option<String>,
+    /// PEM certificates trusted for this server instead of the system's: the
+    /// private CA that signed its certificate, or a self-signed server's own
+    /// (relative to this file).
+    ca_file: Option<String>,
+    /// Longest wait for an ordinary answer, e.g. 5s (the default); requests that
+    /// wait on purpose (a stop's grace period, following logs) get that on top.
+    timeout: Option<String>,
+    /// Longest wait for a connection, e.g. 3s (the default).
+    connect_timeout: Option<String>,
     partition: Option<String>,
     account: Option<String>,
     qos: Option<String>,

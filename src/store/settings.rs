@@ -11,10 +11,14 @@
 //! [executors.prod]
 //! url = "https://jobs.example.com:8000"
 //! token = "…"
+//! ca_file = "prod-ca.pem"        # relative to this file
+//! timeout = "5s"
+//! connect_timeout = "3s"
 //! ```
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use figment::providers::{Env, Format, Toml};
 use figment::Figment;
@@ -32,6 +36,30 @@ pub struct ExecutorSettings {
     /// trusted network only); without it such an executor is refused.
     #[serde(default)]
     pub allow_plain_http: bool,
+    /// PEM certificates the client trusts for this server instead of the system's
+    /// (a private CA's, or a self-signed server's own); relative to the file.
+    pub ca_file: Option<PathBuf>,
+    /// Longest wait for an ordinary answer (`"5s"`), so a server that accepts
+    /// connections and never answers cannot hold up every command.
+    #[serde(default, deserialize_with = "duration")]
+    pub timeout: Option<Duration>,
+    /// Longest wait for a connection (`"3s"`).
+    #[serde(default, deserialize_with = "duration")]
+    pub connect_timeout: Option<Duration>,
+}
+
+/// A duration as people write it (`5s`, `500ms`, `1m`), more than zero.
+fn duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    match humantime::parse_duration(&text) {
+        Ok(t) if !t.is_zero() => Ok(Some(t)),
+        Ok(_) => Err(serde::de::Error::custom(format!(
+            "bad duration {text:?}: it must be more than zero"
+        ))),
+        Err(e) => Err(serde::de::Error::custom(format!(
+            "bad duration {text:?}: {e} (expected e.g. 5s or 500ms)"
+        ))),
+    }
 }
 
 /// The machine's settings.
@@ -79,17 +107,30 @@ fn check_file(file: &Path) -> Result<(), StoreError> {
         StoreError::Settings(located(file, &text, offset, &message))
     })?;
     for (name, executor) in &settings.executors {
-        let problem = executor_problem(name, executor);
-        if let Some(problem) = problem {
-            // Pointed at where the table names it, as near as the text tells.
-            let offset = text
-                .find(&format!("executors.{name}"))
-                .or_else(|| text.find(&format!("executors.\"{name}\"")))
-                .unwrap_or(0);
-            return Err(StoreError::Settings(located(file, &text, offset, &problem)));
+        // Pointed at where the table names it, as near as the text tells.
+        let table = text
+            .find(&format!("executors.{name}"))
+            .or_else(|| text.find(&format!("executors.\"{name}\"")))
+            .unwrap_or(0);
+        if let Some(problem) = executor_problem(name, executor) {
+            return Err(StoreError::Settings(located(file, &text, table, &problem)));
+        }
+        if let Some(ca_file) = &executor.ca_file {
+            if let Err(problem) = crate::certs::read_pem_certificates(&beside(file, ca_file)) {
+                let offset = text[table..].find("ca_file").map_or(table, |o| table + o);
+                let problem = format!("executor {name:?}: ca_file: {problem}");
+                return Err(StoreError::Settings(located(file, &text, offset, &problem)));
+            }
         }
     }
     Ok(())
+}
+
+/// `path` as written in `file`: a relative path is relative to the file's
+/// directory, not to wherever mrsm happens to run.
+fn beside(file: &Path, path: &Path) -> PathBuf {
+    let base = file.parent().unwrap_or(Path::new("."));
+    base.join(path)
 }
 
 /// What is wrong with a named executor, if anything: its name becomes the label
@@ -138,11 +179,15 @@ impl Settings {
             .map_err(|e| StoreError::Settings(e.to_string()))?;
         // A relative root_dir in the file is relative to the file, not to wherever
         // mrsm happens to run (MRSM_ROOT_DIR is made absolute by the caller).
-        if var("MRSM_ROOT_DIR").is_none() {
-            if let (Some(dir), Some(file)) = (settings.root_dir.as_mut(), &file) {
-                if dir.is_relative() {
-                    let base = file.parent().unwrap_or(Path::new("."));
-                    *dir = base.join(&*dir);
+        if let Some(file) = &file {
+            if var("MRSM_ROOT_DIR").is_none() {
+                if let Some(dir) = settings.root_dir.as_mut() {
+                    *dir = beside(file, dir);
+                }
+            }
+            for executor in settings.executors.values_mut() {
+                if let Some(ca_file) = executor.ca_file.as_mut() {
+                    *ca_file = beside(file, ca_file);
                 }
             }
         }

@@ -1,10 +1,11 @@
-//! A real `mrsm serve` on 127.0.0.1 (a free port), with its own root, and clients
-//! with roots of their own that reach it as executor `api:test`. The server is
-//! killed by its recorded pid when the test ends, and its jobs with its root.
+//! A real `mrsm serve` on 127.0.0.1 (a free port), with its own root, over HTTP or
+//! HTTPS, and clients with roots of their own that reach it as executor
+//! `api:test`. The server is killed by its recorded pid when the test ends, and
+//! its jobs with its root.
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -19,6 +20,8 @@ pub struct Server {
     /// A token with every scope.
     pub token: String,
     vars: Vec<(String, String)>,
+    /// More arguments of `mrsm serve` (its certificate and key).
+    args: Vec<String>,
 }
 
 impl Server {
@@ -29,6 +32,21 @@ impl Server {
 
     /// [`Server::start`] with more environment for the server.
     pub fn start_with(vars: &[(&str, &str)]) -> Server {
+        Server::start_serving(vars, Vec::new())
+    }
+
+    /// [`Server::start`] over HTTPS with the PEM certificate chain `cert` and its
+    /// key `key`.
+    pub fn start_tls(cert: &Path, key: &Path) -> Server {
+        let args = ["--tls-cert", "--tls-key"]
+            .iter()
+            .zip([cert, key])
+            .flat_map(|(option, file)| [option.to_string(), file.display().to_string()])
+            .collect();
+        Server::start_serving(&[], args)
+    }
+
+    fn start_serving(vars: &[(&str, &str)], args: Vec<String>) -> Server {
         let env = Env::new();
         let token = env.token("admin", &[]);
         let mut server = Server {
@@ -40,6 +58,7 @@ impl Server {
                 .iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
+            args,
         };
         server.launch(0);
         server
@@ -48,6 +67,7 @@ impl Server {
     fn launch(&mut self, port: u16) {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+            .args(&self.args)
             .env("MRSM_ROOT_DIR", self.env.root())
             .env_remove("MRSM_CONFIG")
             .envs(self.vars.iter().map(|(k, v)| (k, v)))
@@ -70,9 +90,13 @@ impl Server {
         self.child = Some(child);
     }
 
-    /// `http://127.0.0.1:PORT`.
+    /// `http://127.0.0.1:PORT`, or `https://…` when it serves over TLS.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = match self.args.is_empty() {
+            true => "http",
+            false => "https",
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// The server's pid.

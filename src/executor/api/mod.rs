@@ -1,9 +1,14 @@
 //! The `api` executor: jobs on a remote `mrsm serve`, through its `/v1` routes.
-//! Reads and the verbs that are safe to repeat (start, pause, stop) are retried
-//! with backoff when the server cannot be reached; creating is not (a retry could
-//! find the job made by the first try). A server that cannot be reached is one
-//! `Unavailable` error naming the executor; followers keep their cursor and resume
-//! when it is back, without repeating or losing a line.
+//! Reads and the verbs that are safe to repeat (start, pause, stop) are tried
+//! again with backoff when the connection is refused or lost; creating is not (a
+//! retry could find the job made by the first try), and nothing is tried again
+//! after a timeout. A server that cannot be reached is one `Unavailable` error
+//! naming the executor; followers keep their cursor and resume when it is back,
+//! without repeating or losing a line. HTTP, deadlines and trust live in
+//! `transport.rs` and `trust.rs`.
+
+mod transport;
+mod trust;
 
 use std::time::{Duration, Instant};
 
@@ -12,27 +17,29 @@ use serde::de::DeserializeOwned;
 use super::{
     Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
 };
-use crate::executor::wire::{CreateBody, ErrorBody, LogPage, StopBody};
+use crate::executor::wire::{CreateBody, LogPage, StopBody};
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{Cursor, LogLine, Selection};
+pub use transport::{plain_http_problem, ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
+use transport::{CallError, Request, Transport};
 
-/// How long one ordinary call may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(30);
-/// Stops and deletes wait for the job's grace period on the server.
-const SLOW_CALL_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a follower's page request waits on the server for a line.
 const PAGE_WAIT_MS: u64 = 20_000;
-/// The largest answer read (a page of long lines is up to 4 MiB of text, more as JSON).
-const MAX_ANSWER: u64 = 64 * 1024 * 1024;
-/// Tries of a call that is safe to repeat.
-const TRIES: u32 = 3;
+/// What a verb that acts on a job may take on the server beyond a stop's grace
+/// period: a supervisor's start (10 s there by default) or a stop's confirmation
+/// (10 s beyond the grace period), with room to spare.
+const ACT_ALLOWANCE: Duration = Duration::from_secs(30);
+/// What a job on a Slurm cluster may take beyond that to stop: the cluster's
+/// `KillWait` (30 s by default) and `srun`'s own end.
+const CLUSTER_ALLOWANCE: Duration = Duration::from_secs(60);
+
+/// How long input may wait on the server for the job's supervisor to take it.
+const INPUT_WAIT: Duration = Duration::from_secs(10);
 
 /// A remote `mrsm serve`, by URL and token.
 pub struct ApiExecutor {
     label: String,
-    url: String,
-    token: Option<String>,
-    agent: ureq::Agent,
+    transport: Transport,
 }
 
 impl std::fmt::Debug for ApiExecutor {
@@ -40,72 +47,29 @@ impl std::fmt::Debug for ApiExecutor {
         // Never the token.
         f.debug_struct("ApiExecutor")
             .field("label", &self.label)
-            .field("url", &self.url)
+            .field("url", &self.transport.url())
             .finish()
     }
 }
 
-/// Why a call failed before any answer could be read.
-enum CallError {
-    /// No answer: the server may be down; worth another try for safe calls.
-    Unreachable(String),
-    /// An answer that is an error.
-    Answered(u16, ErrorBody),
-}
-
-/// Why a token must not go to `url`, if it must not: plain `http://` to a host
-/// other than this machine, unless the settings file allows it.
-pub fn plain_http_problem(url: &str, has_token: bool, allowed: bool) -> Option<String> {
-    let url = url.trim();
-    if !url.get(..7)?.eq_ignore_ascii_case("http://") {
-        return None;
-    }
-    let rest = &url[7..];
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    // `user:password@host`: the host is what follows the last `@`.
-    let authority = authority.rsplit('@').next().unwrap_or_default();
-    let host = match authority.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or_default(),
-        None => authority.rsplit_once(':').map_or(authority, |(h, _)| h),
-    };
-    let local = host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback());
-    (!local && has_token && !allowed).then(|| {
-        format!(
-            "{url} is plain HTTP to another machine: the token would cross the network in the clear; \
-             use https://, or set `allow_plain_http = true` for it in the settings file"
-        )
-    })
-}
-
-/// Why `url` could not be reached, with what to do when the cause is likely.
-fn unreachable_message(url: &str, error: &ureq::Error) -> String {
-    let text = error.to_string();
-    let hint = if url.starts_with("https://")
-        && (text.contains("corrupt message") || text.contains("InvalidContentType"))
-    {
-        " (is the server plain HTTP? then the url is http://…)"
-    } else {
-        ""
-    };
-    format!("cannot reach {url}: {text}{hint}")
-}
-
 impl ApiExecutor {
-    /// The executor `label` (`api:NAME`) at `url`, authenticating with `token`.
+    /// The executor `label` (`api:NAME`) at `url`, authenticating with `token`,
+    /// with the default deadlines and trust store.
     pub fn new(label: &str, url: &str, token: Option<String>) -> ApiExecutor {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .build()
-            .into();
+        ApiExecutor::with_options(label, url, token, ClientOptions::default())
+    }
+
+    /// [`ApiExecutor::new`] with its own deadlines and trusted certificates. A
+    /// `ca_file` that cannot be used is reported by each call.
+    pub fn with_options(
+        label: &str,
+        url: &str,
+        token: Option<String>,
+        options: ClientOptions,
+    ) -> ApiExecutor {
         ApiExecutor {
             label: label.to_string(),
-            url: url.trim_end_matches('/').to_string(),
-            token,
-            agent,
+            transport: Transport::new(url, token, options),
         }
     }
 
@@ -118,14 +82,16 @@ impl ApiExecutor {
 
     fn error(&self, name: &str, error: CallError) -> ExecutorError {
         match error {
-            CallError::Unreachable(message) => self.unavailable(message),
-            CallError::Answered(401, _) if self.token.is_none() => self.unavailable(format!(
-                "the server asks for a token and {} has none: add `token: …` under the spec's \
-                 `executors:` entry, or `token = \"…\"` under [executors.{}] in the settings file \
-                 (`mrsm token create NAME` on the server makes one)",
-                self.label,
-                self.label.trim_start_matches("api:")
-            )),
+            CallError::Unreachable { message, .. } => self.unavailable(message),
+            CallError::Answered(401, _) if !self.transport.has_token() => {
+                self.unavailable(format!(
+                    "the server asks for a token and {} has none: add `token: …` under the spec's \
+                     `executors:` entry, or `token = \"…\"` under [executors.{}] in the settings file \
+                     (`mrsm token create NAME` on the server makes one)",
+                    self.label,
+                    self.label.trim_start_matches("api:")
+                ))
+            }
             CallError::Answered(401, body) => self.unavailable(format!(
                 "the server refused the token (401: {}); check `token` for executor {}",
                 body.detail, self.label
@@ -141,126 +107,11 @@ impl ApiExecutor {
         }
     }
 
-    /// `request` with its timeout, query and token.
-    fn prepared<B>(
-        &self,
-        request: ureq::RequestBuilder<B>,
-        query: &[(&str, String)],
-        timeout: Duration,
-    ) -> ureq::RequestBuilder<B> {
-        let mut request = request.config().timeout_global(Some(timeout)).build();
-        for (k, v) in query {
-            request = request.query(*k, v);
-        }
-        if let Some(token) = &self.token {
-            request = request.header("Authorization", format!("Bearer {token}"));
-        }
-        request
-    }
-
-    /// One call: `method` on `path` with `query`, and a JSON body if any.
-    fn call_once<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&[u8]>,
-        timeout: Duration,
-    ) -> Result<T, CallError> {
-        self.send(
-            method,
-            path,
-            query,
-            body.map(|b| ("application/json", b)),
-            timeout,
-        )
-    }
-
-    /// One call with a body of any type (`(content type, bytes)`).
-    fn send<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<(&str, &[u8])>,
-        timeout: Duration,
-    ) -> Result<T, CallError> {
-        let url = format!("{}{path}", self.url);
-        let sent = match method {
-            "GET" => self.prepared(self.agent.get(&url), query, timeout).call(),
-            "DELETE" => self
-                .prepared(self.agent.delete(&url), query, timeout)
-                .call(),
-            _ => {
-                let request = match method {
-                    "PUT" => self.agent.put(&url),
-                    _ => self.agent.post(&url),
-                };
-                let request = self.prepared(request, query, timeout);
-                match body {
-                    Some((kind, bytes)) => request.header("Content-Type", kind).send(bytes),
-                    None => request.send_empty(),
-                }
-            }
-        };
-        let mut response =
-            sent.map_err(|e| CallError::Unreachable(unreachable_message(&self.url, &e)))?;
-        let status = response.status().as_u16();
-        if (200..300).contains(&status) {
-            if status == 204 {
-                return serde_json::from_str("null")
-                    .map_err(|e| CallError::Unreachable(e.to_string()));
-            }
-            return response
-                .body_mut()
-                .with_config()
-                .limit(MAX_ANSWER)
-                .read_json::<T>()
-                .map_err(|e| {
-                    CallError::Unreachable(format!(
-                        "{}: an answer that is not what mrsm sends: {e}",
-                        self.url
-                    ))
-                });
-        }
-        let text = response.body_mut().read_to_string().unwrap_or_default();
-        let body = serde_json::from_str::<ErrorBody>(&text).unwrap_or_else(|_| ErrorBody {
-            detail: format!(
-                "HTTP {status}: {}",
-                text.chars().take(200).collect::<String>()
-            ),
-            error: if status >= 500 {
-                crate::executor::wire::ErrorCode::Unavailable
-            } else {
-                crate::executor::wire::ErrorCode::Invalid
-            },
-        });
-        Err(CallError::Answered(status, body))
-    }
-
-    /// A call that is safe to repeat, tried again with backoff when unreachable.
-    fn call<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        path: &str,
-        query: &[(&str, String)],
-        body: Option<&[u8]>,
-        timeout: Duration,
-        name: &str,
-    ) -> Result<T, ExecutorError> {
-        let mut delay = Duration::from_millis(100);
-        let mut tries = 0;
-        loop {
-            tries += 1;
-            match self.call_once(method, path, query, body, timeout) {
-                Ok(value) => return Ok(value),
-                Err(CallError::Unreachable(_)) if tries < TRIES => {
-                    std::thread::sleep(delay);
-                    delay *= 3;
-                }
-                Err(e) => return Err(self.error(name, e)),
-            }
-        }
+    /// A call that is safe to repeat, about job `name` (empty for none).
+    fn call<T: DeserializeOwned>(&self, request: &Request, name: &str) -> Result<T, ExecutorError> {
+        self.transport
+            .send_repeatable(request)
+            .map_err(|e| self.error(name, e))
     }
 
     fn get_json<T: DeserializeOwned>(
@@ -269,12 +120,51 @@ impl ApiExecutor {
         query: &[(&str, String)],
         name: &str,
     ) -> Result<T, ExecutorError> {
-        self.call("GET", path, query, None, CALL_TIMEOUT, name)
+        self.call(&Request::get(path, query), name)
+    }
+
+    /// `POST path?query` about job `name`, which may take `waits` on the server.
+    fn act<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        query: &[(&str, String)],
+        waits: Duration,
+        name: &str,
+    ) -> Result<T, ExecutorError> {
+        let request = Request {
+            method,
+            path,
+            query,
+            body: None,
+            waits,
+        };
+        self.call(&request, name)
     }
 
     fn job_path(name: &str, rest: &str) -> Result<String, ExecutorError> {
         crate::job::validate_name(name).map_err(crate::job::SpecError::from)?;
         Ok(format!("/v1/jobs/{name}{rest}"))
+    }
+
+    /// How long a verb that may stop job `name` (with grace period `given`, else
+    /// its own) may take on the server: its grace period and the allowances. The
+    /// job's definition is asked for first; a server that cannot be reached is
+    /// said at once, and a job whose definition cannot be read gets the default.
+    fn stop_wait(&self, name: &str, given: Option<Duration>) -> Result<Duration, ExecutorError> {
+        let spec = match self.spec(name) {
+            Ok(spec) => Some(spec),
+            Err(e @ ExecutorError::Unavailable { .. }) => return Err(e),
+            Err(_) => None,
+        };
+        let grace = given
+            .or(spec.as_ref().map(|s| s.stop.timeout))
+            .unwrap_or_else(|| crate::job::StopSettings::default().timeout);
+        let cluster = match spec.is_some_and(|s| s.slurm.is_some()) {
+            true => CLUSTER_ALLOWANCE,
+            false => Duration::ZERO,
+        };
+        Ok(grace + ACT_ALLOWANCE + cluster)
     }
 
     fn send_spec(
@@ -286,8 +176,21 @@ impl ApiExecutor {
         let path = Self::job_path(&spec.name, "")?;
         let body = serde_json::to_vec(&CreateBody::new(spec, options))
             .map_err(|e| self.unavailable(format!("encoding the spec: {e}")))?;
+        // A replace stops the job as it was defined there first.
+        let waits = match method {
+            "PUT" => self.stop_wait(&spec.name, None)?,
+            _ => ACT_ALLOWANCE,
+        };
+        let request = Request {
+            method,
+            path: &path,
+            query: &[],
+            body: Some(("application/json", &body)),
+            waits,
+        };
         // Not repeated: the first try may have made the job.
-        self.call_once(method, &path, &[], Some(&body), SLOW_CALL_TIMEOUT)
+        self.transport
+            .send(&request)
             .map_err(|e| self.error(&spec.name, e))
     }
 
@@ -318,14 +221,13 @@ impl ApiExecutor {
             ("max", max.to_string()),
             ("wait_ms", wait_ms.to_string()),
         ];
-        self.call_once(
-            "GET",
-            &path,
-            &query,
-            None,
-            CALL_TIMEOUT + Duration::from_millis(wait_ms),
-        )
-        .map_err(|e| self.error(name, e))
+        let request = Request {
+            waits: Duration::from_millis(wait_ms),
+            ..Request::get(&path, &query)
+        };
+        self.transport
+            .send(&request)
+            .map_err(|e| self.error(name, e))
     }
 }
 
@@ -407,50 +309,29 @@ impl Executor for ApiExecutor {
     }
 
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
-        self.call(
-            "POST",
-            &Self::job_path(name, "/start")?,
-            &[],
-            None,
-            SLOW_CALL_TIMEOUT,
-            name,
-        )
+        // A start during a slow stop waits for the stop, then starts the job.
+        let waits = self.stop_wait(name, None)?;
+        let path = Self::job_path(name, "/start")?;
+        self.act("POST", &path, &[], waits, name)
     }
 
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
-        self.call(
-            "POST",
-            &Self::job_path(name, "/pause")?,
-            &[],
-            None,
-            SLOW_CALL_TIMEOUT,
-            name,
-        )
+        let path = Self::job_path(name, "/pause")?;
+        self.act("POST", &path, &[], ACT_ALLOWANCE, name)
     }
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
-        let query = Self::stop_query(options);
-        self.call(
-            "POST",
-            &Self::job_path(name, "/stop")?,
-            &query,
-            None,
-            SLOW_CALL_TIMEOUT,
-            name,
-        )
+        let waits = self.stop_wait(name, options.timeout)?;
+        let path = Self::job_path(name, "/stop")?;
+        self.act("POST", &path, &Self::stop_query(options), waits, name)
     }
 
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
+        let waits = self.stop_wait(name, options.stop.timeout)?;
         let mut query = Self::stop_query(&options.stop);
         query.push(("purge", options.purge.to_string()));
-        self.call(
-            "DELETE",
-            &Self::job_path(name, "")?,
-            &query,
-            None,
-            SLOW_CALL_TIMEOUT,
-            name,
-        )
+        let path = Self::job_path(name, "")?;
+        self.act("DELETE", &path, &query, waits, name)
     }
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
@@ -560,14 +441,17 @@ impl Executor for ApiExecutor {
     fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError> {
         let path = Self::job_path(name, "/stdin")?;
         let query = [("eof", eof.to_string())];
-        self.send::<serde_json::Value>(
-            "POST",
-            &path,
-            &query,
-            Some(("application/octet-stream", data)),
-            CALL_TIMEOUT,
-        )
-        .map(|_| ())
-        .map_err(|e| self.error(name, e))
+        let request = Request {
+            method: "POST",
+            body: Some(("application/octet-stream", data)),
+            // A job that does not read its input holds it up to the supervisor's
+            // own limit.
+            waits: INPUT_WAIT,
+            ..Request::get(&path, &query)
+        };
+        self.transport
+            .send::<serde_json::Value>(&request)
+            .map(|_| ())
+            .map_err(|e| self.error(name, e))
     }
 }
