@@ -31,21 +31,10 @@ fn run_script(env: &Env, name: &str, script: &str) {
         .success();
 }
 
-/// The job as `show jobs NAME --json` reports it, once it exists.
-fn try_info(env: &Env, name: &str) -> Option<serde_json::Value> {
-    let out = env
-        .mrsm()
-        .args(["show", "jobs", name, "--json"])
-        .output()
-        .ok()?;
-    let list: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-    Some(list[0].clone())
-}
-
 /// The job's live supervisor and step, once it runs a step.
 fn running(env: &Env, name: &str) -> (ProcessIdentity, i32) {
     wait_for(SETTLE, &format!("{name} to run"), || {
-        let info = try_info(env, name)?;
+        let info = env.try_info(name)?;
         let pid = info["pid"].as_i64()? as i32;
         (info["status"] == "running").then_some(())?;
         Some((env.supervisor(name)?, pid))

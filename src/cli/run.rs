@@ -199,8 +199,15 @@ const REMOTE_STOP_WAIT: Duration = Duration::from_secs(10);
 /// leaves the job there; a second Ctrl-C ends it at once.
 fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Result<i32> {
     let name = spec.name.clone();
-    // Until the job exists there, Ctrl-C simply ends the command.
-    executor.create(spec, &CreateOptions::default())?;
+    // Until the job exists there, Ctrl-C simply ends the command. The job lives
+    // while this command renews its lease: killed, it leaves nothing running there.
+    let lease = remote_lease();
+    let options = CreateOptions {
+        lease: Some(lease),
+        ..CreateOptions::default()
+    };
+    executor.create(spec, &options)?;
+    let _renewing = Renewing::start(executor.clone(), &name, lease / 3);
     interrupt::install();
     let (done_tx, done) = std::sync::mpsc::channel();
     {
@@ -254,7 +261,7 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
     let info = executor.get(&name);
     if let Err(e) = executor.delete(&name, &crate::executor::DeleteOptions::purge()) {
         err!(
-            "warning: job {name:?} stays on {} (`mrsm delete jobs -e {} {name}` removes it): {}",
+            "warning: job {name:?} stays on {} until its lease runs out (`mrsm delete jobs -e {} {name}` removes it now): {}",
             executor.label(),
             executor.label(),
             e.reason()
@@ -266,6 +273,46 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
         return Ok(130);
     }
     Ok(super::attach::exit_status(info.last_result.as_ref()))
+}
+
+/// How long a foreground run's job on another executor outlives its last renewal
+/// (`MRSM_REMOTE_LEASE`, e.g. `5s`, for tests).
+fn remote_lease() -> Duration {
+    std::env::var("MRSM_REMOTE_LEASE")
+        .ok()
+        .and_then(|t| humantime::parse_duration(&t).ok())
+        .filter(|d| !d.is_zero())
+        .unwrap_or(REMOTE_LEASE)
+}
+
+/// The default of [`remote_lease`].
+const REMOTE_LEASE: Duration = Duration::from_secs(30);
+
+/// Renews a job's lease every `every` until dropped.
+struct Renewing {
+    stop: std::sync::mpsc::Sender<()>,
+}
+
+impl Renewing {
+    fn start(executor: Arc<dyn Executor>, name: &str, every: Duration) -> Renewing {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let name = name.to_string();
+        std::thread::spawn(move || {
+            // A renewal that fails (the server is away for a moment) is tried again
+            // at the next one; the lease is three renewals long.
+            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(every)
+            {
+                let _ = executor.renew_lease(&name);
+            }
+        });
+        Renewing { stop }
+    }
+}
+
+impl Drop for Renewing {
+    fn drop(&mut self) {
+        let _ = self.stop.send(());
+    }
 }
 
 /// Runs the chain once here; what it starts ends with it.

@@ -606,6 +606,7 @@ fn new_job_file(spec: &JobSpec, options: &CreateOptions) -> JobFile {
         spec_hash: options.spec_hash.clone(),
         resume: None,
         executor: None,
+        lease_ms: options.lease.map(|l| l.as_millis() as u64),
     }
 }
 

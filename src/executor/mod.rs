@@ -149,6 +149,10 @@ pub struct CreateOptions {
     pub desired: DesiredState,
     pub project: Option<String>,
     pub spec_hash: Option<String>,
+    /// The job lives only while its creator renews its lease within this time
+    /// ([`Executor::renew_lease`]): a foreground run on another executor, which
+    /// must not run on for ever when its client is killed.
+    pub lease: Option<Duration>,
 }
 
 /// Overrides for one stop.
@@ -276,4 +280,13 @@ pub trait Executor: Send + Sync {
     }
     /// Writes to the standard input of the job's running step; `eof` closes it.
     fn send_input(&self, name: &str, data: &[u8], eof: bool) -> Result<(), ExecutorError>;
+    /// Renews the lease of a job created with one ([`CreateOptions::lease`]): it
+    /// runs for its whole lease time again.
+    fn renew_lease(&self, name: &str) -> Result<(), ExecutorError> {
+        Err(ExecutorError::Unsupported {
+            name: name.into(),
+            executor: self.label().into(),
+            what: "renew a job's lease".into(),
+        })
+    }
 }

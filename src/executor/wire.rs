@@ -23,6 +23,9 @@ pub struct CreateBody {
     pub project: Option<String>,
     #[serde(default)]
     pub spec_hash: Option<String>,
+    /// See [`CreateOptions::lease`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 impl CreateBody {
@@ -33,6 +36,7 @@ impl CreateBody {
             desired: options.desired,
             project: options.project.clone(),
             spec_hash: options.spec_hash.clone(),
+            lease_ms: options.lease.map(|l| l.as_millis() as u64),
         }
     }
 
@@ -42,6 +46,7 @@ impl CreateBody {
             desired: self.desired,
             project: self.project.clone(),
             spec_hash: self.spec_hash.clone(),
+            lease: self.lease_ms.map(std::time::Duration::from_millis),
         }
     }
 }

@@ -389,6 +389,10 @@ pub struct JobFile {
     /// a root, `local` and `slurm`, each list only their own jobs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub executor: Option<String>,
+    /// The job lives only while its creator renews its lease (milliseconds): a
+    /// foreground run on a server, deleted by the server when its client is gone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 #[cfg(test)]

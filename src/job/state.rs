@@ -184,6 +184,9 @@ pub struct JobInfo {
     /// The running step's Slurm job (jobs on a `slurm` executor).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm_job: Option<String>,
+    /// The job lives only while its creator renews its lease (see `JobFile`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -278,6 +281,7 @@ impl JobInfo {
             project: file.project.clone(),
             spec_hash: file.spec_hash.clone(),
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
+            lease_ms: file.lease_ms,
         }
     }
 
@@ -312,6 +316,7 @@ impl JobInfo {
             project: None,
             spec_hash: None,
             slurm_job: None,
+            lease_ms: None,
         }
     }
 }
@@ -330,6 +335,7 @@ mod tests {
             spec_hash: None,
             resume: None,
             executor: None,
+            lease_ms: None,
         }
     }
 

@@ -477,6 +477,7 @@ fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
         desired: job.state,
         project: Some(plan.project.clone()),
         spec_hash: Some(job.spec_hash.clone()),
+        lease: None,
     }
 }
 

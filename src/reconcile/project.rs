@@ -196,6 +196,7 @@ pub fn restart(jobs: &[Found], names: &[String], report: &mut dyn FnMut(Restarte
                     desired: DesiredState::Paused,
                     project: job.project.clone(),
                     spec_hash: job.spec_hash.clone(),
+                    lease: None,
                 };
                 executor.replace(&spec, &options).map(|_| ())
             }),

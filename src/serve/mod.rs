@@ -6,6 +6,7 @@
 
 mod auth;
 mod hub;
+mod leases;
 mod listen;
 mod meerschaum;
 mod reply;
@@ -129,6 +130,8 @@ pub struct AppState {
     readers: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server is told to stop: followers close.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Jobs that live while their client renews a lease.
+    leases: Arc<leases::Leases>,
 }
 
 async fn no_route() -> reply::ApiError {
@@ -221,7 +224,9 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     let executor = Arc::new(LocalExecutor::new(root.clone()));
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let shutdown_rx = shutdown.clone();
+    let leases = Arc::new(leases::Leases::default());
     let state = AppState {
+        leases: leases.clone(),
         executor: executor.clone(),
         keys: Arc::new(auth::Keys::new(root.clone())),
         hubs: hub::Hubs::new(executor.clone()),
@@ -250,7 +255,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         let executor = executor.clone();
         std::thread::Builder::new()
             .name("watchdog".into())
-            .spawn(move || watchdog::run(executor, stop))
+            .spawn(move || watchdog::run(executor, leases, stop))
             .context("starting the watchdog")?
     };
     let served = runtime.block_on(async {

@@ -13,7 +13,7 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use super::{meerschaum as ms, socket, v1, AppState};
+use super::{leases, meerschaum as ms, socket, v1, AppState};
 use crate::store::scopes::{and_list, Grant, Scope, Scope::*};
 
 /// How a route is called.
@@ -145,6 +145,8 @@ const DELETE: Access = Access::Scopes(&[JobsExecute, JobsStop, JobsDelete]);
 /// Writing to a job's standard input (the route, and frames over the logs socket).
 pub const INPUT: &[Scope] = &[JobsExecute];
 const STDIN: Access = Access::Scopes(INPUT);
+/// Keeping a job created with a lease alive (a foreground run's client).
+const LEASE: Access = Access::Scopes(&[JobsExecute]);
 
 /// The logs WebSocket's path: its handler holds a token sent in the socket's
 /// first frame to the route's scopes, [`FOLLOW`].
@@ -198,6 +200,9 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Get, "/v1/kept", READ, |m| on(m, v1::kept)),
     route(Verb::Get, "/v1/jobs/{name}", READ, |m| on(m, v1::job)),
     route(Verb::Post, "/v1/jobs/{name}", CREATE, |m| on(m, v1::create)),
+    route(Verb::Post, "/v1/jobs/{name}/lease", LEASE, |m| {
+        on(m, leases::renew)
+    }),
     route(Verb::Put, "/v1/jobs/{name}", REPLACE, |m| {
         on(m, v1::replace)
     }),

@@ -3,13 +3,15 @@
 //! restarts killed jobs. It looks every half second, so a death is repaired within
 //! about a second; a job stopped or paused on purpose is never touched. A job that
 //! keeps dying is started again less and less often (up to once a minute), so a
-//! crash loop cannot keep the machine busy.
+//! crash loop cannot keep the machine busy. The same look ends the jobs whose
+//! lease ran out (`leases.rs`).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::leases::Leases;
 use crate::executor::{Executor, LocalExecutor};
 use crate::job::DesiredState;
 
@@ -41,13 +43,14 @@ impl Restarts {
 
 /// Runs until `stop` is set: restarts every job that died while meant to run (or
 /// be paused: it comes back paused).
-pub fn run(executor: Arc<LocalExecutor>, stop: Arc<AtomicBool>) {
+pub fn run(executor: Arc<LocalExecutor>, leases: Arc<Leases>, stop: Arc<AtomicBool>) {
     let mut restarts: HashMap<String, Restarts> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
         if let Ok(jobs) = executor.list(None) {
-            for job in jobs {
+            let ended = leases.end_expired(&executor, &jobs);
+            for job in jobs.into_iter().filter(|j| !ended.contains(&j.name)) {
                 if !job.status.is_over() || !job.died {
                     continue;
                 }

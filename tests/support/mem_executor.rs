@@ -100,6 +100,7 @@ impl Executor for Mem {
             spec_hash: options.spec_hash.clone(),
             resume: None,
             executor: None,
+            lease_ms: None,
         };
         let shown = info(&file);
         jobs.insert(spec.name.clone(), file);

@@ -82,6 +82,18 @@ impl Env {
         list[0].clone()
     }
 
+    /// The job as `show jobs NAME --json` reports it, if it exists (for a probe
+    /// that waits until it does).
+    pub fn try_info(&self, name: &str) -> Option<Value> {
+        let out = self
+            .mrsm()
+            .args(["show", "jobs", name, "--json"])
+            .output()
+            .ok()?;
+        let list: Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(list[0].clone()).filter(|info| !info.is_null())
+    }
+
     pub fn status(&self, name: &str) -> String {
         self.info(name)["status"]
             .as_str()

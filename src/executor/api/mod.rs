@@ -454,4 +454,16 @@ impl Executor for ApiExecutor {
             .map(|_| ())
             .map_err(|e| self.error(name, e))
     }
+
+    fn renew_lease(&self, name: &str) -> Result<(), ExecutorError> {
+        let path = Self::job_path(name, "/lease")?;
+        let request = Request {
+            method: "POST",
+            ..Request::get(&path, &[])
+        };
+        self.transport
+            .send::<serde_json::Value>(&request)
+            .map(|_| ())
+            .map_err(|e| self.error(name, e))
+    }
 }
