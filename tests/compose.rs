@@ -138,7 +138,7 @@ fn two_ups_at_once_converge() {
     write(&env, "mrsm-jobs.yaml", &jobs_yaml(&jobs));
     let mut children: Vec<_> = (0..2)
         .map(|_| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            support::mrsm_process()
                 .args(["up", "-d"])
                 .env("MRSM_ROOT_DIR", env.root())
                 .current_dir(env.work())

@@ -74,7 +74,7 @@ impl Up {
     /// Starts `mrsm up` (plus `args`) in the work directory; its stdout is read at
     /// once only when `read` says so.
     fn start(env: &Env, args: &[&str], read: bool) -> Up {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        let mut child = support::mrsm_process()
             .arg("up")
             .args(args)
             .env("MRSM_ROOT_DIR", env.root())
@@ -450,7 +450,7 @@ fn up_stops_its_jobs_when_its_output_is_closed_or_never_read() {
         )]),
     );
     for closed in [true, false] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        let mut child = support::mrsm_process()
             .arg("up")
             .env("MRSM_ROOT_DIR", env.root())
             .current_dir(env.work())

@@ -271,7 +271,7 @@ fn foreground_up_follows_logs_and_ctrl_c_stops_the_jobs() {
     )
     .expect("written");
     let mut up = KillOnDrop(
-        std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        support::mrsm_process()
             .arg("up")
             .env("MRSM_ROOT_DIR", env.root())
             .env("NO_COLOR", "1")
@@ -434,4 +434,41 @@ fn a_job_that_only_has_the_watcher_s_name_is_left_alone() {
     assert_eq!(env.status("mrsm-watch-watched"), "running");
     assert_eq!(env.info("mrsm-watch-watched")["command"][0], "sleep 300");
     env.ok(&["stop", "jobs", "mrsm-watch-watched"]);
+}
+
+#[test]
+fn the_background_watcher_reports_files_that_name_another_project() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, spec(&[("keeper", "sleep 300")])).expect("written");
+    env.ok(&["up", "-d", "--watch"]);
+    let pid = env.info("keeper")["pid"].clone();
+    wait_for(CONVERGE, "the watcher to watch", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("watching 1 file")
+            .then_some(())
+    });
+    let renamed = spec(&[("keeper", "sleep 301")]).replace("project: watched", "project: renamed");
+    std::fs::write(&path, &renamed).expect("written");
+    wait_for(CONVERGE, "the watcher to report it", || {
+        env.log_text("mrsm-watch-watched")
+            .contains("the files now say project \"renamed\", but this watcher applies project \"watched\"")
+            .then_some(())
+    });
+    assert_eq!(env.info("keeper")["pid"], pid, "nothing applied");
+    // What `diff` says of the files as they are: the name is another project's.
+    let out = env.mrsm().arg("diff").output().expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("! conflict keeper"));
+    // Started again, the watcher still applies its own project only.
+    env.ok(&["stop", "jobs", "mrsm-watch-watched"]);
+    env.ok(&["start", "jobs", "mrsm-watch-watched"]);
+    wait_for(CONVERGE, "the restarted watcher to report it", || {
+        (env.log_text("mrsm-watch-watched")
+            .matches("the files now say project \"renamed\"")
+            .count()
+            == 2)
+            .then_some(())
+    });
+    assert_eq!(env.info("keeper")["pid"], pid, "nothing applied");
 }

@@ -302,7 +302,7 @@ fn a_job_whose_first_start_was_cut_short_is_started_by_the_next_up() {
     let fake = env.work().join("slow-mrsm");
     std::fs::write(&fake, "#!/bin/sh\nexec sleep 1096\n").expect("written");
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-    let mut up = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut up = support::mrsm_process()
         .args(["up", "-d"])
         .env("MRSM_ROOT_DIR", env.root())
         .env("MRSM_BIN", &fake)
@@ -352,7 +352,7 @@ fn start_during_a_slow_stop_starts_the_job_once_the_stop_is_done() {
     wait_for(Duration::from_secs(10), "the job to ignore SIGTERM", || {
         env.log_text("stubborn").contains("out deaf").then_some(())
     });
-    let mut stop = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut stop = support::mrsm_process()
         .args(["stop", "jobs", "stubborn"])
         .env("MRSM_ROOT_DIR", env.root())
         .stdout(std::process::Stdio::null())
@@ -450,4 +450,50 @@ fn a_supervisor_starts_in_its_own_session_with_nothing_of_its_launcher() {
         nix::unistd::Pid::from_raw(pid),
         nix::sys::signal::Signal::SIGKILL,
     );
+}
+
+#[test]
+fn a_supervisor_stopped_from_outside_is_woken_to_pause_and_resume() {
+    let env = Env::new();
+    env.run_d("frozen", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("frozen").expect("recorded");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor.pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .expect("stops it");
+    env.mrsm()
+        .args(["pause", "jobs", "frozen"])
+        .timeout(std::time::Duration::from_secs(5))
+        .assert()
+        .success();
+    assert_eq!(env.status("frozen"), "paused");
+    assert_eq!(env.info("frozen")["desired"], "paused");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(supervisor.pid),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .expect("stops it again");
+    env.mrsm()
+        .args(["start", "jobs", "frozen"])
+        .timeout(std::time::Duration::from_secs(5))
+        .assert()
+        .success();
+    assert_eq!(env.status("frozen"), "running");
+}
+
+#[test]
+fn a_refused_pause_leaves_what_the_job_is_meant_to_do_alone() {
+    let env = Env::new();
+    env.run_d("steady", &["--", "sleep", "300"]);
+    // Its control socket answers nothing: the pause cannot happen.
+    let socket = env.job_dir("steady").join("control.sock");
+    std::fs::remove_file(&socket).expect("removed");
+    env.mrsm()
+        .args(["pause", "jobs", "steady"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .failure();
+    assert_eq!(env.info("steady")["desired"], "running");
+    assert_eq!(env.status("steady"), "running");
 }

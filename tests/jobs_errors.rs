@@ -230,7 +230,7 @@ fn starting_a_job_twice_at_once_gives_one_supervisor() {
     env.ok(&["stop", "jobs", "single"]);
     let mut starts: Vec<_> = (0..3)
         .map(|_| {
-            std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+            support::mrsm_process()
                 .args(["start", "jobs", "single"])
                 .env("MRSM_ROOT_DIR", env.root())
                 .stdout(std::process::Stdio::null())
@@ -295,7 +295,7 @@ fn closed_output_is_no_reason_to_panic() {
         // Both outputs are pipes whose reader is gone: every print fails (EPIPE).
         let (reader, writer) = nix::unistd::pipe().expect("a pipe");
         drop(reader);
-        let status = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        let status = support::mrsm_process()
             .args(args.split(' '))
             .env("MRSM_ROOT_DIR", env.root())
             .current_dir(env.work())

@@ -134,7 +134,7 @@ fn a_foreground_run_leaves_nothing_behind() {
 fn a_stopped_foreground_run_stops_what_it_started() {
     let env = Env::new();
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
-        let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        let mut run = support::mrsm_process()
             .args(["run", "--", "sh", "-c", "sleep 1093 & sleep 1094"])
             .env("MRSM_ROOT_DIR", env.root())
             .spawn()
@@ -156,7 +156,7 @@ fn a_stopped_foreground_run_stops_what_it_started() {
 #[test]
 fn a_foreground_run_killed_with_sigkill_takes_everything_it_started_with_it() {
     let env = Env::new();
-    let mut run = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut run = support::mrsm_process()
         .args(["run", "--stop-timeout", "1s", "--"])
         .args(["sh", "-c", "sleep 1095 & sleep 1096 & wait"])
         .env("MRSM_ROOT_DIR", env.root())
@@ -178,7 +178,7 @@ fn a_foreground_run_killed_with_sigkill_takes_everything_it_started_with_it() {
 #[test]
 fn ctrl_c_on_a_terminal_reaches_a_foreground_step_once() {
     let env = Env::new();
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"));
+    let mut cmd = support::mrsm_process();
     cmd.args(["run", "--", "sh", "-c"])
         .arg("trap 'echo got-int' INT; echo ready; sleep 1 & wait; sleep 0.3 & wait; exit 3")
         .env("MRSM_ROOT_DIR", env.root());
@@ -211,7 +211,7 @@ fn input_a_step_does_not_read_is_held_back_not_hoarded() {
         .expect("the supervisor answers");
         match answer {
             Response::Done { .. } => accepted += chunk.len(),
-            Response::Refused { message } => break message,
+            Response::Busy { message } => break message,
             other => panic!("{other:?}"),
         }
         assert!(

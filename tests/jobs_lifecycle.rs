@@ -270,7 +270,7 @@ fn a_start_during_a_delete_waits_for_it_and_leaves_nothing_running() {
         ],
     );
     let first = env.supervisor("contested").expect("a supervisor");
-    let mut delete = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut delete = support::mrsm_process()
         .args(["delete", "jobs", "-y", "contested"])
         .env("MRSM_ROOT_DIR", env.root())
         .current_dir(env.work())

@@ -265,7 +265,7 @@ fn a_supervisor_cleans_up_after_a_killed_predecessor() {
     });
     // A supervisor started directly (no launcher to clean up first) still finds
     // what its predecessor left through the job's lock file.
-    let mut direct = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut direct = support::mrsm_process()
         .args(["supervise", "successor"])
         .env("MRSM_ROOT_DIR", env.root())
         .stdout(std::process::Stdio::piped())

@@ -27,7 +27,7 @@ fn mrsm_with_open_umask(env: &Env, root: &Path, args: &[&str]) {
 
 /// `mrsm ARGS` with root `root` under umask `mask`.
 fn mrsm_with_umask(env: &Env, root: &Path, mask: u32, args: &[&str]) {
-    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"));
+    let mut cmd = support::mrsm_process();
     cmd.args(args)
         .env("MRSM_ROOT_DIR", root)
         .current_dir(env.work());
@@ -87,17 +87,14 @@ fn files_are_private_whatever_the_umask() {
     ] {
         assert_eq!(mode(&dir), 0o700, "{}", dir.display());
     }
-    for file in [
-        "job.json",
-        "state.json",
-        "runs.jsonl",
-        "control.sock",
-        "supervisor.lock",
-    ] {
+    for file in ["job.json", "state.json", "runs.jsonl", "control.sock"] {
         assert_eq!(mode(&job.join(file)), 0o600, "{file}");
     }
     assert_eq!(mode(&root.join("logs/secretive.log")), 0o600);
-    assert_eq!(mode(&root.join("lock")), 0o600);
+    assert_eq!(mode(&root.join("locks")), 0o700);
+    for file in ["secretive.lock", "secretive.supervisor"] {
+        assert_eq!(mode(&root.join("locks").join(file)), 0o600, "{file}");
+    }
     assert_eq!(mode(&root.join("projects")), 0o700);
     for file in ["private.lock", "private.watch"] {
         assert_eq!(mode(&root.join("projects").join(file)), 0o600, "{file}");

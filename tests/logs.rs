@@ -8,7 +8,6 @@ mod following;
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use following::Following;
@@ -153,7 +152,7 @@ fn attach_sends_input_and_exits_with_the_job() {
         ("greeter", "world", "hello world", 0),
         ("failer", "it", "got it", 3),
     ] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+        let mut cmd = support::mrsm_process();
         cmd.args(["attach", "job", name])
             .env("MRSM_ROOT_DIR", env.root());
         let mut session =
@@ -305,7 +304,7 @@ fn tail_since_timestamps_json_and_colour() {
 
     // On a terminal the names are coloured, unless NO_COLOR is set.
     for (no_color, coloured) in [(false, true), (true, false)] {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+        let mut cmd = support::mrsm_process();
         cmd.args(["show", "logs", "lines", "--output-only"])
             .env("MRSM_ROOT_DIR", env.root());
         if no_color {
@@ -340,7 +339,7 @@ fn attach_follows_before_it_sends_input() {
             .contains(" out 1000000\n")
             .then_some(())
     });
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+    let mut cmd = support::mrsm_process();
     cmd.args(["attach", "job", "slowstart"])
         .env("MRSM_ROOT_DIR", env.root());
     let mut session =

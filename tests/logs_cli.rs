@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::Duration;
 
 use support::{wait_for, Env};
@@ -17,7 +16,7 @@ fn stopped(env: &Env, name: &str) {
 
 /// What `mrsm ARGS…` prints on a terminal (a pty), colour off.
 fn on_terminal(env: &Env, args: &[&str]) -> String {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mrsm"));
+    let mut cmd = support::mrsm_process();
     cmd.args(args)
         .env("MRSM_ROOT_DIR", env.root())
         .env("NO_COLOR", "1");

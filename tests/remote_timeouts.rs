@@ -309,7 +309,7 @@ fn waits_on_purpose_get_what_they_wait_for_beyond_the_timeout() {
         .assert()
         .success();
     let (stdout, stderr) = (client.env.work().join("out"), client.env.work().join("err"));
-    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+    let mut follower = support::mrsm_process()
         .args(["show", "logs", "-f", "-e", "test", "late"])
         .env("MRSM_ROOT_DIR", client.env.root())
         .env("MRSM_CONFIG", &client.config)

@@ -7,7 +7,7 @@
 mod server;
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use server::{Client, Server};
@@ -17,7 +17,7 @@ const LEASE: &str = "1s";
 
 /// `mrsm run -e api:test --name NAME -- sleep 300` on the client, in the background.
 fn remote_run(client: &Client, name: &str) -> Child {
-    Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    support::mrsm_process()
         .args([
             "run", "-e", "api:test", "--name", name, "--", "sleep", "300",
         ])

@@ -11,7 +11,7 @@ mod server;
 mod support;
 
 use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -200,7 +200,7 @@ fn logs_follow_shows_every_line_once_across_a_server_restart() {
     std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
     client.mrsm().args(["up", "-d"]).assert().success();
 
-    let mut follower = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+    let mut follower = support::mrsm_process()
         .args(["logs", "-f", "--output-only", "--no-color"])
         .env("MRSM_ROOT_DIR", client.env.root())
         .env("MRSM_CONFIG", &client.config)
@@ -434,7 +434,7 @@ fn a_token_s_missing_scopes_are_said_not_hidden() {
         ])
         .assert()
         .success();
-    let mut attach = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+    let mut attach = support::mrsm_process()
         .args(["attach", "job", "-e", "api:test", "asker"])
         .env("MRSM_ROOT_DIR", client.env.root())
         .env("MRSM_CONFIG", &client.config)
@@ -492,7 +492,7 @@ struct Collecting {
 
 impl Collecting {
     fn start(client: &Client, args: &[&str]) -> Collecting {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        let mut child = support::mrsm_process()
             .args(args)
             .env("MRSM_ROOT_DIR", client.env.root())
             .env("MRSM_CONFIG", &client.config)

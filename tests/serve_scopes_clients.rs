@@ -7,7 +7,7 @@ mod server;
 mod support;
 
 use std::io::{BufRead, BufReader, Read};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use server::{call, Server};
@@ -160,7 +160,7 @@ fn ctrl_c_of_a_remote_run_without_jobs_stop_says_so_at_once() {
         .filter(|s| *s != "jobs:stop")
         .collect();
     let client = server.client_with(&server.env.token("unstoppable", &scopes));
-    let mut run = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+    let mut run = support::mrsm_process()
         .args(["run", "-e", "api:test", "--name", "on", "--"])
         .args(["sh", "-c", "echo started; sleep 300"])
         .env("MRSM_ROOT_DIR", client.env.root())

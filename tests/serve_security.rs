@@ -297,7 +297,7 @@ fn https_with_a_certificate_and_its_key() {
     std::fs::write(&cert_file, cert.pem()).expect("written");
     std::fs::write(&key_file, key.serialize_pem()).expect("written");
     let token = env.token("tls", &[]);
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mrsm"))
+    let mut child = support::mrsm_process()
         .args(["serve", "--bind", "127.0.0.1:0", "--tls-cert"])
         .arg(&cert_file)
         .arg("--tls-key")

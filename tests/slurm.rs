@@ -436,7 +436,7 @@ fn logs_follow_shows_cluster_jobs_once_each_and_across_their_restarts() {
     .expect("spec written");
     ok(&env, cluster, &["up", "-d", "-f", "mrsm-jobs.yaml"]);
     let out = env.work().join("follow.out");
-    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+    let mut child = support::mrsm_process()
         .args([
             "logs",
             "-f",

@@ -111,7 +111,7 @@ fn forward_input(executor: &dyn Executor, name: &str) {
                 loop {
                     match executor.send_input(name, &buf[..n], false) {
                         Ok(()) => break,
-                        Err(e) if e.to_string().contains(crate::supervisor::INPUT_NOT_READ) => {
+                        Err(crate::executor::ExecutorError::Busy { .. }) => {
                             std::thread::sleep(std::time::Duration::from_millis(50));
                         }
                         Err(e) => {

@@ -13,7 +13,7 @@ use super::{interrupt, local_executor, render};
 use crate::executor::{Executor, LocalExecutor, Registry};
 use crate::job::JobInfo;
 use crate::reconcile::project::{self, watcher_name, Found, Restarted};
-use crate::reconcile::watch::{Event, Timing};
+use crate::reconcile::watch::{Event, Timing, Watched};
 use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};
 use crate::spec::{self, AsWarning, Desired, DEFAULT_FILE};
@@ -220,19 +220,25 @@ fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32
 
 /// `up -d --watch`: the watcher as a background job (restarted if it fails).
 fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyhow::Result<()> {
-    let name = project::ensure_watcher(executor, &files.files, project)?;
+    let name = project::ensure_watcher(executor, &files.files, project, files.project.is_some())?;
     out!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
     Ok(())
 }
 
-/// Applies every change of the files until SIGINT or SIGTERM, telling `on_event`.
-fn watch_files(files: &Files, on_event: &dyn Fn(&Event<'_>)) -> anyhow::Result<()> {
+/// Applies every change of the files of `project` until SIGINT or SIGTERM, telling
+/// `on_event`. Without `-p`, files that come to name another project are reported,
+/// not applied.
+fn watch_files(files: &Files, project: &str, on_event: &dyn Fn(&Event<'_>)) -> anyhow::Result<()> {
     let executor = local_executor()?;
     let registry = super::registry()?;
     let timing = Timing::from_env()?;
+    let watched = match &files.project {
+        Some(named) => Watched::Named(named),
+        None => Watched::Pinned(project),
+    };
     reconcile::watch::watch(
         &files.files,
-        files.project.as_deref(),
+        watched,
         &registry,
         executor.root(),
         timing,
@@ -246,7 +252,11 @@ fn watch_files(files: &Files, on_event: &dyn Fn(&Event<'_>)) -> anyhow::Result<(
 /// stopped; refused while another watcher of the project runs.
 pub fn watch(files: &Files) -> anyhow::Result<i32> {
     interrupt::install();
-    let project = match project_name(files) {
+    // The project's watcher job is marked with the project it applies.
+    let marked = std::env::var(project::WATCHER_MARK)
+        .ok()
+        .filter(|_| files.project.is_none());
+    let project = match marked.map(Ok).unwrap_or_else(|| project_name(files)) {
         Ok(p) => p,
         Err(code) => return Ok(code),
     };
@@ -256,7 +266,7 @@ pub fn watch(files: &Files) -> anyhow::Result<i32> {
         Ok(lock) => lock,
         Err(code) => return Ok(code),
     };
-    watch_files(files, &reconcile::watch::print_event).map(|()| 0)
+    watch_files(files, &project, &reconcile::watch::print_event).map(|()| 0)
 }
 
 /// The project's jobs on every executor; an executor that cannot be listed is a

@@ -510,7 +510,7 @@ impl LocalExecutor {
             });
         }
         // A supervisor stopped from outside (SIGSTOP) could not answer.
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGCONT);
+        wake(supervisor);
         let request = Request::Stop {
             signal: options.signal,
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
@@ -563,6 +563,14 @@ impl LocalExecutor {
     /// Where the job's schedule stands, to carry over to its next definition.
     fn schedule_position(&self, name: &str) -> Option<ScheduleResume> {
         self.read_state(name).and_then(|s| s.schedule)
+    }
+}
+
+/// Continues a supervisor that was stopped from outside (SIGSTOP), which could not
+/// answer otherwise.
+fn wake(supervisor: ProcessIdentity) {
+    if supervisor.is_alive() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(supervisor.pid), Signal::SIGCONT);
     }
 }
 
@@ -734,6 +742,7 @@ impl Executor for LocalExecutor {
         if let Some(live) = report.filter(reports_a_live_job) {
             match live.phase {
                 Phase::Paused => {
+                    wake(live.supervisor);
                     return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
                         Response::Refused { message } => Err(ExecutorError::Supervisor {
                             name: name.into(),
@@ -795,22 +804,25 @@ impl Executor for LocalExecutor {
 
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _job = self.lock_job(name)?;
-        self.read_file(name)?;
-        if self.live_supervisor(name).is_none() {
+        let before = self.read_file(name)?.desired;
+        let Some(live) = self.live_supervisor(name) else {
             return Err(ExecutorError::NotRunning(name.into()));
-        }
+        };
         self.set_desired(name, DesiredState::Paused)?;
-        match self.request(name, &Request::Pause, Duration::from_secs(10))? {
-            Response::Refused { message } => {
-                // Not paused (Slurm refused to suspend its steps): it runs on.
-                self.set_desired(name, DesiredState::Running)?;
-                Err(ExecutorError::Supervisor {
-                    name: name.into(),
-                    message,
-                })
-            }
-            _ => Ok(Outcome::Paused { name: name.into() }),
-        }
+        // A supervisor stopped from outside (SIGSTOP) could not answer.
+        wake(live.supervisor);
+        let refused = match self.request(name, &Request::Pause, Duration::from_secs(10)) {
+            // Not paused (Slurm refused to suspend its steps): it runs on.
+            Ok(Response::Refused { message }) => ExecutorError::Supervisor {
+                name: name.into(),
+                message,
+            },
+            Ok(_) => return Ok(Outcome::Paused { name: name.into() }),
+            Err(e) => e,
+        };
+        // Not paused: what it is meant to do stays as it was.
+        self.set_desired(name, before)?;
+        Err(refused)
     }
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
@@ -1044,6 +1056,10 @@ impl Executor for LocalExecutor {
         };
         match self.request(name, &request, Duration::from_secs(10))? {
             Response::Refused { message } => Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message,
+            }),
+            Response::Busy { message } => Err(ExecutorError::Busy {
                 name: name.into(),
                 message,
             }),

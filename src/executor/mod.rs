@@ -39,6 +39,10 @@ pub enum ExecutorError {
     Store(#[from] StoreError),
     #[error("job {name:?}: {message}")]
     Supervisor { name: String, message: String },
+    /// Not now: the job cannot take this yet (its step has not read the input it
+    /// was given); the same request may be sent again a little later.
+    #[error("job {name:?}: {message}")]
+    Busy { name: String, message: String },
     /// The executor cannot be reached or used now; nothing was done.
     #[error("executor {executor}: {message}")]
     Unavailable { executor: String, message: String },
@@ -75,6 +79,8 @@ pub enum ErrorKind {
     Unsupported,
     Unavailable,
     Invalid,
+    /// Try the same again later.
+    Busy,
 }
 
 impl ErrorKind {
@@ -87,6 +93,7 @@ impl ErrorKind {
             ErrorKind::Unsupported => 501,
             ErrorKind::Unavailable => 503,
             ErrorKind::Invalid => 400,
+            ErrorKind::Busy => 429,
         }
     }
 
@@ -118,6 +125,7 @@ impl ExecutorError {
             ExecutorError::Store(_) | ExecutorError::Supervisor { .. } => ErrorKind::Refused,
             ExecutorError::Unavailable { .. } => ErrorKind::Unavailable,
             ExecutorError::Unsupported { .. } => ErrorKind::Unsupported,
+            ExecutorError::Busy { .. } => ErrorKind::Busy,
         }
     }
 }

@@ -104,6 +104,8 @@ pub enum ErrorCode {
     Forbidden,
     TooLarge,
     TooMany,
+    /// The job cannot take this yet (input its step has not read): try again.
+    Busy,
 }
 
 /// Every error reply: `detail` (Meerschaum's clients read it) and `error`.
@@ -131,6 +133,7 @@ impl ErrorBody {
             ExecutorError::Supervisor { .. } => (ErrorCode::Refused, error.to_string()),
             ExecutorError::Unavailable { .. } => (ErrorCode::Unavailable, error.to_string()),
             ExecutorError::Unsupported { .. } => (ErrorCode::Unsupported, error.to_string()),
+            ExecutorError::Busy { .. } => (ErrorCode::Busy, error.to_string()),
         };
         (
             error.kind().http_status(),
@@ -152,6 +155,14 @@ impl ErrorBody {
                 name: name.into(),
                 executor: executor.into(),
                 what: self.detail,
+            },
+            ErrorCode::Busy => ExecutorError::Busy {
+                name: name.into(),
+                message: self
+                    .detail
+                    .strip_prefix(&format!("job {name:?}: "))
+                    .map(str::to_string)
+                    .unwrap_or(self.detail),
             },
             ErrorCode::Refused | ErrorCode::TooLarge => ExecutorError::Supervisor {
                 name: name.into(),

@@ -45,6 +45,8 @@ pub enum Event<'a> {
     },
     /// Drift was repaired.
     Healed(&'a [Outcome]),
+    /// The files now name another project than the one watched: nothing applied.
+    OtherProject { watched: &'a str, files: &'a str },
 }
 
 /// One line for people, and whether it reports a problem (stderr) or not (stdout).
@@ -115,6 +117,9 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
         } => vec![err(format!(
             "this change deletes {deletes} of the project's {owned} jobs: applying it in {} if the files still say so",
             seconds(*wait)
+        ))],
+        Event::OtherProject { watched, files } => vec![err(format!(
+            "the files now say project {files:?}, but this watcher applies project {watched:?}: not applied (the jobs of {watched:?} are left as they are; stop this watcher and run `mrsm up` for {files:?}, or put the name back)"
         ))],
         Event::Unlisted { error, retry_in } => vec![err(format!(
             "error: cannot list the jobs ({error}): the change is applied on a later try, in {}",

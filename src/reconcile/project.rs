@@ -69,15 +69,19 @@ fn watcher_program() -> PathBuf {
     std::env::current_exe().unwrap_or_else(|_| locate_mrsm_binary())
 }
 
-/// The watcher job's definition: `PROGRAM watch -p PROJECT -f FILE…` (absolute
-/// paths), restarted if it fails, marked as the project's.
-pub fn watcher_spec(files: &[PathBuf], project: &str) -> Result<JobSpec, ProjectError> {
-    let mut words = vec![
-        watcher_program().display().to_string(),
-        "watch".to_string(),
-        "-p".to_string(),
-        project.to_string(),
-    ];
+/// The watcher job's definition: `PROGRAM watch [-p PROJECT] -f FILE…` (absolute
+/// paths; `-p` when the project was named on the command line, `named`),
+/// restarted if it fails, marked as the project's: the mark pins the project it
+/// applies, so files that come to name another one are reported, not applied.
+pub fn watcher_spec(
+    files: &[PathBuf],
+    project: &str,
+    named: bool,
+) -> Result<JobSpec, ProjectError> {
+    let mut words = vec![watcher_program().display().to_string(), "watch".to_string()];
+    if named {
+        words.extend(["-p".to_string(), project.to_string()]);
+    }
     for f in files {
         let path = std::path::absolute(f).map_err(|source| ProjectError::Path {
             path: f.clone(),
@@ -98,8 +102,9 @@ pub fn ensure_watcher(
     executor: &LocalExecutor,
     files: &[PathBuf],
     project: &str,
+    named: bool,
 ) -> Result<String, ProjectError> {
-    let spec = watcher_spec(files, project)?;
+    let spec = watcher_spec(files, project, named)?;
     let name = spec.name.clone();
     let options = CreateOptions::default();
     match (project_watcher(executor, project)?, executor.spec(&name)) {

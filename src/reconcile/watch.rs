@@ -117,11 +117,39 @@ impl Retry {
     }
 }
 
+/// Which project a watcher applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Watched<'a> {
+    /// This one, whatever the files say (`-p NAME`).
+    Named(&'a str),
+    /// The files' own, which must stay this one: files that come to name another
+    /// project are reported and not applied (the project's watcher cannot become
+    /// another project's).
+    Pinned(&'a str),
+}
+
+impl<'a> Watched<'a> {
+    /// The project's name.
+    pub fn name(self) -> &'a str {
+        match self {
+            Watched::Named(p) | Watched::Pinned(p) => p,
+        }
+    }
+
+    /// The project that overrides the files' own when they load.
+    fn overriding(self) -> Option<&'a str> {
+        match self {
+            Watched::Named(p) => Some(p),
+            Watched::Pinned(_) => None,
+        }
+    }
+}
+
 /// The watcher's decisions, apart from file events and clocks: reload and apply
 /// (`reconcile_files`) and the timer (`tick`). Each takes the time as a parameter.
 pub struct Reconciler<'a> {
     files: &'a [PathBuf],
-    project: Option<&'a str>,
+    project: Watched<'a>,
     registry: &'a Registry,
     root: &'a Root,
     timing: Timing,
@@ -141,11 +169,11 @@ pub struct Reconciler<'a> {
 }
 
 impl<'a> Reconciler<'a> {
-    /// A reconciler for `files` (and `project` overriding theirs), applying through
-    /// the executors of `registry`, taking locks in `root`.
+    /// A reconciler for `files` of `project`, applying through the executors of
+    /// `registry`, taking locks in `root`.
     pub fn new(
         files: &'a [PathBuf],
-        project: Option<&'a str>,
+        project: Watched<'a>,
         registry: &'a Registry,
         root: &'a Root,
         timing: Timing,
@@ -193,7 +221,11 @@ impl<'a> Reconciler<'a> {
             self.deferred = None;
             return None;
         }
-        let loaded = spec::load_for(self.files, self.project, &self.registry.labels());
+        let loaded = spec::load_for(
+            self.files,
+            self.project.overriding(),
+            &self.registry.labels(),
+        );
         self.inputs = loaded.inputs;
         let desired = match loaded.result {
             Err(errors) => {
@@ -211,6 +243,15 @@ impl<'a> Reconciler<'a> {
         };
         if !loaded.warnings.is_empty() {
             (self.on_event)(&Event::Warnings(&loaded.warnings));
+        }
+        if desired.project != self.project.name() {
+            (self.on_event)(&Event::OtherProject {
+                watched: self.project.name(),
+                files: &desired.project,
+            });
+            self.seen = Some(hash);
+            self.invalid = true;
+            return None;
         }
         let _lock = match self.lock(&desired.project) {
             Ok(lock) => lock,
@@ -451,7 +492,7 @@ impl Writers {
 /// [`Event::Watching`] is sent.
 pub fn watch(
     files: &[PathBuf],
-    project: Option<&str>,
+    project: Watched<'_>,
     registry: &Registry,
     root: &Root,
     timing: Timing,
@@ -482,7 +523,7 @@ pub fn watch(
     let mut due = reconciler.reconcile_files(Instant::now());
     watch_new_directories(&reconciler, &mut names)?;
     (on_event)(&Event::Watching {
-        project: reconciler.project().or(project).unwrap_or("(not loaded)"),
+        project: project.name(),
         inputs: reconciler.inputs(),
     });
     let mut next_heal = Instant::now() + timing.heal_every;

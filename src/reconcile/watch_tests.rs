@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use super::fake::Fake;
-use super::watch::{messages, Event, Reconciler, Timing};
+use super::watch::{messages, Event, Reconciler, Timing, Watched};
 use crate::store::{ProjectLock, Root};
 
 const HEAL: Duration = Duration::from_secs(5);
@@ -85,7 +85,7 @@ fn write(path: &Path, text: &str) {
 fn reconciler<'a>(scene: &'a Scene, on_event: &'a dyn Fn(&Event<'_>)) -> Reconciler<'a> {
     Reconciler::new(
         &scene.files,
-        None,
+        Watched::Pinned("demo"),
         &scene.registry,
         &scene.root,
         timing(),
@@ -262,7 +262,14 @@ fn heals_while_an_executor_is_out_of_reach_keep_to_the_new_files() {
         std::sync::Arc::new(crate::executor::Unavailable::new("api:prod", "down")),
     );
     let hear = |e: &Event<'_>| scene.hear(e);
-    let mut r = Reconciler::new(&scene.files, None, &registry, &scene.root, timing(), &hear);
+    let mut r = Reconciler::new(
+        &scene.files,
+        Watched::Pinned("demo"),
+        &registry,
+        &scene.root,
+        timing(),
+        &hear,
+    );
     let t0 = Instant::now();
     r.reconcile_files(t0);
     assert_eq!(scene.fake.names(), ["a", "b"]);
@@ -283,4 +290,39 @@ fn heals_while_an_executor_is_out_of_reach_keep_to_the_new_files() {
     r.tick(t0 + HEAL / 2);
     assert_eq!(scene.fake.names(), ["b"]);
     assert_eq!(scene.fake.count("create"), 2, "nothing created again");
+}
+
+#[test]
+fn files_that_come_to_name_another_project_are_reported_not_applied() {
+    let scene = Scene::new(&[("a", "sleep 300")]);
+    let hear = |e: &Event<'_>| scene.hear(e);
+    let mut r = reconciler(&scene, &hear);
+    let t0 = Instant::now();
+    r.reconcile_files(t0);
+    assert_eq!(scene.fake.names(), ["a"]);
+    write(
+        &scene.files[0],
+        "project: other\njobs:\n  b:\n    command: sleep 301\n",
+    );
+    r.reconcile_files(t0);
+    assert!(
+        scene.heard(
+            "the files now say project \"other\", but this watcher applies project \"demo\""
+        ),
+        "{:?}",
+        scene.said
+    );
+    assert_eq!(scene.fake.names(), ["a"], "nothing applied");
+    // Named back: said so, and nothing to change.
+    write(
+        &scene.files[0],
+        "project: demo\njobs:\n  a:\n    command: sleep 300\n",
+    );
+    r.reconcile_files(t0);
+    assert!(
+        scene.heard("the files load again; nothing to change"),
+        "{:?}",
+        scene.said
+    );
+    assert_eq!(scene.fake.names(), ["a"]);
 }

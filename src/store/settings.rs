@@ -203,6 +203,8 @@ mod tests {
     #[allow(clippy::result_large_err)] // figment's own test harness signature
     fn file_then_environment() {
         figment::Jail::expect_with(|jail| {
+            // Whatever the caller's environment holds (MRSM_ROOT_DIR…) stays out.
+            jail.clear_env();
             jail.create_file(
                 "config.toml",
                 "root_dir = \"/from/file\"\n[executors.prod]\nurl = \"http://127.0.0.1:8000\"\ntoken = \"t\"\n",
@@ -224,6 +226,7 @@ mod tests {
     #[allow(clippy::result_large_err)]
     fn typos_and_syntax_errors_name_the_line() {
         figment::Jail::expect_with(|jail| {
+            jail.clear_env();
             jail.set_env("MRSM_CONFIG", "config.toml");
             jail.create_file("config.toml", "root_dir = \"/x\"\nroot_dri = \"/y\"\n")?;
             let error = Settings::load().expect_err("unknown key").to_string();

@@ -50,9 +50,20 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "reply", rename_all = "kebab-case")]
 pub enum Response {
-    Done { message: String },
-    State { state: Box<SupervisorState> },
-    Refused { message: String },
+    Done {
+        message: String,
+    },
+    State {
+        state: Box<SupervisorState>,
+    },
+    Refused {
+        message: String,
+    },
+    /// Not now: the step has not read the input it was given yet; the same request
+    /// may be sent again a little later.
+    Busy {
+        message: String,
+    },
 }
 
 /// Sends one request and waits up to `timeout` for its answer.

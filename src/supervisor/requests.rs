@@ -49,7 +49,7 @@ impl Supervisor {
             .stdin_pending
             .load(std::sync::atomic::Ordering::SeqCst);
         if waiting > 0 && waiting + data.len() > steps::STDIN_LIMIT {
-            return Response::Refused {
+            return Response::Busy {
                 message: format!("{INPUT_NOT_READ} ({waiting} bytes are waiting)"),
             };
         }

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -29,7 +29,7 @@ impl Following {
     }
 
     fn spawn(env: &Env, args: &[&str], hold_after: Option<usize>) -> Following {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_mrsm"))
+        let mut child = crate::support::mrsm_process()
             .args(["logs", "-f"])
             .args(args)
             .env("MRSM_ROOT_DIR", env.root())

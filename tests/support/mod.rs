@@ -19,8 +19,27 @@ pub struct Env {
     work: tempfile::TempDir,
 }
 
+/// Leaves the caller's settings out of this test process once, before anything
+/// runs: no `MRSM_*` variable and no settings file of theirs reach the binaries it
+/// starts or the command line it runs in process (tests set what they need).
+fn hermetic() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        for (key, _) in std::env::vars_os() {
+            if key.to_string_lossy().starts_with("MRSM_") {
+                std::env::remove_var(key);
+            }
+        }
+        std::env::set_var("XDG_CONFIG_HOME", NO_SETTINGS);
+    });
+}
+
+/// Where no settings file is.
+const NO_SETTINGS: &str = "/nonexistent/mrsm-tests/config";
+
 impl Env {
     pub fn new() -> Env {
+        hermetic();
         Env {
             root: tempfile::Builder::new()
                 .prefix("mrsm-root")
@@ -42,11 +61,11 @@ impl Env {
         self.work.path()
     }
 
-    /// `mrsm` with this root, run in the work directory.
+    /// `mrsm` with this root, run in the work directory, with none of the caller's
+    /// settings: no settings file of theirs, no `MRSM_*` variable but the root.
     pub fn mrsm(&self) -> Command {
-        let mut cmd = Command::cargo_bin("mrsm").expect("mrsm is built");
+        let mut cmd = Command::from_std(mrsm_process());
         cmd.env("MRSM_ROOT_DIR", self.root())
-            .env_remove("MRSM_BIN")
             .env("NO_COLOR", "1")
             .current_dir(self.work());
         cmd
@@ -150,6 +169,20 @@ impl Drop for Env {
         // environment.
         kill_tagged(self.root());
     }
+}
+
+/// The `mrsm` binary as a process to start, with none of the caller's settings: no
+/// `MRSM_*` variable (the test sets what it needs) and no settings file of theirs.
+pub fn mrsm_process() -> std::process::Command {
+    hermetic();
+    let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("mrsm"));
+    for (key, _) in std::env::vars_os() {
+        if key.to_string_lossy().starts_with("MRSM_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("XDG_CONFIG_HOME", NO_SETTINGS);
+    cmd
 }
 
 /// Kills every process whose environment has `MRSM_ROOT_DIR` at or under `root`.

@@ -6,7 +6,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use crate::support::Env;
@@ -65,7 +65,7 @@ impl Server {
     }
 
     fn launch(&mut self, port: u16) {
-        let mut child = Command::new(assert_cmd::cargo::cargo_bin("mrsm"))
+        let mut child = crate::support::mrsm_process()
             .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
             .args(&self.args)
             .env("MRSM_ROOT_DIR", self.env.root())

@@ -33,7 +33,7 @@ pub fn follow_and_watch(
     interrupt::install();
     let (console, notices) = Console::new();
     follow_remote_jobs(files, project, began, &notices);
-    let watcher = spawn_watcher(files.clone(), notices);
+    let watcher = spawn_watcher(files.clone(), project.to_string(), notices);
     let printer = spawn_printer(executor.root().clone(), project.to_string(), began, console);
     while !interrupt::requested() && !printer.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
@@ -160,9 +160,9 @@ fn tell(text: String) {
 }
 
 /// The watcher on its own thread, talking only through `notices`.
-fn spawn_watcher(files: Files, notices: Notices) -> std::thread::JoinHandle<()> {
+fn spawn_watcher(files: Files, project: String, notices: Notices) -> std::thread::JoinHandle<()> {
     std::thread::spawn(move || {
-        let result = watch_files(&files, &|event| {
+        let result = watch_files(&files, &project, &|event| {
             for message in messages(event) {
                 notices.send(message);
             }
