@@ -165,3 +165,43 @@ fn overlap_allow_runs_side_by_side() {
     assert!(overlapped, "allowed runs overlap: {runs:?}");
     assert!(runs.iter().all(|r| r["ok"] == true), "{runs:?}");
 }
+
+#[test]
+fn a_catch_up_fire_right_before_a_regular_one_is_one_run() {
+    let env = Env::new();
+    // Just before a two-second boundary of the clock (a condition on the wall
+    // clock, not a pause of a fixed length).
+    let boundary = support::wait_for(
+        Duration::from_secs(5),
+        "the clock to near a boundary",
+        || {
+            let now = jiff::Timestamp::now().as_microsecond();
+            let into = now.rem_euclid(2_000_000);
+            (1_600_000..1_750_000)
+                .contains(&into)
+                .then_some(now - into + 2_000_000)
+        },
+    );
+    // `starting 00:00` is in the past: one fire at once, then every 2 s on the
+    // clock's even seconds, the first a moment later.
+    env.run_d(
+        "catching-up",
+        &["-s", "every 2 seconds starting 00:00", "--", "true"],
+    );
+    support::wait_for(
+        Duration::from_secs(5),
+        "the boundary to be well past",
+        || (jiff::Timestamp::now().as_microsecond() > boundary + 700_000).then_some(()),
+    );
+    let log = env.log_text("catching-up");
+    assert_eq!(log.matches("run 1 started").count(), 1, "{log}");
+    assert!(!log.contains("run 2 started"), "one run, not two: {log}");
+    assert!(log.contains("coalesced with the one just taken"), "{log}");
+    // Regular fires follow, two seconds apart.
+    support::wait_for(Duration::from_secs(10), "the next regular run", || {
+        env.log_text("catching-up")
+            .contains("run 2 started")
+            .then_some(())
+    });
+    env.ok(&["delete", "jobs", "catching-up", "-y"]);
+}

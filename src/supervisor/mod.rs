@@ -293,6 +293,9 @@ struct Supervisor {
     runs: Vec<Run>,
     exits: Vec<Exit>,
     next_run_id: u64,
+    /// The schedule's next fire was already due when the supervisor began (a start
+    /// in the past, a schedule continued after a killed supervisor): a catch-up.
+    catch_up: bool,
     /// A run to start once the current ones are over (a queued or replacing fire).
     queued: Option<Trigger>,
     restart_at: Option<Instant>,
@@ -371,6 +374,7 @@ impl Supervisor {
             exits: Vec::new(),
             next_run_id: last_run + 1,
             queued: None,
+            catch_up: false,
             restart_at: None,
             backoff: Backoff::default(),
             stopping: None,
@@ -481,6 +485,7 @@ impl Supervisor {
                     None => fires,
                 };
                 self.next_fire = fires.next();
+                self.catch_up = self.next_fire.is_some_and(|f| f <= now);
                 self.schedule = Some(fires);
                 self.schedule_anchor = Some(anchor);
                 if let (Some(_), Some(next)) = (resume, self.next_fire) {
@@ -631,23 +636,40 @@ impl Supervisor {
         }
         if let Some(fire) = self.next_fire {
             if self.state.phase == Phase::Running && fire <= Timestamp::now() {
+                let catching_up = std::mem::take(&mut self.catch_up);
                 self.fire();
-                self.advance_schedule();
+                self.advance_schedule(catching_up);
                 self.save_state();
             }
         }
     }
 
     /// Moves the schedule past now, skipping fires missed while busy or paused.
-    fn advance_schedule(&mut self) {
+    /// Right after a catch-up fire (one already due when the supervisor began: a
+    /// start in the past, a schedule continued after its supervisor was killed), a
+    /// next fire less than half the schedule's own period away is coalesced with it:
+    /// one run, not two a moment apart.
+    fn advance_schedule(&mut self, caught_up: bool) {
         let Some(fires) = self.schedule.take() else {
             return;
         };
-        let after_now = Timestamp::now()
+        let now = Timestamp::now();
+        let after_now = now
             .checked_add(jiff::SignedDuration::from_micros(1))
             .unwrap_or(Timestamp::MAX);
         let mut fires = fires.resume_at(after_now);
         self.next_fire = fires.next();
+        if let (true, Some(next)) = (caught_up, self.next_fire) {
+            let mut ahead = fires.clone();
+            if let Some(after) = ahead.next() {
+                let period = after.duration_since(next);
+                if next.duration_since(now) * 2 < period {
+                    self.sys(&format!("fire at {next} coalesced with the one just taken"));
+                    self.next_fire = Some(after);
+                    fires = ahead;
+                }
+            }
+        }
         self.schedule = Some(fires);
         if self.next_fire.is_none() && self.runs.is_empty() && self.queued.is_none() {
             self.sys("the schedule has no more fires");

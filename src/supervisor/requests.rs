@@ -120,7 +120,7 @@ impl Supervisor {
                 self.state.paused = None;
                 self.sys("resumed");
                 if self.next_fire.is_some_and(|f| f <= Timestamp::now()) {
-                    self.advance_schedule();
+                    self.advance_schedule(false);
                 }
                 self.save_state();
                 Response::Done {
