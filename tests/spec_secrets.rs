@@ -312,6 +312,32 @@ fn a_server_shows_its_jobs_commands_as_written() {
 }
 
 #[test]
+fn a_line_of_an_env_file_that_does_not_read_is_not_quoted() {
+    let env = Env::new();
+    let work = env.work();
+    write(work, "mrsm-jobs.yaml", &spec("TOKEN"));
+    // A `.env` line without `=`, then an env file written as YAML.
+    write(work, ".env", &format!("# the token\nTOKEN {SECRET}\n"));
+    let (code, shown) = said(mrsm(&env), &["validate"]);
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.contains(".env:2:1: expected KEY=value (the line is not shown"),
+        "{shown}"
+    );
+    write(work, ".env", &format!("TOKEN={SECRET}\n"));
+    write(work, "more.env", &format!("PASSWORD: {ROTATED}\n"));
+    let text = format!("{}    env_file: more.env\n", spec("TOKEN"));
+    write(work, "mrsm-jobs.yaml", &text);
+    let (code, also) = said(mrsm(&env), &["validate"]);
+    assert_eq!(code, 1, "{also}");
+    assert!(also.contains("more.env:1:1: expected KEY=value"), "{also}");
+    assert_unseen(
+        &[("validate".into(), shown), ("validate".into(), also)],
+        &[SECRET, ROTATED],
+    );
+}
+
+#[test]
 fn a_step_that_does_not_split_is_refused_as_written() {
     let env = Env::new();
     let work = env.work();

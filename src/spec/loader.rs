@@ -414,7 +414,7 @@ impl Loader {
                 Ok(vars) => vars,
                 Err((line, message)) => {
                     self.errors
-                        .push(SpecError::at(&dotenv_path, &text, line, 1, message));
+                        .push(SpecError::at_hidden(&dotenv_path, line, 1, message));
                     return None;
                 }
             },
@@ -737,7 +737,7 @@ impl Loader {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => match parse_env_file(&text) {
                         Ok(vars) => env.extend(vars),
-                        Err((line, m)) => self.errors.push(SpecError::at(&path, &text, line, 1, m)),
+                        Err((line, m)) => self.errors.push(SpecError::at_hidden(&path, line, 1, m)),
                     },
                     Err(e) => self.error(files, format!("cannot read env file {p:?}: {e}")),
                 }
