@@ -3,7 +3,9 @@
 //! supervisor's own lines about its steps included), `logs`, and a server's
 //! Meerschaum-shaped and `/v1` routes never carry the value, while the job gets it
 //! (its steps write what they received to files the test reads). A changed value
-//! restarts the job and is shown no more than the first one.
+//! restarts the job and is shown no more than the first one. A server's whole
+//! definition of a job, which holds the value, is only for tokens that can create
+//! jobs.
 
 #[path = "support/server.rs"]
 mod server;
@@ -309,6 +311,19 @@ fn a_server_shows_its_jobs_commands_as_written() {
     let (_, info) = call("GET", &url("/v1/jobs/remote"), Some(&server.token), "");
     let info: Value = serde_json::from_str(&info).expect("JSON");
     assert_eq!(info["command"], serde_json::json!(DELIVER));
+
+    // The whole definition holds the value: only for a token that can create jobs.
+    let reader = server.env.token("reader", &["jobs:read", "logs:read"]);
+    let (status, answer) = call("GET", &url("/v1/jobs/remote/spec"), Some(&reader), "");
+    assert_eq!(status, 403, "{answer}");
+    assert_unseen(&[("GET /v1/jobs/remote/spec".into(), answer)], &[SECRET]);
+    let (status, definition) = call("GET", &url("/v1/jobs/remote/spec"), Some(&server.token), "");
+    assert_eq!(status, 200, "{definition}");
+    let definition: Value = serde_json::from_str(&definition).expect("JSON");
+    assert_eq!(definition["written_command"], serde_json::json!(DELIVER));
+    assert!(definition["command"][0]
+        .as_str()
+        .is_some_and(|step| step.ends_with(SECRET)));
 }
 
 #[test]
