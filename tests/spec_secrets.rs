@@ -371,3 +371,41 @@ fn a_step_that_does_not_split_is_refused_as_written() {
     );
     assert_unseen(&[("up -d".into(), up)], &[SECRET]);
 }
+
+#[test]
+fn the_watcher_applies_a_new_value_without_saying_it() {
+    let env = Env::new();
+    let work = env.work();
+    let watcher = "mrsm-watch-secrets";
+    write(work, ".env", &format!("TOKEN={SECRET}\n"));
+    let text = format!(
+        "project: secrets\njobs:\n{}",
+        deliver("deliver", "TOKEN", "local")
+    );
+    write(work, "mrsm-jobs.yaml", &text);
+    let (code, up) = said(mrsm(&env), &["up", "-d", "--watch"]);
+    assert_eq!(code, 0, "{up}");
+    wait_for_file(&work.join("received"), SECRET);
+
+    // A new value is applied; a `.env` that does not read is reported, unquoted.
+    write(work, ".env", &format!("TOKEN={ROTATED}\n"));
+    wait_for_file(&work.join("received"), ROTATED);
+    let env = &env;
+    let said_by_watcher = |what: &'static str| {
+        wait_for(Duration::from_secs(20), what, || {
+            env.log_text(watcher).contains(what).then_some(())
+        })
+    };
+    said_by_watcher("updated deliver");
+    write(work, ".env", &format!("TOKEN {SECRET}\n"));
+    said_by_watcher(".env:1:1: expected KEY=value");
+    let seen = vec![
+        ("up -d --watch".to_string(), up),
+        ("the watcher's log".to_string(), env.log_text(watcher)),
+        (
+            "show jobs (the watcher)".to_string(),
+            said(mrsm(env), &["show", "jobs", watcher, "--json"]).1,
+        ),
+    ];
+    assert_unseen(&seen, &[SECRET, ROTATED]);
+}
