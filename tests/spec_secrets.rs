@@ -1,5 +1,5 @@
-//! A `${VAR}` from `.env` in a spec's command runs with its value but is shown as
-//! written: `ps`, `show jobs`, `show runs`, `diff`, `validate`, the job's log (the
+//! A `${VAR}` from `.env` in a spec's command (and its `env:`) runs with its value
+//! but is shown as written: `ps`, `show jobs`, `show runs`, `diff`, `validate`, the job's log (the
 //! supervisor's own lines about its steps included), `logs`, and a server's
 //! Meerschaum-shaped and `/v1` routes never carry the value, while the job gets it
 //! (its steps write what they received to files the test reads). A changed value
@@ -33,14 +33,15 @@ const DELIVER: [&str; 2] = [
 /// A program whose name comes from the token: it cannot start.
 const MISSING: &str = "${TOKEN}-tool --version";
 
-/// A job running [`DELIVER`] (with `${VARIABLE}` for `${TOKEN}`), on `executor`.
+/// A job running [`DELIVER`] (with `${VARIABLE}` for `${TOKEN}`), on `executor`,
+/// with the value in its `env:` too.
 fn deliver(name: &str, variable: &str, executor: &str) -> String {
     let steps: Vec<String> = DELIVER
         .iter()
         .map(|s| format!("      - {}\n", s.replace("TOKEN", variable)))
         .collect();
     format!(
-        "  {name}:\n    executor: {executor}\n    command:\n{}",
+        "  {name}:\n    executor: {executor}\n    env:\n      HEADER: ${{{variable}}}\n    command:\n{}",
         steps.concat()
     )
 }
@@ -216,7 +217,7 @@ fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
         (code, diff.as_str()),
         (
             1,
-            "~ update deliver (command)\n~ update missing (command)\n"
+            "~ update deliver (command, env)\n~ update missing (command)\n"
         )
     );
     let (code, up) = said(mrsm(&env), &["up", "-d"]);
@@ -321,6 +322,7 @@ fn a_server_shows_its_jobs_commands_as_written() {
     assert_eq!(status, 200, "{definition}");
     let definition: Value = serde_json::from_str(&definition).expect("JSON");
     assert_eq!(definition["written_command"], serde_json::json!(DELIVER));
+    assert_eq!(definition["env"]["HEADER"], SECRET);
     assert!(definition["command"][0]
         .as_str()
         .is_some_and(|step| step.ends_with(SECRET)));
