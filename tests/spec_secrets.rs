@@ -33,6 +33,9 @@ const DELIVER: [&str; 2] = [
 /// A program whose name comes from the token: it cannot start.
 const MISSING: &str = "${TOKEN}-tool --version";
 
+/// A program named by a value that is part of the text as written: still not named.
+const SHORT: &str = "${SHORT} --version";
+
 /// A job running [`DELIVER`] (with `${VARIABLE}` for `${TOKEN}`), on `executor`,
 /// with the value in its `env:` too.
 fn deliver(name: &str, variable: &str, executor: &str) -> String {
@@ -46,13 +49,19 @@ fn deliver(name: &str, variable: &str, executor: &str) -> String {
     )
 }
 
-/// The local project: [`DELIVER`] and [`MISSING`].
+/// The local project: [`DELIVER`], [`MISSING`] and [`SHORT`].
 fn spec(variable: &str) -> String {
     format!(
-        "project: secrets\njobs:\n{}  missing:\n    command: {}\n",
+        "project: secrets\njobs:\n{}  missing:\n    command: {}\n  short:\n    command: {SHORT}\n",
         deliver("deliver", variable, "local"),
         MISSING.replace("TOKEN", variable)
     )
+}
+
+/// `.env` with `TOKEN` (or another name) set to `value`, and `SHORT` to a piece
+/// of its own name.
+fn dotenv(variable: &str, value: &str) -> String {
+    format!("{variable}={value}\nSHORT=HOR\n")
 }
 
 fn write(dir: &Path, file: &str, text: &str) {
@@ -62,7 +71,7 @@ fn write(dir: &Path, file: &str, text: &str) {
 /// `mrsm` in `env`, without the caller's values of the spec's variables.
 fn mrsm(env: &Env) -> Command {
     let mut cmd = env.mrsm();
-    for var in ["TOKEN", "KEY", "MODE"] {
+    for var in ["TOKEN", "KEY", "MODE", "SHORT"] {
         cmd.env_remove(var);
     }
     cmd
@@ -169,7 +178,7 @@ fn wait_for_runs(env: &Env, runs: usize) {
 fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
     let env = Env::new();
     let work = env.work();
-    write(work, ".env", &format!("TOKEN={SECRET}\n"));
+    write(work, ".env", &dotenv("TOKEN", SECRET));
     write(work, "mrsm-jobs.yaml", &spec("TOKEN"));
     let (code, validated) = said(mrsm(&env), &["validate"]);
     assert_eq!((code, validated.as_str()), (0, ""));
@@ -209,15 +218,24 @@ fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
         "{}",
         env.log_text("missing")
     );
+    wait_for(Duration::from_secs(20), "short's run", || {
+        env.runs("short").first().cloned()
+    });
+    assert_eq!(
+        env.runs("short")[0]["message"],
+        format!(
+            "step 1/1 ({SHORT:?}) could not start: the program (named by a variable, whose value is not shown) not found (not a path, and not on PATH)"
+        )
+    );
 
     // A new value: what runs changed, so the jobs restart; what is shown did not.
-    write(work, ".env", &format!("TOKEN={ROTATED}\n"));
+    write(work, ".env", &dotenv("TOKEN", ROTATED));
     let (code, diff) = said(mrsm(&env), &["diff"]);
     assert_eq!(
         (code, diff.as_str()),
         (
             1,
-            "~ update deliver (command, env)\n~ update missing (command)\n"
+            "~ update deliver (command, env)\n~ update missing (command)\n> start short\n"
         )
     );
     let (code, up) = said(mrsm(&env), &["up", "-d"]);
@@ -240,7 +258,7 @@ fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
     // changes nothing that runs, and so updates nothing (the failed jobs are to
     // be started, as before).
     let (_, before) = said(mrsm(&env), &["diff"]);
-    write(work, ".env", &format!("KEY={ROTATED}\n"));
+    write(work, ".env", &dotenv("KEY", ROTATED));
     write(work, "mrsm-jobs.yaml", &spec("KEY"));
     let (_, renamed) = said(mrsm(&env), &["diff"]);
     assert_eq!(renamed, before);

@@ -393,8 +393,9 @@ pub fn why_not_started(spec: &JobSpec, step: usize, error: &std::io::Error) -> S
             .as_deref()
             .unwrap_or(std::path::Path::new("/"))
             .join(&program);
-        // Named only when the step as shown names it: else a variable did.
-        let named = match spec.shown_step(step).contains(program.as_str()) {
+        // Named only when the step as shown starts with it: else a variable did.
+        let shown = split_words(&spec.shown_step(step)).ok();
+        let named = match shown.and_then(|w| w.into_iter().next()).as_ref() == Some(&program) {
             true => format!("program {program:?}"),
             false => "the program (named by a variable, whose value is not shown)".to_string(),
         };
