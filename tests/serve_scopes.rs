@@ -32,6 +32,8 @@ const ALL: [&str; 7] = [
 ];
 
 const READ: &[&str] = &["jobs:read"];
+/// A whole definition, `${VAR}` values and `env` included: what creating takes.
+const DEFINITION: &[&str] = &["jobs:read", "jobs:execute", "jobs:write"];
 const FOLLOW: &[&str] = &["jobs:read", "logs:read"];
 const CREATE: &[&str] = &["jobs:execute", "jobs:write"];
 const REPLACE: &[&str] = &["jobs:execute", "jobs:write", "jobs:stop"];
@@ -72,7 +74,7 @@ const ROUTES: &[(&str, &str, &[&str])] = &[
     ("PUT", "/v1/jobs/x", REPLACE),
     ("PUT", "/v1/jobs/stdin", REPLACE),
     ("DELETE", "/v1/jobs/x", DELETE),
-    ("GET", "/v1/jobs/x/spec", READ),
+    ("GET", "/v1/jobs/x/spec", DEFINITION),
     ("POST", "/v1/jobs/x/start", START),
     ("POST", "/v1/jobs/x/pause", PAUSE),
     ("POST", "/v1/jobs/x/stop", STOP),
@@ -298,7 +300,6 @@ fn reading_jobs_needs_jobs_read() {
         "/v1/jobs",
         "/v1/kept",
         "/v1/jobs/seen",
-        "/v1/jobs/seen/spec",
         "/v1/jobs/seen/runs",
     ] {
         let (status, answer) = call("GET", &s.url(path), Some(&s.without("jobs:read")), "");
@@ -307,9 +308,24 @@ fn reading_jobs_needs_jobs_read() {
         s.allowed("GET", path, "", READ);
     }
     assert!(s.allowed("GET", "/jobs", "", READ).contains("sleep 300"));
-    assert!(s
-        .allowed("GET", "/v1/jobs/seen/spec", "", READ)
-        .contains("sleep 300"));
+}
+
+#[test]
+fn a_whole_definition_needs_what_creating_a_job_does() {
+    let s = Scoped::start();
+    let secret = "s3cr3t-9f2c";
+    s.server.env.run_d(
+        "seen",
+        &["--", "sh", "-c", &format!("sleep 300 # {secret}")],
+    );
+    let path = "/v1/jobs/seen/spec";
+    for scope in DEFINITION {
+        let (status, answer) = call("GET", &s.url(path), Some(&s.without(scope)), "");
+        assert_eq!(status, 403, "{path} without {scope}: {answer}");
+        assert!(answer.contains(&format!("lacks {scope}")), "{answer}");
+        assert!(!answer.contains(secret), "{path}: {answer}");
+    }
+    assert!(s.allowed("GET", path, "", DEFINITION).contains(secret));
 }
 
 #[test]

@@ -907,7 +907,7 @@ impl Executor for LocalExecutor {
                     supervisor,
                     self.label(),
                 );
-                info.command = file.spec.command.clone();
+                info.command = file.spec.shown_command().to_vec();
                 info.schedule = file.spec.schedule.clone();
                 info.desired = file.desired;
                 info.project = file.project.clone();

@@ -5,6 +5,7 @@
 
 mod chain;
 mod name;
+mod shown;
 mod size;
 mod slurm;
 mod spec;
@@ -13,6 +14,7 @@ mod words;
 
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use name::{random_name, validate_name, InvalidName, JobName};
+pub use shown::written_steps;
 pub use size::parse_size;
 pub use slurm::SlurmOptions;
 pub use spec::too_fast;

@@ -253,6 +253,13 @@ pub struct JobSpec {
     /// sets it); none runs the steps on this machine.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slurm: Option<super::SlurmOptions>,
+    /// The steps as the spec file wrote them, before `${VAR}` interpolation, when
+    /// that differs from `command`: what listings, the API, log lines and run
+    /// records show (see `shown.rs`), so that a value from `.env` or the
+    /// environment reaches the job but is never shown. Cosmetic: the spec hash
+    /// leaves it out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub written_command: Option<Vec<String>>,
 }
 
 fn yes() -> bool {
@@ -310,6 +317,7 @@ impl JobSpec {
             cwd: None,
             allow_fast: false,
             slurm: None,
+            written_command: None,
         }
     }
 
@@ -320,8 +328,15 @@ impl JobSpec {
             return Err(SpecError::NoCommand(self.name.clone()));
         }
         if !self.shell {
-            for step in &self.command {
-                super::words::split_words(step).map_err(|e| SpecError::Invalid(e.to_string()))?;
+            for (index, step) in self.command.iter().enumerate() {
+                // Said of the step as shown: the text that runs may hold a secret.
+                super::words::split_words(step).map_err(|e| {
+                    let shown = super::UnterminatedQuote {
+                        text: self.shown_step(index).into_owned(),
+                        ..e
+                    };
+                    SpecError::Invalid(shown.to_string())
+                })?;
             }
         }
         if let Some(text) = &self.schedule {

@@ -162,6 +162,7 @@ pub struct JobInfo {
     pub began: Option<Timestamp>,
     pub paused: Option<Timestamp>,
     pub ended: Option<Timestamp>,
+    /// The steps as shown: a spec file's as written, never with a `${VAR}`'s value.
     pub command: Vec<String>,
     pub schedule: Option<String>,
     pub timezone: Option<String>,
@@ -255,7 +256,7 @@ impl JobInfo {
                 JobStatus::Stopped | JobStatus::Failed => state.map(|s| s.ended.unwrap_or(s.began)),
                 _ => None,
             },
-            command: spec.command.clone(),
+            command: spec.shown_command().to_vec(),
             schedule: spec.schedule.clone(),
             timezone: spec.timezone.clone(),
             next_fire: alive.and_then(|s| s.next_fire),

@@ -7,7 +7,8 @@
 //! more: whatever chooses the command a job runs needs `jobs:execute` and
 //! `jobs:write`; whatever may end a running job's processes (stop, delete,
 //! replace) needs `jobs:execute` and `jobs:stop`; logs need `jobs:read` and
-//! `logs:read`.
+//! `logs:read`; a job's whole definition (what it runs, its `env` values) needs
+//! what creating one does, on top of `jobs:read`.
 
 use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
@@ -128,8 +129,12 @@ const fn route(
     }
 }
 
-/// Listing jobs and reading their state, definition and history.
+/// Listing jobs and reading their state (commands as written) and history.
 const READ: Access = Access::Scopes(&[JobsRead]);
+/// A whole definition: the command as it runs and the `env` values, where a
+/// `${VAR}`'s value (a secret) is. Only for a token that could create a job, which
+/// could have that job read the server's files anyway.
+const DEFINITION: Access = Access::Scopes(&[JobsRead, JobsExecute, JobsWrite]);
 /// Reading or following a log.
 pub const FOLLOW: &[Scope] = &[JobsRead, LogsRead];
 const LOGS: Access = Access::Scopes(FOLLOW);
@@ -209,7 +214,9 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Delete, "/v1/jobs/{name}", DELETE, |m| {
         on(m, v1::delete)
     }),
-    route(Verb::Get, "/v1/jobs/{name}/spec", READ, |m| on(m, v1::spec)),
+    route(Verb::Get, "/v1/jobs/{name}/spec", DEFINITION, |m| {
+        on(m, v1::spec)
+    }),
     route(Verb::Post, "/v1/jobs/{name}/start", START, |m| {
         on(m, v1::start)
     }),

@@ -37,6 +37,18 @@ impl SpecError {
         }
     }
 
+    /// An error at a place whose line is not shown: a line of an env file may hold
+    /// a secret, which errors never print.
+    pub fn at_hidden(file: &Path, line: usize, column: usize, message: impl Into<String>) -> Self {
+        SpecError {
+            file: file.to_path_buf(),
+            line,
+            column,
+            message: message.into(),
+            source_line: None,
+        }
+    }
+
     /// An error about the file as a whole.
     pub fn file(file: &Path, message: impl Into<String>) -> Self {
         SpecError {

@@ -117,7 +117,8 @@ fn expand(expr: &str, vars: &Vars) -> Result<String, String> {
 }
 
 /// Reads a `.env`-style file: `KEY=value` lines, `#` comments, optional `export`,
-/// optional matching quotes around the value.
+/// optional matching quotes around the value. Errors name the line but never quote
+/// it: it may hold a secret.
 pub fn parse_env_file(text: &str) -> Result<BTreeMap<String, String>, (usize, String)> {
     let mut vars = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
@@ -127,7 +128,10 @@ pub fn parse_env_file(text: &str) -> Result<BTreeMap<String, String>, (usize, St
         }
         let line = line.strip_prefix("export ").unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err((i + 1, format!("expected KEY=value, found {line:?}")));
+            return Err((
+                i + 1,
+                "expected KEY=value (the line is not shown: it may hold a secret)".to_string(),
+            ));
         };
         let key = key.trim();
         if !valid_name(key) {

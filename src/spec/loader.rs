@@ -16,7 +16,7 @@ use super::interpolate::{interpolate_noting, parse_env_file, Vars};
 use super::raw::{self, RawCommand, RawFile, RawPaths};
 use super::{project_from_dir, spec_hash, DeclaredExecutor, Desired, DesiredJob, StateWord};
 use crate::job::parse_size;
-use crate::job::split_chain;
+use crate::job::{split_chain, written_steps};
 use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
 use crate::suggest::did_you_mean;
 
@@ -314,7 +314,7 @@ impl Loader {
                 Ok(vars) => vars,
                 Err((line, message)) => {
                     self.errors
-                        .push(SpecError::at(&dotenv_path, &text, line, 1, message));
+                        .push(SpecError::at_hidden(&dotenv_path, line, 1, message));
                     return None;
                 }
             },
@@ -387,20 +387,20 @@ impl Loader {
         }
     }
 
-    /// The steps of a job's command.
+    /// The steps of a job's command: as they run, and as written (what is shown).
     fn steps(
         &mut self,
         name: &At<String>,
         command: &Option<At<RawCommand>>,
         vars: &Vars,
-    ) -> Vec<String> {
+    ) -> (Vec<String>, Vec<String>) {
         let Some(c) = command else {
             self.error(name, format!("job `{}` has no `command`", name.value));
-            return Vec::new();
+            return (Vec::new(), Vec::new());
         };
-        let texts: Vec<String> = match &c.value {
-            RawCommand::One(s) => vec![s.clone()],
-            RawCommand::Steps(list) => list.clone(),
+        let (texts, shown): (Vec<String>, Vec<String>) = match &c.value {
+            RawCommand::One(s) => (vec![s.clone()], written_steps(s)),
+            RawCommand::Steps(list) => (list.clone(), list.clone()),
         };
         let mut steps = Vec::new();
         let mut readable = true;
@@ -424,7 +424,7 @@ impl Loader {
         if readable && (steps.is_empty() || steps.iter().any(|s| s.trim().is_empty())) {
             self.error(c, "the command is empty");
         }
-        steps
+        (steps, shown)
     }
 
     /// The schedule and time zone of a job.
@@ -550,7 +550,7 @@ impl Loader {
                 match std::fs::read_to_string(&path) {
                     Ok(text) => match parse_env_file(&text) {
                         Ok(vars) => env.extend(vars),
-                        Err((line, m)) => self.errors.push(SpecError::at(&path, &text, line, 1, m)),
+                        Err((line, m)) => self.errors.push(SpecError::at_hidden(&path, line, 1, m)),
                     },
                     Err(e) => self.error(files, format!("cannot read env file {p:?}: {e}")),
                 }
@@ -575,8 +575,8 @@ impl Loader {
         if let Err(e) = validate_name(&name.value) {
             self.error(name, e.to_string());
         }
-        let steps = self.steps(name, &f.command, vars);
-        let mut spec = JobSpec::new(name.value.clone(), steps);
+        let (steps, written) = self.steps(name, &f.command, vars);
+        let mut spec = JobSpec::new(name.value.clone(), steps).written_as(written);
         spec.allow_fast = f.allow_fast.as_ref().is_some_and(|a| a.value);
         self.schedule(&mut spec, &f, vars);
         spec.restart = self

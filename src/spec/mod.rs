@@ -179,8 +179,15 @@ pub fn project_from_dir(dir: &Path) -> String {
 }
 
 /// FNV-1a over the spec's JSON and the executor: stable across runs and versions.
+/// The command as written is left out: it is only shown, so a change of it alone
+/// (a variable renamed, its value the same) restarts nothing, while a changed
+/// value changes the command that runs, and so the hash.
 pub fn spec_hash(spec: &JobSpec, executor: &str) -> String {
-    let json = serde_json::to_vec(spec).unwrap_or_default();
+    let runs = JobSpec {
+        written_command: None,
+        ..spec.clone()
+    };
+    let json = serde_json::to_vec(&runs).unwrap_or_default();
     let hash = crate::fnv::Fnv::new()
         .write(&json)
         .write(executor.as_bytes())

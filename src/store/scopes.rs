@@ -50,7 +50,9 @@ impl Scope {
     /// What it allows, for help texts and the docs.
     pub const fn meaning(self) -> &'static str {
         match self {
-            Scope::JobsRead => "list jobs, read their state, definition and run history",
+            Scope::JobsRead => {
+                "list jobs, read their state and run history; with jobs:execute and jobs:write, their whole definitions"
+            }
             Scope::JobsWrite => "choose what a job runs: create or replace jobs (with jobs:execute)",
             Scope::JobsExecute => {
                 "start jobs and send them input; needed too to create, replace, stop, pause and delete"

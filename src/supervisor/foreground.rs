@@ -73,12 +73,13 @@ pub fn run_once(
     let mut ended = Ended::Ok;
     for (index, text) in spec.command.iter().enumerate() {
         let step = index + 1;
+        let shown = spec.shown_step(index);
         let mut child = match spawn(spec, text) {
             Ok(child) => child,
             Err(e) => {
                 report(format!(
-                    "mrsm: step {step}/{steps} ({text:?}) could not start: {}",
-                    super::steps::why_not_started(spec, text, &e)
+                    "mrsm: step {step}/{steps} ({shown:?}) could not start: {}",
+                    super::steps::why_not_started(spec, index, &e)
                 ));
                 ended = Ended::NotStarted { step };
                 break;
@@ -101,7 +102,7 @@ pub fn run_once(
                     .or(status.signal().map(|s| 128 + s))
                     .unwrap_or(1);
                 report(format!(
-                    "mrsm: step {step}/{steps} ({text:?}) failed: {status}"
+                    "mrsm: step {step}/{steps} ({shown:?}) failed: {status}"
                 ));
                 ended = Ended::Failed { step, code };
                 break;

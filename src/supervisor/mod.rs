@@ -781,10 +781,11 @@ impl Supervisor {
                 exit_code: None,
                 signal: None,
                 message: format!(
-                    "step {}/{} ({text:?}) could not start: {}",
+                    "step {}/{} ({:?}) could not start: {}",
                     index + 1,
                     spec.command.len(),
-                    steps::why_not_started(spec, text, &e)
+                    spec.shown_step(index),
+                    steps::why_not_started(spec, index, &e)
                 ),
                 failed_step: Some(index + 1),
                 stopped: false,
@@ -849,7 +850,7 @@ impl Supervisor {
         self.runs[index].child = None;
         let steps = self.file.spec.command.len();
         let step = self.runs[index].step;
-        let text = self.file.spec.command[step].clone();
+        let text = self.file.spec.shown_step(step).into_owned();
         let success = code == Some(0);
         let mut how = match (code, sig) {
             (Some(c), _) => format!("exited with status {c}"),

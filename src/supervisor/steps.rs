@@ -372,8 +372,10 @@ pub fn spawn_step(
     ))
 }
 
-/// Why a step could not start, naming what is missing when that is the reason.
-pub fn why_not_started(spec: &JobSpec, text: &str, error: &std::io::Error) -> String {
+/// Why step `step` (0-based) of `spec` could not start, naming what is missing when
+/// that is the reason (never a `${VAR}`'s value: see `JobSpec::shown_step`).
+pub fn why_not_started(spec: &JobSpec, step: usize, error: &std::io::Error) -> String {
+    let text = spec.command.get(step).map_or("", String::as_str);
     if let Some(dir) = spec.cwd.as_ref().filter(|d| !d.is_dir()) {
         return match dir.exists() {
             true => format!("its working directory {} is not a directory", dir.display()),
@@ -391,13 +393,17 @@ pub fn why_not_started(spec: &JobSpec, text: &str, error: &std::io::Error) -> St
             .as_deref()
             .unwrap_or(std::path::Path::new("/"))
             .join(&program);
+        // Named only when the step as shown starts with it: else a variable did.
+        let shown = split_words(&spec.shown_step(step)).ok();
+        let named = match shown.and_then(|w| w.into_iter().next()).as_ref() == Some(&program) {
+            true => format!("program {program:?}"),
+            false => "the program (named by a variable, whose value is not shown)".to_string(),
+        };
         if program.contains('/') && as_path.is_file() {
             // The file is there: what is missing is what its first line names.
-            return format!(
-                "program {program:?} exists, but the interpreter its #! line names was not found"
-            );
+            return format!("{named} exists, but the interpreter its #! line names was not found");
         }
-        return format!("program {program:?} not found (not a path, and not on PATH)");
+        return format!("{named} not found (not a path, and not on PATH)");
     }
     error.to_string()
 }
