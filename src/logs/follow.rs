@@ -11,20 +11,17 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::activity::Activity;
+use super::format::{count_records, inode, read_header, snapshot, whole_records_end, Ino, Opened};
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
-use super::writer::{count_records, read_header, rotated_path, whole_records_end};
 
-/// The most rotated files looked for.
 /// A grabber with no change to act on still looks this often (a safety net).
 const GRAB_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
-const MAX_FILES: u32 = 1000;
 /// The most files held open ahead of a reader, and the most bytes in them: beyond
 /// these the oldest is let go (and reported as a gap once the reader gets there),
 /// so a stuck reader pins neither file descriptors nor deleted files' disk space
@@ -36,18 +33,6 @@ const POLL_BUDGET: usize = 1 << 20;
 /// A line longer than this (only in a damaged file, or one written with a huge
 /// record cap) is skipped rather than held in memory.
 const MAX_PARTIAL: usize = 64 << 20;
-
-type Ino = (u64, u64);
-
-fn inode(meta: &std::fs::Metadata) -> Ino {
-    (meta.dev(), meta.ino())
-}
-
-/// A log file opened for reading.
-struct Opened {
-    file: File,
-    ino: Ino,
-}
 
 /// Files opened ahead of the reader; shared with the [`Grabber`].
 struct Ahead {
@@ -82,61 +67,6 @@ pub struct Follower {
     skipping: bool,
     /// Records the log held at the end of the last file read, to count a gap.
     prev_end: Option<u64>,
-}
-
-/// Paths of the job's log files, newest first, with the `NAME.log.N` suffix or 0;
-/// one missing file in the middle (a rotation under way) does not end the list.
-fn existing_files(current: &Path) -> Vec<(u32, PathBuf)> {
-    let mut files = Vec::new();
-    let mut misses = 0;
-    for n in 0..=MAX_FILES {
-        let path = rotated_path(current, n);
-        if path.exists() {
-            files.push((n, path));
-            misses = 0;
-        } else if n > 0 {
-            misses += 1;
-            if misses == 2 {
-                break;
-            }
-        }
-    }
-    files
-}
-
-/// The job's log files that exist, oldest first: `NAME.log.N` … `NAME.log.1`,
-/// `NAME.log`.
-pub fn log_files(current: &Path) -> Vec<PathBuf> {
-    existing_files(current)
-        .into_iter()
-        .rev()
-        .map(|(_, p)| p)
-        .collect()
-}
-
-/// The log's files, opened, oldest first, as they were at one instant: taken again
-/// when a rotation moved a file while they were being opened.
-fn snapshot(current: &Path) -> Vec<Opened> {
-    let mut opened = Vec::new();
-    for _ in 0..10 {
-        opened = existing_files(current)
-            .into_iter()
-            .rev()
-            .filter_map(|(_, path)| {
-                let file = File::open(&path).ok()?;
-                let ino = inode(&file.metadata().ok()?);
-                Some((path, Opened { file, ino }))
-            })
-            .collect::<Vec<_>>();
-        let unchanged = opened
-            .iter()
-            .all(|(path, o)| std::fs::metadata(path).is_ok_and(|m| inode(&m) == o.ino))
-            && existing_files(current).len() == opened.len();
-        if unchanged {
-            break;
-        }
-    }
-    opened.into_iter().map(|(_, o)| o).collect()
 }
 
 impl Watched {
@@ -231,7 +161,10 @@ impl Follower {
         };
         // Start after the last whole record, counting the ones before it.
         let end = whole_records_end(&file, meta.len()).unwrap_or(0);
-        let (base, header_len) = read_header(&file).ok().flatten().unwrap_or((0, 0));
+        let (base, header_len) = read_header(&file)
+            .ok()
+            .flatten()
+            .map_or((0, 0), |h| (h.seq, h.len));
         let records = count_records(&file, header_len, end).unwrap_or(0);
         if file.seek(SeekFrom::Start(end)).is_err() {
             return follower;
@@ -438,7 +371,7 @@ impl Drop for Grabber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::{LogWriter, Stream};
+    use crate::logs::{rotated_path, LogWriter, Stream};
     use jiff::Timestamp;
 
     /// The records (stream tag and line) a poll returns.

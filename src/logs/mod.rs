@@ -37,6 +37,7 @@
 
 mod activity;
 mod follow;
+mod format;
 mod line;
 pub mod multiplex;
 mod page;
@@ -45,9 +46,10 @@ mod view;
 mod writer;
 
 pub use activity::Activity;
-pub use follow::{log_files, Follower, Grabber};
+pub use follow::{Follower, Grabber};
+pub use format::{log_files, records_through, remove_log, rotated_path};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use page::{read_page, Cursor, PageReader};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use view::{color_of, write_line, Style};
-pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};
+pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};

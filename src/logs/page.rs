@@ -7,7 +7,7 @@ use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use super::follow::log_files;
+use super::format::log_files;
 use super::line::LogLine;
 use super::record::{format_stamp, parse_header, Record, Stream};
 

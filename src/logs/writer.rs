@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,8 @@ use jiff::Timestamp;
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 
-use super::record::{encode_header, format_stamp, parse_header, Record, Stream, PREFIX_MAX};
+use super::format::{count_records, read_header, records_through, rotated_path, whole_records_end};
+use super::record::{encode_header, format_stamp, Record, Stream, PREFIX_MAX};
 
 /// The most output bytes in one record unless configured otherwise.
 pub const DEFAULT_MAX_LINE: u64 = 64 * 1024;
@@ -85,80 +85,6 @@ fn open_append(path: &Path) -> std::io::Result<File> {
         .open(path)
 }
 
-/// The path of the `n`-th rotated file (`NAME.log.n`), or the current one for 0.
-pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
-    if n == 0 {
-        return path.to_path_buf();
-    }
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
-}
-
-/// The header at the top of `file`: its sequence number and length with newline.
-pub(crate) fn read_header(file: &File) -> std::io::Result<Option<(u64, u64)>> {
-    let mut buf = [0u8; 64];
-    let n = read_at_most(file, &mut buf, 0)?;
-    let Some(end) = memchr::memchr(b'\n', &buf[..n]) else {
-        return Ok(None);
-    };
-    Ok(parse_header(&buf[..end]).map(|seq| (seq, end as u64 + 1)))
-}
-
-/// Reads from `offset` until `buf` is full or the file ends.
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Newlines between `from` and `to`: the records there.
-pub(crate) fn count_records(file: &File, from: u64, to: u64) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut at, mut count) = (from, 0u64);
-    while at < to {
-        let want = ((to - at) as usize).min(buf.len());
-        let n = read_at_most(file, &mut buf[..want], at)?;
-        if n == 0 {
-            break;
-        }
-        count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        at += n as u64;
-    }
-    Ok(count)
-}
-
-/// Where the last whole record of a file of `size` bytes ends (after its newline).
-pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut end = size;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let n = read_at_most(file, &mut buf[..(end - start) as usize], start)?;
-        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
-/// How many records a log has held, up to the end of its file `path`: the file's
-/// header count plus the records in it (a file without header counts from 0).
-pub fn records_through(path: &Path) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    let (base, header_len) = read_header(&file).ok()?.unwrap_or((0, 0));
-    Some(base + count_records(&file, header_len, size).ok()?)
-}
-
 /// Where to cut `bytes` to keep at most `max` of them: not inside a UTF-8 character
 /// when the text looks like UTF-8.
 fn cut_point(bytes: &[u8], max: usize) -> usize {
@@ -184,7 +110,7 @@ impl LogWriter {
             file.set_len(whole)?;
             size = whole;
         }
-        let header = read_header(&file)?;
+        let header = read_header(&file)?.map(|h| (h.seq, h.len));
         let mut writer = LogWriter {
             path: path.to_path_buf(),
             file,
@@ -579,7 +505,7 @@ mod tests {
         w.flush();
         for n in 0..4 {
             let file = File::open(rotated_path(&path, n)).expect("kept");
-            let (seq, _) = read_header(&file).expect("reads").expect("a header");
+            let seq = read_header(&file).expect("reads").expect("a header").seq;
             let text = std::fs::read_to_string(rotated_path(&path, n)).expect("text");
             let first = text
                 .lines()
