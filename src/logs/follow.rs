@@ -17,7 +17,8 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::activity::Activity;
-use super::format::{count_records, inode, read_header, snapshot, whole_records_end, Ino, Opened};
+use super::format::{inode, read_header, snapshot, Header, Ino, Opened};
+use super::index;
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
 
 /// A grabber with no change to act on still looks this often (a safety net).
@@ -152,30 +153,44 @@ impl Follower {
 
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
-        let mut follower = Follower::empty(current);
-        let Ok(mut file) = File::open(current) else {
-            return follower;
-        };
-        let Ok(meta) = file.metadata() else {
-            return follower;
+        let Some(opened) = File::open(current).ok().and_then(|file| {
+            let ino = inode(&file.metadata().ok()?);
+            Some(Opened {
+                path: current.to_path_buf(),
+                file,
+                ino,
+            })
+        }) else {
+            return Follower::empty(current);
         };
         // Start after the last whole record, counting the ones before it.
-        let end = whole_records_end(&file, meta.len()).unwrap_or(0);
-        let (base, header_len) = read_header(&file)
-            .ok()
-            .flatten()
-            .map_or((0, 0), |h| (h.seq, h.len));
-        let records = count_records(&file, header_len, end).unwrap_or(0);
-        if file.seek(SeekFrom::Start(end)).is_err() {
+        let header = read_header(&opened.file).ok().flatten();
+        let (end, records) =
+            index::seek(current, &opened.file, header.as_ref(), u64::MAX).unwrap_or((0, 0));
+        Follower::after(current, opened, end, header.as_ref(), records)
+    }
+
+    /// A follower that reads the log's current file `opened` (whose header is
+    /// `header`) from `end`, where its record `records` begins, and the files that
+    /// come after it.
+    pub(crate) fn after(
+        current: &Path,
+        mut opened: Opened,
+        end: u64,
+        header: Option<&Header>,
+        records: u64,
+    ) -> Follower {
+        let mut follower = Follower::empty(current);
+        if opened.file.seek(SeekFrom::Start(end)).is_err() {
             return follower;
         }
         if let Ok(mut ahead) = follower.watched.ahead.lock() {
-            ahead.newest = Some(inode(&meta));
+            ahead.newest = Some(opened.ino);
         }
         follower.reading = Some(Reading {
-            file,
+            file: opened.file,
             offset: end,
-            base: (end > 0).then_some(base),
+            base: (end > 0).then(|| header.map_or(0, |h| h.seq)),
             records,
         });
         follower

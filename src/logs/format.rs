@@ -61,10 +61,11 @@ pub fn log_files(current: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Removes a log: every file of it.
+/// Removes a log: every file of it and the index beside each.
 pub fn remove_log(current: &Path) {
     for file in log_files(current) {
         let _ = std::fs::remove_file(&file);
+        super::index::remove(&file);
     }
 }
 
@@ -181,7 +182,7 @@ pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> 
 /// header count plus the records in it (a file without header counts from 0).
 pub fn records_through(path: &Path) -> Option<u64> {
     let file = File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    let (base, header_len) = read_header(&file).ok()?.map_or((0, 0), |h| (h.seq, h.len));
-    Some(base + count_records(&file, header_len, size).ok()?)
+    let header = read_header(&file).ok()?;
+    let (_, records) = super::index::seek(path, &file, header.as_ref(), u64::MAX).ok()?;
+    Some(header.map_or(0, |h| h.seq) + records)
 }

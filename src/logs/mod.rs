@@ -27,6 +27,10 @@
 //!   count it reached knows exactly how many records rotation deleted before it could
 //!   read them. Files written before headers existed have none and count from 0;
 //!   every reader still reads them.
+//! - beside each file, `.index/NAME.log[.N]` holds the byte offset of a record
+//!   every 32 KiB or so, with its number: readers seek to a record instead of
+//!   counting the newlines before it (`index.rs`; never trusted blindly, and a
+//!   file without one is still read, by counting).
 //! - when writes fail (a full disk) the writer never leaves a torn record: it sets
 //!   space aside before writing and cuts a short write back off. What it had to
 //!   drop is counted, and the first successful write afterwards starts with one
@@ -38,6 +42,7 @@
 mod activity;
 mod follow;
 mod format;
+mod index;
 mod line;
 pub mod multiplex;
 mod page;

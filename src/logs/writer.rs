@@ -13,7 +13,10 @@ use jiff::Timestamp;
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 
-use super::format::{count_records, read_header, records_through, rotated_path, whole_records_end};
+use super::format::{
+    count_records, read_header, records_through, rotated_path, whole_records_end, Header,
+};
+use super::index::{self, IndexWriter};
 use super::record::{encode_header, format_stamp, Record, Stream, PREFIX_MAX};
 
 /// The most output bytes in one record unless configured otherwise.
@@ -69,6 +72,8 @@ pub struct LogWriter {
     before: Option<u64>,
     /// Records written to the current file since it was opened.
     written: u64,
+    /// The current file's index (none for a file without header).
+    index: IndexWriter,
     trouble: Option<LogTrouble>,
     last_attempt: Option<Instant>,
     stamp_cache: (i64, String),
@@ -110,7 +115,7 @@ impl LogWriter {
             file.set_len(whole)?;
             size = whole;
         }
-        let header = read_header(&file)?.map(|h| (h.seq, h.len));
+        let header = read_header(&file)?;
         let mut writer = LogWriter {
             path: path.to_path_buf(),
             file,
@@ -125,10 +130,11 @@ impl LogWriter {
             head: 0,
             pending_records: 0,
             pending_bytes: 0,
-            header_len: header.map_or(0, |h| h.1),
-            base: header.map_or(0, |h| h.0),
+            header_len: header.map_or(0, |h| h.len),
+            base: header.map_or(0, |h| h.seq),
             before: None,
             written: 0,
+            index: IndexWriter::none(),
             trouble: None,
             last_attempt: None,
             stamp_cache: (i64::MIN, String::new()),
@@ -139,6 +145,10 @@ impl LogWriter {
             writer.before = Some(0);
             writer.start_header(Timestamp::now());
             writer.flush();
+        } else if let Some(header) = header {
+            let (index, records) = IndexWriter::resume(path, &writer.file, &header, size);
+            writer.index = index;
+            writer.before = records.ok();
         }
         Ok(writer)
     }
@@ -248,6 +258,17 @@ impl LogWriter {
         self.refresh_stamp(t);
         let mut header = Vec::new();
         encode_header(&mut header, &self.stamp_cache.1, self.base);
+        self.index = match self.stamp_cache.1.as_bytes().try_into() {
+            Ok(stamp) => IndexWriter::create(
+                &self.path,
+                &Header {
+                    seq: self.base,
+                    len: header.len() as u64,
+                    stamp,
+                },
+            ),
+            Err(_) => IndexWriter::none(),
+        };
         self.pending.splice(0..0, header.iter().copied());
         self.head = header.len();
     }
@@ -294,6 +315,11 @@ impl LogWriter {
         }
         match self.write_pending() {
             Ok(()) => {
+                if let Some(before) = self.before {
+                    let records = &self.pending[self.head..];
+                    let at = self.size + self.head as u64;
+                    self.index.wrote(at, records, before + self.written);
+                }
                 self.size += self.pending.len() as u64;
                 self.written += self.pending_records + u64::from(marker_len > 0);
                 if self.head > 0 {
@@ -409,12 +435,15 @@ impl LogWriter {
             let oldest = rotated_path(&self.path, self.keep - 1);
             if self.keep == 1 {
                 std::fs::remove_file(&self.path).ok();
+                index::remove(&self.path);
             } else {
                 std::fs::remove_file(&oldest).ok();
+                index::remove(&oldest);
                 for n in (0..self.keep - 1).rev() {
-                    let from = rotated_path(&self.path, n);
+                    let (from, to) = (rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
                     if from.exists() {
-                        std::fs::rename(&from, rotated_path(&self.path, n + 1))?;
+                        std::fs::rename(&from, &to)?;
+                        index::rename(&from, &to);
                     }
                 }
             }
