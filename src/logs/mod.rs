@@ -54,7 +54,7 @@ pub use activity::Activity;
 pub use follow::{Follower, Grabber};
 pub use format::{log_files, records_through, remove_log, rotated_path};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
-pub use page::{read_page, Cursor, PageReader};
+pub use page::{read_page, Cursor, PageReader, PAGE_BYTES};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use view::{color_of, write_line, Style};
 pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};

@@ -11,7 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::hub::{records_in, unseen};
+use super::hub::unseen;
 use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
@@ -240,8 +240,6 @@ struct PageQuery {
     wait_ms: u64,
 }
 
-/// The most bytes of lines in one page.
-const PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The most lines `GET /v1/jobs/{name}/logs` answers with: a whole log is read by
 /// pages.
 const MAX_LOG_LINES: usize = 10_000;
@@ -261,17 +259,8 @@ async fn read_page(
     let name = name.to_string();
     reading(state, move || {
         let running = ex.get(&name)?.status != JobStatus::Stopped;
-        let from = cursor;
-        let (mut lines, mut cursor) = ex.read_logs(&name, cursor, max)?;
-        // A page stays under PAGE_BYTES (at least one line): long lines make short pages.
-        let mut bytes = 0;
-        if let Some(keep) = lines.iter().position(|l| {
-            bytes += l.line.len() + 64;
-            bytes > PAGE_BYTES
-        }) {
-            lines.truncate(keep.max(1));
-            cursor = from + lines.iter().map(records_in).sum::<u64>();
-        }
+        // At most PAGE_BYTES of lines (at least one): long lines make short pages.
+        let (lines, cursor) = ex.read_logs(&name, cursor, max)?;
         Ok(LogPage {
             lines,
             cursor,
