@@ -17,7 +17,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::activity::Activity;
-use super::format::{inode, read_header, snapshot, Header, Ino, Opened};
+use super::format::{inode, read_header, snapshot, Header, Ino, Opened, MAX_LINE};
 use super::index;
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
 
@@ -31,9 +31,6 @@ const MAX_AHEAD: usize = 64;
 const MAX_AHEAD_BYTES: u64 = 256 << 20;
 /// The most bytes one [`Follower::poll`] reads.
 const POLL_BUDGET: usize = 1 << 20;
-/// A line longer than this (only in a damaged file, or one written with a huge
-/// record cap) is skipped rather than held in memory.
-const MAX_PARTIAL: usize = 64 << 20;
 
 /// Files opened ahead of the reader; shared with the [`Grabber`].
 struct Ahead {
@@ -201,6 +198,12 @@ impl Follower {
     /// before they could be read. Returns whether it stopped early, with more to
     /// read now.
     pub fn poll(&mut self, out: &mut Vec<u8>, buf: &mut [u8]) -> bool {
+        self.poll_at_most(out, buf, POLL_BUDGET)
+    }
+
+    /// [`Follower::poll`], reading at most about `budget` bytes (at least one
+    /// `buf`): many logs read side by side each hold little.
+    pub fn poll_at_most(&mut self, out: &mut Vec<u8>, buf: &mut [u8], budget: usize) -> bool {
         let start = out.len();
         loop {
             if self.reading.is_none() {
@@ -219,7 +222,7 @@ impl Follower {
             self.watched.grab();
             let finished = self.watched.has_next();
             loop {
-                if out.len() - start >= POLL_BUDGET {
+                if out.len() - start >= budget {
                     return true;
                 }
                 let Some(reading) = self.reading.as_mut() else {
@@ -278,7 +281,7 @@ impl Follower {
         if reading.base.is_none() {
             let Some(i) = memchr::memchr(b'\n', chunk) else {
                 self.partial.extend_from_slice(chunk);
-                if self.partial.len() > MAX_PARTIAL {
+                if self.partial.len() > MAX_LINE {
                     // Not a header: a damaged file.
                     reading.base = Some(0);
                     self.partial.clear();
@@ -324,7 +327,7 @@ impl Follower {
             None if self.skipping => {}
             None => {
                 self.partial.extend_from_slice(chunk);
-                if self.partial.len() > MAX_PARTIAL {
+                if self.partial.len() > MAX_LINE {
                     self.partial.clear();
                     self.skipping = true;
                 }

@@ -12,6 +12,9 @@ use super::record::{parse_header, STAMP_LEN};
 const MAX_FILES: u32 = 1000;
 /// Bytes read at once when counting or looking for newlines.
 pub(crate) const CHUNK: usize = 64 * 1024;
+/// A line longer than this (only in a damaged file, or one written with a huge
+/// record cap) is skipped by readers rather than held in memory.
+pub(crate) const MAX_LINE: usize = 64 << 20;
 
 /// A file's device and inode: which file it is, whatever its name now.
 pub(crate) type Ino = (u64, u64);

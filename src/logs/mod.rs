@@ -47,6 +47,7 @@ mod line;
 pub mod multiplex;
 mod page;
 mod record;
+mod tail;
 mod view;
 mod writer;
 
@@ -56,5 +57,6 @@ pub use format::{log_files, records_through, remove_log, rotated_path};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use page::{read_page, Cursor, PageReader, PAGE_BYTES};
 pub use record::{format_stamp, parse_header, Record, Stream};
+pub use tail::{read_tail, tail_and_follow, Tail};
 pub use view::{color_of, write_line, Style};
 pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};

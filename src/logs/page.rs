@@ -10,7 +10,9 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::format::{inode, read_at_most, read_header, snapshot, Header, Ino, Opened, CHUNK};
+use super::format::{
+    inode, read_at_most, read_header, snapshot, Header, Ino, Opened, CHUNK, MAX_LINE,
+};
 use super::index;
 use super::line::LogLine;
 use super::record::{format_stamp, Record, Stream};
@@ -27,10 +29,6 @@ pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
 pub(crate) fn cost(len: usize) -> usize {
     len + 64
 }
-
-/// A line longer than this (only in a damaged file, or one written with a huge
-/// record cap) is skipped rather than held in memory.
-const MAX_LINE: usize = 64 << 20;
 
 pub(crate) fn line_of(job: &str, record: &Record<'_>) -> LogLine {
     LogLine {

@@ -17,7 +17,7 @@ use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
 use crate::job::{JobInfo, JobSpec, JobStatus, RunHistory};
-use crate::logs::{LogLine, Selection};
+use crate::logs::{LogLine, Selection, PAGE_BYTES};
 
 /// The `/v1` routes.
 pub fn routes() -> Router<AppState> {
@@ -225,9 +225,10 @@ async fn logs(
         since: q.since,
         output_only: q.output_only,
     };
-    reading(&state, move || ex.logs(&name, &selection))
+    // Read from the end of the log, at most PAGE_BYTES of lines.
+    reading(&state, move || ex.tail_logs(&name, &selection, PAGE_BYTES))
         .await
-        .map(Json)
+        .map(|tail| Json(tail.lines))
 }
 
 #[derive(Deserialize)]
