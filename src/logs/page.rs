@@ -30,6 +30,7 @@ pub(crate) fn cost(len: usize) -> usize {
     len + 64
 }
 
+/// A record of job `job`'s log as readers hand it out.
 pub(crate) fn line_of(job: &str, record: &Record<'_>) -> LogLine {
     LogLine {
         job: job.to_string(),
@@ -233,7 +234,8 @@ fn page_at(job: &str, current: &Path, cursor: Cursor, max: usize) -> Page {
             continue;
         };
         if reached < k || max == 0 {
-            // Past this file's records: its successor's header says how far.
+            // Past this file's records, or no lines to take: on to the next file;
+            // at the last one the cursor stops at the end of the log.
             if i == last {
                 taking.next = taking.next.min(starts[i] + reached);
                 place = (taking.next == starts[i] + reached).then_some(Place {
