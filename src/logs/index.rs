@@ -32,6 +32,8 @@ const ENTRY_LEN: u64 = 16;
 /// An entry at least this often, in bytes of the log file: a reader counts at most
 /// this far (and one record) from the entry it starts at.
 pub(crate) const EVERY: u64 = 32 * 1024;
+/// Bytes read at a time while counting from an entry to a record.
+const COUNT_PIECE: usize = 8 * 1024;
 
 /// The index of log file `log`.
 fn path_of(log: &Path) -> Option<PathBuf> {
@@ -129,7 +131,9 @@ fn nearest(log: &Path, file: &File, header: &Header, size: u64, k: u64) -> Optio
 /// where it begins and `k`, or, when the file holds fewer, where its whole records
 /// end and how many there are.
 fn count_to(file: &File, mut offset: u64, mut reached: u64, k: u64) -> std::io::Result<(u64, u64)> {
-    let mut buf = vec![0u8; CHUNK];
+    // Small pieces: the record sought is usually a few KiB past the entry, and the
+    // reader reads on from there anyway.
+    let mut buf = vec![0u8; COUNT_PIECE];
     let mut at = offset;
     while reached < k {
         let n = read_at_most(file, &mut buf, at)?;
