@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crate::executor::{list_each, Executor, ExecutorError, Registry, DEFAULT_LABEL};
-use crate::logs::{write_line, Cursor, LogLine, Selection, Style};
+use crate::logs::{write_line, Cursor, LogLine, Selection, Stream, Style};
 
 /// Where formatted lines go (whole lines, newline included); false: stop.
 pub type Printer = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
@@ -43,7 +43,10 @@ pub fn show_job(
         write_line(&mut bytes, line, width, style).is_ok() && print(&bytes)
     };
     let whole = selection.tail.is_none();
-    if !(follow && whole) {
+    if whole && !follow {
+        return print_pages(executor, name, selection, &emit);
+    }
+    if !whole {
         for line in executor.logs(name, selection)? {
             if !emit(&line) {
                 return Ok(());
@@ -63,6 +66,42 @@ pub fn show_job(
     match executor.follow_logs_from(name, cursor, &mut on_line) {
         Err(ExecutorError::Unsupported { .. }) => executor.follow_logs(name, whole, &mut on_line),
         other => other,
+    }
+}
+
+/// Prints a job's whole log from its oldest kept line, filtered, a page at a time
+/// as it comes (so neither side holds more than a page); an executor that cannot
+/// read by position gives its lines all at once.
+fn print_pages(
+    executor: &dyn Executor,
+    name: &str,
+    selection: &Selection,
+    emit: &dyn Fn(&LogLine) -> bool,
+) -> Result<(), ExecutorError> {
+    let mut cursor: Cursor = 0;
+    loop {
+        let (page, next) = match executor.read_logs(name, cursor, 1000) {
+            Err(ExecutorError::Unsupported { .. }) if cursor == 0 => {
+                for line in executor.logs(name, selection)? {
+                    if !emit(&line) {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            other => other?,
+        };
+        if page.is_empty() {
+            return Ok(());
+        }
+        // Lines rotated away before the oldest kept one are not news, as locally.
+        let skip = usize::from(cursor == 0 && page[0].stream == Stream::Gap);
+        for line in page[skip..].iter().filter(|l| selection.admits(l)) {
+            if !emit(line) {
+                return Ok(());
+            }
+        }
+        cursor = next;
     }
 }
 

@@ -15,7 +15,7 @@ use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SlurmOptions,
     SupervisorState,
 };
-use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection};
+use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection, Tail};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
 use crate::store::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, JobLock,
@@ -555,6 +555,32 @@ impl LocalExecutor {
             || !crate::logs::log_files(&self.root.log_file(name)).is_empty()
     }
 
+    /// Whether job `name`'s log may be read: it exists, or it was deleted and its
+    /// log kept.
+    fn log_readable(&self, name: &str) -> Result<(), ExecutorError> {
+        match self.definition(name) {
+            Err(ExecutorError::NotFound(_)) if self.has_kept_data(name) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    }
+
+    /// The last lines of job `name`'s log that `selection` admits (at most its
+    /// `tail`), and no more than `max_bytes` of them: read from the end of the log,
+    /// they cost what they return, which is what a server needs of a tail.
+    pub fn tail_logs(
+        &self,
+        name: &str,
+        selection: &Selection,
+        max_bytes: usize,
+    ) -> Result<Tail, ExecutorError> {
+        self.log_readable(name)?;
+        let max = selection.tail.unwrap_or(usize::MAX);
+        let path = self.root.log_file(name);
+        Ok(crate::logs::read_tail(
+            name, &path, selection, max, max_bytes,
+        ))
+    }
+
     /// Jobs deleted with their logs and run history kept, and whose they were.
     pub fn kept(&self) -> Vec<(String, supervisor::Kept)> {
         supervisor::kept_jobs(&self.root)
@@ -963,13 +989,10 @@ impl Executor for LocalExecutor {
     }
 
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
-        // A deleted job's kept log can still be read.
-        match self.definition(name) {
-            Err(ExecutorError::NotFound(_)) if self.has_kept_data(name) => {}
-            other => {
-                other?;
-            }
+        if selection.tail.is_some() {
+            return Ok(self.tail_logs(name, selection, usize::MAX)?.lines);
         }
+        self.log_readable(name)?;
         let mut follower = Follower::from_start(&self.root.log_file(name));
         Ok(selection.apply(drain(name, &mut follower, &mut vec![0u8; 64 * 1024])))
     }

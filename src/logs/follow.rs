@@ -11,20 +11,18 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::activity::Activity;
+use super::format::{inode, read_header, snapshot, Header, Ino, Opened, MAX_LINE};
+use super::index;
 use super::record::{parse_header, Record, Stream, STAMP_LEN};
-use super::writer::{count_records, read_header, rotated_path, whole_records_end};
 
-/// The most rotated files looked for.
 /// A grabber with no change to act on still looks this often (a safety net).
 const GRAB_AT_LEAST_EVERY: Duration = Duration::from_secs(1);
-const MAX_FILES: u32 = 1000;
 /// The most files held open ahead of a reader, and the most bytes in them: beyond
 /// these the oldest is let go (and reported as a gap once the reader gets there),
 /// so a stuck reader pins neither file descriptors nor deleted files' disk space
@@ -33,21 +31,6 @@ const MAX_AHEAD: usize = 64;
 const MAX_AHEAD_BYTES: u64 = 256 << 20;
 /// The most bytes one [`Follower::poll`] reads.
 const POLL_BUDGET: usize = 1 << 20;
-/// A line longer than this (only in a damaged file, or one written with a huge
-/// record cap) is skipped rather than held in memory.
-const MAX_PARTIAL: usize = 64 << 20;
-
-type Ino = (u64, u64);
-
-fn inode(meta: &std::fs::Metadata) -> Ino {
-    (meta.dev(), meta.ino())
-}
-
-/// A log file opened for reading.
-struct Opened {
-    file: File,
-    ino: Ino,
-}
 
 /// Files opened ahead of the reader; shared with the [`Grabber`].
 struct Ahead {
@@ -82,61 +65,6 @@ pub struct Follower {
     skipping: bool,
     /// Records the log held at the end of the last file read, to count a gap.
     prev_end: Option<u64>,
-}
-
-/// Paths of the job's log files, newest first, with the `NAME.log.N` suffix or 0;
-/// one missing file in the middle (a rotation under way) does not end the list.
-fn existing_files(current: &Path) -> Vec<(u32, PathBuf)> {
-    let mut files = Vec::new();
-    let mut misses = 0;
-    for n in 0..=MAX_FILES {
-        let path = rotated_path(current, n);
-        if path.exists() {
-            files.push((n, path));
-            misses = 0;
-        } else if n > 0 {
-            misses += 1;
-            if misses == 2 {
-                break;
-            }
-        }
-    }
-    files
-}
-
-/// The job's log files that exist, oldest first: `NAME.log.N` … `NAME.log.1`,
-/// `NAME.log`.
-pub fn log_files(current: &Path) -> Vec<PathBuf> {
-    existing_files(current)
-        .into_iter()
-        .rev()
-        .map(|(_, p)| p)
-        .collect()
-}
-
-/// The log's files, opened, oldest first, as they were at one instant: taken again
-/// when a rotation moved a file while they were being opened.
-fn snapshot(current: &Path) -> Vec<Opened> {
-    let mut opened = Vec::new();
-    for _ in 0..10 {
-        opened = existing_files(current)
-            .into_iter()
-            .rev()
-            .filter_map(|(_, path)| {
-                let file = File::open(&path).ok()?;
-                let ino = inode(&file.metadata().ok()?);
-                Some((path, Opened { file, ino }))
-            })
-            .collect::<Vec<_>>();
-        let unchanged = opened
-            .iter()
-            .all(|(path, o)| std::fs::metadata(path).is_ok_and(|m| inode(&m) == o.ino))
-            && existing_files(current).len() == opened.len();
-        if unchanged {
-            break;
-        }
-    }
-    opened.into_iter().map(|(_, o)| o).collect()
 }
 
 impl Watched {
@@ -222,27 +150,44 @@ impl Follower {
 
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
-        let mut follower = Follower::empty(current);
-        let Ok(mut file) = File::open(current) else {
-            return follower;
-        };
-        let Ok(meta) = file.metadata() else {
-            return follower;
+        let Some(opened) = File::open(current).ok().and_then(|file| {
+            let ino = inode(&file.metadata().ok()?);
+            Some(Opened {
+                path: current.to_path_buf(),
+                file,
+                ino,
+            })
+        }) else {
+            return Follower::empty(current);
         };
         // Start after the last whole record, counting the ones before it.
-        let end = whole_records_end(&file, meta.len()).unwrap_or(0);
-        let (base, header_len) = read_header(&file).ok().flatten().unwrap_or((0, 0));
-        let records = count_records(&file, header_len, end).unwrap_or(0);
-        if file.seek(SeekFrom::Start(end)).is_err() {
+        let header = read_header(&opened.file).ok().flatten();
+        let (end, records) =
+            index::seek(current, &opened.file, header.as_ref(), u64::MAX).unwrap_or((0, 0));
+        Follower::after(current, opened, end, header.as_ref(), records)
+    }
+
+    /// A follower that reads the log's current file `opened` (whose header is
+    /// `header`) from `end`, where its record `records` begins, and the files that
+    /// come after it.
+    pub(crate) fn after(
+        current: &Path,
+        mut opened: Opened,
+        end: u64,
+        header: Option<&Header>,
+        records: u64,
+    ) -> Follower {
+        let mut follower = Follower::empty(current);
+        if opened.file.seek(SeekFrom::Start(end)).is_err() {
             return follower;
         }
         if let Ok(mut ahead) = follower.watched.ahead.lock() {
-            ahead.newest = Some(inode(&meta));
+            ahead.newest = Some(opened.ino);
         }
         follower.reading = Some(Reading {
-            file,
+            file: opened.file,
             offset: end,
-            base: (end > 0).then_some(base),
+            base: (end > 0).then(|| header.map_or(0, |h| h.seq)),
             records,
         });
         follower
@@ -253,6 +198,12 @@ impl Follower {
     /// before they could be read. Returns whether it stopped early, with more to
     /// read now.
     pub fn poll(&mut self, out: &mut Vec<u8>, buf: &mut [u8]) -> bool {
+        self.poll_at_most(out, buf, POLL_BUDGET)
+    }
+
+    /// [`Follower::poll`], reading at most about `budget` bytes (at least one
+    /// `buf`): many logs read side by side each hold little.
+    pub fn poll_at_most(&mut self, out: &mut Vec<u8>, buf: &mut [u8], budget: usize) -> bool {
         let start = out.len();
         loop {
             if self.reading.is_none() {
@@ -271,7 +222,7 @@ impl Follower {
             self.watched.grab();
             let finished = self.watched.has_next();
             loop {
-                if out.len() - start >= POLL_BUDGET {
+                if out.len() - start >= budget {
                     return true;
                 }
                 let Some(reading) = self.reading.as_mut() else {
@@ -330,7 +281,7 @@ impl Follower {
         if reading.base.is_none() {
             let Some(i) = memchr::memchr(b'\n', chunk) else {
                 self.partial.extend_from_slice(chunk);
-                if self.partial.len() > MAX_PARTIAL {
+                if self.partial.len() > MAX_LINE {
                     // Not a header: a damaged file.
                     reading.base = Some(0);
                     self.partial.clear();
@@ -376,7 +327,7 @@ impl Follower {
             None if self.skipping => {}
             None => {
                 self.partial.extend_from_slice(chunk);
-                if self.partial.len() > MAX_PARTIAL {
+                if self.partial.len() > MAX_LINE {
                     self.partial.clear();
                     self.skipping = true;
                 }
@@ -438,7 +389,7 @@ impl Drop for Grabber {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::logs::{LogWriter, Stream};
+    use crate::logs::{rotated_path, LogWriter, Stream};
     use jiff::Timestamp;
 
     /// The records (stream tag and line) a poll returns.

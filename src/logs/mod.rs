@@ -27,6 +27,10 @@
 //!   count it reached knows exactly how many records rotation deleted before it could
 //!   read them. Files written before headers existed have none and count from 0;
 //!   every reader still reads them.
+//! - beside each file, `.index/NAME.log[.N]` holds the byte offset of a record
+//!   every 32 KiB or so, with its number: readers seek to a record instead of
+//!   counting the newlines before it (`index.rs`; never trusted blindly, and a
+//!   file without one is still read, by counting).
 //! - when writes fail (a full disk) the writer never leaves a torn record: it sets
 //!   space aside before writing and cuts a short write back off. What it had to
 //!   drop is counted, and the first successful write afterwards starts with one
@@ -37,17 +41,22 @@
 
 mod activity;
 mod follow;
+mod format;
+mod index;
 mod line;
 pub mod multiplex;
 mod page;
 mod record;
+mod tail;
 mod view;
 mod writer;
 
 pub use activity::Activity;
-pub use follow::{log_files, Follower, Grabber};
+pub use follow::{Follower, Grabber};
+pub use format::{log_files, records_through, remove_log, rotated_path};
 pub use line::{drain, drain_some, parse_records, LogLine, Selection};
-pub use page::{read_page, Cursor, PageReader};
+pub use page::{read_page, Cursor, PageReader, PAGE_BYTES};
 pub use record::{format_stamp, parse_header, Record, Stream};
+pub use tail::{read_tail, tail_and_follow, Tail};
 pub use view::{color_of, write_line, Style};
-pub use writer::{records_through, rotated_path, LogTrouble, LogWriter, DEFAULT_MAX_LINE};
+pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};

@@ -1,13 +1,15 @@
 //! Many jobs' logs on one screen: every job's lines (or the named ones'), merged by
 //! time, and when following, new lines as they come, jobs created later included.
 
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
 use super::activity::Activity;
 use super::follow::{Follower, Grabber};
-use super::line::{drain, drain_some, LogLine, Selection};
+use super::line::{drain_some, parse_records, LogLine, Selection};
+use super::tail::tail_and_follow;
 use super::view::{write_line, Style};
 use crate::store::Root;
 
@@ -17,6 +19,9 @@ const RESCAN: Duration = Duration::from_secs(1);
 /// How long to wait for a change when no job wrote anything, at most (so that
 /// `keep_going` is asked at least this often).
 const IDLE: Duration = Duration::from_millis(100);
+
+/// Bytes of a log read at a time while the logs' history is merged.
+const HISTORY_BATCH: usize = 64 * 1024;
 
 /// Which jobs to show.
 pub enum Jobs {
@@ -77,24 +82,33 @@ pub fn show(
     // Woken by any write, rotation or new job in the logs and jobs directories.
     let activity = Activity::watch(&[root.logs_dir(), root.jobs_dir()]);
     let grabber = Grabber::start(activity.clone());
-    let mut followers: BTreeMap<String, Follower> = names
-        .iter()
-        .map(|n| {
-            let follower = Follower::from_start(&root.log_file(n));
-            grabber.watch(&follower);
-            (n.clone(), follower)
-        })
-        .collect();
+    // With a tail, each job's last lines, read from the end of its log, and a
+    // follower that goes on from there; without, followers from the start.
+    let mut history: Vec<LogLine> = Vec::new();
+    let mut followers: BTreeMap<String, Follower> = BTreeMap::new();
+    for name in &names {
+        let path = root.log_file(name);
+        let follower = match selection.tail {
+            Some(max) => {
+                let (lines, follower) = tail_and_follow(name, &path, selection, max);
+                history.extend(lines);
+                follower
+            }
+            None => Follower::from_start(&path),
+        };
+        grabber.watch(&follower);
+        followers.insert(name.clone(), follower);
+    }
     let mut width = names.iter().map(|n| n.chars().count()).max().unwrap_or(0);
 
-    // What is there already: merged by time, filtered, the last N of each job.
-    let mut history: Vec<LogLine> = Vec::new();
-    for (name, follower) in &mut followers {
-        history.extend(selection.apply(drain(name, follower, &mut buf)));
-    }
-    history.sort_by(|a, b| a.stamp.cmp(&b.stamp));
-    for line in &history {
-        write_line(out, line, width, style)?;
+    // What is there already, merged by time.
+    if selection.tail.is_some() {
+        history.sort_by(|a, b| a.stamp.cmp(&b.stamp));
+        for line in &history {
+            write_line(out, line, width, style)?;
+        }
+    } else {
+        print_history(&mut followers, selection, width, style, out)?;
     }
     out.flush()?;
     if !follow {
@@ -162,6 +176,69 @@ pub fn show(
             out.flush()?;
         } else {
             activity.wait(mark, IDLE);
+        }
+    }
+    Ok(())
+}
+
+/// One log's lines read but not printed yet, while the history is merged.
+struct Queue<'a> {
+    name: &'a str,
+    follower: &'a mut Follower,
+    lines: VecDeque<LogLine>,
+    /// Everything the log held was read.
+    done: bool,
+}
+
+impl Queue<'_> {
+    /// Reads the next batch once the last one is printed.
+    fn refill(&mut self, buf: &mut [u8]) {
+        while self.lines.is_empty() && !self.done {
+            let mut bytes = Vec::new();
+            self.done = !self.follower.poll_at_most(&mut bytes, buf, HISTORY_BATCH);
+            self.lines.extend(parse_records(self.name, &bytes));
+        }
+    }
+}
+
+/// Prints what the followers' logs hold now, merged by time (lines of one time in
+/// the order of the jobs' names), filtered. Each log is read a batch at a time,
+/// so the memory this takes does not grow with the logs.
+fn print_history(
+    followers: &mut BTreeMap<String, Follower>,
+    selection: &Selection,
+    width: usize,
+    style: Style,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
+    let mut buf = vec![0u8; HISTORY_BATCH];
+    let mut queues: Vec<Queue<'_>> = followers
+        .iter_mut()
+        .map(|(name, follower)| Queue {
+            name,
+            follower,
+            lines: VecDeque::new(),
+            done: false,
+        })
+        .collect();
+    // The oldest line of each log not printed yet.
+    let mut next = BinaryHeap::new();
+    for (i, queue) in queues.iter_mut().enumerate() {
+        queue.refill(&mut buf);
+        if let Some(line) = queue.lines.front() {
+            next.push(Reverse((line.stamp.clone(), i)));
+        }
+    }
+    while let Some(Reverse((_, i))) = next.pop() {
+        let queue = &mut queues[i];
+        if let Some(line) = queue.lines.pop_front() {
+            if selection.admits(&line) {
+                write_line(out, &line, width, style)?;
+            }
+        }
+        queue.refill(&mut buf);
+        if let Some(line) = queue.lines.front() {
+            next.push(Reverse((line.stamp.clone(), i)));
         }
     }
     Ok(())

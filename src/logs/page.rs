@@ -2,36 +2,36 @@
 //! held before it, counted across rotations by the file headers), so a reader that
 //! lost its connection resumes from the number it reached, without repeating or
 //! losing a line; records rotation deleted in between come back as one `gap` line.
+//!
+//! A page costs what it returns, wherever it is in the log: the file holding the
+//! cursor is found by the headers, the record in it by the file's index, and only
+//! the records taken are read.
 
-use std::io::{Read, Seek, SeekFrom};
-use std::os::unix::fs::MetadataExt;
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use super::follow::log_files;
+use super::format::{
+    inode, read_at_most, read_header, snapshot, Header, Ino, Opened, CHUNK, MAX_LINE,
+};
+use super::index;
 use super::line::LogLine;
-use super::record::{format_stamp, parse_header, Record, Stream};
+use super::record::{format_stamp, Record, Stream};
 
 /// Where a reader is in a log: the number of the next record to read.
 pub type Cursor = u64;
 
-/// The sequence number in a file's header, reading only its first line.
-fn header_of(file: &Path) -> Option<u64> {
-    let mut head = [0u8; 128];
-    let n = std::fs::File::open(file).ok()?.read(&mut head).ok()?;
-    let first = head[..n].split(|&b| b == b'\n').next()?;
-    parse_header(first)
+/// The most bytes of lines in one page or tail (at least one line), so that a read
+/// holds about this much whatever the log's size; a line counts as its bytes and
+/// 64 more, about what its other fields take in memory and in JSON.
+pub const PAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// What a line of `len` bytes counts toward [`PAGE_BYTES`].
+pub(crate) fn cost(len: usize) -> usize {
+    len + 64
 }
 
-/// The complete records of `bytes`: a last line without its newline is still
-/// being written, and is not a record yet.
-fn complete(bytes: &[u8]) -> &[u8] {
-    match memchr::memrchr(b'\n', bytes) {
-        Some(end) => &bytes[..=end],
-        None => &[],
-    }
-}
-
-fn line_of(job: &str, record: &Record<'_>) -> LogLine {
+/// A record of job `job`'s log as readers hand it out.
+pub(crate) fn line_of(job: &str, record: &Record<'_>) -> LogLine {
     LogLine {
         job: job.to_string(),
         stamp: record.stamp.to_string(),
@@ -41,79 +41,254 @@ fn line_of(job: &str, record: &Record<'_>) -> LogLine {
     }
 }
 
-fn gap(job: &str, dropped: u64) -> LogLine {
+/// A note that `dropped` records were deleted by rotation before they were read.
+pub(crate) fn gap_line(job: &str, stamp: String, dropped: u64) -> LogLine {
     LogLine {
         job: job.to_string(),
-        stamp: format_stamp(jiff::Timestamp::now()),
+        stamp,
         stream: Stream::Gap,
         line: dropped.to_string().into_bytes(),
         continues: false,
     }
 }
 
-/// Up to `max` lines of the log at `current` from record `cursor` on, and the
-/// cursor after them. A cursor past the end (the log was removed and begun again)
-/// reads from the end. Rotated files that end before the cursor (their
-/// successor's header says where) are not read, and only the records taken are
-/// copied, so a reader near the end of a long log reads the current file only.
-pub fn read_page(job: &str, current: &Path, cursor: Cursor, max: usize) -> (Vec<LogLine>, Cursor) {
-    let files = log_files(current);
-    let starts: Vec<Option<u64>> = files.iter().map(|f| header_of(f)).collect();
-    let mut lines = Vec::new();
-    let mut next = cursor;
-    let mut end = 0;
-    for (i, file) in files.iter().enumerate() {
-        // Full: the cursor is inside what was taken, `end` no longer matters.
-        if !lines.is_empty() && lines.len() >= max {
-            break;
-        }
-        if let (Some(_), Some(Some(following))) = (starts[i], starts.get(i + 1)) {
-            if *following <= next {
-                end = *following;
-                continue;
-            }
-        }
-        // Rotated away since it was listed: what it held is the next file's, or gone.
-        let Ok(bytes) = std::fs::read(file) else {
-            continue;
-        };
-        let start = starts[i].unwrap_or(end);
-        let mut index = start;
-        for raw in complete(&bytes).split(|&b| b == b'\n') {
-            let Some(record) = Record::parse(raw) else {
-                continue;
-            };
-            if index >= next && lines.len() < max {
-                if index > next {
-                    lines.push(gap(job, index - next));
-                    next = index;
-                }
-                if lines.len() < max {
-                    lines.push(line_of(job, &record));
-                    next += 1;
-                }
-            }
-            index += 1;
-        }
-        end = index;
-    }
-    (lines, next.min(end))
+/// The lines of a page so far, and what is left of it.
+struct Taking<'a> {
+    job: &'a str,
+    lines: Vec<LogLine>,
+    max: usize,
+    bytes: usize,
+    /// The number of the next record to take.
+    next: Cursor,
 }
 
-/// A reader that keeps up with one log: it remembers where the current file's
-/// records end, and reads only what was appended since, falling back to
-/// [`read_page`] after a rotation, a jump of the cursor or a new file.
+impl Taking<'_> {
+    fn new(job: &str, cursor: Cursor, max: usize) -> Taking<'_> {
+        Taking {
+            job,
+            lines: Vec::new(),
+            max,
+            bytes: 0,
+            next: cursor,
+        }
+    }
+
+    fn full(&self) -> bool {
+        self.lines.len() >= self.max
+    }
+
+    /// Takes `line` unless the page is full (then it is full from now on).
+    fn push(&mut self, line: LogLine) -> bool {
+        let cost = cost(line.line.len());
+        if !self.lines.is_empty() && self.bytes + cost > PAGE_BYTES {
+            self.max = self.lines.len();
+        }
+        if self.full() {
+            return false;
+        }
+        self.bytes += cost;
+        self.lines.push(line);
+        true
+    }
+
+    /// Takes record number `next`; false when the page is full.
+    fn take(&mut self, record: &Record<'_>) -> bool {
+        let taken = self.push(line_of(self.job, record));
+        self.next += u64::from(taken);
+        taken
+    }
+
+    /// A line that is not a record (damage) still has its number.
+    fn skip(&mut self) {
+        self.next += 1;
+    }
+
+    /// Records before `start` are gone: one gap line for them, unless the page is
+    /// full.
+    fn gap_to(&mut self, start: Cursor) -> bool {
+        if start <= self.next {
+            return true;
+        }
+        let gap = gap_line(
+            self.job,
+            format_stamp(jiff::Timestamp::now()),
+            start - self.next,
+        );
+        let taken = self.push(gap);
+        if taken {
+            self.next = start;
+        }
+        taken
+    }
+}
+
+/// Takes the records of `file` from `offset`, where record `taking.next` begins,
+/// until the page is full or the file's whole records end (a record still being
+/// written is left for later); returns where the next record begins and whether
+/// the page is full. Reads only a chunk past what it takes.
+fn read_from(file: &File, offset: u64, taking: &mut Taking<'_>) -> std::io::Result<(u64, bool)> {
+    let mut buf: Vec<u8> = Vec::new();
+    // The offset of `buf[0]`, and where the line it holds (or skips) began.
+    let (mut at, mut line_start) = (offset, offset);
+    let mut skipping = false;
+    loop {
+        if taking.full() {
+            return Ok((line_start, true));
+        }
+        let held = buf.len();
+        // A line longer than what is held doubles what is read next.
+        buf.resize(held + CHUNK.max(held), 0);
+        let n = read_at_most(file, &mut buf[held..], at + held as u64)?;
+        buf.truncate(held + n);
+        if n == 0 {
+            return Ok((line_start, false));
+        }
+        let mut used = 0;
+        for newline in memchr::memchr_iter(b'\n', &buf[held..]).map(|i| held + i) {
+            match Record::parse(&buf[used..newline]) {
+                Some(record) if !skipping => {
+                    if !taking.take(&record) {
+                        return Ok((line_start, true));
+                    }
+                }
+                _ => taking.skip(),
+            }
+            skipping = false;
+            used = newline + 1;
+            line_start = at + used as u64;
+        }
+        buf.drain(..used);
+        at += used as u64;
+        if buf.len() > MAX_LINE {
+            skipping = true;
+            at += buf.len() as u64;
+            buf.clear();
+        }
+    }
+}
+
+/// Where record `Cursor` of the log is, in which file, to read on from there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    ino: Ino,
+    header: Option<Header>,
+    offset: u64,
+    next: Cursor,
+}
+
+/// A page, and the place where reading stopped.
+struct Page {
+    lines: Vec<LogLine>,
+    next: Cursor,
+    place: Option<Place>,
+}
+
+/// The number of the first record of each file: its header's, or for a file
+/// written before headers, where the one before it ends (0 for the first).
+fn starts_of(files: &[Opened], headers: &[Option<Header>]) -> Vec<Cursor> {
+    let mut starts: Vec<Cursor> = Vec::with_capacity(files.len());
+    for (i, header) in headers.iter().enumerate() {
+        let start = match (header, i.checked_sub(1)) {
+            (Some(header), _) => header.seq,
+            (None, None) => 0,
+            (None, Some(before)) => {
+                let earlier = &files[before];
+                let (_, records) = index::seek(
+                    &earlier.path,
+                    &earlier.file,
+                    headers[before].as_ref(),
+                    u64::MAX,
+                )
+                .unwrap_or((0, 0));
+                starts[before] + records
+            }
+        };
+        starts.push(start);
+    }
+    starts
+}
+
+/// Up to `max` lines from record `cursor` on, as [`read_page`], and where reading
+/// stopped.
+fn page_at(job: &str, current: &Path, cursor: Cursor, max: usize) -> Page {
+    let files = snapshot(current);
+    let headers: Vec<Option<Header>> = files
+        .iter()
+        .map(|f| read_header(&f.file).ok().flatten())
+        .collect();
+    let starts = starts_of(&files, &headers);
+    let mut taking = Taking::new(job, cursor, max);
+    let mut place = None;
+    // The file holding the cursor: the last one that starts at or before it.
+    let first = starts.iter().rposition(|&s| s <= cursor).unwrap_or(0);
+    let last = files.len().saturating_sub(1);
+    for (i, file) in files.iter().enumerate().skip(first) {
+        let header = headers[i];
+        if max > 0 && !taking.gap_to(starts[i]) {
+            break;
+        }
+        let Some(k) = taking.next.checked_sub(starts[i]) else {
+            break; // only without lines to take (max 0), before the first file
+        };
+        let Ok((offset, reached)) = index::seek(&file.path, &file.file, header.as_ref(), k) else {
+            continue;
+        };
+        if reached < k || max == 0 {
+            // Past this file's records, or no lines to take: on to the next file;
+            // at the last one the cursor stops at the end of the log.
+            if i == last {
+                taking.next = taking.next.min(starts[i] + reached);
+                place = (taking.next == starts[i] + reached).then_some(Place {
+                    ino: file.ino,
+                    header,
+                    offset,
+                    next: taking.next,
+                });
+            }
+            continue;
+        }
+        let Ok((offset, full)) = read_from(&file.file, offset, &mut taking) else {
+            continue;
+        };
+        place = Some(Place {
+            ino: file.ino,
+            header,
+            offset,
+            next: taking.next,
+        });
+        if full {
+            break;
+        }
+    }
+    if files.is_empty() {
+        taking.next = 0;
+    }
+    Page {
+        lines: taking.lines,
+        next: taking.next,
+        place,
+    }
+}
+
+/// Up to `max` lines of the log at `current` from record `cursor` on (and never
+/// more than [`PAGE_BYTES`] of them, at least one line), and the cursor after
+/// them. A cursor past the end (the log was removed and begun again) reads from
+/// the end. Only the file holding the cursor and those after it are read, each
+/// from where the page needs it.
+pub fn read_page(job: &str, current: &Path, cursor: Cursor, max: usize) -> (Vec<LogLine>, Cursor) {
+    let page = page_at(job, current, cursor, max);
+    (page.lines, page.next)
+}
+
+/// A reader that keeps up with one log: it remembers where it stopped in the
+/// current file, and reads on from there while the cursor and the file are the
+/// same, falling back to [`read_page`] after a rotation or a jump of the cursor.
 #[derive(Debug)]
 pub struct PageReader {
     job: String,
     current: PathBuf,
-    /// The current file's inode, the byte after the last record read and that
-    /// record's successor's number.
-    at: Option<(u64, u64, Cursor)>,
+    at: Option<Place>,
 }
-
-/// The most bytes read from the current file in one step.
-const STEP: u64 = 4 * 1024 * 1024;
 
 impl PageReader {
     /// A reader of job `job`'s log at `current`.
@@ -130,64 +305,29 @@ impl PageReader {
         if let Some(page) = self.appended(cursor, max) {
             return page;
         }
-        let (lines, next) = read_page(&self.job, &self.current, cursor, max);
-        self.at = if lines.len() < max || max == 0 {
-            self.locate(next)
-        } else {
-            None
-        };
-        (lines, next)
+        let page = page_at(&self.job, &self.current, cursor, max);
+        self.at = page.place;
+        (page.lines, page.next)
     }
 
     /// What was appended to the current file since the last read, if the cursor
-    /// is where that read ended and the file is the same.
+    /// is where that read stopped and the file is the same.
     fn appended(&mut self, cursor: Cursor, max: usize) -> Option<(Vec<LogLine>, Cursor)> {
-        let (ino, offset, index) = self.at?;
-        let mut file = std::fs::File::open(&self.current).ok()?;
+        let at = self.at.take().filter(|at| at.next == cursor)?;
+        let file = File::open(&self.current).ok()?;
         let meta = file.metadata().ok()?;
-        if index != cursor || meta.ino() != ino || meta.len() < offset {
-            self.at = None;
+        if inode(&meta) != at.ino || meta.len() < at.offset || read_header(&file).ok()? != at.header
+        {
             return None;
         }
-        let mut bytes = Vec::new();
-        file.seek(SeekFrom::Start(offset)).ok()?;
-        file.take(STEP).read_to_end(&mut bytes).ok()?;
-        let mut lines = Vec::new();
-        let mut used = 0;
-        for raw in complete(&bytes).split_inclusive(|&b| b == b'\n') {
-            if lines.len() >= max {
-                break;
-            }
-            used += raw.len();
-            if let Some(record) = Record::parse(&raw[..raw.len() - 1]) {
-                lines.push(line_of(&self.job, &record));
-            }
-        }
-        let next = index + lines.len() as u64;
-        self.at = Some((ino, offset + used as u64, next));
-        Some((lines, next))
-    }
-
-    /// Where record `cursor` begins in the current file, if it is there (or at
-    /// its end).
-    fn locate(&self, cursor: Cursor) -> Option<(u64, u64, Cursor)> {
-        let mut file = std::fs::File::open(&self.current).ok()?;
-        let ino = file.metadata().ok()?.ino();
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).ok()?;
-        let first = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
-        let mut index = parse_header(first).unwrap_or(0);
-        let mut offset = 0;
-        for raw in complete(&bytes).split_inclusive(|&b| b == b'\n') {
-            if index == cursor && Record::parse(&raw[..raw.len() - 1]).is_some() {
-                return Some((ino, offset as u64, cursor));
-            }
-            if Record::parse(&raw[..raw.len() - 1]).is_some() {
-                index += 1;
-            }
-            offset += raw.len();
-        }
-        (index == cursor).then_some((ino, offset as u64, cursor))
+        let mut taking = Taking::new(&self.job, cursor, max);
+        let (offset, _) = read_from(&file, at.offset, &mut taking).ok()?;
+        self.at = Some(Place {
+            offset,
+            next: taking.next,
+            ..at
+        });
+        Some((taking.lines, taking.next))
     }
 }
 
@@ -316,5 +456,53 @@ mod tests {
                 texts(&read_page("j", &log, from, 3).0)
             );
         }
+    }
+
+    #[test]
+    fn a_page_holds_at_most_page_bytes_of_lines_and_at_least_one() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("j.log");
+        let mut out = Vec::new();
+        encode_header(&mut out, "2026-01-01T00:00:00.000Z", 0);
+        for size in [1_500_000, 1_500_000, 1_500_000, 5_000_000, 10] {
+            let line = vec![b'x'; size];
+            Record::encode(
+                &mut out,
+                "2026-01-01T00:00:00.000Z",
+                Stream::Out,
+                &line,
+                false,
+            );
+        }
+        std::fs::write(&log, out).expect("written");
+        let sizes = |page: &[LogLine]| page.iter().map(|l| l.line.len()).collect::<Vec<_>>();
+        let mut reader = PageReader::new("j", &log);
+        let mut cursor = 0;
+        for want in [
+            vec![1_500_000, 1_500_000],
+            vec![1_500_000],
+            vec![5_000_000],
+            vec![10],
+        ] {
+            let (page, next) = read_page("j", &log, cursor, 100);
+            assert_eq!(sizes(&page), want);
+            assert_eq!(reader.read(cursor, 100), (page, next));
+            cursor = next;
+        }
+        assert_eq!(cursor, 5);
+    }
+
+    #[test]
+    fn a_damaged_line_has_its_number_as_the_headers_count_it() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("j.log");
+        write(&dir.path().join("j.log.1"), Some(0), 0..2);
+        let mut bytes = std::fs::read(dir.path().join("j.log.1")).expect("read");
+        bytes.extend_from_slice(b"not a record\n");
+        std::fs::write(dir.path().join("j.log.1"), &bytes).expect("written");
+        write(&log, Some(3), 3..5);
+        assert_eq!(texts(&read_page("j", &log, 0, 10).0), ["0", "1", "3", "4"]);
+        let (page, next) = read_page("j", &log, 2, 10);
+        assert_eq!((texts(&page), next), (vec!["3".into(), "4".into()], 5));
     }
 }

@@ -6,7 +6,6 @@
 
 use std::fs::File;
 use std::io::Write;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,7 +13,11 @@ use jiff::Timestamp;
 use nix::errno::Errno;
 use nix::fcntl::{fallocate, FallocateFlags};
 
-use super::record::{encode_header, format_stamp, parse_header, Record, Stream, PREFIX_MAX};
+use super::format::{
+    count_records, read_header, records_through, rotated_path, whole_records_end, Header,
+};
+use super::index::{self, IndexWriter};
+use super::record::{encode_header, format_stamp, Record, Stream, PREFIX_MAX};
 
 /// The most output bytes in one record unless configured otherwise.
 pub const DEFAULT_MAX_LINE: u64 = 64 * 1024;
@@ -69,6 +72,8 @@ pub struct LogWriter {
     before: Option<u64>,
     /// Records written to the current file since it was opened.
     written: u64,
+    /// The current file's index (none for a file without header).
+    index: IndexWriter,
     trouble: Option<LogTrouble>,
     last_attempt: Option<Instant>,
     stamp_cache: (i64, String),
@@ -83,80 +88,6 @@ fn open_append(path: &Path) -> std::io::Result<File> {
         .read(true)
         .append(true)
         .open(path)
-}
-
-/// The path of the `n`-th rotated file (`NAME.log.n`), or the current one for 0.
-pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
-    if n == 0 {
-        return path.to_path_buf();
-    }
-    let mut name = path.as_os_str().to_owned();
-    name.push(format!(".{n}"));
-    PathBuf::from(name)
-}
-
-/// The header at the top of `file`: its sequence number and length with newline.
-pub(crate) fn read_header(file: &File) -> std::io::Result<Option<(u64, u64)>> {
-    let mut buf = [0u8; 64];
-    let n = read_at_most(file, &mut buf, 0)?;
-    let Some(end) = memchr::memchr(b'\n', &buf[..n]) else {
-        return Ok(None);
-    };
-    Ok(parse_header(&buf[..end]).map(|seq| (seq, end as u64 + 1)))
-}
-
-/// Reads from `offset` until `buf` is full or the file ends.
-fn read_at_most(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], offset + filled as u64) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
-}
-
-/// Newlines between `from` and `to`: the records there.
-pub(crate) fn count_records(file: &File, from: u64, to: u64) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let (mut at, mut count) = (from, 0u64);
-    while at < to {
-        let want = ((to - at) as usize).min(buf.len());
-        let n = read_at_most(file, &mut buf[..want], at)?;
-        if n == 0 {
-            break;
-        }
-        count += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
-        at += n as u64;
-    }
-    Ok(count)
-}
-
-/// Where the last whole record of a file of `size` bytes ends (after its newline).
-pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> {
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut end = size;
-    while end > 0 {
-        let start = end.saturating_sub(buf.len() as u64);
-        let n = read_at_most(file, &mut buf[..(end - start) as usize], start)?;
-        if let Some(i) = memchr::memrchr(b'\n', &buf[..n]) {
-            return Ok(start + i as u64 + 1);
-        }
-        end = start;
-    }
-    Ok(0)
-}
-
-/// How many records a log has held, up to the end of its file `path`: the file's
-/// header count plus the records in it (a file without header counts from 0).
-pub fn records_through(path: &Path) -> Option<u64> {
-    let file = File::open(path).ok()?;
-    let size = file.metadata().ok()?.len();
-    let (base, header_len) = read_header(&file).ok()?.unwrap_or((0, 0));
-    Some(base + count_records(&file, header_len, size).ok()?)
 }
 
 /// Where to cut `bytes` to keep at most `max` of them: not inside a UTF-8 character
@@ -199,10 +130,11 @@ impl LogWriter {
             head: 0,
             pending_records: 0,
             pending_bytes: 0,
-            header_len: header.map_or(0, |h| h.1),
-            base: header.map_or(0, |h| h.0),
+            header_len: header.map_or(0, |h| h.len),
+            base: header.map_or(0, |h| h.seq),
             before: None,
             written: 0,
+            index: IndexWriter::none(),
             trouble: None,
             last_attempt: None,
             stamp_cache: (i64::MIN, String::new()),
@@ -213,6 +145,10 @@ impl LogWriter {
             writer.before = Some(0);
             writer.start_header(Timestamp::now());
             writer.flush();
+        } else if let Some(header) = header {
+            let (index, records) = IndexWriter::resume(path, &writer.file, &header, size);
+            writer.index = index;
+            writer.before = records.ok();
         }
         Ok(writer)
     }
@@ -322,6 +258,17 @@ impl LogWriter {
         self.refresh_stamp(t);
         let mut header = Vec::new();
         encode_header(&mut header, &self.stamp_cache.1, self.base);
+        self.index = match self.stamp_cache.1.as_bytes().try_into() {
+            Ok(stamp) => IndexWriter::create(
+                &self.path,
+                &Header {
+                    seq: self.base,
+                    len: header.len() as u64,
+                    stamp,
+                },
+            ),
+            Err(_) => IndexWriter::none(),
+        };
         self.pending.splice(0..0, header.iter().copied());
         self.head = header.len();
     }
@@ -368,6 +315,11 @@ impl LogWriter {
         }
         match self.write_pending() {
             Ok(()) => {
+                if let Some(before) = self.before {
+                    let records = &self.pending[self.head..];
+                    let at = self.size + self.head as u64;
+                    self.index.wrote(at, records, before + self.written);
+                }
                 self.size += self.pending.len() as u64;
                 self.written += self.pending_records + u64::from(marker_len > 0);
                 if self.head > 0 {
@@ -483,12 +435,15 @@ impl LogWriter {
             let oldest = rotated_path(&self.path, self.keep - 1);
             if self.keep == 1 {
                 std::fs::remove_file(&self.path).ok();
+                index::remove(&self.path);
             } else {
                 std::fs::remove_file(&oldest).ok();
+                index::remove(&oldest);
                 for n in (0..self.keep - 1).rev() {
-                    let from = rotated_path(&self.path, n);
+                    let (from, to) = (rotated_path(&self.path, n), rotated_path(&self.path, n + 1));
                     if from.exists() {
-                        std::fs::rename(&from, rotated_path(&self.path, n + 1))?;
+                        std::fs::rename(&from, &to)?;
+                        index::rename(&from, &to);
                     }
                 }
             }
@@ -579,7 +534,7 @@ mod tests {
         w.flush();
         for n in 0..4 {
             let file = File::open(rotated_path(&path, n)).expect("kept");
-            let (seq, _) = read_header(&file).expect("reads").expect("a header");
+            let seq = read_header(&file).expect("reads").expect("a header").seq;
             let text = std::fs::read_to_string(rotated_path(&path, n)).expect("text");
             let first = text
                 .lines()

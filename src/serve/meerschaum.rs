@@ -292,26 +292,33 @@ pub(super) async fn log_text(
         tail: Some(TEXT_LOG_LINES),
         ..crate::logs::Selection::default()
     };
-    let lines = reading(&state, move || ex.logs(&job, &selection))
-        .await
-        .map_err(|e| failed(&name, e))?;
-    let mut text = String::new();
-    if lines.len() >= TEXT_LOG_LINES {
-        text.push_str(&format!(
-            "[mrsm: only the last {TEXT_LOG_LINES} lines; GET /v1/jobs/{name}/logs/page reads the whole log]\n"
-        ));
-    }
-    for line in &lines {
-        text.push_str(&line_text(line));
-        if !line.continues {
-            text.push('\n');
+    // The text is made while the lines are held, among the few reads at once.
+    let text = reading(&state, move || {
+        let tail = ex.tail_logs(&job, &selection, TEXT_LOG_BYTES)?;
+        let mut text = String::new();
+        if tail.cut {
+            text.push_str(&format!(
+                "[mrsm: only the last {} lines; GET /v1/jobs/{job}/logs/page reads the whole log]\n",
+                tail.lines.len()
+            ));
         }
-    }
+        for line in &tail.lines {
+            text.push_str(&line_text(line));
+            if !line.continues {
+                text.push('\n');
+            }
+        }
+        Ok(text)
+    })
+    .await
+    .map_err(|e| failed(&name, e))?;
     Ok(Json(text))
 }
 
-/// The most lines `GET /logs/{name}` answers with (the last ones).
+/// The most lines `GET /logs/{name}` answers with (the last ones), and the most
+/// bytes they may count for (as a page's lines do).
 const TEXT_LOG_LINES: usize = 50_000;
+const TEXT_LOG_BYTES: usize = 2 * crate::logs::PAGE_BYTES;
 
 pub(super) async fn validate() -> Json<bool> {
     Json(true)

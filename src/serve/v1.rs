@@ -10,13 +10,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use serde::Deserialize;
 
-use super::hub::{records_in, unseen};
+use super::hub::unseen;
 use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
 use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
 use crate::job::{JobInfo, JobSpec, RunHistory};
-use crate::logs::{LogLine, Selection};
+use crate::logs::{LogLine, Selection, PAGE_BYTES};
 
 pub(super) async fn info() -> Json<ServerInfo> {
     Json(ServerInfo {
@@ -204,9 +204,10 @@ pub(super) async fn logs(
         since: q.since,
         output_only: q.output_only,
     };
-    reading(&state, move || ex.logs(&name, &selection))
+    // Read from the end of the log, at most PAGE_BYTES of lines.
+    reading(&state, move || ex.tail_logs(&name, &selection, PAGE_BYTES))
         .await
-        .map(Json)
+        .map(|tail| Json(tail.lines))
 }
 
 #[derive(Deserialize)]
@@ -219,8 +220,6 @@ pub(super) struct PageQuery {
     wait_ms: u64,
 }
 
-/// The most bytes of lines in one page.
-const PAGE_BYTES: usize = 4 * 1024 * 1024;
 /// The most lines `GET /v1/jobs/{name}/logs` answers with: a whole log is read by
 /// pages.
 const MAX_LOG_LINES: usize = 10_000;
@@ -240,17 +239,8 @@ async fn read_page(
     let name = name.to_string();
     reading(state, move || {
         let running = !ex.get(&name)?.status.is_over();
-        let from = cursor;
-        let (mut lines, mut cursor) = ex.read_logs(&name, cursor, max)?;
-        // A page stays under PAGE_BYTES (at least one line): long lines make short pages.
-        let mut bytes = 0;
-        if let Some(keep) = lines.iter().position(|l| {
-            bytes += l.line.len() + 64;
-            bytes > PAGE_BYTES
-        }) {
-            lines.truncate(keep.max(1));
-            cursor = from + lines.iter().map(records_in).sum::<u64>();
-        }
+        // At most PAGE_BYTES of lines (at least one): long lines make short pages.
+        let (lines, cursor) = ex.read_logs(&name, cursor, max)?;
         Ok(LogPage {
             lines,
             cursor,

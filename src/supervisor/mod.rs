@@ -1205,8 +1205,6 @@ pub fn kept_jobs(root: &Root) -> Vec<(String, Kept)> {
 /// Removes a job's directory and its log files.
 pub fn remove_job_files(root: &Root, name: &str) {
     // Logs first: once the job's directory is gone, nothing of the job is left.
-    for file in crate::logs::log_files(&root.log_file(name)) {
-        let _ = std::fs::remove_file(file);
-    }
+    crate::logs::remove_log(&root.log_file(name));
     let _ = std::fs::remove_dir_all(root.job_dir(name));
 }
