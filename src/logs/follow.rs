@@ -123,7 +123,7 @@ fn snapshot(current: &Path) -> Vec<Opened> {
             .into_iter()
             .rev()
             .filter_map(|(_, path)| {
-                let file = File::open(&path).ok()?;
+                let file = crate::store::open_read(&path).ok()?;
                 let ino = inode(&file.metadata().ok()?);
                 Some((path, Opened { file, ino }))
             })
@@ -223,7 +223,7 @@ impl Follower {
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
         let mut follower = Follower::empty(current);
-        let Ok(mut file) = File::open(current) else {
+        let Ok(mut file) = crate::store::open_read(current) else {
             return follower;
         };
         let Ok(meta) = file.metadata() else {

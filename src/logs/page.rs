@@ -17,7 +17,7 @@ pub type Cursor = u64;
 /// The sequence number in a file's header, reading only its first line.
 fn header_of(file: &Path) -> Option<u64> {
     let mut head = [0u8; 128];
-    let n = std::fs::File::open(file).ok()?.read(&mut head).ok()?;
+    let n = crate::store::open_read(file).ok()?.read(&mut head).ok()?;
     let first = head[..n].split(|&b| b == b'\n').next()?;
     parse_header(first)
 }
@@ -74,7 +74,7 @@ pub fn read_page(job: &str, current: &Path, cursor: Cursor, max: usize) -> (Vec<
             }
         }
         // Rotated away since it was listed: what it held is the next file's, or gone.
-        let Ok(bytes) = std::fs::read(file) else {
+        let Ok(bytes) = crate::store::read_file(file, u64::MAX) else {
             continue;
         };
         let start = starts[i].unwrap_or(end);
@@ -143,7 +143,7 @@ impl PageReader {
     /// is where that read ended and the file is the same.
     fn appended(&mut self, cursor: Cursor, max: usize) -> Option<(Vec<LogLine>, Cursor)> {
         let (ino, offset, index) = self.at?;
-        let mut file = std::fs::File::open(&self.current).ok()?;
+        let mut file = crate::store::open_read(&self.current).ok()?;
         let meta = file.metadata().ok()?;
         if index != cursor || meta.ino() != ino || meta.len() < offset {
             self.at = None;
@@ -171,7 +171,7 @@ impl PageReader {
     /// Where record `cursor` begins in the current file, if it is there (or at
     /// its end).
     fn locate(&self, cursor: Cursor) -> Option<(u64, u64, Cursor)> {
-        let mut file = std::fs::File::open(&self.current).ok()?;
+        let mut file = crate::store::open_read(&self.current).ok()?;
         let ino = file.metadata().ok()?.ino();
         let mut bytes = Vec::new();
         file.read_to_end(&mut bytes).ok()?;

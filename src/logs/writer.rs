@@ -74,17 +74,6 @@ pub struct LogWriter {
     stamp_cache: (i64, String),
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::store::private::create_dir_all(dir)?;
-    }
-    crate::store::private::options()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-}
-
 /// The path of the `n`-th rotated file (`NAME.log.n`), or the current one for 0.
 pub fn rotated_path(path: &Path, n: u32) -> PathBuf {
     if n == 0 {
@@ -153,7 +142,7 @@ pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> 
 /// How many records a log has held, up to the end of its file `path`: the file's
 /// header count plus the records in it (a file without header counts from 0).
 pub fn records_through(path: &Path) -> Option<u64> {
-    let file = File::open(path).ok()?;
+    let file = crate::store::open_read(path).ok()?;
     let size = file.metadata().ok()?.len();
     let (base, header_len) = read_header(&file).ok()?.unwrap_or((0, 0));
     Some(base + count_records(&file, header_len, size).ok()?)
@@ -177,7 +166,9 @@ impl LogWriter {
     /// Opens (or creates) the log at `path`; `keep` counts the current file too. A
     /// record torn by a crash at the end of the file is cut off.
     pub fn open(path: &Path, max_size: u64, keep: u32) -> std::io::Result<LogWriter> {
-        let file = open_append(path)?;
+        // Never through a link, never anything but a regular file: the job's output
+        // reaches this file only.
+        let file = crate::store::open_append(path)?;
         let mut size = file.metadata()?.len();
         let whole = whole_records_end(&file, size)?;
         if whole < size {
@@ -494,7 +485,7 @@ impl LogWriter {
             }
             self.rotated_away = true;
         }
-        self.file = open_append(&self.path)?;
+        self.file = crate::store::open_append(&self.path)?;
         self.rotated_away = false;
         self.size = 0;
         self.reserved = Some(0);

@@ -1,5 +1,6 @@
 //! The root directory: where jobs, their state and their logs live on disk, how files
-//! are written without ever being seen half-written, who may write, and how a recorded
+//! are opened (never through a link, never waiting on what is not a regular file)
+//! and written without ever being seen half-written, who may write, and how a recorded
 //! process is recognised again (pid plus start time, so a reused pid is never taken
 //! for a job's process).
 //!
@@ -15,6 +16,7 @@
 
 mod atomic;
 mod lock;
+mod open;
 pub mod private;
 pub mod proc;
 pub mod scopes;
@@ -29,6 +31,10 @@ pub use atomic::{
     write_json_unflushed,
 };
 pub use lock::{JobLock, ProjectLock, RootLock, SupervisorLock};
+pub use open::{
+    check_socket, create_new, open_append, open_lock, open_read, open_write, read_file, read_text,
+    read_user_file, Refused, SMALL_FILE,
+};
 pub use proc::ProcessIdentity;
 pub use settings::{ExecutorSettings, Settings};
 pub use socket_path::with_socket_path;
@@ -56,6 +62,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Not a regular file, or too large.
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("no root directory: set MRSM_ROOT_DIR, XDG_STATE_HOME or HOME")]
     NoRoot,
     #[error("settings: {0}")]
@@ -63,11 +72,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// `action` on `path` failed; a refusal of the file (it names the path and
+    /// what is wrong) is kept as it is.
     pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        StoreError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+        match Refused::take(source) {
+            Ok(refused) => StoreError::Refused(refused),
+            Err(source) => StoreError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            },
         }
     }
 }
@@ -148,6 +162,11 @@ impl Root {
     /// job never removes a lock that someone holds.
     pub fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
+    }
+
+    /// Where the per-project locks live.
+    pub fn projects_dir(&self) -> PathBuf {
+        self.dir.join("projects")
     }
 
     /// Held by the job's supervisor while it lives; names it.

@@ -66,17 +66,27 @@ fn located(file: &Path, text: &str, offset: usize, message: &str) -> String {
     format!("{}:{line}:{column}: {message}", file.display())
 }
 
+/// The most bytes of a settings file read.
+const MAX_SETTINGS: u64 = 1 << 20;
+
+/// The file's text (`None` when it does not exist): a FIFO or a device in its
+/// place is refused at once, never waited on.
+fn read_text(file: &Path) -> Result<Option<String>, StoreError> {
+    match super::read_user_file(file, MAX_SETTINGS) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Settings(format!("{}: not UTF-8 text", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("reading", file, e)),
+    }
+}
+
 /// Checks the file's syntax and keys, with the place of the first problem.
-fn check_file(file: &Path) -> Result<(), StoreError> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::io("reading", file, e)),
-    };
-    let settings = toml::from_str::<Settings>(&text).map_err(|e| {
+fn check_file(file: &Path, text: &str) -> Result<(), StoreError> {
+    let settings = toml::from_str::<Settings>(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let message = e.message().trim().replace('\n', " ");
-        StoreError::Settings(located(file, &text, offset, &message))
+        StoreError::Settings(located(file, text, offset, &message))
     })?;
     for (name, executor) in &settings.executors {
         let problem = executor_problem(name, executor);
@@ -86,7 +96,7 @@ fn check_file(file: &Path) -> Result<(), StoreError> {
                 .find(&format!("executors.{name}"))
                 .or_else(|| text.find(&format!("executors.\"{name}\"")))
                 .unwrap_or(0);
-            return Err(StoreError::Settings(located(file, &text, offset, &problem)));
+            return Err(StoreError::Settings(located(file, text, offset, &problem)));
         }
     }
     Ok(())
@@ -129,8 +139,10 @@ impl Settings {
                     file.display()
                 )));
             }
-            check_file(file)?;
-            figment = figment.merge(Toml::file(file));
+            if let Some(text) = read_text(file)? {
+                check_file(file, &text)?;
+                figment = figment.merge(Toml::string(&text));
+            }
         }
         let mut settings: Settings = figment
             .merge(Env::prefixed("MRSM_").only(&["root_dir"]))
