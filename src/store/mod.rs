@@ -1,8 +1,9 @@
 //! The root directory: where jobs, their state and their logs live on disk, how files
 //! are opened (never through a link, never waiting on what is not a regular file)
-//! and written without ever being seen half-written, who may write, and how a recorded
-//! process is recognised again (pid plus start time, so a reused pid is never taken
-//! for a job's process).
+//! and written without ever being seen half-written, who may write (the root is
+//! refused when another user could change it), and how a recorded process is
+//! recognised again (pid plus start time, so a reused pid is never taken for a
+//! job's process).
 //!
 //! ```text
 //! $MRSM_ROOT_DIR/jobs/NAME/job.json      definition + desired state + labels
@@ -17,6 +18,7 @@
 mod atomic;
 mod lock;
 mod open;
+mod owner;
 pub mod private;
 pub mod proc;
 pub mod scopes;
@@ -62,7 +64,7 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
-    /// Not a regular file, or too large.
+    /// Not a regular file, too large, or in a directory someone else could change.
     #[error(transparent)]
     Refused(#[from] Refused),
     #[error("no root directory: set MRSM_ROOT_DIR, XDG_STATE_HOME or HOME")]
@@ -95,7 +97,8 @@ pub struct Root {
 impl Root {
     /// `MRSM_ROOT_DIR`, else `root_dir` of the settings file, else
     /// `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`. A settings file that does
-    /// not read is an error.
+    /// not read is an error, and so is a root someone else could change
+    /// ([`Root::verify`]).
     pub fn from_env() -> Result<Root, StoreError> {
         let var = |name: &str| {
             std::env::var_os(name)
@@ -109,7 +112,26 @@ impl Root {
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mrsm")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/mrsm")))
             .ok_or(StoreError::NoRoot)?;
-        Ok(Root::at(std::path::absolute(&dir).unwrap_or(dir)))
+        let root = Root::at(std::path::absolute(&dir).unwrap_or(dir));
+        root.verify()?;
+        Ok(root)
+    }
+
+    /// Refuses a root that another user owns or could write, or whose `jobs/`,
+    /// `logs/`, `locks/` or `projects/` is so (see [`owner`]): before anything is
+    /// read or written there. Checked once per process; what does not exist yet
+    /// passes (mrsm creates it owner-only).
+    pub fn verify(&self) -> Result<(), StoreError> {
+        owner::check_root(&self.dir)?;
+        for dir in [
+            self.jobs_dir(),
+            self.logs_dir(),
+            self.locks_dir(),
+            self.projects_dir(),
+        ] {
+            owner::check_dir(&dir)?;
+        }
+        Ok(())
     }
 
     /// A root at a given directory (created on first write).

@@ -2,8 +2,9 @@
 //! (`O_NOFOLLOW`: a link planted at `logs/NAME.log` must not carry a job's output
 //! elsewhere), never waiting on something that is not a regular file (`O_NONBLOCK`
 //! at open, so a FIFO or a device answers at once, then the file's type is checked
-//! and anything but a regular file is refused with its path and what it is), and,
-//! for files that are small by nature, never read past a bound. A refusal is an `io::Error` whose
+//! and anything but a regular file is refused with its path and what it is), in a
+//! directory that passed the ownership check ([`super::owner`]), and, for files that
+//! are small by nature, never read past a bound. A refusal is an `io::Error` whose
 //! inner error is a [`Refused`], so it travels through the callers' usual error
 //! paths (a broken job, a log's trouble) and reads the same wherever it is shown.
 
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
 
+use super::owner;
 use super::private::{create_dir_all, FILE_MODE};
 
 /// The most bytes read of a file that is small by nature (a definition, a report,
@@ -33,6 +35,13 @@ pub enum Refused {
         path: PathBuf,
         size: u64,
         limit: u64,
+    },
+    /// A directory of the root that someone else could change.
+    #[error("refusing {}{}: {reason}", if *root { "root " } else { "" }, path.display())]
+    Directory {
+        path: PathBuf,
+        root: bool,
+        reason: String,
     },
 }
 
@@ -125,11 +134,16 @@ impl How {
 
 /// Opens `path` as `how` says: the one way files are opened (see the module).
 /// Files under the root are never reached through a link (`follow` is for the
-/// user's own files, such as the settings file).
+/// user's own files, such as the settings file, which are not in a checked
+/// directory either).
 fn open(path: &Path, how: How, follow: bool) -> std::io::Result<File> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
-    if let Some(dir) = dir.filter(|_| how.creates()) {
-        create_dir_all(dir)?;
+    if !follow {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        let dir = dir.unwrap_or(Path::new("."));
+        if how.creates() {
+            create_dir_all(dir)?;
+        }
+        owner::check_dir(dir)?;
     }
     let file = match how.options(follow).open(path) {
         Ok(file) => file,
@@ -234,9 +248,12 @@ pub fn read_user_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
     read_bounded(open(path, How::Read, true)?, path, limit)
 }
 
-/// Checks that `path` is a socket, not a link to one elsewhere, before it is
-/// connected to (connecting follows links).
+/// Checks that `path` is a socket in a checked directory, not a link to one
+/// elsewhere, before it is connected to (connecting follows links).
 pub fn check_socket(path: &Path) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        owner::check_dir(dir)?;
+    }
     let kind = std::fs::symlink_metadata(path)?.file_type();
     if kind.is_socket() {
         return Ok(());

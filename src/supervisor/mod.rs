@@ -86,6 +86,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // here), so a terminal's Ctrl-C or hang-up never reaches the job.
     let _ = nix::unistd::setsid();
     crate::job::validate_name(name)?;
+    root.verify()?;
     let me = ProcessIdentity::current().context("reading /proc/self")?;
     let predecessor = SupervisorLock::holder(&root, name).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
