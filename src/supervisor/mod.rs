@@ -319,7 +319,7 @@ impl Supervisor {
             file.spec.logs.max_size,
             file.spec.logs.keep,
         )
-        .with_context(|| format!("opening {}", root.log_file(name).display()))?
+        .map_err(|e| crate::store::StoreError::io("opening", &root.log_file(name), e))?
         // A record also fits in one log file.
         .with_max_line(file.spec.logs.max_line.min(file.spec.logs.max_size));
         // Output an earlier supervisor dropped and could not report is reported by
