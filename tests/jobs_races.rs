@@ -72,10 +72,12 @@ fn run_delete_and_start_racing_on_one_name_never_make_two_supervisors() {
         &["delete", "jobs", NAME, "-y"],
         &["start", "jobs", NAME],
     ];
+    // How often each verb went through: the races must really happen.
+    let mut went_through = [0usize; 3];
     for round in 0..25 {
         let children: Vec<_> = (0..4)
-            .flat_map(|_| verbs.iter())
-            .map(|args| {
+            .flat_map(|_| verbs.iter().enumerate())
+            .map(|(verb, args)| {
                 Command::new(&bin)
                     .args(*args)
                     .env("MRSM_ROOT_DIR", env.root())
@@ -85,14 +87,18 @@ fn run_delete_and_start_racing_on_one_name_never_make_two_supervisors() {
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     .spawn()
+                    .map(|child| (verb, child))
                     .expect("mrsm starts")
             })
             .collect();
-        for mut child in children {
-            let _ = child.wait();
+        for (verb, mut child) in children {
+            if child.wait().is_ok_and(|s| s.success()) {
+                went_through[verb] += 1;
+            }
         }
         check_consistent(&env, round);
     }
+    assert!(went_through.iter().all(|&n| n > 0), "{went_through:?}");
     // Whatever is left can be stopped and deleted, leaving nothing running.
     env.mrsm()
         .args(["delete", "jobs", NAME, "-y"])
@@ -119,11 +125,12 @@ fn http_verbs_racing_on_one_name_never_make_two_supervisors() {
         .into();
     let url = |path: &str| format!("{}{path}", server.url());
     let auth = format!("Bearer {}", server.token);
+    let went_through: [std::sync::atomic::AtomicUsize; 6] = Default::default();
     for round in 0..10 {
         std::thread::scope(|scope| {
             for thread in 0..20 {
                 let (agent, auth, spec) = (agent.clone(), auth.clone(), spec.clone());
-                let url = &url;
+                let (url, went_through) = (&url, &went_through);
                 scope.spawn(move || {
                     let path = format!("/v1/jobs/{NAME}");
                     let result = match thread % 6 {
@@ -159,9 +166,20 @@ fn http_verbs_racing_on_one_name_never_make_two_supervisors() {
                         status != 0 && status != 500,
                         "round {round}: answered {status}"
                     );
+                    if (200..300).contains(&status) {
+                        went_through[thread % 6].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
                 });
             }
         });
         check_consistent(&server.env, round);
     }
+    let counts: Vec<usize> = went_through
+        .iter()
+        .map(|n| n.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "create, put, delete, start, stop, pause: {counts:?}"
+    );
 }

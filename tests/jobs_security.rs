@@ -90,11 +90,19 @@ fn files_are_private_whatever_the_umask() {
     for file in ["job.json", "state.json", "runs.jsonl", "control.sock"] {
         assert_eq!(mode(&job.join(file)), 0o600, "{file}");
     }
+    assert_eq!(mode(&root.join("locks")), 0o700);
+    for file in ["secretive.lock", "secretive.supervisor"] {
+        assert_eq!(mode(&root.join("locks").join(file)), 0o600, "{file}");
+    }
     assert_eq!(mode(&root.join("logs/secretive.log")), 0o600);
     assert_eq!(mode(&root.join("locks")), 0o700);
     for file in ["secretive.lock", "secretive.supervisor"] {
         assert_eq!(mode(&root.join("locks").join(file)), 0o600, "{file}");
     }
+    // The root's own lock is taken for its tokens.
+    mrsm_with_open_umask(&env, &root, &["token", "create", "t"]);
+    assert_eq!(mode(&root.join("lock")), 0o600);
+    assert_eq!(mode(&root.join("tokens.json")), 0o600);
     assert_eq!(mode(&root.join("projects")), 0o700);
     for file in ["private.lock", "private.watch"] {
         assert_eq!(mode(&root.join("projects").join(file)), 0o600, "{file}");

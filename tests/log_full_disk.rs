@@ -24,7 +24,10 @@ impl Tmpfs {
             .tempdir()
             .map_err(|e| e.to_string())?;
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            // Owner-only, as mrsm requires of a root's directories (a tmpfs is
+            // writable by everyone by default).
+            .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700")])
+            .arg("tmpfs")
             .arg(dir.path())
             .output()
             .map_err(|e| format!("running mount: {e}"))?;

@@ -320,7 +320,7 @@ impl LocalExecutor {
     /// job is left running.
     fn launch(&self, name: &str, meanwhile: &dyn Fn()) -> Result<(), ExecutorError> {
         let errors_path = self.root.supervisor_errors(name);
-        let errors = crate::store::private::open_append(&errors_path)
+        let errors = crate::store::open_append(&errors_path)
             .map_err(|e| StoreError::io("opening", &errors_path, e))?;
         // A supervisor launched from inside a job (the watcher, `mrsm serve` run as
         // a job, a step running `mrsm run -d`) is none of that job's processes: it
@@ -389,7 +389,7 @@ impl LocalExecutor {
             }
         }
         let status = reap();
-        let detail = std::fs::read_to_string(&errors_path).unwrap_or_default();
+        let detail = crate::store::read_text(&errors_path).unwrap_or_default();
         let late = format!(
             "it did not say it was ready within {} (MRSM_READY_TIMEOUT); it was killed",
             humantime::format_duration(timeout)

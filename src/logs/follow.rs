@@ -150,7 +150,7 @@ impl Follower {
 
     /// A follower that will read only what is written from now on.
     pub fn from_end(current: &Path) -> Follower {
-        let Some(opened) = File::open(current).ok().and_then(|file| {
+        let Some(opened) = crate::store::open_read(current).ok().and_then(|file| {
             let ino = inode(&file.metadata().ok()?);
             Some(Opened {
                 path: current.to_path_buf(),

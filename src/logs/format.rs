@@ -89,7 +89,7 @@ pub(crate) fn snapshot(current: &Path) -> Vec<Opened> {
             .into_iter()
             .rev()
             .filter_map(|(_, path)| {
-                let file = File::open(&path).ok()?;
+                let file = crate::store::open_read(&path).ok()?;
                 let ino = inode(&file.metadata().ok()?);
                 Some(Opened { path, file, ino })
             })
@@ -184,7 +184,7 @@ pub(crate) fn whole_records_end(file: &File, size: u64) -> std::io::Result<u64> 
 /// How many records a log has held, up to the end of its file `path`: the file's
 /// header count plus the records in it (a file without header counts from 0).
 pub fn records_through(path: &Path) -> Option<u64> {
-    let file = File::open(path).ok()?;
+    let file = crate::store::open_read(path).ok()?;
     let header = read_header(&file).ok()?;
     let (_, records) = super::index::seek(path, &file, header.as_ref(), u64::MAX).ok()?;
     Some(header.map_or(0, |h| h.seq) + records)

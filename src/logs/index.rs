@@ -97,11 +97,13 @@ fn plausible(file: &File, header: &Header, size: u64, (records, offset): (u64, u
 /// The index of `log`, opened, if it is the index of the file whose header is
 /// `header`; and how many entries it has.
 fn open_matching(log: &Path, header: &Header, write: bool) -> Option<(File, u64)> {
-    let index = std::fs::OpenOptions::new()
-        .read(true)
-        .write(write)
-        .open(path_of(log)?)
-        .ok()?;
+    let path = path_of(log)?;
+    // Never through a link, never anything but a regular file.
+    let index = match write {
+        false => crate::store::open_read(&path).ok()?,
+        true if std::fs::symlink_metadata(&path).is_ok() => crate::store::open_lock(&path).ok()?,
+        true => return None,
+    };
     let mut head = [0u8; HEAD_LEN];
     if read_at_most(&index, &mut head, 0).ok()? != HEAD_LEN || head != head_of(header) {
         return None;
@@ -196,14 +198,8 @@ impl IndexWriter {
     /// A new, empty index for log file `log`, whose header is `header`.
     pub fn create(log: &Path, header: &Header) -> IndexWriter {
         let made = path_of(log).and_then(|path| {
-            crate::store::private::create_dir_all(path.parent()?).ok()?;
-            let file = crate::store::private::options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)
-                .ok()?;
+            let file = crate::store::open_lock(&path).ok()?;
+            file.set_len(0).ok()?;
             file.write_all_at(&head_of(header), 0).ok()?;
             Some(file)
         });

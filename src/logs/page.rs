@@ -314,7 +314,7 @@ impl PageReader {
     /// is where that read stopped and the file is the same.
     fn appended(&mut self, cursor: Cursor, max: usize) -> Option<(Vec<LogLine>, Cursor)> {
         let at = self.at.take().filter(|at| at.next == cursor)?;
-        let file = File::open(&self.current).ok()?;
+        let file = crate::store::open_read(&self.current).ok()?;
         let meta = file.metadata().ok()?;
         if inode(&meta) != at.ino || meta.len() < at.offset || read_header(&file).ok()? != at.header
         {

@@ -79,17 +79,6 @@ pub struct LogWriter {
     stamp_cache: (i64, String),
 }
 
-fn open_append(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        crate::store::private::create_dir_all(dir)?;
-    }
-    crate::store::private::options()
-        .create(true)
-        .read(true)
-        .append(true)
-        .open(path)
-}
-
 /// Where to cut `bytes` to keep at most `max` of them: not inside a UTF-8 character
 /// when the text looks like UTF-8.
 fn cut_point(bytes: &[u8], max: usize) -> usize {
@@ -108,7 +97,9 @@ impl LogWriter {
     /// Opens (or creates) the log at `path`; `keep` counts the current file too. A
     /// record torn by a crash at the end of the file is cut off.
     pub fn open(path: &Path, max_size: u64, keep: u32) -> std::io::Result<LogWriter> {
-        let file = open_append(path)?;
+        // Never through a link, never anything but a regular file: the job's output
+        // reaches this file only.
+        let file = crate::store::open_append(path)?;
         let mut size = file.metadata()?.len();
         let whole = whole_records_end(&file, size)?;
         if whole < size {
@@ -449,7 +440,7 @@ impl LogWriter {
             }
             self.rotated_away = true;
         }
-        self.file = open_append(&self.path)?;
+        self.file = crate::store::open_append(&self.path)?;
         self.rotated_away = false;
         self.size = 0;
         self.reserved = Some(0);

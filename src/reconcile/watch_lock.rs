@@ -28,7 +28,7 @@ pub struct WatchLock {
 }
 
 fn lock_path(root: &Root, project: &str) -> PathBuf {
-    root.dir().join("projects").join(format!("{project}.watch"))
+    root.projects_dir().join(format!("{project}.watch"))
 }
 
 impl WatchLock {
@@ -36,16 +36,8 @@ impl WatchLock {
     /// process for a later contender (`mrsm up`, `mrsm watch`).
     pub fn acquire(root: &Root, project: &str, who: &str) -> Result<WatchLock, WatchLockError> {
         let path = lock_path(root, project);
-        let dir = root.dir().join("projects");
-        crate::store::private::create_dir_all(&dir)
-            .map_err(|e| StoreError::io("creating", &dir, e))?;
-        let file = crate::store::private::options()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(|e| StoreError::io("opening", &path, e))?;
+        let file =
+            crate::store::open_lock(&path).map_err(|e| StoreError::io("opening", &path, e))?;
         let mut lock = match Flock::lock(file, FlockArg::LockExclusiveNonblock) {
             Ok(lock) => lock,
             Err((mut file, Errno::EWOULDBLOCK)) => {

@@ -7,13 +7,14 @@
 
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::time::Duration;
 
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use jiff::Timestamp;
+use tokio::sync::{mpsc, oneshot};
 
 use super::reply::ApiError;
 use super::routes::{self, Access, Verb};
@@ -22,46 +23,124 @@ use crate::executor::wire::ErrorCode;
 use crate::store::tokens::{self, Grant, Refusal, Token};
 use crate::store::Root;
 
-/// The root's tokens, read again whenever their file changes.
+/// How long a request waits for its token to be checked: past this (the tokens'
+/// file cannot be read in time) it is answered with an error, never held.
+const CHECK_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Checks waiting for the tokens' thread, at most; more wait to be queued.
+const WAITING_CHECKS: usize = 1024;
+
+/// The root's tokens, read again whenever their file changes. They are read and
+/// checked on a thread of their own, never on the server's async threads: a
+/// tokens file that cannot be read (or read in time) costs a request an error
+/// after at most [`CHECK_DEADLINE`], and holds up nothing else, `/healthcheck`
+/// and shutdown included.
 pub struct Keys {
-    root: Root,
-    file: PathBuf,
-    cache: Mutex<(Option<FileStamp>, Vec<Token>)>,
+    asks: mpsc::Sender<Ask>,
+    /// [`CHECK_DEADLINE`].
+    deadline: Duration,
+}
+
+/// One secret to check, and where the answer goes.
+struct Ask {
+    secret: String,
+    reply: oneshot::Sender<Result<Token, KeyError>>,
+}
+
+/// Why a secret was not accepted.
+#[derive(Debug, PartialEq, Eq)]
+pub enum KeyError {
+    /// Not a live token (told apart for the server's own log only).
+    Refused(Refusal),
+    /// The tokens cannot be read (the server's log says why): nobody gets in
+    /// until they can.
+    Unreadable,
+}
+
+impl Keys {
+    /// The tokens of `root`, with the thread that reads and checks them.
+    pub fn start(root: Root) -> std::io::Result<Keys> {
+        let (asks, mut queue) = mpsc::channel::<Ask>(WAITING_CHECKS);
+        let mut tokens = Tokens::new(root);
+        std::thread::Builder::new()
+            .name("tokens".into())
+            .spawn(move || {
+                while let Some(ask) = queue.blocking_recv() {
+                    let _ = ask.reply.send(tokens.check(&ask.secret));
+                }
+            })?;
+        Ok(Keys {
+            asks,
+            deadline: CHECK_DEADLINE,
+        })
+    }
+
+    /// The token whose secret this is, if it is live now.
+    pub async fn check(&self, secret: &str) -> Result<Token, KeyError> {
+        let (reply, answer) = oneshot::channel();
+        let ask = Ask {
+            secret: secret.to_string(),
+            reply,
+        };
+        let asked = async {
+            self.asks.send(ask).await.ok()?;
+            answer.await.ok()
+        };
+        match tokio::time::timeout(self.deadline, asked).await {
+            Ok(Some(answer)) => answer,
+            _ => Err(KeyError::Unreadable),
+        }
+    }
 }
 
 /// Inode, modification time (s, ns) and length: a changed file has another.
 type FileStamp = (u64, i64, i64, u64);
 
-impl Keys {
-    /// The tokens of `root`.
-    pub fn new(root: Root) -> Keys {
+/// The tokens as last read (or why they could not be), and the file's stamp then.
+struct Tokens {
+    root: Root,
+    file: PathBuf,
+    stamp: Option<FileStamp>,
+    read: Result<Vec<Token>, String>,
+}
+
+impl Tokens {
+    fn new(root: Root) -> Tokens {
         let file = root.dir().join("tokens.json");
-        Keys {
+        Tokens {
             root,
             file,
-            cache: Mutex::new((None, Vec::new())),
+            stamp: None,
+            read: Ok(Vec::new()),
         }
     }
 
-    /// The token whose secret this is, if it is live now.
-    pub fn check(&self, secret: &str) -> Result<Token, Refusal> {
-        let stamp = std::fs::metadata(&self.file)
+    /// Reads the file again when it changed (or was not read), then checks.
+    fn check(&mut self, secret: &str) -> Result<Token, KeyError> {
+        let stamp = std::fs::symlink_metadata(&self.file)
             .ok()
             .map(|m| (m.ino(), m.mtime(), m.mtime_nsec(), m.len()));
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if cache.0 != stamp || stamp.is_none() {
-            match tokens::list(&self.root) {
-                Ok(list) => *cache = (stamp, list),
-                Err(e) => {
-                    // Unreadable: nobody gets in until it is readable again.
-                    eprintln!("mrsm serve: {e}");
-                    *cache = (None, Vec::new());
+        if self.stamp != stamp || stamp.is_none() {
+            let read = tokens::list(&self.root).map_err(|e| e.to_string());
+            if let Err(e) = &read {
+                if self.read.as_ref().err() != Some(e) {
+                    eprintln!("mrsm serve: {e}; no token is accepted until it can be read");
                 }
             }
+            // Read again next time while it cannot be read.
+            self.stamp = stamp.filter(|_| read.is_ok());
+            self.read = read;
         }
-        tokens::check(&cache.1, secret, Timestamp::now())
+        match &self.read {
+            Ok(list) => tokens::check(list, secret, Timestamp::now()).map_err(KeyError::Refused),
+            Err(_) => Err(KeyError::Unreadable),
+        }
     }
 }
+
+/// What a client is told when the tokens cannot be read.
+pub const UNREADABLE: &str =
+    "the server cannot read its tokens, so no token is accepted (its log says why)";
 
 /// The caller of a request, once its token was accepted.
 #[derive(Clone)]
@@ -148,13 +227,20 @@ pub async fn authorize(
             "this needs `Authorization: Bearer TOKEN` (make one with `mrsm token create`)",
         );
     };
-    let token = match state.keys.check(&secret) {
+    let token = match state.keys.check(&secret).await {
         Ok(token) => token,
-        Err(_) => {
+        Err(KeyError::Refused(_)) => {
             return refuse(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::Unauthorized,
                 "the token is not valid (unknown, revoked or expired)",
+            )
+        }
+        Err(KeyError::Unreadable) => {
+            return refuse(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Refused,
+                UNREADABLE,
             )
         }
     };
@@ -181,4 +267,48 @@ pub async fn authorize(
         secret,
     });
     next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_check_the_tokens_thread_cannot_answer_in_time_is_refused_at_the_deadline() {
+        // A thread that never answers, as one stuck reading the file would.
+        let (asks, _stuck) = mpsc::channel(1);
+        let keys = Keys {
+            asks,
+            deadline: Duration::from_millis(100),
+        };
+        let asked = std::time::Instant::now();
+        assert_eq!(keys.check("mrsm_x").await, Err(KeyError::Unreadable));
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
+    }
+
+    #[test]
+    fn tokens_that_cannot_be_read_let_nobody_in_until_they_can() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        let secret = tokens::create(&root, "t", &Grant::All, None).expect("made");
+        let file = dir.path().join("tokens.json");
+        let kept = std::fs::read(&file).expect("stored");
+        let mut checked = Tokens::new(root);
+        assert!(checked.check(&secret).is_ok());
+        std::fs::remove_file(&file).expect("removed");
+        nix::unistd::mkfifo(&file, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .expect("mkfifo");
+        assert_eq!(checked.check(&secret), Err(KeyError::Unreadable));
+        std::fs::remove_file(&file).expect("removed");
+        std::fs::write(&file, kept).expect("written");
+        assert!(checked.check(&secret).is_ok());
+        assert!(matches!(
+            checked.check("mrsm_wrong"),
+            Err(KeyError::Refused(Refusal::Unknown))
+        ));
+    }
 }

@@ -3,6 +3,12 @@
 //! a watchdog starts again the jobs whose supervisor died. Two sets of routes:
 //! Meerschaum 4.1.7's jobs API (its Python client works against this server) and
 //! mrsm's own `/v1`, which the `api` executor uses. `docs/api.md` lists them.
+//!
+//! No file is read or written on the async threads, and none of them waits on a
+//! lock held across file work: tokens are checked on a thread of their own
+//! (`auth.rs`), every route's work runs on the bounded blocking pool
+//! (`reply.rs`), the watchdog and the log readers on threads of their own, and
+//! `/healthcheck` touches nothing. Stopping waits a bounded time for each of them.
 
 mod auth;
 mod hub;
@@ -40,6 +46,14 @@ const MAX_REQUESTS_PER_TOKEN: usize = 128;
 
 /// Log reads the server does at once.
 const LOG_READERS: usize = 4;
+
+/// Threads for the executor's work (every route's file I/O and verbs run there,
+/// never on the async threads); more work waits for one to be free.
+const BLOCKING_THREADS: usize = 256;
+
+/// How long a stopping server waits for its watchdog to end its round (a round
+/// reads every job's files); then it exits without it.
+const WATCHDOG_WAIT: Duration = Duration::from_secs(2);
 
 /// How the server listens and what it allows.
 #[derive(Clone, Debug)]
@@ -228,7 +242,7 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     let state = AppState {
         leases: leases.clone(),
         executor: executor.clone(),
-        keys: Arc::new(auth::Keys::new(root.clone())),
+        keys: Arc::new(auth::Keys::start(root.clone()).context("starting the tokens' thread")?),
         hubs: hub::Hubs::new(executor.clone()),
         followers: Arc::new(Followers {
             max: options.max_followers,
@@ -246,18 +260,23 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .max_blocking_threads(BLOCKING_THREADS)
         .thread_name("mrsm-serve")
         .build()
         .context("starting the server's threads")?;
     let stop_watchdog = Arc::new(AtomicBool::new(false));
-    let watchdog = {
+    let (watchdog_done, watchdog_ended) = std::sync::mpsc::channel::<()>();
+    {
         let stop = stop_watchdog.clone();
         let executor = executor.clone();
         std::thread::Builder::new()
             .name("watchdog".into())
-            .spawn(move || watchdog::run(executor, leases, stop))
-            .context("starting the watchdog")?
-    };
+            .spawn(move || {
+                watchdog::run(executor, leases, stop);
+                let _ = watchdog_done.send(());
+            })
+            .context("starting the watchdog")?;
+    }
     let served = runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind(addr)
             .await
@@ -274,8 +293,9 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         anyhow::Ok(())
     });
     stop_watchdog.store(true, Ordering::Relaxed);
-    // Followers blocked on a quiet job are not waited for.
+    // Followers blocked on a quiet job, and work stuck on a file, are not waited
+    // for: each wait is bounded, then the process exits.
     runtime.shutdown_timeout(Duration::from_millis(500));
-    let _ = watchdog.join();
+    let _ = watchdog_ended.recv_timeout(WATCHDOG_WAIT);
     served
 }

@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Extension;
 use serde_json::json;
 
-use super::auth::Caller;
+use super::auth::{self, Caller, KeyError};
 use super::hub::unseen;
 use super::meerschaum::{get_info, line_text};
 use super::reply::{blocking, job_name, reading};
@@ -45,6 +45,14 @@ pub(super) async fn log_socket(
     })
 }
 
+/// Why an open socket's token no longer lets it follow.
+fn lost(error: &KeyError) -> &'static str {
+    match error {
+        KeyError::Refused(_) => "the token was revoked or has expired",
+        KeyError::Unreadable => "the server cannot read its tokens",
+    }
+}
+
 async fn close(socket: &mut WebSocket, reason: &str) {
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
@@ -67,20 +75,24 @@ async fn follow_socket(
     let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
     let caller = match (caller, first) {
         (Some(caller), Ok(Some(Ok(_)))) => caller,
-        (None, Ok(Some(Ok(Message::Text(secret))))) => match state.keys.check(secret.trim()) {
-            Ok(token) => Caller {
-                token: token.name,
-                scopes: token.scopes,
-                secret: secret.trim().to_string(),
-            },
-            Err(_) => {
-                socket
-                    .send(Message::Text("Invalid credentials.".into()))
-                    .await?;
-                close(&mut socket, "invalid credentials").await;
-                return Ok(());
+        (None, Ok(Some(Ok(Message::Text(secret))))) => {
+            match state.keys.check(secret.trim()).await {
+                Ok(token) => Caller {
+                    token: token.name,
+                    scopes: token.scopes,
+                    secret: secret.trim().to_string(),
+                },
+                Err(e) => {
+                    let said = match e {
+                        KeyError::Unreadable => format!("{}.", auth::UNREADABLE),
+                        KeyError::Refused(_) => "Invalid credentials.".to_string(),
+                    };
+                    socket.send(Message::Text(said.into())).await?;
+                    close(&mut socket, "invalid credentials").await;
+                    return Ok(());
+                }
             }
-        },
+        }
         _ => {
             close(&mut socket, "no token").await;
             return Ok(());
@@ -134,8 +146,8 @@ async fn follow_socket(
             // Catching up can take a while: the token is checked here too.
             if checked.elapsed() >= TOKEN_RECHECK {
                 checked = std::time::Instant::now();
-                if state.keys.check(&caller.secret).is_err() {
-                    close(&mut socket, "the token was revoked or has expired").await;
+                if let Err(e) = state.keys.check(&caller.secret).await {
+                    close(&mut socket, lost(&e)).await;
                     return Ok(());
                 }
             }
@@ -203,8 +215,8 @@ async fn follow_socket(
                 Some(Ok(_)) => {}
             },
             _ = recheck.tick() => {
-                if state.keys.check(&caller.secret).is_err() {
-                    close(&mut socket, "the token was revoked or has expired").await;
+                if let Err(e) = state.keys.check(&caller.secret).await {
+                    close(&mut socket, lost(&e)).await;
                     return Ok(());
                 }
             }

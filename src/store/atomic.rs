@@ -37,7 +37,7 @@ pub fn write_json_unflushed<T: Serialize>(path: &Path, value: &T) -> Result<(), 
 
 /// Waits until the file at `path` (as it is now) is on disk.
 pub fn flush_to_disk(path: &Path) -> Result<(), StoreError> {
-    std::fs::File::open(path)
+    super::open_read(path)
         .and_then(|f| f.sync_all())
         .map_err(|e| StoreError::io("flushing", path, e))
 }
@@ -76,18 +76,16 @@ enum Flush {
 
 fn replace_file(path: &Path, bytes: &[u8], flush: Flush) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    super::private::create_dir_all(dir)?;
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
+    // One left by an earlier process of this pid goes first: the copy is always
+    // a new file of ours, never whatever was at that name.
+    let _ = std::fs::remove_file(&tmp);
     let result = (|| {
-        let mut file = super::private::options()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&tmp)?;
+        let mut file = super::create_new(&tmp)?;
         file.write_all(bytes)?;
         if flush == Flush::ToDisk {
             file.sync_all()?;
@@ -101,30 +99,15 @@ fn replace_file(path: &Path, bytes: &[u8], flush: Flush) -> std::io::Result<()> 
 }
 
 fn overwrite_in_place(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut file = std::fs::OpenOptions::new().write(true).open(path)?;
+    let mut file = super::open_write(path)?;
     file.write_all(bytes)?;
     file.set_len(bytes.len() as u64)
 }
 
-/// Reads JSON from `path`; `None` when the file does not exist.
+/// Reads JSON from `path`; `None` when the file does not exist. What is not a
+/// regular file, or is over [`super::SMALL_FILE`], is refused without being read.
 pub fn read_json<T: DeserializeOwned>(path: &Path) -> Result<Option<T>, StoreError> {
-    // Open and read to the end into room for a typical file: no size query first
-    // (a listing reads two of these per job).
-    let read = |path: &Path| -> std::io::Result<Vec<u8>> {
-        use std::io::Read;
-        let mut file = std::fs::File::open(path)?;
-        let mut bytes = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            match file.read(&mut buf) {
-                Ok(0) => return Ok(bytes),
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
-    };
-    let bytes = match read(path) {
+    let bytes = match super::read_file(path, super::SMALL_FILE) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(StoreError::io("reading", path, e)),

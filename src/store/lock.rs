@@ -19,14 +19,8 @@ use nix::fcntl::{Flock, FlockArg};
 use super::{ProcessIdentity, Root, StoreError};
 
 fn lock_file(dir: &Path, name: &str) -> Result<Flock<File>, StoreError> {
-    super::private::create_dir_all(dir).map_err(|e| StoreError::io("creating", dir, e))?;
     let path = dir.join(name);
-    let file = super::private::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| StoreError::io("opening", &path, e))?;
+    let file = super::open_lock(&path).map_err(|e| StoreError::io("opening", &path, e))?;
     Flock::lock(file, FlockArg::LockExclusive)
         .map_err(|(_, errno)| StoreError::io("locking", &path, errno.into()))
 }
@@ -56,7 +50,7 @@ impl ProjectLock {
     /// Blocks until the project's lock is ours.
     pub fn acquire(root: &Root, project: &str) -> Result<ProjectLock, StoreError> {
         Ok(ProjectLock {
-            _lock: lock_file(&root.dir().join("projects"), &format!("{project}.lock"))?,
+            _lock: lock_file(&root.projects_dir(), &format!("{project}.lock"))?,
         })
     }
 }
@@ -66,19 +60,12 @@ impl ProjectLock {
 /// file at `path` when it was taken: a file removed (or replaced) meanwhile by its
 /// holder is let go and the new one locked.
 fn lock_current(path: &Path, wait: bool) -> Result<Option<Flock<File>>, StoreError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    super::private::create_dir_all(dir).map_err(|e| StoreError::io("creating", dir, e))?;
     let arg = match wait {
         true => FlockArg::LockExclusive,
         false => FlockArg::LockExclusiveNonblock,
     };
     loop {
-        let file = super::private::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
-            .map_err(|e| StoreError::io("opening", path, e))?;
+        let file = super::open_lock(path).map_err(|e| StoreError::io("opening", path, e))?;
         let lock = match Flock::lock(file, arg) {
             Ok(lock) => lock,
             Err((_, nix::errno::Errno::EWOULDBLOCK)) if !wait => return Ok(None),
@@ -87,7 +74,7 @@ fn lock_current(path: &Path, wait: bool) -> Result<Option<Flock<File>>, StoreErr
         let held = lock
             .metadata()
             .map_err(|e| StoreError::io("reading", path, e))?;
-        let current = std::fs::metadata(path).ok();
+        let current = std::fs::symlink_metadata(path).ok();
         if current.is_some_and(|c| c.ino() == held.ino() && c.dev() == held.dev()) {
             return Ok(Some(lock));
         }
@@ -185,7 +172,7 @@ impl SupervisorLock {
 
 /// The pid and start time written in a supervisor's lock file.
 fn read_holder(path: &Path) -> Option<ProcessIdentity> {
-    let text = std::fs::read_to_string(path).ok()?;
+    let text = super::read_text(path).ok()?;
     let mut words = text.split_whitespace();
     Some(ProcessIdentity {
         pid: words.next()?.parse().ok()?,

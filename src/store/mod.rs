@@ -1,7 +1,9 @@
 //! The root directory: where jobs, their state and their logs live on disk, how files
-//! are written without ever being seen half-written, who may write, and how a recorded
-//! process is recognised again (pid plus start time, so a reused pid is never taken
-//! for a job's process).
+//! are opened (never through a link, never waiting on what is not a regular file)
+//! and written without ever being seen half-written, who may write (the root is
+//! refused when another user could change it), and how a recorded process is
+//! recognised again (pid plus start time, so a reused pid is never taken for a
+//! job's process).
 //!
 //! ```text
 //! $MRSM_ROOT_DIR/jobs/NAME/job.json      definition + desired state + labels
@@ -15,6 +17,8 @@
 
 mod atomic;
 mod lock;
+mod open;
+mod owner;
 pub mod private;
 pub mod proc;
 pub mod scopes;
@@ -29,6 +33,10 @@ pub use atomic::{
     write_json_unflushed,
 };
 pub use lock::{JobLock, ProjectLock, RootLock, SupervisorLock};
+pub use open::{
+    check_socket, create_new, open_append, open_lock, open_read, open_write, read_file, read_text,
+    read_user_file, Refused, SMALL_FILE,
+};
 pub use proc::ProcessIdentity;
 pub use settings::{ExecutorSettings, Settings};
 pub use socket_path::with_socket_path;
@@ -56,6 +64,9 @@ pub enum StoreError {
         #[source]
         source: serde_json::Error,
     },
+    /// Not a regular file, too large, or in a directory someone else could change.
+    #[error(transparent)]
+    Refused(#[from] Refused),
     #[error("no root directory: set MRSM_ROOT_DIR, XDG_STATE_HOME or HOME")]
     NoRoot,
     #[error("settings: {0}")]
@@ -63,11 +74,16 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// `action` on `path` failed; a refusal of the file (it names the path and
+    /// what is wrong) is kept as it is.
     pub(crate) fn io(action: &'static str, path: &Path, source: std::io::Error) -> Self {
-        StoreError::Io {
-            action,
-            path: path.to_path_buf(),
-            source,
+        match Refused::take(source) {
+            Ok(refused) => StoreError::Refused(refused),
+            Err(source) => StoreError::Io {
+                action,
+                path: path.to_path_buf(),
+                source,
+            },
         }
     }
 }
@@ -81,7 +97,8 @@ pub struct Root {
 impl Root {
     /// `MRSM_ROOT_DIR`, else `root_dir` of the settings file, else
     /// `$XDG_STATE_HOME/mrsm`, else `~/.local/state/mrsm`. A settings file that does
-    /// not read is an error.
+    /// not read is an error, and so is a root someone else could change
+    /// ([`Root::verify`]).
     pub fn from_env() -> Result<Root, StoreError> {
         let var = |name: &str| {
             std::env::var_os(name)
@@ -95,7 +112,26 @@ impl Root {
             .or_else(|| var("XDG_STATE_HOME").map(|d| d.join("mrsm")))
             .or_else(|| var("HOME").map(|h| h.join(".local/state/mrsm")))
             .ok_or(StoreError::NoRoot)?;
-        Ok(Root::at(std::path::absolute(&dir).unwrap_or(dir)))
+        let root = Root::at(std::path::absolute(&dir).unwrap_or(dir));
+        root.verify()?;
+        Ok(root)
+    }
+
+    /// Refuses a root that another user owns or could write, or whose `jobs/`,
+    /// `logs/`, `locks/` or `projects/` is so (see [`owner`]): before anything is
+    /// read or written there. Checked once per process; what does not exist yet
+    /// passes (mrsm creates it owner-only).
+    pub fn verify(&self) -> Result<(), StoreError> {
+        owner::check_root(&self.dir)?;
+        for dir in [
+            self.jobs_dir(),
+            self.logs_dir(),
+            self.locks_dir(),
+            self.projects_dir(),
+        ] {
+            owner::check_dir(&dir)?;
+        }
+        Ok(())
     }
 
     /// A root at a given directory (created on first write).
@@ -148,6 +184,11 @@ impl Root {
     /// job never removes a lock that someone holds.
     pub fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
+    }
+
+    /// Where the per-project locks live.
+    pub fn projects_dir(&self) -> PathBuf {
+        self.dir.join("projects")
     }
 
     /// Held by the job's supervisor while it lives; names it.

@@ -1,9 +1,11 @@
 //! Files and directories only their owner can read: job definitions hold environment
 //! secrets and the control socket accepts commands, so everything mrsm creates under
-//! its root is 0700 (directories) or 0600 (files), whatever the umask.
+//! its root is 0700 (directories) or 0600 (files, all opened
+//! by `store::open`),
+//! whatever the umask.
 
-use std::fs::{DirBuilder, File, OpenOptions};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
 
 /// The umask a job's steps run with: the one mrsm was started with, before
@@ -44,21 +46,6 @@ pub fn create_dir_all(dir: &Path) -> std::io::Result<()> {
     DirBuilder::new().recursive(true).mode(DIR_MODE).create(dir)
 }
 
-/// Options that create owner-only files.
-pub fn options() -> OpenOptions {
-    let mut options = OpenOptions::new();
-    options.mode(FILE_MODE);
-    options
-}
-
-/// Opens `path` for appending, creating it (and its directory) owner-only.
-pub fn open_append(path: &Path) -> std::io::Result<File> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        create_dir_all(dir)?;
-    }
-    options().create(true).append(true).open(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -68,7 +55,7 @@ mod tests {
     fn owner_only_whatever_the_parent() {
         let dir = tempfile::tempdir().expect("temp dir");
         let file = dir.path().join("a/b/c.log");
-        open_append(&file).expect("created");
+        crate::store::open_append(&file).expect("created");
         let mode = |p: &Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
         assert_eq!(mode(&file), 0o600);
         assert_eq!(mode(&dir.path().join("a")), 0o700);

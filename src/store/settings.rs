@@ -94,17 +94,27 @@ fn located(file: &Path, text: &str, offset: usize, message: &str) -> String {
     format!("{}:{line}:{column}: {message}", file.display())
 }
 
+/// The most bytes of a settings file read.
+const MAX_SETTINGS: u64 = 1 << 20;
+
+/// The file's text (`None` when it does not exist): a FIFO or a device in its
+/// place is refused at once, never waited on.
+fn read_text(file: &Path) -> Result<Option<String>, StoreError> {
+    match super::read_user_file(file, MAX_SETTINGS) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Settings(format!("{}: not UTF-8 text", file.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StoreError::io("reading", file, e)),
+    }
+}
+
 /// Checks the file's syntax and keys, with the place of the first problem.
-fn check_file(file: &Path) -> Result<(), StoreError> {
-    let text = match std::fs::read_to_string(file) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(StoreError::io("reading", file, e)),
-    };
-    let settings = toml::from_str::<Settings>(&text).map_err(|e| {
+fn check_file(file: &Path, text: &str) -> Result<(), StoreError> {
+    let settings = toml::from_str::<Settings>(text).map_err(|e| {
         let offset = e.span().map_or(0, |s| s.start);
         let message = e.message().trim().replace('\n', " ");
-        StoreError::Settings(located(file, &text, offset, &message))
+        StoreError::Settings(located(file, text, offset, &message))
     })?;
     for (name, executor) in &settings.executors {
         // Pointed at where the table names it, as near as the text tells.
@@ -113,13 +123,13 @@ fn check_file(file: &Path) -> Result<(), StoreError> {
             .or_else(|| text.find(&format!("executors.\"{name}\"")))
             .unwrap_or(0);
         if let Some(problem) = executor_problem(name, executor) {
-            return Err(StoreError::Settings(located(file, &text, table, &problem)));
+            return Err(StoreError::Settings(located(file, text, table, &problem)));
         }
         if let Some(ca_file) = &executor.ca_file {
             if let Err(problem) = crate::certs::read_pem_certificates(&beside(file, ca_file)) {
                 let offset = text[table..].find("ca_file").map_or(table, |o| table + o);
                 let problem = format!("executor {name:?}: ca_file: {problem}");
-                return Err(StoreError::Settings(located(file, &text, offset, &problem)));
+                return Err(StoreError::Settings(located(file, text, offset, &problem)));
             }
         }
     }
@@ -170,8 +180,10 @@ impl Settings {
                     file.display()
                 )));
             }
-            check_file(file)?;
-            figment = figment.merge(Toml::file(file));
+            if let Some(text) = read_text(file)? {
+                check_file(file, &text)?;
+                figment = figment.merge(Toml::string(&text));
+            }
         }
         let mut settings: Settings = figment
             .merge(Env::prefixed("MRSM_").only(&["root_dir"]))

@@ -86,6 +86,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // here), so a terminal's Ctrl-C or hang-up never reaches the job.
     let _ = nix::unistd::setsid();
     crate::job::validate_name(name)?;
+    root.verify()?;
     let me = ProcessIdentity::current().context("reading /proc/self")?;
     let predecessor = SupervisorLock::holder(&root, name).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
@@ -321,7 +322,7 @@ impl Supervisor {
             file.spec.logs.max_size,
             file.spec.logs.keep,
         )
-        .with_context(|| format!("opening {}", root.log_file(name).display()))?
+        .map_err(|e| crate::store::StoreError::io("opening", &root.log_file(name), e))?
         // A record also fits in one log file.
         .with_max_line(file.spec.logs.max_line.min(file.spec.logs.max_size));
         // Output an earlier supervisor dropped and could not report is reported by

@@ -68,6 +68,8 @@ pub enum Response {
 
 /// Sends one request and waits up to `timeout` for its answer.
 pub fn call(socket: &Path, request: &Request, timeout: Duration) -> std::io::Result<Response> {
+    // A link at the socket's place is not followed (connecting would).
+    crate::store::check_socket(socket)?;
     let mut stream = crate::store::with_socket_path(socket, |path| UnixStream::connect(path))?;
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;

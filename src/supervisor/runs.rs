@@ -12,6 +12,10 @@ use crate::store::StoreError;
 /// How many finished runs are kept.
 pub const KEEP_RUNS: usize = 1000;
 
+/// The most bytes of one run history file read: [`KEEP_RUNS`] records take far
+/// less; a larger file is refused rather than read into memory.
+const MAX_FILE: u64 = 64 << 20;
+
 /// Appends run records.
 pub struct RunLog {
     path: PathBuf,
@@ -31,7 +35,7 @@ fn run_number(line: &[u8]) -> Option<u64> {
 impl RunLog {
     /// Opens the run log at `path`, counting what is there.
     pub fn open(path: &Path) -> RunLog {
-        let bytes = std::fs::read(path).unwrap_or_default();
+        let bytes = crate::store::read_file(path, MAX_FILE).unwrap_or_default();
         let lines: Vec<&[u8]> = bytes
             .split(|&b| b == b'\n')
             .filter(|l| !l.is_empty())
@@ -67,7 +71,7 @@ impl RunLog {
                 .map_err(|e| StoreError::io("rotating", &self.path, e))?;
             self.lines = 0;
         }
-        crate::store::private::open_append(&self.path)
+        crate::store::open_append(&self.path)
             .and_then(|mut f| f.write_all(&line))
             .map_err(|e| StoreError::io("appending to", &self.path, e))?;
         self.lines += 1;
@@ -81,7 +85,7 @@ impl RunLog {
 pub fn read_runs(path: &Path) -> Result<RunHistory, StoreError> {
     let mut history = RunHistory::default();
     for file in [older(path), path.to_path_buf()] {
-        let bytes = match std::fs::read(&file) {
+        let bytes = match crate::store::read_file(&file, MAX_FILE) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(StoreError::io("reading", &file, e)),
@@ -151,7 +155,7 @@ mod tests {
         let path = dir.path().join("runs.jsonl");
         let mut log = RunLog::open(&path);
         log.append(&record(1)).expect("appends");
-        let mut f = crate::store::private::open_append(&path).expect("opens");
+        let mut f = crate::store::open_append(&path).expect("opens");
         f.write_all(b"garbage \xff{\n\n").expect("writes");
         log.append(&record(2)).expect("appends");
         let history = read_runs(&path).expect("reads");

@@ -124,9 +124,14 @@ impl Env {
         self.root().join("jobs").join(name)
     }
 
-    /// The supervisor recorded in `state.json`.
+    /// The supervisor recorded in `state.json` (none when that is not a regular
+    /// file: a test may have put a FIFO there, which would block a reader).
     pub fn supervisor(&self, name: &str) -> Option<ProcessIdentity> {
-        let text = std::fs::read_to_string(self.job_dir(name).join("state.json")).ok()?;
+        let path = self.job_dir(name).join("state.json");
+        if !std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            return None;
+        }
+        let text = std::fs::read_to_string(path).ok()?;
         let state: Value = serde_json::from_str(&text).ok()?;
         serde_json::from_value(state["supervisor"].clone()).ok()
     }
