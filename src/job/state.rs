@@ -375,6 +375,18 @@ mod tests {
         }
     }
 
+    /// That the job shows this status, is (or is not) to be started again, and
+    /// says why with a reason that starts so.
+    fn assert_shows(info: &JobInfo, (status, died, reason): (JobStatus, bool, &str), case: &str) {
+        assert_eq!(info.status, status, "{case}");
+        assert_eq!(info.died, died, "{case}");
+        assert!(
+            info.reason.as_deref().unwrap_or("").starts_with(reason),
+            "{case}: {:?}",
+            info.reason
+        );
+    }
+
     #[test]
     fn status_follows_the_live_supervisor() {
         use DesiredState as D;
@@ -448,13 +460,7 @@ mod tests {
             let state = phase.map(|p| state(p, alive));
             let info = JobInfo::derive(&file(desired), state.as_ref(), "local");
             let case = format!("{desired:?} {phase:?} alive={alive}");
-            assert_eq!(info.status, status, "{case}");
-            assert_eq!(info.died, died, "{case}");
-            assert!(
-                info.reason.as_deref().unwrap_or("").starts_with(reason),
-                "{case}: {:?}",
-                info.reason
-            );
+            assert_shows(&info, (status, died, reason), &case);
             assert_eq!(info.supervisor_pid.is_some(), !status.is_over(), "{case}");
         }
     }
@@ -537,13 +543,7 @@ mod tests {
             state.signalled = signalled.map(str::to_string);
             let info = JobInfo::derive(&file(desired), Some(&state), "local");
             let case = format!("{desired:?} {signalled:?} {:?}", state.last_result);
-            assert_eq!(info.status, status, "{case}");
-            assert_eq!(info.died, died, "{case}");
-            assert!(
-                info.reason.as_deref().unwrap_or("").starts_with(reason),
-                "{case}: {:?}",
-                info.reason
-            );
+            assert_shows(&info, (status, died, reason), &case);
             assert!(info.ended.is_some(), "{case}");
         }
     }
