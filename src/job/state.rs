@@ -188,6 +188,10 @@ pub struct JobInfo {
     /// The job lives only while its creator renews its lease (see `JobFile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_ms: Option<u64>,
+    /// How long a stop of the job waits before SIGKILL (milliseconds), so a client
+    /// knows how long a stop may take without reading the whole definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_ms: Option<u64>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -283,6 +287,7 @@ impl JobInfo {
             spec_hash: file.spec_hash.clone(),
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
             lease_ms: file.lease_ms,
+            stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
     }
 
@@ -318,6 +323,7 @@ impl JobInfo {
             spec_hash: None,
             slurm_job: None,
             lease_ms: None,
+            stop_timeout_ms: None,
         }
     }
 }
