@@ -53,3 +53,51 @@ fn a_move_to_a_server_that_refuses_the_job_keeps_it_running_here() {
     // Nothing was made on the server.
     assert!(!server.env.job_dir("important").exists());
 }
+
+#[test]
+fn a_server_on_this_very_root_is_the_same_place_not_a_copy_to_delete() {
+    let server = Server::start();
+    let env = &server.env;
+    // The server's own root names the server as an executor too.
+    let config = env.work().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[executors.test]\nurl = \"{}\"\ntoken = \"{}\"\n",
+            server.url(),
+            server.token
+        ),
+    )
+    .expect("settings written");
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: here\njobs:\n  solo:\n    command: sleep 300\n",
+    )
+    .expect("spec written");
+    let mrsm = |args: &[&str]| {
+        let out = env
+            .mrsm()
+            .env("MRSM_CONFIG", &config)
+            .args(args)
+            .output()
+            .expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
+    };
+    assert_eq!(mrsm(&["up", "-d"]).0, Some(0));
+    let first = env.supervisor("solo").expect("a supervisor");
+    let (code, plan) = mrsm(&["diff"]);
+    assert_eq!((code, plan.as_str()), (Some(0), ""), "{plan}");
+    let (code, said) = mrsm(&["up", "-d"]);
+    assert_eq!(code, Some(0), "{said}");
+    assert!(!said.contains("deleted"), "{said}");
+    assert_eq!(env.supervisor("solo"), Some(first));
+    // Listed once, by the executor it is on.
+    let (_, table) = mrsm(&["show", "jobs"]);
+    assert_eq!(table.matches("solo").count(), 1, "{table}");
+    let (_, table) = mrsm(&["ps"]);
+    assert_eq!(table.matches("solo").count(), 1, "{table}");
+    assert_eq!(mrsm(&["down"]).0, Some(0));
+}

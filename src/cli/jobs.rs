@@ -151,6 +151,7 @@ fn confirm(names: &[JobName]) -> anyhow::Result<bool> {
 
 /// `show jobs`.
 pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
+    let registry = super::registry()?;
     let executors: Vec<(String, Arc<dyn Executor>)> = match &args.executor {
         Some(label) => {
             let on = On {
@@ -158,7 +159,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
             };
             vec![(label.clone(), on.executor()?)]
         }
-        None => super::registry()?.all(),
+        None => registry.all(),
     };
     let several = executors.len() > 1;
     // Every executor asked at once: a silent one costs its timeout, once.
@@ -188,7 +189,12 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
             err!("error: {e}");
             code = 1;
         }
-        jobs.extend(found.into_iter().map(|mut info| {
+        // Each job once: one that another executor listed here keeps in the same
+        // place (a server on this very root) is shown by that one.
+        let found = found
+            .into_iter()
+            .filter(|info| !several || !registry.listed_for_another(label, info));
+        jobs.extend(found.map(|mut info| {
             // A named Slurm executor's job listed by the built-in one keeps its name.
             if !info.executor.starts_with(&format!("{label}:")) {
                 info.executor = label.clone();

@@ -50,6 +50,8 @@ pub struct LocalExecutor {
     label: String,
     /// The cluster's options for every job (the slurm executor); none runs steps here.
     slurm: Option<SlurmOptions>,
+    /// The root's opaque name ([`Root::home_id`]), once asked.
+    home: std::sync::OnceLock<String>,
 }
 
 /// Finds the `mrsm` executable that runs supervisors: `MRSM_BIN`, this executable
@@ -89,6 +91,7 @@ impl LocalExecutor {
             supervisor_bin: locate_mrsm_binary(),
             label: super::DEFAULT_LABEL.to_string(),
             slurm: None,
+            home: std::sync::OnceLock::new(),
         }
     }
 
@@ -675,7 +678,7 @@ impl Executor for LocalExecutor {
     }
 
     fn home(&self) -> Option<String> {
-        Some(self.root.dir().display().to_string())
+        Some(self.home.get_or_init(|| self.root.home_id()).clone())
     }
 
     fn capabilities(&self) -> super::Capabilities {

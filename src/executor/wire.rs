@@ -188,4 +188,8 @@ pub struct ServerInfo {
     pub api_version: u32,
     pub mrsm_version: String,
     pub capabilities: super::Capabilities,
+    /// The server's root, as an opaque name ([`crate::store::Root::home_id`]): a
+    /// client on the same root holds the same jobs through it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub home: Option<String>,
 }

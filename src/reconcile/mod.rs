@@ -166,21 +166,30 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
             labels.push(job.executor.clone());
         }
     }
-    for label in &labels {
-        if let Some(home) = registry.get(label).ok().and_then(|e| e.home()) {
-            actual.homes.insert(label.clone(), home);
-        }
-    }
     // Every executor asked at once: one that does not answer costs its timeout
     // once, not once for each executor before and after it.
     let found = crate::parallel::each(&labels, |label| listed(desired, registry, label));
-    for (label, found) in labels.into_iter().zip(found) {
+    for (label, found) in labels.iter().zip(found) {
         match found {
             Ok(jobs) => actual.jobs.extend(jobs),
             // Said once, without the executor's name in front again.
             Err(e) => {
-                actual.unreachable.insert(label, e.reason());
+                actual.unreachable.insert(label.clone(), e.reason());
             }
+        }
+    }
+    // Where each answering executor keeps its jobs (a server may say it keeps them
+    // in this machine's own root): asked once the listings are in.
+    let answered: Vec<&String> = labels
+        .iter()
+        .filter(|l| !actual.unreachable.contains_key(*l))
+        .collect();
+    let homes = crate::parallel::each(&answered, |label| {
+        registry.get(label).ok().and_then(|e| e.home())
+    });
+    for (label, home) in answered.into_iter().zip(homes) {
+        if let Some(home) = home {
+            actual.homes.insert(label.clone(), home);
         }
     }
     if mode == Mode::Full {

@@ -18,11 +18,18 @@ use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOption
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{LogLine, Selection, PAGE_BYTES};
 
-pub(super) async fn info() -> Json<ServerInfo> {
+pub(super) async fn info(State(state): State<AppState>) -> Json<ServerInfo> {
+    let ex = state.executor.clone();
+    // Its first computation stats the root: off the async workers.
+    let home = tokio::task::spawn_blocking(move || ex.home())
+        .await
+        .ok()
+        .flatten();
     Json(ServerInfo {
         api_version: API_VERSION,
         mrsm_version: env!("CARGO_PKG_VERSION").into(),
         capabilities: Capabilities::ALL,
+        home,
     })
 }
 

@@ -16,6 +16,7 @@
 //! ```
 
 mod atomic;
+mod home;
 mod lock;
 mod open;
 mod owner;

@@ -40,7 +40,20 @@ const INPUT_WAIT: Duration = Duration::from_secs(10);
 pub struct ApiExecutor {
     label: String,
     transport: Transport,
+    /// The server's root as its `/v1/info` names it ([`Executor::home`]).
+    home: std::sync::Mutex<Home>,
 }
+
+/// What is known of the server's root: learnt once; a server that did not answer is
+/// asked again only after a while.
+#[derive(Default)]
+struct Home {
+    known: Option<Option<String>>,
+    tried: Option<Instant>,
+}
+
+/// How long a server that did not say where its jobs live is left unasked.
+const HOME_RETRY: Duration = Duration::from_secs(30);
 
 impl std::fmt::Debug for ApiExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -70,6 +83,7 @@ impl ApiExecutor {
         ApiExecutor {
             label: label.to_string(),
             transport: Transport::new(url, token, options),
+            home: std::sync::Mutex::new(Home::default()),
         }
     }
 
@@ -296,6 +310,25 @@ impl ApiExecutor {
 impl Executor for ApiExecutor {
     fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The server's root, as it names it: a server on this machine's own root holds
+    /// the local jobs, and the reconciler must know it (or it would take them for
+    /// copies to delete). A server that cannot say (older, or unreachable) is
+    /// another place.
+    fn home(&self) -> Option<String> {
+        let mut home = self.home.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(known) = &home.known {
+            return known.clone();
+        }
+        if home.tried.is_some_and(|t| t.elapsed() < HOME_RETRY) {
+            return None;
+        }
+        home.tried = Some(Instant::now());
+        let info: Result<crate::executor::wire::ServerInfo, _> = self.get_json("/v1/info", &[], "");
+        let known = info.ok()?.home;
+        home.known = Some(known.clone());
+        known
     }
 
     fn capabilities(&self) -> Capabilities {
