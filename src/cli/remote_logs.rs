@@ -121,14 +121,14 @@ pub fn show_project(
         let mut followed: HashSet<(String, String)> = HashSet::new();
         let mut warned: HashSet<String> = HashSet::new();
         let mut printing = Vec::new();
-        // Jobs kept in the local root (`local`, `slurm`) are the local multiplexer's.
+        // Jobs kept in the local root (`local`, `slurm`, a server on this very root)
+        // are the local multiplexer's: told apart once they answer (asking a silent
+        // server where it keeps them first would cost its timeout twice).
         let here = registry.get(DEFAULT_LABEL).ok().and_then(|e| e.home());
         let elsewhere: Vec<(String, Arc<dyn Executor>)> = registry
             .all()
             .into_iter()
-            .filter(|(label, executor)| {
-                label != DEFAULT_LABEL && (here.is_none() || executor.home() != here)
-            })
+            .filter(|(label, _)| label != DEFAULT_LABEL)
             .collect();
         loop {
             // All at once: one executor that does not answer holds up the others'
@@ -137,6 +137,7 @@ pub fn show_project(
             for ((label, executor), answer) in elsewhere.iter().zip(answers) {
                 let (label, executor) = (label.clone(), executor.clone());
                 let jobs = match answer {
+                    Ok(_) if here.is_some() && executor.home() == here => continue,
                     Ok(jobs) => {
                         warned.remove(&label);
                         jobs
