@@ -159,3 +159,28 @@ fn daily_keeps_its_local_time_across_the_autumn_change() {
             "  2024-10-26 02:00:00+02:00\n  2024-10-27 02:00:00+02:00\n  2024-10-28 02:00:00+01:00\n",
         ));
 }
+
+#[test]
+fn a_fire_a_job_runs_with_its_catch_up_fire_is_marked() {
+    let out = mrsm()
+        .args([
+            "show",
+            "schedule",
+            "every 10 seconds starting 2024-01-01",
+            "3",
+            "--now",
+            "2024-12-31T23:59:59.5Z",
+        ])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("  ")).collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(!lines[0].contains("catch-up"), "{text}");
+    assert!(
+        lines[1].contains("2025-01-01 00:00:00+00:00")
+            && lines[1].contains("with the catch-up fire before it"),
+        "{text}"
+    );
+    assert!(!lines[2].contains("catch-up"), "{text}");
+}

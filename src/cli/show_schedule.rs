@@ -42,11 +42,13 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             .in_zone(tz)
             .map_err(|e| UsageError(e.to_string()))?;
     }
-    let fires: Vec<Timestamp> = schedule
+    // Three at least, to tell a catch-up fire's neighbour (below).
+    let ahead: Vec<Timestamp> = schedule
         .fire_times(now)
         .map_err(|e| UsageError(e.to_string()))?
-        .take(args.count)
+        .take(args.count.max(3))
         .collect();
+    let fires = &ahead[..args.count.min(ahead.len())];
 
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -74,9 +76,20 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         fires.len(),
         schedule.as_str()
     )?;
-    for fire in fires {
+    // A catch-up fire (the start is past: it fires now) and a regular fire a
+    // moment later are one run of a job: said beside the second.
+    let caught_up = fires.first().filter(|f| **f <= now).copied();
+    for (i, fire) in fires.iter().enumerate() {
         let local = fire.to_zoned_datetime(zone.clone());
-        writeln!(out, "  {}", local.strftime("%Y-%m-%d %H:%M:%S%.f%:z"))?;
+        let note = match caught_up {
+            Some(first)
+                if i == 1 && crate::schedule::coalesced(first, *fire, ahead.get(2).copied()) =>
+            {
+                "  (a job runs this one with the catch-up fire before it)"
+            }
+            _ => "",
+        };
+        writeln!(out, "  {}{note}", local.strftime("%Y-%m-%d %H:%M:%S%.f%:z"))?;
     }
     Ok(0)
 }

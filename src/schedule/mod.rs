@@ -11,6 +11,7 @@
 //! time; zone rules come from [`tz_data`].
 
 mod civil;
+mod coalesce;
 mod cron;
 mod error;
 mod eval;
@@ -30,6 +31,7 @@ use std::time::Duration;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 
+pub use coalesce::{coalesced, COALESCE_MAX};
 pub use error::ScheduleError;
 pub use tzdb::{tz_data, TzData, TzSource};
 

@@ -650,8 +650,8 @@ impl Supervisor {
     /// Moves the schedule past now, skipping fires missed while busy or paused.
     /// Right after a catch-up fire (one already due when the supervisor began: a
     /// start in the past, a schedule continued after its supervisor was killed), a
-    /// next fire less than half the schedule's own period away is coalesced with it:
-    /// one run, not two a moment apart.
+    /// next fire a moment away ([`crate::schedule::coalesced`]) is run with it: one
+    /// run, not two a moment apart.
     fn advance_schedule(&mut self, caught_up: bool) {
         let Some(fires) = self.schedule.take() else {
             return;
@@ -664,13 +664,11 @@ impl Supervisor {
         self.next_fire = fires.next();
         if let (true, Some(next)) = (caught_up, self.next_fire) {
             let mut ahead = fires.clone();
-            if let Some(after) = ahead.next() {
-                let period = after.duration_since(next);
-                if next.duration_since(now) * 2 < period {
-                    self.sys(&format!("fire at {next} coalesced with the one just taken"));
-                    self.next_fire = Some(after);
-                    fires = ahead;
-                }
+            let after = ahead.next();
+            if crate::schedule::coalesced(now, next, after) {
+                self.sys(&format!("fire at {next} coalesced with the one just taken"));
+                self.next_fire = after;
+                fires = ahead;
             }
         }
         self.schedule = Some(fires);
