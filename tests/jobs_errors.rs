@@ -334,7 +334,10 @@ fn run_d_of_a_first_step_that_cannot_start_is_an_error() {
             .stderr(predicates::str::contains(format!(
                 "error: job \"{name}\": step 1/1"
             )))
-            .stderr(predicates::str::contains(reason));
+            .stderr(predicates::str::contains(reason))
+            .stderr(predicates::str::contains(format!(
+                "the job stays, failed (`mrsm delete jobs {name}` removes it)"
+            )));
         assert_eq!(env.status(name), "failed");
         assert_eq!(env.info(name)["last_result"]["not_started"], true);
     }

@@ -46,8 +46,13 @@ fn answer(schedule: &str, now: Timestamp) -> (String, Vec<Timestamp>) {
 #[test]
 fn every_corpus_record_agrees() {
     let path = corpus_path();
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("the corpus must be readable at {}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "the conformance corpus must be readable at {}: {e} (the tests read the workspace's \
+                 `shared/` beside this repository; set MRSM_SHARED_DIR to where it is)",
+            path.display()
+        )
+    });
     let records: Vec<Record> = serde_json::from_str(&text).expect("corpus is JSON");
     assert!(
         records.len() >= 800,

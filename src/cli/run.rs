@@ -138,12 +138,10 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     let first_step_not_started = |r: &&RunResult| r.not_started && r.failed_step == Some(1);
     if let Some(result) = info.last_result.as_ref().filter(first_step_not_started) {
         let then = match info.status {
-            JobStatus::Running => format!(
-                "; it is tried again by its restart policy (`mrsm delete jobs {}` removes it)",
-                info.name
-            ),
-            _ => String::new(),
+            JobStatus::Running => "it is tried again by its restart policy",
+            _ => "the job stays, failed",
         };
+        let then = format!("; {then} (`mrsm delete jobs {}` removes it)", info.name);
         err!("error: job {:?}: {}{then}", info.name, result.message);
         return Ok(1);
     }

@@ -26,7 +26,11 @@ fn hermetic() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         for (key, _) in std::env::vars_os() {
-            if key.to_string_lossy().starts_with("MRSM_") {
+            let key_text = key.to_string_lossy();
+            // The harness's own (`MRSM_REQUIRE_SLURM`, `MRSM_SHARED_DIR`) stay: they
+            // are no setting of mrsm.
+            let harness = key_text.starts_with("MRSM_REQUIRE_") || key_text == "MRSM_SHARED_DIR";
+            if key_text.starts_with("MRSM_") && !harness {
                 std::env::remove_var(key);
             }
         }
