@@ -232,3 +232,34 @@ fn an_operator_token_pauses_starts_and_stops_through_the_command_line() {
     }
     assert_eq!(server.env.status("operated"), "running");
 }
+
+#[test]
+fn a_job_only_a_server_holds_is_named_with_the_e_that_reaches_it() {
+    let server = Server::start();
+    server.env.run_d("far", &["--", "sleep", "300"]);
+    let client = server.client();
+    for verb in ["pause", "stop", "start"] {
+        let out = client
+            .mrsm()
+            .args([verb, "jobs", "far"])
+            .output()
+            .expect("runs");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{verb}: {said}");
+        assert!(
+            said.contains(
+                "job \"far\" is not on local; it is on api:test (`-e api:test` reaches it)"
+            ),
+            "{verb}: {said}"
+        );
+    }
+    let out = client
+        .mrsm()
+        .args(["stop", "jobs", "nowhere"])
+        .output()
+        .expect("runs");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("job \"nowhere\" does not exist"),
+        "{out:?}"
+    );
+}

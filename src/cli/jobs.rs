@@ -87,6 +87,14 @@ pub fn each(
     for result in results {
         match result {
             Ok(outcome) => out!("{}", outcome.on(executor.label())),
+            // Held by another executor: said with the `-e` that reaches it.
+            Err(ExecutorError::NotFound(name)) => {
+                match on.executor_of(&name) {
+                    Err(e) => err!("error: {e:#}"),
+                    Ok(_) => err!("error: {}", ExecutorError::NotFound(name)),
+                }
+                code = code.max(1);
+            }
             Err(e) => {
                 err!("error: {e}");
                 code = code.max(1);

@@ -218,25 +218,40 @@ impl On {
 
     /// The executor that holds job `name`, and the job: the one asked for, or
     /// another that keeps its jobs in the same place (`local` and `slurm` share the
-    /// root, and the verbs act on any job of it).
+    /// root, and the verbs act on any job of it). A job that only another executor
+    /// holds is named with the `-e` that reaches it.
     pub fn executor_of(
         &self,
         name: &str,
     ) -> anyhow::Result<(Arc<dyn Executor>, crate::job::JobInfo)> {
         let asked = self.executor()?;
-        match asked.get(name) {
-            Err(ExecutorError::NotFound(n)) => {
-                let home = asked.home();
-                for (_, sibling) in registry()?.all() {
-                    if home.is_some() && sibling.home() == home {
-                        if let Ok(info) = sibling.get(name) {
-                            return Ok((sibling, info));
-                        }
-                    }
-                }
-                Err(ExecutorError::NotFound(n).into())
+        let missing = match asked.get(name) {
+            Err(ExecutorError::NotFound(n)) => n,
+            got => return Ok((asked, got?)),
+        };
+        // The others asked at once: one that does not answer costs its timeout once.
+        let others: Vec<(String, Arc<dyn Executor>)> = registry()?
+            .all()
+            .into_iter()
+            .filter(|(label, _)| label != asked.label())
+            .collect();
+        let found = crate::parallel::each(&others, |(_, e)| e.get(name).ok());
+        let home = asked.home();
+        let mut elsewhere = Vec::new();
+        for ((label, other), info) in others.into_iter().zip(found) {
+            let Some(info) = info else { continue };
+            if home.is_some() && other.home() == home {
+                return Ok((other, info));
             }
-            got => Ok((asked, got?)),
+            elsewhere.push(label);
+        }
+        match elsewhere.first() {
+            Some(label) => Err(anyhow::anyhow!(
+                "job {missing:?} is not on {}; it is on {} (`-e {label}` reaches it)",
+                asked.label(),
+                elsewhere.join(", ")
+            )),
+            None => Err(ExecutorError::NotFound(missing).into()),
         }
     }
 
