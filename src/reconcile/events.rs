@@ -47,6 +47,8 @@ pub enum Event<'a> {
     Healed(&'a [Outcome]),
     /// The files now name another project than the one watched: nothing applied.
     OtherProject { watched: &'a str, files: &'a str },
+    /// The files name the watched project again (and are applied as usual).
+    ProjectAgain(&'a str),
 }
 
 /// One line for people, and whether it reports a problem (stderr) or not (stdout).
@@ -120,6 +122,9 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
         ))],
         Event::OtherProject { watched, files } => vec![err(format!(
             "the files now say project {files:?}, but this watcher applies project {watched:?}: not applied (the jobs of {watched:?} are left as they are; stop this watcher and run `mrsm up` for {files:?}, or put the name back)"
+        ))],
+        Event::ProjectAgain(project) => vec![out(format!(
+            "the files name project {project:?} again"
         ))],
         Event::Unlisted { error, retry_in } => vec![err(format!(
             "error: cannot list the jobs ({error}): the change is applied on a later try, in {}",

@@ -166,6 +166,8 @@ pub struct Reconciler<'a> {
     /// The last load failed: the next one that works says so even if it changes
     /// nothing.
     invalid: bool,
+    /// The last files named another project: the next that name this one say so.
+    elsewhere: bool,
 }
 
 impl<'a> Reconciler<'a> {
@@ -195,6 +197,7 @@ impl<'a> Reconciler<'a> {
             deferred: None,
             retry: None,
             invalid: false,
+            elsewhere: false,
         }
     }
 
@@ -250,8 +253,11 @@ impl<'a> Reconciler<'a> {
                 files: &desired.project,
             });
             self.seen = Some(hash);
-            self.invalid = true;
+            self.elsewhere = true;
             return None;
+        }
+        if std::mem::take(&mut self.elsewhere) {
+            (self.on_event)(&Event::ProjectAgain(self.project.name()));
         }
         let _lock = match self.lock(&desired.project) {
             Ok(lock) => lock,

@@ -320,9 +320,10 @@ fn files_that_come_to_name_another_project_are_reported_not_applied() {
     );
     r.reconcile_files(t0);
     assert!(
-        scene.heard("the files load again; nothing to change"),
+        scene.heard("the files name project \"demo\" again"),
         "{:?}",
         scene.said
     );
+    assert!(!scene.heard("load again"), "{:?}", scene.said);
     assert_eq!(scene.fake.names(), ["a"]);
 }
