@@ -50,6 +50,15 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String, String) {
     )
 }
 
+/// `1 job`, `2 jobs`: a count with its noun (`noun` plus `s` unless there is one),
+/// so that no message says `1 jobs`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
 /// Like `println!`, but a closed or failing stdout is ignored.
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -69,4 +78,14 @@ macro_rules! err {
     ($($arg:tt)*) => {{
         $crate::print::emit(true, format_args!("{}\n", format_args!($($arg)*)));
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        assert_eq!(super::count(0usize, "job"), "0 jobs");
+        assert_eq!(super::count(1usize, "job"), "1 job");
+        assert_eq!(super::count(2u64, "line"), "2 lines");
+    }
 }

@@ -553,3 +553,28 @@ fn a_job_declared_paused_never_runs_before_it_is_resumed() {
     });
     env.ok(&["down"]);
 }
+
+#[test]
+fn counts_say_one_job_not_one_jobs() {
+    let env = Env::new();
+    let one = [("solo".to_string(), "sleep 300".to_string(), None)];
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&one));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout("project \"demo\" is up to date (1 job)\n");
+    let two: Vec<_> = ["solo", "duo"]
+        .iter()
+        .map(|n| (n.to_string(), "sleep 300".to_string(), None))
+        .collect();
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&two));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout("project \"demo\" is up to date (2 jobs)\n");
+    env.ok(&["down"]);
+}

@@ -190,9 +190,9 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
     drop(lock);
     if plan.is_empty() {
         out!(
-            "project {:?} is up to date ({} jobs)",
+            "project {:?} is up to date ({})",
             desired.project,
-            desired.jobs.len()
+            crate::print::count(desired.jobs.len(), "job")
         );
     }
     Ok(outcomes.iter().any(|o| o.result.is_err()))

@@ -243,8 +243,8 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     let history = args.on.executor()?.runs(&args.name)?;
     if history.unreadable > 0 {
         err!(
-            "warning: {} damaged line(s) of {:?}'s run history skipped",
-            history.unreadable,
+            "warning: {} of {:?}'s run history skipped",
+            crate::print::count(history.unreadable, "damaged line"),
             args.name
         );
     }

@@ -30,7 +30,8 @@ pub struct Style {
 
 /// What a `gap` line says.
 fn gap_text(dropped: u64) -> String {
-    format!("[mrsm: {dropped} lines dropped: the log rotated them away before they were read]")
+    let lines = crate::print::count(dropped, "line");
+    format!("[mrsm: {lines} dropped: the log rotated them away before they were read]")
 }
 
 /// Whether a character would act on a terminal rather than show.

@@ -115,7 +115,8 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
             owned,
             wait,
         } => vec![err(format!(
-            "this change deletes {deletes} of the project's {owned} jobs: applying it in {} if the files still say so",
+            "this change deletes {deletes} of the project's {}: applying it in {} if the files still say so",
+            crate::print::count(*owned, "job"),
             seconds(*wait)
         ))],
         Event::OtherProject { watched, files } => vec![err(format!(

@@ -56,7 +56,7 @@ pub fn follow_and_watch(
         .into_iter()
         .filter(|j| !j.info.status.is_over())
         .collect();
-    let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
+    let count = |n: usize| crate::print::count(n, "job");
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
     let mut failed = false;
