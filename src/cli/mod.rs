@@ -112,7 +112,7 @@ enum ShowCommand {
     Jobs(jobs::ShowArgs),
     /// List a job's finished runs.
     Runs(jobs::RunsArgs),
-    /// Print jobs' output: `name  HH:MM | line`, coloured per job; -f follows.
+    /// Print jobs' output: `name  HH:MM:SS | line` (UTC), coloured per job; -f follows.
     Logs(logs::Args),
 }
 
