@@ -79,6 +79,10 @@ pub struct PsArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// Never colour statuses (colour is also off when output is not a terminal or
+    /// NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
 }
 
 /// Arguments of `restart`.
@@ -382,7 +386,11 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
     } else if jobs.is_empty() {
         out!("No jobs in project {project:?} on the executors that answered.");
     } else {
-        out_part!("{}", render::jobs_table(&jobs, executors, &unreachable));
+        let fit = render::Fit::stdout(args.no_color);
+        out_part!(
+            "{}",
+            render::jobs_table(&jobs, executors, &unreachable, fit)
+        );
     }
     Ok(0)
 }
