@@ -219,3 +219,65 @@ fn mistaken_names_are_answered() {
         .success()
         .stdout(predicate::str::contains("No jobs in project \"typo\"."));
 }
+
+/// The `file:line:col` of every error in `validate`'s stderr (not the warnings'),
+/// in order.
+fn places(shown: &str) -> Vec<&str> {
+    shown
+        .lines()
+        .filter(|l| l.starts_with("mrsm-jobs.yaml:") || l.starts_with("other.yaml:"))
+        .filter_map(|l| l.split(": ").next())
+        .collect()
+}
+
+#[test]
+fn every_error_of_the_files_is_reported_once_then_counted() {
+    let env = Env::new();
+    let text = "project: many\n\
+                jbos: {}\n\
+                jobs:\n  \
+                  a:\n    comand: echo hi\n  \
+                  b:\n    command: echo b\n    schedule: every fortnight\n    logs: {keep: many}\n  \
+                  c:\n    command: echo c\n    shell: yes\n    stop: {sginal: SIGTERM}\n  \
+                  d:\n    command: echo d\n    restart: sometimes\n";
+    let (code, shown) = validate(&env, text);
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(
+        places(&shown),
+        [
+            "mrsm-jobs.yaml:2:1",
+            "mrsm-jobs.yaml:5:5",
+            "mrsm-jobs.yaml:8:21",
+            "mrsm-jobs.yaml:9:18",
+            "mrsm-jobs.yaml:12:12",
+            "mrsm-jobs.yaml:13:12",
+            "mrsm-jobs.yaml:16:14",
+        ],
+        "{shown}"
+    );
+    assert!(shown.ends_with("\n7 errors\n"), "{shown}");
+    // One bad key is one error: no "no `command`" after `comand`, no "no `jobs:`"
+    // after `jbos`.
+    assert!(!shown.contains("has no `command`"), "{shown}");
+    assert!(!shown.contains("no `jobs:` key"), "{shown}");
+
+    // Every file's errors, in the order of the files; a lone error has no count.
+    std::fs::write(
+        env.work().join("other.yaml"),
+        "jobs:\n  a:\n    command: x\n    overlap: sometimes\n",
+    )
+    .expect("written");
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", "mrsm-jobs.yaml", "-f", "other.yaml"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = places(&said);
+    assert_eq!(errors.len(), 8, "{said}");
+    assert_eq!(errors.last(), Some(&"other.yaml:4:14"), "{said}");
+    assert!(said.ends_with("\n8 errors\n"), "{said}");
+    let (code, shown) = validate(&env, "jobs:\n  a:\n    command: x\n    shell: yes\n");
+    assert_eq!((code, places(&shown).len()), (1, 1), "{shown}");
+    assert!(!shown.contains("1 error"), "{shown}");
+}

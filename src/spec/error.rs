@@ -93,7 +93,8 @@ impl fmt::Display for SpecError {
     }
 }
 
-/// Every problem found while loading, in file order.
+/// Every problem found while loading, in file order; shown one after another,
+/// then how many there are when there is more than one (`3 errors`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecErrors(pub Vec<SpecError>);
 
@@ -104,6 +105,9 @@ impl fmt::Display for SpecErrors {
                 writeln!(f)?;
             }
             write!(f, "{e}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n{}", crate::print::count(self.0.len(), "error"))?;
         }
         Ok(())
     }
