@@ -281,3 +281,48 @@ fn every_error_of_the_files_is_reported_once_then_counted() {
     assert_eq!((code, places(&shown).len()), (1, 1), "{shown}");
     assert!(!shown.contains("1 error"), "{shown}");
 }
+
+#[test]
+fn a_schedule_s_own_tz_is_the_job_s_zone() {
+    let env = Env::new();
+    let job = |extra: &str| {
+        format!(
+            "defaults: {{timezone: UTC}}\njobs:\n  a:\n    command: x\n    \
+             schedule: daily starting tomorrow 09:00 tz Europe/Berlin\n{extra}"
+        )
+    };
+    // The defaults' zone gives way to the schedule's; the job's own may repeat it.
+    assert_eq!(validate(&env, &job("")), (0, String::new()));
+    let same = job("    timezone: Europe/Berlin\n");
+    assert_eq!(validate(&env, &same), (0, String::new()));
+    let (code, shown) = validate(&env, &job("    timezone: America/New_York\n"));
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.starts_with(
+            "mrsm-jobs.yaml:5:48: bad schedule: a second time zone, America/New_York, beside tz Europe/Berlin"
+        ),
+        "{shown}"
+    );
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  a:\n    command: x\n    schedule: hourly tz Mars/Base\n",
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.starts_with("mrsm-jobs.yaml:4:25: bad schedule: unknown time zone \"Mars/Base\""),
+        "{shown}"
+    );
+    // The job runs in the schedule's zone.
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), job("")).expect("written");
+    env.ok(&["up", "-d", "-p", "zones"]);
+    let info = env.info("a");
+    assert_eq!(info["timezone"], "Europe/Berlin", "{info}");
+    let next: jiff::Timestamp = info["next_fire"]
+        .as_str()
+        .expect("a next fire")
+        .parse()
+        .expect("RFC 3339");
+    let berlin = next.to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
+    assert_eq!((berlin.hour(), berlin.minute()), (9, 0), "{info}");
+    env.ok(&["down", "-p", "zones"]);
+}

@@ -24,6 +24,8 @@ pub(super) struct Declaration {
     /// A key of the job (or of the defaults) could not be read: what is missing
     /// may be that key, so it is not reported as missing.
     pub unsure: bool,
+    /// The job gives its own `timezone:` (not only the defaults').
+    pub own_zone: bool,
 }
 
 impl Loader {
@@ -88,48 +90,59 @@ impl Loader {
         (steps, shown)
     }
 
-    /// The schedule and time zone of a job.
-    fn schedule(&mut self, spec: &mut JobSpec, f: &Fields, vars: &Vars) {
-        if let Some(s) = &f.schedule {
-            if let Some(text) = self.text(s, vars) {
-                let parsed =
-                    crate::schedule::parse_schedule(&text).and_then(|sched| match &f.timezone {
-                        Some(tz) => sched.in_zone(&tz.value),
-                        None => Ok(sched),
-                    });
-                match parsed {
-                    Ok(sched) => match crate::job::too_fast(&sched, spec.allow_fast) {
-                        Some(message) => self.error(s, message),
-                        None => spec.schedule = Some(text),
-                    },
-                    Err(e) if e.message().starts_with("unknown time zone") => {
-                        if let Some(tz) = &f.timezone {
-                            self.error(tz, format!("unknown time zone {:?}: expected an IANA name such as Europe/Berlin", tz.value));
-                        }
-                    }
-                    Err(e) => {
-                        let column = match (e.column(), s.value == text) {
-                            (Some(c), true) => self.text_column(s) + c - 1,
-                            _ => s.column,
-                        };
-                        let hint = e.hint().map(|h| format!(": {h}")).unwrap_or_default();
-                        self.error(
-                            &s.place_at(column),
-                            format!("bad schedule: {}{hint}", e.message()),
-                        );
-                    }
+    /// The schedule and time zone of a job. A schedule that names its zone (`…
+    /// tz Europe/Berlin`) is evaluated there: the defaults' `timezone:` does not
+    /// apply to it, and the job's own must name the same zone.
+    fn schedule(&mut self, spec: &mut JobSpec, f: &Fields, own_zone: bool, vars: &Vars) {
+        let mut zone = None;
+        if let Some(tz) = &f.timezone {
+            if let Some(text) = self.text(tz, vars) {
+                match crate::schedule::tz_data().get(&text) {
+                    Some(_) => zone = Some(text),
+                    None => self.error(tz, format!("unknown time zone {text:?}: expected an IANA name such as Europe/Berlin")),
                 }
             }
         }
-        if let Some(tz) = &f.timezone {
-            if let Some(text) = self.text(tz, vars) {
-                if crate::schedule::tz_data().get(&text).is_none() {
-                    if f.schedule.is_none() {
-                        self.error(tz, format!("unknown time zone {text:?}: expected an IANA name such as Europe/Berlin"));
-                    }
-                } else {
-                    spec.timezone = Some(text);
+        let Some(s) = &f.schedule else {
+            spec.timezone = zone;
+            return;
+        };
+        let Some(text) = self.text(s, vars) else {
+            return;
+        };
+        let parsed = crate::schedule::parse_schedule(&text).and_then(|sched| {
+            match (sched.written_zone().map(str::to_string), zone) {
+                (Some(written), Some(other)) if own_zone => {
+                    spec.timezone = Some(written);
+                    sched.in_zone(&other)
                 }
+                (Some(written), _) => {
+                    spec.timezone = Some(written);
+                    Ok(sched)
+                }
+                (None, Some(zone)) => {
+                    let sched = sched.in_zone(&zone);
+                    spec.timezone = Some(zone);
+                    sched
+                }
+                (None, None) => Ok(sched),
+            }
+        });
+        match parsed {
+            Ok(sched) => match crate::job::too_fast(&sched, spec.allow_fast) {
+                Some(message) => self.error(s, message),
+                None => spec.schedule = Some(text),
+            },
+            Err(e) => {
+                let column = match (e.column(), s.value == text) {
+                    (Some(c), true) => self.text_column(s) + c - 1,
+                    _ => s.column,
+                };
+                let hint = e.hint().map(|h| format!(": {h}")).unwrap_or_default();
+                self.error(
+                    &s.place_at(column),
+                    format!("bad schedule: {}{hint}", e.message()),
+                );
             }
         }
     }
@@ -240,7 +253,7 @@ impl Loader {
         let (steps, written) = self.steps(&job, vars);
         let mut spec = JobSpec::new(name.value.clone(), steps).written_as(written);
         spec.allow_fast = f.allow_fast.as_ref().is_some_and(|a| a.value);
-        self.schedule(&mut spec, f, vars);
+        self.schedule(&mut spec, f, job.own_zone, vars);
         spec.restart = self
             .parsed::<RestartPolicy>(&f.restart, vars, &["never", "on-failure", "always"])
             .unwrap_or_default();

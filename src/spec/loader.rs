@@ -145,8 +145,8 @@ impl Loader {
         let mut executors: Vec<WrittenExecutor> = Vec::new();
         let mut defaults = Fields::default();
         let mut defaults_unsure = false;
-        // Name (where first declared), fields and whether a key could not be read,
-        // in declaration order.
+        // Name (where first declared), fields, whether a key could not be read and
+        // whether the job gives its own time zone, in declaration order.
         let mut jobs: IndexMap<String, Declaration> = IndexMap::new();
         let mut jobs_declared = false;
         let mut unknown_shape = false;
@@ -175,10 +175,12 @@ impl Loader {
             };
             jobs_declared = true;
             for job in declared {
+                let own_zone = job.fields.timezone.is_some();
                 match jobs.get_mut(&job.name.value) {
                     Some(d) => {
                         d.fields = job.fields.over(std::mem::take(&mut d.fields));
                         d.unsure |= job.unsure;
+                        d.own_zone |= own_zone;
                     }
                     None => {
                         jobs.insert(
@@ -187,6 +189,7 @@ impl Loader {
                                 name: job.name,
                                 fields: job.fields,
                                 unsure: job.unsure,
+                                own_zone,
                             },
                         );
                     }
