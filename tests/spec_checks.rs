@@ -326,3 +326,43 @@ fn a_schedule_s_own_tz_is_the_job_s_zone() {
     assert_eq!((berlin.hour(), berlin.minute()), (9, 0), "{info}");
     env.ok(&["down", "-p", "zones"]);
 }
+
+#[test]
+fn compose_names_environment_and_working_dir_are_env_and_cwd() {
+    let env = Env::new();
+    std::fs::create_dir(env.work().join("there")).expect("dir");
+    let compose = "project: aliases\njobs:\n  a:\n    command: sh -c 'echo $A$B; pwd'\n    \
+                   environment: [A=one, \"B=two\"]\n    working_dir: there\n";
+    let mrsm = "project: aliases\njobs:\n  a:\n    command: sh -c 'echo $A$B; pwd'\n    \
+                env: {A: one, B: two}\n    cwd: there\n";
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), compose).expect("written");
+    env.ok(&["up", "-d"]);
+    support::wait_for(std::time::Duration::from_secs(10), "the job to end", || {
+        (env.status("a") == "stopped").then_some(())
+    });
+    let log = env.log_text("a");
+    assert!(log.contains(" out onetwo\n"), "{log}");
+    assert!(log.contains("/there\n"), "{log}");
+    // The same job written with mrsm's names is the same job: nothing to do.
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), mrsm).expect("written");
+    env.mrsm().arg("diff").assert().code(0).stdout("");
+    // Both names in one job is an error at the second one.
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  a:\n    command: x\n    env: {A: 1}\n    environment: {A: 2}\n    cwd: .\n    working_dir: .\n",
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(
+        places(&shown),
+        ["mrsm-jobs.yaml:5:5", "mrsm-jobs.yaml:7:5"],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`environment` and `env` are the same key"),
+        "{shown}"
+    );
+    let (code, shown) = validate(&env, "jobs:\n  a:\n    command: x\n    environment: [A]\n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("expected NAME=value"), "{shown}");
+    env.ok(&["down", "-p", "aliases"]);
+}

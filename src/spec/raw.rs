@@ -69,6 +69,8 @@ pub const JOB_KEYS: [&str; 15] = [
     "allow_fast",
     "slurm",
 ];
+/// Compose's names that mean the same as a job key: (compose's, mrsm's).
+pub const JOB_ALIASES: [(&str, &str); 2] = [("environment", "env"), ("working_dir", "cwd")];
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 pub const LOGS_KEYS: [&str; 3] = ["max_size", "keep", "max_line"];

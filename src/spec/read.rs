@@ -198,9 +198,28 @@ impl<'a> Reader<'a> {
         paths.map(|p| self.at(node, p))
     }
 
-    /// `env`: `NAME: value` pairs.
+    /// `env` (or compose's `environment`): `NAME: value` pairs, or compose's list
+    /// of `NAME=value`.
     fn env(&mut self, node: &Node) -> IndexMap<String, At<String>> {
         let mut env = IndexMap::new();
+        if let Some(items) = node.items() {
+            for item in items {
+                let pair = item.text(self.source);
+                match pair.as_deref().and_then(|p| p.split_once('=')) {
+                    Some((name, value)) if !name.is_empty() => {
+                        // The value's place: after `NAME=` on the item's line.
+                        let mut at = self.at(item, value.to_string());
+                        at.column += name.chars().count() + 1 + usize::from(quoted(item, self.source));
+                        env.insert(name.to_string(), at);
+                    }
+                    _ => self.error(
+                        item,
+                        "expected NAME=value (a name alone does not pass a variable on: write NAME: ${NAME})",
+                    ),
+                }
+            }
+            return env;
+        }
         for (key, value) in self
             .mapping(node, "a mapping of NAME: value")
             .unwrap_or_default()
@@ -230,9 +249,25 @@ impl<'a> Reader<'a> {
         if entries.is_none() && !node.is_null() {
             return (f, true);
         }
+        // The keys given so far as written, each with the key it stands for (a
+        // compose name beside its mrsm name is one key given twice).
+        let mut given: Vec<(String, String)> = Vec::new();
         for (k, v) in entries.unwrap_or_default() {
             let Some(key) = self.key(k) else { continue };
-            match key.value.as_str() {
+            let same = raw::JOB_ALIASES
+                .iter()
+                .find(|(compose, _)| *compose == key.value)
+                .map_or(key.value.as_str(), |(_, mrsm)| mrsm)
+                .to_string();
+            if let Some((first, _)) = given.iter().find(|(_, s)| *s == same) {
+                let message = format!(
+                    "`{}` and `{first}` are the same key (compose's name and mrsm's): give one of them",
+                    key.value
+                );
+                self.error(k, message);
+                continue;
+            }
+            match same.as_str() {
                 "command" => f.command = self.command(v),
                 "schedule" => f.schedule = self.string(v),
                 "timezone" => f.timezone = self.string(v),
@@ -248,8 +283,13 @@ impl<'a> Reader<'a> {
                 "shell" => f.shell = self.boolean(v),
                 "allow_fast" => f.allow_fast = self.boolean(v),
                 "slurm" => f.slurm = self.slurm(v).map(|s| self.at(v, s)),
-                _ => self.unknown(&key, k, &raw::JOB_KEYS, &[]),
+                _ => {
+                    let aliases: Vec<&str> = raw::JOB_ALIASES.iter().map(|(c, _)| *c).collect();
+                    self.unknown(&key, k, &raw::JOB_KEYS, &aliases);
+                    continue;
+                }
             }
+            given.push((key.value, same));
         }
         (f, self.errors.len() > before)
     }
@@ -403,4 +443,13 @@ impl<'a> Reader<'a> {
         }
         jobs
     }
+}
+
+/// Whether a scalar is written in quotes (its text starts one column later).
+fn quoted(node: &Node, source: &str) -> bool {
+    source
+        .lines()
+        .nth(node.line.saturating_sub(1))
+        .and_then(|l| l.chars().nth(node.column.saturating_sub(1)))
+        .is_some_and(|c| c == '"' || c == '\'')
 }
