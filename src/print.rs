@@ -59,6 +59,25 @@ pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
     }
 }
 
+/// What [`first_time`] has seen in this command.
+static SHOWN: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+
+/// Whether `text` is new to this command (it is remembered): a warning that every
+/// load of the same files would repeat (each reload of a watcher, each step of a
+/// verb that reads the files again) is printed the first time only.
+pub fn first_time(text: &str) -> bool {
+    let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+    shown
+        .get_or_insert_with(Default::default)
+        .insert(text.to_string())
+}
+
+/// Forgets what [`first_time`] has seen: a new command begins (a library user
+/// runs several in one process).
+pub fn forget_shown() {
+    *SHOWN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 /// Like `println!`, but a closed or failing stdout is ignored.
 macro_rules! out {
     ($($arg:tt)*) => {{

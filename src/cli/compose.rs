@@ -38,8 +38,11 @@ impl Files {
             .map(|r| r.labels())
             .unwrap_or_else(|_| vec![crate::executor::DEFAULT_LABEL.to_string()]);
         let loaded = spec::load_for(&self.files, self.project.as_deref(), &known);
+        // Each warning once, however often this command reads the files.
         for warning in &loaded.warnings {
-            err!("{}", AsWarning(warning));
+            if crate::print::first_time(&warning.headline()) {
+                err!("{}", AsWarning(warning));
+            }
         }
         loaded.result
     }

@@ -376,6 +376,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
             return e.exit_code();
         }
     };
+    crate::print::forget_shown();
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),

@@ -143,7 +143,7 @@ pub fn load_for(files: &[PathBuf], project: Option<&str>, known: &[String]) -> L
     };
     Loaded {
         result,
-        warnings: loader.warnings,
+        warnings: SpecError::fold(loader.warnings),
         inputs: loader.inputs,
     }
 }
