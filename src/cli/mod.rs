@@ -377,6 +377,13 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         }
     };
     crate::print::forget_shown();
+    // A stop that takes a while says what it waits for, on the verbs' stderr (not
+    // a server's or a supervisor's).
+    let quiet = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Supervise { .. } | Command::SlurmStep { .. }
+    );
+    crate::executor::announce_slow_stops(!quiet);
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),
