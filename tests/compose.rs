@@ -680,3 +680,70 @@ fn tables_fit_the_terminal_and_colour_statuses_but_not_in_a_pipe() {
     }
     env.ok(&["down"]);
 }
+
+#[test]
+fn an_up_that_would_delete_most_jobs_asks_or_needs_remove_orphans() {
+    let env = Env::new();
+    let names = |n: &[&str]| -> Vec<(String, String, Option<&str>)> {
+        n.iter()
+            .map(|n| (n.to_string(), "sleep 300".to_string(), None))
+            .collect()
+    };
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        &jobs_yaml(&names(&["a", "b", "c", "d"])),
+    );
+    write(&env, "other.yaml", &jobs_yaml(&names(&["a"])));
+    write(&env, "half.yaml", &jobs_yaml(&names(&["a", "b"])));
+    env.ok(&["up", "-d"]);
+    // Elsewhere than a terminal: refused, nothing changed, and how to go on.
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", "other.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("this deletes 3 of project \"demo\"'s 4 jobs (b, c, d), which the files no longer declare: nothing was changed")
+            && said.contains("--remove-orphans"),
+        "{said}"
+    );
+    assert_eq!(ps(&env).len(), 4);
+    // On a terminal it asks; no is no.
+    let ask = |answer: &str| {
+        let mut cmd = support::mrsm_process();
+        cmd.args(["up", "-d", "-f", "other.yaml"])
+            .env("MRSM_ROOT_DIR", env.root())
+            .current_dir(env.work());
+        let mut session =
+            rexpect::session::spawn_command(cmd, Some(15_000)).expect("runs in a pty");
+        session
+            .exp_string("This deletes 3 of project \"demo\"'s 4 jobs (b, c, d), which the files no longer declare: delete them? [y/N]")
+            .expect("asks");
+        session.send_line(answer).expect("answers");
+        session.exp_eof().expect("ends")
+    };
+    assert!(ask("n").contains("nothing was changed"));
+    assert_eq!(ps(&env).len(), 4);
+    assert!(ask("y").contains("deleted job \"d\""));
+    assert_eq!(ps(&env).len(), 1);
+    // Half or fewer: applied as before; more with --remove-orphans.
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d", "-f", "half.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted job \"c\""));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d", "-f", "other.yaml", "--remove-orphans"])
+        .assert()
+        .success();
+    assert_eq!(ps(&env).len(), 1);
+    // down is not an up: it deletes every job without asking.
+    env.ok(&["up", "-d"]);
+    env.ok(&["down"]);
+    assert!(ps(&env).is_empty());
+}

@@ -61,6 +61,11 @@ pub struct UpArgs {
     /// mrsm-watch-PROJECT.
     #[arg(long)]
     watch: bool,
+    /// Delete the project's jobs the files no longer declare even when they are
+    /// most of its jobs (without it such an `up` asks on a terminal, and is refused
+    /// elsewhere; fewer are always deleted).
+    #[arg(long)]
+    remove_orphans: bool,
 }
 
 /// Arguments of `down`.
@@ -155,7 +160,9 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         }
         (true, false) => None,
     };
-    let failed = converge(&executor, &desired)?;
+    let Some(failed) = converge(&executor, &desired, args.remove_orphans)? else {
+        return Ok(1);
+    };
     if args.detach {
         if args.watch {
             return start_watcher(&executor, &args.files, &desired.project)
@@ -170,11 +177,22 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
 }
 
 /// Plans and applies under the project lock, printing each result; returns whether
-/// any step failed.
-fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool> {
+/// any step failed, or `None` when a plan that deletes most of the project's jobs
+/// was not confirmed (nothing was done).
+fn converge(
+    executor: &LocalExecutor,
+    desired: &Desired,
+    remove_orphans: bool,
+) -> anyhow::Result<Option<bool>> {
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
     let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
-    let plan = reconcile::plan(desired, &registry, Mode::Full);
+    let actual = reconcile::observe(desired, &registry, Mode::Full);
+    let plan = reconcile::decide(desired, &actual, Mode::Full);
+    if let Some(most) = project::deletes_most(&plan, &actual) {
+        if !remove_orphans && !orphans_confirmed(&desired.project, &most)? {
+            return Ok(None);
+        }
+    }
     let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
         // A progress bar on a terminal; each result is printed above it.
         let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
@@ -202,7 +220,37 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
             crate::print::count(desired.jobs.len(), "job")
         );
     }
-    Ok(outcomes.iter().any(|o| o.result.is_err()))
+    Ok(Some(outcomes.iter().any(|o| o.result.is_err())))
+}
+
+/// Whether to delete most of the project's jobs: asked on a terminal; elsewhere
+/// refused, with how to go on.
+fn orphans_confirmed(project: &str, most: &project::DeletesMost) -> anyhow::Result<bool> {
+    const SHOWN: usize = 10;
+    let mut names = most.names[..most.names.len().min(SHOWN)].join(", ");
+    if most.names.len() > SHOWN {
+        names.push_str(", …");
+    }
+    let what = format!(
+        "deletes {} of project {project:?}'s {} ({names}), which the files no longer declare",
+        most.names.len(),
+        crate::print::count(most.owned, "job"),
+    );
+    if std::io::stdin().is_terminal() {
+        print!("This {what}: delete them? [y/N] ");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(true);
+        }
+        err!("nothing was changed");
+        return Ok(false);
+    }
+    err!(
+        "error: this {what}: nothing was changed. Check the files given (-f), or run `mrsm up --remove-orphans` with them to delete those jobs (`mrsm down` deletes every job of the project)"
+    );
+    Ok(false)
 }
 
 /// The project's watcher lock, or the exit status after saying who holds it.
