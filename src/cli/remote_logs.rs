@@ -36,7 +36,9 @@ pub fn shared_printer(out: Arc<Mutex<Box<dyn Write + Send>>>) -> Printer {
 /// A job on another executor whose lines are shown.
 #[derive(Clone)]
 pub struct Remote {
+    /// The executor that runs it, and answers for its log.
     pub executor: Arc<dyn Executor>,
+    /// Its name there.
     pub name: String,
 }
 
@@ -47,9 +49,13 @@ pub type Resume = Arc<Mutex<Option<Cursor>>>;
 /// How lines are shown, and where: shared by every job's thread.
 #[derive(Clone)]
 pub struct Screen {
+    /// Which lines (`--tail`, `--since`, `--output-only`).
     pub selection: Selection,
+    /// How they look.
     pub style: Style,
+    /// The name width every job's lines share.
     pub width: Width,
+    /// Where they go (whole lines).
     pub print: Printer,
     /// Set when a job's lines could not be read (the error is printed).
     pub failed: Arc<AtomicBool>,
@@ -250,6 +256,7 @@ pub fn project_now(registry: &Registry, project: &str, screen: &Screen) -> Proje
 pub struct ProjectLogs {
     executors: Vec<(String, Arc<dyn Executor>)>,
     project: String,
+    /// The jobs found, whose history the caller merges with the local jobs'.
     pub jobs: Vec<Remote>,
     warned: HashSet<String>,
 }

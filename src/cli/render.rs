@@ -21,6 +21,7 @@ const MIN_COLUMN: usize = 5;
 pub struct Fit {
     /// The terminal's width; `None`: as wide as the cells (not a terminal).
     pub width: Option<usize>,
+    /// Colour the statuses (a terminal, without `NO_COLOR` or `--no-color`).
     pub color: bool,
 }
 

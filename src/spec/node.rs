@@ -11,6 +11,7 @@ use serde_saphyr::Spanned;
 /// What a node holds.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
+    /// `~`, `null`, or nothing after the key.
     Null,
     Bool(bool),
     Int(i128),
@@ -23,6 +24,7 @@ pub enum Value {
 /// A value and where it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Node {
+    /// What it holds.
     pub value: Value,
     /// 1-based.
     pub line: usize,
