@@ -39,9 +39,14 @@ fn running_pid(env: &Env, name: &str) -> i64 {
         .unwrap_or_default()
 }
 
-/// Waits until the background watcher has converged once and watches the files
-/// (from then on only edits and its heal change anything).
-fn watching(env: &Env) {
+/// `up -d --watch` with a heal every 100 ms, once the watcher has converged and
+/// watches the files (from then on only edits and its heal change anything).
+fn up_watched(env: &Env) {
+    env.mrsm()
+        .env("MRSM_WATCH_HEAL_EVERY", "100ms")
+        .args(["up", "-d", "--watch"])
+        .assert()
+        .success();
     wait_for(SETTLE, "the watcher to watch", || {
         env.log_text("mrsm-watch-exits")
             .contains("watching 1 file")
@@ -61,12 +66,7 @@ fn diff(env: &Env) -> (i32, String) {
 fn a_killed_service_is_failed_and_up_starts_it_but_the_heal_keeps_to_its_policy() {
     let env = Env::new();
     write_spec(&env, "  svc:\n    command: sleep 300\n");
-    env.mrsm()
-        .env("MRSM_WATCH_HEAL_EVERY", "100ms")
-        .args(["up", "-d", "--watch"])
-        .assert()
-        .success();
-    watching(&env);
+    up_watched(&env);
     let pid = running_pid(&env, "svc");
     kill(Pid::from_raw(pid as i32), Signal::SIGKILL).expect("kill -9");
     let info = until(&env, "svc", "svc to be failed", |i| i["status"] == "failed");
@@ -122,12 +122,7 @@ fn a_failing_one_shot_is_run_again_by_up_and_a_successful_one_is_done() {
 fn a_supervisor_ended_from_outside_is_started_again_by_the_heal() {
     let env = Env::new();
     write_spec(&env, "  svc:\n    command: sleep 300\n");
-    env.mrsm()
-        .env("MRSM_WATCH_HEAL_EVERY", "100ms")
-        .args(["up", "-d", "--watch"])
-        .assert()
-        .success();
-    watching(&env);
+    up_watched(&env);
     let pid = running_pid(&env, "svc");
     let supervisor = env.supervisor("svc").expect("recorded");
     // Not `mrsm stop`: a signal to the supervisor from outside.

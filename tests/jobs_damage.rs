@@ -35,6 +35,19 @@ fn an_unreadable_definition_breaks_only_its_own_job() {
         .assert()
         .success()
         .stdout(predicate::str::contains("broken").and(predicate::str::contains("healthy")));
+    // Listed once, though every executor of the root (local, slurm) lists.
+    let listed = env
+        .mrsm()
+        .args(["show", "jobs", "--json"])
+        .output()
+        .expect("runs");
+    let listed: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let named = |n: &str| {
+        listed
+            .as_array()
+            .map_or(0, |all| all.iter().filter(|j| j["name"] == n).count())
+    };
+    assert_eq!((named("damaged"), named("healthy")), (1, 1), "{listed}");
 
     // A project elsewhere goes up, lists and comes down regardless.
     std::fs::write(
@@ -496,4 +509,28 @@ fn a_refused_pause_leaves_what_the_job_is_meant_to_do_alone() {
         .failure();
     assert_eq!(env.info("steady")["desired"], "running");
     assert_eq!(env.status("steady"), "running");
+}
+
+#[test]
+fn a_running_job_whose_report_was_removed_still_shows_running() {
+    let env = Env::new();
+    env.run_d("unreported", &["--", "sleep", "300"]);
+    let supervisor = env.supervisor("unreported").expect("a supervisor");
+    std::fs::remove_file(env.job_dir("unreported").join("state.json")).expect("removed");
+    // Its live supervisor is asked instead.
+    let info = env.info("unreported");
+    assert_eq!(info["status"], "running", "{info}");
+    assert_eq!(info["supervisor_pid"], supervisor.pid, "{info}");
+    env.mrsm()
+        .args(["start", "jobs", "unreported"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("already running"));
+    let info = env.info("unreported");
+    assert_eq!(
+        info["supervisor_pid"], supervisor.pid,
+        "no second one: {info}"
+    );
+    env.ok(&["stop", "jobs", "unreported"]);
+    assert!(!supervisor.is_alive());
 }

@@ -143,24 +143,35 @@ fn spec(command: &str) -> String {
     format!("project: w\njobs:\n  a:\n    command: {command}\n  b:\n    command: sleep 302\n")
 }
 
+/// `up -d --watch`, once its watcher runs.
+fn watch_up(env: &Env) {
+    env.mrsm()
+        .env("MRSM_WATCH_SETTLE", "100ms")
+        .args(["up", "-d", "--watch"])
+        .assert()
+        .success();
+    running(env, "mrsm-watch-w");
+}
+
+/// Gives job `a` the command `command` in the file, and waits until the watcher
+/// has updated it.
+fn edit_through_watcher(env: &Env, path: &std::path::Path, command: &str) {
+    std::fs::write(path, spec(command)).expect("edited");
+    wait_for(SETTLE, "the watcher to update a", || {
+        let info = env.info("a");
+        (info["command"][0] == command && info["status"] == "running").then_some(())
+    });
+}
+
 #[test]
 fn stopping_or_killing_the_watcher_leaves_the_project_s_jobs_running() {
     let env = Env::new();
     let mut orphans = Orphans::default();
     let path = env.work().join("mrsm-jobs.yaml");
     std::fs::write(&path, spec("sleep 300")).expect("written");
-    env.mrsm()
-        .env("MRSM_WATCH_SETTLE", "100ms")
-        .args(["up", "-d", "--watch"])
-        .assert()
-        .success();
-    running(&env, "mrsm-watch-w");
+    watch_up(&env);
     // The watcher updates `a`: its new supervisor is launched by the watcher.
-    std::fs::write(&path, spec("sleep 301")).expect("edited");
-    wait_for(SETTLE, "the watcher to update a", || {
-        let info = env.info("a");
-        (info["command"][0] == "sleep 301" && info["status"] == "running").then_some(())
-    });
+    edit_through_watcher(&env, &path, "sleep 301");
     let a = running(&env, "a");
     let b = running(&env, "b");
 
@@ -169,17 +180,8 @@ fn stopping_or_killing_the_watcher_leaves_the_project_s_jobs_running() {
     assert!(unchanged(&env, "b", b), "b: {}", env.info("b"));
 
     // Started again, it updates `a` once more, then is killed with SIGKILL.
-    env.mrsm()
-        .env("MRSM_WATCH_SETTLE", "100ms")
-        .args(["up", "-d", "--watch"])
-        .assert()
-        .success();
-    running(&env, "mrsm-watch-w");
-    std::fs::write(&path, spec("sleep 303")).expect("edited");
-    wait_for(SETTLE, "the watcher to update a again", || {
-        let info = env.info("a");
-        (info["command"][0] == "sleep 303" && info["status"] == "running").then_some(())
-    });
+    watch_up(&env);
+    edit_through_watcher(&env, &path, "sleep 303");
     let a = running(&env, "a");
     let killed = orphans.kill_supervisor(&env, "mrsm-watch-w");
     // Its step (`mrsm watch`, which holds the project's watcher lock) dies with it.

@@ -4,6 +4,8 @@
 //! with a killed supervisor and what they left is cleaned up on the next start, and
 //! run numbers keep counting across stop and start.
 
+#[path = "support/orphans.rs"]
+mod orphans;
 mod support;
 
 use std::time::Duration;
@@ -424,4 +426,40 @@ fn daemons_that_hide_are_still_stopped_with_their_run() {
         .map(|p| p.pid)
         .collect();
     assert!(left.is_empty(), "nothing of the job is left: {left:?}");
+}
+
+#[test]
+fn the_last_result_after_a_killed_supervisor_is_the_interrupted_run() {
+    let env = Env::new();
+    let mut orphans = orphans::Orphans::default();
+    // Run 1 ends well; run 2 (its restart) runs on until its supervisor is killed.
+    env.run_d(
+        "twice",
+        &[
+            "--restart",
+            "always",
+            "--",
+            "sh -c 'test -f once || { touch once; exit 0; }; exec sleep 300'",
+        ],
+    );
+    wait_for(Duration::from_secs(10), "run 2 to run", || {
+        (env.info("twice")["last_result"]["ok"] == true && env.runs("twice").len() == 1)
+            .then(|| {
+                env.log_text("twice")
+                    .contains("run 2 started")
+                    .then_some(())
+            })
+            .flatten()
+    });
+    orphans.kill_supervisor(&env, "twice");
+    env.ok(&["start", "jobs", "twice"]);
+    let last = env.info("twice")["last_result"].clone();
+    assert_eq!(last["ok"], false, "{last}");
+    assert!(
+        last["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("interrupted")),
+        "{last}"
+    );
+    env.ok(&["delete", "jobs", "twice", "-y"]);
 }

@@ -201,3 +201,34 @@ fn ctrl_c_of_a_remote_run_without_jobs_stop_says_so_at_once() {
     assert!(exists(&server, "on"), "the job runs on there, as it says");
     assert_eq!(server.env.status("on"), "running");
 }
+
+#[test]
+fn an_operator_token_pauses_starts_and_stops_through_the_command_line() {
+    let server = Server::start();
+    // What README names for pause, start and stop, and for looking: not jobs:write.
+    let operator = server.env.token(
+        "operator",
+        &[
+            "jobs:read",
+            "jobs:execute",
+            "jobs:stop",
+            "jobs:pause",
+            "logs:read",
+        ],
+    );
+    server.env.run_d("operated", &["--", "sleep", "300"]);
+    let client = server.client_with(&operator);
+    for verb in ["pause", "start", "stop", "start"] {
+        let out = client
+            .mrsm()
+            .args([verb, "jobs", "-e", "api:test", "operated"])
+            .output()
+            .expect("runs");
+        assert!(
+            out.status.success(),
+            "{verb}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(server.env.status("operated"), "running");
+}

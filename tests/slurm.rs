@@ -582,3 +582,33 @@ fn a_paused_or_queued_step_is_stopped_at_once_not_after_the_grace_period() {
     );
     assert!(!env.log_text("later").contains("grace period"));
 }
+
+#[test]
+fn a_stop_right_after_a_pause_and_start_reaches_the_step() {
+    let Some(cluster) = cluster() else { return };
+    let env = Env::new();
+    run_d(
+        &env,
+        cluster,
+        "resumed",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term; exit 0' TERM; echo up; while :; do sleep 0.1; done",
+        ],
+    );
+    let id = wait_for(LONG, "the step to run", || {
+        let id = slurm_job(&env, cluster, "resumed")?;
+        env.log_text("resumed").contains(" up").then_some(id)
+    });
+    ok(&env, cluster, &["pause", "jobs", "resumed"]);
+    ok(&env, cluster, &["start", "jobs", "resumed"]);
+    assert_eq!(cluster.state(&id), "RUNNING");
+    // At once: Slurm's node drops signals to a step for a moment after a resume.
+    ok(&env, cluster, &["stop", "jobs", "resumed"]);
+    let log = env.log_text("resumed");
+    assert!(log.contains("got-term"), "its TERM handler ran: {log}");
+    assert!(!log.contains("grace period is over"), "{log}");
+    assert!(cluster.is_over(&id));
+}

@@ -916,6 +916,11 @@ impl Executor for LocalExecutor {
                 return Err(ExecutorError::NotFound(name.into()))
             }
             Definition::Readable(file) => file,
+            // Which executor of the root holds a job whose definition cannot be read
+            // is unknown: `local` shows it, once (the verbs act on any job of the root).
+            Definition::Broken(_) if self.slurm.is_some() => {
+                return Err(ExecutorError::NotFound(name.into()))
+            }
             Definition::Broken(reason) => {
                 return Ok(JobInfo::broken(
                     name,

@@ -146,6 +146,13 @@ impl ErrorBody {
 
     /// The executor error a client reports for this reply about job `name`.
     pub fn into_executor(self, executor: &str, name: &str) -> ExecutorError {
+        // The server's sentence names the job already.
+        let message = |detail: String| {
+            detail
+                .strip_prefix(&format!("job {name:?}: "))
+                .map(str::to_string)
+                .unwrap_or(detail)
+        };
         match self.error {
             ErrorCode::NotFound => ExecutorError::NotFound(name.into()),
             ErrorCode::AlreadyExists => ExecutorError::AlreadyExists(name.into()),
@@ -158,20 +165,11 @@ impl ErrorBody {
             },
             ErrorCode::Busy => ExecutorError::Busy {
                 name: name.into(),
-                message: self
-                    .detail
-                    .strip_prefix(&format!("job {name:?}: "))
-                    .map(str::to_string)
-                    .unwrap_or(self.detail),
+                message: message(self.detail),
             },
             ErrorCode::Refused | ErrorCode::TooLarge => ExecutorError::Supervisor {
                 name: name.into(),
-                // The server's sentence names the job already.
-                message: self
-                    .detail
-                    .strip_prefix(&format!("job {name:?}: "))
-                    .map(str::to_string)
-                    .unwrap_or(self.detail),
+                message: message(self.detail),
             },
             ErrorCode::Unavailable
             | ErrorCode::Unauthorized

@@ -188,6 +188,10 @@ pub struct JobInfo {
     /// The job lives only while its creator renews its lease (see `JobFile`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_ms: Option<u64>,
+    /// How long a stop of the job waits before SIGKILL (milliseconds), so a client
+    /// knows how long a stop may take without reading the whole definition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout_ms: Option<u64>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -283,6 +287,7 @@ impl JobInfo {
             spec_hash: file.spec_hash.clone(),
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
             lease_ms: file.lease_ms,
+            stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
     }
 
@@ -318,6 +323,7 @@ impl JobInfo {
             spec_hash: None,
             slurm_job: None,
             lease_ms: None,
+            stop_timeout_ms: None,
         }
     }
 }
@@ -373,6 +379,18 @@ mod tests {
             log_trouble: None,
             signalled: None,
         }
+    }
+
+    /// That the job shows this status, is (or is not) to be started again, and
+    /// says why with a reason that starts so.
+    fn assert_shows(info: &JobInfo, (status, died, reason): (JobStatus, bool, &str), case: &str) {
+        assert_eq!(info.status, status, "{case}");
+        assert_eq!(info.died, died, "{case}");
+        assert!(
+            info.reason.as_deref().unwrap_or("").starts_with(reason),
+            "{case}: {:?}",
+            info.reason
+        );
     }
 
     #[test]
@@ -448,13 +466,7 @@ mod tests {
             let state = phase.map(|p| state(p, alive));
             let info = JobInfo::derive(&file(desired), state.as_ref(), "local");
             let case = format!("{desired:?} {phase:?} alive={alive}");
-            assert_eq!(info.status, status, "{case}");
-            assert_eq!(info.died, died, "{case}");
-            assert!(
-                info.reason.as_deref().unwrap_or("").starts_with(reason),
-                "{case}: {:?}",
-                info.reason
-            );
+            assert_shows(&info, (status, died, reason), &case);
             assert_eq!(info.supervisor_pid.is_some(), !status.is_over(), "{case}");
         }
     }
@@ -537,13 +549,7 @@ mod tests {
             state.signalled = signalled.map(str::to_string);
             let info = JobInfo::derive(&file(desired), Some(&state), "local");
             let case = format!("{desired:?} {signalled:?} {:?}", state.last_result);
-            assert_eq!(info.status, status, "{case}");
-            assert_eq!(info.died, died, "{case}");
-            assert!(
-                info.reason.as_deref().unwrap_or("").starts_with(reason),
-                "{case}: {:?}",
-                info.reason
-            );
+            assert_shows(&info, (status, died, reason), &case);
             assert!(info.ended.is_some(), "{case}");
         }
     }

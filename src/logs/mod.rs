@@ -60,3 +60,15 @@ pub use record::{format_stamp, parse_header, Record, Stream};
 pub use tail::{read_tail, tail_and_follow, Tail};
 pub use view::{color_of, write_line, Style, Width};
 pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};
+
+/// The lines' texts, a gap as `gap N`: what the readers' tests compare.
+#[cfg(test)]
+fn texts(lines: &[LogLine]) -> Vec<String> {
+    lines
+        .iter()
+        .map(|l| match l.stream {
+            Stream::Gap => format!("gap {}", String::from_utf8_lossy(&l.line)),
+            _ => String::from_utf8_lossy(&l.line).into_owned(),
+        })
+        .collect()
+}

@@ -354,15 +354,7 @@ mod tests {
         std::fs::write(path, out).expect("written");
     }
 
-    fn texts(lines: &[LogLine]) -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| match l.stream {
-                Stream::Gap => format!("gap {}", String::from_utf8_lossy(&l.line)),
-                _ => String::from_utf8_lossy(&l.line).into_owned(),
-            })
-            .collect()
-    }
+    use crate::logs::texts;
 
     #[test]
     fn pages_resume_where_they_stopped_and_count_what_rotation_took() {

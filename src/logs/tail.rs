@@ -251,15 +251,7 @@ mod tests {
     use crate::logs::{read_page, rotated_path, LogWriter, Stream};
     use jiff::Timestamp;
 
-    fn texts(lines: &[LogLine]) -> Vec<String> {
-        lines
-            .iter()
-            .map(|l| match l.stream {
-                Stream::Gap => format!("gap {}", String::from_utf8_lossy(&l.line)),
-                _ => String::from_utf8_lossy(&l.line).into_owned(),
-            })
-            .collect()
-    }
+    use crate::logs::texts;
 
     /// Every line of the log, by pages from its first kept record.
     fn everything(path: &Path) -> Vec<LogLine> {

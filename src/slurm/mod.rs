@@ -10,7 +10,7 @@ pub use cluster::{
     available, cancel, hold, is_active, job_by_name, kill_wait, release, resume, state_of, suspend,
     ClusterError,
 };
-pub use step::{run_step, StepInfo, StepOrder, SHIELD_VARIABLE};
+pub use step::{note_resumed, resumed_path, run_step, StepInfo, StepOrder, SHIELD_VARIABLE};
 
 /// How much longer than its grace period a step on the cluster may take to end:
 /// Slurm's cancel waits `KillWait` before its SIGKILL, and `srun` a little more.

@@ -255,6 +255,41 @@ fn find_job_id(shared: &Shared) {
     }
 }
 
+/// How long after a resume Slurm's node may still drop signals to the step (seen:
+/// about 1.7 s).
+const RESUME_DEAF: Duration = Duration::from_millis(2500);
+
+/// Where the supervisor notes when it last resumed the step whose info file is at
+/// `info`.
+pub fn resumed_path(info: &Path) -> PathBuf {
+    info.with_extension("resumed")
+}
+
+/// Notes that the step whose info file is at `info` was resumed just now.
+pub fn note_resumed(info: &Path) {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis());
+    let _ = std::fs::write(resumed_path(info), now.to_string());
+}
+
+/// Waits out the moment after a resume when a signal to the step would be lost.
+fn wait_out_resume(info: &Path) {
+    let Some(resumed) = std::fs::read_to_string(resumed_path(info))
+        .ok()
+        .and_then(|t| t.trim().parse::<u64>().ok())
+    else {
+        return;
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let since = Duration::from_millis(now.saturating_sub(resumed));
+    if let Some(left) = RESUME_DEAF.checked_sub(since) {
+        std::thread::sleep(left);
+    }
+}
+
 /// Turns the supervisor's signals into Slurm's: the signal to the job's processes
 /// there, then, after the grace period, Slurm's cancel.
 fn forward_stops(shared: &Arc<Shared>, set: SigSet, srun_pid: i32) {
@@ -290,6 +325,8 @@ fn forward_stops(shared: &Arc<Shared>, set: SigSet, srun_pid: i32) {
                 let _ = cluster::cancel(&id, None);
             }
             Some(id) => {
+                // Resumed a moment ago: its node would drop the signal.
+                wait_out_resume(&shared.order.info);
                 let name = signal.as_str().trim_start_matches("SIG").to_string();
                 if cluster::cancel(&id, Some(&name)).is_err() && stop {
                     // Not running yet (pending): nothing to signal, so it is cancelled.

@@ -151,12 +151,20 @@ impl StepRunner for SlurmRunner {
 
     fn resume(&self, live: &[StepAt]) -> Result<(), String> {
         let mut failed = Vec::new();
-        for id in self.job_ids(live) {
+        for at in live {
+            let Some(id) = self.placed(*at).map(|p| p.id) else {
+                continue;
+            };
             let done = match slurm::state_of(&id).as_deref() {
                 // Held while paused in the queue.
                 Some("PENDING") => slurm::release(&id),
-                // Signals sent before the cluster has it running again are lost.
-                Some("SUSPENDED") => slurm::resume(&id).map(|()| settle(&id, "RUNNING")),
+                // Signals sent before the cluster has it running again are lost, and
+                // its node drops them for a moment even then: the step's process
+                // holds a stop back until that moment is over.
+                Some("SUSPENDED") => slurm::resume(&id).map(|()| {
+                    settle(&id, "RUNNING");
+                    slurm::note_resumed(&self.info_path(*at));
+                }),
                 _ => Ok(()),
             };
             if let Err(e) = done {
@@ -177,6 +185,7 @@ impl StepRunner for SlurmRunner {
         let path = self.info_path(at);
         let info = StepInfo::read(&path);
         let _ = std::fs::remove_file(&path);
+        let _ = std::fs::remove_file(slurm::resumed_path(&path));
         let id = info.job_id?;
         if info.state.is_none() {
             // Its step process ended without seeing the job over (killed): the

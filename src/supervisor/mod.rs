@@ -179,8 +179,9 @@ fn kill_leftovers_of(predecessor: ProcessIdentity, root: &Root, name: &str) {
 }
 
 /// Records the runs a killed predecessor had in progress, so the history shows them
-/// (failed, with the reason) instead of a silent hole.
-fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
+/// (failed, with the reason) instead of a silent hole; the last one's result.
+fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) -> Option<RunResult> {
+    let mut last = None;
     let mut seen = std::collections::BTreeSet::new();
     let recorded = runs_log.last_run();
     for step in killed.steps.iter().filter(|s| s.run > recorded) {
@@ -209,7 +210,9 @@ fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) {
         if let Err(e) = runs_log.append(&record) {
             err!("mrsm supervisor: {e}");
         }
+        last = Some(record.result);
     }
+    last
 }
 
 /// Ending a run's processes: the stop signal was sent; SIGKILL at the deadline.
@@ -331,12 +334,11 @@ impl Supervisor {
             log.carry(earlier);
         }
         let mut runs_log = RunLog::open(&root.runs_file(name));
-        if let Some(killed) = previous
+        // The last result shown is the interrupted run's, not the one before it.
+        let interrupted = previous
             .as_ref()
             .filter(|p| p.phase != Phase::Exited && p.supervisor != me && !p.supervisor.is_alive())
-        {
-            record_interrupted(&mut runs_log, killed);
-        }
+            .and_then(|killed| record_interrupted(&mut runs_log, killed));
         let last_run = runs_log
             .last_run()
             .max(previous.as_ref().map_or(0, |p| p.last_run));
@@ -358,7 +360,7 @@ impl Supervisor {
                 steps: Vec::new(),
                 restarts: 0,
                 next_fire: None,
-                last_result: previous.and_then(|p| p.last_result),
+                last_result: interrupted.or_else(|| previous.and_then(|p| p.last_result)),
                 last_run,
                 schedule: None,
                 log_trouble: None,

@@ -151,18 +151,24 @@ impl ApiExecutor {
     /// its own) may take on the server: its grace period and the allowances. The
     /// job's definition is asked for first; a server that cannot be reached is
     /// said at once, and a job whose definition cannot be read gets the default.
+    /// How long a verb that stops the job may take there: its grace period (as the
+    /// job's listing says, readable with `jobs:read` alone), more on a cluster.
     fn stop_wait(&self, name: &str, given: Option<Duration>) -> Result<Duration, ExecutorError> {
-        let spec = match self.spec(name) {
-            Ok(spec) => Some(spec),
+        let info = match self.get(name) {
+            Ok(info) => Some(info),
             Err(e @ ExecutorError::Unavailable { .. }) => return Err(e),
             Err(_) => None,
         };
         let grace = given
-            .or(spec.as_ref().map(|s| s.stop.timeout))
+            .or(info
+                .as_ref()
+                .and_then(|i| i.stop_timeout_ms)
+                .map(Duration::from_millis))
             .unwrap_or_else(|| crate::job::StopSettings::default().timeout);
-        let cluster = match spec.is_some_and(|s| s.slurm.is_some()) {
-            true => CLUSTER_ALLOWANCE,
-            false => Duration::ZERO,
+        // A server that does not say: as if the job ran on a cluster.
+        let cluster = match info.map(|i| (i.stop_timeout_ms, i.executor)) {
+            Some((Some(_), executor)) if !executor.starts_with("slurm") => Duration::ZERO,
+            _ => CLUSTER_ALLOWANCE,
         };
         Ok(grace + ACT_ALLOWANCE + cluster)
     }
