@@ -316,13 +316,21 @@ pub struct DeletesMost {
     pub owned: usize,
 }
 
-/// Whether `plan` deletes most of the project's jobs found in `actual`.
+/// Whether `plan` deletes most of the project's jobs: those found in `actual`,
+/// and those declared on an executor that could not be listed (the plan's
+/// unreachable steps: they are there, only not seen).
 pub fn deletes_most(plan: &super::Plan, actual: &super::Actual) -> Option<DeletesMost> {
-    let owned = actual
-        .jobs
+    let unseen = plan
+        .steps
         .iter()
-        .filter(|j| j.project.as_deref() == Some(plan.project.as_str()))
+        .filter(|s| matches!(s.action, super::Action::Unreachable(_)))
         .count();
+    let owned = unseen
+        + actual
+            .jobs
+            .iter()
+            .filter(|j| j.project.as_deref() == Some(plan.project.as_str()))
+            .count();
     let names: Vec<String> = plan
         .steps
         .iter()

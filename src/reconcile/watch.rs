@@ -260,6 +260,7 @@ impl<'a> Reconciler<'a> {
         let registry = super::with_declared(self.registry, &desired.executors);
         let actual = observe(&desired, &registry, Mode::Full);
         let mut plan = decide(&desired, &actual, Mode::Full);
+        let most = super::project::deletes_most(&plan, &actual);
         // Jobs on an executor that cannot be listed wait, the whole change with them;
         // everything elsewhere is applied now.
         let unreachable: Vec<Step> = plan
@@ -270,7 +271,7 @@ impl<'a> Reconciler<'a> {
             .collect();
         plan.steps
             .retain(|s| !matches!(s.action, Action::Unreachable(_)));
-        if let Some(most) = super::project::deletes_most(&plan, &actual) {
+        if let Some(most) = most {
             if self.deferred != Some(hash) {
                 self.deferred = Some(hash);
                 (self.on_event)(&Event::Deferred {
