@@ -50,6 +50,34 @@ pub fn capture<T>(f: impl FnOnce() -> T) -> (T, String, String) {
     )
 }
 
+/// `1 job`, `2 jobs`: a count with its noun (`noun` plus `s` unless there is one),
+/// so that no message says `1 jobs`.
+pub fn count(n: impl TryInto<u64>, noun: &str) -> String {
+    match n.try_into().unwrap_or(u64::MAX) {
+        1 => format!("1 {noun}"),
+        n => format!("{n} {noun}s"),
+    }
+}
+
+/// What [`first_time`] has seen in this command.
+static SHOWN: Mutex<Option<std::collections::HashSet<String>>> = Mutex::new(None);
+
+/// Whether `text` is new to this command (it is remembered): a warning that every
+/// load of the same files would repeat (each reload of a watcher, each step of a
+/// verb that reads the files again) is printed the first time only.
+pub fn first_time(text: &str) -> bool {
+    let mut shown = SHOWN.lock().unwrap_or_else(|e| e.into_inner());
+    shown
+        .get_or_insert_with(Default::default)
+        .insert(text.to_string())
+}
+
+/// Forgets what [`first_time`] has seen: a new command begins (a library user
+/// runs several in one process).
+pub fn forget_shown() {
+    *SHOWN.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
+
 /// Like `println!`, but a closed or failing stdout is ignored.
 macro_rules! out {
     ($($arg:tt)*) => {{
@@ -69,4 +97,14 @@ macro_rules! err {
     ($($arg:tt)*) => {{
         $crate::print::emit(true, format_args!("{}\n", format_args!($($arg)*)));
     }};
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn one_of_a_thing_is_singular() {
+        assert_eq!(super::count(0usize, "job"), "0 jobs");
+        assert_eq!(super::count(1usize, "job"), "1 job");
+        assert_eq!(super::count(2u64, "line"), "2 lines");
+    }
 }

@@ -184,3 +184,72 @@ fn a_fire_a_job_runs_with_its_catch_up_fire_is_marked() {
     );
     assert!(!lines[2].contains("catch-up"), "{text}");
 }
+
+#[test]
+fn a_schedule_may_name_its_time_zone_with_tz() {
+    let fires = |args: &[&str]| {
+        let out = mrsm()
+            .args(["show", "schedule"])
+            .args(args)
+            .args(["3", "--json", "--now", "2024-05-01T00:00:00Z"])
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).expect("utf-8")
+    };
+    let berlin = "[\"2024-05-01T07:00:00Z\",\"2024-05-02T07:00:00Z\",\"2024-05-03T07:00:00Z\"]\n";
+    assert_eq!(fires(&["daily starting 09:00 tz Europe/Berlin"]), berlin);
+    assert_eq!(
+        fires(&["daily starting 09:00", "--tz", "Europe/Berlin"]),
+        berlin
+    );
+    // The same zone twice is one zone.
+    assert_eq!(
+        fires(&[
+            "daily starting 09:00 TZ Europe/Berlin",
+            "--tz",
+            "Europe/Berlin"
+        ]),
+        berlin
+    );
+    // Without a start, and in a cron; the text shows the zone's offset.
+    mrsm()
+        .args(["show", "schedule", "0 9 * * * tz America/New_York", "1"])
+        .args(["--now", "2024-05-01T00:00:00Z"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("2024-05-01 09:00:00-04:00"));
+    for (schedule, extra, said) in [
+        (
+            "daily starting 09:00 tz Europe/Berlin",
+            &["--tz", "America/New_York"][..],
+            "a second time zone, America/New_York, beside tz Europe/Berlin at column 25",
+        ),
+        (
+            "daily tz Mars/Base",
+            &[][..],
+            "unknown time zone \"Mars/Base\" at column 10",
+        ),
+        ("daily tz", &[][..], "no time zone after tz at column 7"),
+        (
+            "daily tz Europe/Berlin starting 09:00",
+            &[][..],
+            "more than one word after tz at column 24",
+        ),
+        // A zone name alone is still not a start time, as in the reference.
+        (
+            "daily starting 09:00 Europe/Berlin",
+            &[][..],
+            "start time: bad date",
+        ),
+    ] {
+        mrsm()
+            .args(["show", "schedule", schedule])
+            .args(extra)
+            .assert()
+            .code(2)
+            .stderr(predicate::str::contains(said));
+    }
+}

@@ -81,3 +81,40 @@ fn zsh_fish_and_the_manual_page_are_generated() {
     env.mrsm().args(["man", "nope"]).assert().code(2);
     env.mrsm().args(["completions", "tcsh"]).assert().code(2);
 }
+
+#[test]
+fn hidden_commands_are_never_suggested() {
+    let env = Env::new();
+    let hidden = ["supervise", "watch", "slurm-step", "__job-names"];
+    for typo in ["supervis", "watc", "slurm-ste", "__job-name", "superviseX"] {
+        let out = env.mrsm().arg(typo).output().expect("runs");
+        assert_eq!(out.status.code(), Some(2), "{typo}");
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(said.contains("unrecognized subcommand"), "{typo}: {said}");
+        for name in hidden {
+            assert!(!said.contains(&format!("'{name}'")), "{typo}: {said}");
+        }
+    }
+    // Visible commands are still suggested.
+    env.mrsm()
+        .arg("serv")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("'serve'"));
+    let help = env.mrsm().arg("--help").output().expect("runs");
+    let help = String::from_utf8_lossy(&help.stdout);
+    for name in hidden {
+        assert!(!help.contains(&format!("  {name} ")), "{help}");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let script = env
+            .mrsm()
+            .args(["completions", shell])
+            .output()
+            .expect("runs");
+        let script = String::from_utf8_lossy(&script.stdout);
+        for name in ["supervise", "slurm-step"] {
+            assert!(!script.contains(name), "{shell} offers {name}");
+        }
+    }
+}

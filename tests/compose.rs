@@ -553,3 +553,197 @@ fn a_job_declared_paused_never_runs_before_it_is_resumed() {
     });
     env.ok(&["down"]);
 }
+
+#[test]
+fn counts_say_one_job_not_one_jobs() {
+    let env = Env::new();
+    let one = [("solo".to_string(), "sleep 300".to_string(), None)];
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&one));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout("project \"demo\" is up to date (1 job)\n");
+    let two: Vec<_> = ["solo", "duo"]
+        .iter()
+        .map(|n| (n.to_string(), "sleep 300".to_string(), None))
+        .collect();
+    write(&env, "mrsm-jobs.yaml", &jobs_yaml(&two));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d"])
+        .assert()
+        .success()
+        .stdout("project \"demo\" is up to date (2 jobs)\n");
+    env.ok(&["down"]);
+}
+
+/// `sh -c SCRIPT` on a terminal (a pty) with `mrsm` as `$0`, in the work directory;
+/// what the terminal showed, escapes included.
+fn on_terminal(env: &Env, script: &str, vars: &[(&str, &str)]) -> String {
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", script])
+        .arg(assert_cmd::cargo::cargo_bin("mrsm"))
+        .env("MRSM_ROOT_DIR", env.root())
+        .env_remove("NO_COLOR")
+        .env_remove("COLUMNS")
+        .current_dir(env.work());
+    for (key, value) in vars {
+        cmd.env(key, value);
+    }
+    let mut session = rexpect::session::spawn_command(cmd, Some(10_000)).expect("runs in a pty");
+    let shown = session.exp_eof().expect("ends");
+    // rexpect hands over each byte as a character.
+    let bytes: Vec<u8> = shown.chars().map(|c| c as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A terminal's lines without colour escapes.
+fn plain_lines(shown: &str) -> Vec<String> {
+    let mut plain = shown.to_string();
+    for code in [
+        "\u{1b}[0m",
+        "\u{1b}[31m",
+        "\u{1b}[32m",
+        "\u{1b}[33m",
+        "\u{1b}[35m",
+    ] {
+        plain = plain.replace(code, "");
+    }
+    plain
+        .lines()
+        .map(|l| l.trim_end_matches('\r').to_string())
+        .collect()
+}
+
+#[test]
+fn tables_fit_the_terminal_and_colour_statuses_but_not_in_a_pipe() {
+    let env = Env::new();
+    let long = "sh -c 'sleep 300; echo a command long enough to be cut on any narrow terminal'";
+    let spec = format!(
+        "project: demo\njobs:\n  runner:\n    command: {long}\n  \
+         pauser:\n    command: sleep 300\n    state: paused\n  \
+         failer:\n    command: sh -c 'exit 3'\n  \
+         idle:\n    command: sleep 300\n    state: stopped\n"
+    );
+    write(&env, "mrsm-jobs.yaml", &spec);
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(20), "failer to fail", || {
+        (ps(&env)["failer"].2 == "failed").then_some(())
+    });
+    for verb in ["ps", "show jobs"] {
+        let script = format!("stty rows 24 cols 60; exec \"$0\" {verb}");
+        let shown = on_terminal(&env, &script, &[]);
+        let lines = plain_lines(&shown);
+        assert_eq!(lines.len(), 5, "{shown:?}");
+        for line in &lines {
+            assert!(
+                line.chars().count() <= 60,
+                "{verb}: wider than 60: {line:?}"
+            );
+        }
+        assert!(shown.contains('…'), "{verb}: nothing cut: {shown:?}");
+        for (status, colour) in [("running", "32"), ("paused", "33"), ("failed", "31")] {
+            assert!(
+                shown.contains(&format!("\u{1b}[{colour}m{status}\u{1b}[0m")),
+                "{verb}: {status} not coloured: {shown:?}"
+            );
+        }
+        assert!(!shown.contains("m stopped"), "{shown:?}");
+        // No colour with NO_COLOR or --no-color; COLUMNS when the terminal says nothing.
+        let plain = on_terminal(&env, &script, &[("NO_COLOR", "1")]);
+        assert!(!plain.contains('\u{1b}'), "{verb}: {plain:?}");
+        let script = format!("stty rows 24 cols 60; exec \"$0\" {verb} --no-color");
+        assert!(!on_terminal(&env, &script, &[]).contains('\u{1b}'));
+        let script = format!("stty rows 0 cols 0; exec \"$0\" {verb}");
+        let narrow = on_terminal(&env, &script, &[("COLUMNS", "45")]);
+        for line in plain_lines(&narrow) {
+            assert!(line.chars().count() <= 45, "{verb}: {line:?}");
+        }
+        // A pipe gets the table whole and plain, as before.
+        let args: Vec<&str> = verb.split(' ').collect();
+        let piped = env
+            .mrsm()
+            .args(&args)
+            .env_remove("NO_COLOR")
+            .env("COLUMNS", "45")
+            .output()
+            .expect("runs");
+        let piped = String::from_utf8_lossy(&piped.stdout);
+        assert!(!piped.contains('\u{1b}'), "{piped}");
+        assert!(piped.lines().any(|l| l.chars().count() > 100), "{piped}");
+        assert!(
+            piped.contains("sh -c 'sleep 300; echo a command long e…"),
+            "{piped}"
+        );
+    }
+    env.ok(&["down"]);
+}
+
+#[test]
+fn an_up_that_would_delete_most_jobs_asks_or_needs_remove_orphans() {
+    let env = Env::new();
+    let names = |n: &[&str]| -> Vec<(String, String, Option<&str>)> {
+        n.iter()
+            .map(|n| (n.to_string(), "sleep 300".to_string(), None))
+            .collect()
+    };
+    write(
+        &env,
+        "mrsm-jobs.yaml",
+        &jobs_yaml(&names(&["a", "b", "c", "d"])),
+    );
+    write(&env, "other.yaml", &jobs_yaml(&names(&["a"])));
+    write(&env, "half.yaml", &jobs_yaml(&names(&["a", "b"])));
+    env.ok(&["up", "-d"]);
+    // Elsewhere than a terminal: refused, nothing changed, and how to go on.
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", "other.yaml"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("this deletes 3 of project \"demo\"'s 4 jobs (b, c, d), which the files no longer declare: nothing was changed")
+            && said.contains("--remove-orphans"),
+        "{said}"
+    );
+    assert_eq!(ps(&env).len(), 4);
+    // On a terminal it asks; no is no.
+    let ask = |answer: &str| {
+        let mut cmd = support::mrsm_process();
+        cmd.args(["up", "-d", "-f", "other.yaml"])
+            .env("MRSM_ROOT_DIR", env.root())
+            .current_dir(env.work());
+        let mut session =
+            rexpect::session::spawn_command(cmd, Some(15_000)).expect("runs in a pty");
+        session
+            .exp_string("This deletes 3 of project \"demo\"'s 4 jobs (b, c, d), which the files no longer declare: delete them? [y/N]")
+            .expect("asks");
+        session.send_line(answer).expect("answers");
+        session.exp_eof().expect("ends")
+    };
+    assert!(ask("n").contains("nothing was changed"));
+    assert_eq!(ps(&env).len(), 4);
+    assert!(ask("y").contains("deleted job \"d\""));
+    assert_eq!(ps(&env).len(), 1);
+    // Half or fewer: applied as before; more with --remove-orphans.
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d", "-f", "half.yaml"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("deleted job \"c\""));
+    env.ok(&["up", "-d"]);
+    env.mrsm()
+        .args(["up", "-d", "-f", "other.yaml", "--remove-orphans"])
+        .assert()
+        .success();
+    assert_eq!(ps(&env).len(), 1);
+    // down is not an up: it deletes every job without asking.
+    env.ok(&["up", "-d"]);
+    env.ok(&["down"]);
+    assert!(ps(&env).is_empty());
+}

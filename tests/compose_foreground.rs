@@ -492,3 +492,32 @@ fn up_stops_its_jobs_when_its_output_is_closed_or_never_read() {
         assert_eq!(env.status("chatty"), "stopped");
     }
 }
+
+#[test]
+fn a_warning_is_said_once_however_often_the_files_are_read() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    let unset = "sh -c 'echo ${MRSM_TEST_NEVER_SET}; sleep 300'";
+    write(&path, &spec(&[("one", unset), ("two", unset)]));
+    let mut up = Up::start(&env, &[], true);
+    up.stdout.wait("watching", 1);
+    // An edit that keeps the warning: the files are read again.
+    write(
+        &path,
+        &spec(&[("one", unset), ("two", unset), ("three", unset)]),
+    );
+    up.stdout.wait("created three", 1);
+    assert!(up.interrupt().success());
+    let said = up.stderr.text();
+    assert_eq!(
+        up.stderr.count("variable MRSM_TEST_NEVER_SET is not set"),
+        1,
+        "{said}"
+    );
+    // One warning for the places that say the same.
+    assert_eq!(
+        up.stderr.count("= also at mrsm-jobs.yaml:6:26"),
+        1,
+        "{said}"
+    );
+}

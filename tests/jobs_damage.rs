@@ -138,7 +138,7 @@ fn a_damaged_run_history_is_read_around() {
         .assert()
         .success()
         .stdout(predicate::str::contains("\"run\": 1"))
-        .stderr(predicate::str::contains("2 damaged line(s)"));
+        .stderr(predicate::str::contains("2 damaged lines of"));
     env.ok(&["start", "jobs", "history"]);
     wait_for(Duration::from_secs(10), "run 2 to be recorded", || {
         let out = env

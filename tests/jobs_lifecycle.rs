@@ -296,3 +296,70 @@ fn a_start_during_a_delete_waits_for_it_and_leaves_nothing_running() {
     assert!(!first.is_alive());
     assert!(!env.job_dir("contested").exists());
 }
+
+/// `mrsm ARGS…` in the work directory: (stderr, how long it took); it must succeed.
+fn timed(env: &Env, args: &[&str]) -> (String, Duration) {
+    let began = std::time::Instant::now();
+    let out = env.mrsm().args(args).output().expect("runs");
+    let took = began.elapsed();
+    assert!(out.status.success(), "{args:?}: {out:?}");
+    (String::from_utf8_lossy(&out.stderr).into_owned(), took)
+}
+
+#[test]
+fn a_slow_stop_says_what_it_waits_for_and_a_fast_one_says_nothing() {
+    let env = Env::new();
+    let stubborn = ["sh", "-c", "trap '' TERM; sleep 300"];
+    env.run_d(
+        "stubborn",
+        &[&["--stop-timeout", "5s", "--"][..], &stubborn].concat(),
+    );
+    let (said, took) = timed(&env, &["stop", "jobs", "stubborn"]);
+    assert!(took >= Duration::from_secs(5), "{took:?}");
+    assert!(
+        said.contains("waiting for job \"stubborn\" to stop (SIGTERM sent; SIGKILL in 4s)\n"),
+        "{said}"
+    );
+    assert!(
+        said.contains(
+            "waiting for job \"stubborn\" to stop (SIGKILL sent: SIGTERM did not stop it in 5s)\n"
+        ),
+        "{said}"
+    );
+    env.run_d("quick", &["--", "sleep", "300"]);
+    let (said, took) = timed(&env, &["stop", "jobs", "quick"]);
+    assert_eq!(said, "");
+    assert!(took < Duration::from_secs(1), "a fast stop took {took:?}");
+
+    // `up` stopping a job it replaces, and `down`, say it too.
+    let spec = |word: &str| {
+        format!(
+            "project: waits\njobs:\n  stubborn:\n    command: sh -c 'trap \"\" TERM; echo {word}; sleep 300'\n    \
+             stop: {{timeout: 2s}}\n"
+        )
+    };
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), spec("one")).expect("written");
+    timed(&env, &["delete", "jobs", "stubborn", "-y"]);
+    timed(&env, &["up", "-d"]);
+    wait_for(TIMEOUT, "the job to run", || {
+        env.log_text("stubborn")
+            .contains(" out one\n")
+            .then_some(())
+    });
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), spec("two")).expect("written");
+    let (said, _) = timed(&env, &["up", "-d"]);
+    assert!(
+        said.contains("waiting for job \"stubborn\" to stop (SIGTERM sent; SIGKILL in 1s)"),
+        "{said}"
+    );
+    wait_for(TIMEOUT, "the new job to run", || {
+        env.log_text("stubborn")
+            .contains(" out two\n")
+            .then_some(())
+    });
+    let (said, _) = timed(&env, &["down"]);
+    assert!(
+        said.contains("waiting for job \"stubborn\" to stop (SIGTERM sent; SIGKILL in 1s)"),
+        "{said}"
+    );
+}

@@ -109,10 +109,12 @@ fn last_logged(logs: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// The count in a `N lines (M bytes) dropped: …` note.
+/// The count in a `N lines (M bytes) dropped: …` note (`1 line (1 byte)` for one).
 fn dropped_count(note: &str) -> Option<u64> {
-    let (count, rest) = note.split_once(" lines (")?;
-    rest.contains(" bytes) dropped: ")
+    let (count, rest) = note
+        .split_once(" lines (")
+        .or_else(|| note.split_once(" line ("))?;
+    (rest.contains(" bytes) dropped: ") || rest.contains(" byte) dropped: "))
         .then(|| count.parse().ok())?
 }
 

@@ -176,7 +176,7 @@ fn attach_sends_input_and_exits_with_the_job() {
     }
 }
 
-/// Splits `name  HH:MM | line` into name and line.
+/// Splits `name  HH:MM:SS | line` into name and line.
 fn split_prefixed(line: &str) -> (String, String) {
     let (prefix, text) = line.split_once(" | ").expect("prefixed");
     let name = prefix
@@ -185,7 +185,10 @@ fn split_prefixed(line: &str) -> (String, String) {
         .expect("a name")
         .to_string();
     let when = prefix.split_whitespace().nth(1).expect("a time");
-    assert_eq!(when.len(), 5, "HH:MM in {line:?}");
+    assert!(
+        when.len() == 8 && when.as_bytes()[2] == b':' && when.as_bytes()[5] == b':',
+        "HH:MM:SS in {line:?}"
+    );
     (name, text.to_string())
 }
 

@@ -130,3 +130,40 @@ fn project_options_choose_the_jobs_and_f_means_follow() {
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("`-f` means follow"), "{help}");
 }
+
+#[test]
+fn prefixes_say_the_second_and_line_up_across_jobs_merged_by_time() {
+    let env = Env::new();
+    let script = |name: &str| format!("for i in 1 2 3 4; do echo {name}-$i; sleep 0.25; done");
+    env.run_d("a", &["--", "sh", "-c", &script("a")]);
+    env.run_d("longer-name", &["--", "sh", "-c", &script("b")]);
+    for job in ["a", "longer-name"] {
+        stopped(&env, job);
+    }
+    let out = env
+        .mrsm()
+        .args(["show", "logs", "--output-only", "a", "longer-name"])
+        .output()
+        .expect("runs");
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 8, "{text}");
+    for line in &lines {
+        // `a` padded to the width of `longer-name`, then two spaces and HH:MM:SS.
+        let (prefix, _) = line.split_once(" | ").expect("prefixed");
+        assert_eq!(prefix.len(), "longer-name".len() + 2 + 8, "{text}");
+        let when = &prefix[prefix.len() - 8..];
+        assert!(
+            when.bytes().enumerate().all(|(i, b)| if i == 2 || i == 5 {
+                b == b':'
+            } else {
+                b.is_ascii_digit()
+            }),
+            "HH:MM:SS in {line:?}"
+        );
+    }
+    // Merged by time: the jobs' lines alternate rather than follow one another.
+    let said: Vec<&str> = lines.iter().filter_map(|l| l.split(" | ").nth(1)).collect();
+    assert!(said[..4].iter().any(|l| l.starts_with("b-")), "{text}");
+}

@@ -812,3 +812,66 @@ fn one_token_cannot_take_every_connection() {
     assert_eq!(listed.status().as_u16(), 200);
     assert!(asked.elapsed() < Duration::from_secs(5));
 }
+
+/// Every line of `out` as (stamp, line) after checking that the ` | ` of every
+/// line is in one column (names padded to one width) and the stamps never go back.
+fn merged_and_aligned(out: &[u8]) -> Vec<(String, String)> {
+    let text = String::from_utf8_lossy(out);
+    let lines: Vec<&str> = text.lines().collect();
+    let column = lines.first().and_then(|l| l.find(" | ")).expect("lines");
+    let mut shown = Vec::new();
+    for line in &lines {
+        assert_eq!(line.find(" | "), Some(column), "misaligned:\n{text}");
+        let (prefix, said) = line.split_once(" | ").expect("prefixed");
+        let stamp = prefix.split_whitespace().nth(1).expect("a stamp");
+        shown.push((stamp.to_string(), said.to_string()));
+    }
+    let stamps: Vec<&String> = shown.iter().map(|(s, _)| s).collect();
+    assert!(stamps.is_sorted(), "not in time order:\n{text}");
+    shown
+}
+
+#[test]
+fn logs_of_jobs_here_and_elsewhere_are_merged_by_time_in_one_width() {
+    let server = Server::start();
+    let client = server.client();
+    let command =
+        |name: &str| format!("sh -c 'for i in $(seq 1 8); do echo {name}-$i; sleep 0.1; done'");
+    let text = format!(
+        "project: merged\nexecutors:\n  test:\n    url: {}\njobs:\n  l:\n    command: {}\n  \
+         ra:\n    executor: api:test\n    command: {}\n  remote-long-name:\n    executor: api:test\n    command: {}\n",
+        server.url(),
+        command("l"),
+        command("ra"),
+        command("rl"),
+    );
+    std::fs::write(client.env.work().join("mrsm-jobs.yaml"), text).expect("spec written");
+    client.mrsm().args(["up", "-d"]).assert().success();
+    wait_for(Duration::from_secs(30), "every job to end", || {
+        let remote = jobs(&client, "api:test");
+        let over = ["ra", "remote-long-name"]
+            .iter()
+            .all(|n| job(&remote, n).is_some_and(|j| j["status"] == "stopped"));
+        (over && client.env.status("l") == "stopped").then_some(())
+    });
+    let args = ["--output-only", "--no-color", "--timestamps"];
+    let logs = client.mrsm().arg("logs").args(args).output().expect("runs");
+    assert!(logs.status.success(), "{logs:?}");
+    let shown = merged_and_aligned(&logs.stdout);
+    assert_eq!(shown.len(), 24, "{shown:?}");
+    let elsewhere = client
+        .mrsm()
+        .args(["show", "logs", "-e", "api:test", "ra", "remote-long-name"])
+        .args(args)
+        .output()
+        .expect("runs");
+    assert!(elsewhere.status.success(), "{elsewhere:?}");
+    let shown = merged_and_aligned(&elsewhere.stdout);
+    assert_eq!(shown.len(), 16, "{shown:?}");
+    // Interleaved, not one job after the other.
+    assert!(
+        shown[..8].iter().any(|(_, l)| l.starts_with("rl-")),
+        "{shown:?}"
+    );
+    client.mrsm().arg("down").assert().success();
+}

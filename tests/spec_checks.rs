@@ -219,3 +219,150 @@ fn mistaken_names_are_answered() {
         .success()
         .stdout(predicate::str::contains("No jobs in project \"typo\"."));
 }
+
+/// The `file:line:col` of every error in `validate`'s stderr (not the warnings'),
+/// in order.
+fn places(shown: &str) -> Vec<&str> {
+    shown
+        .lines()
+        .filter(|l| l.starts_with("mrsm-jobs.yaml:") || l.starts_with("other.yaml:"))
+        .filter_map(|l| l.split(": ").next())
+        .collect()
+}
+
+#[test]
+fn every_error_of_the_files_is_reported_once_then_counted() {
+    let env = Env::new();
+    let text = "project: many\n\
+                jbos: {}\n\
+                jobs:\n  \
+                  a:\n    comand: echo hi\n  \
+                  b:\n    command: echo b\n    schedule: every fortnight\n    logs: {keep: many}\n  \
+                  c:\n    command: echo c\n    shell: yes\n    stop: {sginal: SIGTERM}\n  \
+                  d:\n    command: echo d\n    restart: sometimes\n";
+    let (code, shown) = validate(&env, text);
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(
+        places(&shown),
+        [
+            "mrsm-jobs.yaml:2:1",
+            "mrsm-jobs.yaml:5:5",
+            "mrsm-jobs.yaml:8:21",
+            "mrsm-jobs.yaml:9:18",
+            "mrsm-jobs.yaml:12:12",
+            "mrsm-jobs.yaml:13:12",
+            "mrsm-jobs.yaml:16:14",
+        ],
+        "{shown}"
+    );
+    assert!(shown.ends_with("\n7 errors\n"), "{shown}");
+    // One bad key is one error: no "no `command`" after `comand`, no "no `jobs:`"
+    // after `jbos`.
+    assert!(!shown.contains("has no `command`"), "{shown}");
+    assert!(!shown.contains("no `jobs:` key"), "{shown}");
+
+    // Every file's errors, in the order of the files; a lone error has no count.
+    std::fs::write(
+        env.work().join("other.yaml"),
+        "jobs:\n  a:\n    command: x\n    overlap: sometimes\n",
+    )
+    .expect("written");
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", "mrsm-jobs.yaml", "-f", "other.yaml"])
+        .output()
+        .expect("runs");
+    let said = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = places(&said);
+    assert_eq!(errors.len(), 8, "{said}");
+    assert_eq!(errors.last(), Some(&"other.yaml:4:14"), "{said}");
+    assert!(said.ends_with("\n8 errors\n"), "{said}");
+    let (code, shown) = validate(&env, "jobs:\n  a:\n    command: x\n    shell: yes\n");
+    assert_eq!((code, places(&shown).len()), (1, 1), "{shown}");
+    assert!(!shown.contains("1 error"), "{shown}");
+}
+
+#[test]
+fn a_schedule_s_own_tz_is_the_job_s_zone() {
+    let env = Env::new();
+    let job = |extra: &str| {
+        format!(
+            "defaults: {{timezone: UTC}}\njobs:\n  a:\n    command: x\n    \
+             schedule: daily starting tomorrow 09:00 tz Europe/Berlin\n{extra}"
+        )
+    };
+    // The defaults' zone gives way to the schedule's; the job's own may repeat it.
+    assert_eq!(validate(&env, &job("")), (0, String::new()));
+    let same = job("    timezone: Europe/Berlin\n");
+    assert_eq!(validate(&env, &same), (0, String::new()));
+    let (code, shown) = validate(&env, &job("    timezone: America/New_York\n"));
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.starts_with(
+            "mrsm-jobs.yaml:5:48: bad schedule: a second time zone, America/New_York, beside tz Europe/Berlin"
+        ),
+        "{shown}"
+    );
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  a:\n    command: x\n    schedule: hourly tz Mars/Base\n",
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert!(
+        shown.starts_with("mrsm-jobs.yaml:4:25: bad schedule: unknown time zone \"Mars/Base\""),
+        "{shown}"
+    );
+    // The job runs in the schedule's zone.
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), job("")).expect("written");
+    env.ok(&["up", "-d", "-p", "zones"]);
+    let info = env.info("a");
+    assert_eq!(info["timezone"], "Europe/Berlin", "{info}");
+    let next: jiff::Timestamp = info["next_fire"]
+        .as_str()
+        .expect("a next fire")
+        .parse()
+        .expect("RFC 3339");
+    let berlin = next.to_zoned_datetime(jiff::tz::TimeZone::get("Europe/Berlin").expect("zone"));
+    assert_eq!((berlin.hour(), berlin.minute()), (9, 0), "{info}");
+    env.ok(&["down", "-p", "zones"]);
+}
+
+#[test]
+fn compose_names_environment_and_working_dir_are_env_and_cwd() {
+    let env = Env::new();
+    std::fs::create_dir(env.work().join("there")).expect("dir");
+    let compose = "project: aliases\njobs:\n  a:\n    command: sh -c 'echo $A$B; pwd'\n    \
+                   environment: [A=one, \"B=two\"]\n    working_dir: there\n";
+    let mrsm = "project: aliases\njobs:\n  a:\n    command: sh -c 'echo $A$B; pwd'\n    \
+                env: {A: one, B: two}\n    cwd: there\n";
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), compose).expect("written");
+    env.ok(&["up", "-d"]);
+    support::wait_for(std::time::Duration::from_secs(10), "the job to end", || {
+        (env.status("a") == "stopped").then_some(())
+    });
+    let log = env.log_text("a");
+    assert!(log.contains(" out onetwo\n"), "{log}");
+    assert!(log.contains("/there\n"), "{log}");
+    // The same job written with mrsm's names is the same job: nothing to do.
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), mrsm).expect("written");
+    env.mrsm().arg("diff").assert().code(0).stdout("");
+    // Both names in one job is an error at the second one.
+    let (code, shown) = validate(
+        &env,
+        "jobs:\n  a:\n    command: x\n    env: {A: 1}\n    environment: {A: 2}\n    cwd: .\n    working_dir: .\n",
+    );
+    assert_eq!(code, 1, "{shown}");
+    assert_eq!(
+        places(&shown),
+        ["mrsm-jobs.yaml:5:5", "mrsm-jobs.yaml:7:5"],
+        "{shown}"
+    );
+    assert!(
+        shown.contains("`environment` and `env` are the same key"),
+        "{shown}"
+    );
+    let (code, shown) = validate(&env, "jobs:\n  a:\n    command: x\n    environment: [A]\n");
+    assert_eq!(code, 1, "{shown}");
+    assert!(shown.contains("expected NAME=value"), "{shown}");
+    env.ok(&["down", "-p", "aliases"]);
+}

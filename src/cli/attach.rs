@@ -88,7 +88,8 @@ pub(super) fn show(line: &LogLine) -> std::io::Result<()> {
         }
         Stream::Gap => {
             let dropped = line.dropped().unwrap_or_default();
-            err!("mrsm: {dropped} lines dropped: the log rotated them away before they were shown");
+            let lines = crate::print::count(dropped, "line");
+            err!("mrsm: {lines} dropped: the log rotated them away before they were shown");
             Ok(())
         }
         Stream::Sys => Ok(()),

@@ -38,8 +38,11 @@ impl Files {
             .map(|r| r.labels())
             .unwrap_or_else(|_| vec![crate::executor::DEFAULT_LABEL.to_string()]);
         let loaded = spec::load_for(&self.files, self.project.as_deref(), &known);
+        // Each warning once, however often this command reads the files.
         for warning in &loaded.warnings {
-            err!("{}", AsWarning(warning));
+            if crate::print::first_time(&warning.headline()) {
+                err!("{}", AsWarning(warning));
+            }
         }
         loaded.result
     }
@@ -58,6 +61,11 @@ pub struct UpArgs {
     /// mrsm-watch-PROJECT.
     #[arg(long)]
     watch: bool,
+    /// Delete the project's jobs the files no longer declare even when they are
+    /// most of its jobs (without it such an `up` asks on a terminal, and is refused
+    /// elsewhere; fewer are always deleted).
+    #[arg(long)]
+    remove_orphans: bool,
 }
 
 /// Arguments of `down`.
@@ -79,6 +87,10 @@ pub struct PsArgs {
     /// Print a JSON array instead of a table.
     #[arg(long)]
     json: bool,
+    /// Never colour statuses (colour is also off when output is not a terminal or
+    /// NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
 }
 
 /// Arguments of `restart`.
@@ -148,7 +160,9 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         }
         (true, false) => None,
     };
-    let failed = converge(&executor, &desired)?;
+    let Some(failed) = converge(&executor, &desired, args.remove_orphans)? else {
+        return Ok(1);
+    };
     if args.detach {
         if args.watch {
             return start_watcher(&executor, &args.files, &desired.project)
@@ -163,11 +177,22 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
 }
 
 /// Plans and applies under the project lock, printing each result; returns whether
-/// any step failed.
-fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool> {
+/// any step failed, or `None` when a plan that deletes most of the project's jobs
+/// was not confirmed (nothing was done).
+fn converge(
+    executor: &LocalExecutor,
+    desired: &Desired,
+    remove_orphans: bool,
+) -> anyhow::Result<Option<bool>> {
     let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
     let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
-    let plan = reconcile::plan(desired, &registry, Mode::Full);
+    let actual = reconcile::observe(desired, &registry, Mode::Full);
+    let plan = reconcile::decide(desired, &actual, Mode::Full);
+    if let Some(most) = project::deletes_most(&plan, &actual) {
+        if !remove_orphans && !orphans_confirmed(&desired.project, &most)? {
+            return Ok(None);
+        }
+    }
     let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
         // A progress bar on a terminal; each result is printed above it.
         let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
@@ -190,12 +215,42 @@ fn converge(executor: &LocalExecutor, desired: &Desired) -> anyhow::Result<bool>
     drop(lock);
     if plan.is_empty() {
         out!(
-            "project {:?} is up to date ({} jobs)",
+            "project {:?} is up to date ({})",
             desired.project,
-            desired.jobs.len()
+            crate::print::count(desired.jobs.len(), "job")
         );
     }
-    Ok(outcomes.iter().any(|o| o.result.is_err()))
+    Ok(Some(outcomes.iter().any(|o| o.result.is_err())))
+}
+
+/// Whether to delete most of the project's jobs: asked on a terminal; elsewhere
+/// refused, with how to go on.
+fn orphans_confirmed(project: &str, most: &project::DeletesMost) -> anyhow::Result<bool> {
+    const SHOWN: usize = 10;
+    let mut names = most.names[..most.names.len().min(SHOWN)].join(", ");
+    if most.names.len() > SHOWN {
+        names.push_str(", …");
+    }
+    let what = format!(
+        "deletes {} of project {project:?}'s {} ({names}), which the files no longer declare",
+        most.names.len(),
+        crate::print::count(most.owned, "job"),
+    );
+    if std::io::stdin().is_terminal() {
+        print!("This {what}: delete them? [y/N] ");
+        std::io::Write::flush(&mut std::io::stdout())?;
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if matches!(answer.trim(), "y" | "Y" | "yes") {
+            return Ok(true);
+        }
+        err!("nothing was changed");
+        return Ok(false);
+    }
+    err!(
+        "error: this {what}: nothing was changed. Check the files given (-f), or run `mrsm up --remove-orphans` with them to delete those jobs (`mrsm down` deletes every job of the project)"
+    );
+    Ok(false)
 }
 
 /// The project's watcher lock, or the exit status after saying who holds it.
@@ -382,7 +437,11 @@ pub fn ps(args: &PsArgs) -> anyhow::Result<i32> {
     } else if jobs.is_empty() {
         out!("No jobs in project {project:?} on the executors that answered.");
     } else {
-        out_part!("{}", render::jobs_table(&jobs, executors, &unreachable));
+        let fit = render::Fit::stdout(args.no_color);
+        out_part!(
+            "{}",
+            render::jobs_table(&jobs, executors, &unreachable, fit)
+        );
     }
     Ok(0)
 }

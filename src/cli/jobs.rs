@@ -27,6 +27,10 @@ pub struct ShowArgs {
     /// Print a JSON array of job objects instead of a table.
     #[arg(long)]
     json: bool,
+    /// Never colour statuses (colour is also off when output is not a terminal or
+    /// NO_COLOR is set).
+    #[arg(long)]
+    no_color: bool,
     /// Only this executor's jobs (default: every executor's, with an EXECUTOR column).
     #[arg(
         short = 'e',
@@ -223,7 +227,8 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     } else if jobs.is_empty() && unreachable.is_empty() && code == 0 {
         out!("No jobs.");
     } else if !jobs.is_empty() || !unreachable.is_empty() {
-        out_part!("{}", render::jobs_table(&jobs, several, &unreachable));
+        let fit = render::Fit::stdout(args.no_color);
+        out_part!("{}", render::jobs_table(&jobs, several, &unreachable, fit));
     }
     Ok(code)
 }
@@ -257,8 +262,8 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     let history = args.on.executor()?.runs(&args.name)?;
     if history.unreadable > 0 {
         err!(
-            "warning: {} damaged line(s) of {:?}'s run history skipped",
-            history.unreadable,
+            "warning: {} of {:?}'s run history skipped",
+            crate::print::count(history.unreadable, "damaged line"),
             args.name
         );
     }
@@ -268,7 +273,7 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     } else if runs.is_empty() {
         out!("No finished runs of {:?}.", args.name);
     } else {
-        out_part!("{}", render::runs_table(&runs));
+        out_part!("{}", render::runs_table(&runs, render::Fit::stdout(true)));
     }
     Ok(0)
 }

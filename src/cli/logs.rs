@@ -3,16 +3,18 @@
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 
 use super::jobs::parse_duration;
-use super::{remote_logs, UsageError};
+use super::remote_logs::{self, Remote, Screen};
+use super::UsageError;
 use crate::executor::LocalExecutor;
 use crate::job::{validate_name, JobFile};
-use crate::logs::multiplex::{self, Jobs};
-use crate::logs::{format_stamp, Selection, Style};
+use crate::logs::multiplex::{self, Jobs, Multiplexer};
+use crate::logs::{format_stamp, Selection, Style, Width};
 use crate::spec::DeclaredExecutor;
 use crate::store::{read_json, Root};
 
@@ -32,7 +34,7 @@ pub struct Args {
     /// Only lines since a time (RFC 3339, e.g. 2024-05-01T12:00:00Z) or a duration ago (e.g. 10m).
     #[arg(long, value_name = "WHEN")]
     since: Option<String>,
-    /// Show each line's full UTC timestamp (milliseconds) instead of HH:MM.
+    /// Show each line's full UTC timestamp (milliseconds) instead of HH:MM:SS.
     #[arg(short = 't', long)]
     timestamps: bool,
     /// Never colour job names (colour is also off when output is not a terminal or NO_COLOR is set).
@@ -167,14 +169,10 @@ fn check_name(root: &Root, name: &str, project: Option<&str>) -> anyhow::Result<
     Ok(())
 }
 
-/// `show logs -e LABEL NAME…`: the named jobs' lines through their executor; with
-/// `-f`, one follower per job, their lines printed as they come.
-fn show_elsewhere(
-    args: &Args,
-    project: Option<String>,
-    selection: &Selection,
-    style: Style,
-) -> anyhow::Result<i32> {
+/// `show logs -e LABEL NAME…`: the named jobs' lines through their executor,
+/// merged by time; with `-f`, then one follower per job, its lines printed as they
+/// come.
+fn show_elsewhere(args: &Args, project: Option<String>, screen: &Screen) -> anyhow::Result<i32> {
     let executor = args.on.executor()?;
     // Without names: the executor's jobs (the project's, for `logs`) as they are now.
     let names: Vec<String> = match args.names.is_empty() {
@@ -185,43 +183,37 @@ fn show_elsewhere(
             .map(|j| j.name)
             .collect(),
     };
-    let width = names.iter().map(String::len).max().unwrap_or(0);
-    let print = remote_logs::shared_printer(Arc::new(Mutex::new(Box::new(std::io::stdout()))));
-    if !args.follow {
-        for name in &names {
-            remote_logs::show_job(
-                executor.as_ref(),
-                name,
-                selection,
-                style,
-                width,
-                false,
-                &print,
-            )?;
-        }
+    let jobs: Vec<Remote> = names
+        .into_iter()
+        .map(|name| Remote {
+            executor: executor.clone(),
+            name,
+        })
+        .collect();
+    for job in &jobs {
+        screen.width.fit(&job.name);
+    }
+    let (sources, resumes): (Vec<_>, Vec<_>) = jobs
+        .iter()
+        .map(|job| remote_logs::history(job, screen))
+        .unzip();
+    let merged = multiplex::merge_by_time(sources, &mut |line| match screen.emit(line) {
+        true => Ok(()),
+        false => Err(std::io::ErrorKind::BrokenPipe.into()),
+    });
+    if merged.is_err() {
+        // The reader went away (`| head`): not an error.
         return Ok(0);
     }
-    let failed = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|scope| {
-        for name in &names {
-            let (executor, print, failed) = (&executor, &print, &failed);
-            scope.spawn(move || {
-                if let Err(e) = remote_logs::show_job(
-                    executor.as_ref(),
-                    name,
-                    selection,
-                    style,
-                    width,
-                    true,
-                    print,
-                ) {
-                    err!("error: {e}");
-                    failed.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-            });
-        }
-    });
-    Ok(i32::from(failed.into_inner()))
+    if args.follow {
+        std::thread::scope(|scope| {
+            for (job, resume) in jobs.iter().zip(&resumes) {
+                let resume = *resume.lock().unwrap_or_else(|e| e.into_inner());
+                scope.spawn(move || remote_logs::follow(job, resume, screen));
+            }
+        });
+    }
+    Ok(i32::from(screen.failed.load(Ordering::SeqCst)))
 }
 
 /// Whole lines to a shared output: the local multiplexer and the remote followers
@@ -288,27 +280,40 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         json: args.json,
         escape: !args.raw && !args.json && stdout.is_terminal(),
     };
+    let out: Arc<Mutex<Box<dyn Write + Send>>> = Arc::new(Mutex::new(Box::new(stdout)));
+    // Everything printed shares one width for the names.
+    let screen = Screen {
+        selection,
+        style,
+        width: Width::default(),
+        print: remote_logs::shared_printer(out.clone()),
+        failed: Default::default(),
+    };
     if args.on.label() != crate::executor::DEFAULT_LABEL {
-        return show_elsewhere(args, project.map(|p| p.name), &selection, style);
+        return show_elsewhere(args, project.map(|p| p.name), &screen);
     }
     let root = super::local_executor()?.root().clone();
     let asked = project.as_ref().filter(|p| p.explicit);
     for name in &args.names {
         check_name(&root, name, asked.map(|p| p.name.as_str()))?;
     }
-    let out: Arc<Mutex<Box<dyn Write + Send>>> = Arc::new(Mutex::new(Box::new(stdout)));
-    // The project's jobs elsewhere are shown beside the local ones.
+    // The project's jobs elsewhere are shown beside the local ones, merged by time.
     let remote = match &project {
-        Some(p) if args.names.is_empty() => Some(remote_logs::show_project(
-            crate::reconcile::with_declared(&super::registry()?, &p.remotes),
-            p.name.clone(),
-            selection.clone(),
-            style,
-            args.follow,
-            remote_logs::shared_printer(out.clone()),
+        Some(p) if args.names.is_empty() => Some(remote_logs::project_now(
+            &crate::reconcile::with_declared(&super::registry()?, &p.remotes),
+            &p.name,
+            &screen,
         )),
         _ => None,
     };
+    let (beside, known): (Vec<_>, Vec<_>) = remote
+        .iter()
+        .flat_map(|r| &r.jobs)
+        .map(|job| {
+            let (history, resume) = remote_logs::history(job, &screen);
+            (history, (job.clone(), resume))
+        })
+        .unzip();
     let jobs = match project {
         _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
         Some(p) => project_jobs(LocalExecutor::new(root.clone()), p.name),
@@ -318,23 +323,20 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         out: &out,
         pending: Vec::new(),
     };
-    let shown = multiplex::show(
-        &root,
-        &jobs,
-        &selection,
-        style,
-        args.follow,
-        &|| true,
-        &mut lines,
-    )
-    .and_then(|()| lines.flush());
-    // Without -f the remote jobs' lines are all printed before returning; with it
-    // their followers end with the process.
-    if let (Some(remote), false) = (remote, args.follow) {
-        let _ = remote.join();
+    let mut mux = Multiplexer::open(&root, &jobs, &screen.selection, style, screen.width.clone());
+    let mut shown = mux
+        .print_history(beside, &mut lines)
+        .and_then(|()| lines.flush());
+    if args.follow && shown.is_ok() {
+        // The followers elsewhere end with the process.
+        if let Some(remote) = remote {
+            remote_logs::follow_project(remote, known, screen.clone());
+        }
+        shown = mux.follow(&|| true, &mut lines);
     }
+    let failed = i32::from(screen.failed.load(Ordering::SeqCst));
     match shown {
-        Ok(()) => Ok(0),
+        Ok(()) => Ok(failed),
         // The reader went away (`| head`): not an error.
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
         Err(e) => Err(e.into()),

@@ -112,7 +112,7 @@ enum ShowCommand {
     Jobs(jobs::ShowArgs),
     /// List a job's finished runs.
     Runs(jobs::RunsArgs),
-    /// Print jobs' output: `name  HH:MM | line`, coloured per job; -f follows.
+    /// Print jobs' output: `name  HH:MM:SS | line` (UTC), coloured per job; -f follows.
     Logs(logs::Args),
 }
 
@@ -327,6 +327,51 @@ pub fn main() -> i32 {
     run(Cli::try_parse())
 }
 
+/// A mistyped command's error without the hidden commands among its "similar
+/// subcommands": clap offers them (`supervis` → `supervise`), but they are mrsm's
+/// own plumbing and never meant to be typed.
+fn without_hidden_suggestions(mut e: clap::Error) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let Some(ContextValue::Strings(suggested)) = e.get(ContextKind::SuggestedSubcommand) else {
+        return e;
+    };
+    let mut command = <Cli as clap::CommandFactory>::command();
+    let hidden = hidden_commands(&command);
+    let shown: Vec<String> = suggested
+        .iter()
+        .filter(|s| !hidden.contains(s))
+        .cloned()
+        .collect();
+    if !shown.is_empty() {
+        e.insert(
+            ContextKind::SuggestedSubcommand,
+            ContextValue::Strings(shown),
+        );
+        return e;
+    }
+    // Hidden commands are all at the top: the error is about a top-level word.
+    match e.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(typed)) => command.error(
+            clap::error::ErrorKind::InvalidSubcommand,
+            format!("unrecognized subcommand '{typed}'"),
+        ),
+        _ => e,
+    }
+}
+
+/// The names and aliases of every hidden command, at any depth.
+fn hidden_commands(command: &clap::Command) -> Vec<String> {
+    let mut names = Vec::new();
+    for sub in command.get_subcommands() {
+        if sub.is_hide_set() {
+            names.push(sub.get_name().to_string());
+            names.extend(sub.get_all_aliases().map(str::to_string));
+        }
+        names.extend(hidden_commands(sub));
+    }
+    names
+}
+
 /// Runs parsed arguments.
 fn run(parsed: Result<Cli, clap::Error>) -> i32 {
     let cli = match parsed {
@@ -341,10 +386,19 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
             return 0;
         }
         Err(e) => {
+            let e = without_hidden_suggestions(e);
             let _ = e.print();
             return e.exit_code();
         }
     };
+    crate::print::forget_shown();
+    // A stop that takes a while says what it waits for, on the verbs' stderr (not
+    // a server's or a supervisor's).
+    let quiet = matches!(
+        cli.command,
+        Command::Serve(_) | Command::Supervise { .. } | Command::SlurmStep { .. }
+    );
+    crate::executor::announce_slow_stops(!quiet);
     let result = match cli.command {
         Command::Show(ShowCommand::Schedule(args)) => show_schedule::run(&args),
         Command::Show(ShowCommand::Jobs(args)) => jobs::show(&args),

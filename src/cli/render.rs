@@ -1,30 +1,157 @@
-//! Plain-text tables for people: columns padded to their widest cell.
+//! Plain-text tables for people: columns padded to their widest cell. On a
+//! terminal a table fits the terminal's width (cells cut with `…`, the columns
+//! that say the most giving way first; a line is never wrapped) and a job's status
+//! is coloured; to a pipe it is printed whole and plain, as scripts expect.
+
+use std::io::IsTerminal;
 
 use jiff::Timestamp;
 
 use crate::job::{JobInfo, JobStatus, RunRecord};
 
-fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+/// The columns that give way shrink to this first, each in turn, before any of
+/// them shrinks further.
+const COMFORTABLE_COLUMN: usize = 20;
+/// Columns never shrink below this, however narrow the terminal (the line is cut
+/// instead).
+const MIN_COLUMN: usize = 5;
+
+/// How a table is shown: the width to fit, and whether statuses are coloured.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Fit {
+    /// The terminal's width; `None`: as wide as the cells (not a terminal).
+    pub width: Option<usize>,
+    /// Colour the statuses (a terminal, without `NO_COLOR` or `--no-color`).
+    pub color: bool,
+}
+
+impl Fit {
+    /// For standard output: on a terminal, its width (the terminal's own, else
+    /// `COLUMNS`) and colour (unless `no_color` or `NO_COLOR`); elsewhere neither.
+    pub fn stdout(no_color: bool) -> Fit {
+        let stdout = std::io::stdout();
+        if !stdout.is_terminal() {
+            return Fit::default();
+        }
+        let width = terminal_size::terminal_size_of(&stdout)
+            .map(|(w, _)| usize::from(w.0))
+            .filter(|&w| w > 0)
+            .or_else(|| {
+                std::env::var("COLUMNS")
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|&w: &usize| w > 0)
+            });
+        Fit {
+            width,
+            color: !no_color && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        }
+    }
+}
+
+/// The colour of a status on a terminal (ANSI SGR), none for a stopped job.
+fn status_color(status: &str) -> Option<&'static str> {
+    match status {
+        "running" => Some("32"),
+        "paused" => Some("33"),
+        "failed" => Some("31"),
+        "broken" | "unreachable" => Some("35"),
+        _ => None,
+    }
+}
+
+/// A table's layout: which columns give way when it is too wide (`give_way`:
+/// each in turn down to [`COMFORTABLE_COLUMN`], then the widest of them a
+/// character at a time down to [`MIN_COLUMN`]; after them `then`, in order; the
+/// others never do), and which column holds statuses (coloured on a terminal).
+struct Layout<'a> {
+    header: &'a [&'a str],
+    give_way: &'a [usize],
+    then: &'a [usize],
+    status: Option<usize>,
+}
+
+/// Column widths that fit `max` as far as the layout lets them.
+fn fit_widths(mut widths: Vec<usize>, layout: &Layout<'_>, max: usize) -> Vec<usize> {
+    let gaps = 2 * widths.len().saturating_sub(1);
+    let excess = |widths: &[usize]| (widths.iter().sum::<usize>() + gaps).saturating_sub(max);
+    for &column in layout.give_way {
+        let room = widths[column].saturating_sub(COMFORTABLE_COLUMN);
+        widths[column] -= room.min(excess(&widths));
+    }
+    while excess(&widths) > 0 {
+        let widest = layout
+            .give_way
+            .iter()
+            .copied()
+            .filter(|&c| widths[c] > MIN_COLUMN)
+            .max_by_key(|&c| (widths[c], std::cmp::Reverse(c)));
+        match widest {
+            Some(column) => widths[column] -= 1,
+            None => break,
+        }
+    }
+    for &column in layout.then {
+        let room = widths[column].saturating_sub(MIN_COLUMN);
+        widths[column] -= room.min(excess(&widths));
+    }
+    widths
+}
+
+/// Cuts `line` to `max` characters, with `…` as the last one when it was longer.
+fn cut(line: &str, max: usize) -> String {
+    match line.chars().count() > max {
+        true => shorten(line, max),
+        false => line.to_string(),
+    }
+}
+
+fn table(layout: &Layout<'_>, rows: Vec<Vec<String>>, fit: Fit) -> String {
+    let mut widths: Vec<usize> = layout.header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
+    if let Some(max) = fit.width {
+        widths = fit_widths(widths, layout, max);
+    }
     let mut out = String::new();
-    let mut line = |cells: Vec<String>| {
+    let mut line = |cells: Vec<String>, is_header: bool| {
         let last = cells.len() - 1;
-        for (i, cell) in cells.iter().enumerate() {
-            out.push_str(cell);
-            if i < last {
-                out.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+        let mut text = String::new();
+        // Where the status is in the line (in characters), to colour it.
+        let mut status = None;
+        for (i, whole) in cells.iter().enumerate() {
+            let cell = cut(whole, widths[i]);
+            let start = text.chars().count();
+            text.push_str(&cell);
+            if Some(i) == layout.status && !is_header {
+                status = Some((start, cell.chars().count(), status_color(whole)));
             }
+            if i < last {
+                text.push_str(&" ".repeat(widths[i] - cell.chars().count() + 2));
+            }
+        }
+        if let Some(max) = fit.width {
+            text = cut(text.trim_end(), max);
+        }
+        match status {
+            Some((start, len, Some(color))) if fit.color && start < text.chars().count() => {
+                let before: String = text.chars().take(start).collect();
+                let painted: String = text.chars().skip(start).take(len).collect();
+                let after: String = text.chars().skip(start + len).collect();
+                out.push_str(&format!("{before}\x1b[{color}m{painted}\x1b[0m{after}"));
+            }
+            _ => out.push_str(&text),
         }
         out.push('\n');
     };
-    line(header.iter().map(|h| h.to_string()).collect());
+    line(layout.header.iter().map(|h| h.to_string()).collect(), true);
     for row in rows {
-        line(row);
+        line(row, false);
     }
     out
 }
@@ -57,7 +184,12 @@ pub type Unreachable = (String, String);
 
 /// The `show jobs` table; with `executors`, a column says where each job runs, and
 /// each executor that could not be listed has a warning row.
-pub fn jobs_table(jobs: &[JobInfo], executors: bool, unreachable: &[Unreachable]) -> String {
+pub fn jobs_table(
+    jobs: &[JobInfo],
+    executors: bool,
+    unreachable: &[Unreachable],
+    fit: Fit,
+) -> String {
     let rows = jobs
         .iter()
         .map(|j| {
@@ -116,11 +248,26 @@ pub fn jobs_table(jobs: &[JobInfo], executors: bool, unreachable: &[Unreachable]
         "SCHEDULE",
         "LAST RESULT",
     ]);
-    table(&header, rows)
+    // LAST RESULT, COMMAND, then SCHEDULE give way first; then the start time,
+    // the executor and the name. The status and the pid are always whole.
+    let last = header.len() - 1;
+    let give_way = [last, last - 2, last - 1];
+    let mut then = vec![last - 3];
+    if executors {
+        then.push(1);
+    }
+    then.push(0);
+    let layout = Layout {
+        header: &header,
+        give_way: &give_way,
+        then: &then,
+        status: Some(usize::from(executors) + 1),
+    };
+    table(&layout, rows, fit)
 }
 
 /// The `show runs` table.
-pub fn runs_table(runs: &[RunRecord]) -> String {
+pub fn runs_table(runs: &[RunRecord], fit: Fit) -> String {
     let rows = runs
         .iter()
         .map(|r| {
@@ -134,8 +281,8 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
             ]
         })
         .collect();
-    table(
-        &[
+    let layout = Layout {
+        header: &[
             "RUN",
             "TRIGGER",
             "STARTED (UTC)",
@@ -143,6 +290,9 @@ pub fn runs_table(runs: &[RunRecord]) -> String {
             "OK",
             "RESULT",
         ],
-        rows,
-    )
+        give_way: &[5],
+        then: &[3, 2],
+        status: None,
+    };
+    table(&layout, rows, fit)
 }

@@ -28,10 +28,12 @@ pub struct Args {
     /// The job's name (default: a random adjective-noun).
     #[arg(long, value_name = "NAME")]
     name: Option<JobName>,
-    /// Run on a schedule, e.g. 'every 30 minutes' or '0 9 * * mon-fri'.
+    /// Run on a schedule, e.g. 'every 30 minutes', '0 9 * * mon-fri' or
+    /// 'daily starting 09:00 tz Europe/Berlin'.
     #[arg(short = 's', long, value_name = "SCHEDULE")]
     schedule: Option<String>,
-    /// Time zone of the schedule (IANA name, default UTC).
+    /// Time zone of the schedule (IANA name, default UTC; refused beside another
+    /// zone given by the schedule's own `tz ZONE`).
     #[arg(long, value_name = "ZONE")]
     tz: Option<String>,
     /// never | on-failure | always (for jobs without a schedule).
@@ -109,6 +111,14 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
         spec.logs.keep = keep;
     }
     spec.validate().map_err(usage)?;
+    // A schedule that names its zone (`… tz Europe/Berlin`) is the job's zone.
+    if spec.timezone.is_none() {
+        spec.timezone = spec
+            .schedule
+            .as_deref()
+            .and_then(|s| crate::parse_schedule(s).ok())
+            .and_then(|s| s.written_zone().map(str::to_string));
+    }
     if spec.schedule.is_some() && spec.restart != RestartPolicy::Never {
         err!(
             "warning: --restart {} has no effect on a scheduled job: its schedule decides when it runs again",

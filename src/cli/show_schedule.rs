@@ -20,7 +20,8 @@ pub struct Args {
     /// Evaluate as if the job started at this instant (RFC 3339, e.g. 2024-05-01T12:00:00Z).
     #[arg(long, value_name = "RFC3339")]
     now: Option<String>,
-    /// Evaluate the schedule in this IANA time zone (default UTC).
+    /// Evaluate the schedule in this IANA time zone (default UTC; the same as a
+    /// `tz ZONE` at the end of the schedule, and refused beside another one).
     #[arg(long, value_name = "ZONE")]
     tz: Option<String>,
     /// Print a JSON array of RFC 3339 UTC instants instead of text.
@@ -64,11 +65,12 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         )?;
         return Ok(0);
     }
-    let zone = match &args.tz {
-        Some(name) => tz_data()
+    // The zone of `--tz` or of the string's own `tz ZONE`.
+    let zone = match schedule.zone_name() {
+        "UTC" => TimeZone::UTC,
+        name => tz_data()
             .get(name)
             .with_context(|| format!("time zone {name}"))?,
-        None => TimeZone::UTC,
     };
     writeln!(
         out,

@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::signal::Signal;
 
+use super::waits::SlowStop;
 use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{
-    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SlurmOptions,
-    SupervisorState,
+    validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SignalName,
+    SlurmOptions, SupervisorState,
 };
 use crate::logs::{drain, drain_some, Activity, Follower, Grabber, LogLine, Selection, Tail};
 use crate::store::proc::{job_processes, leftovers, ProcStat};
@@ -469,6 +470,7 @@ impl LocalExecutor {
         if found.is_empty() {
             return 0;
         }
+        let _slow = SlowStop::watch(name, SignalName(signal), grace);
         signal_processes(&found, signal);
         signal_processes(&found, Signal::SIGCONT);
         let gone = wait_for(grace, || self.leftovers(name, supervisor).is_empty());
@@ -493,6 +495,7 @@ impl LocalExecutor {
         let settings = spec.map(|s| s.stop).unwrap_or_default();
         let signal = options.signal.unwrap_or(settings.signal);
         let mut grace = options.timeout.unwrap_or(settings.timeout);
+        let kill_after = grace;
         // A step on a cluster may take the cluster's own kill wait longer to end.
         if self.slurm.is_some() || spec.is_some_and(|s| s.slurm.is_some()) {
             grace += crate::slurm::stop_slack();
@@ -520,6 +523,7 @@ impl LocalExecutor {
         };
         // A supervisor that answers has seen every process of the job gone.
         let mut answered = false;
+        let slow = SlowStop::watch(name, signal, kill_after);
         match self.request(name, &request, grace + STOP_SLACK) {
             Ok(Response::Refused { message }) => {
                 return Err(ExecutorError::Supervisor {
@@ -538,7 +542,9 @@ impl LocalExecutor {
             }
             Err(_) => {}
         }
-        if !supervisor.wait_gone(grace + STOP_SLACK) {
+        let gone = supervisor.wait_gone(grace + STOP_SLACK);
+        drop(slow);
+        if !gone {
             return Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message: format!("supervisor (pid {}) did not exit", supervisor.pid),

@@ -9,6 +9,7 @@ mod outcome;
 mod registry;
 mod spawn;
 mod unavailable;
+mod waits;
 pub mod wire;
 
 pub use api::{ApiExecutor, ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
@@ -17,6 +18,7 @@ pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use outcome::Outcome;
 pub use registry::{list_each, Registry, Remote, DEFAULT_LABEL, SLURM_LABEL};
 pub use unavailable::Unavailable;
+pub use waits::announce_slow_stops;
 
 use std::time::Duration;
 

@@ -273,11 +273,11 @@ impl JobInfo {
                 .and_then(|s| s.log_trouble.as_ref())
                 .map(|t| {
                     format!(
-                        "the log cannot be written since {}: {} ({} lines, {} bytes dropped so far)",
+                        "the log cannot be written since {}: {} ({}, {} dropped so far)",
                         t.since.strftime("%Y-%m-%d %H:%M:%S UTC"),
                         t.error,
-                        t.dropped_lines,
-                        t.dropped_bytes
+                        crate::print::count(t.dropped_lines, "line"),
+                        crate::print::count(t.dropped_bytes, "byte")
                     )
                 })
                 .or_else(|| live_step.and_then(|p| p.waiting.clone())),

@@ -58,7 +58,7 @@ pub use line::{drain, drain_some, parse_records, LogLine, Selection};
 pub use page::{read_page, Cursor, PageReader, PAGE_BYTES};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use tail::{read_tail, tail_and_follow, Tail};
-pub use view::{color_of, write_line, Style};
+pub use view::{color_of, write_line, Style, Width};
 pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};
 
 /// The lines' texts, a gap as `gap N`: what the readers' tests compare.

@@ -1,8 +1,10 @@
-//! How log lines look on screen: compose-style prefixes (`name  HH:MM | line`),
+//! How log lines look on screen: compose-style prefixes (`name  HH:MM:SS | line`),
 //! one stable colour per job, or one JSON object per line; on a terminal, control
 //! bytes of a job's output shown as escapes so that output cannot drive the terminal.
 
 use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use super::line::LogLine;
 
@@ -17,11 +19,29 @@ pub fn color_of(job: &str) -> &'static str {
     PALETTE[(hash % PALETTE.len() as u64) as usize]
 }
 
+/// The width job names are padded to: the widest name shown so far. Shared by
+/// everything that prints lines on one screen (the root's jobs and other
+/// executors' jobs, each on its own thread), so every prefix lines up.
+#[derive(Clone, Debug, Default)]
+pub struct Width(Arc<AtomicUsize>);
+
+impl Width {
+    /// Widens to fit `name`.
+    pub fn fit(&self, name: &str) {
+        self.0.fetch_max(name.chars().count(), Ordering::Relaxed);
+    }
+
+    /// The width now.
+    pub fn get(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 /// Output settings.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Style {
     pub color: bool,
-    /// The full stamp instead of `HH:MM`.
+    /// The full stamp instead of `HH:MM:SS` (UTC).
     pub timestamps: bool,
     pub json: bool,
     /// Show control bytes and invalid UTF-8 as visible escapes (`\x1b`, `\r`).
@@ -30,7 +50,8 @@ pub struct Style {
 
 /// What a `gap` line says.
 fn gap_text(dropped: u64) -> String {
-    format!("[mrsm: {dropped} lines dropped: the log rotated them away before they were read]")
+    let lines = crate::print::count(dropped, "line");
+    format!("[mrsm: {lines} dropped: the log rotated them away before they were read]")
 }
 
 /// Whether a character would act on a terminal rather than show.
@@ -102,7 +123,7 @@ pub fn write_line(
     let when = if style.timestamps {
         line.stamp.as_str()
     } else {
-        line.stamp.get(11..16).unwrap_or(&line.stamp)
+        line.stamp.get(11..19).unwrap_or(&line.stamp)
     };
     let pad = width.saturating_sub(line.job.chars().count());
     if style.color {
@@ -146,7 +167,7 @@ mod tests {
         write_line(&mut out, &line("etl", "hello"), 6, Style::default()).expect("writes");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            "etl     12:34 | hello\n"
+            "etl     12:34:56 | hello\n"
         );
     }
 
@@ -184,7 +205,7 @@ mod tests {
         write_line(&mut out, &l, 0, escape).expect("writes");
         assert_eq!(
             String::from_utf8(out).expect("utf-8"),
-            "etl  12:34 | \\x1b[31mred\\x1b[0m\ttab\\r\\x07 \\x9b \\xff caf\u{e9}\n"
+            "etl  12:34:56 | \\x1b[31mred\\x1b[0m\ttab\\r\\x07 \\x9b \\xff caf\u{e9}\n"
         );
         let mut out = Vec::new();
         write_line(&mut out, &l, 0, Style::default()).expect("writes");

@@ -292,8 +292,10 @@ impl LogWriter {
         }
         let marker = self.trouble.as_ref().map(|trouble| {
             let note = format!(
-                "{} lines ({} bytes) dropped: {}",
-                trouble.dropped_lines, trouble.dropped_bytes, trouble.error
+                "{} ({}) dropped: {}",
+                crate::print::count(trouble.dropped_lines, "line"),
+                crate::print::count(trouble.dropped_bytes, "byte"),
+                trouble.error
             );
             let mut bytes = Vec::new();
             let stamp = format_stamp(Timestamp::now());

@@ -88,7 +88,8 @@ fn seconds(d: Duration) -> String {
     humantime::format_duration(Duration::from_millis(d.as_millis() as u64)).to_string()
 }
 
-/// What to print for an event.
+/// What to print for an event. A warning already said in this command (the same
+/// files read again) is left out.
 pub fn messages(event: &Event<'_>) -> Vec<Message> {
     match event {
         Event::Watching { project, inputs } => {
@@ -107,6 +108,8 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
         Event::Healed(outcomes) => outcome_messages(outcomes, None),
         Event::Warnings(warnings) => warnings
             .iter()
+            // Every reload of the same files would say them again.
+            .filter(|w| crate::print::first_time(&w.headline()))
             .map(|w| err(AsWarning(w).to_string()))
             .collect(),
         Event::Invalid(errors) => vec![err(format!(
@@ -117,7 +120,8 @@ pub fn messages(event: &Event<'_>) -> Vec<Message> {
             owned,
             wait,
         } => vec![err(format!(
-            "this change deletes {deletes} of the project's {owned} jobs: applying it in {} if the files still say so",
+            "this change deletes {deletes} of the project's {}: applying it in {} if the files still say so",
+            crate::print::count(*owned, "job"),
             seconds(*wait)
         ))],
         Event::OtherProject { watched, files } => vec![err(format!(

@@ -483,3 +483,45 @@ fn the_heal_never_moves_a_job() {
     let plan = decide(&desired, &actual, Mode::Heal);
     assert!(plan.steps.is_empty(), "{:?}", plan.steps);
 }
+
+#[test]
+fn most_jobs_deleted_counts_those_out_of_sight_too() {
+    let most = |declared: Vec<DesiredJob>, exists: Vec<JobInfo>, unreachable: &[&str]| {
+        let desired = Desired {
+            project: PROJECT.into(),
+            jobs: declared,
+            executors: Vec::new(),
+        };
+        let actual = Actual {
+            unreachable: unreachable
+                .iter()
+                .map(|l| (l.to_string(), "down".to_string()))
+                .collect(),
+            ..Actual::of(exists)
+        };
+        let plan = decide(&desired, &actual, Mode::Full);
+        super::project::deletes_most(&plan, &actual).map(|m| (m.names, m.owned))
+    };
+    let running = |names: &[&str]| names.iter().map(|n| running_on(n, "local")).collect();
+    // Three of four: most.
+    assert_eq!(
+        most(
+            vec![declared_on("a", "local")],
+            running(&["a", "b", "c", "d"]),
+            &[]
+        ),
+        Some((vec!["b".into(), "c".into(), "d".into()], 4))
+    );
+    // Two of four: not most.
+    let two = vec![declared_on("a", "local"), declared_on("b", "local")];
+    assert_eq!(most(two, running(&["a", "b", "c", "d"]), &[]), None);
+    // One seen of two, the other on an executor out of reach: not most.
+    assert_eq!(
+        most(
+            vec![declared_on("there", "mem")],
+            running(&["here"]),
+            &["mem"]
+        ),
+        None
+    );
+}

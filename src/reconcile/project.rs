@@ -302,3 +302,40 @@ fn said(
 ) -> Result<String, ProjectError> {
     result.map(|o| o.on(label)).map_err(ProjectError::from)
 }
+
+/// A plan that deletes more than half of the project's jobs (those the files no
+/// longer declare): such a change is held back, since it is more often the wrong
+/// file (`-f other.yaml`) or one cut short than meant. The watcher applies it only
+/// if the files still say so a moment later; `up` asks first, or needs
+/// `--remove-orphans`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeletesMost {
+    /// The jobs it deletes.
+    pub names: Vec<String>,
+    /// How many jobs the project has now.
+    pub owned: usize,
+}
+
+/// Whether `plan` deletes most of the project's jobs: those found in `actual`,
+/// and those declared on an executor that could not be listed (the plan's
+/// unreachable steps: they are there, only not seen).
+pub fn deletes_most(plan: &super::Plan, actual: &super::Actual) -> Option<DeletesMost> {
+    let unseen = plan
+        .steps
+        .iter()
+        .filter(|s| matches!(s.action, super::Action::Unreachable(_)))
+        .count();
+    let owned = unseen
+        + actual
+            .jobs
+            .iter()
+            .filter(|j| j.project.as_deref() == Some(plan.project.as_str()))
+            .count();
+    let names: Vec<String> = plan
+        .steps
+        .iter()
+        .filter(|s| s.action == super::Action::Delete)
+        .map(|s| s.name.clone())
+        .collect();
+    (names.len() * 2 > owned).then_some(DeletesMost { names, owned })
+}

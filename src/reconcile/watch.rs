@@ -266,6 +266,7 @@ impl<'a> Reconciler<'a> {
         let registry = super::with_declared(self.registry, &desired.executors);
         let actual = observe(&desired, &registry, Mode::Full);
         let mut plan = decide(&desired, &actual, Mode::Full);
+        let most = super::project::deletes_most(&plan, &actual);
         // Jobs on an executor that cannot be listed wait, the whole change with them;
         // everything elsewhere is applied now.
         let unreachable: Vec<Step> = plan
@@ -276,19 +277,16 @@ impl<'a> Reconciler<'a> {
             .collect();
         plan.steps
             .retain(|s| !matches!(s.action, Action::Unreachable(_)));
-        let owned = actual
-            .jobs
-            .iter()
-            .filter(|j| j.project.as_deref() == Some(desired.project.as_str()))
-            .count();
-        if plan.deletes() * 2 > owned && self.deferred != Some(hash) {
-            self.deferred = Some(hash);
-            (self.on_event)(&Event::Deferred {
-                deletes: plan.deletes(),
-                owned,
-                wait: self.timing.settle,
-            });
-            return Some(now + self.timing.settle);
+        if let Some(most) = most {
+            if self.deferred != Some(hash) {
+                self.deferred = Some(hash);
+                (self.on_event)(&Event::Deferred {
+                    deletes: most.names.len(),
+                    owned: most.owned,
+                    wait: self.timing.settle,
+                });
+                return Some(now + self.timing.settle);
+            }
         }
         self.deferred = None;
         let outcomes = apply(&plan, &registry, &|_| {});

@@ -45,6 +45,41 @@ pub fn words(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// A piece of the input and the byte offset where it starts.
+pub type Piece<'a> = (&'a str, usize);
+
+/// Splits off a trailing `tz ZONE` (the last whole word `tz`, any case, and one
+/// zone name after it): the schedule before it, and the zone with its byte offset.
+/// `tz` with no zone, or with more than one word after it, is an error.
+pub fn split_zone(input: &str) -> Result<(&str, Option<Piece<'_>>), ScheduleError> {
+    let Some((b, e)) = words(input)
+        .into_iter()
+        .rev()
+        .find(|&(b, e)| input[b..e].eq_ignore_ascii_case("tz"))
+    else {
+        return Ok((input, None));
+    };
+    let rest = &input[e..];
+    let zone = rest.trim();
+    let at = e + (rest.len() - rest.trim_start().len());
+    if zone.is_empty() {
+        return Err(ScheduleError::new(
+            "no time zone after tz: expected an IANA name, such as tz Europe/Berlin",
+            Some(column_of(input, b)),
+            input,
+        ));
+    }
+    if let Some(space) = zone.find(char::is_whitespace) {
+        let extra = at + space + (zone[space..].len() - zone[space..].trim_start().len());
+        return Err(ScheduleError::new(
+            "more than one word after tz: expected one time zone name, at the end of the schedule",
+            Some(column_of(input, extra)),
+            input,
+        ));
+    }
+    Ok((&input[..b], Some((zone, at))))
+}
+
 /// Finds the first whole word `starting` or `beginning` (any case) and splits there:
 /// the frequency before it, and the start phrase (with its byte offset) after it.
 pub fn split_start(input: &str) -> (&str, Option<(&str, usize)>) {

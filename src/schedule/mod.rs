@@ -60,6 +60,9 @@ pub struct Schedule {
     joiner: Joiner,
     start: Start,
     tz: Option<TimeZone>,
+    /// The zone the string names (`… tz Europe/Berlin`) and its column: another
+    /// zone given beside it ([`Schedule::in_zone`]) is an error.
+    written_zone: Option<(String, usize)>,
 }
 
 /// Parses a schedule string, reporting the first fault with its column.
@@ -81,7 +84,18 @@ pub struct Schedule {
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn parse_schedule(text: &str) -> Result<Schedule, ScheduleError> {
-    let (freq, start_phrase) = lexer::split_start(text);
+    let (body, zone) = lexer::split_zone(text)?;
+    let (tz, written_zone) = match zone {
+        None => (None, None),
+        Some((name, at)) => {
+            let column = column_of(text, at);
+            let tz = tz_data()
+                .get(name)
+                .ok_or_else(|| ScheduleError::new(unknown_zone(name), Some(column), text))?;
+            (Some(tz), Some((name.to_string(), column)))
+        }
+    };
+    let (freq, start_phrase) = lexer::split_start(body);
     let start = match start_phrase {
         None => Start::Now,
         Some((phrase, offset)) => start::parse(phrase).map_err(|e| {
@@ -110,8 +124,14 @@ pub fn parse_schedule(text: &str) -> Result<Schedule, ScheduleError> {
         parts,
         joiner,
         start,
-        tz: None,
+        tz,
+        written_zone,
     })
+}
+
+/// What an unknown zone name is told.
+fn unknown_zone(name: &str) -> String {
+    format!("unknown time zone {name:?}: expected an IANA name such as Europe/Berlin")
 }
 
 /// How many whitespace bytes precede the culprit at `at` when it is the phrase start
@@ -188,16 +208,30 @@ impl Schedule {
 
     /// Evaluates this schedule in an IANA time zone (`Europe/Berlin`) instead of UTC,
     /// with the rules of [`tz_data`] (the system's zoneinfo, else the bundled copy).
+    /// A schedule whose string names its zone (`… tz Europe/Berlin`) keeps it: the
+    /// same zone again is fine, another one is an error (the zone is given once).
     pub fn in_zone(mut self, zone: &str) -> Result<Schedule, ScheduleError> {
-        let tz = tz_data().get(zone).ok_or_else(|| {
-            ScheduleError::new(
-                format!("unknown time zone {zone:?}: expected an IANA name such as Europe/Berlin"),
-                None,
-                &self.text,
-            )
-        })?;
+        let tz = tz_data()
+            .get(zone)
+            .ok_or_else(|| ScheduleError::new(unknown_zone(zone), None, &self.text))?;
+        if let Some((written, column)) = &self.written_zone {
+            if self.tz.as_ref().and_then(|t| t.iana_name()) != tz.iana_name() {
+                return Err(ScheduleError::new(
+                    format!(
+                        "a second time zone, {zone}, beside tz {written}: expected the zone in one place"
+                    ),
+                    Some(*column),
+                    &self.text,
+                ));
+            }
+        }
         self.tz = Some(tz);
         Ok(self)
+    }
+
+    /// The zone the schedule string itself names (`… tz Europe/Berlin`), if any.
+    pub fn written_zone(&self) -> Option<&str> {
+        self.written_zone.as_ref().map(|(name, _)| name.as_str())
     }
 
     /// The name of the zone the schedule is evaluated in (`UTC` unless set).

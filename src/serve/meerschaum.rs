@@ -274,8 +274,8 @@ pub(super) async fn prompt_kwargs(
 pub(super) fn line_text(line: &LogLine) -> String {
     match line.stream {
         Stream::Gap => format!(
-            "[mrsm: {} lines rotated away before they were read]",
-            line.dropped().unwrap_or_default()
+            "[mrsm: {} rotated away before they were read]",
+            crate::print::count(line.dropped().unwrap_or_default(), "line")
         ),
         _ => line.text().into_owned(),
     }

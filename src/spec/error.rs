@@ -14,6 +14,10 @@ pub struct SpecError {
     pub message: String,
     /// The offending source line, for the caret display.
     pub source_line: Option<String>,
+    /// Other places where the same is said (`file:line:col`), shown after the
+    /// first instead of repeating it: a warning about one unset `${VAR}` used by
+    /// many jobs is one warning.
+    pub also: Vec<String>,
 }
 
 impl SpecError {
@@ -34,6 +38,7 @@ impl SpecError {
                 .lines()
                 .nth(line.saturating_sub(1))
                 .map(str::to_string),
+            also: Vec::new(),
         }
     }
 
@@ -46,7 +51,35 @@ impl SpecError {
             column,
             message: message.into(),
             source_line: None,
+            also: Vec::new(),
         }
+    }
+
+    /// `file:line:col` (or the file alone when the problem has no place).
+    pub fn place(&self) -> String {
+        match self.line {
+            0 => self.file.display().to_string(),
+            _ => format!("{}:{}:{}", self.file.display(), self.line, self.column),
+        }
+    }
+
+    /// Its first line, `file:line:col: message`: what tells one problem from
+    /// another (the places a folded problem lists beside it do not).
+    pub fn headline(&self) -> String {
+        format!("{}: {}", self.place(), self.message)
+    }
+
+    /// The same problem said once: each message once, at its first place, with the
+    /// other places it was found at listed after it.
+    pub fn fold(problems: Vec<SpecError>) -> Vec<SpecError> {
+        let mut folded: Vec<SpecError> = Vec::new();
+        for problem in problems {
+            match folded.iter_mut().find(|p| p.message == problem.message) {
+                Some(first) => first.also.push(problem.place()),
+                None => folded.push(problem),
+            }
+        }
+        folded
     }
 
     /// An error about the file as a whole.
@@ -57,6 +90,7 @@ impl SpecError {
             column: 0,
             message: message.into(),
             source_line: None,
+            also: Vec::new(),
         }
     }
 }
@@ -72,28 +106,22 @@ impl fmt::Display for AsWarning<'_> {
 
 impl fmt::Display for SpecError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.line == 0 {
-            return write!(f, "{}: {}", self.file.display(), self.message);
-        }
-        write!(
-            f,
-            "{}:{}:{}: {}",
-            self.file.display(),
-            self.line,
-            self.column,
-            self.message
-        )?;
-        if let Some(line) = &self.source_line {
-            let number = self.line.to_string();
-            let pad = " ".repeat(number.len());
+        write!(f, "{}: {}", self.place(), self.message)?;
+        let number = self.line.to_string();
+        let pad = " ".repeat(number.len());
+        if let (Some(line), true) = (&self.source_line, self.line > 0) {
             let caret = " ".repeat(self.column.saturating_sub(1));
             write!(f, "\n{pad} |\n{number} | {line}\n{pad} | {caret}^")?;
+        }
+        if !self.also.is_empty() {
+            write!(f, "\n{pad} = also at {}", self.also.join(", "))?;
         }
         Ok(())
     }
 }
 
-/// Every problem found while loading, in file order.
+/// Every problem found while loading, in file order; shown one after another,
+/// then how many there are when there is more than one (`3 errors`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SpecErrors(pub Vec<SpecError>);
 
@@ -104,6 +132,9 @@ impl fmt::Display for SpecErrors {
                 writeln!(f)?;
             }
             write!(f, "{e}")?;
+        }
+        if self.0.len() > 1 {
+            write!(f, "\n{}", crate::print::count(self.0.len(), "error"))?;
         }
         Ok(())
     }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::fields::{lift, At, Fields};
+use super::fields::{At, Fields};
 use super::interpolate::Vars;
 use super::loader::Loader;
 use super::raw::RawExecutor;
@@ -36,27 +36,21 @@ impl Loader {
         &mut self,
         name: At<String>,
         executor: RawExecutor,
-        file: usize,
     ) -> WrittenExecutor {
         WrittenExecutor {
-            url: lift(executor.url.clone(), file),
-            token: lift(executor.token.clone(), file),
-            ca_file: lift(executor.ca_file.clone(), file),
-            timeout: lift(executor.timeout.clone(), file),
-            connect_timeout: lift(executor.connect_timeout.clone(), file),
-            slurm: self.check_kind(&name, executor, file),
+            url: executor.url.clone(),
+            token: executor.token.clone(),
+            ca_file: executor.ca_file.clone(),
+            timeout: executor.timeout.clone(),
+            connect_timeout: executor.connect_timeout.clone(),
+            slurm: self.check_kind(&name, executor),
             name,
         }
     }
 
     /// Checks a named executor's keys against its kind; a Slurm executor's options
     /// are returned.
-    fn check_kind(
-        &mut self,
-        name: &At<String>,
-        executor: RawExecutor,
-        file: usize,
-    ) -> Option<SlurmOptions> {
+    fn check_kind(&mut self, name: &At<String>, executor: RawExecutor) -> Option<SlurmOptions> {
         if ["local", "slurm"].contains(&name.value.as_str()) {
             self.error(
                 name,
@@ -66,7 +60,7 @@ impl Loader {
                 ),
             );
         }
-        let kind = lift(executor.kind.clone(), file);
+        let kind = executor.kind.clone();
         match kind.as_ref().map(|k| k.value.as_str()) {
             Some("slurm") => {
                 for (key, given) in executor.remote_keys() {
@@ -77,7 +71,7 @@ impl Loader {
                         );
                     }
                 }
-                let options = executor.slurm_options();
+                let options = executor.slurm.clone();
                 if let Some(problem) = options.problem() {
                     self.error(name, format!("executor `{}`: {problem}", name.value));
                 }
@@ -102,7 +96,7 @@ impl Loader {
                 ),
             );
         }
-        match lift(executor.url, file) {
+        match executor.url {
             None => self.error(name, format!("executor `{}` has no `url`", name.value)),
             Some(url)
                 if !(url.value.starts_with("http://")
@@ -119,7 +113,7 @@ impl Loader {
             }
             Some(_) => {}
         }
-        if let Some(token) = lift(executor.token, file) {
+        if let Some(token) = executor.token {
             if token.value.trim().is_empty() {
                 self.error(&token, "the token is empty");
             }

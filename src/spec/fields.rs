@@ -4,9 +4,8 @@
 //! key is kept through the merge.
 
 use indexmap::IndexMap;
-use serde_saphyr::Spanned;
 
-use super::raw::{RawCommand, RawJob, RawPaths};
+use super::raw::{RawCommand, RawPaths};
 use crate::job::SlurmOptions;
 
 /// A value and where it was written (`file` indexes the loader's sources).
@@ -16,21 +15,6 @@ pub(super) struct At<T> {
     pub file: usize,
     pub line: usize,
     pub column: usize,
-}
-
-/// A spanned value of file `file`, with its place.
-pub(super) fn at<T>(s: Spanned<T>, file: usize) -> At<T> {
-    At {
-        value: s.value,
-        file,
-        line: s.referenced.line() as usize,
-        column: s.referenced.column() as usize,
-    }
-}
-
-/// [`at`] through an `Option`.
-pub(super) fn lift<T>(s: Option<Spanned<T>>, file: usize) -> Option<At<T>> {
-    s.map(|s| at(s, file))
 }
 
 impl<T> At<T> {
@@ -81,37 +65,6 @@ pub(super) struct Fields {
 }
 
 impl Fields {
-    /// The fields of one job (or `defaults`) of file `file`.
-    pub fn from_raw(raw: RawJob, file: usize) -> Fields {
-        let stop = raw.stop.unwrap_or_default();
-        let logs = raw.logs.unwrap_or_default();
-        Fields {
-            command: lift(raw.command, file),
-            schedule: lift(raw.schedule, file),
-            timezone: lift(raw.timezone, file),
-            overlap: lift(raw.overlap, file),
-            restart: lift(raw.restart, file),
-            executor: lift(raw.executor, file),
-            env: raw
-                .env
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| (k.value, at(v, file)))
-                .collect(),
-            env_file: lift(raw.env_file, file),
-            cwd: lift(raw.cwd, file),
-            state: lift(raw.state, file),
-            stop_signal: lift(stop.signal, file),
-            stop_timeout: lift(stop.timeout, file),
-            max_size: lift(logs.max_size, file),
-            keep: lift(logs.keep, file),
-            max_line: lift(logs.max_line, file),
-            shell: lift(raw.shell, file),
-            allow_fast: lift(raw.allow_fast, file),
-            slurm: lift(raw.slurm, file),
-        }
-    }
-
     /// `self` over `base`, key by key (maps merged key by key).
     pub fn over(self, base: Fields) -> Fields {
         let mut env = base.env;

@@ -9,16 +9,15 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use super::build::Declaration;
 use super::error::SpecError;
 use super::executors::{Declared, WrittenExecutor};
-use super::fields::{at, lift, At, Fields};
+use super::fields::{At, Fields};
 use super::interpolate::{interpolate_noting, parse_env_file, Vars};
-use super::raw::{self, RawCommand, RawFile, RawPaths};
-use super::{project_from_dir, spec_hash, DeclaredExecutor, Desired, DesiredJob, StateWord};
-use crate::job::parse_size;
-use crate::job::{split_chain, written_steps};
-use crate::job::{validate_name, JobSpec, OverlapPolicy, RestartPolicy, SignalName};
-use crate::suggest::did_you_mean;
+use super::node::Node;
+use super::read::{ReadFile, Reader};
+use super::{project_from_dir, DeclaredExecutor, Desired};
+use crate::job::{validate_name, RestartPolicy};
 
 /// One spec file's text.
 pub(super) struct Source {
@@ -47,8 +46,7 @@ fn declares_nothing(text: &str) -> bool {
     })
 }
 
-/// Turns a serde-saphyr message into ours: the location prefix dropped, unknown keys
-/// with a suggestion.
+/// A serde-saphyr message as ours: the location (given separately) dropped.
 fn yaml_message(e: &serde_saphyr::Error) -> String {
     let text = e.without_snippet().to_string();
     let first = text.lines().next().unwrap_or_default();
@@ -56,55 +54,20 @@ fn yaml_message(e: &serde_saphyr::Error) -> String {
         Some(rest) => rest.split_once(": ").map_or(rest, |(_, m)| m),
         None => first,
     };
-    // The location is given separately.
     let message = match message.rfind(" at line ") {
         Some(i) if message[i..].contains(", column ") => &message[..i],
         _ => message,
     };
-    if message.starts_with("invalid u") || message.starts_with("invalid i") {
-        return "expected a whole number".into();
-    }
-    if message.starts_with("invalid boolean") {
-        return "expected true or false (yes/no/on/off are not booleans here)".into();
-    }
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        if let Some((key, _)) = rest.split_once('`') {
-            let known: Vec<&str> = [
-                &raw::JOB_KEYS[..],
-                &raw::TOP_KEYS,
-                &raw::STOP_KEYS,
-                &raw::LOGS_KEYS,
-                &raw::EXECUTOR_KEYS,
-                &raw::SLURM_KEYS,
-            ]
-            .concat();
-            let expected = message
-                .split_once("expected ")
-                .map(|(_, e)| e)
-                .unwrap_or("");
-            return match did_you_mean(key, &known) {
-                Some(k) if expected.contains(k) => {
-                    format!("unknown key `{key}`: did you mean `{k}`?")
-                }
-                _ => format!("unknown key `{key}`: expected {expected}"),
-            };
+    match message.strip_prefix("duplicate mapping key: ") {
+        Some(rest) => {
+            let key = rest
+                .split(", set DuplicateKeyPolicy")
+                .next()
+                .unwrap_or_default();
+            format!("duplicate key `{key}`")
         }
+        None => message.to_string(),
     }
-    if message.starts_with("duplicate mapping key") {
-        let key = message
-            .trim_start_matches("duplicate mapping key: ")
-            .split(", set DuplicateKeyPolicy")
-            .next()
-            .unwrap_or_default();
-        return format!("duplicate key `{key}`");
-    }
-    if message.contains("untagged enum RawCommand") {
-        return "expected a command: a string, or a list of strings (the steps)".into();
-    }
-    if message.contains("untagged enum RawPaths") {
-        return "expected a path, or a list of paths".into();
-    }
-    message.to_string()
 }
 
 /// The directory a file's relative paths resolve against.
@@ -156,7 +119,13 @@ impl Loader {
 
     /// The column of byte `offset` of a scalar's text, when the file holds that text
     /// as written (no interpolation changed it); else the scalar's own column.
-    fn column_of<T>(&self, at: &At<T>, written: &str, text: &str, offset: usize) -> usize {
+    pub(super) fn column_of<T>(
+        &self,
+        at: &At<T>,
+        written: &str,
+        text: &str,
+        offset: usize,
+    ) -> usize {
         match written == text {
             true => self.text_column(at) + text[..offset].chars().count(),
             false => at.column,
@@ -167,94 +136,78 @@ impl Loader {
         dir_of(&self.sources[file].path)
     }
 
-    /// Parses every file and merges them into the desired jobs.
+    /// Parses every file and merges them into the desired jobs. Every file is read
+    /// whole and every key checked, so that all the errors are found at once; the
+    /// jobs are checked too unless a file could not be parsed (what it declares is
+    /// then unknown).
     pub fn run(&mut self, project_override: Option<&str>) -> Option<Desired> {
-        let options = serde_saphyr::options! { strict_booleans: true };
         let mut project: Option<At<String>> = None;
         let mut executors: Vec<WrittenExecutor> = Vec::new();
         let mut defaults = Fields::default();
-        // Name (where first declared) and fields, in declaration order.
-        let mut jobs: IndexMap<String, (At<String>, Fields)> = IndexMap::new();
+        let mut defaults_unsure = false;
+        // Name (where first declared), fields, whether a key could not be read and
+        // whether the job gives its own time zone, in declaration order.
+        let mut jobs: IndexMap<String, Declaration> = IndexMap::new();
         let mut jobs_declared = false;
+        let mut unknown_shape = false;
         for file in 0..self.sources.len() {
-            if declares_nothing(&self.sources[file].text) {
-                let path = self.sources[file].path.clone();
-                self.errors.push(SpecError::file(
-                    &path,
-                    "the file is empty (still being written?): declare the jobs under `jobs:`, or write `jobs: {}` for none",
-                ));
+            let Some(read) = self.read(file) else {
+                unknown_shape = true;
                 continue;
-            }
-            let parsed = serde_saphyr::from_str_with_options::<RawFile>(
-                &self.sources[file].text,
-                options.clone(),
-            );
-            let raw = match parsed {
-                Ok(raw) => raw,
-                Err(e) => {
-                    let (line, column) = e
-                        .location()
-                        .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
-                    let source = &self.sources[file];
-                    self.errors.push(SpecError::at(
-                        &source.path,
-                        &source.text,
-                        line,
-                        column,
-                        yaml_message(&e),
-                    ));
-                    continue;
-                }
             };
-            for key in raw.unknown {
-                let key = at(key, file);
-                let message = match did_you_mean(&key.value, &raw::TOP_KEYS) {
-                    Some(k) => format!("unknown key `{}`: did you mean `{k}`?", key.value),
-                    None => format!(
-                        "unknown key `{}`: expected project, executors, defaults, jobs or an extension key `x-…`",
-                        key.value
-                    ),
-                };
-                self.error(&key, message);
-            }
-            project = lift(raw.project, file).or(project);
-            for (name, executor) in raw.executors.unwrap_or_default() {
-                let written = self.check_executor(at(name, file), executor.value, file);
+            unknown_shape |= read.unknown_shape;
+            project = read.project.or(project);
+            for (name, executor) in read.executors {
+                let written = self.check_executor(name, executor);
                 executors.push(written);
             }
-            if let Some(d) = raw.defaults {
-                defaults = Fields::from_raw(d, file).over(defaults);
+            if let Some((d, unsure)) = read.defaults {
+                defaults = d.over(defaults);
+                defaults_unsure |= unsure;
             }
-            let Some(block) = raw.jobs else { continue };
+            let Some(block) = read.jobs else { continue };
             let Some(declared) = block.jobs else {
-                let key = at(block.key, file);
                 self.error(
-                    &key,
+                    &block.key,
                     "`jobs:` has nothing under it (a file cut short?): list the jobs, or write `jobs: {}` for none",
                 );
                 continue;
             };
             jobs_declared = true;
-            for (name, job) in declared {
-                let name = at(name, file);
-                let fields = Fields::from_raw(job.value.unwrap_or_default(), file);
-                match jobs.get_mut(&name.value) {
-                    Some((_, base)) => *base = fields.over(std::mem::take(base)),
+            for job in declared {
+                let own_zone = job.fields.timezone.is_some();
+                match jobs.get_mut(&job.name.value) {
+                    Some(d) => {
+                        d.fields = job.fields.over(std::mem::take(&mut d.fields));
+                        d.unsure |= job.unsure;
+                        d.own_zone |= own_zone;
+                    }
                     None => {
-                        jobs.insert(name.value.clone(), (name, fields));
+                        jobs.insert(
+                            job.name.value.clone(),
+                            Declaration {
+                                name: job.name,
+                                fields: job.fields,
+                                unsure: job.unsure,
+                                own_zone,
+                            },
+                        );
                     }
                 }
             }
         }
-        if !self.errors.is_empty() {
+        if unknown_shape {
             return None;
         }
         if !jobs_declared {
+            // A mistyped `jobs:` has its own error already.
             let path = self.sources.first()?.path.clone();
-            self.errors.push(SpecError::file(
-                &path,
-                "no `jobs:` key: declare the jobs under `jobs:` (`jobs: {}` means no jobs)",
-            ));
+            if self.errors.is_empty() {
+                self.errors.push(SpecError::file(
+                    &path,
+                    "no `jobs:` key: declare the jobs under `jobs:` (`jobs: {}` means no jobs)",
+                ));
+            }
             return None;
         }
         let vars = self.variables()?;
@@ -283,19 +236,20 @@ impl Loader {
             .map(|written| self.declared(written, &vars))
             .collect();
         let mut desired = Vec::new();
-        for (_, (name, fields)) in jobs {
-            let own_restart = fields.restart.clone();
-            let fields = fields.over(defaults.clone());
-            if let Some(job) = self.build_job(&name, fields, &vars, &executor_names) {
+        for (_, mut job) in jobs {
+            let own_restart = job.fields.restart.clone();
+            job.fields = job.fields.over(defaults.clone());
+            job.unsure |= defaults_unsure;
+            if let Some(built) = self.build_job(job, &vars, &executor_names) {
                 if let Some(restart) = own_restart {
-                    if job.spec.schedule.is_some() && job.spec.restart != RestartPolicy::Never {
+                    if built.spec.schedule.is_some() && built.spec.restart != RestartPolicy::Never {
                         self.warn(
                             &restart,
                             "`restart` is ignored for a job with a `schedule`: the schedule decides when it runs again",
                         );
                     }
                 }
-                desired.push(job);
+                desired.push(built);
             }
         }
         Some(Desired {
@@ -303,6 +257,36 @@ impl Loader {
             jobs: desired,
             executors: declared,
         })
+    }
+
+    /// Parses file number `file` and reads its keys, each error with its place;
+    /// `None` when it declares nothing or does not parse.
+    fn read(&mut self, file: usize) -> Option<ReadFile> {
+        let source = &self.sources[file];
+        if declares_nothing(&source.text) {
+            let path = source.path.clone();
+            self.errors.push(SpecError::file(
+                &path,
+                "the file is empty (still being written?): declare the jobs under `jobs:`, or write `jobs: {}` for none",
+            ));
+            return None;
+        }
+        let options = serde_saphyr::options! { strict_booleans: true };
+        let root = match serde_saphyr::from_str_with_options::<Node>(&source.text, options) {
+            Ok(root) => root,
+            Err(e) => {
+                let (line, column) = e
+                    .location()
+                    .map_or((1, 1), |l| (l.line() as usize, l.column() as usize));
+                let e = SpecError::at(&source.path, &source.text, line, column, yaml_message(&e));
+                self.errors.push(e);
+                return None;
+            }
+        };
+        let mut reader = Reader::new(file, &source.path, &source.text);
+        let read = reader.file(&root);
+        self.errors.append(&mut reader.errors);
+        Some(read)
     }
 
     /// The environment over the `.env` file beside the first spec file.
@@ -364,247 +348,5 @@ impl Loader {
                 None
             }
         }
-    }
-
-    fn parsed<T: std::str::FromStr<Err = String>>(
-        &mut self,
-        value: &Option<At<String>>,
-        vars: &Vars,
-        known: &[&str],
-    ) -> Option<T> {
-        let value = value.as_ref()?;
-        let text = self.text(value, vars)?;
-        match text.parse::<T>() {
-            Ok(v) => Some(v),
-            Err(message) => {
-                let message = match did_you_mean(&text, known) {
-                    Some(k) => format!("{message} (did you mean {k:?}?)"),
-                    None => message,
-                };
-                self.error(value, message);
-                None
-            }
-        }
-    }
-
-    /// The steps of a job's command: as they run, and as written (what is shown).
-    fn steps(
-        &mut self,
-        name: &At<String>,
-        command: &Option<At<RawCommand>>,
-        vars: &Vars,
-    ) -> (Vec<String>, Vec<String>) {
-        let Some(c) = command else {
-            self.error(name, format!("job `{}` has no `command`", name.value));
-            return (Vec::new(), Vec::new());
-        };
-        let (texts, shown): (Vec<String>, Vec<String>) = match &c.value {
-            RawCommand::One(s) => (vec![s.clone()], written_steps(s)),
-            RawCommand::Steps(list) => (list.clone(), list.clone()),
-        };
-        let mut steps = Vec::new();
-        let mut readable = true;
-        for written in texts {
-            let Some(text) = self.text(&c.place_at(c.column).with(written.clone()), vars) else {
-                readable = false;
-                continue;
-            };
-            match &c.value {
-                RawCommand::One(_) => match split_chain(&text) {
-                    Ok(split) => steps.extend(split),
-                    Err(e) => {
-                        let column = self.column_of(c, &written, &text, e.offset);
-                        self.error(&c.place_at(column), e.to_string());
-                        readable = false;
-                    }
-                },
-                RawCommand::Steps(_) => steps.push(text),
-            }
-        }
-        if readable && (steps.is_empty() || steps.iter().any(|s| s.trim().is_empty())) {
-            self.error(c, "the command is empty");
-        }
-        (steps, shown)
-    }
-
-    /// The schedule and time zone of a job.
-    fn schedule(&mut self, spec: &mut JobSpec, f: &Fields, vars: &Vars) {
-        if let Some(s) = &f.schedule {
-            if let Some(text) = self.text(s, vars) {
-                let parsed =
-                    crate::schedule::parse_schedule(&text).and_then(|sched| match &f.timezone {
-                        Some(tz) => sched.in_zone(&tz.value),
-                        None => Ok(sched),
-                    });
-                match parsed {
-                    Ok(sched) => match crate::job::too_fast(&sched, spec.allow_fast) {
-                        Some(message) => self.error(s, message),
-                        None => spec.schedule = Some(text),
-                    },
-                    Err(e) if e.message().starts_with("unknown time zone") => {
-                        if let Some(tz) = &f.timezone {
-                            self.error(tz, format!("unknown time zone {:?}: expected an IANA name such as Europe/Berlin", tz.value));
-                        }
-                    }
-                    Err(e) => {
-                        let column = match (e.column(), s.value == text) {
-                            (Some(c), true) => self.text_column(s) + c - 1,
-                            _ => s.column,
-                        };
-                        let hint = e.hint().map(|h| format!(": {h}")).unwrap_or_default();
-                        self.error(
-                            &s.place_at(column),
-                            format!("bad schedule: {}{hint}", e.message()),
-                        );
-                    }
-                }
-            }
-        }
-        if let Some(tz) = &f.timezone {
-            if let Some(text) = self.text(tz, vars) {
-                if crate::schedule::tz_data().get(&text).is_none() {
-                    if f.schedule.is_none() {
-                        self.error(tz, format!("unknown time zone {text:?}: expected an IANA name such as Europe/Berlin"));
-                    }
-                } else {
-                    spec.timezone = Some(text);
-                }
-            }
-        }
-    }
-
-    /// `stop` and `logs` settings.
-    fn limits(&mut self, spec: &mut JobSpec, f: &Fields, vars: &Vars) {
-        if let Some(signal) = self.parsed::<SignalName>(&f.stop_signal, vars, &[]) {
-            spec.stop.signal = signal;
-        }
-        if let Some(timeout) = f.stop_timeout.as_ref().and_then(|t| self.duration(t, vars)) {
-            spec.stop.timeout = timeout;
-        }
-        if let Some(size) = &f.max_size {
-            if let Some(text) = self.text(size, vars) {
-                match parse_size(&text) {
-                    Ok(n) => spec.logs.max_size = n,
-                    Err(m) => self.error(size, m),
-                }
-            }
-        }
-        if let Some(keep) = &f.keep {
-            if keep.value == 0 {
-                self.error(keep, "logs.keep must be at least 1");
-            }
-            spec.logs.keep = keep.value;
-        }
-        if let Some(size) = &f.max_line {
-            if let Some(text) = self.text(size, vars) {
-                match parse_size(&text) {
-                    Ok(n) if n > crate::job::MAX_LINE_LIMIT => self.error(
-                        size,
-                        format!("{text:?} is too long for one record: at most 64MiB"),
-                    ),
-                    Ok(n) => spec.logs.max_line = n,
-                    Err(m) => self.error(size, m),
-                }
-            }
-        }
-    }
-
-    /// The working directory: `cwd` against the file that wrote it, else the
-    /// directory of the file that first declared the job. A declared directory that
-    /// does not exist is a warning (it may be created before the job runs).
-    fn cwd(&mut self, name: &At<String>, f: &Fields, vars: &Vars) -> PathBuf {
-        let Some(c) = &f.cwd else {
-            return self.dir(name.file);
-        };
-        let text = self.text(c, vars).unwrap_or_default();
-        // `./work` is written `work` (the same directory, shown the same everywhere).
-        let dir: PathBuf = self
-            .dir(c.file)
-            .join(&text)
-            .components()
-            .filter(|c| *c != std::path::Component::CurDir)
-            .collect();
-        if !dir.is_dir() {
-            self.warn(
-                c,
-                format!(
-                    "cwd {} does not exist: the job's steps cannot start until it does",
-                    dir.display()
-                ),
-            );
-        }
-        dir
-    }
-
-    /// The environment: env files (each against the file that named it), then `env`.
-    fn env(&mut self, f: &Fields, vars: &Vars) -> BTreeMap<String, String> {
-        let mut env: BTreeMap<String, String> = BTreeMap::new();
-        if let Some(files) = &f.env_file {
-            let paths = match &files.value {
-                RawPaths::One(p) => vec![p.clone()],
-                RawPaths::Many(ps) => ps.clone(),
-            };
-            for p in paths {
-                let path = self.dir(files.file).join(&p);
-                self.note_input(&path);
-                match std::fs::read_to_string(&path) {
-                    Ok(text) => match parse_env_file(&text) {
-                        Ok(vars) => env.extend(vars),
-                        Err((line, m)) => self.errors.push(SpecError::at_hidden(&path, line, 1, m)),
-                    },
-                    Err(e) => self.error(files, format!("cannot read env file {p:?}: {e}")),
-                }
-            }
-        }
-        for (key, value) in &f.env {
-            if let Some(text) = self.text(value, vars) {
-                env.insert(key.clone(), text);
-            }
-        }
-        env
-    }
-
-    fn build_job(
-        &mut self,
-        name: &At<String>,
-        f: Fields,
-        vars: &Vars,
-        executors: &[Declared],
-    ) -> Option<DesiredJob> {
-        let errors_before = self.errors.len();
-        if let Err(e) = validate_name(&name.value) {
-            self.error(name, e.to_string());
-        }
-        let (steps, written) = self.steps(name, &f.command, vars);
-        let mut spec = JobSpec::new(name.value.clone(), steps).written_as(written);
-        spec.allow_fast = f.allow_fast.as_ref().is_some_and(|a| a.value);
-        self.schedule(&mut spec, &f, vars);
-        spec.restart = self
-            .parsed::<RestartPolicy>(&f.restart, vars, &["never", "on-failure", "always"])
-            .unwrap_or_default();
-        spec.overlap = self
-            .parsed::<OverlapPolicy>(&f.overlap, vars, &["skip", "queue", "replace", "allow"])
-            .unwrap_or_default();
-        let state = self
-            .parsed::<StateWord>(&f.state, vars, &["running", "paused", "stopped"])
-            .map_or(crate::job::DesiredState::Running, |s| s.0);
-        self.limits(&mut spec, &f, vars);
-        if let Some(shell) = &f.shell {
-            spec.shell = shell.value;
-        }
-        let executor = self.executor(&f, vars, executors);
-        spec.slurm = self.slurm(&f, &executor, executors);
-        spec.cwd = Some(self.cwd(name, &f, vars));
-        spec.env = self.env(&f, vars);
-        if self.errors.len() > errors_before {
-            return None;
-        }
-        let spec_hash = spec_hash(&spec, &executor);
-        Some(DesiredJob {
-            spec,
-            state,
-            executor,
-            spec_hash,
-        })
     }
 }

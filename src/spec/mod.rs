@@ -2,12 +2,15 @@
 //! ones key by key as compose does, interpolate `${VAR}`, validate everything, and
 //! produce the desired jobs. Every error names the file, line and column.
 
+mod build;
 mod error;
 mod executors;
 mod fields;
 mod interpolate;
 mod loader;
+mod node;
 mod raw;
+mod read;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -126,11 +129,21 @@ pub fn load_for(files: &[PathBuf], project: Option<&str>, known: &[String]) -> L
     };
     let result = match (desired, loader.errors.is_empty()) {
         (Some(d), true) => Ok(d),
-        _ => Err(SpecErrors(std::mem::take(&mut loader.errors))),
+        _ => {
+            // In reading order: file by file (spec files first, as given), line
+            // by line.
+            let order = |e: &SpecError| {
+                let file = files.iter().position(|f| *f == e.file);
+                (file.unwrap_or(files.len()), e.line, e.column)
+            };
+            let mut errors = std::mem::take(&mut loader.errors);
+            errors.sort_by_key(order);
+            Err(SpecErrors(errors))
+        }
     };
     Loaded {
         result,
-        warnings: loader.warnings,
+        warnings: SpecError::fold(loader.warnings),
         inputs: loader.inputs,
     }
 }

@@ -1,103 +1,39 @@
-//! The spec file as written: every value that can be wrong keeps its place in the
-//! file, so validation errors can point at it. Unknown keys are refused here.
+//! The spec file as written: what each key holds, with its place, before any
+//! value is checked (`read.rs` fills these in from the file's nodes), and the keys
+//! each mapping accepts.
 
-use indexmap::IndexMap;
-use serde::Deserialize;
-use serde_saphyr::Spanned;
-
+use super::fields::At;
 use crate::job::SlurmOptions;
 
 /// A command: one string (steps split on a lone `+`) or a list of steps.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum RawCommand {
     One(String),
     Steps(Vec<String>),
 }
 
 /// One path or several.
-#[derive(Clone, Debug, Deserialize)]
-#[serde(untagged)]
+#[derive(Clone, Debug)]
 pub enum RawPaths {
     One(String),
     Many(Vec<String>),
 }
 
-/// `stop: { signal, timeout }`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawStop {
-    pub signal: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<String>>,
-}
-
-/// `logs: { max_size, keep, max_line }`.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawLogs {
-    pub max_size: Option<Spanned<String>>,
-    pub keep: Option<Spanned<u32>>,
-    pub max_line: Option<Spanned<String>>,
-}
-
-/// A job (or the `defaults` block) as written.
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawJob {
-    pub command: Option<Spanned<RawCommand>>,
-    pub schedule: Option<Spanned<String>>,
-    pub timezone: Option<Spanned<String>>,
-    pub overlap: Option<Spanned<String>>,
-    pub restart: Option<Spanned<String>>,
-    pub executor: Option<Spanned<String>>,
-    pub env: Option<IndexMap<Spanned<String>, Spanned<String>>>,
-    pub env_file: Option<Spanned<RawPaths>>,
-    pub cwd: Option<Spanned<String>>,
-    pub state: Option<Spanned<String>>,
-    pub stop: Option<RawStop>,
-    pub logs: Option<RawLogs>,
-    pub shell: Option<Spanned<bool>>,
-    pub allow_fast: Option<Spanned<bool>>,
-    /// The job's own Slurm options, over its executor's.
-    pub slurm: Option<Spanned<SlurmOptions>>,
-}
-
 /// A named executor beyond `local`: a remote `mrsm serve` (`url`, `token`), or a
 /// Slurm cluster (`kind: slurm` and the options every job on it gets).
-#[derive(Clone, Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, Default)]
 pub struct RawExecutor {
-    pub kind: Option<Spanned<String>>,
-    pub url: Option<Spanned<String>>,
-    pub token: Option<Spanned<String>>,
-    pub ca_file: Option<Spanned<String>>,
-    pub timeout: Option<Spanned<String>>,
-    pub connect_timeout: Option<Spanned<String>>,
-    pub partition: Option<String>,
-    pub account: Option<String>,
-    pub qos: Option<String>,
-    pub time: Option<String>,
-    pub cpus: Option<u32>,
-    pub mem: Option<String>,
-    pub gres: Option<String>,
-    pub extra: Option<Vec<String>>,
+    pub kind: Option<At<String>>,
+    pub url: Option<At<String>>,
+    pub token: Option<At<String>>,
+    pub ca_file: Option<At<String>>,
+    pub timeout: Option<At<String>>,
+    pub connect_timeout: Option<At<String>>,
+    /// The Slurm options it gives (a `kind: slurm` executor's).
+    pub slurm: SlurmOptions,
 }
 
 impl RawExecutor {
-    /// Its Slurm options (a `kind: slurm` executor's).
-    pub fn slurm_options(&self) -> SlurmOptions {
-        SlurmOptions {
-            partition: self.partition.clone(),
-            account: self.account.clone(),
-            qos: self.qos.clone(),
-            time: self.time.clone(),
-            cpus: self.cpus,
-            mem: self.mem.clone(),
-            gres: self.gres.clone(),
-            extra: self.extra.clone().unwrap_or_default(),
-        }
-    }
-
     /// The keys of a remote executor, each with whether it is given.
     pub fn remote_keys(&self) -> [(&'static str, bool); 5] {
         [
@@ -111,72 +47,7 @@ impl RawExecutor {
 
     /// Whether any Slurm option is given.
     pub fn has_slurm_options(&self) -> bool {
-        self.slurm_options() != SlurmOptions::default()
-    }
-}
-
-/// The jobs mapping (a job with nothing under it is `None`).
-pub type RawJobs = IndexMap<Spanned<String>, Spanned<Option<RawJob>>>;
-
-/// A whole spec file. Top-level keys starting with `x-` are compose-style extension
-/// fields (homes for YAML anchors) and are ignored; any other unknown key is refused.
-#[derive(Clone, Debug, Default)]
-pub struct RawFile {
-    pub project: Option<Spanned<String>>,
-    pub executors: Option<IndexMap<Spanned<String>, Spanned<RawExecutor>>>,
-    pub defaults: Option<RawJob>,
-    /// `jobs:` as written, when present.
-    pub jobs: Option<RawJobsBlock>,
-    /// Unknown top-level keys, reported by the loader with their place.
-    pub unknown: Vec<Spanned<String>>,
-}
-
-/// The `jobs:` key and what follows it: nothing (`None`: a file cut short, never "no
-/// jobs") or a mapping (`jobs: {}` is "no jobs").
-#[derive(Clone, Debug)]
-pub struct RawJobsBlock {
-    pub key: Spanned<String>,
-    pub jobs: Option<RawJobs>,
-}
-
-impl<'de> Deserialize<'de> for RawFile {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(FileVisitor)
-    }
-}
-
-struct FileVisitor;
-
-impl<'de> serde::de::Visitor<'de> for FileVisitor {
-    type Value = RawFile;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("a mapping with the keys project, executors, defaults and jobs")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<RawFile, A::Error> {
-        let mut file = RawFile::default();
-        while let Some(key) = map.next_key::<Spanned<String>>()? {
-            match key.value.as_str() {
-                "project" => file.project = map.next_value()?,
-                "executors" => file.executors = map.next_value()?,
-                "defaults" => file.defaults = map.next_value()?,
-                "jobs" => {
-                    file.jobs = Some(RawJobsBlock {
-                        jobs: map.next_value()?,
-                        key,
-                    })
-                }
-                extension if extension.starts_with("x-") => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                    file.unknown.push(key);
-                }
-            }
-        }
-        Ok(file)
+        self.slurm != SlurmOptions::default()
     }
 }
 
@@ -198,6 +69,8 @@ pub const JOB_KEYS: [&str; 15] = [
     "allow_fast",
     "slurm",
 ];
+/// Compose's names that mean the same as a job key: (compose's, mrsm's).
+pub const JOB_ALIASES: [(&str, &str); 2] = [("environment", "env"), ("working_dir", "cwd")];
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];
 pub const STOP_KEYS: [&str; 2] = ["signal", "timeout"];
 pub const LOGS_KEYS: [&str; 3] = ["max_size", "keep", "max_line"];

@@ -25,6 +25,15 @@ enum Paths {
     Many(Vec<String>),
 }
 
+/// Environment variables: `NAME: value` pairs, or compose's list of `NAME=value`.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum Env {
+    Map(BTreeMap<String, String>),
+    List(Vec<String>),
+}
+
 /// How a job is stopped.
 #[allow(dead_code)]
 #[derive(JsonSchema)]
@@ -98,11 +107,15 @@ struct Job {
     /// `local` (default), `slurm`, or a name from `executors`.
     executor: Option<String>,
     /// Environment variables of the job.
-    env: Option<BTreeMap<String, String>>,
+    env: Option<Env>,
+    /// Compose's name for `env` (a job gives one or the other).
+    environment: Option<Env>,
     /// Files of KEY=value lines added to the job's environment (relative to the spec file).
     env_file: Option<Paths>,
     /// Working directory, relative to the spec file (default: its directory).
     cwd: Option<String>,
+    /// Compose's name for `cwd` (a job gives one or the other).
+    working_dir: Option<String>,
     state: Option<State>,
     stop: Option<Stop>,
     logs: Option<Logs>,
@@ -225,6 +238,11 @@ mod tests {
             .collect();
         keys.sort_unstable();
         let mut loader: Vec<&str> = super::super::raw::JOB_KEYS.to_vec();
+        loader.extend(
+            super::super::raw::JOB_ALIASES
+                .iter()
+                .map(|(compose, _)| *compose),
+        );
         loader.sort_unstable();
         assert_eq!(keys, loader);
     }

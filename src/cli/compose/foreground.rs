@@ -10,9 +10,10 @@ use jiff::Timestamp;
 
 use super::console::{Console, Notices};
 use super::{interrupt, project_jobs, watch_files, Files};
+use crate::cli::remote_logs::{self, Screen};
 use crate::executor::{LocalExecutor, StopOptions};
-use crate::logs::multiplex;
-use crate::logs::{format_stamp, Selection, Style};
+use crate::logs::multiplex::{Jobs, Multiplexer};
+use crate::logs::{format_stamp, Selection, Style, Width};
 use crate::reconcile::watch::{messages, Message};
 
 /// How long a message about stopping may wait for a blocked stderr.
@@ -32,9 +33,17 @@ pub fn follow_and_watch(
 ) -> anyhow::Result<bool> {
     interrupt::install();
     let (console, notices) = Console::new();
-    follow_remote_jobs(files, project, began, &notices);
+    // One width for the names of the jobs here and elsewhere.
+    let width = Width::default();
+    follow_remote_jobs(files, project, began, &notices, &width);
     let watcher = spawn_watcher(files.clone(), project.to_string(), notices);
-    let printer = spawn_printer(executor.root().clone(), project.to_string(), began, console);
+    let printer = spawn_printer(
+        executor.root().clone(),
+        project.to_string(),
+        began,
+        console,
+        width,
+    );
     while !interrupt::requested() && !printer.is_finished() {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -56,7 +65,7 @@ pub fn follow_and_watch(
         .into_iter()
         .filter(|j| !j.info.status.is_over())
         .collect();
-    let count = |n: usize| format!("{n} job{}", if n == 1 { "" } else { "s" });
+    let count = |n: usize| crate::print::count(n, "job");
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
     let mut failed = false;
@@ -80,7 +89,13 @@ pub fn follow_and_watch(
 /// watcher's messages between its turns.
 /// The project's jobs on other executors, their lines handed to the printer
 /// through `notices` (which waits rather than drop a line).
-fn follow_remote_jobs(files: &Files, project: &str, began: Timestamp, notices: &Notices) {
+fn follow_remote_jobs(
+    files: &Files,
+    project: &str,
+    began: Timestamp,
+    notices: &Notices,
+    width: &Width,
+) {
     let declared = files.load().map(|d| d.executors).unwrap_or_default();
     let Ok(registry) = crate::cli::registry() else {
         return;
@@ -90,17 +105,23 @@ fn follow_remote_jobs(files: &Files, project: &str, began: Timestamp, notices: &
         return;
     }
     let notices = notices.clone();
-    let _ = crate::cli::remote_logs::show_project(
-        registry,
-        project.to_string(),
-        Selection {
+    let screen = Screen {
+        selection: Selection {
             since: Some(format_stamp(began)),
             ..Selection::default()
         },
-        style(),
-        true,
-        std::sync::Arc::new(move |bytes: &[u8]| notices.line(bytes)),
-    );
+        style: style(),
+        width: width.clone(),
+        print: std::sync::Arc::new(move |bytes: &[u8]| notices.line(bytes)),
+        failed: Default::default(),
+    };
+    let project = project.to_string();
+    // Listed on a thread of its own: an executor that does not answer holds up
+    // nothing here.
+    std::thread::spawn(move || {
+        let found = remote_logs::project_now(&registry, &project, &screen);
+        remote_logs::follow_project(found, Vec::new(), screen);
+    });
 }
 
 /// How the printer shows lines: colours on a terminal (unless NO_COLOR), and a
@@ -120,29 +141,28 @@ fn spawn_printer(
     project: String,
     began: Timestamp,
     console: Console,
+    width: Width,
 ) -> std::thread::JoinHandle<std::io::Result<()>> {
     std::thread::spawn(move || {
-        let style = style();
         let selection = Selection {
             since: Some(format_stamp(began)),
             ..Selection::default()
         };
-        let shown = multiplex::show(
-            &root,
-            &crate::cli::logs::project_jobs(
-                crate::executor::LocalExecutor::new(root.clone()),
-                project,
-            ),
-            &selection,
-            style,
-            true,
-            &|| {
-                // Between the printer's turns: whole log lines are out, so the
-                // watcher's messages go here.
-                console.pump().is_ok() && !interrupt::requested()
-            },
-            &mut &console,
+        let jobs: Jobs = crate::cli::logs::project_jobs(
+            crate::executor::LocalExecutor::new(root.clone()),
+            project,
         );
+        let mut mux = Multiplexer::open(&root, &jobs, &selection, style(), width);
+        let shown = mux.print_history(Vec::new(), &mut &console).and_then(|()| {
+            mux.follow(
+                &|| {
+                    // Between the printer's turns: whole log lines are out, so the
+                    // watcher's messages go here.
+                    console.pump().is_ok() && !interrupt::requested()
+                },
+                &mut &console,
+            )
+        });
         let _ = console.pump();
         shown
     })
