@@ -366,3 +366,27 @@ fn compose_names_environment_and_working_dir_are_env_and_cwd() {
     assert!(shown.contains("expected NAME=value"), "{shown}");
     env.ok(&["down", "-p", "aliases"]);
 }
+
+#[test]
+fn a_step_the_shell_cannot_read_is_an_error_with_its_place() {
+    let env = Env::new();
+    let (code, said) = validate(
+        &env,
+        "jobs:\n  a:\n    command: echo \"unclosed\n  b:\n    command: [\"true\", \"echo 'half\"]\n",
+    );
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("mrsm-jobs.yaml:3:14: step 1 does not parse as a shell command"),
+        "{said}"
+    );
+    assert!(
+        said.contains("step 2 does not parse as a shell command"),
+        "{said}"
+    );
+    // A lone quote that the shell reads (in a heredoc) is fine.
+    let (code, said) = validate(
+        &env,
+        "jobs:\n  c:\n    command: |\n      cat <<EOF\n      it's fine\n      EOF\n",
+    );
+    assert_eq!(code, 0, "{said}");
+}

@@ -87,6 +87,19 @@ impl Loader {
         if readable && (steps.is_empty() || steps.iter().any(|s| s.trim().is_empty())) {
             self.error(c, "the command is empty");
         }
+        // A step that would only fail once it runs (`echo "unclosed`) is an error
+        // now. Only its number is said: the step as it runs may hold a secret.
+        for (i, step) in steps.iter().enumerate() {
+            if !parses_as_shell(step) {
+                self.error(
+                    c,
+                    format!(
+                        "step {} does not parse as a shell command (an unterminated quote?)",
+                        i + 1
+                    ),
+                );
+            }
+        }
         (steps, shown)
     }
 
@@ -282,4 +295,20 @@ impl Loader {
             spec_hash,
         })
     }
+}
+
+/// Whether `sh` would read `step` (`sh -n`: parsed, never run). Only a step whose
+/// quotes mrsm's own splitting finds unbalanced is asked (a heredoc may hold a lone
+/// quote); a shell that cannot be asked does not keep a file from loading.
+fn parses_as_shell(step: &str) -> bool {
+    if crate::job::split_words(step).is_ok() {
+        return true;
+    }
+    std::process::Command::new("sh")
+        .args(["-n", "-c", step])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .map_or(true, |s| s.success())
 }
