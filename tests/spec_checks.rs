@@ -376,11 +376,11 @@ fn a_step_the_shell_cannot_read_is_an_error_with_its_place() {
     );
     assert_eq!(code, 1, "{said}");
     assert!(
-        said.contains("mrsm-jobs.yaml:3:14: step 1 does not parse as a shell command"),
+        said.contains("mrsm-jobs.yaml:3:14: step 1 cannot be read as a command"),
         "{said}"
     );
     assert!(
-        said.contains("step 2 does not parse as a shell command"),
+        said.contains("step 2 cannot be read as a command"),
         "{said}"
     );
     // A lone quote that the shell reads (in a heredoc) is fine.

@@ -94,7 +94,7 @@ impl Loader {
                 self.error(
                     c,
                     format!(
-                        "step {} does not parse as a shell command (an unterminated quote?)",
+                        "step {} cannot be read as a command (an unterminated quote?)",
                         i + 1
                     ),
                 );
