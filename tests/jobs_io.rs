@@ -73,7 +73,9 @@ fn foreground_runs_the_chain_here() {
         .assert()
         .code(1)
         .stdout("one\n")
-        .stderr(predicate::str::contains("step 2/3"));
+        .stderr(predicate::str::contains(
+            "step 2/3 (\"false\") exited with status 1",
+        ));
     assert!(!env.work().join("x").exists());
     env.mrsm()
         .args(["run", "--", "echo", "1", "++", "1"])

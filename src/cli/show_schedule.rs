@@ -57,7 +57,8 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         writeln!(out, "{}", serde_json::to_string(&list)?)?;
         return Ok(0);
     }
-    if fires.is_empty() {
+    // Nothing asked is not a schedule that never fires.
+    if fires.is_empty() && ahead.is_empty() {
         writeln!(
             out,
             "Schedule '{}' never fires at or after {now}.",

@@ -67,7 +67,9 @@ fn suggestion(label: &str, known: &[String]) -> String {
         .collect();
     crate::suggest::did_you_mean(label, &known)
         .map(|k| format!("; did you mean `{k}`?"))
-        .unwrap_or_default()
+        .unwrap_or_else(|| {
+            "; others are declared in a spec's `executors:` block or as [executors.NAME] in the settings file".to_string()
+        })
 }
 
 /// What kind of failure an [`ExecutorError`] is: what a script or an HTTP client

@@ -117,7 +117,15 @@ pub fn load_for(files: &[PathBuf], project: Option<&str>, known: &[String]) -> L
             }),
             Err(e) => loader
                 .errors
-                .push(SpecError::file(path, format!("cannot read: {e}"))),
+                .push(SpecError::file(
+                    path,
+                    match e.kind() {
+                        std::io::ErrorKind::NotFound => format!(
+                            "cannot read: {e} (name the spec file with -f FILE, or a project with -p NAME)"
+                        ),
+                        _ => format!("cannot read: {e}"),
+                    },
+                )),
         }
     }
     if let Some(first) = files.first() {

@@ -101,9 +101,16 @@ pub fn run_once(
                     .code()
                     .or(status.signal().map(|s| 128 + s))
                     .unwrap_or(1);
-                report(format!(
-                    "mrsm: step {step}/{steps} ({shown:?}) failed: {status}"
-                ));
+                // Said as a job's run says it.
+                let how = match (status.code(), status.signal()) {
+                    (Some(c), _) => format!("exited with status {c}"),
+                    (None, Some(s)) => match Signal::try_from(s) {
+                        Ok(s) => format!("killed by {}", s.as_str()),
+                        Err(_) => format!("killed by signal {s}"),
+                    },
+                    _ => "ended".to_string(),
+                };
+                report(format!("mrsm: step {step}/{steps} ({shown:?}) {how}"));
                 ended = Ended::Failed { step, code };
                 break;
             }
