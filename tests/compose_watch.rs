@@ -472,3 +472,36 @@ fn the_background_watcher_reports_files_that_name_another_project() {
     });
     assert_eq!(env.info("keeper")["pid"], pid, "nothing applied");
 }
+
+#[test]
+fn several_up_d_watch_at_once_leave_one_watcher() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        spec(&[("keeper", "sleep 300")]),
+    )
+    .expect("written");
+    let ups: Vec<_> = (0..4)
+        .map(|_| {
+            support::mrsm_process()
+                .args(["up", "-d", "--watch"])
+                .env("MRSM_ROOT_DIR", env.root())
+                .current_dir(env.work())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("up starts")
+        })
+        .collect();
+    for up in ups {
+        let out = up.wait_with_output().expect("up ends");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(env.status("mrsm-watch-watched"), "running");
+    assert_eq!(env.status("keeper"), "running");
+    env.ok(&["down"]);
+}

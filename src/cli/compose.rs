@@ -14,7 +14,7 @@ use crate::executor::{Executor, LocalExecutor, Registry};
 use crate::job::JobInfo;
 use crate::reconcile::project::{self, watcher_name, Found, Restarted};
 use crate::reconcile::watch::{Event, Timing, Watched};
-use crate::reconcile::watch_lock::WatchLock;
+use crate::reconcile::watch_lock::{WatchLock, WatchLockError};
 use crate::reconcile::{self, Mode, Outcome};
 use crate::spec::{self, AsWarning, Desired, DEFAULT_FILE};
 use crate::store::ProjectLock;
@@ -147,20 +147,23 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     };
     let executor = local_executor()?;
     // One watcher per project, settled before anything is applied.
-    let watching = match (args.detach, args.watch) {
-        (false, _) => match take_watch_lock(&executor, &desired.project, "mrsm up") {
+    let watching = match args.detach {
+        false => match take_watch_lock(&executor, &desired.project, "mrsm up") {
             Ok(lock) => Some(lock),
             Err(code) => return Ok(code),
         },
-        (true, true) => {
-            if let Err(code) = check_watcher_free(&executor, &desired.project) {
-                return Ok(code);
-            }
-            None
-        }
-        (true, false) => None,
+        true => None,
     };
-    let Some(failed) = converge(&executor, &desired, args.remove_orphans)? else {
+    // Ups of one project run one after the other, each from its watcher check to
+    // its background watcher started (two `up -d --watch` at once: the second keeps
+    // the first one's watcher).
+    let project_lock = ProjectLock::acquire(executor.root(), &desired.project)?;
+    if args.detach && args.watch {
+        if let Err(code) = check_watcher_free(&executor, &desired.project) {
+            return Ok(code);
+        }
+    }
+    let Some(failed) = converge(&desired, args.remove_orphans, &project_lock)? else {
         return Ok(1);
     };
     if args.detach {
@@ -170,21 +173,21 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         }
         return Ok(i32::from(failed));
     }
+    drop(project_lock);
     let stop_failed =
         foreground::follow_and_watch(&executor, &args.files, &desired.project, began)?;
     drop(watching);
     Ok(i32::from(failed || stop_failed))
 }
 
-/// Plans and applies under the project lock, printing each result; returns whether
-/// any step failed, or `None` when a plan that deletes most of the project's jobs
-/// was not confirmed (nothing was done).
+/// Plans and applies under the project lock (`_held`), printing each result;
+/// returns whether any step failed, or `None` when a plan that deletes most of the
+/// project's jobs was not confirmed (nothing was done).
 fn converge(
-    executor: &LocalExecutor,
     desired: &Desired,
     remove_orphans: bool,
+    _held: &ProjectLock,
 ) -> anyhow::Result<Option<bool>> {
-    let lock = ProjectLock::acquire(executor.root(), &desired.project)?;
     let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
     let actual = reconcile::observe(desired, &registry, Mode::Full);
     let plan = reconcile::decide(desired, &actual, Mode::Full);
@@ -212,7 +215,6 @@ fn converge(
     } else {
         reconcile::apply(&plan, &registry, &report)
     };
-    drop(lock);
     if plan.is_empty() {
         out!(
             "project {:?} is up to date ({})",
@@ -270,8 +272,24 @@ fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32
     if job_runs {
         return Ok(());
     }
-    take_watch_lock(executor, project, "checking").map(drop)
+    // A watcher that was just stopped or killed may still be on its way out.
+    let deadline = std::time::Instant::now() + WATCHER_GONE;
+    loop {
+        match WatchLock::acquire(executor.root(), project, "checking") {
+            Ok(_) => return Ok(()),
+            Err(WatchLockError::Held { .. }) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            Err(e) => {
+                err!("error: {e}");
+                return Err(1);
+            }
+        }
+    }
 }
+
+/// How long `up -d --watch` waits for a watcher on its way out to let go.
+const WATCHER_GONE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `up -d --watch`: the watcher as a background job (restarted if it fails).
 fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyhow::Result<()> {
