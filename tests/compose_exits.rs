@@ -164,3 +164,43 @@ fn a_supervisor_ended_from_outside_is_failed_and_up_starts_it() {
     running_pid(&env, "svc");
     env.ok(&["down"]);
 }
+
+#[test]
+fn a_job_stopped_by_hand_after_its_supervisor_died_stays_stopped() {
+    let env = Env::new();
+    write_spec(&env, "  kj:\n    command: sleep 300\n");
+    up_watched(&env);
+    running_pid(&env, "kj");
+    let supervisor = env.supervisor("kj").expect("recorded");
+    // Killed, then stopped by hand before the heal comes round.
+    kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    wait_for(SETTLE, "the supervisor to be gone", || {
+        (!supervisor.is_alive()).then_some(())
+    });
+    env.ok(&["stop", "jobs", "kj"]);
+    let info = env.info("kj");
+    assert_eq!(
+        (info["status"].as_str(), info["died"].as_bool()),
+        (Some("stopped"), Some(false)),
+        "{info}"
+    );
+    // The run it cut short is recorded, and is its last result.
+    let runs = env.runs("kj");
+    assert!(
+        runs.last()
+            .is_some_and(|r| r["message"].as_str().unwrap_or("").contains("interrupted")),
+        "{runs:?}"
+    );
+    assert!(
+        info["last_result"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interrupted"),
+        "{info}"
+    );
+    // The heal leaves it alone.
+    assert_holds_for(Duration::from_millis(800), "kj stays stopped", || {
+        env.status("kj") == "stopped"
+    });
+    env.ok(&["down"]);
+}

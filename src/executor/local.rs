@@ -509,6 +509,7 @@ impl LocalExecutor {
         };
         if !supervisor.is_alive() {
             let leftovers = self.clean_leftovers(name, supervisor, signal.0, grace);
+            supervisor::record_killed_end(&self.root, name);
             return Ok(Outcome::WasNotRunning {
                 name: name.into(),
                 leftovers,

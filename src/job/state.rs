@@ -239,7 +239,7 @@ impl JobInfo {
         let meant_to_run = file.desired != DesiredState::Stopped;
         let died = match state {
             Some(s) if alive.is_none() => {
-                s.phase != Phase::Exited || (s.signalled.is_some() && meant_to_run)
+                meant_to_run && (s.phase != Phase::Exited || s.signalled.is_some())
             }
             Some(_) => false,
             None => meant_to_run,

@@ -215,6 +215,30 @@ fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) -> Option
     last
 }
 
+/// Records the end of a job whose supervisor was killed, as a stop of it does: the
+/// runs it had in progress (interrupted), and a report that says it is over, so the
+/// job's last result is the run that was cut short and nothing takes it for a job
+/// that died meaning to run. Nothing is done while a supervisor of the job lives.
+pub fn record_killed_end(root: &Root, name: &str) {
+    let Ok(Some(mut state)) = read_json::<SupervisorState>(&root.state_file(name)) else {
+        return;
+    };
+    if state.phase == Phase::Exited || state.supervisor.is_alive() {
+        return;
+    }
+    let mut runs_log = RunLog::open(&root.runs_file(name));
+    if let Some(result) = record_interrupted(&mut runs_log, &state) {
+        state.last_result = Some(result);
+    }
+    state.phase = Phase::Exited;
+    state.ended = Some(Timestamp::now());
+    state.steps.clear();
+    state.next_fire = None;
+    if let Err(e) = write_json_even_when_full(&root.state_file(name), &state) {
+        err!("warning: job {name:?}: {e}");
+    }
+}
+
 /// Ending a run's processes: the stop signal was sent; SIGKILL at the deadline.
 struct Cleanup {
     deadline: Instant,
