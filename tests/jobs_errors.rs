@@ -386,3 +386,51 @@ fn run_d_on_a_server_of_a_step_that_cannot_start_is_an_error() {
         .stderr(predicates::str::contains("could not start"))
         .stderr(predicates::str::contains("not found"));
 }
+
+#[test]
+fn a_stop_timeout_beyond_the_longest_is_refused_everywhere() {
+    let env = Env::new();
+    env.mrsm()
+        .args([
+            "run",
+            "-d",
+            "--name",
+            "ovf",
+            "--stop-timeout",
+            "18446744073709551615s",
+        ])
+        .args(["--", "sleep", "300"])
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is over the longest, 7days"));
+    env.run_d("ok", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["stop", "jobs", "ok", "--timeout", "18446744073709551615s"])
+        .assert()
+        .code(2);
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "jobs:\n  slow:\n    command: sleep 300\n    stop: { timeout: 9999999999s }\n",
+    )
+    .expect("written");
+    env.mrsm()
+        .arg("validate")
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains("mrsm-jobs.yaml:4:"))
+        .stderr(predicates::str::contains("over the longest"));
+    // Through the API, a stop that asks for more waits the longest (not a panic).
+    let server = server::Server::start();
+    server.env.run_d("far", &["--", "sleep", "300"]);
+    let (status, body) = server::call(
+        "POST",
+        &format!(
+            "{}/v1/jobs/far/stop?timeout_ms=18446744073709551615",
+            server.url()
+        ),
+        Some(&server.token),
+        "",
+    );
+    assert_eq!(status, 200, "{body}");
+    env.ok(&["stop", "jobs", "ok"]);
+}

@@ -363,3 +363,33 @@ fn a_slow_stop_says_what_it_waits_for_and_a_fast_one_says_nothing() {
         "{said}"
     );
 }
+
+#[test]
+fn a_stop_kills_what_keeps_appearing_after_the_grace_period() {
+    let env = Env::new();
+    // It ignores the stop signal and starts a new daemon as fast as it can.
+    env.run_d(
+        "spawner",
+        &[
+            "--stop-timeout",
+            "1s",
+            "--",
+            "sh -c 'trap \"\" TERM; while :; do (setsid sleep 1105 &); done'",
+        ],
+    );
+    let supervisor = env.supervisor("spawner").expect("a supervisor");
+    wait_for(TIMEOUT, "daemons", || {
+        (processes(supervisor).len() > 20).then_some(())
+    });
+    env.mrsm()
+        .args(["stop", "jobs", "spawner"])
+        .timeout(std::time::Duration::from_secs(30))
+        .assert()
+        .success();
+    assert!(!supervisor.is_alive());
+    assert!(
+        processes(supervisor).is_empty(),
+        "{:?}",
+        processes(supervisor).len()
+    );
+}

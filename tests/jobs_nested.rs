@@ -233,3 +233,41 @@ fn stopping_a_server_run_as_a_job_leaves_the_jobs_made_through_it_running() {
     env.ok(&["stop", "jobs", "srv"]);
     assert!(unchanged(&env, "made", made), "{}", env.info("made"));
 }
+
+#[test]
+fn a_launcher_leaves_alone_what_a_launched_job_s_killed_supervisor_left() {
+    let env = Env::new();
+    run_script(
+        &env,
+        "outer",
+        "\"$MRSM_T\" run -d --name inner -- sh -c 'sleep 1000 & exec sleep 1002'; \
+         while [ ! -e \"$PWD/done\" ]; do sleep 0.05; done",
+    );
+    running(&env, "inner");
+    let inner = env.supervisor("inner").expect("a supervisor");
+    let left = wait_for(SETTLE, "inner's child", || {
+        support::processes(inner).into_iter().find(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c == b"sleep\01000\0")
+        })
+    });
+    // inner's supervisor is killed: its child is handed to outer's supervisor.
+    support::kill_job_supervisor_only(inner);
+    wait_for(SETTLE, "inner's supervisor to be gone", || {
+        (!inner.is_alive()).then_some(())
+    });
+    // outer's run ends: what inner left is inner's, not outer's leftover.
+    std::fs::write(env.work().join("done"), "").expect("written");
+    wait_for(SETTLE, "outer to finish", || {
+        env.info("outer")["supervisor_pid"].is_null().then_some(())
+    });
+    assert!(left.identity().is_alive(), "{}", env.log_text("outer"));
+    assert!(
+        !env.log_text("outer").contains("left 1 process"),
+        "{}",
+        env.log_text("outer")
+    );
+    // inner's next start cleans it up.
+    env.ok(&["start", "jobs", "inner"]);
+    assert!(!left.identity().is_alive());
+    env.ok(&["stop", "jobs", "inner"]);
+}

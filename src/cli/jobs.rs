@@ -72,7 +72,7 @@ pub struct StopArgs {
     #[arg(long, value_name = "SIGNAL")]
     signal: Option<SignalName>,
     /// Grace period before SIGKILL, e.g. 10s or 500ms (default: the job's own).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_stop_timeout)]
     timeout: Option<Duration>,
 }
 
@@ -150,6 +150,12 @@ pub fn parse_duration(text: &str) -> Result<Duration, UsageError> {
             "bad duration {text:?}: {e} (expected e.g. 10s or 500ms)"
         ))
     })
+}
+
+/// A grace period before SIGKILL (`--stop-timeout`, `--timeout`): a duration no
+/// longer than a job's longest.
+pub fn parse_stop_timeout(text: &str) -> Result<Duration, UsageError> {
+    crate::job::check_stop_timeout(parse_duration(text)?).map_err(|e| UsageError(e.to_string()))
 }
 
 fn confirm(names: &[JobName]) -> anyhow::Result<bool> {

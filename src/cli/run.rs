@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
-use super::jobs::parse_duration;
 use super::{interrupt, UsageError};
 use crate::executor::{CreateOptions, Executor, ExecutorError};
 use crate::job::parse_size;
@@ -52,7 +51,7 @@ pub struct Args {
     #[arg(long, value_name = "SIGNAL")]
     stop_signal: Option<SignalName>,
     /// Grace period after the stop signal before SIGKILL (default 10s).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = super::jobs::parse_stop_timeout)]
     stop_timeout: Option<Duration>,
     /// Rotate the job's log at this size, e.g. 1MiB (default 10MiB).
     #[arg(long, value_name = "SIZE", value_parser = parse_size)]

@@ -494,7 +494,12 @@ impl LocalExecutor {
     ) -> Result<Outcome, ExecutorError> {
         let settings = spec.map(|s| s.stop).unwrap_or_default();
         let signal = options.signal.unwrap_or(settings.signal);
-        let mut grace = options.timeout.unwrap_or(settings.timeout);
+        // A definition written by hand, or a request, may ask for more than a stop
+        // can wait: held to the longest.
+        let mut grace = options
+            .timeout
+            .unwrap_or(settings.timeout)
+            .min(crate::job::MAX_STOP_TIMEOUT);
         let kill_after = grace;
         // A step on a cluster may take the cluster's own kill wait longer to end.
         if self.slurm.is_some() || spec.is_some_and(|s| s.slurm.is_some()) {

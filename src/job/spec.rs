@@ -144,6 +144,22 @@ pub struct StopSettings {
     pub timeout: Duration,
 }
 
+/// The longest grace period a stop may have: beyond it a stop would never end in
+/// practice (and adding the allowances a stop is waited for with would overflow).
+pub const MAX_STOP_TIMEOUT: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// A grace period, refused when over [`MAX_STOP_TIMEOUT`].
+pub fn check_stop_timeout(timeout: Duration) -> Result<Duration, SpecError> {
+    match timeout <= MAX_STOP_TIMEOUT {
+        true => Ok(timeout),
+        false => Err(SpecError::Invalid(format!(
+            "a stop timeout of {} is over the longest, {}",
+            humantime::format_duration(timeout),
+            humantime::format_duration(MAX_STOP_TIMEOUT)
+        ))),
+    }
+}
+
 fn default_grace() -> Duration {
     Duration::from_secs(10)
 }
@@ -357,6 +373,7 @@ impl JobSpec {
         if let Some(problem) = self.slurm.as_ref().and_then(|s| s.problem()) {
             return Err(SpecError::Invalid(problem));
         }
+        check_stop_timeout(self.stop.timeout)?;
         if self.logs.keep == 0 || self.logs.max_size == 0 || self.logs.max_line == 0 {
             return Err(SpecError::Invalid(
                 "log size, line size and the number of log files kept must be positive".into(),

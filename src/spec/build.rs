@@ -165,8 +165,13 @@ impl Loader {
         if let Some(signal) = self.parsed::<SignalName>(&f.stop_signal, vars, &[]) {
             spec.stop.signal = signal;
         }
-        if let Some(timeout) = f.stop_timeout.as_ref().and_then(|t| self.duration(t, vars)) {
-            spec.stop.timeout = timeout;
+        if let Some(written) = &f.stop_timeout {
+            if let Some(timeout) = self.duration(written, vars) {
+                match crate::job::check_stop_timeout(timeout) {
+                    Ok(timeout) => spec.stop.timeout = timeout,
+                    Err(e) => self.error(written, e.to_string()),
+                }
+            }
         }
         if let Some(size) = &f.max_size {
             if let Some(text) = self.text(size, vars) {

@@ -266,6 +266,17 @@ pub fn job_processes(supervisor: ProcessIdentity) -> Vec<ProcStat> {
         .collect()
 }
 
+/// The processes of job `job` whose supervisor is `supervisor`: its
+/// [`job_processes`] less those that carry another job's name (what another job's
+/// killed supervisor left, handed to this supervisor as subreaper, is that job's
+/// to clean up, never this one's).
+pub fn own_processes(supervisor: ProcessIdentity, job: &str) -> Vec<ProcStat> {
+    job_processes(supervisor)
+        .into_iter()
+        .filter(|p| environ_var(p.pid, JOB_VARIABLE).is_none_or(|v| v == job.as_bytes()))
+        .collect()
+}
+
 /// Whether this process has no child, running, stopped or unreaped. Every
 /// descendant of a child subreaper has an ancestor among its children, so a
 /// childless supervisor has no process of its job left.

@@ -48,7 +48,7 @@ use crate::job::{
 };
 use crate::logs::{LogWriter, Stream};
 use crate::schedule::FireTimes;
-use crate::store::proc::{environ_var, job_processes, leftovers, ProcStat};
+use crate::store::proc::{environ_var, leftovers, own_processes, ProcStat};
 use crate::store::{
     read_json, write_json_even_when_full, JobLock, ProcessIdentity, Root, SupervisorLock,
 };
@@ -946,7 +946,7 @@ impl Supervisor {
     fn run_processes(&self, run: &Run) -> Vec<ProcStat> {
         let id = run.id.to_string();
         let others: Vec<&Run> = self.runs.iter().filter(|r| r.id != run.id).collect();
-        job_processes(self.state.supervisor)
+        own_processes(self.state.supervisor, self.name())
             .into_iter()
             .filter(|p| {
                 if run.groups.contains(&p.pgrp) {
@@ -1100,7 +1100,7 @@ impl Supervisor {
         if let Some(result) = result {
             self.state.last_result = Some(result);
         }
-        if job_alive(self.state.supervisor) {
+        if job_alive(self.state.supervisor, self.name()) {
             self.sys("the chain has ended; stopping the processes it left behind");
             self.begin_stop(None, None, None, StopCause::ChainEnded);
             return;

@@ -91,10 +91,10 @@ impl Supervisor {
                     self.sys(&format!("not paused: {message}"));
                     return Response::Refused { message };
                 }
-                signal_job(self.state.supervisor, Signal::SIGSTOP);
+                signal_job(self.state.supervisor, self.name(), Signal::SIGSTOP);
                 // A stop signal takes effect when its process is next scheduled:
                 // the answer waits until every process is stopped (or a while).
-                signals::wait_until_stopped(self.state.supervisor, PAUSE_SETTLE);
+                signals::wait_until_stopped(self.state.supervisor, self.name(), PAUSE_SETTLE);
                 self.state.phase = Phase::Paused;
                 self.state.paused = Some(Timestamp::now());
                 self.sys("paused");
@@ -112,7 +112,7 @@ impl Supervisor {
     fn resume(&mut self) -> Response {
         match self.state.phase {
             Phase::Paused => {
-                signal_job(self.state.supervisor, Signal::SIGCONT);
+                signal_job(self.state.supervisor, self.name(), Signal::SIGCONT);
                 if let Err(message) = self.runner.resume(&self.live_steps()) {
                     self.sys(&message);
                 }

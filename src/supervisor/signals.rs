@@ -7,13 +7,13 @@ use std::collections::BTreeSet;
 use nix::sys::signal::{kill, killpg, Signal};
 use nix::unistd::Pid;
 
-use crate::store::proc::{job_processes, ProcStat};
+use crate::store::proc::{own_processes, ProcStat};
 use crate::store::ProcessIdentity;
 
-/// Sends `signal` to every process of the job supervised by `supervisor`; returns how
-/// many processes there were.
-pub fn signal_job(supervisor: ProcessIdentity, signal: Signal) -> usize {
-    let procs = job_processes(supervisor);
+/// Sends `signal` to every process of job `job`, supervised by `supervisor`; returns
+/// how many processes there were.
+pub fn signal_job(supervisor: ProcessIdentity, job: &str, signal: Signal) -> usize {
+    let procs = own_processes(supervisor, job);
     signal_processes(&procs, signal);
     procs.len()
 }
@@ -58,23 +58,23 @@ pub fn signal_each(procs: &[ProcStat], signal: Signal) {
 }
 
 /// Whether any process of the job is left.
-pub fn job_alive(supervisor: ProcessIdentity) -> bool {
+pub fn job_alive(supervisor: ProcessIdentity, job: &str) -> bool {
     // The supervisor asking about itself: without a child, nothing of the job is
     // left. A child may also be the supervisor of a job this one launched (handed to
     // it as subreaper when its launcher ended), which is not of this job.
     if supervisor.pid == std::process::id() as i32 && crate::store::proc::childless() {
         return false;
     }
-    !job_processes(supervisor).is_empty()
+    !own_processes(supervisor, job).is_empty()
 }
 
 /// Waits until every process of the job is stopped (or gone), at most `limit`
 /// (a stop signal takes effect when its process is next scheduled); one that
 /// forked meanwhile gets the signal too. Shielded processes are left to their step.
-pub fn wait_until_stopped(supervisor: ProcessIdentity, limit: std::time::Duration) {
+pub fn wait_until_stopped(supervisor: ProcessIdentity, job: &str, limit: std::time::Duration) {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
-        let running: Vec<ProcStat> = job_processes(supervisor)
+        let running: Vec<ProcStat> = own_processes(supervisor, job)
             .into_iter()
             .filter(|p| !matches!(p.state, 'T' | 't') && !p.is_gone() && !shielded(p))
             .collect();

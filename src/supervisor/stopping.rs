@@ -22,9 +22,13 @@ impl Supervisor {
             return;
         }
         let signal = signal.unwrap_or(self.file.spec.stop.signal.0);
-        let timeout = timeout.unwrap_or(self.file.spec.stop.timeout) + self.runner.kill_slack();
+        // A request may ask for more than a stop can wait: held to the longest.
+        let timeout = timeout
+            .unwrap_or(self.file.spec.stop.timeout)
+            .min(crate::job::MAX_STOP_TIMEOUT)
+            + self.runner.kill_slack();
         self.sys(&format!("stopping with {}", signal.as_str()));
-        let procs = job_processes(self.state.supervisor);
+        let procs = own_processes(self.state.supervisor, self.name());
         signal_processes(&procs, signal);
         // Stopped processes act on the signal only once continued.
         signal_processes(&procs, Signal::SIGCONT);
@@ -45,7 +49,7 @@ impl Supervisor {
 
     pub(super) fn poll_stop(&mut self) {
         let me = self.state.supervisor;
-        let left = job_alive(me);
+        let left = job_alive(me, &self.file.spec.name);
         let Some(stopping) = self.stopping.as_mut() else {
             return;
         };
@@ -72,10 +76,15 @@ impl Supervisor {
             self.done = true;
             return;
         }
-        if !stopping.killed && Instant::now() >= stopping.deadline {
+        // Past the deadline, whatever is found is killed, every time it is looked
+        // for (a process may start others as it dies).
+        if Instant::now() >= stopping.deadline {
+            let first = !stopping.killed;
             stopping.killed = true;
-            self.sys("grace period over: SIGKILL");
-            signal_job(me, Signal::SIGKILL);
+            if first {
+                self.sys("grace period over: SIGKILL");
+            }
+            signal_job(me, &self.file.spec.name, Signal::SIGKILL);
         }
     }
 }
