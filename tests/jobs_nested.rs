@@ -247,7 +247,8 @@ fn a_launcher_leaves_alone_what_a_launched_job_s_killed_supervisor_left() {
     let inner = env.supervisor("inner").expect("a supervisor");
     let left = wait_for(SETTLE, "inner's child", || {
         support::processes(inner).into_iter().find(|p| {
-            std::fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| c == b"sleep\01000\0")
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| c == b"sleep\x001000\x00")
         })
     });
     // inner's supervisor is killed: its child is handed to outer's supervisor.
