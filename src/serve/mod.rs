@@ -144,8 +144,6 @@ pub struct AppState {
     readers: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server is told to stop: followers close.
     shutdown: tokio::sync::watch::Receiver<bool>,
-    /// Jobs that live while their client renews a lease.
-    leases: Arc<leases::Leases>,
 }
 
 async fn no_route() -> reply::ApiError {
@@ -240,7 +238,6 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     let shutdown_rx = shutdown.clone();
     let leases = Arc::new(leases::Leases::default());
     let state = AppState {
-        leases: leases.clone(),
         executor: executor.clone(),
         keys: Arc::new(auth::Keys::start(root.clone()).context("starting the tokens' thread")?),
         hubs: hub::Hubs::new(executor.clone()),

@@ -7,9 +7,11 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::Extension;
 use axum::Json;
 use serde::Deserialize;
 
+use super::auth::Caller;
 use super::hub::unseen;
 use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
@@ -83,24 +85,41 @@ fn checked_body(name: &str, body: &CreateBody) -> Result<(), ApiError> {
 pub(super) async fn create(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
     Json(body): Json<CreateBody>,
 ) -> Result<(StatusCode, Json<JobInfo>), ApiError> {
     checked_body(&name, &body)?;
+    super::leases::may_lease(&caller, &body, "POST /v1/jobs/{name}")?;
     let ex = state.executor.clone();
-    let info = blocking(move || ex.create(&body.spec, &body.options())).await?;
+    let info = blocking(move || {
+        // The lease runs from now: noted before the job exists, so the watchdog
+        // never sees it without.
+        if body.lease_ms.is_some() {
+            super::leases::note_renewal(ex.root(), &body.spec.name)?;
+        }
+        ex.create(&body.spec, &body.options())
+    })
+    .await?;
     Ok((StatusCode::CREATED, Json(scrub_info(info))))
 }
 
 pub(super) async fn replace(
     State(state): State<AppState>,
     Path(name): Path<String>,
+    Extension(caller): Extension<Caller>,
     Json(body): Json<CreateBody>,
 ) -> Result<Json<JobInfo>, ApiError> {
     checked_body(&name, &body)?;
+    super::leases::may_lease(&caller, &body, "PUT /v1/jobs/{name}")?;
     let ex = state.executor.clone();
-    blocking(move || ex.replace(&body.spec, &body.options()))
-        .await
-        .map(|info| Json(scrub_info(info)))
+    blocking(move || {
+        if body.lease_ms.is_some() {
+            super::leases::note_renewal(ex.root(), &body.spec.name)?;
+        }
+        ex.replace(&body.spec, &body.options())
+    })
+    .await
+    .map(|info| Json(scrub_info(info)))
 }
 
 pub(super) async fn spec(
