@@ -237,3 +237,41 @@ fn a_paused_job_moved_nowhere_comes_back_paused() {
     assert_eq!(code, 1);
     assert_eq!(status(&env, "held"), "paused");
 }
+
+#[test]
+fn a_move_whose_answer_is_lost_is_a_move_not_two_copies() {
+    let env = Env::new();
+    let mem = Arc::new(Mem::default());
+    declare(&env, &[("important", "sleep 300", "local")]);
+    assert_eq!(mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]).0, 0);
+    // mem makes the job but its answer never arrives.
+    mem.lose_create_answer.store(true, Ordering::SeqCst);
+    declare(&env, &[("important", "sleep 300", "mem")]);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(mem.names(), ["important"]);
+    assert!(
+        !env.job_dir("important").join("job.json").exists(),
+        "the old copy is gone: {out}{err}"
+    );
+}
+
+#[test]
+fn a_move_to_where_the_job_cannot_start_keeps_it_where_it_was() {
+    let env = Env::new();
+    let mem = Arc::new(Mem::default());
+    declare(&env, &[("important", "sleep 300", "local")]);
+    assert_eq!(mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]).0, 0);
+    mem.first_step_fails.store(true, Ordering::SeqCst);
+    declare(&env, &[("important", "sleep 300", "mem")]);
+    let (code, out, err) = mrsm(&env, &mem, &["up", "-d", "-f", "SPEC"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("not moved to mem")
+            && err.contains("could not start")
+            && err.contains("it stays on local"),
+        "{err}"
+    );
+    assert!(mem.names().is_empty(), "the copy made there goes again");
+    assert_eq!(status(&env, "important"), "running");
+}

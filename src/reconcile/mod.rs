@@ -567,7 +567,35 @@ fn move_job(
             ))
         })?;
     }
-    if let Err(e) = new.create(&job.spec, options) {
+    let created = match new.create(&job.spec, options) {
+        Ok(info) => Ok(info),
+        // No answer (a timeout): the job may have been made there all the same.
+        Err(e) => match new.get(name) {
+            Ok(info) if info.project == options.project => Ok(info),
+            Err(ExecutorError::NotFound(_)) | Ok(_) => Err(e),
+            Err(unknown) => {
+                return Err(not_moved(format!(
+                    "{}, and whether the job was made there cannot be told ({}); its copy on {} is left stopped: `mrsm start jobs {name}` starts it again",
+                    e.reason(),
+                    unknown.reason(),
+                    old.label()
+                )))
+            }
+        },
+    };
+    // Made there, but its first step cannot start there (not on that machine's
+    // PATH): not a move that runs the job; the copy made there goes again.
+    let created = created.and_then(|info| match info.last_result {
+        Some(r) if r.not_started && r.failed_step == Some(1) => {
+            let _ = new.delete(name, &DeleteOptions::default());
+            Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message: r.message,
+            })
+        }
+        _ => Ok(info),
+    });
+    if let Err(e) = created {
         let back = match was {
             JobStatus::Running => old.start(name).map(drop),
             JobStatus::Paused => old.start(name).and_then(|_| old.pause(name)).map(drop),

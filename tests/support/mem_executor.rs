@@ -20,6 +20,10 @@ pub struct Mem {
     pub down: AtomicBool,
     /// While set, creating a job fails (a server that refuses it).
     pub refuse_create: AtomicBool,
+    /// While set, a create is done but its answer is lost (a timeout).
+    pub lose_create_answer: AtomicBool,
+    /// While set, a job's first step cannot start here (not on this PATH).
+    pub first_step_fails: AtomicBool,
 }
 
 impl Mem {
@@ -102,8 +106,26 @@ impl Executor for Mem {
             executor: None,
             lease_ms: None,
         };
-        let shown = info(&file);
+        let mut shown = info(&file);
         jobs.insert(spec.name.clone(), file);
+        if self.lose_create_answer.load(Ordering::SeqCst) {
+            return Err(ExecutorError::Unavailable {
+                executor: "mem".into(),
+                message: "did not answer within 5s (the test lost the answer)".into(),
+            });
+        }
+        if self.first_step_fails.load(Ordering::SeqCst) {
+            shown.status = JobStatus::Failed;
+            shown.last_result = Some(mrsm::job::RunResult {
+                ok: false,
+                exit_code: None,
+                signal: None,
+                message: "step 1/1 could not start: program not found".into(),
+                failed_step: Some(1),
+                stopped: false,
+                not_started: true,
+            });
+        }
         Ok(shown)
     }
     fn replace(&self, spec: &JobSpec, options: &CreateOptions) -> Result<JobInfo, ExecutorError> {
