@@ -101,3 +101,44 @@ fn a_server_on_this_very_root_is_the_same_place_not_a_copy_to_delete() {
     assert_eq!(table.matches("solo").count(), 1, "{table}");
     assert_eq!(mrsm(&["down"]).0, Some(0));
 }
+
+#[test]
+fn one_server_under_two_names_holds_one_copy_of_a_job() {
+    let server = Server::start();
+    let port = server.port;
+    let client = server.client();
+    // The settings file names it `test` (127.0.0.1); the spec names it `prod`
+    // (localhost): two names, one server.
+    std::fs::write(
+        client.env.work().join("mrsm-jobs.yaml"),
+        format!(
+            "project: alias\nexecutors:\n  prod:\n    url: http://localhost:{port}\n    token: {}\njobs:\n  al1:\n    command: sleep 300\n    executor: prod\n",
+            server.token
+        ),
+    )
+    .expect("spec written");
+    let mrsm = |args: &[&str]| {
+        let out = client.mrsm().args(args).output().expect("runs");
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = mrsm(&["up", "-d"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    for _ in 0..2 {
+        let (code, plan, err) = mrsm(&["diff"]);
+        assert_eq!((code, plan.as_str()), (Some(0), ""), "{err}");
+        let (code, out, err) = mrsm(&["up", "-d"]);
+        assert_eq!(code, Some(0), "{out}{err}");
+        assert!(!out.contains("deleted"), "{out}");
+    }
+    assert!(server.env.job_dir("al1").join("job.json").exists());
+    let (_, table, _) = mrsm(&["ps"]);
+    assert_eq!(table.matches("al1").count(), 1, "{table}");
+    let (_, table, _) = mrsm(&["show", "jobs"]);
+    assert_eq!(table.matches("al1").count(), 1, "{table}");
+    let (code, out, err) = mrsm(&["down"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+}

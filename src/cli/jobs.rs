@@ -186,6 +186,7 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     });
     let mut code = 0;
     let mut jobs: Vec<JobInfo> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut unreachable: Vec<render::Unreachable> = Vec::new();
     for ((label, _), answer) in executors.iter().zip(answers) {
         let (found, errors) = match answer {
@@ -209,9 +210,11 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
         }
         // Each job once: one that another executor listed here keeps in the same
         // place (a server on this very root) is shown by that one.
-        let found = found
-            .into_iter()
-            .filter(|info| !several || !registry.listed_for_another(label, info));
+        let found = found.into_iter().filter(|info| {
+            !several
+                || !(registry.listed_for_another(label, info)
+                    || registry.seen_before(label, &info.name, &mut seen))
+        });
         jobs.extend(found.map(|mut info| {
             // A named Slurm executor's job listed by the built-in one keeps its name.
             if !info.executor.starts_with(&format!("{label}:")) {

@@ -239,6 +239,22 @@ impl Registry {
             && home(label) == home(&info.executor)
     }
 
+    /// Whether a job `name` listed by `label` was seen already (`seen`) through
+    /// another executor that keeps its jobs in the same place (one server under two
+    /// names); notes it as seen. Executors that cannot say where they keep their
+    /// jobs are never taken for one another.
+    pub fn seen_before(
+        &self,
+        label: &str,
+        name: &str,
+        seen: &mut std::collections::HashSet<(String, String)>,
+    ) -> bool {
+        let Some(home) = self.executors.get(label).and_then(|e| e.home()) else {
+            return false;
+        };
+        !seen.insert((home, name.to_string()))
+    }
+
     /// Every label, sorted.
     pub fn labels(&self) -> Vec<String> {
         self.executors.keys().cloned().collect()

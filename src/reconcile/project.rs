@@ -145,6 +145,7 @@ pub fn project_jobs(registry: &Registry, project: &str, broken: bool) -> Listing
     };
     let executors = registry.all();
     let answers = list_each(&executors, Some(project));
+    let mut seen = std::collections::HashSet::new();
     for ((label, executor), answer) in executors.into_iter().zip(answers) {
         let jobs = match answer {
             Ok(jobs) => jobs,
@@ -154,7 +155,9 @@ pub fn project_jobs(registry: &Registry, project: &str, broken: bool) -> Listing
             }
         };
         for mut info in jobs {
-            if registry.listed_for_another(&label, &info) {
+            if registry.listed_for_another(&label, &info)
+                || registry.seen_before(&label, &info.name, &mut seen)
+            {
                 continue;
             }
             let owned = info.project.as_deref() == Some(project);
