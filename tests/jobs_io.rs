@@ -253,3 +253,32 @@ fn input_reaches_the_job_byte_for_byte() {
         [0xff, 0xfe, 0x00, b'z']
     );
 }
+
+#[test]
+fn a_foreground_run_whose_child_is_killed_leaves_nothing_either() {
+    let env = Env::new();
+    let mut run = support::mrsm_process()
+        .args(["run", "--stop-timeout", "1s", "--"])
+        .args(["sh", "-c", "sleep 1098 & sleep 1099 & wait"])
+        .env("MRSM_ROOT_DIR", env.root())
+        .spawn()
+        .expect("starts");
+    wait_for(Duration::from_secs(10), "both sleeps", || {
+        (tagged(&env, &["sleep", "1098"]).len() == 1 && tagged(&env, &["sleep", "1099"]).len() == 1)
+            .then_some(())
+    });
+    // The child that runs the chain (`mrsm __foreground …`), killed with SIGKILL.
+    let child: i32 = std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", run.id()))
+        .expect("its children")
+        .split_whitespace()
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("a child");
+    kill(Pid::from_raw(child), Signal::SIGKILL).expect("signals");
+    let status = run.wait().expect("waits");
+    assert_eq!(status.code(), Some(128 + 9));
+    wait_for(Duration::from_secs(10), "the sleeps to be gone", || {
+        (tagged(&env, &["sleep", "1098"]).is_empty() && tagged(&env, &["sleep", "1099"]).is_empty())
+            .then_some(())
+    });
+}

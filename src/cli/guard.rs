@@ -4,7 +4,8 @@
 //! SIGKILL, so it stops everything the run started, as Ctrl-C would. The command
 //! the user started only waits for it, passes on the signals sent to it alone (a
 //! terminal's Ctrl-C reaches the whole process group already), and exits with its
-//! status.
+//! status; it is a child subreaper too, so if the child is the one killed, what the
+//! run started is handed to it and stopped there.
 
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +26,9 @@ const POLL: Duration = Duration::from_millis(20);
 /// Runs `spec` in the foreground through a guarded child; its exit status.
 pub fn run_guarded(spec: &JobSpec) -> anyhow::Result<i32> {
     interrupt::install();
+    // Whatever the child started is handed to this process if the child is killed
+    // (SIGKILL too), and stopped here then.
+    let _ = nix::sys::prctl::set_child_subreaper(true);
     let json = serde_json::to_string(spec)?;
     let mut command = Command::new(crate::executor::locate_mrsm_binary());
     command
@@ -43,6 +47,7 @@ pub fn run_guarded(spec: &JobSpec) -> anyhow::Result<i32> {
     loop {
         if let Some(status) = child.try_wait()? {
             use std::os::unix::process::ExitStatusExt;
+            crate::supervisor::foreground::stop_what_is_left(spec);
             return Ok(status
                 .code()
                 .or(status.signal().map(|s| 128 + s))

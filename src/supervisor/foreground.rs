@@ -183,6 +183,16 @@ fn wait(
     }
 }
 
+/// Stops whatever is left of this process's descendants the way a run of `spec`
+/// ends (its stop signal, SIGKILL after its grace period): for the command that
+/// stood in for a foreground run's child, when that child was killed and what it
+/// started was handed to this process (a child subreaper).
+pub fn stop_what_is_left(spec: &JobSpec) {
+    if let Some(me) = ProcessIdentity::current() {
+        stop_all(me, spec.stop.signal.0, spec.stop.timeout);
+    }
+}
+
 /// Stops every descendant of `me`: `signal`, then SIGKILL after `grace`; returns
 /// once none is left (or after a last few seconds).
 fn stop_all(me: ProcessIdentity, signal: Signal, grace: Duration) {
