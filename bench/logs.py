@@ -12,6 +12,10 @@
    their writer prints its first line.
 3. Memory of `mrsm logs -f` over 100 jobs (each printing twice a second). Baseline:
    `tail -F` on the same 100 files.
+4. `show logs --json` of long lines full of control bytes (50 lines of 60000 \x01,
+   each escaped in the JSON a few bytes at a time), against the same number of bytes
+   of plain text: the ratio stays small (~5: each byte becomes a six-byte escape;
+   it was ~250 when each small write looked through everything written before it).
 """
 import argparse
 import json
@@ -135,6 +139,21 @@ def memory(root):
     mrsm(root, "stop", "jobs", *names)
 
 
+def escaped_lines(root):
+    """Seconds to print a log of long escaped lines as JSON, against plain ones."""
+    writer = "import sys\nfor _ in range(50):\n    sys.stdout.write(sys.argv[1] * 60000 + '\\n')\n"
+    timings = {}
+    for name, char in (("escaped", "\x01"), ("plain", "x")):
+        mrsm(root, "run", "-d", "--name", name, "--", "python3", "-c", writer, char)
+        wait_stopped(root, name)
+        began = time.monotonic()
+        mrsm(root, "show", "logs", name, "--json")
+        timings[name] = time.monotonic() - began
+    ratio = timings["escaped"] / max(timings["plain"], 1e-6)
+    label = "show logs --json, escaped lines (s)"
+    print(f"{label:<36} {timings['escaped']:>12.3f} {timings['plain']:>14.3f} {ratio:>8.2f}")
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--gib", type=int, default=1)
@@ -148,6 +167,7 @@ def main():
         ingest(root, scratch, args.gib)
         latency(root, scratch)
         memory(root)
+        escaped_lines(root)
     finally:
         subprocess.run(["sh", "-c", f"MRSM_ROOT_DIR={root} {MRSM} stop jobs $(ls {root}/jobs 2>/dev/null) >/dev/null 2>&1"])
         shutil.rmtree(root, ignore_errors=True)

@@ -225,10 +225,13 @@ struct WholeLines<'a> {
 
 impl Write for WholeLines<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let before = self.pending.len();
         self.pending.extend_from_slice(buf);
         // Whole lines in large pieces; `flush` (after each batch) sends the rest.
+        // Only what was just written is looked at: a long line written in many
+        // small pieces costs its length, not its length squared.
         if self.pending.len() >= 64 * 1024 {
-            if let Some(end) = memchr::memrchr(b'\n', &self.pending) {
+            if let Some(end) = memchr::memrchr(b'\n', buf).map(|i| before + i) {
                 let mut out = self.out.lock().unwrap_or_else(|e| e.into_inner());
                 out.write_all(&self.pending[..=end])?;
                 self.pending.drain(..=end);
