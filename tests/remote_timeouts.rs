@@ -329,3 +329,21 @@ fn waits_on_purpose_get_what_they_wait_for_beyond_the_timeout() {
     assert!(seen.is_some(), "the line never came: {complaints}");
     assert!(!complaints.contains("lost api:test"), "{complaints}");
 }
+
+#[test]
+fn an_answer_that_keeps_trickling_is_cut_at_three_times_the_timeout() {
+    let env = Env::new();
+    env.run_d("here", &["sleep", "300"]);
+    let slow = Peer::trickle();
+    let config = settings(&env, &[("slow", slow.url(), "timeout = \"1s\"\n")]);
+    let (out, took) = timed(&env, &config, &["show", "jobs"]);
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("here"), "{stdout}");
+    assert!(
+        stderr.contains("did not finish its answer within 3s"),
+        "{stderr}"
+    );
+    // Cut at 3 s (a byte every 200 ms would go on for ever).
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+}

@@ -19,6 +19,9 @@ enum Manner {
     /// Reads the request's head, sends an answer's head and one byte of a body
     /// it says is longer, then nothing.
     Halfway,
+    /// Reads the request's head, sends an answer's head, then its body one byte
+    /// every 200 ms, for ever.
+    Trickle,
 }
 
 /// A peer on a thread of its own that holds every connection it takes.
@@ -39,6 +42,11 @@ impl Peer {
         Peer::start(Manner::Halfway)
     }
 
+    /// Answers with a body that keeps coming, a byte at a time, never ending.
+    pub fn trickle() -> Peer {
+        Peer::start(Manner::Trickle)
+    }
+
     fn start(manner: Manner) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("its address");
@@ -51,11 +59,27 @@ impl Peer {
                     break;
                 }
                 let Ok(mut stream) = stream else { continue };
-                if let Manner::Halfway = manner {
-                    read_head(&mut stream);
-                    let _ = stream.write_all(
-                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
-                    );
+                match manner {
+                    Manner::Silent => {}
+                    Manner::Halfway => {
+                        read_head(&mut stream);
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n[",
+                        );
+                    }
+                    Manner::Trickle => {
+                        read_head(&mut stream);
+                        let _ = stream.write_all(
+                            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000000\r\n\r\n[",
+                        );
+                        let stop = stop.clone();
+                        std::thread::spawn(move || {
+                            while !stop.load(Ordering::SeqCst) && stream.write_all(b" ").is_ok() {
+                                std::thread::sleep(std::time::Duration::from_millis(200));
+                            }
+                        });
+                        continue;
+                    }
                 }
                 held.push(stream);
             }

@@ -23,6 +23,9 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ANSWER: u64 = 64 * 1024 * 1024;
 /// Tries of a call that is safe to repeat, when the connection was refused or lost.
 const TRIES: u32 = 3;
+/// How many times its answer's deadline a whole answer may take: one that keeps
+/// coming a byte at a time is cut there.
+const WHOLE_ANSWER: u32 = 3;
 
 /// How the `api` executor reaches its server: how long it waits, and whom it
 /// trusts. What is left out takes the defaults.
@@ -161,13 +164,15 @@ impl Transport {
         let timeout = self.options.timeout();
         // A body that stops coming is caught by the wait for each read, which is
         // as long as the answer may take (a long poll is silent until it has
-        // lines); a body that keeps coming may take as long as it needs.
+        // lines); a body that keeps coming slowly is cut at three times that (a
+        // full 4 MiB log page still has most of it to arrive).
         let mut request = request
             .config()
             .timeout_send_request(Some(timeout))
             .timeout_send_body(Some(timeout))
             .timeout_recv_response(Some(answer))
             .timeout_per_read(Some(answer))
+            .timeout_global(Some(answer.saturating_mul(WHOLE_ANSWER)))
             .build();
         for (k, v) in query {
             request = request.query(*k, v);
@@ -258,6 +263,13 @@ impl Transport {
                 format!(
                     "cannot reach {url}: no connection within {} (the executor's `connect_timeout`)",
                     said(self.options.connect_timeout())
+                ),
+                false,
+            ),
+            ureq::Error::Timeout(Timeout::Global) => (
+                format!(
+                    "{url} did not finish its answer within {} (three times the executor's `timeout`)",
+                    said(answer.saturating_mul(WHOLE_ANSWER))
                 ),
                 false,
             ),
