@@ -272,3 +272,21 @@ fn a_launcher_leaves_alone_what_a_launched_job_s_killed_supervisor_left() {
     assert!(!left.identity().is_alive());
     env.ok(&["stop", "jobs", "inner"]);
 }
+
+#[test]
+fn a_job_that_deletes_itself_is_deleted() {
+    let env = Env::new();
+    run_script(
+        &env,
+        "selfish",
+        "echo before; \"$MRSM_T\" delete jobs selfish -y; sleep 100",
+    );
+    // `delete jobs` removes the job with its logs and history, also from inside.
+    wait_for(SETTLE, "the job to be gone", || {
+        (!env.job_dir("selfish").exists() && env.log_text("selfish").is_empty()).then_some(())
+    });
+    env.mrsm()
+        .args(["show", "jobs", "selfish"])
+        .assert()
+        .failure();
+}

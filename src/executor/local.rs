@@ -484,13 +484,23 @@ impl LocalExecutor {
         found.len()
     }
 
+    /// Whether this command runs as a process of job `name` of this root (a step
+    /// that acts on its own job).
+    fn asked_from_inside(&self, name: &str) -> bool {
+        std::env::var_os(crate::store::proc::JOB_VARIABLE).is_some_and(|j| j == name)
+            && std::env::var_os("MRSM_ROOT_DIR")
+                .is_some_and(|r| std::path::Path::new(&r) == self.root.dir())
+    }
+
     /// Stops the job's supervisor and every process of it. `stop` settings come from
-    /// the definition when it could be read.
+    /// the definition when it could be read; `then_remove` asks the supervisor to
+    /// remove the job's files itself once it is over.
     fn stop_unlocked(
         &self,
         name: &str,
         spec: Option<&JobSpec>,
         options: &StopOptions,
+        then_remove: Option<supervisor::Removal>,
     ) -> Result<Outcome, ExecutorError> {
         let settings = spec.map(|s| s.stop).unwrap_or_default();
         let signal = options.signal.unwrap_or(settings.signal);
@@ -526,6 +536,7 @@ impl LocalExecutor {
         let request = Request::Stop {
             signal: options.signal,
             timeout_ms: options.timeout.map(|t| t.as_millis() as u64),
+            then_remove,
         };
         // A supervisor that answers has seen every process of the job gone.
         let mut answered = false;
@@ -747,6 +758,7 @@ impl Executor for LocalExecutor {
             &name,
             old.as_ref().map(|f| &f.spec),
             &StopOptions::default(),
+            None,
         )?;
         let mut file = self.new_file(spec, options);
         let same_schedule = old.as_ref().is_some_and(|old| {
@@ -869,7 +881,7 @@ impl Executor for LocalExecutor {
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         let _job = self.lock_job(name)?;
         let file = self.mark_stopped(name)?;
-        let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options);
+        let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options, None);
         // That it is to stay stopped reaches the disk before the stop is reported;
         // many stops at once share the disk's round trips.
         if file.is_some() {
@@ -889,7 +901,14 @@ impl Executor for LocalExecutor {
         }
         let file = self.mark_stopped(name)?;
         let project = file.as_ref().and_then(|f| f.project.clone());
-        self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop)?;
+        // Asked from inside the job, this command is one of the processes the stop
+        // ends: the supervisor removes the files itself once the job is over.
+        let removal = match options.purge {
+            true => supervisor::Removal::All,
+            false => supervisor::Removal::Definition,
+        };
+        let inside = self.asked_from_inside(name).then_some(removal);
+        self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop, inside)?;
         // No supervisor of the job may start while its files go (verbs wait for
         // this one; a supervisor started by hand may not): one that runs keeps them,
         // since removing them would leave it running unseen.

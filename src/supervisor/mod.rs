@@ -38,7 +38,7 @@ pub use crate::job::RunHistory;
 pub use policy::{
     on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
 };
-pub use protocol::{call, Request, Response, BUSY, READY};
+pub use protocol::{call, Removal, Request, Response, BUSY, READY};
 pub use runs::{read_runs, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_each, signal_job, signal_processes};
 
@@ -111,19 +111,27 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("starting the runtime")?;
+    let project = file.project.clone();
     let remove = runtime.block_on(async {
         let supervisor = Supervisor::new(root.clone(), file, me)?;
         supervisor.serve().await
     })?;
-    // A job that deletes itself once finished (`--rm`), once the verb that started
-    // it (if any) is over; a verb that still holds the job after a while decides
-    // what becomes of it.
-    if remove {
+    // A job that deletes itself once finished (`--rm`), or was deleted from inside,
+    // once the verb that started or deleted it (if any) is over; a verb that still
+    // holds the job after a while decides what becomes of it.
+    if let Some(removal) = remove {
         if let Some(job) = wait_for_job_lock(&root, name, RM_LOCK_WAIT) {
             drop(lock);
             if let Ok(Some(vacant)) = SupervisorLock::vacant(&root, name) {
-                remove_job_files(&root, name);
-                job.remove_files(&root, name, vacant);
+                match removal {
+                    Removal::All => {
+                        remove_job_files(&root, name);
+                        job.remove_files(&root, name, vacant);
+                    }
+                    Removal::Definition => {
+                        remove_job_definition(&root, name, project.as_deref());
+                    }
+                }
             }
         }
     }
@@ -338,6 +346,8 @@ struct Supervisor {
     done: bool,
     /// The report changed since it was last written.
     state_dirty: bool,
+    /// What of the job goes once it is over (a delete asked from inside the job).
+    remove_at_exit: Option<Removal>,
 }
 
 impl Supervisor {
@@ -410,6 +420,7 @@ impl Supervisor {
             runner,
             done: false,
             state_dirty: true,
+            remove_at_exit: None,
         })
     }
 
@@ -417,9 +428,9 @@ impl Supervisor {
         &self.file.spec.name
     }
 
-    /// Runs the job until it is over; whether its files are to be removed now (a
-    /// job that deletes itself once finished).
-    async fn serve(mut self) -> anyhow::Result<bool> {
+    /// Runs the job until it is over; what of its files is to be removed now (a
+    /// job that deletes itself once finished, or a delete asked from inside it).
+    async fn serve(mut self) -> anyhow::Result<Option<Removal>> {
         let socket = self.root.control_socket(self.name());
         let listener =
             control::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
@@ -485,7 +496,11 @@ impl Supervisor {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        Ok(self.file.spec.rm && !self.stopping.as_ref().is_some_and(Stopping::requested))
+        let finished = !self.stopping.as_ref().is_some_and(Stopping::requested);
+        Ok(match self.file.spec.rm && finished {
+            true => Some(Removal::All),
+            false => self.remove_at_exit,
+        })
     }
 
     /// The first thing the job does: arm the schedule (continuing the previous

@@ -35,6 +35,10 @@ pub enum Request {
         signal: Option<SignalName>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         timeout_ms: Option<u64>,
+        /// Once stopped, the supervisor removes the job's files itself: a delete
+        /// asked from inside the job, which the stop ends before it could.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        then_remove: Option<Removal>,
     },
     /// Write to the standard input of the newest run's current step; `eof` closes it
     /// afterwards.
@@ -44,6 +48,16 @@ pub enum Request {
         #[serde(default)]
         eof: bool,
     },
+}
+
+/// What of a job is removed once it is over.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Removal {
+    /// Its definition: its logs and run history are kept (`delete`, `down`).
+    Definition,
+    /// Everything, logs and history too (`delete --purge`, `down -v`, `--rm`).
+    All,
 }
 
 /// What the supervisor answers.

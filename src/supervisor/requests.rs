@@ -15,7 +15,14 @@ impl Supervisor {
             Request::Pause => self.pause(),
             Request::Resume => self.resume(),
             Request::Stdin { data, eof } => self.write_stdin(data, eof),
-            Request::Stop { signal, timeout_ms } => {
+            Request::Stop {
+                signal,
+                timeout_ms,
+                then_remove,
+            } => {
+                if then_remove.is_some() {
+                    self.remove_at_exit = then_remove;
+                }
                 self.begin_stop(
                     signal.map(|s| s.0),
                     timeout_ms.map(Duration::from_millis),
