@@ -290,3 +290,32 @@ fn a_job_that_deletes_itself_is_deleted() {
         .assert()
         .failure();
 }
+
+#[test]
+fn a_job_that_pauses_itself_can_be_started_again() {
+    let env = Env::new();
+    run_script(
+        &env,
+        "pauser",
+        "\"$MRSM_T\" pause jobs pauser; echo after-the-pause; sleep 300",
+    );
+    wait_for(SETTLE, "the job to be paused", || {
+        (env.try_info("pauser")?["status"] == "paused").then_some(())
+    });
+    // The pause it asked for does not hold the job's lock while paused itself.
+    env.mrsm()
+        .args(["start", "jobs", "pauser"])
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .success();
+    wait_for(SETTLE, "the step to go on", || {
+        env.log_text("pauser")
+            .contains("after-the-pause")
+            .then_some(())
+    });
+    env.mrsm()
+        .args(["stop", "jobs", "pauser"])
+        .timeout(Duration::from_secs(20))
+        .assert()
+        .success();
+}

@@ -179,3 +179,65 @@ fn read_holder(path: &Path) -> Option<ProcessIdentity> {
         start_ticks: words.next()?.parse().ok()?,
     })
 }
+
+/// The processes that hold one of the root's locks now (the root's, a project's, a
+/// watcher's, a job name's), from the kernel's table of locks: a job being paused
+/// leaves these running until they let go, since a verb stopped while it holds a
+/// lock would hold up every later verb on that job (a step that pauses its own job,
+/// a watcher paused while it applies a change).
+pub fn lock_holders(root: &Root) -> std::collections::HashSet<i32> {
+    let mut inodes = std::collections::HashSet::new();
+    for dir in [root.locks_dir(), root.dir().join("projects")] {
+        if let Ok(entries) = std::fs::read_dir(&dir) {
+            for entry in entries.filter_map(|e| e.ok()) {
+                if let Ok(meta) = entry.metadata() {
+                    inodes.insert(meta.ino());
+                }
+            }
+        }
+    }
+    if let Ok(meta) = std::fs::metadata(root.dir().join("lock")) {
+        inodes.insert(meta.ino());
+    }
+    let table = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    held_by(&table, &inodes)
+}
+
+/// The pids that hold (not wait for) a lock on one of `inodes` in `/proc/locks`'s
+/// text: `N: FLOCK ADVISORY WRITE PID MAJ:MIN:INODE START END`.
+fn held_by(table: &str, inodes: &std::collections::HashSet<u64>) -> std::collections::HashSet<i32> {
+    table
+        .lines()
+        .filter(|line| !line.contains("->"))
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let pid: i32 = fields.get(4)?.parse().ok()?;
+            let inode: u64 = fields.get(5)?.rsplit(':').next()?.parse().ok()?;
+            inodes.contains(&inode).then_some(pid)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod holders_tests {
+    use super::*;
+
+    #[test]
+    fn holders_are_read_from_the_kernel_s_table_and_waiters_are_not() {
+        let table = "1: FLOCK  ADVISORY  WRITE 4242 fd:01:777 0 EOF\n\
+                     1: -> FLOCK  ADVISORY  WRITE 4343 fd:01:777 0 EOF\n\
+                     2: POSIX  ADVISORY  WRITE 99 fd:01:888 0 EOF\n";
+        let inodes = [777u64].into_iter().collect();
+        assert_eq!(held_by(table, &inodes), [4242].into_iter().collect());
+    }
+
+    #[test]
+    fn a_held_job_lock_names_its_holder() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        let held = JobLock::acquire(&root, "j").expect("locked");
+        assert!(lock_holders(&root).contains(&(std::process::id() as i32)));
+        drop(held);
+        assert!(!lock_holders(&root).contains(&(std::process::id() as i32)));
+    }
+}

@@ -33,7 +33,7 @@ pub use atomic::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_even_when_full,
     write_json_unflushed,
 };
-pub use lock::{JobLock, ProjectLock, RootLock, SupervisorLock};
+pub use lock::{lock_holders, JobLock, ProjectLock, RootLock, SupervisorLock};
 pub use open::{
     check_socket, create_new, open_append, open_lock, open_read, open_write, read_file, read_text,
     read_user_file, Refused, SMALL_FILE,

@@ -666,6 +666,7 @@ impl Supervisor {
     fn on_timer(&mut self) {
         self.on_children();
         self.check_log();
+        self.keep_paused();
         if self.stopping.is_some() {
             return;
         }

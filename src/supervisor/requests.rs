@@ -98,10 +98,19 @@ impl Supervisor {
                     self.sys(&format!("not paused: {message}"));
                     return Response::Refused { message };
                 }
-                signal_job(self.state.supervisor, self.name(), Signal::SIGSTOP);
+                // A process of the job that holds one of the root's locks (a verb a
+                // step runs: perhaps this very pause) is left to finish, and stopped
+                // once it has let go (see `keep_paused`).
+                let spared = crate::store::lock_holders(&self.root);
+                signals::pause_sparing(self.state.supervisor, self.name(), &spared);
                 // A stop signal takes effect when its process is next scheduled:
                 // the answer waits until every process is stopped (or a while).
-                signals::wait_until_stopped(self.state.supervisor, self.name(), PAUSE_SETTLE);
+                signals::wait_until_stopped(
+                    self.state.supervisor,
+                    self.name(),
+                    &spared,
+                    PAUSE_SETTLE,
+                );
                 self.state.phase = Phase::Paused;
                 self.state.paused = Some(Timestamp::now());
                 self.sys("paused");
@@ -114,6 +123,16 @@ impl Supervisor {
                 message: "the job is stopping".into(),
             },
         }
+    }
+
+    /// While paused: stops what was left running because it held one of the root's
+    /// locks, once it has let go.
+    pub(super) fn keep_paused(&mut self) {
+        if self.state.phase != Phase::Paused {
+            return;
+        }
+        let spared = crate::store::lock_holders(&self.root);
+        signals::pause_sparing(self.state.supervisor, self.name(), &spared);
     }
 
     fn resume(&mut self) -> Response {

@@ -71,17 +71,44 @@ pub fn job_alive(supervisor: ProcessIdentity, job: &str) -> bool {
 /// Waits until every process of the job is stopped (or gone), at most `limit`
 /// (a stop signal takes effect when its process is next scheduled); one that
 /// forked meanwhile gets the signal too. Shielded processes are left to their step.
-pub fn wait_until_stopped(supervisor: ProcessIdentity, job: &str, limit: std::time::Duration) {
+pub fn wait_until_stopped(
+    supervisor: ProcessIdentity,
+    job: &str,
+    spared: &std::collections::HashSet<i32>,
+    limit: std::time::Duration,
+) {
     let deadline = std::time::Instant::now() + limit;
     while std::time::Instant::now() < deadline {
         let running: Vec<ProcStat> = own_processes(supervisor, job)
             .into_iter()
             .filter(|p| !matches!(p.state, 'T' | 't') && !p.is_gone() && !shielded(p))
+            .filter(|p| !spared.contains(&p.pid))
             .collect();
         if running.is_empty() {
             return;
         }
-        signal_processes(&running, Signal::SIGSTOP);
+        signal_each(&running, Signal::SIGSTOP);
         std::thread::sleep(std::time::Duration::from_millis(1));
     }
+}
+
+/// Stops (SIGSTOP) every process of job `job` but those in `spared` (they hold one of
+/// the root's locks: see [`crate::store::lock_holders`]); a process group with a
+/// spared member is signalled process by process, so the group's signal cannot
+/// reach it. Returns how many processes were spared.
+pub fn pause_sparing(
+    supervisor: ProcessIdentity,
+    job: &str,
+    spared: &std::collections::HashSet<i32>,
+) -> usize {
+    let procs = own_processes(supervisor, job);
+    let (kept, stopped): (Vec<ProcStat>, Vec<ProcStat>) =
+        procs.into_iter().partition(|p| spared.contains(&p.pid));
+    let shared: BTreeSet<i32> = kept.iter().map(|p| p.pgrp).collect();
+    let (alone, grouped): (Vec<ProcStat>, Vec<ProcStat>) =
+        stopped.into_iter().partition(|p| shared.contains(&p.pgrp));
+    signal_processes(&grouped, Signal::SIGSTOP);
+    let alone: Vec<ProcStat> = alone.into_iter().filter(|p| !shielded(p)).collect();
+    signal_each(&alone, Signal::SIGSTOP);
+    kept.len()
 }
