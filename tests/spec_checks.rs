@@ -390,3 +390,23 @@ fn a_step_the_shell_cannot_read_is_an_error_with_its_place() {
     );
     assert_eq!(code, 0, "{said}");
 }
+
+#[test]
+fn a_value_never_adds_a_step() {
+    let env = Env::new();
+    std::fs::write(env.work().join(".env"), "PLUS=x + touch added-by-a-value\n").expect("written");
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: values\njobs:\n  one:\n    command: echo ${PLUS} + echo second\n",
+    )
+    .expect("written");
+    env.ok(&["up", "-d"]);
+    support::wait_for(std::time::Duration::from_secs(10), "the run to end", || {
+        (env.runs("one").len() == 1).then_some(())
+    });
+    let log = env.log_text("one");
+    // Two steps as written; the value's `+` is text of the first.
+    assert!(log.contains("out x + touch added-by-a-value"), "{log}");
+    assert!(log.contains("step 2/2"), "{log}");
+    assert!(!env.work().join("added-by-a-value").exists());
+}

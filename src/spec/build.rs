@@ -61,27 +61,30 @@ impl Loader {
             }
             return (Vec::new(), Vec::new());
         };
-        let (texts, shown): (Vec<String>, Vec<String>) = match &c.value {
-            RawCommand::One(s) => (vec![s.clone()], written_steps(s)),
-            RawCommand::Steps(list) => (list.clone(), list.clone()),
+        // A string is split into steps as written, before `${VAR}`s are filled in:
+        // a value never adds a step (`PLUS="x + rm -rf …"` stays in its step).
+        let mut readable = true;
+        let written: Vec<String> = match &c.value {
+            RawCommand::One(s) => match split_chain(s) {
+                Ok(split) => split,
+                Err(e) => {
+                    let column = self.column_of(c, s, s, e.offset);
+                    self.error(&c.place_at(column), e.to_string());
+                    readable = false;
+                    vec![s.clone()]
+                }
+            },
+            RawCommand::Steps(list) => list.clone(),
+        };
+        let shown = match &c.value {
+            RawCommand::One(s) if !readable => written_steps(s),
+            _ => written.clone(),
         };
         let mut steps = Vec::new();
-        let mut readable = true;
-        for written in texts {
-            let Some(text) = self.text(&c.place_at(c.column).with(written.clone()), vars) else {
-                readable = false;
-                continue;
-            };
-            match &c.value {
-                RawCommand::One(_) => match split_chain(&text) {
-                    Ok(split) => steps.extend(split),
-                    Err(e) => {
-                        let column = self.column_of(c, &written, &text, e.offset);
-                        self.error(&c.place_at(column), e.to_string());
-                        readable = false;
-                    }
-                },
-                RawCommand::Steps(_) => steps.push(text),
+        for step in &written {
+            match self.text(&c.place_at(c.column).with(step.clone()), vars) {
+                Some(text) => steps.push(text),
+                None => readable = false,
             }
         }
         if readable && (steps.is_empty() || steps.iter().any(|s| s.trim().is_empty())) {
