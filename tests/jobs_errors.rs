@@ -434,3 +434,15 @@ fn a_stop_timeout_beyond_the_longest_is_refused_everywhere() {
     assert_eq!(status, 200, "{body}");
     env.ok(&["stop", "jobs", "ok"]);
 }
+
+#[test]
+fn a_job_without_finished_runs_says_so_by_its_name() {
+    let env = Env::new();
+    env.run_d("fresh", &["--", "sleep", "300"]);
+    env.mrsm()
+        .args(["show", "runs", "fresh"])
+        .assert()
+        .success()
+        .stdout("No finished runs of \"fresh\".\n");
+    env.ok(&["stop", "jobs", "fresh"]);
+}

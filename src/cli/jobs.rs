@@ -280,7 +280,7 @@ pub fn show_runs(args: &RunsArgs) -> anyhow::Result<i32> {
     if args.json {
         out!("{}", serde_json::to_string_pretty(&runs)?);
     } else if runs.is_empty() {
-        out!("No finished runs of {:?}.", args.name);
+        out!("No finished runs of {:?}.", args.name.as_str());
     } else {
         out_part!("{}", render::runs_table(&runs, render::Fit::stdout(true)));
     }

@@ -117,6 +117,8 @@ impl ApiExecutor {
                  server makes one that holds it",
                 body.detail
             )),
+            // About no job (a listing): the server's trouble, said as it is.
+            CallError::Answered(_, body) if name.is_empty() => self.unavailable(body.detail),
             CallError::Answered(_, body) => body.into_executor(&self.label, name),
         }
     }
