@@ -248,3 +248,26 @@ fn the_wrong_ca_is_still_refused() {
     assert_eq!(code, Some(1), "{err}");
     assert!(err.contains("UnknownIssuer"), "{err}");
 }
+
+#[test]
+fn a_self_signed_ca_certificate_as_a_server_s_is_explained() {
+    let files = Files::new();
+    // What `openssl req -x509` makes by default: self-signed, and a CA's.
+    let key = KeyPair::generate().expect("a key");
+    let mut params = CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+        .expect("params");
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let certificate = (
+        params.self_signed(&key).expect("signed").pem(),
+        key.serialize_pem(),
+    );
+    let server = https_server(&files, &certificate);
+    let own = files.write("own.pem", &certificate.0);
+    let (env, config) = client(&server, Some(&own));
+    let (code, _, err) = show(&mut mrsm(&env, &config));
+    assert_eq!(code, Some(1), "{err}");
+    assert!(
+        err.contains("its certificate is a CA's") && err.contains("CA:FALSE"),
+        "{err}"
+    );
+}

@@ -315,6 +315,16 @@ impl Transport {
                  {} ({problem:?}); point `ca_file` at the CA that signed it",
                 ca.display()
             ),
+            // webpki's own error, only reachable through its Debug form: a server
+            // whose certificate says it is a CA (what `openssl req -x509` makes by
+            // default) is refused as a server, pinned in `ca_file` or not.
+            _ if format!("{problem:?}").contains("CaUsedAsEndEntity") => format!(
+                "cannot reach {url}: its certificate is a CA's (basicConstraints CA:TRUE), which \
+                 TLS refuses as a server's own, even as its own `ca_file`: make the server's \
+                 certificate with CA:FALSE (`openssl req -x509 … -addext \
+                 basicConstraints=critical,CA:FALSE`), or sign it with a CA and put that CA in \
+                 `ca_file`"
+            ),
             _ => format!("cannot reach {url}: its certificate is refused: {problem}"),
         }
     }
