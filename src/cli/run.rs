@@ -213,8 +213,21 @@ fn remote_foreground(executor: Arc<dyn Executor>, spec: &JobSpec) -> anyhow::Res
         lease: Some(lease),
         ..CreateOptions::default()
     };
-    executor.create(spec, &options)?;
-    let _renewing = Renewing::start(executor.clone(), &name, lease / 3);
+    let leased = match executor.create(spec, &options) {
+        Ok(_) => true,
+        // A lease lets the server delete the job, which this token may not ask: the
+        // job is made without one (if this command is killed, it runs on there).
+        Err(ExecutorError::Forbidden { message, .. }) => {
+            executor.create(spec, &CreateOptions::default())?;
+            err!(
+                "warning: job {name:?} runs on {} without a lease ({message}): if this command is killed, the job runs on there",
+                executor.label()
+            );
+            false
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let _renewing = leased.then(|| Renewing::start(executor.clone(), &name, lease / 3));
     interrupt::install();
     let (done_tx, done) = std::sync::mpsc::channel();
     {

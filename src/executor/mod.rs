@@ -48,6 +48,10 @@ pub enum ExecutorError {
     /// The executor cannot be reached or used now; nothing was done.
     #[error("executor {executor}: {message}")]
     Unavailable { executor: String, message: String },
+    /// The executor's server refused the caller's token this (it lacks a scope the
+    /// request needs); nothing was done.
+    #[error("executor {executor}: {message}")]
+    Forbidden { executor: String, message: String },
     /// The executor cannot do this at all (see [`Capabilities`]).
     #[error("job {name:?}: the {executor} executor cannot {what}")]
     Unsupported {
@@ -115,7 +119,8 @@ impl ExecutorError {
     /// it cannot be reached (for messages that name the executor already).
     pub fn reason(self) -> String {
         match self {
-            ExecutorError::Unavailable { message, .. } => message,
+            ExecutorError::Unavailable { message, .. }
+            | ExecutorError::Forbidden { message, .. } => message,
             e => e.to_string(),
         }
     }
@@ -127,7 +132,9 @@ impl ExecutorError {
             ExecutorError::AlreadyExists(_) | ExecutorError::NotRunning(_) => ErrorKind::Conflict,
             ExecutorError::Spec(_) | ExecutorError::UnknownExecutor { .. } => ErrorKind::Invalid,
             ExecutorError::Store(_) | ExecutorError::Supervisor { .. } => ErrorKind::Refused,
-            ExecutorError::Unavailable { .. } => ErrorKind::Unavailable,
+            ExecutorError::Unavailable { .. } | ExecutorError::Forbidden { .. } => {
+                ErrorKind::Unavailable
+            }
             ExecutorError::Unsupported { .. } => ErrorKind::Unsupported,
             ExecutorError::Busy { .. } => ErrorKind::Busy,
         }

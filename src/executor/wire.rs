@@ -132,6 +132,8 @@ impl ErrorBody {
             ),
             ExecutorError::Supervisor { .. } => (ErrorCode::Refused, error.to_string()),
             ExecutorError::Unavailable { .. } => (ErrorCode::Unavailable, error.to_string()),
+            // A server asking another server (an `api:` executor behind it).
+            ExecutorError::Forbidden { .. } => (ErrorCode::Forbidden, error.to_string()),
             ExecutorError::Unsupported { .. } => (ErrorCode::Unsupported, error.to_string()),
             ExecutorError::Busy { .. } => (ErrorCode::Busy, error.to_string()),
         };

@@ -2,6 +2,7 @@
 //! [`Plan`] of what differs, and applying it. Only jobs the project owns are touched;
 //! a same-named job owned by someone else is a reported conflict, never clobbered.
 
+mod apply;
 mod events;
 #[cfg(test)]
 mod fake;
@@ -10,17 +11,14 @@ mod plan_tests;
 pub mod project;
 pub mod watch;
 pub mod watch_lock;
+
+pub use apply::{apply, Outcome};
 #[cfg(test)]
 mod watch_tests;
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
 
-use crate::executor::{
-    ClientOptions, CreateOptions, DeleteOptions, ExecutorError, Registry, Remote, StopOptions,
-    DEFAULT_LABEL,
-};
+use crate::executor::{ClientOptions, ExecutorError, Registry, Remote, DEFAULT_LABEL};
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{DeclaredExecutor, Desired, DesiredJob};
 
@@ -472,188 +470,4 @@ fn why_not(step: &Step) -> String {
         }
         _ => String::new(),
     }
-}
-
-/// What happened to one step.
-#[derive(Debug)]
-pub struct Outcome {
-    pub step: Step,
-    pub result: Result<String, ExecutorError>,
-}
-
-fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
-    CreateOptions {
-        desired: job.state,
-        project: Some(plan.project.clone()),
-        spec_hash: Some(job.spec_hash.clone()),
-        lease: None,
-    }
-}
-
-fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, ExecutorError> {
-    let name = step.name.as_str();
-    let job = step.job.as_ref();
-    let executor = registry.get(&step.executor)?;
-    let executor = executor.as_ref();
-    let shown = match step.executor.as_str() {
-        DEFAULT_LABEL => name.to_string(),
-        other => format!("{name} on {other}"),
-    };
-    match (&step.action, job) {
-        (Action::Create, Some(job)) => executor
-            .create(&job.spec, &options(plan, job))
-            .map(|_| format!("created {shown}")),
-        (Action::Move(from), Some(job)) => move_job(
-            executor,
-            registry.get(from)?.as_ref(),
-            job,
-            &options(plan, job),
-        )
-        .map(|()| format!("moved {shown} from {from}")),
-        (Action::Update(_), Some(job)) => executor
-            .replace(&job.spec, &options(plan, job))
-            .map(|_| format!("updated {shown}")),
-        (Action::Start | Action::Resume, _) => executor.start(name).map(|o| o.on(&step.executor)),
-        // A stopped job is brought up paused (its definition again, meant to be
-        // paused), so that nothing of it runs first.
-        (Action::Pause, Some(job)) if executor.get(name)?.status.is_over() => executor
-            .replace(&job.spec, &options(plan, job))
-            .map(|_| crate::executor::Outcome::Paused { name: name.into() }.on(&step.executor)),
-        (Action::Pause, _) => executor.pause(name).map(|o| o.on(&step.executor)),
-        (Action::Stop, _) => executor
-            .stop(name, &StopOptions::default())
-            .map(|o| o.on(&step.executor)),
-        (Action::Delete, _) => executor
-            .delete(name, &DeleteOptions::default())
-            .map(|o| o.on(&step.executor)),
-        (Action::Conflict(_), _) => Err(ExecutorError::Supervisor {
-            name: name.into(),
-            message: format!("conflict: {}", why_not(step)),
-        }),
-        (Action::Broken(_), _) => Err(ExecutorError::Supervisor {
-            name: name.into(),
-            message: format!("broken: {}", why_not(step)),
-        }),
-        (Action::Unreachable(_), _) => Err(ExecutorError::Unavailable {
-            executor: step.executor.clone(),
-            message: format!("job {name:?}: {}", why_not(step)),
-        }),
-        (_, None) => Err(ExecutorError::NotFound(name.into())),
-    }
-}
-
-/// Moves a job from executor `old` to `new`: the old copy is stopped (its definition
-/// kept), the job created on `new`, and the old copy deleted once the new one exists.
-/// If the create fails, the old copy is brought back as it was, and the error says
-/// the job stays where it was.
-fn move_job(
-    new: &dyn crate::executor::Executor,
-    old: &dyn crate::executor::Executor,
-    job: &DesiredJob,
-    options: &CreateOptions,
-) -> Result<(), ExecutorError> {
-    let name = job.spec.name.as_str();
-    let not_moved = |why: String| ExecutorError::Supervisor {
-        name: name.into(),
-        message: format!("not moved to {}: {why}", new.label()),
-    };
-    let was = old.get(name)?.status;
-    if !was.is_over() {
-        old.stop(name, &StopOptions::default()).map_err(|e| {
-            not_moved(format!(
-                "its copy on {} could not be stopped ({}); it stays there",
-                old.label(),
-                e.reason()
-            ))
-        })?;
-    }
-    let created = match new.create(&job.spec, options) {
-        Ok(info) => Ok(info),
-        // No answer (a timeout): the job may have been made there all the same.
-        Err(e) => match new.get(name) {
-            Ok(info) if info.project == options.project => Ok(info),
-            Err(ExecutorError::NotFound(_)) | Ok(_) => Err(e),
-            Err(unknown) => {
-                return Err(not_moved(format!(
-                    "{}, and whether the job was made there cannot be told ({}); its copy on {} is left stopped: `mrsm start jobs {name}` starts it again",
-                    e.reason(),
-                    unknown.reason(),
-                    old.label()
-                )))
-            }
-        },
-    };
-    // Made there, but its first step cannot start there (not on that machine's
-    // PATH): not a move that runs the job; the copy made there goes again.
-    let created = created.and_then(|info| match info.last_result {
-        Some(r) if r.not_started && r.failed_step == Some(1) => {
-            let _ = new.delete(name, &DeleteOptions::default());
-            Err(ExecutorError::Supervisor {
-                name: name.into(),
-                message: r.message,
-            })
-        }
-        _ => Ok(info),
-    });
-    if let Err(e) = created {
-        let back = match was {
-            JobStatus::Running => old.start(name).map(drop),
-            JobStatus::Paused => old.start(name).and_then(|_| old.pause(name)).map(drop),
-            _ => Ok(()),
-        };
-        let stays = match back {
-            Ok(()) => format!("it stays on {}", old.label()),
-            Err(again) => format!(
-                "it stays on {}, stopped: starting it again failed too: {}",
-                old.label(),
-                again.reason()
-            ),
-        };
-        return Err(not_moved(format!("{}; {stays}", e.reason())));
-    }
-    old.delete(name, &DeleteOptions::default())
-        .map_err(|e| ExecutorError::Supervisor {
-            name: name.into(),
-            message: format!(
-                "moved to {}, but its old copy on {} (stopped) could not be deleted: {}",
-                new.label(),
-                old.label(),
-                e.reason()
-            ),
-        })?;
-    Ok(())
-}
-
-/// Runs the plan: deletions first, then everything else; independent jobs on a few
-/// threads at once. `progress` is told about each step as it finishes.
-pub fn apply(
-    plan: &Plan,
-    registry: &Registry,
-    progress: &(dyn Fn(&Outcome) + Sync),
-) -> Vec<Outcome> {
-    let (deletes, rest): (Vec<&Step>, Vec<&Step>) =
-        plan.steps.iter().partition(|s| s.action == Action::Delete);
-    let outcomes = Mutex::new(Vec::new());
-    for batch in [deletes, rest] {
-        let next = AtomicUsize::new(0);
-        // Mostly waiting (a supervisor starting, a stop's grace): more than cores.
-        let workers = batch.len().clamp(1, 16);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(step) = batch.get(i) else { break };
-                    let outcome = Outcome {
-                        step: (*step).clone(),
-                        result: apply_step(plan, step, registry),
-                    };
-                    progress(&outcome);
-                    if let Ok(mut all) = outcomes.lock() {
-                        all.push(outcome);
-                    }
-                });
-            }
-        });
-    }
-    outcomes.into_inner().unwrap_or_default()
 }

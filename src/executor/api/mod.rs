@@ -112,11 +112,14 @@ impl ApiExecutor {
             )),
             // The server's detail names the scopes the route needs and those the
             // token lacks.
-            CallError::Answered(403, body) => self.unavailable(format!(
-                "the token lacks a scope (403: {}); `mrsm token create NAME --scopes …` on the \
-                 server makes one that holds it",
-                body.detail
-            )),
+            CallError::Answered(403, body) => ExecutorError::Forbidden {
+                executor: self.label.clone(),
+                message: format!(
+                    "the token lacks a scope (403: {}); `mrsm token create NAME --scopes …` on \
+                     the server makes one that holds it",
+                    body.detail
+                ),
+            },
             // About no job (a listing): the server's trouble, said as it is.
             CallError::Answered(_, body) if name.is_empty() => self.unavailable(body.detail),
             CallError::Answered(_, body) => body.into_executor(&self.label, name),
