@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Verbs racing on one job name, for many rounds: the stress behind
-tests/jobs_races.rs (which runs a few dozen rounds in the suite).
+tests/it/jobs_races.rs (which runs a few dozen rounds in the suite).
 
     python3 bench/races.py [--rounds 250] [--http-rounds 250] [--mrsm PATH]
 

@@ -542,7 +542,7 @@ impl LocalExecutor {
         let mut answered = false;
         let slow = SlowStop::watch(name, signal, kill_after);
         match self.request(name, &request, grace + STOP_SLACK) {
-            Ok(Response::Refused { message }) => {
+            Ok(Response::Refused { message, .. }) => {
                 return Err(ExecutorError::Supervisor {
                     name: name.into(),
                     message,
@@ -797,7 +797,7 @@ impl Executor for LocalExecutor {
                 Phase::Paused => {
                     wake(live.supervisor);
                     return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
-                        Response::Refused { message } => Err(ExecutorError::Supervisor {
+                        Response::Refused { message, .. } => Err(ExecutorError::Supervisor {
                             name: name.into(),
                             message,
                         }),
@@ -866,7 +866,7 @@ impl Executor for LocalExecutor {
         wake(live.supervisor);
         let refused = match self.request(name, &Request::Pause, Duration::from_secs(10)) {
             // Not paused (Slurm refused to suspend its steps): it runs on.
-            Ok(Response::Refused { message }) => ExecutorError::Supervisor {
+            Ok(Response::Refused { message, .. }) => ExecutorError::Supervisor {
                 name: name.into(),
                 message,
             },
@@ -1117,7 +1117,7 @@ impl Executor for LocalExecutor {
             eof,
         };
         match self.request(name, &request, Duration::from_secs(10))? {
-            Response::Refused { message } => Err(ExecutorError::Supervisor {
+            Response::Refused { message, .. } => Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message,
             }),

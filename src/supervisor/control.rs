@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{Request, Response};
+use super::protocol::{Refusal, Request, Response};
 
 /// How long a refused peer's request is waited for before the refusal is sent.
 const REFUSAL_READ: std::time::Duration = std::time::Duration::from_secs(1);
@@ -62,6 +62,7 @@ async fn serve_connection(
         // Its request is read (briefly) and never acted on; the answer says why.
         let _ = tokio::time::timeout(REFUSAL_READ, lines.next_line()).await;
         let refusal = Response::Refused {
+            code: Refusal::NotOwner,
             message: "permission denied: only the job's owner may control it".into(),
         };
         let _ = write.write_all(&encode(&refusal)).await;
@@ -77,10 +78,12 @@ async fn serve_connection(
                     return;
                 }
                 reply_rx.await.unwrap_or(Response::Refused {
+                    code: Refusal::Stopping,
                     message: "the supervisor is exiting".into(),
                 })
             }
             Err(e) => Response::Refused {
+                code: Refusal::BadRequest,
                 message: format!("bad request: {e}"),
             },
         };

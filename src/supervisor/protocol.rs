@@ -71,6 +71,9 @@ pub enum Response {
         state: Box<SupervisorState>,
     },
     Refused {
+        /// Why, for programs (no client reads the message to decide).
+        #[serde(default)]
+        code: Refusal,
         message: String,
     },
     /// Not now: the step has not read the input it was given yet; the same request
@@ -78,6 +81,27 @@ pub enum Response {
     Busy {
         message: String,
     },
+}
+
+/// Why a supervisor refused a request.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Refusal {
+    /// Anything else (and what an older supervisor, which sent no code, meant).
+    #[default]
+    Other,
+    /// The job is stopping or over.
+    Stopping,
+    /// No step is running to take input.
+    NoStep,
+    /// The running step's input is closed.
+    InputClosed,
+    /// The steps' work elsewhere (a cluster) could not be held.
+    NotPaused,
+    /// The peer may not control the job (another user).
+    NotOwner,
+    /// The request could not be read.
+    BadRequest,
 }
 
 /// Sends one request and waits up to `timeout` for its answer.

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
+pub use super::machine::{Placed, StepAt};
 use crate::job::{split_words, JobSpec};
 use crate::logs::{LogWriter, Stream, DEFAULT_MAX_LINE};
 use crate::store::ProcessIdentity;
@@ -77,24 +78,6 @@ fn unread_bytes(fd: &OwnedFd) -> usize {
     } else {
         usize::try_from(n).unwrap_or(0)
     }
-}
-
-/// Which step of which run a command is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct StepAt {
-    pub run: u64,
-    /// 1-based, as users count steps.
-    pub step: usize,
-}
-
-/// Where a step runs (or ran) beyond this machine.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Placed {
-    /// The id the other system gave it (a Slurm job id), for the run's record.
-    pub id: String,
-    /// While it runs: why it has not started yet (it waits in a queue). Once it
-    /// has ended: how it ended there, when that says more than the exit status.
-    pub note: Option<String>,
 }
 
 /// Where a step's process comes from: the seam between what the supervisor keeps

@@ -1,0 +1,184 @@
+//! Verbs racing on one job name, from many processes (the command line) and many
+//! threads (the HTTP API): whatever order they land in, a job never has two
+//! supervisors, a live supervisor is always the one its job shows (and `stop`
+//! stops), and a deleted job leaves no supervisor running unseen.
+//! `bench/races.py` runs the same races for hundreds of rounds.
+
+use crate::support;
+use crate::support::server;
+
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use mrsm::store::proc::{all_processes, environ_var};
+use support::{poll, Env};
+
+const NAME: &str = "raced";
+
+/// The live supervisors of job `name` under `root`, by the mark every launched
+/// supervisor carries.
+fn supervisors(root: &Path, name: &str) -> Vec<i32> {
+    all_processes()
+        .into_iter()
+        .filter(|p| {
+            environ_var(p.pid, mrsm::store::proc::SUPERVISOR_VARIABLE).as_deref()
+                == Some(name.as_bytes())
+                && environ_var(p.pid, "MRSM_ROOT_DIR")
+                    .is_some_and(|r| Path::new(std::ffi::OsStr::from_bytes(&r)) == root)
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// Once the verbs of a round have all returned: at most one supervisor, and the
+/// one there is shows as the job's, running.
+fn check_consistent(env: &Env, round: usize) {
+    let alive = supervisors(env.root(), NAME);
+    assert!(
+        alive.len() <= 1,
+        "round {round}: two supervisors: {alive:?}"
+    );
+    let shown = env
+        .mrsm()
+        .args(["show", "jobs", NAME, "--json"])
+        .output()
+        .expect("runs");
+    let listed: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap_or_default();
+    let info = &listed[0];
+    match alive.first() {
+        Some(pid) => {
+            assert_eq!(
+                info["supervisor_pid"].as_i64(),
+                Some(*pid as i64),
+                "round {round}: supervisor {pid} runs, the job shows {info}"
+            );
+        }
+        None => assert!(
+            info.is_null() || info["supervisor_pid"].is_null(),
+            "round {round}: no supervisor runs, the job shows {info}"
+        ),
+    }
+}
+
+#[test]
+fn run_delete_and_start_racing_on_one_name_never_make_two_supervisors() {
+    let env = Env::new();
+    let bin = assert_cmd::cargo::cargo_bin("mrsm");
+    let verbs: [&[&str]; 3] = [
+        &["run", "-d", "--name", NAME, "--", "sleep", "300"],
+        &["delete", "jobs", NAME, "-y"],
+        &["start", "jobs", NAME],
+    ];
+    // How often each verb went through: the races must really happen.
+    let mut went_through = [0usize; 3];
+    for round in 0..25 {
+        let children: Vec<_> = (0..4)
+            .flat_map(|_| verbs.iter().enumerate())
+            .map(|(verb, args)| {
+                Command::new(&bin)
+                    .args(*args)
+                    .env("MRSM_ROOT_DIR", env.root())
+                    .env_remove("MRSM_BIN")
+                    .env_remove("MRSM_CONFIG")
+                    .current_dir(env.work())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .map(|child| (verb, child))
+                    .expect("mrsm starts")
+            })
+            .collect();
+        for (verb, mut child) in children {
+            if child.wait().is_ok_and(|s| s.success()) {
+                went_through[verb] += 1;
+            }
+        }
+        check_consistent(&env, round);
+    }
+    assert!(went_through.iter().all(|&n| n > 0), "{went_through:?}");
+    // Whatever is left can be stopped and deleted, leaving nothing running.
+    env.mrsm()
+        .args(["delete", "jobs", NAME, "-y"])
+        .output()
+        .expect("runs");
+    let gone = poll(Duration::from_secs(10), || {
+        supervisors(env.root(), NAME).is_empty().then_some(())
+    });
+    assert!(gone.is_some(), "{:?}", supervisors(env.root(), NAME));
+}
+
+#[test]
+fn http_verbs_racing_on_one_name_never_make_two_supervisors() {
+    let server = server::Server::start();
+    let spec = serde_json::json!({
+        "spec": { "name": NAME, "command": ["sleep 300"] },
+        "desired": "running",
+    })
+    .to_string();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(60)))
+        .build()
+        .into();
+    let url = |path: &str| format!("{}{path}", server.url());
+    let auth = format!("Bearer {}", server.token);
+    let went_through: [std::sync::atomic::AtomicUsize; 6] = Default::default();
+    for round in 0..10 {
+        std::thread::scope(|scope| {
+            for thread in 0..20 {
+                let (agent, auth, spec) = (agent.clone(), auth.clone(), spec.clone());
+                let (url, went_through) = (&url, &went_through);
+                scope.spawn(move || {
+                    let path = format!("/v1/jobs/{NAME}");
+                    let result = match thread % 6 {
+                        0 => agent
+                            .post(url(&path))
+                            .header("Authorization", &auth)
+                            .header("Content-Type", "application/json")
+                            .send(&spec),
+                        1 => agent
+                            .put(url(&path))
+                            .header("Authorization", &auth)
+                            .header("Content-Type", "application/json")
+                            .send(&spec),
+                        2 => agent
+                            .delete(url(&format!("{path}?purge=true")))
+                            .header("Authorization", &auth)
+                            .call(),
+                        3 => agent
+                            .post(url(&format!("{path}/start")))
+                            .header("Authorization", &auth)
+                            .send_empty(),
+                        4 => agent
+                            .post(url(&format!("{path}/stop")))
+                            .header("Authorization", &auth)
+                            .send_empty(),
+                        _ => agent
+                            .post(url(&format!("{path}/pause")))
+                            .header("Authorization", &auth)
+                            .send_empty(),
+                    };
+                    let status = result.map(|r| r.status().as_u16()).unwrap_or(0);
+                    assert!(
+                        status != 0 && status != 500,
+                        "round {round}: answered {status}"
+                    );
+                    if (200..300).contains(&status) {
+                        went_through[thread % 6].fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    }
+                });
+            }
+        });
+        check_consistent(&server.env, round);
+    }
+    let counts: Vec<usize> = went_through
+        .iter()
+        .map(|n| n.load(std::sync::atomic::Ordering::SeqCst))
+        .collect();
+    assert!(
+        counts.iter().all(|&n| n > 0),
+        "create, put, delete, start, stop, pause: {counts:?}"
+    );
+}
