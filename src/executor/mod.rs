@@ -5,6 +5,7 @@
 mod api;
 mod handle;
 mod local;
+mod memory;
 mod outcome;
 mod registry;
 mod spawn;
@@ -15,6 +16,7 @@ pub mod wire;
 pub use api::{ApiExecutor, ClientOptions, DEFAULT_CONNECT_TIMEOUT, DEFAULT_TIMEOUT};
 pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
+pub use memory::{MemoryExecutor, MemoryJob};
 pub use outcome::Outcome;
 pub use registry::{list_each, Registry, Remote, DEFAULT_LABEL, SLURM_LABEL};
 pub use unavailable::Unavailable;

@@ -5,8 +5,6 @@
 mod apply;
 mod events;
 #[cfg(test)]
-mod fake;
-#[cfg(test)]
 mod plan_tests;
 pub mod project;
 pub mod watch;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeMap;
 
-use super::fake::{info, FakeJob};
 use super::{decide, Action, Actual, Mode};
+use crate::executor::{CreateOptions, MemoryJob};
 use crate::job::{DesiredState, JobInfo, JobSpec, JobStatus};
 use crate::spec::{spec_hash, Desired, DesiredJob};
 
@@ -39,13 +39,15 @@ const RUNNING: Exists = Exists {
 
 fn existing(name: &str, e: &Exists) -> JobInfo {
     let spec = JobSpec::new(name, vec![e.command.to_string()]);
-    let mut info = info(&FakeJob {
-        spec_hash: Some(spec_hash(&spec, "local")),
-        spec,
-        project: e.project.map(str::to_string),
+    let options = CreateOptions {
         desired: e.desired,
-        status: e.status,
-    });
+        project: e.project.map(str::to_string),
+        spec_hash: Some(spec_hash(&spec, "local")),
+        lease: None,
+    };
+    let mut job = MemoryJob::new(&spec, &options);
+    job.status = e.status;
+    let mut info = job.info("local");
     info.died = e.died;
     info
 }

@@ -7,8 +7,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::fake::Fake;
 use super::watch::{messages, Event, Reconciler, Timing, Watched};
+use crate::executor::MemoryExecutor as Fake;
 use crate::store::{ProjectLock, Root};
 
 const HEAL: Duration = Duration::from_secs(5);
@@ -38,7 +38,7 @@ impl Scene {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = Root::at(dir.path().join("root"));
         let files = vec![dir.path().join("mrsm-jobs.yaml")];
-        let fake = std::sync::Arc::new(Fake::default());
+        let fake = std::sync::Arc::new(Fake::new("local"));
         let mut registry = crate::executor::Registry::new();
         registry.register("local", fake.clone());
         let scene = Scene {
@@ -119,7 +119,7 @@ fn failed_steps_are_retried_on_heal_ticks_backing_off() {
     let mut r = reconciler(&scene, &hear);
     let t0 = Instant::now();
     r.reconcile_files(t0);
-    assert_eq!(scene.fake.command("a").as_deref(), Some("sleep 300"));
+    assert_eq!(first_step(&scene, "a").as_deref(), Some("sleep 300"));
 
     scene.declare(&[("a", "sleep 301")]);
     scene
@@ -144,7 +144,7 @@ fn failed_steps_are_retried_on_heal_ticks_backing_off() {
     scene.fake.fail_replace.lock().expect("lock").clear();
     r.tick(t1 + 2 * HEAL);
     assert_eq!(scene.fake.count("replace"), 3);
-    assert_eq!(scene.fake.command("a").as_deref(), Some("sleep 301"));
+    assert_eq!(first_step(&scene, "a").as_deref(), Some("sleep 301"));
     // Done: later ticks only heal.
     r.tick(t1 + 10 * HEAL);
     assert_eq!(scene.fake.count("replace"), 3);
@@ -235,7 +235,7 @@ fn dotenv_and_env_files_are_inputs_and_their_edits_are_applied() {
     let hear = |e: &Event<'_>| scene.hear(e);
     let mut r = reconciler(&scene, &hear);
     r.reconcile_files(Instant::now());
-    assert_eq!(scene.fake.command("a").as_deref(), Some("echo hello"));
+    assert_eq!(first_step(&scene, "a").as_deref(), Some("echo hello"));
     let inputs: Vec<PathBuf> = r.inputs().to_vec();
     for name in ["mrsm-jobs.yaml", ".env", "vars/app.env"] {
         let path = std::path::absolute(scene.path(name)).expect("absolute");
@@ -244,11 +244,15 @@ fn dotenv_and_env_files_are_inputs_and_their_edits_are_applied() {
 
     write(&scene.path(".env"), "MRSM_TEST_GREETING_WATCH=bonjour\n");
     r.reconcile_files(Instant::now());
-    assert_eq!(scene.fake.command("a").as_deref(), Some("echo bonjour"));
+    assert_eq!(first_step(&scene, "a").as_deref(), Some("echo bonjour"));
 
     write(&scene.path("vars/app.env"), "LEVEL=2\n");
     r.reconcile_files(Instant::now());
-    let env = scene.fake.jobs.lock().expect("lock")["a"].spec.env.clone();
+    let env = scene.fake.jobs.lock().expect("lock")["a"]
+        .file
+        .spec
+        .env
+        .clone();
     assert_eq!(env["LEVEL"], "2");
     assert_eq!(scene.fake.count("replace"), 2);
 }
@@ -326,4 +330,10 @@ fn files_that_come_to_name_another_project_are_reported_not_applied() {
     );
     assert!(!scene.heard("load again"), "{:?}", scene.said);
     assert_eq!(scene.fake.names(), ["a"]);
+}
+
+/// The first step of job `name` as the executor holds it.
+fn first_step(scene: &Scene, name: &str) -> Option<String> {
+    let file = scene.fake.file(name)?;
+    file.spec.command.first().cloned()
 }

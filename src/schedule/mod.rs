@@ -20,6 +20,8 @@ mod fragment;
 mod interval;
 mod lexer;
 mod start;
+#[cfg(test)]
+mod start_tests;
 mod tzdb;
 mod wall;
 mod zone;

@@ -16,6 +16,7 @@ pub mod foreground;
 pub mod machine;
 #[cfg(test)]
 mod machine_tests;
+mod pipes;
 mod policy;
 mod protocol;
 mod runs;

@@ -4,7 +4,6 @@
 //! passed or failed. Its modules are the pieces only some areas use.
 
 pub mod following;
-pub mod mem_executor;
 pub mod orphans;
 pub mod peers;
 pub mod server;
