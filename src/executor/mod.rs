@@ -245,6 +245,28 @@ pub trait Executor: Send + Sync {
     fn runs(&self, name: &str) -> Result<RunHistory, ExecutorError>;
     /// The job's log lines, filtered.
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError>;
+    /// The last lines that `selection` admits (at most its `tail`), no more than
+    /// `max_bytes` of them (a server's answer). The default reads them all.
+    fn tail_logs(
+        &self,
+        name: &str,
+        selection: &Selection,
+        max_bytes: usize,
+    ) -> Result<crate::logs::Tail, ExecutorError> {
+        let mut lines = self.logs(name, selection)?;
+        let mut kept = 0usize;
+        let mut bytes = 0usize;
+        for line in lines.iter().rev() {
+            bytes += line.line.len();
+            if bytes > max_bytes {
+                break;
+            }
+            kept += 1;
+        }
+        let cut = kept < lines.len();
+        lines.drain(..lines.len() - kept);
+        Ok(crate::logs::Tail { lines, cut })
+    }
     /// Up to `max` log lines from record number `cursor` on, and the cursor after
     /// them: a follower that lost its connection resumes there without repeating or
     /// losing a line (records rotation deleted meanwhile come as one `gap` line).

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use tokio::sync::broadcast;
 
-use crate::executor::{Executor, ExecutorError, LocalExecutor};
+use crate::executor::{Executor, ExecutorError};
 use crate::logs::{Activity, Cursor, LogLine, PageReader, Stream};
+use crate::store::Root;
 
 /// Lines read together, and where they are in the log.
 #[derive(Clone, Debug)]
@@ -52,7 +53,8 @@ struct Hub {
 
 /// The readers of the server, by job.
 pub struct Hubs {
-    executor: Arc<LocalExecutor>,
+    executor: Arc<dyn Executor>,
+    root: Root,
     hubs: Mutex<HashMap<String, Weak<Hub>>>,
 }
 
@@ -67,10 +69,11 @@ pub struct Subscription {
 const LOOK_EVERY: Duration = Duration::from_millis(200);
 
 impl Hubs {
-    /// Readers of `executor`'s logs.
-    pub fn new(executor: Arc<LocalExecutor>) -> Arc<Hubs> {
+    /// Readers of `executor`'s logs, kept under `root`.
+    pub fn new(executor: Arc<dyn Executor>, root: Root) -> Arc<Hubs> {
         Arc::new(Hubs {
             executor,
+            root,
             hubs: Mutex::new(HashMap::new()),
         })
     }
@@ -95,7 +98,7 @@ impl Hubs {
         hubs.insert(name.to_string(), Arc::downgrade(&hub));
         // Where the reader starts is settled before the subscriber catches up:
         // what it reads then reaches at least this far, so nothing falls between.
-        let mut reader = PageReader::new(name, &self.executor.root().log_file(name));
+        let mut reader = PageReader::new(name, &self.root.log_file(name));
         let (_, cursor) = reader.read(Cursor::MAX, 0);
         let this = self.clone();
         let job = name.to_string();
@@ -122,7 +125,7 @@ impl Hubs {
         sender: &broadcast::Sender<Batch>,
         hub: &Weak<Hub>,
     ) {
-        let root = self.executor.root();
+        let root = &self.root;
         let path = root.log_file(name);
         let activity = Activity::watch(&[root.logs_dir()]);
         let mut last_seen_file = None;

@@ -18,7 +18,7 @@ use super::reply::{blocking, job_name, ApiError};
 use super::routes::refusal;
 use super::AppState;
 use crate::executor::wire::{CreateBody, ErrorCode};
-use crate::executor::{DeleteOptions, Executor, ExecutorError, LocalExecutor};
+use crate::executor::{DeleteOptions, Executor, ExecutorError};
 use crate::job::JobInfo;
 use crate::store::scopes::Scope;
 use crate::store::Root;
@@ -98,8 +98,12 @@ impl Default for Leases {
 impl Leases {
     /// One look (from the watchdog's thread): stops and deletes, logs and history
     /// included, every leased job of `jobs` whose lease ran out; their names.
-    pub fn end_expired(&self, executor: &LocalExecutor, jobs: &[JobInfo]) -> Vec<String> {
-        let root = executor.root();
+    pub fn end_expired(
+        &self,
+        executor: &dyn Executor,
+        root: &Root,
+        jobs: &[JobInfo],
+    ) -> Vec<String> {
         let over: Vec<String> = jobs
             .iter()
             .filter_map(|job| Some((job, Duration::from_millis(job.lease_ms?))))
@@ -125,6 +129,7 @@ pub(super) async fn renew(
 ) -> Result<StatusCode, ApiError> {
     let name = job_name(&name)?;
     let ex = state.executor.clone();
+    let root = state.root.clone();
     blocking(move || {
         let info = ex.get(&name)?;
         if info.lease_ms.is_none() {
@@ -134,7 +139,7 @@ pub(super) async fn renew(
                 what: "renew a lease it was not created with".into(),
             });
         }
-        note_renewal(ex.root(), &name)
+        note_renewal(&root, &name)
     })
     .await?;
     Ok(StatusCode::NO_CONTENT)

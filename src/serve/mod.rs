@@ -11,6 +11,8 @@
 //! `/healthcheck` touches nothing. Stopping waits a bounded time for each of them.
 
 mod auth;
+#[cfg(test)]
+mod handler_tests;
 mod hub;
 mod leases;
 mod listen;
@@ -37,7 +39,7 @@ use axum::http::StatusCode;
 use axum::Router;
 
 use crate::executor::wire::ErrorCode;
-use crate::executor::LocalExecutor;
+use crate::executor::{Executor, LocalExecutor};
 use crate::store::Root;
 
 /// Requests one token may have in progress at once (long polls included); more
@@ -133,7 +135,9 @@ impl Drop for FollowerSlot {
 /// What every handler shares.
 #[derive(Clone)]
 pub struct AppState {
-    executor: Arc<LocalExecutor>,
+    executor: Arc<dyn Executor>,
+    /// Where the served jobs are kept (their logs, the leases' renewals).
+    root: Root,
     keys: Arc<auth::Keys>,
     hubs: Arc<hub::Hubs>,
     followers: Arc<Followers>,
@@ -219,6 +223,34 @@ fn keep_private(dir: &std::path::Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What the handlers share, serving `executor`'s jobs kept under `root`.
+fn app_state(
+    executor: Arc<dyn Executor>,
+    root: Root,
+    options: &Options,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> anyhow::Result<AppState> {
+    Ok(AppState {
+        hubs: hub::Hubs::new(executor.clone(), root.clone()),
+        executor,
+        keys: Arc::new(auth::Keys::start(root.clone()).context("starting the tokens' thread")?),
+        root,
+        followers: Arc::new(Followers {
+            max: options.max_followers,
+            counts: Mutex::new(HashMap::new()),
+        }),
+        in_flight: Arc::new(Followers {
+            max: MAX_REQUESTS_PER_TOKEN,
+            counts: Mutex::new(HashMap::new()),
+        }),
+        limits: Limits {
+            max_body: options.max_body,
+        },
+        readers: Arc::new(tokio::sync::Semaphore::new(LOG_READERS)),
+        shutdown,
+    })
+}
+
 /// Runs the server on `root` until SIGTERM or SIGINT.
 pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     if options.tls_cert.is_some() != options.tls_key.is_some() {
@@ -233,28 +265,11 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         .with_context(|| format!("creating the root {}", root.dir().display()))?;
     keep_private(root.dir())?;
     reply::hide_root(root.dir());
-    let executor = Arc::new(LocalExecutor::new(root.clone()));
+    let executor: Arc<dyn Executor> = Arc::new(LocalExecutor::new(root.clone()));
     let (shutdown_tx, shutdown) = tokio::sync::watch::channel(false);
     let shutdown_rx = shutdown.clone();
     let leases = Arc::new(leases::Leases::default());
-    let state = AppState {
-        executor: executor.clone(),
-        keys: Arc::new(auth::Keys::start(root.clone()).context("starting the tokens' thread")?),
-        hubs: hub::Hubs::new(executor.clone()),
-        followers: Arc::new(Followers {
-            max: options.max_followers,
-            counts: Mutex::new(HashMap::new()),
-        }),
-        in_flight: Arc::new(Followers {
-            max: MAX_REQUESTS_PER_TOKEN,
-            counts: Mutex::new(HashMap::new()),
-        }),
-        limits: Limits {
-            max_body: options.max_body,
-        },
-        readers: Arc::new(tokio::sync::Semaphore::new(LOG_READERS)),
-        shutdown,
-    };
+    let state = app_state(executor.clone(), root.clone(), options, shutdown)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .max_blocking_threads(BLOCKING_THREADS)
@@ -266,10 +281,11 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
     {
         let stop = stop_watchdog.clone();
         let executor = executor.clone();
+        let root = root.clone();
         std::thread::Builder::new()
             .name("watchdog".into())
             .spawn(move || {
-                watchdog::run(executor, leases, stop);
+                watchdog::run(executor.as_ref(), &root, leases, stop);
                 let _ = watchdog_done.send(());
             })
             .context("starting the watchdog")?;

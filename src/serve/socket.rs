@@ -19,7 +19,6 @@ use super::meerschaum::{get_info, line_text};
 use super::reply::{blocking, job_name, reading};
 use super::routes::{refusal, Verb, FOLLOW, INPUT, LOG_SOCKET};
 use super::AppState;
-use crate::executor::Executor;
 
 /// The frame that says the job stopped; its result follows as JSON.
 pub const STOP_MESSAGE: &str = "MRSM_STOP";

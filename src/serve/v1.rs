@@ -16,7 +16,7 @@ use super::hub::unseen;
 use super::reply::{blocking, job_name, reading, scrub_info, ApiError};
 use super::AppState;
 use crate::executor::wire::{CreateBody, LogPage, ServerInfo, StopBody, API_VERSION};
-use crate::executor::{Capabilities, DeleteOptions, Executor, Outcome, StopOptions};
+use crate::executor::{Capabilities, DeleteOptions, Outcome, StopOptions};
 use crate::job::{JobInfo, JobSpec, RunHistory};
 use crate::logs::{LogLine, Selection, PAGE_BYTES};
 
@@ -91,11 +91,12 @@ pub(super) async fn create(
     checked_body(&name, &body)?;
     super::leases::may_lease(&caller, &body, "POST /v1/jobs/{name}")?;
     let ex = state.executor.clone();
+    let root = state.root.clone();
     let info = blocking(move || {
         // The lease runs from now: noted before the job exists, so the watchdog
         // never sees it without.
         if body.lease_ms.is_some() {
-            super::leases::note_renewal(ex.root(), &body.spec.name)?;
+            super::leases::note_renewal(&root, &body.spec.name)?;
         }
         ex.create(&body.spec, &body.options())
     })
@@ -112,9 +113,10 @@ pub(super) async fn replace(
     checked_body(&name, &body)?;
     super::leases::may_lease(&caller, &body, "PUT /v1/jobs/{name}")?;
     let ex = state.executor.clone();
+    let root = state.root.clone();
     blocking(move || {
         if body.lease_ms.is_some() {
-            super::leases::note_renewal(ex.root(), &body.spec.name)?;
+            super::leases::note_renewal(&root, &body.spec.name)?;
         }
         ex.replace(&body.spec, &body.options())
     })

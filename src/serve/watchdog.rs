@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::leases::Leases;
-use crate::executor::{Executor, LocalExecutor};
+use crate::executor::Executor;
 use crate::job::DesiredState;
+use crate::store::Root;
 
 /// How often the watchdog looks.
 pub const LOOK_EVERY: Duration = Duration::from_millis(500);
@@ -43,13 +44,13 @@ impl Restarts {
 
 /// Runs until `stop` is set: restarts every job that died while meant to run (or
 /// be paused: it comes back paused).
-pub fn run(executor: Arc<LocalExecutor>, leases: Arc<Leases>, stop: Arc<AtomicBool>) {
+pub fn run(executor: &dyn Executor, root: &Root, leases: Arc<Leases>, stop: Arc<AtomicBool>) {
     let mut restarts: HashMap<String, Restarts> = HashMap::new();
     while !stop.load(Ordering::Relaxed) {
         let now = Instant::now();
         restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
         if let Ok(jobs) = executor.list(None) {
-            let ended = leases.end_expired(&executor, &jobs);
+            let ended = leases.end_expired(executor, root, &jobs);
             for job in jobs.into_iter().filter(|j| !ended.contains(&j.name)) {
                 if !job.status.is_over() || !job.died {
                     continue;

@@ -21,23 +21,6 @@ impl LocalExecutor {
         }
     }
 
-    /// The last lines of job `name`'s log that `selection` admits (at most its
-    /// `tail`), and no more than `max_bytes` of them: read from the end of the log,
-    /// they cost what they return, which is what a server needs of a tail.
-    pub fn tail_logs(
-        &self,
-        name: &str,
-        selection: &Selection,
-        max_bytes: usize,
-    ) -> Result<Tail, ExecutorError> {
-        self.log_readable(name)?;
-        let max = selection.tail.unwrap_or(usize::MAX);
-        let path = self.root.log_file(name);
-        Ok(crate::logs::read_tail(
-            name, &path, selection, max, max_bytes,
-        ))
-    }
-
     /// Jobs deleted with their logs and run history kept, and whose they were.
     pub fn kept(&self) -> Vec<(String, supervisor::Kept)> {
         supervisor::kept_jobs(&self.root)
@@ -379,6 +362,23 @@ impl Executor for LocalExecutor {
             self.definition(name)?;
         }
         Ok(read_runs(&self.root.runs_file(name))?)
+    }
+
+    /// The last lines of job `name`'s log that `selection` admits (at most its
+    /// `tail`), and no more than `max_bytes` of them: read from the end of the log,
+    /// they cost what they return, which is what a server needs of a tail.
+    fn tail_logs(
+        &self,
+        name: &str,
+        selection: &Selection,
+        max_bytes: usize,
+    ) -> Result<Tail, ExecutorError> {
+        self.log_readable(name)?;
+        let max = selection.tail.unwrap_or(usize::MAX);
+        let path = self.root.log_file(name);
+        Ok(crate::logs::read_tail(
+            name, &path, selection, max, max_bytes,
+        ))
     }
 
     fn logs(&self, name: &str, selection: &Selection) -> Result<Vec<LogLine>, ExecutorError> {
