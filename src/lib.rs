@@ -16,6 +16,7 @@ pub mod print;
 
 mod certs;
 pub mod cli;
+pub mod control;
 pub mod executor;
 mod fnv;
 pub mod job;

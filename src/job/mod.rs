@@ -17,7 +17,7 @@ pub use name::{random_name, validate_name, InvalidName, JobName};
 pub use shown::written_steps;
 pub use size::parse_size;
 pub use slurm::SlurmOptions;
-pub use spec::{check_stop_timeout, too_fast, MAX_STOP_TIMEOUT};
+pub use spec::{check_stop_timeout, too_fast, DEFAULT_MAX_LINE, MAX_STOP_TIMEOUT};
 pub use spec::{
     DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,
     SignalName, SpecError, StopSettings, MAX_LINE_LIMIT, MIN_INTERVAL,

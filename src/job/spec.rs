@@ -216,8 +216,12 @@ fn default_log_keep() -> u32 {
     5
 }
 
+/// The most output bytes in one log record unless a job says otherwise (the log
+/// writer's own default is the same: `supervisor` checks it).
+pub const DEFAULT_MAX_LINE: u64 = 64 * 1024;
+
 fn default_log_max_line() -> u64 {
-    crate::logs::DEFAULT_MAX_LINE
+    DEFAULT_MAX_LINE
 }
 
 fn is_default_log_max_line(n: &u64) -> bool {

@@ -82,7 +82,7 @@ pub struct SupervisorState {
     pub schedule: Option<ScheduleResume>,
     /// Output the log could not keep (a full disk) and has not reported yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log_trouble: Option<crate::logs::LogTrouble>,
+    pub log_trouble: Option<crate::store::LogTrouble>,
     /// The signal from outside mrsm that ended the supervisor (not a stop request):
     /// the job did not end by itself or by a user's stop, so the reconciler starts
     /// it again while it is meant to run.

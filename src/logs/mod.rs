@@ -51,6 +51,7 @@ mod tail;
 mod view;
 mod writer;
 
+pub use crate::store::LogTrouble;
 pub use activity::Activity;
 pub use follow::{Follower, Grabber};
 pub use format::{log_files, records_through, remove_log, rotated_path};
@@ -59,7 +60,7 @@ pub use page::{read_page, Cursor, PageReader, PAGE_BYTES};
 pub use record::{format_stamp, parse_header, Record, Stream};
 pub use tail::{read_tail, tail_and_follow, Tail};
 pub use view::{color_of, write_line, Style, Width};
-pub use writer::{LogTrouble, LogWriter, DEFAULT_MAX_LINE};
+pub use writer::{LogWriter, DEFAULT_MAX_LINE};
 
 /// The lines' texts, a gap as `gap N`: what the readers' tests compare.
 #[cfg(test)]

@@ -18,6 +18,7 @@ use super::format::{
 };
 use super::index::{self, IndexWriter};
 use super::record::{encode_header, format_stamp, Record, Stream, PREFIX_MAX};
+use crate::store::LogTrouble;
 
 /// The most output bytes in one record unless configured otherwise.
 pub const DEFAULT_MAX_LINE: u64 = 64 * 1024;
@@ -28,20 +29,6 @@ const FLUSH_AT: usize = 256 * 1024;
 const RESERVE_AHEAD: u64 = 256 * 1024;
 /// While writes fail, how often one is tried again (output in between is dropped).
 const RETRY_EVERY: Duration = Duration::from_millis(50);
-
-/// Output a log could not keep: counted from the first failed write until one
-/// succeeds again, which then writes a `sys` note with these figures.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct LogTrouble {
-    /// Records (lines, or pieces of long lines) dropped.
-    pub dropped_lines: u64,
-    /// Output bytes in them.
-    pub dropped_bytes: u64,
-    /// The last error.
-    pub error: String,
-    /// When the first write failed.
-    pub since: Timestamp,
-}
 
 /// The writer for one job's log; records are buffered and written whole by `flush`.
 pub struct LogWriter {

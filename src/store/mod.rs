@@ -16,6 +16,7 @@
 //! ```
 
 mod atomic;
+mod folder;
 mod home;
 mod lock;
 mod open;
@@ -26,6 +27,7 @@ pub mod scopes;
 pub mod settings;
 mod socket_path;
 pub mod tokens;
+mod trouble;
 
 use std::path::{Path, PathBuf};
 
@@ -33,6 +35,7 @@ pub use atomic::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_even_when_full,
     write_json_unflushed,
 };
+pub use folder::{kept_jobs, remove_job_definition, Kept};
 pub use lock::{lock_holders, JobLock, ProjectLock, RootLock, SupervisorLock};
 pub use open::{
     check_socket, create_new, open_append, open_lock, open_read, open_write, read_file, read_text,
@@ -41,6 +44,7 @@ pub use open::{
 pub use proc::ProcessIdentity;
 pub use settings::{ExecutorSettings, Settings};
 pub use socket_path::with_socket_path;
+pub use trouble::LogTrouble;
 
 /// The previous file of a run history (`runs.jsonl.1`), kept with it.
 pub fn older_runs_file(path: &Path) -> PathBuf {

@@ -10,7 +10,7 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::{mpsc, oneshot};
 
-use super::protocol::{Refusal, Request, Response};
+use crate::control::{Refusal, Request, Response};
 
 /// How long a refused peer's request is waited for before the refusal is sent.
 const REFUSAL_READ: std::time::Duration = std::time::Duration::from_secs(1);

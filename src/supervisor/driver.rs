@@ -21,10 +21,10 @@ use super::control::{self, Control};
 use super::machine::{
     Config, Drain, Effect, Event, Exit, Machine, Now, ReplyTo, Send, StepAt, LOG_CHECK,
 };
-use super::protocol::{self, Refusal, Removal, Request, Response};
 use super::runs::RunLog;
 use super::signals::{self, job_alive, signal_job, signal_processes};
 use super::steps::{self, spawn_step, SharedLog, StepChild, StepRunner};
+use crate::control::{self as protocol, Refusal, Removal, Request, Response};
 use crate::job::{JobFile, SignalName, SupervisorState};
 use crate::logs::{LogTrouble, LogWriter, Stream};
 use crate::store::proc::{environ_var, own_processes, ProcStat};

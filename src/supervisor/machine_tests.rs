@@ -8,7 +8,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::machine::*;
-use super::protocol::{Refusal, Removal, Response};
+use crate::control::{Refusal, Removal, Response};
 use crate::job::{
     OverlapPolicy, Phase, RestartPolicy, RunRecord, SignalName, StepProcess, SupervisorState,
     Trigger,
@@ -816,14 +816,18 @@ fn an_exit_waits_for_its_output_then_for_a_limit() {
     sim.ev(Event::Output(vec![(pid, Drain::Flowing)]));
     let exited = |sim: &Sim| sim.notes().iter().any(|n| n.contains("exited"));
     assert!(!exited(&sim), "held while output flows");
+    // Empty pipes held open by what it left: a last partial line may still come.
+    sim.advance(DRAIN_PARTIAL - MS);
+    sim.ev(Event::Output(vec![(pid, Drain::Empty)]));
+    assert!(!exited(&sim), "held for a partial line's wait");
+    sim.advance(MS);
     assert_eq!(
         sim.m.next_wake(sim.now.mono).0,
         Some(sim.now.mono + DRAIN_POLL)
     );
-    sim.advance(DRAIN_PARTIAL);
     sim.ev(Event::Output(vec![(pid, Drain::Flowing)]));
     assert!(!exited(&sim));
-    // Empty pipes held open by something else: let go after a short while.
+    // Empty and past the partial line's wait: let go.
     sim.ev(Event::Output(vec![(pid, Drain::Empty)]));
     assert!(exited(&sim));
     // Output that never stops flowing is let go at the limit.
@@ -911,4 +915,9 @@ fn a_killed_predecessor_s_runs_are_recorded_as_interrupted() {
         record.result.message,
         "interrupted at step 1: its supervisor (pid 4242) was killed"
     );
+}
+
+#[test]
+fn a_job_s_default_record_cap_is_the_log_writer_s() {
+    assert_eq!(crate::job::DEFAULT_MAX_LINE, crate::logs::DEFAULT_MAX_LINE);
 }

@@ -18,7 +18,6 @@ pub mod machine;
 mod machine_tests;
 mod pipes;
 mod policy;
-mod protocol;
 mod runs;
 mod signals;
 mod steps;
@@ -31,14 +30,14 @@ use anyhow::Context;
 use jiff::Timestamp;
 use nix::sys::signal::Signal;
 
+use crate::control::Removal;
 pub use crate::job::RunHistory;
 pub use driver::INPUT_NOT_READ;
-pub use folder::{kept_jobs, remove_job_definition, remove_job_files, Kept};
+pub use folder::remove_job_files;
 pub use machine::{Placed, StepAt};
 pub use policy::{
     on_fire, should_restart, Backoff, FireDecision, BACKOFF_FIRST, BACKOFF_MAX, BACKOFF_RESET_AFTER,
 };
-pub use protocol::{call, Refusal, Removal, Request, Response, BUSY, READY};
 pub use runs::{read_runs, RunLog, KEEP_RUNS};
 pub use signals::{job_alive, signal_each, signal_job, signal_processes};
 
@@ -70,7 +69,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     let predecessor = SupervisorLock::holder(&root, name).filter(|p| *p != me);
     // One supervisor per job, ever: held for this process's whole life.
     let Some(lock) = SupervisorLock::try_acquire(&root, name, me)? else {
-        say(protocol::BUSY);
+        say(crate::control::BUSY);
         return Ok(());
     };
     if let Some(predecessor) = predecessor {
@@ -82,7 +81,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // starting): it does not start the job. Nothing launches a job meant to be
     // stopped otherwise (`start` records that it is to run first).
     if file.desired == DesiredState::Stopped {
-        say(protocol::BUSY);
+        say(crate::control::BUSY);
         return Ok(());
     }
     nix::sys::prctl::set_child_subreaper(true).context("becoming a child subreaper")?;
@@ -108,7 +107,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
                         job.remove_files(&root, name, vacant);
                     }
                     Removal::Definition => {
-                        remove_job_definition(&root, name, project.as_deref());
+                        crate::store::remove_job_definition(&root, name, project.as_deref());
                     }
                 }
             }

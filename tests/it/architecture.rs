@@ -12,16 +12,26 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("schedule", &[][..]),
         ("store", &[][..]),
         ("logs", &["store"][..]),
-        ("job", &["store", "schedule", "logs"][..]),
+        ("job", &["store", "schedule"][..]),
+        // The messages between a job's supervisor and its clients.
+        ("control", &["job", "store"][..]),
         // Slurm's commands, and the process that stands for a step on the cluster.
         ("slurm", &[][..]),
         (
             "supervisor",
-            &["job", "logs", "schedule", "store", "slurm"][..],
+            &["job", "logs", "schedule", "store", "slurm", "control"][..],
         ),
         (
             "executor",
-            &["job", "logs", "schedule", "store", "supervisor", "slurm"][..],
+            &[
+                "job",
+                "logs",
+                "schedule",
+                "store",
+                "supervisor",
+                "slurm",
+                "control",
+            ][..],
         ),
         ("spec", &["job", "schedule"][..]),
         // The HTTP face of the local executor.

@@ -4,7 +4,7 @@ use crate::support;
 
 use std::time::Duration;
 
-use mrsm::supervisor::{call, Request, Response};
+use mrsm::control::{call, Request, Response};
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use predicates::prelude::*;

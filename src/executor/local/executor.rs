@@ -22,8 +22,8 @@ impl LocalExecutor {
     }
 
     /// Jobs deleted with their logs and run history kept, and whose they were.
-    pub fn kept(&self) -> Vec<(String, supervisor::Kept)> {
-        supervisor::kept_jobs(&self.root)
+    pub fn kept(&self) -> Vec<(String, crate::store::Kept)> {
+        crate::store::kept_jobs(&self.root)
     }
 
     /// Where the job's schedule stands, to carry over to its next definition.
@@ -75,7 +75,7 @@ impl Executor for LocalExecutor {
         if let Err(e) = launched {
             // Nothing of it runs (launch made sure): the definition goes, its logs
             // stay for the user to read.
-            supervisor::remove_job_definition(&self.root, &name, file.project.as_deref());
+            crate::store::remove_job_definition(&self.root, &name, file.project.as_deref());
             return Err(e);
         }
         Ok(JobInfo::derive(
@@ -241,8 +241,8 @@ impl Executor for LocalExecutor {
         // Asked from inside the job, this command is one of the processes the stop
         // ends: the supervisor removes the files itself once the job is over.
         let removal = match options.purge {
-            true => supervisor::Removal::All,
-            false => supervisor::Removal::Definition,
+            true => crate::control::Removal::All,
+            false => crate::control::Removal::Definition,
         };
         let inside = self.asked_from_inside(name).then_some(removal);
         self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop, inside)?;
@@ -266,7 +266,7 @@ impl Executor for LocalExecutor {
                 kept: false,
             })
         } else {
-            supervisor::remove_job_definition(&self.root, name, project.as_deref());
+            crate::store::remove_job_definition(&self.root, name, project.as_deref());
             Ok(Outcome::Deleted {
                 name: name.into(),
                 kept: true,

@@ -12,6 +12,7 @@ use nix::sys::signal::Signal;
 
 use super::waits::SlowStop;
 use super::{CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions};
+use crate::control::{call, Request, Response};
 use crate::job::{
     validate_name, DesiredState, JobFile, JobInfo, JobSpec, Phase, ScheduleResume, SignalName,
     SlurmOptions, SupervisorState,
@@ -22,9 +23,7 @@ use crate::store::{
     flush_to_disk, is_disk_full, read_json, write_json, write_json_unflushed, JobLock,
     ProcessIdentity, Root, StoreError, SupervisorLock,
 };
-use crate::supervisor::{
-    self, call, read_runs, signal_each, signal_processes, Request, Response, RunHistory,
-};
+use crate::supervisor::{self, read_runs, signal_each, signal_processes, RunHistory};
 
 mod executor;
 mod supervisors;

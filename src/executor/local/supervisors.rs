@@ -76,12 +76,12 @@ impl LocalExecutor {
         let timeout = ready_timeout();
         let answer = rx.recv_timeout(timeout);
         let line = answer.as_deref().map(str::trim).unwrap_or_default();
-        if line == supervisor::BUSY {
+        if line == crate::control::BUSY {
             // Another supervisor of this job is already running: nothing to do.
             let _ = reap();
             return Ok(());
         }
-        if line == supervisor::READY {
+        if line == crate::control::READY {
             // Reap it whenever it ends, so a long-lived caller collects no zombies.
             std::thread::spawn(reap);
             return Ok(());
@@ -201,7 +201,7 @@ impl LocalExecutor {
         name: &str,
         spec: Option<&JobSpec>,
         options: &StopOptions,
-        then_remove: Option<supervisor::Removal>,
+        then_remove: Option<crate::control::Removal>,
     ) -> Result<Outcome, ExecutorError> {
         let settings = spec.map(|s| s.stop).unwrap_or_default();
         let signal = options.signal.unwrap_or(settings.signal);

@@ -13,7 +13,7 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::policy::{on_fire, should_restart, Backoff, FireDecision};
-use super::protocol::{Refusal, Removal, Response};
+use crate::control::{Refusal, Removal, Response};
 use crate::job::{
     OverlapPolicy, Phase, RestartPolicy, RunRecord, RunResult, ScheduleResume, SignalName,
     StepProcess, SupervisorState, Trigger,

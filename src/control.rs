@@ -1,6 +1,7 @@
-//! The messages between a client (the CLI, the `Job` API, the reconciler) and a job's
-//! supervisor, defined once: one JSON request line, one JSON response line, over the
-//! job's Unix control socket.
+//! The messages between a client (the local executor, the CLI, the `Job` API) and a
+//! job's supervisor, defined once: one JSON request line, one JSON response line,
+//! over the job's Unix control socket. A leaf beside `supervisor`, so that its
+//! clients need nothing else of it.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
