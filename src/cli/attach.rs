@@ -5,7 +5,7 @@
 use std::io::{Read, Write};
 
 use crate::executor::Executor;
-use crate::job::{JobName, RunResult};
+use crate::job::{JobName, RunEnd, RunResult};
 use crate::logs::{LogLine, Stream};
 
 /// Arguments of `attach job`.
@@ -19,19 +19,10 @@ pub struct Args {
 
 /// The exit status that stands for a run's result.
 pub(super) fn exit_status(result: Option<&RunResult>) -> i32 {
-    match result {
-        Some(r) if r.ok => 0,
-        Some(RunResult {
-            exit_code: Some(code),
-            ..
-        }) => *code,
-        Some(RunResult {
-            signal: Some(sig), ..
-        }) => sig
-            .parse::<nix::sys::signal::Signal>()
-            .map_or(1, |s| 128 + s as i32),
-        Some(_) => 1,
-        None => 0,
+    match result.map(|r| &r.end) {
+        None | Some(RunEnd::Succeeded | RunEnd::NothingToRun) => 0,
+        Some(RunEnd::Failed { exit, .. } | RunEnd::Stopped { exit, .. }) => exit.status(),
+        Some(RunEnd::NotStarted { .. } | RunEnd::Aborted) => 1,
     }
 }
 
@@ -61,7 +52,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     match result {
         Some(r) => err!(
             "mrsm: job {name:?} {}: {}",
-            if r.ok { "succeeded" } else { "failed" },
+            if r.ok() { "succeeded" } else { "failed" },
             r.message
         ),
         None => err!("mrsm: job {name:?} is {}", info.status),

@@ -172,7 +172,7 @@ fn shorten(text: &str, max: usize) -> String {
 
 /// How a run ended, in one word.
 fn outcome_word(r: &crate::job::RunResult) -> &'static str {
-    match (r.ok, r.stopped) {
+    match (r.ok(), r.stopped()) {
         (true, _) => "ok:",
         (false, true) => "stopped:",
         (false, false) => "failed:",

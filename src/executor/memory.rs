@@ -13,7 +13,9 @@ use jiff::Timestamp;
 use super::{
     Capabilities, CreateOptions, DeleteOptions, Executor, ExecutorError, Outcome, StopOptions,
 };
-use crate::job::{DesiredState, JobFile, JobInfo, JobSpec, JobStatus, RunHistory, RunResult};
+use crate::job::{
+    DesiredState, JobFile, JobInfo, JobSpec, JobStatus, RunEnd, RunHistory, RunResult,
+};
 use crate::logs::{LogLine, Selection};
 
 /// A job as it is held: its definition, and the status it shows.
@@ -188,15 +190,10 @@ impl MemoryExecutor {
         }
         if self.first_step_fails.load(Ordering::SeqCst) {
             info.status = JobStatus::Failed;
-            info.last_result = Some(RunResult {
-                ok: false,
-                exit_code: None,
-                signal: None,
-                message: "step 1/1 could not start: program not found".into(),
-                failed_step: Some(1),
-                stopped: false,
-                not_started: true,
-            });
+            info.last_result = Some(RunResult::new(
+                RunEnd::NotStarted { step: 1 },
+                "step 1/1 could not start: program not found",
+            ));
         }
         Ok(info)
     }

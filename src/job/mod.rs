@@ -5,6 +5,7 @@
 
 mod chain;
 mod name;
+mod result;
 mod shown;
 mod size;
 mod slurm;
@@ -14,6 +15,7 @@ mod words;
 
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use name::{random_name, validate_name, InvalidName, JobName};
+pub use result::{RunEnd, RunResult, StepExit};
 pub use shown::written_steps;
 pub use size::parse_size;
 pub use slurm::SlurmOptions;
@@ -23,7 +25,6 @@ pub use spec::{
     SignalName, SpecError, StopSettings, MAX_LINE_LIMIT, MIN_INTERVAL,
 };
 pub use state::{
-    JobInfo, JobStatus, Phase, RunHistory, RunRecord, RunResult, StepProcess, SupervisorState,
-    Trigger,
+    JobInfo, JobStatus, Phase, RunHistory, RunRecord, StepProcess, SupervisorState, Trigger,
 };
 pub use words::{split_words, UnterminatedQuote};

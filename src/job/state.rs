@@ -5,6 +5,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::result::RunResult;
 use super::spec::{DesiredState, JobFile, RestartPolicy, ScheduleResume};
 use crate::store::ProcessIdentity;
 
@@ -18,26 +19,6 @@ pub enum Phase {
     /// The supervisor ended on purpose (finished, or stopped); anything else with a
     /// dead supervisor means it was killed.
     Exited,
-}
-
-/// How a run (or a job) ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunResult {
-    pub ok: bool,
-    pub exit_code: Option<i32>,
-    pub signal: Option<String>,
-    pub message: String,
-    /// 1-based index of the step that failed, if one did.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failed_step: Option<usize>,
-    /// Ended by a stop (asked for, or a replacing fire) rather than by itself: not a
-    /// failure of the job's own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub stopped: bool,
-    /// The failing step could not be started at all (a program not found or not
-    /// executable, a missing directory), rather than failing once it ran.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub not_started: bool,
 }
 
 /// A live step process.
@@ -204,8 +185,8 @@ fn ended(file: &JobFile, s: &SupervisorState) -> (JobStatus, Option<String>) {
             "its supervisor (pid {}) was ended by {signal} from outside mrsm; `up` and the watcher start it again",
             s.supervisor.pid
         )),
-        (Some(r), _, _) if r.ok => stopped(format!("finished: {}", r.message)),
-        (Some(r), _, _) if r.stopped => stopped(format!("stopped: {}", r.message)),
+        (Some(r), _, _) if r.ok() => stopped(format!("finished: {}", r.message)),
+        (Some(r), _, _) if r.stopped() => stopped(format!("stopped: {}", r.message)),
         (Some(r), _, _) => failed(format!("failed: {}", r.message)),
         (None, _, _) => stopped("finished".to_string()),
     }
@@ -331,7 +312,7 @@ impl JobInfo {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobSpec;
+    use crate::job::{JobSpec, RunEnd, StepExit};
 
     fn file(desired: DesiredState) -> JobFile {
         JobFile {
@@ -365,15 +346,7 @@ mod tests {
             steps: Vec::new(),
             restarts: 0,
             next_fire: None,
-            last_result: Some(RunResult {
-                ok: true,
-                exit_code: Some(0),
-                signal: None,
-                message: "exited with status 0".into(),
-                failed_step: None,
-                stopped: false,
-                not_started: false,
-            }),
+            last_result: Some(RunResult::new(RunEnd::Succeeded, "exited with status 0")),
             last_run: 1,
             schedule: None,
             log_trouble: None,
@@ -475,20 +448,22 @@ mod tests {
     fn an_end_that_was_not_asked_for_is_a_failure_to_start_again() {
         use DesiredState as D;
         use JobStatus as S;
-        let failing = RunResult {
-            ok: false,
-            exit_code: None,
-            signal: Some("SIGKILL".into()),
-            message: "step 1/1 (\"true\") killed by SIGKILL".into(),
-            failed_step: Some(1),
-            stopped: false,
-            not_started: false,
-        };
-        let by_request = RunResult {
-            stopped: true,
-            not_started: false,
-            ..failing.clone()
-        };
+        let killed = StepExit::Signal("SIGKILL".into());
+        let message = "step 1/1 (\"true\") killed by SIGKILL";
+        let failing = RunResult::new(
+            RunEnd::Failed {
+                step: 1,
+                exit: killed.clone(),
+            },
+            message,
+        );
+        let by_request = RunResult::new(
+            RunEnd::Stopped {
+                step: 1,
+                exit: killed,
+            },
+            message,
+        );
         // (desired, last result, signalled) → (status, died, reason starts with)
         let table = [
             // A run that failed by itself: failed, left to its restart policy.

@@ -124,7 +124,7 @@ fn move_job(
     // Made there, but its first step cannot start there (not on that machine's
     // PATH): not a move that runs the job; the copy made there goes again.
     let created = created.and_then(|info| match info.last_result {
-        Some(r) if r.not_started && r.failed_step == Some(1) => {
+        Some(r) if r.not_started() && r.failed_step() == Some(1) => {
             let _ = new.delete(name, &DeleteOptions::default());
             Err(ExecutorError::Supervisor {
                 name: name.into(),

@@ -52,7 +52,7 @@ fn meta(info: &JobInfo) -> Value {
     let status = status_word(info.status);
     json!({
         "sysargs": sysargs,
-        "result": info.last_result.as_ref().map(|r| json!([r.ok, r.message])),
+        "result": info.last_result.as_ref().map(|r| json!([r.ok(), r.message])),
         "restart": restart,
         "status": status,
         "daemon": {
@@ -243,7 +243,7 @@ pub(super) async fn stop_time(
 ) -> Result<Json<Value>, ApiError> {
     let name = job_name(&name)?;
     let info = get_info(&state, &name).await?;
-    let stopped = info.status.is_over() && info.last_result.as_ref().is_some_and(|r| r.stopped);
+    let stopped = info.status.is_over() && info.last_result.as_ref().is_some_and(|r| r.stopped());
     Ok(Json(if stopped {
         naive(info.ended)
     } else {

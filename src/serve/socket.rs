@@ -230,7 +230,7 @@ async fn follow_socket(
         .ok()
         .and_then(|i| i.last_result)
     {
-        Some(r) => json!([r.ok, r.message]),
+        Some(r) => json!([r.ok(), r.message]),
         None => json!([true, "stopped"]),
     };
     socket.send(Message::Text(STOP_MESSAGE.into())).await?;

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::Signal;
 
 use super::signals::signal_each;
-use crate::job::JobSpec;
+use crate::job::{JobSpec, RunEnd, StepExit};
 use crate::store::proc::job_processes;
 use crate::store::ProcessIdentity;
 
@@ -24,31 +24,6 @@ pub const GUARD_PARENT: &str = "MRSM_FOREGROUND_PARENT";
 
 /// How often a running step and a stop request are checked.
 const POLL: Duration = Duration::from_millis(10);
-
-/// How a foreground run ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended {
-    /// Every step succeeded.
-    Ok,
-    /// Step `step` (1-based) failed with this exit status (128 + N for a signal).
-    Failed { step: usize, code: i32 },
-    /// Step `step` could not start.
-    NotStarted { step: usize },
-    /// Stopped by `signal` while step `step` ran.
-    Stopped { step: usize, signal: Signal },
-}
-
-impl Ended {
-    /// The exit status a shell would give.
-    pub fn exit_status(self) -> i32 {
-        match self {
-            Ended::Ok => 0,
-            Ended::Failed { code, .. } => code,
-            Ended::NotStarted { .. } => 127,
-            Ended::Stopped { signal, .. } => 128 + signal as i32,
-        }
-    }
-}
 
 /// A stop asked for while a foreground run runs: the signal, and whether it reached
 /// the steps already (a terminal's Ctrl-C goes to its whole process group) or is to
@@ -65,12 +40,12 @@ pub fn run_once(
     spec: &JobSpec,
     stop_requested: &dyn Fn() -> Option<StopRequest>,
     report: &mut dyn FnMut(String),
-) -> Ended {
+) -> RunEnd {
     // Descendants orphaned by a step stay ours, so the end of the run finds them.
     let _ = nix::sys::prctl::set_child_subreaper(true);
     let me = ProcessIdentity::current();
     let steps = spec.command.len();
-    let mut ended = Ended::Ok;
+    let mut ended = RunEnd::Succeeded;
     for (index, text) in spec.command.iter().enumerate() {
         let step = index + 1;
         let shown = spec.shown_step(index);
@@ -81,7 +56,7 @@ pub fn run_once(
                     "mrsm: step {step}/{steps} ({shown:?}) could not start: {}",
                     super::steps::why_not_started(spec, index, &e)
                 ));
-                ended = Ended::NotStarted { step };
+                ended = RunEnd::NotStarted { step };
                 break;
             }
         };
@@ -89,18 +64,21 @@ pub fn run_once(
             Ok(status) if status.success() => continue,
             // Ctrl-C reached the step through the terminal before mrsm saw it.
             Ok(_) if stop_requested().is_some() => {
-                ended = Ended::Stopped {
+                let signal = stop_requested().map_or(Signal::SIGINT, |r| r.signal);
+                ended = RunEnd::Stopped {
                     step,
-                    signal: stop_requested().map_or(Signal::SIGINT, |r| r.signal),
+                    exit: StepExit::Signal(signal.as_str().into()),
                 };
                 break;
             }
             Ok(status) => {
                 use std::os::unix::process::ExitStatusExt;
-                let code = status
-                    .code()
-                    .or(status.signal().map(|s| 128 + s))
-                    .unwrap_or(1);
+                let exit = match (status.code(), status.signal().map(Signal::try_from)) {
+                    (Some(c), _) => StepExit::Code(c),
+                    (None, Some(Ok(s))) => StepExit::Signal(s.as_str().into()),
+                    (None, Some(Err(_))) => StepExit::Code(128 + status.signal().unwrap_or(0)),
+                    (None, None) => StepExit::Code(1),
+                };
                 // Said as a job's run says it.
                 let how = match (status.code(), status.signal()) {
                     (Some(c), _) => format!("exited with status {c}"),
@@ -111,11 +89,14 @@ pub fn run_once(
                     _ => "ended".to_string(),
                 };
                 report(format!("mrsm: step {step}/{steps} ({shown:?}) {how}"));
-                ended = Ended::Failed { step, code };
+                ended = RunEnd::Failed { step, exit };
                 break;
             }
             Err(signal) => {
-                ended = Ended::Stopped { step, signal };
+                ended = RunEnd::Stopped {
+                    step,
+                    exit: StepExit::Signal(signal.as_str().into()),
+                };
                 break;
             }
         }

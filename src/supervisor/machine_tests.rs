@@ -10,8 +10,8 @@ use jiff::Timestamp;
 use super::machine::*;
 use crate::control::{Refusal, Removal, Response};
 use crate::job::{
-    OverlapPolicy, Phase, RestartPolicy, RunRecord, SignalName, StepProcess, SupervisorState,
-    Trigger,
+    OverlapPolicy, Phase, RestartPolicy, RunEnd, RunRecord, SignalName, StepExit, StepProcess,
+    SupervisorState, Trigger,
 };
 use crate::store::ProcessIdentity;
 
@@ -296,7 +296,7 @@ fn a_single_step_that_succeeds_is_recorded_and_the_job_ends() {
     let sim = ran_once(config(&["true"]));
     let records = sim.records();
     assert_eq!(records.len(), 1);
-    assert!(records[0].result.ok, "{records:?}");
+    assert!(records[0].result.ok(), "{records:?}");
     assert_eq!(records[0].result.message, "exited with status 0");
     assert_eq!(records[0].trigger, Trigger::Start);
     assert!(sim.m.done());
@@ -317,7 +317,7 @@ fn a_chain_advances_to_its_next_step_when_one_succeeds() {
     assert_eq!(sim.spawns(), [at(1, 1), at(1, 2), at(1, 3)]);
     let records = sim.records();
     assert_eq!(records.len(), 1);
-    assert!(records[0].result.ok);
+    assert!(records[0].result.ok());
     assert_eq!(records[0].result.message, "all 3 steps succeeded");
 }
 
@@ -329,11 +329,15 @@ fn a_failure_at_step_k_ends_the_run_there_with_its_code() {
     sim.exit(1, Exit::Code(3));
     assert_eq!(sim.spawns().len(), 2, "step 3 never starts");
     let result = &sim.records()[0].result;
-    assert!(!result.ok);
-    assert_eq!(result.failed_step, Some(2));
-    assert_eq!(result.exit_code, Some(3));
+    assert_eq!(
+        result.end,
+        RunEnd::Failed {
+            step: 2,
+            exit: StepExit::Code(3)
+        }
+    );
     assert_eq!(result.message, "step 2/3 (\"b\") exited with status 3");
-    assert!(!result.stopped && !result.not_started);
+    assert!(!result.stopped() && !result.not_started());
 }
 
 #[test]
@@ -342,8 +346,13 @@ fn a_step_killed_by_a_signal_records_the_signal() {
     sim.ev(Event::Begin);
     sim.exit(1, Exit::Signal(sig("KILL")));
     let result = &sim.records()[0].result;
-    assert_eq!(result.signal.as_deref(), Some("SIGKILL"));
-    assert_eq!(result.exit_code, None);
+    assert_eq!(
+        result.end,
+        RunEnd::Failed {
+            step: 1,
+            exit: StepExit::Signal("SIGKILL".into())
+        }
+    );
     assert_eq!(result.message, "step 1/1 (\"a\") killed by SIGKILL");
 }
 
@@ -354,8 +363,8 @@ fn a_first_step_that_cannot_start_is_recorded_at_once() {
     sim.ev(Event::Begin);
     let records = sim.records();
     assert_eq!(records.len(), 1, "recorded without waiting for a look");
-    assert!(records[0].result.not_started);
-    assert_eq!(records[0].result.failed_step, Some(1));
+    assert!(records[0].result.not_started());
+    assert_eq!(records[0].result.failed_step(), Some(1));
     assert!(sim.m.done());
 }
 
@@ -377,7 +386,7 @@ fn a_later_step_that_cannot_start_waits_for_what_the_run_started() {
     sim.look();
     sim.look();
     assert_eq!(sim.records().len(), 1);
-    assert!(sim.records()[0].result.not_started);
+    assert!(sim.records()[0].result.not_started());
 }
 
 #[test]
@@ -460,7 +469,10 @@ fn what_a_run_leaves_is_stopped_then_killed_after_the_grace_period() {
     sim.look();
     sim.look();
     assert_eq!(sim.records().len(), 1);
-    assert!(sim.records()[0].result.ok, "leftovers do not fail the run");
+    assert!(
+        sim.records()[0].result.ok(),
+        "leftovers do not fail the run"
+    );
 }
 
 /// A job on a schedule with `overlap`, whose first run is still going when the
@@ -530,7 +542,7 @@ fn overlap_replace_stops_the_run_and_starts_a_new_one_after_it() {
     sim.exit(1, Exit::Signal(sig("TERM")));
     sim.look();
     let result = &sim.records()[0].result;
-    assert!(result.stopped, "{result:?}");
+    assert!(result.stopped(), "{result:?}");
     assert!(result.message.starts_with("replaced by a newer fire"));
     assert_eq!(sim.spawns(), [at(1, 1), at(2, 1)]);
 }
@@ -686,7 +698,7 @@ fn a_stop_waits_its_grace_period_then_kills() {
         done("stopped with SIGKILL: SIGTERM did not end it within the grace period")
     )));
     let result = &sim.records()[0].result;
-    assert!(result.stopped);
+    assert!(result.stopped());
     assert!(
         result.message.starts_with("stopped by request"),
         "{result:?}"
@@ -759,7 +771,7 @@ fn a_signal_from_outside_stops_the_job_and_says_so() {
     let report = sim.m.report();
     assert_eq!(report.signalled.as_deref(), Some("SIGTERM"));
     let result = &sim.records()[0].result;
-    assert!(result.stopped);
+    assert!(result.stopped());
     assert!(result
         .message
         .starts_with("stopped by its supervisor got SIGTERM from outside mrsm"));
@@ -798,7 +810,7 @@ fn a_chain_that_ends_with_processes_left_stops_them_and_finishes() {
     sim.stray = 0;
     sim.look();
     assert!(sim.m.done());
-    assert!(sim.records()[0].result.ok);
+    assert!(sim.records()[0].result.ok());
     assert_eq!(sim.m.removal(), None);
     assert_eq!(sim.m.report().signalled, None);
 }
@@ -855,7 +867,7 @@ fn a_schedule_that_cannot_be_read_ends_the_job_without_a_run() {
     sim.ev(Event::Begin);
     assert!(sim.m.done());
     let last = sim.m.report().last_result.expect("a result");
-    assert!(!last.ok);
+    assert!(!last.ok());
     assert!(last.message.starts_with("bad schedule"), "{last:?}");
     assert!(sim.spawns().is_empty() && sim.records().is_empty());
 }
@@ -909,8 +921,13 @@ fn a_killed_predecessor_s_runs_are_recorded_as_interrupted() {
     let record = &records[0];
     assert_eq!((record.run, record.trigger), (7, Trigger::Schedule));
     assert_eq!(record.ended, later);
-    assert!(!record.result.ok);
-    assert_eq!(record.result.signal.as_deref(), Some("SIGKILL"));
+    assert_eq!(
+        record.result.end,
+        RunEnd::Failed {
+            step: 1,
+            exit: StepExit::Signal("SIGKILL".into())
+        }
+    );
     assert_eq!(
         record.result.message,
         "interrupted at step 1: its supervisor (pid 4242) was killed"

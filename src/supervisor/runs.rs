@@ -108,7 +108,7 @@ pub fn read_runs(path: &Path) -> Result<RunHistory, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::{RunResult, Trigger};
+    use crate::job::{RunEnd, RunResult, Trigger};
 
     fn record(run: u64) -> RunRecord {
         RunRecord {
@@ -116,15 +116,7 @@ mod tests {
             trigger: Trigger::Schedule,
             started: jiff::Timestamp::UNIX_EPOCH,
             ended: jiff::Timestamp::UNIX_EPOCH,
-            result: RunResult {
-                ok: true,
-                exit_code: Some(0),
-                signal: None,
-                message: "exited with status 0".into(),
-                failed_step: None,
-                stopped: false,
-                not_started: false,
-            },
+            result: RunResult::new(RunEnd::Succeeded, "exited with status 0"),
             slurm_jobs: Vec::new(),
         }
     }

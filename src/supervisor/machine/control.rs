@@ -25,7 +25,10 @@ impl Machine {
             Ok(fires) => fires,
             Err(e) => {
                 self.note(format!("bad schedule: {e}"));
-                self.finish(Some(not_run(false, format!("bad schedule: {e}"))));
+                self.finish(Some(RunResult::new(
+                    RunEnd::Aborted,
+                    format!("bad schedule: {e}"),
+                )));
                 return;
             }
         };
@@ -43,7 +46,10 @@ impl Machine {
         }
         if self.next_fire.is_none() {
             self.note(format!("schedule {text:?} never fires"));
-            self.finish(Some(not_run(true, "the schedule never fires".into())));
+            self.finish(Some(RunResult::new(
+                RunEnd::NothingToRun,
+                "the schedule never fires",
+            )));
         }
     }
 

@@ -15,8 +15,8 @@ use jiff::Timestamp;
 use super::policy::{on_fire, should_restart, Backoff, FireDecision};
 use crate::control::{Refusal, Removal, Response};
 use crate::job::{
-    OverlapPolicy, Phase, RestartPolicy, RunRecord, RunResult, ScheduleResume, SignalName,
-    StepProcess, SupervisorState, Trigger,
+    OverlapPolicy, Phase, RestartPolicy, RunEnd, RunRecord, RunResult, ScheduleResume, SignalName,
+    StepExit, StepProcess, SupervisorState, Trigger,
 };
 use crate::schedule::FireTimes;
 use crate::store::ProcessIdentity;
@@ -526,20 +526,6 @@ fn stopping_refusal() -> Response {
     }
 }
 
-/// The result of a job that ended without running (its schedule never fires or
-/// could not be read).
-fn not_run(ok: bool, message: String) -> RunResult {
-    RunResult {
-        ok,
-        exit_code: None,
-        signal: None,
-        message,
-        failed_step: None,
-        stopped: false,
-        not_started: false,
-    }
-}
-
 /// The runs a killed predecessor had in progress (those after `recorded`, the last
 /// run in the history), as failed records ending `now`: the history shows them,
 /// with the reason, instead of a silent hole.
@@ -554,18 +540,16 @@ pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp)
             trigger: step.trigger.unwrap_or(Trigger::Start),
             started: step.started.unwrap_or(killed.began),
             ended: now,
-            result: RunResult {
-                ok: false,
-                exit_code: None,
-                signal: Some("SIGKILL".into()),
-                message: format!(
+            result: RunResult::new(
+                RunEnd::Failed {
+                    step: step.step,
+                    exit: StepExit::Signal("SIGKILL".into()),
+                },
+                format!(
                     "interrupted at step {}: its supervisor (pid {}) was killed",
                     step.step, killed.supervisor.pid
                 ),
-                failed_step: Some(step.step),
-                stopped: false,
-                not_started: false,
-            },
+            ),
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
         })
         .collect()

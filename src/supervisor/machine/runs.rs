@@ -84,15 +84,7 @@ impl Machine {
             return;
         };
         self.note(format!("run {run} {message}"));
-        let result = RunResult {
-            ok: false,
-            exit_code: None,
-            signal: None,
-            message,
-            failed_step: Some(step + 1),
-            stopped: false,
-            not_started: true,
-        };
+        let result = RunResult::new(RunEnd::NotStarted { step: step + 1 }, message);
         // A run none of whose steps started has no process to wait for: it is
         // recorded at once, so a job whose first step cannot start says so before
         // its launcher returns (`run -d` reports it).
@@ -168,11 +160,7 @@ impl Machine {
         };
         let steps = self.config.steps.len();
         let text = self.config.steps.get(step).cloned().unwrap_or_default();
-        let (code, signal) = match exit {
-            Exit::Code(c) => (Some(c), None),
-            Exit::Signal(s) => (None, Some(s)),
-        };
-        let success = code == Some(0);
+        let success = exit == Exit::Code(0);
         let mut how = match exit {
             Exit::Code(c) => format!("exited with status {c}"),
             Exit::Signal(s) => format!("killed by {s}"),
@@ -216,16 +204,18 @@ impl Machine {
         } else {
             format!("step {}/{steps} ({text:?}) {how}", step + 1)
         };
-        let stopped = !ok && (self.stopping.as_ref().is_some_and(Stopping::requested) || replaced);
-        let result = RunResult {
-            ok,
-            exit_code: code,
-            signal: signal.map(|s| s.to_string()),
-            message,
-            failed_step: (!ok).then_some(step + 1),
-            stopped,
-            not_started: false,
+        let stopped = self.stopping.as_ref().is_some_and(Stopping::requested) || replaced;
+        let exit = match exit {
+            Exit::Code(code) => StepExit::Code(code),
+            Exit::Signal(signal) => StepExit::Signal(signal.to_string()),
         };
+        let step = step + 1;
+        let end = match (ok, stopped) {
+            (true, _) => RunEnd::Succeeded,
+            (false, true) => RunEnd::Stopped { step, exit },
+            (false, false) => RunEnd::Failed { step, exit },
+        };
+        let result = RunResult::new(end, message);
         self.end_run(index, result);
     }
 
@@ -329,9 +319,9 @@ impl Machine {
         let run = self.runs.remove(index);
         let result = match run.phase {
             RunPhase::Ended { result, .. } => result,
-            _ => not_run(false, "ended".into()),
+            _ => RunResult::new(RunEnd::Aborted, "ended"),
         };
-        let ok = result.ok;
+        let ok = result.ok();
         self.effects.push(Effect::Record(RunRecord {
             run: run.id,
             trigger: run.trigger,
