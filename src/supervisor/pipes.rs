@@ -42,6 +42,9 @@ pub(super) fn feed_stdin(
 /// growing without limit.
 pub const STDIN_LIMIT: usize = 1 << 20;
 
+/// The most a pump reads at once: a pipe's whole default capacity.
+const READ_BUFFER: usize = 64 * 1024;
+
 /// How long a partial line waits for its newline before it is written as it stands
 /// (marked as continued), so that prompts and `\r` progress output show up in the log
 /// as they are written.
@@ -53,7 +56,13 @@ const PARTIAL_WAIT: Duration = Duration::from_millis(100);
 /// Memory stays bounded by the read buffer and the record cap, whatever the output.
 /// When the task ends, everything read has been handed to the log and flushed.
 pub(super) async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: SharedLog) {
-    let mut buf = vec![0u8; 64 * 1024];
+    // The read buffer is made once there is something to read: a job that never
+    // writes (a server that logs elsewhere, a `sleep`) costs its supervisor no
+    // buffer pages.
+    if receiver.readable().await.is_err() {
+        return;
+    }
+    let mut buf = vec![0u8; READ_BUFFER];
     let max_line = log
         .lock()
         .map_or(DEFAULT_MAX_LINE as usize, |w| w.max_line());
