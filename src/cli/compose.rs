@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use jiff::Timestamp;
 
 use super::{interrupt, local_executor, render};
-use crate::executor::{Executor, LocalExecutor, Registry};
+use crate::executor::{LocalExecutor, Registry};
 use crate::job::JobInfo;
 use crate::reconcile::project::{self, watcher_name, Found, Restarted};
+use crate::reconcile::up::{UpEnd, UpError, UpEvent};
 use crate::reconcile::watch::{Event, Timing, Watched};
-use crate::reconcile::watch_lock::{WatchLock, WatchLockError};
+use crate::reconcile::watch_lock::WatchLock;
 use crate::reconcile::{self, Mode, Outcome};
 use crate::spec::{self, AsWarning, Desired, DEFAULT_FILE};
 use crate::store::ProjectLock;
@@ -138,7 +139,8 @@ fn report(outcome: &Outcome) {
     }
 }
 
-/// `up`.
+/// `up`: one call into the use case ([`reconcile::up`]), whose events are printed
+/// here; a foreground `up` then follows the logs and the files until Ctrl-C.
 pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
     let began = Timestamp::now();
     let desired = match load_or_report(&args.files) {
@@ -146,83 +148,78 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         Err(code) => return Ok(code),
     };
     let executor = local_executor()?;
-    // One watcher per project, settled before anything is applied.
-    let watching = match args.detach {
-        false => match take_watch_lock(&executor, &desired.project, "mrsm up") {
-            Ok(lock) => Some(lock),
-            Err(code) => return Ok(code),
-        },
-        true => None,
+    let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
+    let request = reconcile::up::Up {
+        desired: &desired,
+        registry: &registry,
+        local: &executor,
+        files: &args.files.files,
+        project_named: args.files.project.is_some(),
+        remove_orphans: args.remove_orphans,
+        detach: args.detach,
+        watch: args.watch,
     };
-    // Ups of one project run one after the other, each from its watcher check to
-    // its background watcher started (two `up -d --watch` at once: the second keeps
-    // the first one's watcher).
-    let project_lock = ProjectLock::acquire(executor.root(), &desired.project)?;
-    if args.detach && args.watch {
-        if let Err(code) = check_watcher_free(&executor, &desired.project) {
-            return Ok(code);
-        }
+    let bar = std::sync::OnceLock::new();
+    let on = |event: UpEvent<'_>| print_up_event(&desired.project, &bar, event);
+    let confirm = |most: &project::DeletesMost| {
+        orphans_confirmed(&desired.project, most).map_err(|e| e.to_string())
+    };
+    let ended = reconcile::up::up(&request, &confirm, &on);
+    if let Some(bar) = bar.get() {
+        bar.finish_and_clear();
     }
-    let Some(failed) = converge(&desired, args.remove_orphans, &project_lock)? else {
-        return Ok(1);
+    let (failed, watching) = match ended {
+        Ok(UpEnd::Applied { failed, watching }) => (failed, watching),
+        Ok(UpEnd::NotConfirmed) => return Ok(1),
+        Err(UpError::Watched(e)) => {
+            err!("error: {e}");
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
     };
     if args.detach {
-        if args.watch {
-            return start_watcher(&executor, &args.files, &desired.project)
-                .map(|()| i32::from(failed));
-        }
         return Ok(i32::from(failed));
     }
-    drop(project_lock);
     let stop_failed =
         foreground::follow_and_watch(&executor, &args.files, &desired.project, began)?;
     drop(watching);
     Ok(i32::from(failed || stop_failed))
 }
 
-/// Plans and applies under the project lock (`_held`), printing each result;
-/// returns whether any step failed, or `None` when a plan that deletes most of the
-/// project's jobs was not confirmed (nothing was done).
-fn converge(
-    desired: &Desired,
-    remove_orphans: bool,
-    _held: &ProjectLock,
-) -> anyhow::Result<Option<bool>> {
-    let registry = crate::reconcile::with_declared(&super::registry()?, &desired.executors);
-    let actual = reconcile::observe(desired, &registry, Mode::Full);
-    let plan = reconcile::decide(desired, &actual, Mode::Full);
-    if let Some(most) = project::deletes_most(&plan, &actual) {
-        if !remove_orphans && !orphans_confirmed(&desired.project, &most)? {
-            return Ok(None);
+/// Prints what `up` reports: each result (above a progress bar on a terminal).
+fn print_up_event(
+    project: &str,
+    bar: &std::sync::OnceLock<indicatif::ProgressBar>,
+    event: UpEvent<'_>,
+) {
+    match event {
+        UpEvent::Planned { steps } if steps > 0 && std::io::stdout().is_terminal() => {
+            let shown = indicatif::ProgressBar::new(steps as u64).with_style(
+                indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            shown.set_message(format!("converging project {project:?}"));
+            let _ = bar.set(shown);
+        }
+        UpEvent::Planned { .. } => {}
+        UpEvent::Applied(outcome) => match bar.get() {
+            Some(bar) => {
+                match &outcome.result {
+                    Ok(m) => bar.println(m),
+                    Err(e) => bar.println(format!("error: {e}")),
+                }
+                bar.inc(1);
+            }
+            None => report(outcome),
+        },
+        UpEvent::UpToDate { jobs } => out!(
+            "project {project:?} is up to date ({})",
+            crate::print::count(jobs, "job")
+        ),
+        UpEvent::Watching { job } => {
+            out!("watching the files in job {job:?} (`mrsm logs {job}` shows what it does)")
         }
     }
-    let outcomes = if std::io::stdout().is_terminal() && !plan.is_empty() {
-        // A progress bar on a terminal; each result is printed above it.
-        let bar = indicatif::ProgressBar::new(plan.steps.len() as u64).with_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        bar.set_message(format!("converging project {:?}", desired.project));
-        let outcomes = reconcile::apply(&plan, &registry, &|o: &Outcome| {
-            match &o.result {
-                Ok(m) => bar.println(m),
-                Err(e) => bar.println(format!("error: {e}")),
-            }
-            bar.inc(1);
-        });
-        bar.finish_and_clear();
-        outcomes
-    } else {
-        reconcile::apply(&plan, &registry, &report)
-    };
-    if plan.is_empty() {
-        out!(
-            "project {:?} is up to date ({})",
-            desired.project,
-            crate::print::count(desired.jobs.len(), "job")
-        );
-    }
-    Ok(Some(outcomes.iter().any(|o| o.result.is_err())))
 }
 
 /// Whether to delete most of the project's jobs: asked on a terminal; elsewhere
@@ -261,41 +258,6 @@ fn take_watch_lock(executor: &LocalExecutor, project: &str, who: &str) -> Result
         err!("error: {e}");
         1
     })
-}
-
-/// Before `up -d --watch`: the project's watcher is free, or is its own background
-/// job (which is kept).
-fn check_watcher_free(executor: &LocalExecutor, project: &str) -> Result<(), i32> {
-    let job_runs = executor
-        .get(&watcher_name(project))
-        .is_ok_and(|j| !j.status.is_over());
-    if job_runs {
-        return Ok(());
-    }
-    // A watcher that was just stopped or killed may still be on its way out.
-    let deadline = std::time::Instant::now() + WATCHER_GONE;
-    loop {
-        match WatchLock::acquire(executor.root(), project, "checking") {
-            Ok(_) => return Ok(()),
-            Err(WatchLockError::Held { .. }) if std::time::Instant::now() < deadline => {
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            Err(e) => {
-                err!("error: {e}");
-                return Err(1);
-            }
-        }
-    }
-}
-
-/// How long `up -d --watch` waits for a watcher on its way out to let go.
-const WATCHER_GONE: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// `up -d --watch`: the watcher as a background job (restarted if it fails).
-fn start_watcher(executor: &LocalExecutor, files: &Files, project: &str) -> anyhow::Result<()> {
-    let name = project::ensure_watcher(executor, &files.files, project, files.project.is_some())?;
-    out!("watching the files in job {name:?} (`mrsm logs {name}` shows what it does)");
-    Ok(())
 }
 
 /// Applies every change of the files of `project` until SIGINT or SIGTERM, telling

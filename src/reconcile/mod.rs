@@ -7,6 +7,7 @@ mod events;
 #[cfg(test)]
 mod plan_tests;
 pub mod project;
+pub mod up;
 pub mod watch;
 pub mod watch_lock;
 
