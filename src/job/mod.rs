@@ -8,17 +8,16 @@ mod name;
 mod result;
 mod shown;
 mod size;
-mod slurm;
 mod spec;
 mod state;
 mod words;
 
+pub use crate::slurm::SlurmOptions;
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use name::{random_name, validate_name, InvalidName, JobName};
 pub use result::{RunEnd, RunResult, StepExit};
 pub use shown::written_steps;
 pub use size::parse_size;
-pub use slurm::SlurmOptions;
 pub use spec::{check_stop_timeout, too_fast, DEFAULT_MAX_LINE, MAX_STOP_TIMEOUT};
 pub use spec::{
     DesiredState, JobFile, JobSpec, LogSettings, OverlapPolicy, RestartPolicy, ScheduleResume,

@@ -12,7 +12,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("schedule", &[][..]),
         ("store", &[][..]),
         ("logs", &["store"][..]),
-        ("job", &["store", "schedule"][..]),
+        ("job", &["store", "schedule", "slurm"][..]),
         // The messages between a job's supervisor and its clients.
         ("control", &["job", "store"][..]),
         // Slurm's commands, and the process that stands for a step on the cluster.
