@@ -146,11 +146,18 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     // later step's may or may not have happened yet: that is the job's business.)
     let first_step_not_started = |r: &&RunResult| r.not_started() && r.failed_step() == Some(1);
     if let Some(result) = info.last_result.as_ref().filter(first_step_not_started) {
-        let then = match info.status {
-            JobStatus::Running => "it is tried again by its restart policy",
-            _ => "the job stays, failed",
+        let then = match (info.status, spec.rm) {
+            (JobStatus::Running, _) => format!(
+                "; it is tried again by its restart policy (`mrsm delete jobs {}` removes it)",
+                info.name
+            ),
+            // It removes itself once over (`--rm`).
+            (_, true) => "; the job is gone (--rm)".to_string(),
+            (_, false) => format!(
+                "; the job stays, failed (`mrsm delete jobs {}` removes it)",
+                info.name
+            ),
         };
-        let then = format!("; {then} (`mrsm delete jobs {}` removes it)", info.name);
         err!("error: job {:?}: {}{then}", info.name, result.message);
         return Ok(1);
     }

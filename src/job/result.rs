@@ -310,6 +310,7 @@ mod tests {
             schedule: None,
             log_trouble: None,
             signalled: Some("SIGTERM".into()),
+            ending: Vec::new(),
         };
         let written = serde_json::to_string(&state).expect("json");
         assert_eq!(

@@ -69,6 +69,11 @@ pub struct SupervisorState {
     /// it again while it is meant to run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signalled: Option<String>,
+    /// Runs whose steps are over and whose leftovers are being stopped, as they are
+    /// to be recorded: a supervisor killed meanwhile leaves them for the next one
+    /// to record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ending: Vec<RunRecord>,
 }
 
 /// What started a run.
@@ -351,6 +356,7 @@ mod tests {
             schedule: None,
             log_trouble: None,
             signalled: None,
+            ending: Vec::new(),
         }
     }
 

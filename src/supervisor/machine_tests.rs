@@ -59,6 +59,7 @@ fn state(phase: Phase) -> SupervisorState {
         schedule: None,
         log_trouble: None,
         signalled: None,
+        ending: Vec::new(),
     }
 }
 
@@ -937,4 +938,44 @@ fn a_killed_predecessor_s_runs_are_recorded_as_interrupted() {
 #[test]
 fn a_job_s_default_record_cap_is_the_log_writer_s() {
     assert_eq!(crate::job::DEFAULT_MAX_LINE, crate::logs::DEFAULT_MAX_LINE);
+}
+
+#[test]
+fn a_signal_while_nothing_runs_ends_the_job_once() {
+    let mut c = config(&["a"]);
+    c.schedule = Some("every 1 hour".into());
+    let mut sim = Sim::new(c);
+    sim.ev(Event::Begin);
+    sim.ev(Event::Signalled(sig("TERM")));
+    assert!(sim.m.done());
+    // The driver looks again after a signal: nothing more happens.
+    sim.look();
+    sim.ev(Event::Tick);
+    let stopped = sim
+        .notes()
+        .iter()
+        .filter(|n| *n == "stopped with SIGTERM")
+        .count();
+    assert_eq!(stopped, 1, "{:?}", sim.notes());
+}
+
+#[test]
+fn a_run_cleaning_up_after_itself_is_in_the_report_for_a_successor() {
+    let mut sim = Sim::new(config(&["a"]));
+    sim.ev(Event::Begin);
+    sim.procs.insert(1, 1); // it left a daemon behind
+    sim.exit(1, ok());
+    let report = sim.m.report();
+    assert!(report.steps.is_empty(), "no step runs");
+    assert_eq!(report.ending.len(), 1, "{report:?}");
+    assert_eq!(report.ending[0].run, 1);
+    assert!(report.ending[0].result.ok());
+    // Killed now, its successor records the run as it ended.
+    let records = interrupted_runs(&report, 0, t0() + jiff::SignedDuration::from_secs(9));
+    assert_eq!(records, report.ending);
+    // Once recorded by this supervisor, it is no longer ending.
+    sim.procs.clear();
+    sim.look();
+    sim.look();
+    assert!(sim.m.report().ending.is_empty());
 }

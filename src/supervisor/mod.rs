@@ -249,6 +249,7 @@ fn start(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Super
         schedule: None,
         log_trouble: None,
         signalled: None,
+        ending: Vec::new(),
     };
     Ok(Supervisor::new(
         root, file, me, state, log, runs_log, runner,

@@ -3,6 +3,8 @@
 use crate::support;
 use crate::support::server;
 
+use std::time::Duration;
+
 use predicates::prelude::*;
 use support::Env;
 
@@ -358,6 +360,25 @@ fn run_d_of_a_first_step_that_cannot_start_is_an_error() {
             "tried again by its restart policy",
         ));
     env.ok(&["delete", "jobs", "retried", "-y"]);
+    // A job that removes itself once over (`--rm`) is not said to stay.
+    env.mrsm()
+        .args([
+            "run",
+            "-d",
+            "--rm",
+            "--name",
+            "gone",
+            "--",
+            "no-such-program-mrsm",
+        ])
+        .assert()
+        .code(1)
+        .stderr(predicates::str::contains(
+            "on PATH); the job is gone (--rm)",
+        ));
+    support::wait_for(Duration::from_secs(10), "the --rm job gone", || {
+        (!env.root().join("jobs/gone/job.json").exists()).then_some(())
+    });
     // A step that starts and fails, or a later step that cannot start, is the job's
     // business, not `run -d`'s.
     for (name, command) in [

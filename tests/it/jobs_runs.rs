@@ -428,6 +428,43 @@ fn daemons_that_hide_are_still_stopped_with_their_run() {
 }
 
 #[test]
+fn a_run_whose_leftovers_were_being_stopped_is_recorded_after_its_supervisor_is_killed() {
+    let env = Env::new();
+    let mut orphans = orphans::Orphans::default();
+    // The step ends at once and leaves a process that ignores the stop signal: the
+    // run waits for it (30 s of grace) when its supervisor is killed.
+    env.run_d(
+        "leaves",
+        &[
+            "--stop-timeout",
+            "30s",
+            "--",
+            "sh -c 'sh -c \"trap \\\"\\\" TERM; exec sleep 100\" & echo hi'",
+        ],
+    );
+    wait_for(
+        Duration::from_secs(10),
+        "the leftover being stopped",
+        || {
+            env.log_text("leaves")
+                .contains("run 1 left 1 process(es) running")
+                .then_some(())
+        },
+    );
+    orphans.kill_supervisor(&env, "leaves");
+    assert!(
+        env.runs("leaves").is_empty(),
+        "killed before it recorded the run"
+    );
+    env.ok(&["stop", "jobs", "leaves", "--timeout", "1s"]);
+    let runs = env.runs("leaves");
+    assert_eq!(runs.len(), 1, "the run is not a hole: {runs:?}");
+    assert_eq!(runs[0]["run"], 1);
+    assert_eq!(runs[0]["ok"], true, "its steps succeeded: {}", runs[0]);
+    env.ok(&["delete", "jobs", "leaves", "-y"]);
+}
+
+#[test]
 fn the_last_result_after_a_killed_supervisor_is_the_interrupted_run() {
     let env = Env::new();
     let mut orphans = orphans::Orphans::default();

@@ -228,7 +228,7 @@ impl Machine {
 
     pub(super) fn poll_stop(&mut self, job_alive: bool, now: Now) {
         let runs_left = !self.runs.is_empty();
-        let Some(stopping) = self.stopping.as_mut() else {
+        let Some(stopping) = self.stopping.as_mut().filter(|_| !self.done) else {
             return;
         };
         if !job_alive && !runs_left {

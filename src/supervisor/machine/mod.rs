@@ -208,7 +208,12 @@ pub enum RunPhase {
     /// Its steps are over; it is recorded once none of its processes is left, seen
     /// at two looks in a row (`quiet` after the first: a process that forks and
     /// exits can be missed by one).
-    Ended { result: RunResult, quiet: bool },
+    Ended {
+        result: RunResult,
+        quiet: bool,
+        /// When its steps were over.
+        at: Timestamp,
+    },
 }
 
 /// Ending a run's processes: the stop signal was sent; SIGKILL at the deadline.
@@ -391,6 +396,21 @@ impl Machine {
                 })
             })
             .collect();
+        state.ending = self
+            .runs
+            .iter()
+            .filter_map(|r| match &r.phase {
+                RunPhase::Ended { result, at, .. } => Some(RunRecord {
+                    run: r.id,
+                    trigger: r.trigger,
+                    started: r.started,
+                    ended: *at,
+                    result: result.clone(),
+                    slurm_jobs: r.placed.clone(),
+                }),
+                _ => None,
+            })
+            .collect();
         state.next_fire = self.next_fire.filter(|_| state.phase == Phase::Running);
         state.schedule = self.schedule_anchor.map(|anchor| ScheduleResume {
             anchor,
@@ -418,7 +438,8 @@ impl Machine {
             .filter(|r| r.ended() || r.cleanup.is_some())
             .map(|r| r.id)
             .collect();
-        (runs, self.stopping.is_some() || self.finishing)
+        let job = (self.stopping.is_some() || self.finishing) && !self.done;
+        (runs, job)
     }
 
     /// Every run and the process groups of its steps (what the driver counts a
@@ -527,11 +548,18 @@ fn stopping_refusal() -> Response {
 }
 
 /// The runs a killed predecessor had in progress (those after `recorded`, the last
-/// run in the history), as failed records ending `now`: the history shows them,
-/// with the reason, instead of a silent hole.
+/// run in the history): those whose steps were over as they ended (their leftovers
+/// were being stopped), and those cut short, as failed records ending `now`. The
+/// history shows them, with the reason, instead of a silent hole.
 pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp) -> Vec<RunRecord> {
     let mut seen = std::collections::BTreeSet::new();
-    killed
+    let mut records: Vec<RunRecord> = killed
+        .ending
+        .iter()
+        .filter(|r| r.run > recorded && seen.insert(r.run))
+        .cloned()
+        .collect();
+    let cut_short = killed
         .steps
         .iter()
         .filter(|s| s.run > recorded && seen.insert(s.run))
@@ -552,7 +580,10 @@ pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp)
             ),
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
         })
-        .collect()
+        .collect::<Vec<_>>();
+    records.extend(cut_short);
+    records.sort_by_key(|r| r.run);
+    records
 }
 
 /// How a run's trigger is said in the log.

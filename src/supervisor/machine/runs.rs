@@ -89,7 +89,7 @@ impl Machine {
         // recorded at once, so a job whose first step cannot start says so before
         // its launcher returns (`run -d` reports it).
         let nothing_started = self.runs[index].groups.is_empty();
-        self.end_run(index, result);
+        self.end_run(index, result, now.wall);
         if nothing_started {
             self.finalize(index, now);
         }
@@ -145,13 +145,13 @@ impl Machine {
             if !logged && waited < DRAIN_LIMIT {
                 return;
             }
-            self.step_over(index);
+            self.step_over(index, now);
         }
     }
 
     /// Step of run `index` is over and its output logged: the next step, or the
     /// end of the run.
-    pub(super) fn step_over(&mut self, index: usize) {
+    pub(super) fn step_over(&mut self, index: usize, now: Now) {
         let RunPhase::Draining {
             step, exit, placed, ..
         } = self.runs[index].phase.clone()
@@ -216,15 +216,16 @@ impl Machine {
             (false, false) => RunEnd::Failed { step, exit },
         };
         let result = RunResult::new(end, message);
-        self.end_run(index, result);
+        self.end_run(index, result, now.wall);
     }
 
     /// The steps of run `index` are over: it is recorded once none of its
     /// processes is left (what it left behind is stopped first), seen at a look.
-    pub(super) fn end_run(&mut self, index: usize, result: RunResult) {
+    pub(super) fn end_run(&mut self, index: usize, result: RunResult, at: Timestamp) {
         self.runs[index].phase = RunPhase::Ended {
             result,
             quiet: false,
+            at,
         };
         self.effects.push(Effect::Look);
         self.save();
