@@ -85,7 +85,7 @@ enum Command {
     Serve(serve::Args),
     /// Print the JSON schema of mrsm-jobs.yaml (`mrsm schema > schemas/mrsm-jobs.schema.json`).
     Schema,
-    /// Print a shell completion script (bash, zsh, fish); bash and fish complete job names too.
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell); bash and fish complete job names too.
     Completions(completions::Args),
     /// Print the manual page (roff): `mrsm man | man -l -`; `mrsm man show jobs` for a command's.
     Man(completions::ManArgs),

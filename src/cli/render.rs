@@ -220,9 +220,9 @@ pub fn jobs_table(
                     (None, _) => "-".into(),
                 },
                 when(j.began),
-                shorten(&j.command.join(" + "), 40),
+                j.command.join(" + "),
                 schedule,
-                shorten(&result, 60),
+                result,
             ]);
             row
         })
@@ -232,7 +232,7 @@ pub fn jobs_table(
         rows.extend(unreachable.iter().map(|(label, why)| {
             let mut row = vec!["-".to_string(), label.clone(), "unreachable".to_string()];
             row.extend(["-", "-", "-", "-"].map(String::from));
-            row.push(shorten(why, 60));
+            row.push(why.clone());
             row
         }));
     }

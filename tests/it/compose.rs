@@ -673,10 +673,9 @@ fn tables_fit_the_terminal_and_colour_statuses_but_not_in_a_pipe() {
         let piped = String::from_utf8_lossy(&piped.stdout);
         assert!(!piped.contains('\u{1b}'), "{piped}");
         assert!(piped.lines().any(|l| l.chars().count() > 100), "{piped}");
-        assert!(
-            piped.contains("sh -c 'sleep 300; echo a command long e…"),
-            "{piped}"
-        );
+        // Whole to a pipe: nothing is cut, so a failure's reason is never lost.
+        assert!(!piped.contains('…'), "{piped}");
+        assert!(piped.contains(long), "{piped}");
     }
     env.ok(&["down"]);
 }
