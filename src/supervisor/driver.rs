@@ -22,7 +22,7 @@ use super::machine::{
     Config, Drain, Effect, Event, Exit, Machine, Now, ReplyTo, Send, StepAt, LOG_CHECK,
 };
 use super::runs::RunLog;
-use super::signals::{self, job_alive, signal_job, signal_processes};
+use super::signals::{self, signal_job, signal_processes};
 use super::steps::{self, spawn_step, SharedLog, StepChild, StepRunner};
 use crate::control::{self as protocol, Refusal, Removal, Request, Response};
 use crate::job::{JobFile, SignalName, SupervisorState};
@@ -220,10 +220,13 @@ impl Supervisor {
         while let Some(event) = queue.pop_front() {
             let effects = self.machine.handle(event, self.now());
             let mut look = false;
+            // Signals in a row go to the processes of one look (a stop signal and
+            // the SIGCONT that lets stopped processes act on it).
+            let mut scanned: Option<Vec<ProcStat>> = None;
             for effect in effects {
                 match effect {
                     Effect::Look => look = true,
-                    other => self.apply(other, &mut queue),
+                    other => self.apply(other, &mut queue, &mut scanned),
                 }
             }
             if look {
@@ -234,19 +237,31 @@ impl Supervisor {
             .retain(|pid, _| self.machine.step_of(*pid).is_some());
     }
 
-    fn apply(&mut self, effect: Effect, queue: &mut VecDeque<Event>) {
+    /// Carries out one effect; `scanned` holds the job's processes as the last
+    /// signal found them, for the next signal of the same batch.
+    fn apply(
+        &mut self,
+        effect: Effect,
+        queue: &mut VecDeque<Event>,
+        scanned: &mut Option<Vec<ProcStat>>,
+    ) {
+        let signal = matches!(effect, Effect::SignalRun { .. } | Effect::SignalJob(_));
+        if !signal {
+            *scanned = None;
+        }
         match effect {
             Effect::Note(message) => self.sys(&message),
             Effect::Spawn { at, paused } => queue.push_back(self.spawn(at, paused)),
             Effect::SignalRun { run, send } => {
-                let procs = self.run_processes(run);
-                signal_processes(&procs, self.signal(send));
+                let procs = scanned.get_or_insert_with(|| self.job_processes());
+                signal_processes(&self.of_run(run, procs), self.signal(send));
             }
             Effect::SignalJob(Send::Kill) => {
                 signal_job(self.me, self.name(), Signal::SIGKILL);
             }
             Effect::SignalJob(send) => {
-                signal_processes(&own_processes(self.me, self.name()), self.signal(send));
+                let procs = scanned.get_or_insert_with(|| self.job_processes());
+                signal_processes(procs, self.signal(send));
             }
             Effect::Look => queue.push_back(self.seen()),
             Effect::Record(record) => {
@@ -322,22 +337,25 @@ impl Supervisor {
     /// job has any left.
     fn seen(&self) -> Event {
         let (asked, job) = self.machine.look();
-        let mut runs = BTreeMap::new();
-        if !asked.is_empty() {
-            let procs = own_processes(self.me, self.name());
-            for run in asked {
-                runs.insert(run, self.of_run(run, &procs).len());
-            }
-        }
+        // Without a child, nothing of the job is left (see `job_alive`).
+        let childless = job && crate::store::proc::childless();
+        let procs = match !asked.is_empty() || (job && !childless) {
+            true => own_processes(self.me, self.name()),
+            false => Vec::new(),
+        };
+        let runs = asked
+            .into_iter()
+            .map(|run| (run, self.of_run(run, &procs).len()))
+            .collect::<BTreeMap<_, _>>();
         Event::Seen {
             runs,
-            job_alive: job.then(|| job_alive(self.me, self.name())),
+            job_alive: job.then_some(!childless && !procs.is_empty()),
         }
     }
 
-    /// Every live process of run `run`.
-    fn run_processes(&self, run: u64) -> Vec<ProcStat> {
-        self.of_run(run, &own_processes(self.me, self.name()))
+    /// Every live process of the job.
+    fn job_processes(&self) -> Vec<ProcStat> {
+        own_processes(self.me, self.name())
     }
 
     /// Of the job's processes `procs`, those of run `run`: its steps' process

@@ -442,13 +442,15 @@ fn a_run_whose_leftovers_were_being_stopped_is_recorded_after_its_supervisor_is_
             "sh -c 'sh -c \"trap \\\"\\\" TERM; exec sleep 100\" & echo hi'",
         ],
     );
+    // Its report says the run's steps are over and its leftover is being stopped.
+    let report = env.job_dir("leaves").join("state.json");
     wait_for(
         Duration::from_secs(10),
         "the leftover being stopped",
         || {
-            env.log_text("leaves")
-                .contains("run 1 left 1 process(es) running")
-                .then_some(())
+            let text = std::fs::read_to_string(&report).ok()?;
+            let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+            (state["ending"][0]["run"] == 1).then_some(())
         },
     );
     orphans.kill_supervisor(&env, "leaves");
