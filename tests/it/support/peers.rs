@@ -6,9 +6,9 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// What a peer does with each connection it takes.
 #[derive(Clone, Copy)]
@@ -23,10 +23,42 @@ enum Manner {
     Trickle,
 }
 
+/// How often a trickling peer sends its next byte.
+const TRICKLE_EVERY: Duration = Duration::from_millis(200);
+
+/// Set when a peer is dropped; its threads wait on it, so they end at once.
+#[derive(Clone, Default)]
+struct Stop(Arc<(Mutex<bool>, Condvar)>);
+
+impl Stop {
+    fn set(&self) {
+        let (flag, changed) = &*self.0;
+        if let Ok(mut stopped) = flag.lock() {
+            *stopped = true;
+        }
+        changed.notify_all();
+    }
+
+    fn is_set(&self) -> bool {
+        self.0 .0.lock().map_or(true, |stopped| *stopped)
+    }
+
+    /// Waits up to `timeout` for the stop; whether it came.
+    fn wait(&self, timeout: Duration) -> bool {
+        let (flag, changed) = &*self.0;
+        let Ok(stopped) = flag.lock() else {
+            return true;
+        };
+        changed
+            .wait_timeout_while(stopped, timeout, |stopped| !*stopped)
+            .map_or(true, |(stopped, _)| *stopped)
+    }
+}
+
 /// A peer on a thread of its own that holds every connection it takes.
 pub struct Peer {
     addr: SocketAddr,
-    done: Arc<AtomicBool>,
+    done: Stop,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -49,12 +81,12 @@ impl Peer {
     fn start(manner: Manner) -> Peer {
         let listener = TcpListener::bind("127.0.0.1:0").expect("a free port");
         let addr = listener.local_addr().expect("its address");
-        let done = Arc::new(AtomicBool::new(false));
+        let done = Stop::default();
         let stop = done.clone();
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             for stream in listener.incoming() {
-                if stop.load(Ordering::SeqCst) {
+                if stop.is_set() {
                     break;
                 }
                 let Ok(mut stream) = stream else { continue };
@@ -73,9 +105,7 @@ impl Peer {
                         );
                         let stop = stop.clone();
                         std::thread::spawn(move || {
-                            while !stop.load(Ordering::SeqCst) && stream.write_all(b" ").is_ok() {
-                                std::thread::sleep(std::time::Duration::from_millis(200));
-                            }
+                            while stream.write_all(b" ").is_ok() && !stop.wait(TRICKLE_EVERY) {}
                         });
                         continue;
                     }
@@ -98,7 +128,7 @@ impl Peer {
 
 impl Drop for Peer {
     fn drop(&mut self) {
-        self.done.store(true, Ordering::SeqCst);
+        self.done.set();
         // Wakes the accept loop, which then ends and closes what it held.
         let _ = TcpStream::connect(self.addr);
         if let Some(thread) = self.thread.take() {
