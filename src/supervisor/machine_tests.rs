@@ -199,15 +199,29 @@ impl Sim {
     /// The step of run `run` exits with `exit` and its output is at its end; then
     /// a look, as the driver's next turn makes.
     fn exit(&mut self, run: u64, exit: Exit) -> Vec<Effect> {
+        let mut out = self.exit_logged(run, exit);
+        out.extend(self.look());
+        out
+    }
+
+    /// The step of run `run` exits with `exit`; its pid (its output not drained).
+    fn exited(&mut self, run: u64, exit: Exit) -> i32 {
         let pid = self.pid(run);
-        let mut out = self.ev(Event::ChildExited {
+        self.ev(Event::ChildExited {
             pid,
             exit,
             placed: None,
         });
-        out.extend(self.ev(Event::Output(vec![(pid, Drain::Ended)])));
-        out.extend(self.look());
-        out
+        pid
+    }
+
+    /// The step of run `run` exits with `exit` and its output is at its end (the
+    /// look its end asks for included, not the driver's next one).
+    fn exit_logged(&mut self, run: u64, exit: Exit) -> Vec<Effect> {
+        let started = self.effects.len();
+        let pid = self.exited(run, exit);
+        self.ev(Event::Output(vec![(pid, Drain::Ended)]));
+        self.effects[started..].to_vec()
     }
 
     /// A look at the processes (the driver makes one at every turn).
@@ -375,13 +389,7 @@ fn a_later_step_that_cannot_start_waits_for_what_the_run_started() {
     sim.ev(Event::Begin);
     sim.procs.insert(1, 1); // step 1 left a process behind
     sim.fail_spawns = Some("cannot".into());
-    let pid = sim.pid(1);
-    sim.ev(Event::ChildExited {
-        pid,
-        exit: ok(),
-        placed: None,
-    });
-    sim.ev(Event::Output(vec![(pid, Drain::Ended)]));
+    sim.exit_logged(1, ok());
     assert!(sim.records().is_empty(), "its leftover is still there");
     sim.procs.clear();
     sim.look();
@@ -394,13 +402,7 @@ fn a_later_step_that_cannot_start_waits_for_what_the_run_started() {
 fn a_run_is_recorded_only_after_two_quiet_looks() {
     let mut sim = Sim::new(config(&["a"]));
     sim.ev(Event::Begin);
-    let pid = sim.pid(1);
-    sim.ev(Event::ChildExited {
-        pid,
-        exit: ok(),
-        placed: None,
-    });
-    sim.ev(Event::Output(vec![(pid, Drain::Ended)]));
+    sim.exit_logged(1, ok());
     // The look the end of its steps asked for was the first quiet one.
     assert!(sim.records().is_empty(), "one quiet look is not enough");
     sim.look();
@@ -411,13 +413,7 @@ fn a_run_is_recorded_only_after_two_quiet_looks() {
 fn a_process_seen_between_quiet_looks_starts_the_count_again() {
     let mut sim = Sim::new(config(&["a"]));
     sim.ev(Event::Begin);
-    let pid = sim.pid(1);
-    sim.ev(Event::ChildExited {
-        pid,
-        exit: ok(),
-        placed: None,
-    });
-    sim.ev(Event::Output(vec![(pid, Drain::Ended)]));
+    sim.exit_logged(1, ok());
     // A daemon that forked as the last look was made.
     sim.procs.insert(1, 1);
     sim.look();
@@ -820,12 +816,7 @@ fn a_chain_that_ends_with_processes_left_stops_them_and_finishes() {
 fn an_exit_waits_for_its_output_then_for_a_limit() {
     let mut sim = Sim::new(config(&["a"]));
     sim.ev(Event::Begin);
-    let pid = sim.pid(1);
-    sim.ev(Event::ChildExited {
-        pid,
-        exit: ok(),
-        placed: None,
-    });
+    let pid = sim.exited(1, ok());
     sim.ev(Event::Output(vec![(pid, Drain::Flowing)]));
     let exited = |sim: &Sim| sim.notes().iter().any(|n| n.contains("exited"));
     assert!(!exited(&sim), "held while output flows");
@@ -846,12 +837,7 @@ fn an_exit_waits_for_its_output_then_for_a_limit() {
     // Output that never stops flowing is let go at the limit.
     let mut sim = Sim::new(config(&["a"]));
     sim.ev(Event::Begin);
-    let pid = sim.pid(1);
-    sim.ev(Event::ChildExited {
-        pid,
-        exit: ok(),
-        placed: None,
-    });
+    let pid = sim.exited(1, ok());
     sim.advance(DRAIN_LIMIT - MS);
     sim.ev(Event::Output(vec![(pid, Drain::Flowing)]));
     assert!(!exited(&sim));

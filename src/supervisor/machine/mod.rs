@@ -502,7 +502,11 @@ impl Machine {
     pub fn next_wake(&self, now: Mono) -> (Option<Mono>, Option<Timestamp>) {
         let mut wake: Option<Mono> = None;
         let mut consider = |at: Mono| wake = Some(wake.map_or(at, |w| w.min(at)));
-        if !self.draining().is_empty() {
+        let draining = self
+            .runs
+            .iter()
+            .any(|r| matches!(r.phase, RunPhase::Draining { .. }));
+        if draining {
             consider(now + DRAIN_POLL);
         }
         let ending = self.runs.iter().any(|r| r.ended() || r.cleanup.is_some());
