@@ -224,6 +224,27 @@ pub trait Executor: Send + Sync {
     fn spec(&self, name: &str) -> Result<JobSpec, ExecutorError>;
     /// Starts a stopped job or resumes a paused one.
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError>;
+    /// Starts the job again if it still is one that died meant to run (brought
+    /// back paused if it is meant to be paused); `None` when it is not (any more).
+    /// A look taken a moment earlier (the server's watchdog) may be stale: a verb
+    /// under way may have started it since, and it may even have finished, so an
+    /// executor that can decides under the job's lock, or a finished one-shot job
+    /// would run twice.
+    fn revive(&self, name: &str) -> Result<Option<Outcome>, ExecutorError> {
+        let job = match self.get(name) {
+            Ok(job) => job,
+            Err(ExecutorError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if !job.died {
+            return Ok(None);
+        }
+        let started = self.start(name)?;
+        match job.desired {
+            crate::job::DesiredState::Paused => self.pause(name).map(Some),
+            _ => Ok(Some(started)),
+        }
+    }
     /// Suspends every process of a running job and holds its schedule.
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError>;
     /// Stops a job and returns once no process of it is left.

@@ -61,12 +61,13 @@ pub fn run(executor: &dyn Executor, root: &Root, leases: Arc<Leases>, stop: Arc<
                 {
                     continue;
                 }
-                let result = match job.desired {
-                    DesiredState::Running => executor.start(&job.name),
-                    DesiredState::Paused => executor
-                        .start(&job.name)
-                        .and_then(|_| executor.pause(&job.name)),
-                    DesiredState::Stopped => continue,
+                if job.desired == DesiredState::Stopped {
+                    continue;
+                }
+                // Decided again under the job's lock: the look above may be stale.
+                let result = match executor.revive(&job.name) {
+                    Ok(None) => continue,
+                    other => other,
                 };
                 let entry = restarts.entry(job.name.clone()).or_insert(Restarts {
                     count: 0,

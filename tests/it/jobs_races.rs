@@ -182,3 +182,77 @@ fn http_verbs_racing_on_one_name_never_make_two_supervisors() {
         "create, put, delete, start, stop, pause: {counts:?}"
     );
 }
+
+/// Whether a process is waiting for a lock on the file at `path` (a `->` line of
+/// `/proc/locks` naming its inode).
+fn someone_waits_on(path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = std::fs::metadata(path) else {
+        return false;
+    };
+    let inode = format!(":{} ", meta.ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.contains("->") && l.contains(&inode))
+}
+
+/// The server's watchdog looked while a verb was under way (the job defined, its
+/// supervisor not yet reporting: it seemed to have died); by the time the watchdog
+/// holds the job's lock the job has run and finished. Reviving it then would run a
+/// one-shot job twice (seen as a second supervisor writing into a log under load):
+/// the decision is taken again under the lock.
+#[test]
+fn a_revive_decided_on_a_stale_look_leaves_a_finished_job_alone() {
+    use mrsm::executor::{CreateOptions, Executor, LocalExecutor};
+    use mrsm::store::{JobLock, Root};
+    use std::sync::Arc;
+
+    let env = Env::new();
+    let root = Root::at(env.root());
+    let executor = Arc::new(
+        LocalExecutor::new(root.clone())
+            .with_supervisor_binary(std::path::PathBuf::from(env!("CARGO_BIN_EXE_mrsm"))),
+    );
+    let spec = mrsm::job::JobSpec::new("once", vec!["true".into()]);
+    executor
+        .create(&spec, &CreateOptions::default())
+        .expect("created");
+    let supervisor = support::wait_for(Duration::from_secs(30), "the job to finish", || {
+        (env.status("once") == "stopped").then(|| env.supervisor("once"))
+    });
+    if let Some(supervisor) = supervisor {
+        support::wait_for(Duration::from_secs(30), "its supervisor to exit", || {
+            (!supervisor.is_alive()).then_some(())
+        });
+    }
+    assert_eq!(env.runs("once").len(), 1);
+
+    // The look: its report says running, its supervisor is gone.
+    let state_path = env.job_dir("once").join("state.json");
+    let finished = std::fs::read_to_string(&state_path).expect("a report");
+    let mut seemed: serde_json::Value = serde_json::from_str(&finished).expect("JSON");
+    seemed["phase"] = "running".into();
+    std::fs::write(&state_path, seemed.to_string()).expect("written");
+    assert!(executor.get("once").expect("the job").died);
+
+    // A verb holds the job's lock while the watchdog's revive waits for it; the
+    // verb ends with the job finished.
+    let lock = JobLock::acquire(&root, "once").expect("locked");
+    let reviver = {
+        let executor = Arc::clone(&executor);
+        std::thread::spawn(move || executor.revive("once"))
+    };
+    support::wait_for(
+        Duration::from_secs(30),
+        "the revive to wait for the lock",
+        || someone_waits_on(&root.job_lock("once")).then_some(()),
+    );
+    std::fs::write(&state_path, &finished).expect("written");
+    drop(lock);
+
+    let revived = reviver.join().expect("no panic").expect("no error");
+    assert!(revived.is_none(), "revived a finished job: {revived:?}");
+    assert_eq!(env.runs("once").len(), 1, "{:?}", env.runs("once"));
+    assert_eq!(env.status("once"), "stopped");
+}

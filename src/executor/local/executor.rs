@@ -30,6 +30,89 @@ impl LocalExecutor {
     pub(super) fn schedule_position(&self, name: &str) -> Option<ScheduleResume> {
         self.read_state(name).and_then(|s| s.schedule)
     }
+
+    /// Starts the job whose definition (read under its lock) is `file`, bringing it
+    /// to the state the definition asks for: resumes a paused one, lets a stop under
+    /// way finish first, cleans up what a killed supervisor left.
+    pub(super) fn start_locked(
+        &self,
+        name: &str,
+        mut file: JobFile,
+    ) -> Result<Outcome, ExecutorError> {
+        // A report that cannot be read is an error only while its supervisor runs
+        // (see `state`): nothing to start then, and nothing of the job may be taken
+        // for leftovers (found by the breaker).
+        let report = self.report(name).map_err(|e| ExecutorError::Supervisor {
+            name: name.into(),
+            message: format!(
+                "its supervisor is running, but its report cannot be read ({e}); `mrsm stop jobs {name}` stops it"
+            ),
+        })?;
+        if let Some(live) = report.filter(reports_a_live_job) {
+            match live.phase {
+                Phase::Paused => {
+                    wake(live.supervisor);
+                    return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
+                        Response::Refused { message, .. } => Err(ExecutorError::Supervisor {
+                            name: name.into(),
+                            message,
+                        }),
+                        _ => Ok(Outcome::Resumed { name: name.into() }),
+                    };
+                }
+                // A stop under way is let finish, then the job starts again.
+                Phase::Stopping => {
+                    let supervisor = live.supervisor;
+                    let grace = file.spec.stop.timeout + STOP_SLACK;
+                    if !wait_for(grace, || !supervisor.is_alive()) {
+                        return Err(ExecutorError::Supervisor {
+                            name: name.into(),
+                            message: format!(
+                                "it is still stopping (supervisor pid {})",
+                                supervisor.pid
+                            ),
+                        });
+                    }
+                }
+                Phase::Running | Phase::Exited => {
+                    // Its report may be a moment behind: a supervisor that has just
+                    // finished the job (draining the last output) no longer answers.
+                    match self.request(name, &Request::Status, Duration::from_secs(10)) {
+                        Ok(Response::State { state }) if state.phase != Phase::Exited => {
+                            return Ok(Outcome::AlreadyRunning { name: name.into() })
+                        }
+                        _ => {
+                            let supervisor = live.supervisor;
+                            wait_for(STOP_SLACK, || !supervisor.is_alive());
+                        }
+                    }
+                }
+            }
+        }
+        let last = self.read_state(name);
+        if let Some(supervisor) = self.supervisor_of(name) {
+            let stop = file.spec.stop;
+            self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
+        }
+        // A job whose supervisor was killed continues its schedule; one that was
+        // stopped or had finished starts it afresh, as a new job would.
+        let died = last.as_ref().is_some_and(|s| s.phase != Phase::Exited);
+        let resume = last.and_then(|s| s.schedule).filter(|_| died);
+        if file.resume != resume {
+            file.resume = resume;
+            write_json(&self.root.job_file(name), &file)?;
+        }
+        // A supervisor still finishing its exit holds the job's lock for a moment.
+        let finishing = self.read_state(name).map(|s| s.supervisor);
+        if let Some(previous) = finishing {
+            wait_for(STOP_SLACK, || !previous.is_alive());
+        }
+        self.bring_up(name, file.desired, &|| {})?;
+        Ok(match file.desired {
+            DesiredState::Paused => Outcome::Paused { name: name.into() },
+            _ => Outcome::Started { name: name.into() },
+        })
+    }
 }
 
 impl Executor for LocalExecutor {
@@ -119,77 +202,22 @@ impl Executor for LocalExecutor {
 
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _job = self.lock_job(name)?;
-        let mut file = self.set_desired(name, DesiredState::Running)?;
-        // A report that cannot be read is an error only while its supervisor runs
-        // (see `state`): nothing to start then, and nothing of the job may be taken
-        // for leftovers (found by the breaker).
-        let report = self.report(name).map_err(|e| ExecutorError::Supervisor {
-            name: name.into(),
-            message: format!(
-                "its supervisor is running, but its report cannot be read ({e}); `mrsm stop jobs {name}` stops it"
-            ),
-        })?;
-        if let Some(live) = report.filter(reports_a_live_job) {
-            match live.phase {
-                Phase::Paused => {
-                    wake(live.supervisor);
-                    return match self.request(name, &Request::Resume, Duration::from_secs(10))? {
-                        Response::Refused { message, .. } => Err(ExecutorError::Supervisor {
-                            name: name.into(),
-                            message,
-                        }),
-                        _ => Ok(Outcome::Resumed { name: name.into() }),
-                    };
-                }
-                // A stop under way is let finish, then the job starts again.
-                Phase::Stopping => {
-                    let supervisor = live.supervisor;
-                    let grace = file.spec.stop.timeout + STOP_SLACK;
-                    if !wait_for(grace, || !supervisor.is_alive()) {
-                        return Err(ExecutorError::Supervisor {
-                            name: name.into(),
-                            message: format!(
-                                "it is still stopping (supervisor pid {})",
-                                supervisor.pid
-                            ),
-                        });
-                    }
-                }
-                Phase::Running | Phase::Exited => {
-                    // Its report may be a moment behind: a supervisor that has just
-                    // finished the job (draining the last output) no longer answers.
-                    match self.request(name, &Request::Status, Duration::from_secs(10)) {
-                        Ok(Response::State { state }) if state.phase != Phase::Exited => {
-                            return Ok(Outcome::AlreadyRunning { name: name.into() })
-                        }
-                        _ => {
-                            let supervisor = live.supervisor;
-                            wait_for(STOP_SLACK, || !supervisor.is_alive());
-                        }
-                    }
-                }
-            }
+        let file = self.set_desired(name, DesiredState::Running)?;
+        self.start_locked(name, file)
+    }
+
+    fn revive(&self, name: &str) -> Result<Option<Outcome>, ExecutorError> {
+        let _job = self.lock_job(name)?;
+        let file = match self.read_file(name) {
+            Ok(file) => file,
+            Err(ExecutorError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let info = JobInfo::derive(&file, self.read_state(name).as_ref(), self.label());
+        if !info.died {
+            return Ok(None);
         }
-        let last = self.read_state(name);
-        if let Some(supervisor) = self.supervisor_of(name) {
-            let stop = file.spec.stop;
-            self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
-        }
-        // A job whose supervisor was killed continues its schedule; one that was
-        // stopped or had finished starts it afresh, as a new job would.
-        let died = last.as_ref().is_some_and(|s| s.phase != Phase::Exited);
-        let resume = last.and_then(|s| s.schedule).filter(|_| died);
-        if file.resume != resume {
-            file.resume = resume;
-            write_json(&self.root.job_file(name), &file)?;
-        }
-        // A supervisor still finishing its exit holds the job's lock for a moment.
-        let finishing = self.read_state(name).map(|s| s.supervisor);
-        if let Some(previous) = finishing {
-            wait_for(STOP_SLACK, || !previous.is_alive());
-        }
-        self.launch(name, &|| {})?;
-        Ok(Outcome::Started { name: name.into() })
+        self.start_locked(name, file).map(Some)
     }
 
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
