@@ -181,9 +181,16 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     };
     let several = executors.len() > 1;
     // Every executor asked at once: a silent one costs its timeout, once.
-    let answers = crate::parallel::each(&executors, |(_, executor)| {
-        look_up(executor.as_ref(), &args.names, several)
-    });
+    let answers = match args.names.is_empty() {
+        // Executors that share a root read it once.
+        true => crate::executor::list_each(&executors, None)
+            .into_iter()
+            .map(|listed| listed.map(|jobs| (jobs, Vec::new())))
+            .collect(),
+        false => crate::parallel::each(&executors, |(_, executor)| {
+            look_up(executor.as_ref(), &args.names, several)
+        }),
+    };
     let mut code = 0;
     let mut jobs: Vec<JobInfo> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -242,17 +249,14 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     Ok(code)
 }
 
-/// What one executor says to `show jobs`: its jobs (or the named ones it has) and
-/// the errors about names; an executor out of reach is an error of its own. With
+/// What one executor says to `show jobs NAME…`: the named jobs it has and the
+/// errors about names; an executor out of reach is an error of its own. With
 /// `several` executors asked, a name one of them does not have is no error.
 fn look_up(
     executor: &dyn Executor,
     names: &[JobName],
     several: bool,
 ) -> Result<(Vec<JobInfo>, Vec<ExecutorError>), ExecutorError> {
-    if names.is_empty() {
-        return Ok((executor.list(None)?, Vec::new()));
-    }
     let mut found = Vec::new();
     let mut errors = Vec::new();
     for name in names {

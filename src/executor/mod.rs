@@ -255,6 +255,19 @@ pub trait Executor: Send + Sync {
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError>;
     /// Every job of this executor, or only the project's.
     fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError>;
+    /// The directory this executor reads its jobs from itself (no server in
+    /// between), found without any I/O: executors with the same one (`local`,
+    /// `slurm`, `slurm:NAME` on one root) are listed with one read of it
+    /// ([`list_each`]).
+    fn local_home(&self) -> Option<&std::path::Path> {
+        None
+    }
+    /// Every job kept in [`Executor::local_home`], or only the project's, each
+    /// labelled with the executor that holds it (whichever of the home's executors
+    /// that is).
+    fn list_home(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
+        self.list(project)
+    }
     /// Deleted jobs (of the project, or all) whose logs and run history were kept:
     /// `down -v` removes them with `delete(name, purge)`. None unless the executor
     /// keeps such data.

@@ -41,12 +41,76 @@ fn same_url(a: &str, b: &str) -> bool {
 
 /// Each executor's jobs (the project's, or all), in the order given, every
 /// executor asked at once: one that is slow to answer holds the listing up by its
-/// own timeout, not by the sum of everyone's.
+/// own timeout, not by the sum of everyone's. Executors that read one directory
+/// themselves (`local` and `slurm` on this machine's root) are listed with one read
+/// of it, each job given to the executor that holds it; should that read fail,
+/// each of them is asked on its own.
 pub fn list_each(
     executors: &[(String, Arc<dyn Executor>)],
     project: Option<&str>,
 ) -> Vec<Result<Vec<crate::job::JobInfo>, ExecutorError>> {
-    crate::parallel::each(executors, |(_, executor)| executor.list(project))
+    let groups = home_groups(executors);
+    let answers = crate::parallel::each(&groups, |group| match group.as_slice() {
+        [one] => vec![executors[*one].1.list(project)],
+        many => share_out(executors, many, executors[many[0]].1.list_home(project))
+            .unwrap_or_else(|| many.iter().map(|i| executors[*i].1.list(project)).collect()),
+    });
+    let mut by_index: Vec<Option<Result<Vec<crate::job::JobInfo>, ExecutorError>>> =
+        executors.iter().map(|_| None).collect();
+    for (group, answers) in groups.iter().zip(answers) {
+        for (i, answer) in group.iter().zip(answers) {
+            by_index[*i] = Some(answer);
+        }
+    }
+    by_index
+        .into_iter()
+        .map(|answer| answer.unwrap_or_else(|| Ok(Vec::new())))
+        .collect()
+}
+
+/// The indexes of `executors` grouped by the directory they read their jobs from;
+/// each executor without one is a group of its own.
+fn home_groups(executors: &[(String, Arc<dyn Executor>)]) -> Vec<Vec<usize>> {
+    let mut groups: Vec<(Option<&std::path::Path>, Vec<usize>)> = Vec::new();
+    for (i, (_, executor)) in executors.iter().enumerate() {
+        let home = executor.local_home();
+        match groups
+            .iter_mut()
+            .find(|(h, _)| home.is_some() && *h == home)
+        {
+            Some((_, group)) => group.push(i),
+            None => groups.push((home, vec![i])),
+        }
+    }
+    groups.into_iter().map(|(_, group)| group).collect()
+}
+
+/// A home's jobs (`listed`) shared out among the executors of `group` that hold
+/// them: the one of the job's label, else the built-in `slurm` for a named Slurm
+/// executor's job it is listed with today. `None` when the home could not be read.
+fn share_out(
+    executors: &[(String, Arc<dyn Executor>)],
+    group: &[usize],
+    listed: Result<Vec<crate::job::JobInfo>, ExecutorError>,
+) -> Option<Vec<Result<Vec<crate::job::JobInfo>, ExecutorError>>> {
+    let listed = listed.ok()?;
+    let label_of = |i: &usize| executors[*i].0.as_str();
+    let mut shares: Vec<Vec<crate::job::JobInfo>> = group.iter().map(|_| Vec::new()).collect();
+    for info in listed {
+        let holder = group
+            .iter()
+            .position(|i| label_of(i) == info.executor)
+            .or_else(|| {
+                info.executor
+                    .starts_with(&format!("{SLURM_LABEL}:"))
+                    .then(|| group.iter().position(|i| label_of(i) == SLURM_LABEL))
+                    .flatten()
+            });
+        if let Some(holder) = holder {
+            shares[holder].push(info);
+        }
+    }
+    Some(shares.into_iter().map(Ok).collect())
 }
 
 /// How the settings file says to reach a remote executor.
@@ -369,5 +433,64 @@ mod tests {
         assert!(plain_http_problem("HTTP://127.1", true, false).is_some());
         assert!(plain_http_problem("http://localhost:1@127.1/", true, false).is_some());
         assert!(plain_http_problem("http://127.0.0.2@localhost:8000/", true, false).is_none());
+    }
+
+    /// `local` and `slurm` read one root: listed together, each job goes to the
+    /// executor that holds it (a named Slurm executor's to the built-in one when
+    /// that name is not declared), the broken one to `local`, each once.
+    #[test]
+    fn executors_of_one_root_share_out_one_read_of_it() {
+        use crate::job::{JobFile, JobSpec};
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        let place = |name: &str, executor: Option<&str>| {
+            let file = JobFile {
+                spec: JobSpec::new(name, vec!["true".into()]),
+                desired: crate::job::DesiredState::Stopped,
+                created: jiff::Timestamp::now(),
+                project: None,
+                spec_hash: None,
+                resume: None,
+                executor: executor.map(str::to_string),
+                lease_ms: None,
+            };
+            crate::store::write_json(&root.job_file(name), &file).expect("written");
+        };
+        place("here", None);
+        place("there", Some("slurm"));
+        place("named", Some("slurm:hpc"));
+        place("broken", None);
+        std::fs::write(root.job_file("broken"), "{").expect("damaged");
+        let registry = Registry::with_local(root.clone());
+        let executors = registry.all();
+        let names = |i: usize| -> Vec<String> {
+            let listed = list_each(&executors, None);
+            let mut names: Vec<String> = listed[i]
+                .as_ref()
+                .expect("listed")
+                .iter()
+                .map(|j| format!("{}@{}", j.name, j.executor))
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(executors[0].0, "local");
+        assert_eq!(names(0), ["broken@local", "here@local"]);
+        assert_eq!(names(1), ["named@slurm:hpc", "there@slurm"]);
+        // Each on its own says the same.
+        for (label, executor) in &executors {
+            let alone: Vec<String> = executor
+                .list(None)
+                .expect("listed")
+                .iter()
+                .map(|j| j.name.clone())
+                .collect();
+            let shared = names(usize::from(label != "local"));
+            let shared: Vec<String> = shared
+                .iter()
+                .map(|n| n.split('@').next().unwrap_or_default().to_string())
+                .collect();
+            assert_eq!(alone, shared, "{label}");
+        }
     }
 }

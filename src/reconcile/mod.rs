@@ -165,7 +165,36 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
     }
     // Every executor asked at once: one that does not answer costs its timeout
     // once, not once for each executor before and after it.
-    let found = crate::parallel::each(&labels, |label| listed(desired, registry, label));
+    // Executors that share a root read it once.
+    let executors: Vec<(String, std::sync::Arc<dyn crate::executor::Executor>)> = labels
+        .iter()
+        .filter_map(|label| Some((label.clone(), registry.get(label).ok()?)))
+        .collect();
+    let mut lists: std::collections::HashMap<String, _> = executors
+        .iter()
+        .map(|(label, _)| label.clone())
+        .zip(crate::executor::list_each(
+            &executors,
+            Some(&desired.project),
+        ))
+        .collect();
+    let listed: Vec<(&String, Result<Vec<JobInfo>, ExecutorError>)> = labels
+        .iter()
+        .map(|label| match lists.remove(label) {
+            Some(list) => (label, list),
+            None => (label, registry.get(label).map(|_| Vec::new())),
+        })
+        .collect();
+    let others = crate::parallel::each(&listed, |(label, list)| match list {
+        Ok(jobs) => holding_declared_names(desired, registry, label, jobs),
+        Err(_) => Vec::new(),
+    });
+    let found = listed
+        .into_iter()
+        .zip(others)
+        .map(|((label, list), others)| {
+            list.map(|jobs| labelled(registry, label, jobs.into_iter().chain(others)))
+        });
     for (label, found) in labels.iter().zip(found) {
         match found {
             Ok(jobs) => actual.jobs.extend(jobs),
@@ -190,11 +219,12 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
         }
     }
     if mode == Mode::Full {
+        let found = ByName::of(&actual.jobs, |j| &j.name);
         let changed: Vec<&DesiredJob> = desired
             .jobs
             .iter()
             .filter(|job| {
-                actual.jobs.iter().any(|current| {
+                found.named(&job.spec.name).iter().any(|current| {
                     current.name == job.spec.name
                         && current.executor == job.executor
                         && current.project.as_deref() == Some(desired.project.as_str())
@@ -216,33 +246,40 @@ pub fn observe(desired: &Desired, registry: &Registry, mode: Mode) -> Actual {
     actual
 }
 
-/// The project's jobs on executor `label`, labelled with it, and the jobs of
-/// another project (or none) that hold names the project declares there: a
-/// project's listing leaves those out, so they are asked for by name, to be
-/// reported as conflicts.
-fn listed(
+/// The jobs of another project (or none) on executor `label` that hold names the
+/// project declares there (`listed` being the project's jobs there): a project's
+/// listing leaves those out, so they are asked for by name, to be reported as
+/// conflicts.
+fn holding_declared_names(
     desired: &Desired,
     registry: &Registry,
     label: &str,
-) -> Result<Vec<JobInfo>, ExecutorError> {
-    let executor = registry.get(label)?;
-    let mut jobs = executor.list(Some(&desired.project))?;
+    listed: &[JobInfo],
+) -> Vec<JobInfo> {
+    let Ok(executor) = registry.get(label) else {
+        return Vec::new();
+    };
     let missing: Vec<&str> = desired
         .jobs
         .iter()
-        .filter(|j| j.executor == label && !jobs.iter().any(|found| found.name == j.spec.name))
+        .filter(|j| j.executor == label && !listed.iter().any(|found| found.name == j.spec.name))
         .map(|j| j.spec.name.as_str())
         .collect();
-    let others = crate::parallel::each(&missing, |name| executor.get(name));
-    jobs.extend(others.into_iter().flatten());
-    jobs.retain(|info| !registry.listed_for_another(label, info));
-    Ok(jobs
+    crate::parallel::each(&missing, |name| executor.get(name))
         .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// Jobs found on executor `label`, labelled with it, without those another
+/// executor of the same home holds.
+fn labelled(registry: &Registry, label: &str, jobs: impl Iterator<Item = JobInfo>) -> Vec<JobInfo> {
+    jobs.filter(|info| !registry.listed_for_another(label, info))
         .map(|mut info| {
             info.executor = label.to_string();
             info
         })
-        .collect())
+        .collect()
 }
 
 /// Compares what is declared with what every executor holds.
@@ -264,8 +301,11 @@ pub fn plan(desired: &Desired, registry: &Registry, mode: Mode) -> Plan {
 pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
     let full = mode == Mode::Full;
     let mut steps = Vec::new();
+    let found = ByName::of(&actual.jobs, |j| &j.name);
+    let declared = ByName::of(&desired.jobs, |j| &j.spec.name);
     for job in &desired.jobs {
         let name = &job.spec.name;
+        let named = found.named(name);
         let step = |action| Step {
             name: name.clone(),
             executor: job.executor.clone(),
@@ -278,18 +318,13 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
             }
             continue;
         }
-        let Some(current) = actual
-            .jobs
-            .iter()
-            .find(|a| &a.name == name && a.executor == job.executor)
-        else {
+        let Some(current) = named.iter().find(|a| a.executor == job.executor) else {
             // On another executor of the same home (`local` → `slurm`): its name is
             // taken there, so it moves by an update, keeping its logs and runs.
-            let sibling = actual
-                .jobs
+            let sibling = named
                 .iter()
-                .find(|a| &a.name == name && actual.same_home(&a.executor, &job.executor));
-            match (sibling, moving_from(desired, actual, job)) {
+                .find(|a| actual.same_home(&a.executor, &job.executor));
+            match (sibling, moving_from(desired, actual, job, named)) {
                 (Some(s), _) if s.project.as_deref() != Some(desired.project.as_str()) => {
                     if full {
                         steps.push(step(Action::Conflict(s.project.clone())));
@@ -331,18 +366,17 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
     if full {
         for current in &actual.jobs {
             let owned = current.project.as_deref() == Some(desired.project.as_str());
-            let declared_here = desired.jobs.iter().any(|j| {
-                j.spec.name == current.name
-                    && (j.executor == current.executor
-                        || actual.same_home(&j.executor, &current.executor))
+            let same_name = declared.named(&current.name);
+            let declared_here = same_name.iter().any(|j| {
+                j.executor == current.executor || actual.same_home(&j.executor, &current.executor)
             });
-            let moving_out_of_reach = desired.jobs.iter().any(|j| {
-                j.spec.name == current.name && actual.unreachable.contains_key(&j.executor)
-            });
+            let moving_out_of_reach = same_name
+                .iter()
+                .any(|j| actual.unreachable.contains_key(&j.executor));
             // Deleted by its move, once its new copy exists.
-            let moving = desired.jobs.iter().any(|j| {
-                j.spec.name == current.name
-                    && moving_from(desired, actual, j).as_deref() == Some(current.executor.as_str())
+            let moving = same_name.iter().any(|j| {
+                moving_from(desired, actual, j, found.named(&current.name)).as_deref()
+                    == Some(current.executor.as_str())
             });
             if owned && !declared_here && !moving_out_of_reach && !moving {
                 steps.push(Step {
@@ -362,20 +396,41 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
 
 /// The executor a declared job moves from: it is not on its declared executor (nor
 /// on one of the same home), and the project holds it on another.
-fn moving_from(desired: &Desired, actual: &Actual, job: &DesiredJob) -> Option<String> {
-    let name = &job.spec.name;
-    let here = |a: &JobInfo| {
-        &a.name == name
-            && (a.executor == job.executor || actual.same_home(&a.executor, &job.executor))
-    };
-    if actual.unreachable.contains_key(&job.executor) || actual.jobs.iter().any(here) {
+fn moving_from(
+    desired: &Desired,
+    actual: &Actual,
+    job: &DesiredJob,
+    named: &[&JobInfo],
+) -> Option<String> {
+    let here =
+        |a: &&JobInfo| a.executor == job.executor || actual.same_home(&a.executor, &job.executor);
+    if actual.unreachable.contains_key(&job.executor) || named.iter().any(here) {
         return None;
     }
-    actual
-        .jobs
+    named
         .iter()
-        .find(|a| &a.name == name && a.project.as_deref() == Some(desired.project.as_str()))
+        .find(|a| a.project.as_deref() == Some(desired.project.as_str()))
         .map(|a| a.executor.clone())
+}
+
+/// Items by name, so that matching declared jobs with found ones costs a lookup
+/// each rather than a scan of all (a plan over thousands of jobs).
+struct ByName<'a, T>(std::collections::HashMap<&'a str, Vec<&'a T>>);
+
+impl<'a, T> ByName<'a, T> {
+    fn of(items: &'a [T], name: impl Fn(&'a T) -> &'a String) -> ByName<'a, T> {
+        let mut map: std::collections::HashMap<&'a str, Vec<&'a T>> =
+            std::collections::HashMap::with_capacity(items.len());
+        for item in items {
+            map.entry(name(item).as_str()).or_default().push(item);
+        }
+        ByName(map)
+    }
+
+    /// The items named `name`, in their order.
+    fn named(&self, name: &str) -> &[&'a T] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
 }
 
 /// `registry` with the remote executors spec files declare.

@@ -113,6 +113,99 @@ impl LocalExecutor {
             _ => Outcome::Started { name: name.into() },
         })
     }
+
+    /// Job `name` as users see it, when `holder` holds it.
+    fn info(&self, name: &str, holder: Holder) -> Result<JobInfo, ExecutorError> {
+        let file = match self.definition(name)? {
+            // Another executor's of the same root (local and slurm).
+            Definition::Readable(file) if holder == Holder::This && !self.holds(&file) => {
+                return Err(ExecutorError::NotFound(name.into()))
+            }
+            Definition::Readable(file) => file,
+            // Which executor of the root holds a job whose definition cannot be read
+            // is unknown: `local` shows it, once (the verbs act on any job of the root).
+            Definition::Broken(_) if self.slurm.is_some() => {
+                return Err(ExecutorError::NotFound(name.into()))
+            }
+            Definition::Broken(reason) => {
+                return Ok(JobInfo::broken(
+                    name,
+                    format!("{reason}; `mrsm delete jobs {name}` removes it"),
+                    self.supervisor_of(name),
+                    self.label(),
+                ))
+            }
+        };
+        match self.report(name) {
+            Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label_of(&file))),
+            Err(e) => {
+                let supervisor = SupervisorLock::holder(&self.root, name);
+                let running = match supervisor.filter(|s| s.is_alive()) {
+                    Some(s) => format!("its supervisor (pid {}) is running", s.pid),
+                    None => "no supervisor is running".to_string(),
+                };
+                let mut info = JobInfo::broken(
+                    name,
+                    format!("{e}; {running}; `mrsm stop jobs {name}` or `mrsm delete jobs {name}` still work"),
+                    supervisor,
+                    match holder {
+                        Holder::This => self.label(),
+                        Holder::Any => self.label_of(&file),
+                    },
+                );
+                info.command = file.spec.shown_command().to_vec();
+                info.schedule = file.spec.schedule.clone();
+                info.desired = file.desired;
+                info.project = file.project.clone();
+                info.spec_hash = file.spec_hash.clone();
+                Ok(info)
+            }
+        }
+    }
+
+    /// The jobs of the root (the project's, or all) that `holder` holds, in name
+    /// order.
+    fn list_where(
+        &self,
+        project: Option<&str>,
+        holder: Holder,
+    ) -> Result<Vec<JobInfo>, ExecutorError> {
+        // A directory without a definition (a deleted job's kept history) is
+        // `NotFound` below.
+        let names = self.root.job_dir_names()?;
+        // Each job's files are read on its own, so the reading is shared out among
+        // the machine's cores.
+        let found = crate::parallel::each_on(crate::parallel::cores(), &names, |name| {
+            self.info(name, holder)
+        });
+        let mut jobs = Vec::new();
+        for (name, got) in names.iter().zip(found) {
+            match got {
+                // Whose a job is that cannot be read is unknown: every listing shows it.
+                Ok(info)
+                    if project.is_some_and(|p| info.project.as_deref() != Some(p))
+                        && !(info.status == crate::job::JobStatus::Broken
+                            && info.project.is_none()) => {}
+                Ok(info) => jobs.push(info),
+                // Deleted meanwhile.
+                Err(ExecutorError::NotFound(_)) => {}
+                // A directory whose name is not a job's: not ours to list.
+                Err(ExecutorError::Spec(_)) => {}
+                // Whose it is cannot be read: every listing shows it.
+                Err(e) => jobs.push(JobInfo::broken(name, e.to_string(), None, self.label())),
+            }
+        }
+        Ok(jobs)
+    }
+}
+
+/// Whose jobs a look at the root is after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Holder {
+    /// This executor's only.
+    This,
+    /// Those of every executor of the root (`local`, `slurm`, `slurm:NAME`).
+    Any,
 }
 
 impl Executor for LocalExecutor {
@@ -303,76 +396,19 @@ impl Executor for LocalExecutor {
     }
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
-        let file = match self.definition(name)? {
-            // Another executor's of the same root (local and slurm).
-            Definition::Readable(file) if !self.holds(&file) => {
-                return Err(ExecutorError::NotFound(name.into()))
-            }
-            Definition::Readable(file) => file,
-            // Which executor of the root holds a job whose definition cannot be read
-            // is unknown: `local` shows it, once (the verbs act on any job of the root).
-            Definition::Broken(_) if self.slurm.is_some() => {
-                return Err(ExecutorError::NotFound(name.into()))
-            }
-            Definition::Broken(reason) => {
-                return Ok(JobInfo::broken(
-                    name,
-                    format!("{reason}; `mrsm delete jobs {name}` removes it"),
-                    self.supervisor_of(name),
-                    self.label(),
-                ))
-            }
-        };
-        match self.report(name) {
-            Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label_of(&file))),
-            Err(e) => {
-                let supervisor = SupervisorLock::holder(&self.root, name);
-                let running = match supervisor.filter(|s| s.is_alive()) {
-                    Some(s) => format!("its supervisor (pid {}) is running", s.pid),
-                    None => "no supervisor is running".to_string(),
-                };
-                let mut info = JobInfo::broken(
-                    name,
-                    format!("{e}; {running}; `mrsm stop jobs {name}` or `mrsm delete jobs {name}` still work"),
-                    supervisor,
-                    self.label(),
-                );
-                info.command = file.spec.shown_command().to_vec();
-                info.schedule = file.spec.schedule.clone();
-                info.desired = file.desired;
-                info.project = file.project.clone();
-                info.spec_hash = file.spec_hash.clone();
-                Ok(info)
-            }
-        }
+        self.info(name, Holder::This)
     }
 
     fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
-        // A directory without a definition (a deleted job's kept history) is
-        // `NotFound` below.
-        let names = self.root.job_dir_names()?;
-        // Each job's files are read on its own, so the reading is shared out among
-        // the machine's cores.
-        let found =
-            crate::parallel::each_on(crate::parallel::cores(), &names, |name| self.get(name));
-        let mut jobs = Vec::new();
-        for (name, got) in names.iter().zip(found) {
-            match got {
-                // Whose a job is that cannot be read is unknown: every listing shows it.
-                Ok(info)
-                    if project.is_some_and(|p| info.project.as_deref() != Some(p))
-                        && !(info.status == crate::job::JobStatus::Broken
-                            && info.project.is_none()) => {}
-                Ok(info) => jobs.push(info),
-                // Deleted meanwhile.
-                Err(ExecutorError::NotFound(_)) => {}
-                // A directory whose name is not a job's: not ours to list.
-                Err(ExecutorError::Spec(_)) => {}
-                // Whose it is cannot be read: every listing shows it.
-                Err(e) => jobs.push(JobInfo::broken(name, e.to_string(), None, self.label())),
-            }
-        }
-        Ok(jobs)
+        self.list_where(project, Holder::This)
+    }
+
+    fn local_home(&self) -> Option<&std::path::Path> {
+        Some(self.root.dir())
+    }
+
+    fn list_home(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {
+        self.list_where(project, Holder::Any)
     }
 
     fn kept_jobs(&self, project: Option<&str>) -> Result<Vec<String>, ExecutorError> {
