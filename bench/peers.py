@@ -86,7 +86,7 @@ SETTLE = 2.0  # seconds a follower gets to attach before its writer starts
 CMD_TIMEOUT = 180  # no single command of a tool may take longer
 POLL = 0.02
 STALL = 15  # seconds without a new line after which a log is taken to be complete
-TOOL_NAMES = ("mrsm", "supervisord", "pm2", "pueue", "meerschaum")
+TOOL_NAMES = ("mrsm", "supervisord", "pm2", "pueue", "file", "meerschaum")
 
 
 class CellError(Exception):
@@ -863,6 +863,32 @@ class Pueue(Tool):
             pass
 
 
+class PlainFile(Tool):
+    """No orchestrator: the log writer's output redirected to a plain file by the
+    shell. Only the log throughput is measured: the baseline mrsm's is held to
+    (within 10% of it, issue 19)."""
+
+    name = "file"
+    variants = ()
+
+    def orchestrator_pids(self):
+        return []
+
+    def launch_writer(self, name):
+        path = self.log_paths(name)[0]
+        subprocess.Popen(
+            ["/bin/sh", "-c", 'exec "$@" > "$0"', path, *self.writers[name]],
+            env=self.env, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    def log_paths(self, name):
+        return [os.path.join(self.tmp, f"{name}.log")]
+
+    def follow_latency(self):
+        return {}
+
+
 class Meerschaum(Tool):
     name = "meerschaum"
     variants = ("each",)
@@ -1132,7 +1158,7 @@ def parse_args():
     p.add_argument("--out", default=os.path.join(REPO, "target", "peers", "results.json"), help="raw numbers (JSON)")
     p.add_argument("--mrsm", help="the mrsm binary (default: cargo build --release)")
     args = p.parse_args()
-    names = list(TOOL_NAMES[:4]) + (["meerschaum"] if args.meerschaum else [])
+    names = list(TOOL_NAMES[:5]) + (["meerschaum"] if args.meerschaum else [])
     if args.only:
         wanted = [w.strip() for w in args.only.split(",") if w.strip()]
         unknown = [w for w in wanted if w not in TOOL_NAMES]
@@ -1191,7 +1217,8 @@ def install_all(tools, args):
 
 
 def make_tools(args):
-    peers = {"supervisord": Supervisord, "pm2": Pm2, "pueue": Pueue, "meerschaum": Meerschaum}
+    peers = {"supervisord": Supervisord, "pm2": Pm2, "pueue": Pueue, "file": PlainFile,
+             "meerschaum": Meerschaum}
     return [Mrsm(args.tools, args, None) if n == "mrsm" else peers[n](args.tools, args) for n in args.names]
 
 
