@@ -24,6 +24,9 @@ pub const GUARD_PARENT: &str = "MRSM_FOREGROUND_PARENT";
 
 /// How often a running step and a stop request are checked.
 const POLL: Duration = Duration::from_millis(10);
+/// How long steps that got a terminal's Ctrl-C are given to end by themselves (a
+/// shell's trap, a program's clean-up on SIGINT) before the stop signal follows.
+const CTRL_C_SETTLE: Duration = Duration::from_secs(1);
 
 /// A stop asked for while a foreground run runs: the signal, and whether it reached
 /// the steps already (a terminal's Ctrl-C goes to its whole process group) or is to
@@ -152,13 +155,30 @@ fn wait(
             if let Some(me) = ProcessIdentity::current() {
                 // Ctrl-C reached the steps already through the terminal; a signal sent
                 // to mrsm alone is passed on. Then as at the end of any run.
-                if !request.reached_steps {
+                if request.reached_steps {
+                    settle_after_ctrl_c(child, me, spec.stop.timeout);
+                } else {
                     signal_each(&job_processes(me), request.signal);
                 }
                 stop_all(me, spec.stop.signal.0, spec.stop.timeout);
             }
             let _ = child.wait();
             return Err(request.signal);
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Waits (up to [`CTRL_C_SETTLE`], or `grace` if shorter) for the step and
+/// everything else of the run to end after a terminal's Ctrl-C reached them: their
+/// own handlers run before any stop signal can cut them short.
+fn settle_after_ctrl_c(child: &mut Child, me: ProcessIdentity, grace: Duration) {
+    let until = Instant::now() + CTRL_C_SETTLE.min(grace);
+    while Instant::now() < until {
+        let step_over = !matches!(child.try_wait(), Ok(None));
+        reap_orphans();
+        if step_over && job_processes(me).is_empty() {
+            return;
         }
         std::thread::sleep(POLL);
     }

@@ -281,6 +281,16 @@ fn foreground_up_keeps_converging_while_nobody_reads_its_output() {
     wait_for(CONVERGE, "the edit to converge unread", || {
         runs(&env, "steady", "sleep 301")
     });
+    // The update is over once it lets go of the job's lock (its new supervisor
+    // then said it is ready); killed before that, the supervisor fails the update
+    // instead (seen under load), which is not what this test is about.
+    let root = mrsm::store::Root::at(env.root());
+    wait_for(CONVERGE, "the update to let go of the job", || {
+        mrsm::store::JobLock::try_acquire(&root, "steady")
+            .ok()
+            .flatten()
+            .map(drop)
+    });
     let before = supervisor_pid(&env, "steady");
     let mut orphans = Orphans::default();
     orphans.kill_supervisor(&env, "steady");
