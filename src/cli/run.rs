@@ -144,7 +144,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     // A first step that could not start (not found, not executable, a missing
     // directory) is recorded before the job is reported: an error of `run -d`. (A
     // later step's may or may not have happened yet: that is the job's business.)
-    let first_step_not_started = |r: &&RunResult| r.not_started() && r.failed_step() == Some(1);
+    let first_step_not_started = |r: &&RunResult| r.first_step_not_started();
     if let Some(result) = info.last_result.as_ref().filter(first_step_not_started) {
         let then = match (info.status, spec.rm) {
             (JobStatus::Running, _) => format!(

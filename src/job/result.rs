@@ -93,6 +93,13 @@ impl RunResult {
         matches!(self.end, RunEnd::NotStarted { .. })
     }
 
+    /// Whether the run's first step could not start (a program not found, a
+    /// directory missing): recorded before a new job is reported, so that what
+    /// brought the job up can say so as its own error.
+    pub fn first_step_not_started(&self) -> bool {
+        self.not_started() && self.failed_step() == Some(1)
+    }
+
     /// The step that failed, could not start, or was stopped (1-based).
     pub fn failed_step(&self) -> Option<usize> {
         match &self.end {

@@ -40,7 +40,7 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
     match (&step.action, job) {
         (Action::Create, Some(job)) => executor
             .create(&job.spec, &options(plan, job))
-            .map(|_| format!("created {shown}")),
+            .and_then(|info| brought_up(info, format!("created {shown}"))),
         (Action::Move(from), Some(job)) => move_job(
             executor,
             registry.get(from)?.as_ref(),
@@ -50,7 +50,7 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
         .map(|()| format!("moved {shown} from {from}")),
         (Action::Update(_), Some(job)) => executor
             .replace(&job.spec, &options(plan, job))
-            .map(|_| format!("updated {shown}")),
+            .and_then(|info| brought_up(info, format!("updated {shown}"))),
         (Action::Start | Action::Resume, _) => executor.start(name).map(|o| o.on(&step.executor)),
         // A stopped job is brought up paused (its definition again, meant to be
         // paused), so that nothing of it runs first.
@@ -77,6 +77,20 @@ fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, E
             message: format!("job {name:?}: {}", why_not(step)),
         }),
         (_, None) => Err(ExecutorError::NotFound(name.into())),
+    }
+}
+
+/// What a step that brought a job up says: `done`, unless the job's first step
+/// could not start (a program not found, a directory missing), which the executor
+/// records before it answers. That is the step's error, as it is `run -d`'s; the job
+/// stays, failed, and the next `up` starts it again.
+fn brought_up(info: crate::job::JobInfo, done: String) -> Result<String, ExecutorError> {
+    match info.last_result.filter(|r| r.first_step_not_started()) {
+        Some(result) => Err(ExecutorError::Supervisor {
+            name: info.name,
+            message: format!("{done}, but {}", result.message),
+        }),
+        None => Ok(done),
     }
 }
 

@@ -204,3 +204,30 @@ fn a_job_stopped_by_hand_after_its_supervisor_died_stays_stopped() {
     });
     env.ok(&["down"]);
 }
+
+/// A declared job whose first step cannot start (its program is not found) is an
+/// error of `up -d`, said with why, as it is of `run -d`: the job stays, failed,
+/// and the other jobs are brought up.
+#[test]
+fn up_says_when_a_job_s_first_step_cannot_start() {
+    let env = Env::new();
+    write_spec(
+        &env,
+        "  ghost:\n    command: definitely-not-a-program --flag\n  fine:\n    command: sleep 300\n",
+    );
+    let out = env
+        .mrsm()
+        .args(["up", "-d"])
+        .current_dir(env.work())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ghost") && stderr.contains("could not start"),
+        "{stderr}"
+    );
+    assert_eq!(env.info("ghost")["status"], "failed");
+    running_pid(&env, "fine");
+    env.ok(&["down"]);
+}

@@ -183,9 +183,9 @@ fn http_verbs_racing_on_one_name_never_make_two_supervisors() {
     );
 }
 
-/// Whether a process is waiting for a lock on the file at `path` (a `->` line of
-/// `/proc/locks` naming its inode).
-fn someone_waits_on(path: &Path) -> bool {
+/// Whether a process holds (`waiting` false) or waits for (true) a lock on the file
+/// at `path`: a line of `/proc/locks` naming its inode, `->` marking a waiter.
+fn lock_on(path: &Path, waiting: bool) -> bool {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = std::fs::metadata(path) else {
         return false;
@@ -194,7 +194,7 @@ fn someone_waits_on(path: &Path) -> bool {
     std::fs::read_to_string("/proc/locks")
         .unwrap_or_default()
         .lines()
-        .any(|l| l.contains("->") && l.contains(&inode))
+        .any(|l| l.contains("->") == waiting && l.contains(&inode))
 }
 
 /// The server's watchdog looked while a verb was under way (the job defined, its
@@ -246,7 +246,7 @@ fn a_revive_decided_on_a_stale_look_leaves_a_finished_job_alone() {
     support::wait_for(
         Duration::from_secs(30),
         "the revive to wait for the lock",
-        || someone_waits_on(&root.job_lock("once")).then_some(()),
+        || lock_on(&root.job_lock("once"), true).then_some(()),
     );
     std::fs::write(&state_path, &finished).expect("written");
     drop(lock);
@@ -255,4 +255,57 @@ fn a_revive_decided_on_a_stale_look_leaves_a_finished_job_alone() {
     assert!(revived.is_none(), "revived a finished job: {revived:?}");
     assert_eq!(env.runs("once").len(), 1, "{:?}", env.runs("once"));
     assert_eq!(env.status("once"), "stopped");
+}
+
+/// `delete jobs NAME -y` of a deleted job's kept logs and runs while the job's last
+/// supervisor is still finishing its exit (its lock held a moment longer) waits for
+/// it, then deletes them: it once said they were deleted and deleted nothing.
+#[test]
+fn deleting_kept_data_waits_for_a_supervisor_finishing_its_exit() {
+    let env = Env::new();
+    env.run_d("kept", &["--", "echo", "hi"]);
+    support::wait_for(Duration::from_secs(30), "the job to be over", || {
+        let over = env.status("kept") == "stopped";
+        (over && env.supervisor("kept").is_none_or(|s| !s.is_alive())).then_some(())
+    });
+    std::fs::remove_file(env.job_dir("kept").join("job.json")).expect("removed");
+    // A supervisor finishing its exit: a process that holds the job's supervisor
+    // lock, named in it, for a moment.
+    let lock = env.root().join("locks/kept.supervisor");
+    let mut finishing = Command::new("flock")
+        .arg(&lock)
+        .args(["sleep", "1"])
+        .spawn()
+        .expect("flock runs");
+    let held = support::poll(Duration::from_secs(10), || {
+        lock_on(&lock, false).then_some(())
+    });
+    let identity = mrsm::store::ProcessIdentity::of(finishing.id() as i32);
+    if let (Some(()), Some(identity)) = (held, identity) {
+        std::fs::write(
+            &lock,
+            format!("{} {}\n", identity.pid, identity.start_ticks),
+        )
+        .expect("named");
+    }
+    let out = env
+        .mrsm()
+        .args(["delete", "jobs", "kept", "-y"])
+        .output()
+        .expect("runs");
+    let _ = finishing.kill();
+    let _ = finishing.wait();
+    assert!(held.is_some(), "flock took the lock");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(said.contains("kept for job \"kept\""), "{said}");
+    assert!(
+        !env.root().join("logs/kept.log").exists(),
+        "the log is gone"
+    );
+    assert!(!env.job_dir("kept").exists(), "the runs are gone");
 }

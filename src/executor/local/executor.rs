@@ -351,10 +351,23 @@ impl Executor for LocalExecutor {
     fn delete(&self, name: &str, options: &DeleteOptions) -> Result<Outcome, ExecutorError> {
         let job = self.lock_job(name)?;
         if options.purge && !self.root.job_file(name).exists() && self.has_kept_data(name) {
-            if let Some(vacant) = SupervisorLock::vacant(&self.root, name)? {
-                supervisor::remove_job_files(&self.root, name);
-                job.remove_files(&self.root, name, vacant);
+            // The supervisor of a job that just ended may still be finishing its exit
+            // (its lock held a moment longer): waited for, or nothing would go
+            // though the deletion was reported (seen under load).
+            if let Some(finishing) = self.live_lock_holder(name) {
+                wait_for(STOP_SLACK, || !finishing.is_alive());
             }
+            let Some(vacant) = SupervisorLock::vacant(&self.root, name)? else {
+                let pid = self.live_lock_holder(name).map_or(0, |s| s.pid);
+                return Err(ExecutorError::Supervisor {
+                    name: name.into(),
+                    message: format!(
+                        "its supervisor (pid {pid}) is still running; nothing was deleted"
+                    ),
+                });
+            };
+            supervisor::remove_job_files(&self.root, name);
+            job.remove_files(&self.root, name, vacant);
             return Ok(Outcome::KeptDataDeleted { name: name.into() });
         }
         let file = self.mark_stopped(name)?;
