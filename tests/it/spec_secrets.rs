@@ -182,7 +182,10 @@ fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
     let (code, validated) = said(mrsm(&env), &["validate"]);
     assert_eq!((code, validated.as_str()), (0, ""));
     let (code, up) = said(mrsm(&env), &["up", "-d"]);
-    assert_eq!(code, 0, "{up}");
+    // `missing` and `short` cannot start their program: an error of `up`, said
+    // without the value.
+    assert_eq!(code, 1, "{up}");
+    assert!(up.contains("could not start"), "{up}");
 
     // The job got the value, and the default.
     wait_for_file(&work.join("received"), SECRET);
@@ -238,7 +241,7 @@ fn a_secret_from_dotenv_runs_but_is_shown_nowhere() {
         )
     );
     let (code, up) = said(mrsm(&env), &["up", "-d"]);
-    assert_eq!(code, 0, "{up}");
+    assert_eq!(code, 1, "`missing` still cannot start: {up}");
     wait_for_file(&work.join("received"), ROTATED);
     wait_for_runs(&env, 1);
     let after = ps(&env);
