@@ -6,9 +6,9 @@
 //! crash loop cannot keep the machine busy. The same look ends the jobs whose
 //! lease ran out (`leases.rs`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::leases::Leases;
@@ -43,51 +43,62 @@ impl Restarts {
 }
 
 /// Runs until `stop` is set: restarts every job that died while meant to run (or
-/// be paused: it comes back paused).
+/// be paused: it comes back paused). Each restart runs on a thread of its own, so
+/// one that waits (for what a killed supervisor left to stop, up to its grace
+/// period) holds up neither the others nor the next looks.
 pub fn run(executor: &dyn Executor, root: &Root, leases: Arc<Leases>, stop: Arc<AtomicBool>) {
     let mut restarts: HashMap<String, Restarts> = HashMap::new();
-    while !stop.load(Ordering::Relaxed) {
-        let now = Instant::now();
-        restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
-        if let Ok(jobs) = executor.list(None) {
-            let ended = leases.end_expired(executor, root, &jobs);
-            for job in jobs.into_iter().filter(|j| !ended.contains(&j.name)) {
-                if !job.status.is_over() || !job.died {
-                    continue;
-                }
-                if restarts
-                    .get(&job.name)
-                    .is_some_and(|r| now < r.next_allowed())
-                {
-                    continue;
-                }
-                if job.desired == DesiredState::Stopped {
-                    continue;
-                }
-                // Decided again under the job's lock: the look above may be stale.
-                let result = match executor.revive(&job.name) {
-                    Ok(None) => continue,
-                    other => other,
-                };
-                let entry = restarts.entry(job.name.clone()).or_insert(Restarts {
-                    count: 0,
-                    last: now,
-                });
-                entry.count += 1;
-                entry.last = now;
-                match result {
-                    Ok(_) => eprintln!(
-                        "mrsm serve: job {:?} had died (its supervisor was killed); started it again",
-                        job.name
-                    ),
-                    Err(e) => eprintln!(
-                        "mrsm serve: job {:?} died and could not be started again: {e}",
-                        job.name
-                    ),
+    let reviving: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+    std::thread::scope(|scope| {
+        while !stop.load(Ordering::Relaxed) {
+            let now = Instant::now();
+            restarts.retain(|_, r| now.duration_since(r.last) < FORGIVEN_AFTER);
+            if let Ok(jobs) = executor.list(None) {
+                let ended = leases.end_expired(executor, root, &jobs);
+                for job in jobs.into_iter().filter(|j| !ended.contains(&j.name)) {
+                    if !job.status.is_over() || !job.died || job.desired == DesiredState::Stopped {
+                        continue;
+                    }
+                    let waiting = restarts
+                        .get(&job.name)
+                        .is_some_and(|r| now < r.next_allowed());
+                    // One restart of a job at a time.
+                    let claimed = !waiting
+                        && reviving
+                            .lock()
+                            .is_ok_and(|mut set| set.insert(job.name.clone()));
+                    if !claimed {
+                        continue;
+                    }
+                    let entry = restarts.entry(job.name.clone()).or_insert(Restarts {
+                        count: 0,
+                        last: now,
+                    });
+                    entry.count += 1;
+                    entry.last = now;
+                    let reviving = &reviving;
+                    scope.spawn(move || {
+                        revive(executor, &job.name);
+                        if let Ok(mut set) = reviving.lock() {
+                            set.remove(&job.name);
+                        }
+                    });
                 }
             }
+            std::thread::sleep(LOOK_EVERY);
         }
-        std::thread::sleep(LOOK_EVERY);
+    });
+}
+
+/// Starts job `name` again if it still died meant to run (decided again under its
+/// lock: the look that found it may be stale), and says so.
+fn revive(executor: &dyn Executor, name: &str) {
+    match executor.revive(name) {
+        Ok(None) => {}
+        Ok(Some(_)) => eprintln!(
+            "mrsm serve: job {name:?} had died (its supervisor was killed); started it again"
+        ),
+        Err(e) => eprintln!("mrsm serve: job {name:?} died and could not be started again: {e}"),
     }
 }
 

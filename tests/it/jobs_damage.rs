@@ -534,3 +534,58 @@ fn a_running_job_whose_report_was_removed_still_shows_running() {
     env.ok(&["stop", "jobs", "unreported"]);
     assert!(!supervisor.is_alive());
 }
+
+/// A finished job whose report is damaged, or replaced by a directory or a FIFO, is
+/// broken, not a job that died meant to run: nothing starts it again by itself
+/// (the server's watchdog once ran such a one-shot job again, and a directory in
+/// place of the report again and again), and it says why.
+#[test]
+fn a_finished_job_with_a_damaged_report_is_broken_and_not_run_again() {
+    let server = support::server::Server::start();
+    let env = &server.env;
+    let count = env.work().join("count");
+    let once = format!("echo once >> {}", count.display());
+    for name in ["torn", "fifo", "dir"] {
+        env.run_d(name, &["--", "sh", "-c", &once]);
+    }
+    support::wait_for(Duration::from_secs(30), "the three runs", || {
+        let lines = std::fs::read_to_string(&count)
+            .unwrap_or_default()
+            .lines()
+            .count();
+        let over = ["torn", "fifo", "dir"]
+            .iter()
+            .all(|n| env.status(n) == "stopped" && env.supervisor(n).is_none_or(|s| !s.is_alive()));
+        (lines == 3 && over).then_some(())
+    });
+    let state = |name: &str| env.job_dir(name).join("state.json");
+    std::fs::write(state("torn"), "{").expect("torn");
+    std::fs::remove_file(state("fifo")).expect("removed");
+    nix::unistd::mkfifo(
+        &state("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o600),
+    )
+    .expect("a FIFO");
+    std::fs::remove_file(state("dir")).expect("removed");
+    std::fs::create_dir(state("dir")).expect("a directory");
+    for name in ["torn", "fifo", "dir"] {
+        let info = env.info(name);
+        assert_eq!(info["status"], "broken", "{info}");
+        assert_eq!(info["died"], false, "{info}");
+        assert!(
+            info["reason"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("state.json"),
+            "{info}"
+        );
+    }
+    // The watchdog looks every half second: a few looks, and nothing ran again.
+    support::assert_holds_for(Duration::from_secs(2), "no second run", || {
+        std::fs::read_to_string(&count)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            == 3
+    });
+}

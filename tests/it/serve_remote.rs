@@ -878,3 +878,39 @@ fn logs_of_jobs_here_and_elsewhere_are_merged_by_time_in_one_width() {
     );
     client.mrsm().arg("down").assert().success();
 }
+
+/// A restart that waits (what the killed supervisor left ignores SIGTERM, and its
+/// grace period is long) holds up neither the watchdog's next looks nor another
+/// job's restart: it once held every other dead job back for that whole grace.
+#[test]
+fn a_slow_restart_holds_up_no_other_job_s() {
+    let server = Server::start();
+    let env = &server.env;
+    let stubborn = "sh -c 'trap \"\" TERM; while :; do sleep 1; done' & wait";
+    env.run_d(
+        "slow",
+        &["--stop-timeout", "30s", "--", "sh", "-c", stubborn],
+    );
+    env.run_d("quick", &["--", "sleep", "300"]);
+    wait_for(Duration::from_secs(10), "slow's stubborn process", || {
+        let supervisor = env.supervisor("slow")?;
+        (support::processes(supervisor).len() >= 3).then_some(())
+    });
+    let quick = env.supervisor("quick").expect("quick runs");
+    let mut orphans = orphans::Orphans::default();
+    orphans.kill_supervisor(env, "slow");
+    // The watchdog's restart of `slow` waits for its leftover (holding its lock).
+    let root = mrsm::store::Root::at(env.root());
+    wait_for(
+        Duration::from_secs(10),
+        "slow's restart to be under way",
+        || matches!(mrsm::store::JobLock::try_acquire(&root, "slow"), Ok(None)).then_some(()),
+    );
+    orphans.kill_supervisor(env, "quick");
+    wait_for(Duration::from_secs(5), "quick's restart meanwhile", || {
+        env.supervisor("quick")
+            .filter(|s| *s != quick && s.is_alive())
+    });
+    // What `slow` left is killed (by the orphans' drop): its restart goes on.
+    drop(orphans);
+}

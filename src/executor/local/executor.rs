@@ -136,7 +136,14 @@ impl LocalExecutor {
                 ))
             }
         };
-        match self.report(name) {
+        // A report there that cannot be read, with no supervisor alive, is not a job
+        // that never started: taken for one, it would be started again (a finished
+        // one-shot job run twice by the server's watchdog or by `up`).
+        let report = self.report(name).and_then(|state| match state {
+            None => self.unreadable_report(name).map_or(Ok(None), Err),
+            found => Ok(found),
+        });
+        match report {
             Ok(state) => Ok(JobInfo::derive(&file, state.as_ref(), self.label_of(&file))),
             Err(e) => {
                 let supervisor = SupervisorLock::holder(&self.root, name);
@@ -161,6 +168,19 @@ impl LocalExecutor {
                 Ok(info)
             }
         }
+    }
+
+    /// Why job `name`'s report cannot be read, when there is one in its place that
+    /// cannot (damaged, a directory or a FIFO). An empty one is no report: reports
+    /// are not flushed to disk, so a power cut may leave one empty, and the job is
+    /// then one that died meant to run.
+    fn unreadable_report(&self, name: &str) -> Option<crate::store::StoreError> {
+        let path = self.root.state_file(name);
+        let meta = std::fs::symlink_metadata(&path).ok()?;
+        if meta.is_file() && meta.len() == 0 {
+            return None;
+        }
+        read_json::<SupervisorState>(&path).err()
     }
 
     /// The jobs of the root (the project's, or all) that `holder` holds, in name
@@ -301,15 +321,13 @@ impl Executor for LocalExecutor {
 
     fn revive(&self, name: &str) -> Result<Option<Outcome>, ExecutorError> {
         let _job = self.lock_job(name)?;
-        let file = match self.read_file(name) {
-            Ok(file) => file,
-            Err(ExecutorError::NotFound(_)) => return Ok(None),
+        // As users see it: a job whose files cannot be read is broken, not dead.
+        match self.info(name, Holder::This) {
+            Ok(info) if info.died => {}
+            Ok(_) | Err(ExecutorError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
-        };
-        let info = JobInfo::derive(&file, self.read_state(name).as_ref(), self.label());
-        if !info.died {
-            return Ok(None);
         }
+        let file = self.read_file(name)?;
         self.start_locked(name, file).map(Some)
     }
 
