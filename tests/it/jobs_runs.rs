@@ -138,7 +138,15 @@ fn a_step_that_cannot_start_is_a_logged_failure_and_is_restarted() {
         "project: broken-steps\njobs:\n  nowhere:\n    command: echo hi\n    cwd: ./missing\n    restart: on-failure\n  noprogram:\n    command: no-such-program-mrsm --flag\n    shell: false\n",
     )
     .expect("written");
-    env.ok(&["up", "-d"]);
+    // Both first steps cannot start: an error of `up`, each said with why.
+    let up = env.mrsm().args(["up", "-d"]).output().expect("runs");
+    let said = String::from_utf8_lossy(&up.stderr);
+    assert_eq!(up.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("job \"noprogram\": created noprogram, but step 1/1")
+            && said.contains("job \"nowhere\": created nowhere, but step 1/1"),
+        "{said}"
+    );
     let runs = wait_for(
         Duration::from_secs(20),
         "two failed runs of nowhere",
