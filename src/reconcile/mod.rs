@@ -318,7 +318,21 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
             }
             continue;
         }
-        let Some(current) = named.iter().find(|a| a.executor == job.executor) else {
+        // Found under another executor of the same home with this very declaration
+        // (a server on this machine's own root labels its jobs `local`): that is
+        // the job, applied already; taken for a move, it would be updated again at
+        // every `up`.
+        let current = named
+            .iter()
+            .find(|a| a.executor == job.executor)
+            .or_else(|| {
+                named.iter().find(|a| {
+                    actual.same_home(&a.executor, &job.executor)
+                        && a.project.as_deref() == Some(desired.project.as_str())
+                        && a.spec_hash.as_deref() == Some(job.spec_hash.as_str())
+                })
+            });
+        let Some(current) = current else {
             // On another executor of the same home (`local` → `slurm`): its name is
             // taken there, so it moves by an update, keeping its logs and runs.
             let sibling = named

@@ -406,6 +406,16 @@ fn jobs_are_planned_per_executor() {
             expected: &[("a", "slurm", "update")],
         },
         Case {
+            what: "declared on a server of this very root, found as `local` with that declaration: converged",
+            declared: vec![declared_on("a", "self")],
+            exists: vec![JobInfo {
+                spec_hash: Some(declared_on("a", "self").spec_hash),
+                ..running_on("a", "local")
+            }],
+            unreachable: &[],
+            expected: &[],
+        },
+        Case {
             what: "a move to an executor out of reach: reported, the job stays",
             declared: vec![declared_on("a", "mem")],
             exists: vec![running_on("a", "local")],
@@ -437,6 +447,7 @@ fn jobs_are_planned_per_executor() {
             homes: [
                 ("local", "/root"),
                 ("slurm", "/root"),
+                ("self", "/root"),
                 ("mem", "elsewhere"),
                 ("far", "further"),
             ]
