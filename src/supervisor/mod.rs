@@ -166,11 +166,20 @@ fn kill_leftovers_of(predecessor: ProcessIdentity, root: &Root, name: &str) {
 
 /// Records the runs a killed predecessor had in progress
 /// ([`machine::interrupted_runs`]); the last one's result.
-fn record_interrupted(runs_log: &mut RunLog, killed: &SupervisorState) -> Option<RunResult> {
+fn record_interrupted(
+    runs_log: &mut RunLog,
+    killed: &SupervisorState,
+    mut log: Option<&mut LogWriter>,
+) -> Option<RunResult> {
     let records = machine::interrupted_runs(killed, runs_log.last_run(), Timestamp::now());
     for record in &records {
         if let Err(e) = runs_log.append(record) {
             err!("mrsm supervisor: {e}");
+        }
+        // The job's log says it too, where the run's lines stop.
+        if let Some(log) = log.as_deref_mut() {
+            let note = format!("run {} {}", record.run, record.result.message);
+            log.append(record.ended, crate::logs::Stream::Sys, note.as_bytes());
         }
     }
     records.into_iter().last().map(|r| r.result)
@@ -188,7 +197,7 @@ pub fn record_killed_end(root: &Root, name: &str) {
         return;
     }
     let mut runs_log = RunLog::open(&root.runs_file(name));
-    if let Some(result) = record_interrupted(&mut runs_log, &state) {
+    if let Some(result) = record_interrupted(&mut runs_log, &state, None) {
         state.last_result = Some(result);
     }
     state.phase = Phase::Exited;
@@ -223,7 +232,7 @@ fn start(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Super
     let interrupted = previous
         .as_ref()
         .filter(|p| p.phase != Phase::Exited && p.supervisor != me && !p.supervisor.is_alive())
-        .and_then(|killed| record_interrupted(&mut runs_log, killed));
+        .and_then(|killed| record_interrupted(&mut runs_log, killed, Some(&mut log)));
     let last_run = runs_log
         .last_run()
         .max(previous.as_ref().map_or(0, |p| p.last_run));

@@ -507,5 +507,11 @@ fn the_last_result_after_a_killed_supervisor_is_the_interrupted_run() {
             .is_some_and(|m| m.contains("interrupted")),
         "{last}"
     );
+    // The log says where run 2's lines stop, not only the run history.
+    let log = env.log_text("twice");
+    let cut = log
+        .find("run 2 interrupted at step 1: its supervisor (pid")
+        .unwrap_or_else(|| panic!("no note of the cut-short run: {log}"));
+    assert!(log[cut..].contains("run 3 started"), "{log}");
     env.ok(&["delete", "jobs", "twice", "-y"]);
 }
