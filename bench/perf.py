@@ -62,6 +62,15 @@ def tagged(root):
     return pids
 
 
+def kill_tagged(root):
+    """SIGKILLs every process started with MRSM_ROOT_DIR=root, by pid."""
+    for pid in tagged(root):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def comm(pid):
     try:
         with open(f"/proc/{pid}/comm") as f:
@@ -129,11 +138,7 @@ class Run:
     def cleanup(self):
         for p in self.plain:
             p.kill()
-        for pid in tagged(self.root):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        kill_tagged(self.root)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -230,11 +235,7 @@ def per_job(run, n):
             down = timed([run.mrsm, "down", "-f", spec], env)
             figures[where] = (up, down)
         finally:
-            for pid in tagged(root):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_tagged(root)
             shutil.rmtree(root, ignore_errors=True)
     (up, down), (up_base, down_base) = figures["disk"], figures["tmpfs"]
     run.row(f"up -d of {n} jobs, per job (ms)", ms(up) / n, ms(up_base) / n,

@@ -170,6 +170,19 @@ impl LocalExecutor {
         }
     }
 
+    /// Job `name`'s supervisor lock, taken to remove its files; the error `why` says
+    /// (given the pid of the supervisor that holds it) when one does.
+    fn vacant_or(
+        &self,
+        name: &str,
+        why: impl FnOnce(i32) -> String,
+    ) -> Result<SupervisorLock, ExecutorError> {
+        SupervisorLock::vacant(&self.root, name)?.ok_or_else(|| ExecutorError::Supervisor {
+            name: name.into(),
+            message: why(self.live_lock_holder(name).map_or(0, |s| s.pid)),
+        })
+    }
+
     /// Why job `name`'s report cannot be read, when there is one in its place that
     /// cannot (damaged, a directory or a FIFO). An empty one is no report: reports
     /// are not flushed to disk, so a power cut may leave one empty, and the job is
@@ -375,15 +388,9 @@ impl Executor for LocalExecutor {
             if let Some(finishing) = self.live_lock_holder(name) {
                 wait_for(STOP_SLACK, || !finishing.is_alive());
             }
-            let Some(vacant) = SupervisorLock::vacant(&self.root, name)? else {
-                let pid = self.live_lock_holder(name).map_or(0, |s| s.pid);
-                return Err(ExecutorError::Supervisor {
-                    name: name.into(),
-                    message: format!(
-                        "its supervisor (pid {pid}) is still running; nothing was deleted"
-                    ),
-                });
-            };
+            let vacant = self.vacant_or(name, |pid| {
+                format!("its supervisor (pid {pid}) is still running; nothing was deleted")
+            })?;
             supervisor::remove_job_files(&self.root, name);
             job.remove_files(&self.root, name, vacant);
             return Ok(Outcome::KeptDataDeleted { name: name.into() });
@@ -401,15 +408,9 @@ impl Executor for LocalExecutor {
         // No supervisor of the job may start while its files go (verbs wait for
         // this one; a supervisor started by hand may not): one that runs keeps them,
         // since removing them would leave it running unseen.
-        let Some(vacant) = SupervisorLock::vacant(&self.root, name)? else {
-            let again = self.live_lock_holder(name).map_or(0, |s| s.pid);
-            return Err(ExecutorError::Supervisor {
-                name: name.into(),
-                message: format!(
-                    "it was started again while it was being deleted (supervisor pid {again}); nothing was deleted"
-                ),
-            });
-        };
+        let vacant = self.vacant_or(name, |again| {
+            format!("it was started again while it was being deleted (supervisor pid {again}); nothing was deleted")
+        })?;
         if options.purge {
             supervisor::remove_job_files(&self.root, name);
             job.remove_files(&self.root, name, vacant);
