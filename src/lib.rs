@@ -26,6 +26,7 @@ pub mod reconcile;
 pub mod schedule;
 pub mod serve;
 pub mod slurm;
+pub mod spawn;
 pub mod spec;
 pub mod store;
 mod suggest;

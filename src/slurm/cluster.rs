@@ -19,7 +19,7 @@ pub enum ClusterError {
 
 /// Runs a Slurm command and returns its output, or Slurm's message when it failed.
 fn slurm(program: &str, args: &[&str]) -> Result<String, ClusterError> {
-    let output: Output = Command::new(program)
+    let output: Output = crate::spawn::unblock_signals(&mut Command::new(program))
         .args(args)
         .stdin(Stdio::null())
         .output()

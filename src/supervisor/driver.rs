@@ -13,7 +13,6 @@ use jiff::Timestamp;
 use nix::sys::signal::Signal;
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
-use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
@@ -22,6 +21,7 @@ use super::machine::{
     Config, Drain, Effect, Event, Exit, Machine, Now, ReplyTo, Send, StepAt, LOG_CHECK,
 };
 use super::runs::RunLog;
+use super::signal_feed::Signals;
 use super::signals::{self, signal_job, signal_processes};
 use super::steps::{self, spawn_step, SharedLog, StepChild, StepRunner};
 use crate::control::{self as protocol, Refusal, Removal, Request, Response};
@@ -129,16 +129,8 @@ impl Supervisor {
         let (ctrl_tx, mut ctrl_rx) = mpsc::channel::<Control>(16);
         let in_flight = Arc::new(AtomicUsize::new(0));
         tokio::spawn(control::accept_loop(listener, ctrl_tx, in_flight.clone()));
-        let mut sigchld = signal(SignalKind::child())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sighup = signal(SignalKind::hangup())?;
-        // Signals that would kill it abruptly (no stop, no cleanup) are caught and
-        // ignored; a handled signal is back to its default in the steps it starts.
         // SIGUSR1 also says a step learned where it runs (its Slurm job id).
-        let mut sigusr1 = signal(SignalKind::user_defined1())?;
-        let _sigusr2 = signal(SignalKind::user_defined2())?;
-        let _sigalrm = signal(SignalKind::alarm())?;
+        let signals = Signals::open().context("taking the supervisor's signals")?;
 
         self.feed(Event::Begin);
         self.settle();
@@ -150,11 +142,7 @@ impl Supervisor {
             let wake = self.next_wake();
             tokio::select! {
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
-                _ = sigchld.recv() => self.on_children(),
-                _ = sigterm.recv() => self.signalled(Signal::SIGTERM),
-                _ = sigint.recv() => self.signalled(Signal::SIGINT),
-                _ = sighup.recv() => self.signalled(Signal::SIGHUP),
-                _ = sigusr1.recv() => self.touched = true,
+                Ok(signal) = signals.next() => self.on_signal(signal),
                 _ = sleep_until(wake) => self.on_timer(),
             }
             self.settle();
@@ -439,6 +427,16 @@ impl Supervisor {
         self.check_log();
         self.keep_paused();
         self.feed(Event::Tick);
+    }
+
+    fn on_signal(&mut self, signal: Signal) {
+        match signal {
+            Signal::SIGCHLD => self.on_children(),
+            Signal::SIGTERM | Signal::SIGINT | Signal::SIGHUP => self.signalled(signal),
+            Signal::SIGUSR1 => self.touched = true,
+            // SIGUSR2 and SIGALRM would have ended it abruptly: taken and ignored.
+            _ => {}
+        }
     }
 
     fn signalled(&mut self, signal: Signal) {

@@ -308,6 +308,7 @@ pub fn spawn_step(
             Ok(())
         });
     }
+    crate::spawn::unblock_signals(&mut cmd);
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// What each module may use. Utilities (`certs`, `fnv`, `parallel`, `suggest`, the print macros) are open to all;
+/// What each module may use. Utilities (`certs`, `fnv`, `parallel`, `spawn`, `suggest`, the print macros) are open to all;
 /// `cli` may use everything.
 fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     BTreeMap::from([
@@ -44,7 +44,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
     ])
 }
 
-const UTILITIES: &[&str] = &["certs", "fnv", "parallel", "print", "suggest"];
+const UTILITIES: &[&str] = &["certs", "fnv", "parallel", "print", "spawn", "suggest"];
 
 /// One `crate::` reference: in `file` at `line`, module `from` uses `to`.
 #[derive(Debug)]

@@ -116,3 +116,30 @@ fn a_job_keeps_none_of_its_launcher_s_open_files() {
     );
     env.ok(&["delete", "jobs", "-y", "holder"]);
 }
+
+/// The supervisor blocks the signals it reads (from a signalfd); its steps start
+/// with none blocked, so the job's stop signal ends a step that does not handle it
+/// at once, not after the grace period.
+#[test]
+fn a_step_starts_with_no_signal_blocked() {
+    let env = Env::new();
+    env.run_d("mask", &["--", "grep", "^SigBlk", "/proc/self/status"]);
+    wait_for(
+        Duration::from_secs(10),
+        "the step's mask in the log",
+        || env.log_text("mask").contains("SigBlk").then_some(()),
+    );
+    let log = env.log_text("mask");
+    assert!(log.contains("SigBlk:\t0000000000000000"), "{log}");
+    env.run_d("plain", &["--", "sleep", "300"]);
+    wait_for(Duration::from_secs(10), "the step to run", || {
+        (env.status("plain") == "running").then_some(())
+    });
+    let started = std::time::Instant::now();
+    env.ok(&["stop", "jobs", "plain", "--timeout", "20s"]);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "SIGTERM ended `sleep` at once: took {:?}",
+        started.elapsed()
+    );
+}
