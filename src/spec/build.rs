@@ -20,7 +20,8 @@ use crate::suggest::did_you_mean;
 /// A job as the files declare it, its keys merged over the defaults.
 pub(super) struct Declaration {
     pub name: At<String>,
-    pub fields: Fields,
+    /// Boxed, as [`super::read::ReadJob`]'s.
+    pub fields: Box<Fields>,
     /// A key of the job (or of the defaults) could not be read: what is missing
     /// may be that key, so it is not reported as missing.
     pub unsure: bool,

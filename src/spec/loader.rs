@@ -178,7 +178,7 @@ impl Loader {
                 let own_zone = job.fields.timezone.is_some();
                 match jobs.get_mut(&job.name.value) {
                     Some(d) => {
-                        d.fields = job.fields.over(std::mem::take(&mut d.fields));
+                        *d.fields = (*job.fields).over(std::mem::take(&mut *d.fields));
                         d.unsure |= job.unsure;
                         d.own_zone |= own_zone;
                     }
@@ -238,7 +238,7 @@ impl Loader {
         let mut desired = Vec::new();
         for (_, mut job) in jobs {
             let own_restart = job.fields.restart.clone();
-            job.fields = job.fields.over(defaults.clone());
+            *job.fields = std::mem::take(&mut *job.fields).over(defaults.clone());
             job.unsure |= defaults_unsure;
             if let Some(built) = self.build_job(job, &vars, &executor_names) {
                 if let Some(restart) = own_restart {

@@ -40,7 +40,9 @@ pub(super) struct ReadJobs {
 /// One job as a file declares it.
 pub(super) struct ReadJob {
     pub name: At<String>,
-    pub fields: Fields,
+    /// Boxed: a job's fields are over a kilobyte, and a thousand jobs moved through
+    /// growing vectors and maps by value cost megabytes of copies and page faults.
+    pub fields: Box<Fields>,
     /// A key of it could not be read (unknown, or the wrong kind of value).
     pub unsure: bool,
 }
@@ -431,13 +433,13 @@ impl<'a> Reader<'a> {
             *unknown_shape = true;
             return Vec::new();
         };
-        let mut jobs = Vec::new();
+        let mut jobs = Vec::with_capacity(entries.len());
         for (name, job) in entries {
             let Some(name) = self.key(name) else { continue };
             let (fields, unsure) = self.job(job);
             jobs.push(ReadJob {
                 name,
-                fields,
+                fields: Box::new(fields),
                 unsure,
             });
         }

@@ -26,6 +26,12 @@ fn passed() -> &'static Mutex<HashSet<PathBuf>> {
     PASSED.get_or_init(|| Mutex::new(HashSet::new()))
 }
 
+/// The user mrsm runs as, asked once: a listing checks a directory per job.
+fn me() -> u32 {
+    static ME: OnceLock<u32> = OnceLock::new();
+    *ME.get_or_init(|| nix::unistd::geteuid().as_raw())
+}
+
 /// Checks `dir` (see the module); a directory that does not exist passes (whatever
 /// creates it creates it owner-only) without being remembered.
 pub fn check_dir(dir: &Path) -> Result<(), Refused> {
@@ -47,7 +53,7 @@ fn check(dir: &Path, root: bool) -> Result<(), Refused> {
         root,
         reason,
     };
-    let me = nix::unistd::geteuid().as_raw();
+    let me = me();
     let mut meta = match std::fs::symlink_metadata(dir) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
