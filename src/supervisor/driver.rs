@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,7 +23,7 @@ use super::machine::{
 use super::runs::RunLog;
 use super::signal_feed::Signals;
 use super::signals::{self, signal_job, signal_processes};
-use super::steps::{self, spawn_step, SharedLog, StepChild, StepRunner};
+use super::steps::{self, spawn_step, JobLog, SharedLog, StepChild, StepRunner};
 use crate::control::{self as protocol, Refusal, Removal, Request, Response};
 use crate::job::{JobFile, SignalName, SupervisorState};
 use crate::logs::{LogTrouble, LogWriter, Stream};
@@ -95,7 +95,7 @@ impl Supervisor {
             root,
             file,
             me,
-            log: Arc::new(Mutex::new(log)),
+            log: JobLog::shared(log),
             runs_log,
             children: HashMap::new(),
             pumps: Vec::new(),
@@ -138,9 +138,11 @@ impl Supervisor {
         super::release_stdout();
         super::give_back_startup_memory();
 
+        let log = self.log.clone();
         while !self.machine.done() {
             let wake = self.next_wake();
             tokio::select! {
+                () = log.changed() => self.check_log(),
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
                 Ok(signal) = signals.next() => self.on_signal(signal),
                 _ = sleep_until(wake) => self.on_timer(),
@@ -180,6 +182,9 @@ impl Supervisor {
     /// After an event: the report is written if it changed, then the answers go
     /// out (a client told "paused" finds the report saying so).
     fn settle(&mut self) {
+        // What the supervisor itself wrote to the log (its notes) may have found
+        // the disk full, or room again.
+        self.check_log();
         if self.machine.take_dirty() || std::mem::take(&mut self.touched) {
             self.write_state();
         }
@@ -192,7 +197,15 @@ impl Supervisor {
 
     fn next_wake(&self) -> Option<Instant> {
         let now = self.start.elapsed();
-        let (mono, fire) = self.machine.next_wake(now);
+        let (mut mono, fire) = self.machine.next_wake(now);
+        // While the log is in trouble, its counts are saved every so often; while
+        // paused, what was spared is looked at again. Otherwise an idle job's
+        // supervisor sleeps until something happens.
+        let paused = self.machine.report_phase() == crate::job::Phase::Paused;
+        if self.log_trouble.is_some() || paused {
+            let check = now + LOG_CHECK;
+            mono = Some(mono.map_or(check, |at| at.min(check)));
+        }
         let at_mono = mono.map(|at| self.start + at);
         let at_fire = fire.map(instant_of);
         match (at_mono, at_fire) {
@@ -458,10 +471,12 @@ impl Supervisor {
     /// `show jobs` can say so while it lasts.
     fn check_log(&mut self) {
         let trouble = self.log.lock().ok().and_then(|log| log.health().cloned());
+        // `log_trouble` is what the report says: it changes when the trouble came
+        // or went, and its counts at most every LOG_CHECK.
         let came_or_went = trouble.is_some() != self.log_trouble.is_some();
         let counts_moved = trouble != self.log_trouble && self.log_saved.elapsed() >= LOG_CHECK;
-        self.log_trouble = trouble;
         if came_or_went || counts_moved {
+            self.log_trouble = trouble;
             self.log_saved = Instant::now();
             self.touched = true;
         }

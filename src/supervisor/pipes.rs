@@ -14,8 +14,48 @@ use tokio::net::unix::pipe;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::steps::SharedLog;
-use crate::logs::{Stream, DEFAULT_MAX_LINE};
+use crate::logs::{LogWriter, Stream, DEFAULT_MAX_LINE};
+
+/// A job's log as its supervisor and its steps' output pumps share it. A pump that
+/// finds the log's trouble came or went (a full disk, or room again) says so, so
+/// that the supervisor records it in the report at once without waking on a timer
+/// while the job is idle.
+pub struct JobLog {
+    writer: std::sync::Mutex<LogWriter>,
+    changed: tokio::sync::Notify,
+}
+
+/// The shared log of a job.
+pub type SharedLog = Arc<JobLog>;
+
+impl JobLog {
+    /// Shares `writer`.
+    pub fn shared(writer: LogWriter) -> SharedLog {
+        Arc::new(JobLog {
+            writer: std::sync::Mutex::new(writer),
+            changed: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The writer, for one batch of records.
+    pub fn lock(&self) -> std::sync::LockResult<std::sync::MutexGuard<'_, LogWriter>> {
+        self.writer.lock()
+    }
+
+    /// Flushes `writer` (this log's, locked), and tells the supervisor if its
+    /// trouble came or went since `had` (whether it had trouble before the batch).
+    fn flush(&self, writer: &mut LogWriter, had: bool) {
+        writer.flush();
+        if writer.health().is_some() != had {
+            self.changed.notify_one();
+        }
+    }
+
+    /// Waits until a pump finds the log's trouble came or went.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+}
 
 /// A task that writes what it is sent to the step's input without ever blocking the
 /// supervisor, and closes the pipe when the sender is dropped.
@@ -78,6 +118,7 @@ pub(super) async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: Shar
             None => Some(receiver.read(&mut buf).await),
         };
         let Ok(mut writer) = log.lock() else { return };
+        let had = writer.health().is_some();
         let now = Timestamp::now();
         let n = match read {
             Some(Ok(0)) | Some(Err(_)) => break,
@@ -85,7 +126,7 @@ pub(super) async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: Shar
             None => {
                 // Waited long enough: the line so far goes out as it stands.
                 writer.append_part(now, stream, &partial, false);
-                writer.flush();
+                log.flush(&mut writer, had);
                 partial.clear();
                 waiting_since = None;
                 continue;
@@ -116,25 +157,24 @@ pub(super) async fn pump(mut receiver: pipe::Receiver, stream: Stream, log: Shar
                 waiting_since = (!partial.is_empty()).then(Instant::now);
             }
         }
-        writer.flush();
+        log.flush(&mut writer, had);
     }
     // End of file: the last bytes, even without a newline, are written before the
     // task ends.
     if let Ok(mut writer) = log.lock() {
+        let had = writer.health().is_some();
         if !partial.is_empty() {
             writer.append_part(Timestamp::now(), stream, &partial, false);
         }
-        writer.flush();
+        log.flush(&mut writer, had);
     }
 }
 
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::logs::LogWriter;
     use crate::logs::Record;
     use std::path::Path;
-    use std::sync::Mutex;
     use tokio::task::JoinHandle;
 
     /// The records of a log file: stream tag, continued or not, and the line.
@@ -159,7 +199,7 @@ pub(super) mod tests {
         let writer = LogWriter::open(&path, 1 << 30, 2)
             .expect("opens")
             .with_max_line(max_line);
-        let log: SharedLog = Arc::new(Mutex::new(writer));
+        let log = JobLog::shared(writer);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

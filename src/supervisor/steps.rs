@@ -5,7 +5,7 @@ use std::os::fd::OwnedFd;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::unix::pipe;
@@ -16,7 +16,7 @@ pub use super::machine::{Placed, StepAt};
 pub use super::pipes::STDIN_LIMIT;
 use super::pipes::{feed_stdin, pump};
 use crate::job::{split_words, JobSpec};
-use crate::logs::{LogWriter, Stream};
+use crate::logs::Stream;
 use crate::store::ProcessIdentity;
 
 /// The environment variable that carries a step's run number; every process the
@@ -32,8 +32,7 @@ pub const JOB_TAGS: [&str; 3] = [
     crate::slurm::SHIELD_VARIABLE,
 ];
 
-/// The shared log of a job.
-pub type SharedLog = Arc<Mutex<LogWriter>>;
+pub use super::pipes::{JobLog, SharedLog};
 
 /// A started step.
 pub struct StepChild {
@@ -394,6 +393,7 @@ pub fn why_not_started(spec: &JobSpec, step: usize, error: &std::io::Error) -> S
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logs::LogWriter;
     use crate::supervisor::pipes::tests::records;
 
     /// A runner that changes how a step runs: here, by what it finds in its
@@ -418,9 +418,7 @@ mod tests {
     fn a_step_runs_through_its_runner_and_the_supervisor_keeps_the_rest() {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("job.log");
-        let log: SharedLog = Arc::new(Mutex::new(
-            LogWriter::open(&path, 1 << 30, 2).expect("opens"),
-        ));
+        let log = JobLog::shared(LogWriter::open(&path, 1 << 30, 2).expect("opens"));
         let text = "echo via ${RUNNER:-nothing} run $MRSM_RUN";
         let spec = JobSpec::new("j", vec![text.into()]);
         let runtime = tokio::runtime::Builder::new_current_thread()

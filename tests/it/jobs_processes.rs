@@ -143,3 +143,32 @@ fn a_step_starts_with_no_signal_blocked() {
         started.elapsed()
     );
 }
+
+/// The voluntary context switches of a process so far: how often it went to sleep.
+fn wakes(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("voluntary_ctxt_switches:"))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// A supervisor whose job just runs has nothing to do, and does nothing: no timer
+/// wakes it (a thousand idle jobs cost the machine no CPU).
+#[test]
+fn the_supervisor_of_an_idle_job_sleeps() {
+    let env = Env::new();
+    env.run_d("idle", &["--", "sleep", "300"]);
+    let supervisor = wait_for(Duration::from_secs(10), "a supervisor", || {
+        env.supervisor("idle")
+    });
+    wait_for(Duration::from_secs(10), "the step to run", || {
+        (env.status("idle") == "running").then_some(())
+    });
+    let before = wakes(supervisor.pid);
+    support::assert_holds_for(Duration::from_millis(2500), "the supervisor sleeps", || {
+        wakes(supervisor.pid) == before
+    });
+    env.ok(&["stop", "jobs", "idle"]);
+}

@@ -195,6 +195,10 @@ fn a_full_disk_drops_output_with_a_count_and_never_tears_a_record() {
     });
     assert!(alive(), "the job still runs");
     assert_eq!(setup.env.status("chatty"), "running");
+    // The trouble went: the report says so once the output reaches the log again.
+    wait_for(Duration::from_secs(10), "the warning to go", || {
+        setup.env.info("chatty")["warning"].is_null().then_some(())
+    });
 
     setup.env.ok(&["stop", "jobs", "chatty"]);
 

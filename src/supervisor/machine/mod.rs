@@ -35,7 +35,8 @@ pub const DRAIN_LIMIT: Duration = Duration::from_secs(2);
 pub const DRAIN_PARTIAL: Duration = Duration::from_millis(150);
 /// How often a held-back exit is checked.
 pub const DRAIN_POLL: Duration = Duration::from_millis(1);
-/// How often a job with running steps wakes (to check its log, among others).
+/// How often a supervisor whose log is in trouble saves the log's counts in the
+/// report, and a paused one stops what it spared.
 pub const LOG_CHECK: Duration = Duration::from_secs(1);
 
 /// Monotonic time since the supervisor began: the only clock the machine knows,
@@ -515,9 +516,6 @@ impl Machine {
         }
         if let Some(at) = self.restart_at {
             consider(at);
-        }
-        if !self.runs.is_empty() {
-            consider(now + LOG_CHECK);
         }
         let fire = self
             .next_fire
