@@ -59,4 +59,5 @@ mod slurm;
 mod spec_checks;
 mod spec_files;
 mod spec_secrets;
+mod systemd;
 mod tokens;

@@ -8,6 +8,7 @@ pub mod orphans;
 pub mod peers;
 pub mod server;
 pub mod slurm;
+pub mod systemd;
 pub mod ws;
 
 use std::os::unix::ffi::OsStrExt;

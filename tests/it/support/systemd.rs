@@ -1,0 +1,108 @@
+//! A real systemd user manager for one test, started by `tests/systemd/manager.sh`
+//! in a private mount namespace and cgroups of its own (PID 1 here is not systemd),
+//! and stopped, its cgroups removed, when the test ends, passed or not. Where a
+//! manager cannot run, the test says why it is skipped; with
+//! `MRSM_REQUIRE_SYSTEMD=1` (CI) that is a failure instead.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// A user manager of the test's own; stopped when dropped.
+pub struct UserManager {
+    dir: PathBuf,
+    /// Removes the directory last.
+    _temp: tempfile::TempDir,
+}
+
+fn script() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/systemd/manager.sh")
+}
+
+fn manager_sh(args: &[&std::ffi::OsStr]) -> Output {
+    Command::new(script())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("runs tests/systemd/manager.sh")
+}
+
+impl UserManager {
+    /// A new manager; `None` (after saying why) where one cannot run here.
+    pub fn start() -> Option<UserManager> {
+        let temp = tempfile::Builder::new()
+            .prefix("mrsm-systemd")
+            .tempdir()
+            .expect("a temp dir");
+        let manager = UserManager {
+            dir: temp.path().to_path_buf(),
+            _temp: temp,
+        };
+        match manager.start_again() {
+            Ok(()) => Some(manager),
+            Err(why) if std::env::var("MRSM_REQUIRE_SYSTEMD").is_ok_and(|v| v == "1") => {
+                panic!(
+                    "a systemd user manager is required here (MRSM_REQUIRE_SYSTEMD=1) but: {why}"
+                )
+            }
+            Err(why) => {
+                eprintln!("skipped: no systemd user manager: {why}");
+                None
+            }
+        }
+    }
+
+    /// Starts a manager on the same directories (after [`UserManager::power_loss`]).
+    pub fn start_again(&self) -> Result<(), String> {
+        let out = manager_sh(&["start".as_ref(), self.dir.as_os_str()]);
+        match out.status.success() {
+            true => Ok(()),
+            false => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+        }
+    }
+
+    /// Where its state lives (`runtime/`, `config/`, …).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The name of its cgroup in each hierarchy.
+    pub fn cgroup(&self) -> String {
+        std::fs::read_to_string(self.dir.join("cgroup"))
+            .unwrap_or_default()
+            .trim()
+            .to_string()
+    }
+
+    /// `program args` run inside the manager's namespace, with its environment.
+    pub fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut all: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), self.dir.as_os_str()];
+        all.push(program.as_ref());
+        all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+        manager_sh(&all)
+    }
+
+    /// What `systemctl --user args` printed inside the namespace, trimmed.
+    pub fn systemctl(&self, args: &[&str]) -> String {
+        let mut all = vec!["--user"];
+        all.extend_from_slice(args);
+        let out = self.run("systemctl", &all);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// A power loss: the manager and every process in its cgroups get SIGKILL; its
+    /// directories and cgroups stay for the next [`UserManager::start_again`].
+    pub fn power_loss(&self) {
+        let out = manager_sh(&["kill".as_ref(), self.dir.as_os_str()]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for UserManager {
+    fn drop(&mut self) {
+        let _ = manager_sh(&["stop".as_ref(), self.dir.as_os_str()]);
+    }
+}
