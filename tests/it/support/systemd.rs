@@ -77,7 +77,7 @@ impl UserManager {
     pub fn run(&self, program: &str, args: &[&str]) -> Output {
         let mut all: Vec<&std::ffi::OsStr> = vec!["run".as_ref(), self.dir.as_os_str()];
         all.push(program.as_ref());
-        all.extend(args.iter().map(|a| std::ffi::OsStr::new(a)));
+        all.extend(args.iter().map(std::ffi::OsStr::new));
         manager_sh(&all)
     }
 
