@@ -12,6 +12,7 @@ mod jobs;
 mod logs;
 mod remote_logs;
 mod render;
+mod resurrect;
 mod run;
 mod serve;
 mod show_schedule;
@@ -52,6 +53,9 @@ enum Command {
     /// Start stopped jobs or resume paused ones: `start jobs NAME…`.
     #[command(subcommand)]
     Start(StartVerb),
+    /// Bring jobs back as meant after a reboot: those meant to run whose supervisor
+    /// died start again, paused ones come back paused, stopped ones stay stopped.
+    Resurrect(resurrect::Args),
     /// Stop jobs and every process they started: `stop jobs NAME…`.
     #[command(subcommand)]
     Stop(StopVerb),
@@ -408,6 +412,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Attach(AttachCommand::Logs(args)) => logs::run(&args),
         Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),
+        Command::Resurrect(args) => resurrect::run(&args),
         Command::Start(StartVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.start(n)),
         Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.pause(n)),
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, None),

@@ -39,6 +39,7 @@ mod logs_cli;
 mod moves;
 mod remote_timeouts;
 mod remote_tls;
+mod resurrect;
 mod root_owner;
 mod schedule_corpus;
 mod schedule_errors;

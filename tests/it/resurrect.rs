@@ -1,0 +1,62 @@
+//! `mrsm resurrect` after the supervisors died with the machine: jobs meant to run
+//! run again, paused ones are paused, stopped ones stay stopped, and a second
+//! resurrect changes nothing.
+
+use std::time::Duration;
+
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+
+use crate::support::{wait_for, Env};
+
+const TIMEOUT: Duration = Duration::from_secs(20);
+
+#[test]
+fn resurrect_brings_each_job_back_as_meant_and_twice_changes_nothing() {
+    let env = Env::new();
+    for name in ["runs", "paused", "stopped"] {
+        env.run_d(name, &["--", "sleep", "300"]);
+    }
+    env.ok(&["pause", "jobs", "paused"]);
+    env.ok(&["stop", "jobs", "stopped"]);
+    // A power loss, as far as this root goes: every supervisor gets SIGKILL (and
+    // its steps with it).
+    for name in ["runs", "paused"] {
+        let supervisor = env.supervisor(name).expect("a live supervisor");
+        kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    }
+    for name in ["runs", "paused"] {
+        wait_for(TIMEOUT, "the job to show its supervisor died", || {
+            (env.info(name)["died"] == true).then_some(())
+        });
+    }
+
+    let out = env.mrsm().arg("resurrect").output().expect("runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(env.status("runs"), "running", "{said}");
+    assert_eq!(env.status("paused"), "paused", "{said}");
+    assert_eq!(env.status("stopped"), "stopped", "{said}");
+    assert!(
+        said.contains("runs") && said.contains("paused") && !said.contains("stopped"),
+        "{said}"
+    );
+
+    let supervisors = ["runs", "paused"].map(|n| env.supervisor(n).expect("back"));
+    let again = env.mrsm().arg("resurrect").output().expect("runs");
+    assert!(again.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout).trim(),
+        "every job is as it is meant to be"
+    );
+    assert_eq!(
+        supervisors,
+        ["runs", "paused"].map(|n| env.supervisor(n).expect("alive"))
+    );
+    assert_eq!(env.status("stopped"), "stopped");
+    env.ok(&["delete", "jobs", "-y", "runs", "paused", "stopped"]);
+}
