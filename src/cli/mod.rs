@@ -16,6 +16,7 @@ mod resurrect;
 mod run;
 mod serve;
 mod show_schedule;
+mod startup;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -56,6 +57,11 @@ enum Command {
     /// Bring jobs back as meant after a reboot: those meant to run whose supervisor
     /// died start again, paused ones come back paused, stopped ones stay stopped.
     Resurrect(resurrect::Args),
+    /// Install a systemd user unit that runs `mrsm resurrect` for this root when the
+    /// user's manager starts (at boot, with `loginctl enable-linger`).
+    Startup(startup::Args),
+    /// Remove the unit `mrsm startup` installed for this root.
+    Unstartup(startup::Args),
     /// Stop jobs and every process they started: `stop jobs NAME…`.
     #[command(subcommand)]
     Stop(StopVerb),
@@ -413,6 +419,8 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Attach(AttachCommand::Job(args)) => attach::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Resurrect(args) => resurrect::run(&args),
+        Command::Startup(args) => startup::install(&args),
+        Command::Unstartup(args) => startup::remove(&args),
         Command::Start(StartVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.start(n)),
         Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.pause(n)),
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, None),
