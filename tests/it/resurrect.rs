@@ -60,3 +60,46 @@ fn resurrect_brings_each_job_back_as_meant_and_twice_changes_nothing() {
     assert_eq!(env.status("stopped"), "stopped");
     env.ok(&["delete", "jobs", "-y", "runs", "paused", "stopped"]);
 }
+
+/// A project's background watcher is a job like the others: after the power loss
+/// `resurrect` brings it back with the project's jobs, and it watches the files
+/// again.
+#[test]
+fn resurrect_brings_a_project_s_watcher_back_watching() {
+    let env = Env::new();
+    let path = env.work().join("mrsm-jobs.yaml");
+    let spec = |jobs: &[&str]| {
+        let mut text = String::from("project: watched\njobs:\n");
+        for name in jobs {
+            text.push_str(&format!("  {name}:\n    command: sleep 300\n"));
+        }
+        text
+    };
+    std::fs::write(&path, spec(&["keeper"])).expect("written");
+    env.ok(&["up", "-d", "--watch"]);
+    let watcher = "mrsm-watch-watched";
+    wait_for(TIMEOUT, "the watcher's first pass", || {
+        env.log_text(watcher).contains("watching").then_some(())
+    });
+    for name in [watcher, "keeper"] {
+        let supervisor = env.supervisor(name).expect("a live supervisor");
+        kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    }
+    for name in [watcher, "keeper"] {
+        wait_for(TIMEOUT, "the supervisor to be gone", || {
+            (env.info(name)["died"] == true).then_some(())
+        });
+    }
+
+    env.ok(&["resurrect"]);
+    assert_eq!(env.status(watcher), "running");
+    assert_eq!(env.status("keeper"), "running");
+    std::fs::write(&path, spec(&["keeper", "added"])).expect("written");
+    wait_for(TIMEOUT, "the watcher to start the job added", || {
+        let out = env.mrsm().args(["show", "jobs", "--json"]).output().ok()?;
+        let jobs: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let added = jobs.as_array()?.iter().find(|j| j["name"] == "added")?;
+        (added["status"] == "running").then_some(())
+    });
+    env.ok(&["down"]);
+}
