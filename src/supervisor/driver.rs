@@ -198,11 +198,9 @@ impl Supervisor {
     fn next_wake(&self) -> Option<Instant> {
         let now = self.start.elapsed();
         let (mut mono, fire) = self.machine.next_wake(now);
-        // While the log is in trouble, its counts are saved every so often; while
-        // paused, what was spared is looked at again. Otherwise an idle job's
-        // supervisor sleeps until something happens.
-        let paused = self.machine.report_phase() == crate::job::Phase::Paused;
-        if self.log_trouble.is_some() || paused {
+        // While the log is in trouble, its counts are saved every so often.
+        // Otherwise an idle job's supervisor sleeps until something happens.
+        if self.log_trouble.is_some() {
             let check = now + LOG_CHECK;
             mono = Some(mono.map_or(check, |at| at.min(check)));
         }

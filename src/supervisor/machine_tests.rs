@@ -965,3 +965,33 @@ fn a_run_cleaning_up_after_itself_is_in_the_report_for_a_successor() {
     sim.look();
     assert!(sim.m.report().ending.is_empty());
 }
+
+#[test]
+fn a_job_that_just_runs_sleeps_but_a_run_with_a_fire_pending_or_paused_is_looked_at() {
+    // A plain job's run: nothing to wake for.
+    let mut sim = Sim::new(config(&["a"]));
+    sim.ev(Event::Begin);
+    assert_eq!(sim.spawns().len(), 1);
+    assert_eq!(sim.m.next_wake(sim.now.mono).0, None);
+    // Paused with its run held: looked at (what the pause spared is stopped later).
+    sim.ev(Event::Pause(7));
+    assert_eq!(sim.m.next_wake(sim.now.mono).0, Some(LOG_CHECK));
+
+    // A scheduled job between fires, running or paused: only the fire wakes it.
+    let mut c = config(&["a"]);
+    c.schedule = Some("every 10 seconds".into());
+    let mut sim = Sim::new(c);
+    sim.ev(Event::Begin);
+    assert_eq!(sim.m.next_wake(sim.now.mono).0, None);
+    sim.ev(Event::Pause(7));
+    assert_eq!(sim.m.next_wake(sim.now.mono).0, None);
+    sim.ev(Event::Resume(8));
+    // A run going with the next fire pending: the clock is looked at every
+    // LOG_CHECK, so a wall clock set forward past the fire is noticed.
+    to_next_fire(&mut sim);
+    assert_eq!(sim.spawns().len(), 1);
+    assert_eq!(
+        sim.m.next_wake(sim.now.mono).0,
+        Some(sim.now.mono + LOG_CHECK)
+    );
+}

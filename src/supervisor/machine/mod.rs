@@ -36,7 +36,8 @@ pub const DRAIN_PARTIAL: Duration = Duration::from_millis(150);
 /// How often a held-back exit is checked.
 pub const DRAIN_POLL: Duration = Duration::from_millis(1);
 /// How often a supervisor whose log is in trouble saves the log's counts in the
-/// report, and a paused one stops what it spared.
+/// report, a paused one stops what it spared, and one with a run going and a fire
+/// pending looks at the wall clock.
 pub const LOG_CHECK: Duration = Duration::from_secs(1);
 
 /// Monotonic time since the supervisor began: the only clock the machine knows,
@@ -516,6 +517,13 @@ impl Machine {
         }
         if let Some(at) = self.restart_at {
             consider(at);
+        }
+        // A run going while a fire is pending, or held by a pause: the driver looks
+        // every LOG_CHECK (a wall clock set forward is noticed within it; what a
+        // pause spared is stopped once it lets go). A job that just runs sleeps.
+        let paused = self.state.phase == Phase::Paused;
+        if !self.runs.is_empty() && (self.next_fire.is_some() || paused) {
+            consider(now + LOG_CHECK);
         }
         let fire = self
             .next_fire
