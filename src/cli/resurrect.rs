@@ -12,6 +12,9 @@ use super::On;
 pub struct Args {
     #[command(flatten)]
     pub on: On,
+    /// Print the jobs started again as JSON (`[{"name", "outcome"}]`, `[]` when none).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Starts again, all at once, every job of the executor whose supervisor died
@@ -29,12 +32,15 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
     // second resurrect, the watcher) is left alone.
     let results = crate::parallel::each(&dead, |name| executor.revive(name));
     let mut code = 0;
-    let mut revived = 0;
-    for result in results {
+    let mut revived = Vec::new();
+    for (name, result) in dead.iter().zip(results) {
         match result {
             Ok(Some(outcome)) => {
-                revived += 1;
-                out!("{}", outcome.on(executor.label()));
+                let said = outcome.on(executor.label());
+                if !args.json {
+                    out!("{said}");
+                }
+                revived.push(serde_json::json!({ "name": name, "outcome": said }));
             }
             Ok(None) => {}
             Err(e) => {
@@ -43,7 +49,9 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
             }
         }
     }
-    if revived == 0 && code == 0 {
+    if args.json {
+        out!("{}", serde_json::to_string_pretty(&revived)?);
+    } else if revived.is_empty() && code == 0 {
         out!("every job is as it is meant to be");
     }
     Ok(code)

@@ -53,6 +53,12 @@ fn resurrect_brings_each_job_back_as_meant_and_twice_changes_nothing() {
         String::from_utf8_lossy(&again.stdout).trim(),
         "every job is as it is meant to be"
     );
+    let json = env
+        .mrsm()
+        .args(["resurrect", "--json"])
+        .output()
+        .expect("runs");
+    assert_eq!(String::from_utf8_lossy(&json.stdout).trim(), "[]");
     assert_eq!(
         supervisors,
         ["runs", "paused"].map(|n| env.supervisor(n).expect("alive"))
@@ -91,7 +97,20 @@ fn resurrect_brings_a_project_s_watcher_back_watching() {
         });
     }
 
-    env.ok(&["resurrect"]);
+    let out = env
+        .mrsm()
+        .args(["resurrect", "--json"])
+        .output()
+        .expect("runs");
+    let revived: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    let mut names: Vec<&str> = revived
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|r| r["name"].as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["keeper", watcher], "{revived}");
     assert_eq!(env.status(watcher), "running");
     assert_eq!(env.status("keeper"), "running");
     std::fs::write(&path, spec(&["keeper", "added"])).expect("written");

@@ -174,7 +174,7 @@ fn after_a_power_loss_startup_s_unit_brings_local_jobs_back_as_meant() {
         as_meant().then_some(())
     });
     // The unit is done, and took nothing down with it.
-    crate::support::assert_holds_for(Duration::from_secs(3), "the jobs stay as meant", as_meant);
+    crate::support::assert_holds_for(Duration::from_secs(10), "the jobs stay as meant", as_meant);
 
     mrsm_inside(&manager, &env, &["unstartup"]);
     assert!(!units.join(&unit).exists());
