@@ -5,9 +5,8 @@
 //! one-shot that stays active: it only starts the supervisors, and neither its end
 //! nor its stop takes them down (`KillMode=process`).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 use anyhow::{bail, Context};
 
@@ -69,23 +68,23 @@ fn unit_text(root: &Path, mrsm: &Path) -> String {
 
 /// Where the user manager reads units: `$XDG_CONFIG_HOME/systemd/user`.
 fn unit_dir() -> anyhow::Result<PathBuf> {
-    let config = match std::env::var_os("XDG_CONFIG_HOME").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(
-            std::env::var_os("HOME").context("neither XDG_CONFIG_HOME nor HOME is set")?,
-        )
-        .join(".config"),
-    };
+    let config =
+        crate::store::settings::config_home().context("neither XDG_CONFIG_HOME nor HOME is set")?;
     Ok(config.join("systemd").join("user"))
 }
 
-/// `systemctl --user ARGS`, which must succeed; what it printed.
-fn systemctl(args: &[&str]) -> anyhow::Result<String> {
-    let out = Command::new("systemctl")
+/// `systemctl --user ARGS`, run.
+fn systemctl_output(args: &[&str]) -> anyhow::Result<Output> {
+    Command::new("systemctl")
         .arg("--user")
         .args(args)
         .output()
-        .context("running systemctl (is systemd installed?)")?;
+        .context("running systemctl (is systemd installed?)")
+}
+
+/// `systemctl --user ARGS`, which must succeed.
+fn systemctl(args: &[&str]) -> anyhow::Result<()> {
+    let out = systemctl_output(args)?;
     if !out.status.success() {
         bail!(
             "systemctl --user {}: {}",
@@ -93,7 +92,7 @@ fn systemctl(args: &[&str]) -> anyhow::Result<String> {
             String::from_utf8_lossy(&out.stderr).trim()
         );
     }
-    Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    Ok(())
 }
 
 /// That a user manager answers, or what is missing.
@@ -104,10 +103,7 @@ fn manager_answers() -> anyhow::Result<()> {
              or run `loginctl enable-linger $USER` so the manager runs at boot)"
         );
     }
-    let out = Command::new("systemctl")
-        .args(["--user", "is-system-running"])
-        .output()
-        .context("running systemctl (is systemd installed?)")?;
+    let out = systemctl_output(&["is-system-running"])?;
     let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
     match state.as_str() {
         "running" | "degraded" | "starting" | "initializing" => Ok(()),
@@ -128,15 +124,8 @@ pub fn install(_args: &Args) -> anyhow::Result<i32> {
     let mrsm = std::env::current_exe().context("finding this program's path")?;
     let dir = unit_dir()?;
     let name = unit_name(root.dir());
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let path = dir.join(&name);
-    let temp = dir.join(format!(".{name}.tmp"));
-    let mut file =
-        std::fs::File::create(&temp).with_context(|| format!("writing {}", temp.display()))?;
-    file.write_all(unit_text(root.dir(), &mrsm).as_bytes())
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("writing {}", temp.display()))?;
-    std::fs::rename(&temp, &path).with_context(|| format!("writing {}", path.display()))?;
+    crate::store::write_file(&path, unit_text(root.dir(), &mrsm).as_bytes())?;
     systemctl(&["daemon-reload"])?;
     systemctl(&["enable", &name])?;
     out!(

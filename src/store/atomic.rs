@@ -27,6 +27,12 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StoreError
     replace_file(path, &bytes, Flush::ToDisk).map_err(|e| StoreError::io("writing", path, e))
 }
 
+/// Writes `bytes` to `path` atomically and flushed to disk, as [`write_json`] does:
+/// for a file that is not JSON (a systemd unit).
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    replace_file(path, bytes, Flush::ToDisk).map_err(|e| StoreError::io("writing", path, e))
+}
+
 /// Like [`write_json`] without waiting for the disk: for a definition written under
 /// the root lock, so that many jobs' writes do not queue for the disk one by one;
 /// [`flush_to_disk`] it once the lock is released.

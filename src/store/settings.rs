@@ -79,11 +79,15 @@ fn var(name: &str) -> Option<PathBuf> {
         .map(PathBuf::from)
 }
 
+/// The user's configuration directory: `$XDG_CONFIG_HOME`, else `~/.config` (where
+/// the settings file and the user's systemd units live).
+pub fn config_home() -> Option<PathBuf> {
+    var("XDG_CONFIG_HOME").or_else(|| var("HOME").map(|h| h.join(".config")))
+}
+
 /// The config file read, if any.
 pub fn config_file() -> Option<PathBuf> {
-    var("MRSM_CONFIG")
-        .or_else(|| var("XDG_CONFIG_HOME").map(|d| d.join("mrsm/config.toml")))
-        .or_else(|| var("HOME").map(|h| h.join(".config/mrsm/config.toml")))
+    var("MRSM_CONFIG").or_else(|| config_home().map(|d| d.join("mrsm/config.toml")))
 }
 
 /// `file:line:column: message` for a problem at byte `offset` of `text`.

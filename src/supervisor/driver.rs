@@ -142,7 +142,8 @@ impl Supervisor {
         while !self.machine.done() {
             let wake = self.next_wake();
             tokio::select! {
-                () = log.changed() => self.check_log(),
+                // The log's trouble came or went: `settle` below looks.
+                () = log.changed() => {}
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
                 Ok(signal) = signals.next() => self.on_signal(signal),
                 _ = sleep_until(wake) => self.on_timer(),
@@ -435,7 +436,6 @@ impl Supervisor {
 
     fn on_timer(&mut self) {
         self.on_children();
-        self.check_log();
         self.keep_paused();
         self.feed(Event::Tick);
     }
