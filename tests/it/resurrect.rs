@@ -122,3 +122,79 @@ fn resurrect_brings_a_project_s_watcher_back_watching() {
     });
     env.ok(&["down"]);
 }
+
+/// Two `resurrect`s at once (a boot unit and a hand, or cron and the unit) start each
+/// dead job once: every job ends with one supervisor, and each is said started by
+/// one of them only.
+#[test]
+fn two_resurrects_at_once_start_each_job_once() {
+    let env = Env::new();
+    let names: Vec<String> = (0..12).map(|i| format!("j{i}")).collect();
+    for name in &names {
+        env.run_d(name, &["--", "sleep", "300"]);
+    }
+    for name in &names {
+        let supervisor = env.supervisor(name).expect("a live supervisor");
+        kill(Pid::from_raw(supervisor.pid), Signal::SIGKILL).expect("kill -9");
+    }
+    for name in &names {
+        wait_for(TIMEOUT, "the supervisor to be gone", || {
+            (env.info(name)["died"] == true).then_some(())
+        });
+    }
+    let both: Vec<_> = (0..2)
+        .map(|_| {
+            crate::support::mrsm_process()
+                .env("MRSM_ROOT_DIR", env.root())
+                .args(["resurrect", "--json"])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("starts")
+        })
+        .collect();
+    let mut said: Vec<String> = Vec::new();
+    for child in both {
+        let out = child.wait_with_output().expect("ends");
+        assert!(out.status.success());
+        let revived: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+        said.extend(
+            revived
+                .as_array()
+                .expect("a list")
+                .iter()
+                .filter_map(|r| r["name"].as_str().map(str::to_string)),
+        );
+    }
+    said.sort();
+    let mut expected = names.clone();
+    expected.sort();
+    assert_eq!(said, expected, "each job started by exactly one of them");
+    for name in &names {
+        assert_eq!(env.status(name), "running");
+        let supervisors = supervisors_of(&env, name);
+        assert_eq!(supervisors, 1, "{name} has {supervisors} supervisors");
+    }
+    let mut all: Vec<&str> = names.iter().map(String::as_str).collect();
+    all.splice(0..0, ["delete", "jobs", "-y"]);
+    env.ok(&all);
+}
+
+/// How many live processes are `mrsm supervise NAME` for `env`'s root.
+fn supervisors_of(env: &Env, name: &str) -> usize {
+    let root = format!("MRSM_ROOT_DIR={}", env.root().display());
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<i32>().is_ok())
+        .filter(|e| {
+            let words = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            let words: Vec<&[u8]> = words.split(|b| *b == 0).collect();
+            let supervises =
+                words.len() >= 3 && words[1] == b"supervise" && words[2] == name.as_bytes();
+            let environ = std::fs::read(e.path().join("environ")).unwrap_or_default();
+            supervises && environ.split(|b| *b == 0).any(|v| v == root.as_bytes())
+        })
+        .count()
+}
