@@ -31,6 +31,7 @@ pub mod spec;
 pub mod store;
 mod suggest;
 pub mod supervisor;
+pub mod systemd;
 
 pub use executor::Job;
 pub use schedule::{parse_schedule, FireTimes, Schedule, ScheduleError};

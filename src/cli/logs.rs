@@ -292,7 +292,7 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         print: remote_logs::shared_printer(out.clone()),
         failed: Default::default(),
     };
-    if args.on.label() != crate::executor::DEFAULT_LABEL {
+    if args.on.elsewhere() {
         return show_elsewhere(args, project.map(|p| p.name), &screen);
     }
     let root = super::local_executor()?.root().clone();

@@ -205,12 +205,25 @@ fn registry() -> anyhow::Result<Registry> {
     Ok(registry)
 }
 
+/// The settings file's `default_executor`, else `local` (a settings file that
+/// cannot be read is reported when the executors are built).
+fn default_executor() -> &'static str {
+    static DEFAULT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DEFAULT.get_or_init(|| {
+        Settings::load()
+            .ok()
+            .and_then(|s| s.default_executor)
+            .unwrap_or_else(|| DEFAULT_LABEL.to_string())
+    })
+}
+
 /// `-e/--executor LABEL`: where a verb acts.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct On {
-    /// The executor to act on: `local` (default), `slurm` (each step on the Slurm
-    /// cluster `SLURM_CONF` names), `api:NAME` (or just NAME) from the settings file,
-    /// or one a library user registered.
+    /// The executor to act on: `local` (default; `default_executor` in the
+    /// settings file changes it), `systemd` (each job a systemd user service),
+    /// `slurm` (each step on the Slurm cluster `SLURM_CONF` names), `api:NAME` (or
+    /// just NAME) from the settings file, or one a library user registered.
     #[arg(
         short = 'e',
         long = "executor",
@@ -221,9 +234,20 @@ pub struct On {
 }
 
 impl On {
-    /// The label asked for, `local` when none was.
+    /// The label asked for; when none was, the settings file's `default_executor`,
+    /// else `local`.
     pub fn label(&self) -> &str {
-        self.executor.as_deref().unwrap_or(DEFAULT_LABEL)
+        match self.executor.as_deref() {
+            Some(label) => label,
+            None => default_executor(),
+        }
+    }
+
+    /// Whether another executor than `local` was named (`-e`, `MRSM_EXECUTOR`):
+    /// a foreground run or a log read then goes through it rather than this
+    /// terminal and root.
+    pub fn elsewhere(&self) -> bool {
+        self.executor.as_deref().is_some_and(|l| l != DEFAULT_LABEL)
     }
 
     /// The executor that holds job `name`, and the job: the one asked for, or

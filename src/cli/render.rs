@@ -210,7 +210,15 @@ pub fn jobs_table(
             };
             let mut row = vec![j.name.clone()];
             if executors {
-                row.push(j.executor.clone());
+                // A systemd job's unit as its manager sees it (`unknown` when no
+                // manager answers).
+                row.push(match &j.unit {
+                    Some(unit) if unit.active.is_empty() => {
+                        format!("{} (unit unknown)", j.executor)
+                    }
+                    Some(unit) => format!("{} ({})", j.executor, unit.active),
+                    None => j.executor.clone(),
+                });
             }
             row.extend([
                 j.status.to_string(),

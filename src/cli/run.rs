@@ -130,7 +130,7 @@ fn build_spec(args: &Args, taken: impl Fn(&str) -> bool) -> Result<JobSpec, Usag
 /// Runs `run`.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     if !args.daemon {
-        if args.on.label() != crate::executor::DEFAULT_LABEL {
+        if args.on.elsewhere() {
             let executor = args.on.executor()?;
             let spec = build_spec(args, |n| executor.get(n).is_ok())?;
             return remote_foreground(executor, &spec);

@@ -6,43 +6,14 @@
 //! nor its stop takes them down (`KillMode=process`).
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 
 use crate::store::Root;
 
 /// `mrsm startup`'s and `mrsm unstartup`'s arguments (none yet: the user manager).
 #[derive(Debug, clap::Args)]
 pub struct Args {}
-
-/// The unit's name for `root`: `mrsm-resurrect-HASH.service`, HASH from the root's
-/// path.
-fn unit_name(root: &Path) -> String {
-    let mut hash = crate::fnv::Fnv::new();
-    hash.write(root.as_os_str().as_encoded_bytes());
-    format!("mrsm-resurrect-{:016x}.service", hash.finish())
-}
-
-/// A value quoted for a unit file: inside double quotes, `\` and `"` escaped, `%`
-/// doubled (specifiers), and in a command line (`exec`) `$` doubled (variables are
-/// expanded there, not in `Environment=`).
-fn quoted(text: &str, exec: bool) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '"' => out.push_str("\\\""),
-            '%' => out.push_str("%%"),
-            '$' if exec => out.push_str("$$"),
-            '\n' => out.push_str("\\n"),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
 
 /// The unit's text.
 fn unit_text(root: &Path, mrsm: &Path) -> String {
@@ -61,60 +32,29 @@ fn unit_text(root: &Path, mrsm: &Path) -> String {
          [Install]\n\
          WantedBy=default.target\n",
         root.replace('%', "%%"),
-        quoted(&format!("MRSM_ROOT_DIR={root}"), false),
-        quoted(&mrsm.to_string_lossy(), true),
+        crate::systemd::quoted(&format!("MRSM_ROOT_DIR={root}"), false),
+        crate::systemd::quoted(&mrsm.to_string_lossy(), true),
     )
 }
 
 /// Where the user manager reads units: `$XDG_CONFIG_HOME/systemd/user`.
 fn unit_dir() -> anyhow::Result<PathBuf> {
-    let config =
-        crate::store::settings::config_home().context("neither XDG_CONFIG_HOME nor HOME is set")?;
-    Ok(config.join("systemd").join("user"))
-}
-
-/// `systemctl --user ARGS`, run.
-fn systemctl_output(args: &[&str]) -> anyhow::Result<Output> {
-    Command::new("systemctl")
-        .arg("--user")
-        .args(args)
-        .output()
-        .context("running systemctl (is systemd installed?)")
+    crate::systemd::unit_dir(crate::store::settings::config_home().as_deref())
+        .map_err(anyhow::Error::msg)
 }
 
 /// `systemctl --user ARGS`, which must succeed.
 fn systemctl(args: &[&str]) -> anyhow::Result<()> {
-    let out = systemctl_output(args)?;
-    if !out.status.success() {
-        bail!(
-            "systemctl --user {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        );
-    }
-    Ok(())
+    crate::systemd::systemctl(args).map_err(anyhow::Error::msg)
 }
 
-/// That a user manager answers, or what is missing.
+/// That a user manager answers, or what is missing (nothing is installed then).
 fn manager_answers() -> anyhow::Result<()> {
-    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|v| v.is_empty()) {
-        bail!(
-            "no systemd user manager: XDG_RUNTIME_DIR is not set (log in through a session, \
-             or run `loginctl enable-linger $USER` so the manager runs at boot)"
-        );
-    }
-    let out = systemctl_output(&["is-system-running"])?;
-    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    match state.as_str() {
-        "running" | "degraded" | "starting" | "initializing" => Ok(()),
-        "offline" | "" => bail!(
-            "no systemd user manager answers (the machine is not booted with systemd, or \
-             the user's manager is not running: `loginctl enable-linger $USER` starts it at \
-             boot); nothing was installed: run `mrsm resurrect` at boot instead, e.g. from \
-             cron's `@reboot`"
-        ),
-        other => bail!("the systemd user manager is {other}; nothing was installed"),
-    }
+    crate::systemd::answers().map_err(|why| {
+        anyhow::anyhow!(
+            "{why}; nothing was installed: run `mrsm resurrect` at boot instead, e.g. from cron's `@reboot`"
+        )
+    })
 }
 
 /// Writes and enables the root's unit.
@@ -123,7 +63,7 @@ pub fn install(_args: &Args) -> anyhow::Result<i32> {
     manager_answers()?;
     let mrsm = std::env::current_exe().context("finding this program's path")?;
     let dir = unit_dir()?;
-    let name = unit_name(root.dir());
+    let name = crate::systemd::resurrect_unit_name(root.dir());
     let path = dir.join(&name);
     crate::store::write_file(&path, unit_text(root.dir(), &mrsm).as_bytes())?;
     systemctl(&["daemon-reload"])?;
@@ -140,7 +80,7 @@ pub fn install(_args: &Args) -> anyhow::Result<i32> {
 /// Disables and removes the root's unit.
 pub fn remove(_args: &Args) -> anyhow::Result<i32> {
     let root = Root::from_env()?;
-    let name = unit_name(root.dir());
+    let name = crate::systemd::resurrect_unit_name(root.dir());
     let path = unit_dir()?.join(&name);
     if !path.exists() {
         out!("no startup unit for {}", root.dir().display());
@@ -173,6 +113,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("KillMode=process\n"), "{text}");
-        assert_ne!(unit_name(Path::new("/a")), unit_name(Path::new("/b")));
+        assert_ne!(
+            crate::systemd::resurrect_unit_name(Path::new("/a")),
+            crate::systemd::resurrect_unit_name(Path::new("/b"))
+        );
     }
 }

@@ -129,6 +129,10 @@ pub const DEFAULT_LABEL: &str = "local";
 /// with options of their own.
 pub const SLURM_LABEL: &str = "slurm";
 
+/// The built-in systemd executor: each job's supervisor a unit of the user's
+/// systemd manager, its files in the same root as `local`'s.
+pub const SYSTEMD_LABEL: &str = "systemd";
+
 /// Label → executor.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -183,6 +187,10 @@ impl Registry {
                 SLURM_LABEL,
                 SlurmOptions::default(),
             )),
+        );
+        registry.register(
+            SYSTEMD_LABEL,
+            Arc::new(LocalExecutor::systemd(root.clone())),
         );
         registry.local_root = Some(root);
         registry
@@ -366,7 +374,10 @@ mod tests {
             .executors
             .insert("prod".into(), crate::store::ExecutorSettings::default());
         let registry = Registry::standard(Root::at(dir.path()), &settings);
-        assert_eq!(registry.labels(), vec!["api:prod", "local", "slurm"]);
+        assert_eq!(
+            registry.labels(),
+            vec!["api:prod", "local", "slurm", "systemd"]
+        );
         assert_eq!(registry.resolve("prod").as_deref(), Some("api:prod"));
         assert_eq!(registry.resolve("api:prod").as_deref(), Some("api:prod"));
         assert!(registry.get("local").is_ok());
@@ -408,7 +419,7 @@ mod tests {
             token: None,
             options: ClientOptions::default(),
         }]);
-        assert_eq!(twin.labels(), vec!["api:same", "local", "slurm"]);
+        assert_eq!(twin.labels(), vec!["api:same", "local", "slurm", "systemd"]);
         assert_eq!(
             registry.remote_token_for_tests("prod", "HTTP://127.0.0.1:8000"),
             Some("mrsm_secret".into())
@@ -459,6 +470,7 @@ mod tests {
         place("here", None);
         place("there", Some("slurm"));
         place("named", Some("slurm:hpc"));
+        place("unit", Some("systemd"));
         place("broken", None);
         std::fs::write(root.job_file("broken"), "{").expect("damaged");
         let registry = Registry::with_local(root.clone());
@@ -477,6 +489,7 @@ mod tests {
         assert_eq!(executors[0].0, "local");
         assert_eq!(names(0), ["broken@local", "here@local"]);
         assert_eq!(names(1), ["named@slurm:hpc", "there@slurm"]);
+        assert_eq!(names(2), ["unit@systemd"]);
         // Each on its own says the same.
         for (label, executor) in &executors {
             let alone: Vec<String> = executor
@@ -485,7 +498,7 @@ mod tests {
                 .iter()
                 .map(|j| j.name.clone())
                 .collect();
-            let shared = names(usize::from(label != "local"));
+            let shared = names(executors.iter().position(|(l, _)| l == label).expect("one"));
             let shared: Vec<String> = shared
                 .iter()
                 .map(|n| n.split('@').next().unwrap_or_default().to_string())

@@ -178,6 +178,10 @@ pub struct JobInfo {
     /// knows how long a stop may take without reading the whole definition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout_ms: Option<u64>,
+    /// The systemd unit that runs the job's supervisor (jobs on the `systemd`
+    /// executor), as its manager sees it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<crate::systemd::UnitState>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -272,6 +276,7 @@ impl JobInfo {
             project: file.project.clone(),
             spec_hash: file.spec_hash.clone(),
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
+            unit: None,
             lease_ms: file.lease_ms,
             stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
@@ -308,6 +313,7 @@ impl JobInfo {
             project: None,
             spec_hash: None,
             slurm_job: None,
+            unit: None,
             lease_ms: None,
             stop_timeout_ms: None,
         }

@@ -71,6 +71,10 @@ pub struct Settings {
     /// Executors by name, e.g. `[executors.prod] url = "…" token = "…"`.
     #[serde(default)]
     pub executors: BTreeMap<String, ExecutorSettings>,
+    /// Where the command line creates jobs when no `-e` is given (`local` unless
+    /// set; `systemd` makes every job a user service, as Meerschaum does where
+    /// systemd runs). Spec files say their own (`executor:`, `local` by default).
+    pub default_executor: Option<String>,
 }
 
 fn var(name: &str) -> Option<PathBuf> {

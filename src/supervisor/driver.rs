@@ -121,8 +121,9 @@ impl Supervisor {
         }
     }
 
-    /// Runs the job until it is over; what of its files is to be removed now.
-    pub(super) async fn serve(mut self) -> anyhow::Result<Option<Removal>> {
+    /// Runs the job until it is over; what of its files is to be removed now, and
+    /// whether it finished on its own (no stop asked for).
+    pub(super) async fn serve(mut self) -> anyhow::Result<(Option<Removal>, bool)> {
         let socket = self.root.control_socket(self.name());
         let listener =
             control::bind(&socket).with_context(|| format!("binding {}", socket.display()))?;
@@ -177,7 +178,7 @@ impl Supervisor {
                 tokio::time::sleep(Duration::from_millis(1)).await;
             }
         }
-        Ok(self.machine.removal())
+        Ok((self.machine.removal(), self.machine.finished_on_its_own()))
     }
 
     /// After an event: the report is written if it changed, then the answers go

@@ -64,6 +64,12 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // Its own session (the launcher makes it one; one started by hand becomes one
     // here), so a terminal's Ctrl-C or hang-up never reaches the job.
     let _ = nix::unistd::setsid();
+    // Started by systemd (the `systemd` executor): what it gave is taken out of the
+    // environment while this process has one thread, so the job's steps (and any
+    // supervisor they launch) never speak for this unit.
+    crate::systemd::take_notify_socket();
+    let unit = std::env::var_os(crate::systemd::UNIT_VARIABLE).map(std::path::PathBuf::from);
+    std::env::remove_var(crate::systemd::UNIT_VARIABLE);
     crate::job::validate_name(name)?;
     root.verify()?;
     let me = ProcessIdentity::current().context("reading /proc/self")?;
@@ -94,10 +100,13 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     // On the heap: a future kept on the stack is moved through the runtime's
     // frames, and each copy touches stack pages the supervisor then keeps for life
     // (48 KiB of stack touched, 28 boxed).
-    let remove = runtime.block_on(Box::pin(async {
+    let (remove, on_its_own) = runtime.block_on(Box::pin(async {
         let supervisor = start(root.clone(), file, me)?;
         supervisor.serve().await
     }))?;
+    if let Some(unit) = &unit {
+        leave_unit(unit, remove.is_some(), on_its_own);
+    }
     // A job that deletes itself once finished (`--rm`), or was deleted from inside,
     // once the verb that started or deleted it (if any) is over; a verb that still
     // holds the job after a while decides what becomes of it.
@@ -118,6 +127,27 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// What a supervisor run by systemd does to its unit once its job is over: one
+/// that finished on its own is not to run again when the manager starts (at boot),
+/// so its unit is disabled; one that deletes itself removes its unit too. A job
+/// stopped (by a verb, or by systemd at shutdown) keeps its unit as it is: the
+/// verb sees to it, and at boot the job comes back.
+fn leave_unit(path: &std::path::Path, removing: bool, on_its_own: bool) {
+    let Some(unit) = path.file_name().and_then(|n| n.to_str()) else {
+        return;
+    };
+    if !on_its_own && !removing {
+        return;
+    }
+    if let Err(why) = crate::systemd::systemctl(&["disable", unit]) {
+        err!("mrsm supervisor: {why}");
+    }
+    if removing {
+        let _ = std::fs::remove_file(path);
+        let _ = crate::systemd::systemctl(&["daemon-reload"]);
+    }
 }
 
 /// How long a job that deletes itself waits for a verb under way on it.
@@ -215,7 +245,7 @@ pub fn record_killed_end(root: &Root, name: &str) {
 
 /// The supervisor of `file`'s job, ready to serve: its log opened, the runs a
 /// killed predecessor had in progress recorded, its report begun.
-fn start(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Supervisor> {
+fn start(root: Root, mut file: JobFile, me: ProcessIdentity) -> anyhow::Result<Supervisor> {
     let name = file.spec.name.as_str();
     let previous: Option<SupervisorState> = read_json(&root.state_file(name)).ok().flatten();
     let mut log = LogWriter::open(
@@ -233,10 +263,16 @@ fn start(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Super
     }
     let mut runs_log = RunLog::open(&root.runs_file(name));
     // The last result shown is the interrupted run's, not the one before it.
-    let interrupted = previous
+    let killed = previous
         .as_ref()
-        .filter(|p| p.phase != Phase::Exited && p.supervisor != me && !p.supervisor.is_alive())
-        .and_then(|killed| record_interrupted(&mut runs_log, killed, Some(&mut log)));
+        .filter(|p| p.phase != Phase::Exited && p.supervisor != me && !p.supervisor.is_alive());
+    // A job whose supervisor was killed continues its schedule (the launcher says
+    // so in the definition; systemd, restarting one, cannot).
+    if file.resume.is_none() {
+        file.resume = killed.and_then(|k| k.schedule);
+    }
+    let interrupted =
+        killed.and_then(|killed| record_interrupted(&mut runs_log, killed, Some(&mut log)));
     let last_run = runs_log
         .last_run()
         .max(previous.as_ref().map_or(0, |p| p.last_run));
@@ -271,6 +307,9 @@ fn start(root: Root, file: JobFile, me: ProcessIdentity) -> anyhow::Result<Super
 
 /// Tells the launching command something (`ready`, `busy`) on standard output.
 fn say(word: &str) {
+    // systemd waits for this to say the unit has started (`Type=notify`); a
+    // supervisor that is not to run says it too, then ends.
+    crate::systemd::notify("READY=1");
     let mut out = std::io::stdout();
     let _ = out.write_all(word.as_bytes());
     let _ = out.write_all(b"\n");

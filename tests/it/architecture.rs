@@ -12,14 +12,18 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
         ("schedule", &[][..]),
         ("store", &[][..]),
         ("logs", &["store"][..]),
-        ("job", &["store", "schedule", "slurm"][..]),
+        ("job", &["store", "schedule", "slurm", "systemd"][..]),
         // The messages between a job's supervisor and its clients.
         ("control", &["job", "store"][..]),
         // Slurm's commands, and the process that stands for a step on the cluster.
         ("slurm", &[][..]),
+        // systemd's units and `systemctl --user`.
+        ("systemd", &[][..]),
         (
             "supervisor",
-            &["job", "logs", "schedule", "store", "slurm", "control"][..],
+            &[
+                "job", "logs", "schedule", "store", "slurm", "systemd", "control",
+            ][..],
         ),
         (
             "executor",
@@ -30,6 +34,7 @@ fn allowed() -> BTreeMap<&'static str, &'static [&'static str]> {
                 "store",
                 "supervisor",
                 "slurm",
+                "systemd",
                 "control",
             ][..],
         ),

@@ -25,7 +25,7 @@ fn an_unknown_executor_is_an_error_with_its_place_and_a_suggestion() {
             .assert()
             .code(1)
             .stderr(predicate::str::contains(
-                "mrsm-jobs.yaml:5:15: unknown executor \"lcoal\": expected one of local, slurm; did you mean `local`?",
+                "mrsm-jobs.yaml:5:15: unknown executor \"lcoal\": expected one of local, slurm, systemd; did you mean `local`?",
             ));
     }
     assert!(!env.job_dir("a").exists(), "nothing was created");

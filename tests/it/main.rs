@@ -61,4 +61,5 @@ mod spec_checks;
 mod spec_files;
 mod spec_secrets;
 mod systemd;
+mod systemd_jobs;
 mod tokens;

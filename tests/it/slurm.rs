@@ -22,13 +22,7 @@ fn mrsm(env: &Env, cluster: &Cluster) -> assert_cmd::Command {
 
 fn ok(env: &Env, cluster: &Cluster, args: &[&str]) -> String {
     let out = mrsm(env, cluster).args(args).output().expect("runs");
-    assert!(
-        out.status.success(),
-        "mrsm {args:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    crate::support::succeeded(&out, &format!("mrsm {args:?}"))
 }
 
 /// `mrsm run -d -e slurm --name NAME ARGS…`, which must succeed.

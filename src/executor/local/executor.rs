@@ -107,7 +107,7 @@ impl LocalExecutor {
         if let Some(previous) = finishing {
             wait_for(STOP_SLACK, || !previous.is_alive());
         }
-        self.bring_up(name, file.desired, &|| {})?;
+        self.bring_up(&file, &|| {})?;
         Ok(match file.desired {
             DesiredState::Paused => Outcome::Paused { name: name.into() },
             _ => Outcome::Started { name: name.into() },
@@ -124,7 +124,7 @@ impl LocalExecutor {
             Definition::Readable(file) => file,
             // Which executor of the root holds a job whose definition cannot be read
             // is unknown: `local` shows it, once (the verbs act on any job of the root).
-            Definition::Broken(_) if self.slurm.is_some() => {
+            Definition::Broken(_) if !matches!(self.runs, Runs::Here) => {
                 return Err(ExecutorError::NotFound(name.into()))
             }
             Definition::Broken(reason) => {
@@ -228,6 +228,7 @@ impl LocalExecutor {
                 Err(e) => jobs.push(JobInfo::broken(name, e.to_string(), None, self.label())),
             }
         }
+        self.add_unit_states(&mut jobs);
         Ok(jobs)
     }
 }
@@ -276,7 +277,7 @@ impl Executor for LocalExecutor {
         let flush = || {
             flushed.get_or_init(|| flush_to_disk(&job_file));
         };
-        let launched = self.bring_up(&name, options.desired, &flush);
+        let launched = self.bring_up(&file, &flush);
         flush(); // when no supervisor was launched
         if let Some(Err(e)) = flushed.get() {
             err!("warning: job {name:?}: {e}");
@@ -284,6 +285,9 @@ impl Executor for LocalExecutor {
         if let Err(e) = launched {
             // Nothing of it runs (launch made sure): the definition goes, its logs
             // stay for the user to read.
+            if units::on_systemd(&file) {
+                self.remove_unit(&name);
+            }
             crate::store::remove_job_definition(&self.root, &name, file.project.as_deref());
             return Err(e);
         }
@@ -314,7 +318,11 @@ impl Executor for LocalExecutor {
             file.resume = position;
         }
         write_json(&self.root.job_file(&name), &file)?;
-        self.bring_up(&name, options.desired, &|| {})?;
+        // Moved off systemd: its unit goes (the job's files stay, as for any move).
+        if old.as_ref().is_some_and(units::on_systemd) && !units::on_systemd(&file) {
+            self.remove_unit(&name);
+        }
+        self.bring_up(&file, &|| {})?;
         Ok(JobInfo::derive(
             &file,
             self.read_state(&name).as_ref(),
@@ -371,6 +379,10 @@ impl Executor for LocalExecutor {
         let _job = self.lock_job(name)?;
         let file = self.mark_stopped(name)?;
         let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options, None);
+        // Stopped for good: systemd neither restarts it nor starts it at boot.
+        if file.as_ref().is_some_and(units::on_systemd) {
+            self.disable_unit(name);
+        }
         // That it is to stay stopped reaches the disk before the stop is reported;
         // many stops at once share the disk's round trips.
         if file.is_some() {
@@ -405,6 +417,9 @@ impl Executor for LocalExecutor {
         };
         let inside = self.asked_from_inside(name).then_some(removal);
         self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop, inside)?;
+        if file.as_ref().is_some_and(units::on_systemd) {
+            self.remove_unit(name);
+        }
         // No supervisor of the job may start while its files go (verbs wait for
         // this one; a supervisor started by hand may not): one that runs keeps them,
         // since removing them would leave it running unseen.
@@ -428,7 +443,10 @@ impl Executor for LocalExecutor {
     }
 
     fn get(&self, name: &str) -> Result<JobInfo, ExecutorError> {
-        self.info(name, Holder::This)
+        let mut info = [self.info(name, Holder::This)?];
+        self.add_unit_states(&mut info);
+        let [info] = info;
+        Ok(info)
     }
 
     fn list(&self, project: Option<&str>) -> Result<Vec<JobInfo>, ExecutorError> {

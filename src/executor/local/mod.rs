@@ -27,6 +27,7 @@ use crate::supervisor::{self, read_runs, signal_each, signal_processes, RunHisto
 
 mod executor;
 mod supervisors;
+mod units;
 
 use supervisors::reports_a_live_job;
 
@@ -53,8 +54,8 @@ pub struct LocalExecutor {
     root: Root,
     supervisor_bin: PathBuf,
     label: String,
-    /// The cluster's options for every job (the slurm executor); none runs steps here.
-    slurm: Option<SlurmOptions>,
+    /// Where this executor's jobs run.
+    runs: Runs,
     /// The root's opaque name ([`Root::home_id`]), once asked.
     home: std::sync::OnceLock<String>,
 }
@@ -80,6 +81,18 @@ pub fn locate_mrsm_binary() -> PathBuf {
     PathBuf::from("mrsm")
 }
 
+/// Where a [`LocalExecutor`]'s jobs run: which of the root's executors it is.
+#[derive(Clone, Debug)]
+enum Runs {
+    /// Supervisors launched here, steps here (`local`).
+    Here,
+    /// Steps on a Slurm cluster with these defaults under each job's own options
+    /// (`slurm`, `slurm:NAME`).
+    Cluster(SlurmOptions),
+    /// Supervisors run by the user's systemd manager, one unit per job (`systemd`).
+    Systemd,
+}
+
 /// A job's definition as far as it can be read.
 enum Definition {
     Readable(Box<JobFile>),
@@ -95,7 +108,7 @@ impl LocalExecutor {
             root,
             supervisor_bin: locate_mrsm_binary(),
             label: super::DEFAULT_LABEL.to_string(),
-            slurm: None,
+            runs: Runs::Here,
             home: std::sync::OnceLock::new(),
         }
     }
@@ -105,8 +118,26 @@ impl LocalExecutor {
     pub fn slurm(root: Root, label: &str, defaults: SlurmOptions) -> LocalExecutor {
         LocalExecutor {
             label: label.to_string(),
-            slurm: Some(defaults),
+            runs: Runs::Cluster(defaults),
             ..LocalExecutor::new(root)
+        }
+    }
+
+    /// The `systemd` executor: each job's supervisor is a unit of the user's
+    /// systemd manager (`units.rs`); its files stay in `root`, as a local job's.
+    pub fn systemd(root: Root) -> LocalExecutor {
+        LocalExecutor {
+            label: super::SYSTEMD_LABEL.to_string(),
+            runs: Runs::Systemd,
+            ..LocalExecutor::new(root)
+        }
+    }
+
+    /// The cluster's options for every job, on a Slurm executor.
+    fn cluster(&self) -> Option<&SlurmOptions> {
+        match &self.runs {
+            Runs::Cluster(defaults) => Some(defaults),
+            _ => None,
         }
     }
 
@@ -127,7 +158,13 @@ impl LocalExecutor {
     /// own for the slurm executor; a job with Slurm options is refused elsewhere.
     fn placed(&self, spec: &JobSpec) -> Result<JobSpec, ExecutorError> {
         let mut spec = spec.clone();
-        match &self.slurm {
+        if matches!(self.runs, Runs::Systemd) {
+            crate::systemd::answers().map_err(|why| ExecutorError::Unavailable {
+                executor: self.label.clone(),
+                message: format!("{why}; nothing was created"),
+            })?;
+        }
+        match self.cluster() {
             Some(defaults) => {
                 crate::slurm::available().map_err(|e| ExecutorError::Unavailable {
                     executor: self.label.clone(),

@@ -119,18 +119,22 @@ impl LocalExecutor {
         })
     }
 
-    /// Starts a freshly defined job's supervisor unless it is to stay stopped, and
-    /// pauses it when asked.
+    /// Starts job `file`'s supervisor unless it is to stay stopped (here, or as its
+    /// systemd unit), and pauses it when asked.
     pub(super) fn bring_up(
         &self,
-        name: &str,
-        desired: DesiredState,
+        file: &JobFile,
         meanwhile: &dyn Fn(),
     ) -> Result<(), ExecutorError> {
-        if desired == DesiredState::Stopped {
+        let name = file.spec.name.as_str();
+        let desired = file.desired;
+        if units::on_systemd(file) {
+            self.bring_up_unit(file, meanwhile)?;
+        } else if desired == DesiredState::Stopped {
             return Ok(());
+        } else {
+            self.launch(name, meanwhile)?;
         }
-        self.launch(name, meanwhile)?;
         if desired == DesiredState::Paused {
             self.request(name, &Request::Pause, Duration::from_secs(10))?;
         }
@@ -213,7 +217,7 @@ impl LocalExecutor {
             .min(crate::job::MAX_STOP_TIMEOUT);
         let kill_after = grace;
         // A step on a cluster may take the cluster's own kill wait longer to end.
-        if self.slurm.is_some() || spec.is_some_and(|s| s.slurm.is_some()) {
+        if self.cluster().is_some() || spec.is_some_and(|s| s.slurm.is_some()) {
             grace += crate::slurm::stop_slack();
         }
         let Some(supervisor) = self.supervisor_of(name) else {

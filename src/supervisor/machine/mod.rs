@@ -421,11 +421,16 @@ impl Machine {
         state
     }
 
+    /// Whether the job ended without a stop being asked for (its chain or schedule
+    /// is over).
+    pub fn finished_on_its_own(&self) -> bool {
+        !self.stopping.as_ref().is_some_and(Stopping::requested)
+    }
+
     /// What of the job goes once it is over: everything for a job that deletes
     /// itself and finished on its own, else what a delete from inside asked.
     pub fn removal(&self) -> Option<Removal> {
-        let finished = !self.stopping.as_ref().is_some_and(Stopping::requested);
-        match self.config.rm && finished {
+        match self.config.rm && self.finished_on_its_own() {
             true => Some(Removal::All),
             false => self.remove_at_exit,
         }

@@ -281,3 +281,15 @@ pub fn seconds_between(a: &Value, b: &Value) -> f64 {
     let b: jiff::Timestamp = b.as_str().expect("instant").parse().expect("RFC 3339");
     b.duration_since(a).as_secs_f64()
 }
+
+/// What a finished command printed on standard output, failing the test (with
+/// both its outputs) unless it succeeded.
+pub fn succeeded(out: &std::process::Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

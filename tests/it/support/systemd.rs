@@ -89,6 +89,69 @@ impl UserManager {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
+    /// `mrsm ARGS` inside the manager's namespace for the root `root`, with
+    /// nothing of the caller's environment but a plain PATH.
+    pub fn mrsm(&self, root: &Path, args: &[&str]) -> Output {
+        let mrsm = assert_cmd::cargo::cargo_bin("mrsm");
+        let runtime = format!("XDG_RUNTIME_DIR={}", self.dir.join("runtime").display());
+        let config = format!("XDG_CONFIG_HOME={}", self.dir.join("config").display());
+        let root = format!("MRSM_ROOT_DIR={}", root.display());
+        let mrsm = mrsm.to_string_lossy();
+        let mut all = vec![
+            "-i",
+            "PATH=/usr/bin:/bin",
+            "NO_COLOR=1",
+            &runtime,
+            &config,
+            &root,
+        ];
+        all.push(&mrsm);
+        all.extend_from_slice(args);
+        self.run("env", &all)
+    }
+
+    /// [`UserManager::mrsm`], which must succeed; what it printed.
+    pub fn mrsm_ok(&self, root: &Path, args: &[&str]) -> String {
+        super::succeeded(&self.mrsm(root, args), &format!("mrsm {args:?}"))
+    }
+
+    /// Where the manager reads the user's units.
+    pub fn unit_dir(&self) -> PathBuf {
+        self.dir.join("config/systemd/user")
+    }
+
+    /// The unit files there whose names start with `prefix`.
+    pub fn unit_files(&self, prefix: &str) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.unit_dir())
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with(prefix) && n.ends_with(".service"))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+
+    /// What `systemd-analyze --user verify UNIT-FILE` said (nothing when it is clean).
+    pub fn verify(&self, unit: &str) -> String {
+        let path = self.unit_dir().join(unit);
+        let out = self.run(
+            "systemd-analyze",
+            &["--user", "verify", &path.to_string_lossy()],
+        );
+        let said = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        match out.status.success() {
+            true => said.trim().to_string(),
+            false => format!("failed: {said}"),
+        }
+    }
+
     /// A power loss: the manager and every process in its cgroups get SIGKILL; its
     /// directories and cgroups stay for the next [`UserManager::start_again`].
     pub fn power_loss(&self) {

@@ -1,0 +1,173 @@
+//! Jobs on the `systemd` executor: each job's supervisor is a unit of the user's
+//! systemd manager. Which jobs these are is read from each job's definition (its
+//! `executor`), not from the executor asked, so every verb of the root (`local`
+//! acts on any of its jobs) starts, stops and removes them through systemd.
+//!
+//! The unit file exists while the job does; it is enabled (started with the user's
+//! manager, at boot with lingering) while the job is meant to run or be paused,
+//! and disabled while it is meant to stay stopped or once it finished on its own.
+
+use super::*;
+
+/// Whether job `file` runs under systemd.
+pub(super) fn on_systemd(file: &JobFile) -> bool {
+    file.executor.as_deref() == Some(crate::executor::SYSTEMD_LABEL)
+}
+
+impl LocalExecutor {
+    /// The unit's name of job `name`.
+    pub(super) fn unit_name(&self, name: &str) -> String {
+        crate::systemd::job_unit_name(self.root.dir(), name)
+    }
+
+    /// Where the user's units are.
+    fn unit_dir(&self) -> Result<PathBuf, ExecutorError> {
+        crate::systemd::unit_dir(crate::store::settings::config_home().as_deref())
+            .map_err(|why| self.systemd_unavailable(why))
+    }
+
+    /// Where job `name`'s unit file is.
+    fn unit_path(&self, name: &str) -> Result<PathBuf, ExecutorError> {
+        Ok(self.unit_dir()?.join(self.unit_name(name)))
+    }
+
+    fn systemd_unavailable(&self, why: String) -> ExecutorError {
+        ExecutorError::Unavailable {
+            executor: crate::executor::SYSTEMD_LABEL.into(),
+            message: why,
+        }
+    }
+
+    /// Writes job `file`'s unit (and has the manager read it again) unless it is
+    /// there as it should be.
+    fn install_unit(&self, file: &JobFile) -> Result<(), ExecutorError> {
+        let name = file.spec.name.as_str();
+        let mrsm = self.absolute_supervisor_bin()?;
+        let errors = self.root.supervisor_errors(name);
+        let command = file.spec.shown_command().join(" + ");
+        let dir = self.unit_dir()?;
+        let unit = crate::systemd::JobUnit {
+            dir: &dir,
+            root: self.root.dir(),
+            name,
+            mrsm: &mrsm,
+            command: &command,
+            cwd: file.spec.cwd.as_deref(),
+            stop_timeout: file.spec.stop.timeout.min(crate::job::MAX_STOP_TIMEOUT) + STOP_SLACK,
+            start_timeout: ready_timeout(),
+            errors: &errors,
+        };
+        let text = unit.text();
+        let path = dir.join(unit.unit_name());
+        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+            return Ok(());
+        }
+        crate::store::write_file(&path, text.as_bytes())?;
+        crate::systemd::systemctl(&["daemon-reload"]).map_err(|why| self.systemd_unavailable(why))
+    }
+
+    /// The supervisor's executable as a unit must name it: an absolute path.
+    fn absolute_supervisor_bin(&self) -> Result<PathBuf, ExecutorError> {
+        let bin = &self.supervisor_bin;
+        if bin.is_absolute() {
+            return Ok(bin.clone());
+        }
+        let found = match bin.components().count() {
+            1 => std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|dir| dir.join(bin))
+                    .find(|p| p.is_file())
+            }),
+            _ => Some(absolute(bin)),
+        };
+        found.ok_or_else(|| ExecutorError::Supervisor {
+            name: String::new(),
+            message: format!("{} is not on the PATH (set MRSM_BIN)", bin.display()),
+        })
+    }
+
+    /// Brings job `file` to what it is meant to be through systemd: its unit
+    /// written, then enabled and started (`systemctl start` returns once the
+    /// supervisor is up), or disabled when it is to stay stopped. A supervisor that
+    /// does not come up is stopped by systemd with every process of its cgroup.
+    pub(super) fn bring_up_unit(
+        &self,
+        file: &JobFile,
+        meanwhile: &dyn Fn(),
+    ) -> Result<(), ExecutorError> {
+        let name = file.spec.name.as_str();
+        self.install_unit(file)?;
+        let unit = self.unit_name(name);
+        if file.desired == DesiredState::Stopped {
+            return crate::systemd::systemctl(&["disable", &unit])
+                .map_err(|why| self.systemd_unavailable(why));
+        }
+        meanwhile();
+        let errors_path = self.root.supervisor_errors(name);
+        let errors_before = std::fs::metadata(&errors_path).map_or(0, |m| m.len());
+        if let Err(why) = crate::systemd::systemctl(&["enable", "--now", &unit]) {
+            let _ = crate::systemd::systemctl(&["disable", "--now", &unit]);
+            // What the supervisor said, else what systemd did.
+            let said = crate::store::read_text(&errors_path)
+                .ok()
+                .and_then(|t| {
+                    let new = t.get(errors_before as usize..)?;
+                    new.lines().last().map(str::to_string)
+                })
+                .unwrap_or(why);
+            return Err(ExecutorError::Supervisor {
+                name: name.into(),
+                message: format!(
+                    "the supervisor did not start under systemd: {said} (`systemctl --user status {unit}`)"
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// Takes job `name`'s unit out of the boot: it stays stopped.
+    pub(super) fn disable_unit(&self, name: &str) {
+        let unit = self.unit_name(name);
+        if let Err(why) = crate::systemd::systemctl(&["disable", "--now", &unit]) {
+            err!(
+                "warning: job {name:?}: {why}; it may start again with the user's systemd manager"
+            );
+        }
+    }
+
+    /// Removes job `name`'s unit: stopped, disabled, its file gone, the manager told.
+    pub(super) fn remove_unit(&self, name: &str) {
+        let Ok(path) = self.unit_path(name) else {
+            return;
+        };
+        if !path.exists() {
+            return;
+        }
+        self.disable_unit(name);
+        if let Err(e) = std::fs::remove_file(&path) {
+            err!("warning: job {name:?}: removing {}: {e}", path.display());
+        }
+        if let Err(why) = crate::systemd::systemctl(&["daemon-reload"]) {
+            err!("warning: job {name:?}: {why}");
+        }
+    }
+
+    /// Adds what the user's systemd manager says of their units to the jobs on
+    /// systemd among `jobs`, in one call.
+    pub(super) fn add_unit_states(&self, jobs: &mut [JobInfo]) {
+        let label = crate::executor::SYSTEMD_LABEL;
+        let units: Vec<String> = jobs
+            .iter()
+            .filter(|j| j.executor == label)
+            .map(|j| self.unit_name(&j.name))
+            .collect();
+        let mut states = crate::systemd::states(&units);
+        for job in jobs.iter_mut().filter(|j| j.executor == label) {
+            let unit = self.unit_name(&job.name);
+            job.unit = Some(states.remove(&unit).unwrap_or(crate::systemd::UnitState {
+                name: unit,
+                ..Default::default()
+            }));
+        }
+    }
+}

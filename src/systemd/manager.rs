@@ -1,0 +1,113 @@
+//! The user's systemd manager, through `systemctl --user`: whether one answers, the
+//! calls that change units, and one look at many units' states.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// `systemctl --user ARGS`, run (with no signal blocked, whatever the caller's mask).
+fn run(args: &[&str]) -> Result<Output, String> {
+    let mut command = Command::new("systemctl");
+    command.arg("--user").args(args).stdin(Stdio::null());
+    crate::spawn::unblock_signals(&mut command);
+    command
+        .output()
+        .map_err(|e| format!("running systemctl (is systemd installed?): {e}"))
+}
+
+/// `systemctl --user ARGS`, which must succeed; the error is what systemctl said.
+pub fn systemctl(args: &[&str]) -> Result<(), String> {
+    let out = run(args)?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(format!(
+        "systemctl --user {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr).trim()
+    ))
+}
+
+/// That a user manager answers, or what is missing and how to get it.
+pub fn answers() -> Result<(), String> {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|v| v.is_empty()) {
+        return Err(
+            "no systemd user manager: XDG_RUNTIME_DIR is not set (log in through a session, \
+             or run `loginctl enable-linger $USER` so the manager runs at boot)"
+                .into(),
+        );
+    }
+    let out = run(&["is-system-running"])?;
+    let state = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    match state.as_str() {
+        "running" | "degraded" | "starting" | "initializing" => Ok(()),
+        "offline" | "" => Err(
+            "no systemd user manager answers (the machine is not booted with systemd, or \
+             the user's manager is not running: `loginctl enable-linger $USER` starts it at \
+             boot)"
+                .into(),
+        ),
+        other => Err(format!("the systemd user manager is {other}")),
+    }
+}
+
+/// Where the user manager reads the user's own units: `CONFIG/systemd/user`, with
+/// CONFIG the user's configuration directory (`$XDG_CONFIG_HOME`).
+pub fn unit_dir(config_home: Option<&Path>) -> Result<PathBuf, String> {
+    config_home
+        .map(|c| c.join("systemd").join("user"))
+        .ok_or_else(|| "neither XDG_CONFIG_HOME nor HOME is set".to_string())
+}
+
+/// A unit as its manager sees it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UnitState {
+    /// The unit's name.
+    pub name: String,
+    /// `active`, `activating`, `inactive`, `failed` …
+    pub active: String,
+    /// The finer state (`running`, `auto-restart`, `dead` …).
+    pub sub: String,
+    /// `enabled`, `disabled`, or empty when the manager does not know the unit.
+    pub enabled: String,
+}
+
+/// The states of `units`, in one call; a unit the manager does not know is left
+/// out, and so is everything when no manager answers.
+pub fn states(units: &[String]) -> BTreeMap<String, UnitState> {
+    let mut found = BTreeMap::new();
+    if units.is_empty() || std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        return found;
+    }
+    let mut args = vec![
+        "show",
+        "--property=Id,ActiveState,SubState,UnitFileState,LoadState",
+    ];
+    args.extend(units.iter().map(String::as_str));
+    let Ok(out) = run(&args) else {
+        return found;
+    };
+    // Blocks of `KEY=VALUE` lines, one per unit, in the order asked.
+    for block in String::from_utf8_lossy(&out.stdout).split("\n\n") {
+        let mut id = None;
+        let mut loaded = false;
+        let mut state = UnitState::default();
+        for line in block.lines() {
+            match line.split_once('=') {
+                Some(("Id", v)) => {
+                    id = Some(v.to_string());
+                    state.name = v.to_string();
+                }
+                Some(("ActiveState", v)) => state.active = v.to_string(),
+                Some(("SubState", v)) => state.sub = v.to_string(),
+                Some(("UnitFileState", v)) => state.enabled = v.to_string(),
+                Some(("LoadState", v)) => loaded = v == "loaded",
+                _ => {}
+            }
+        }
+        if let Some(id) = id.filter(|_| loaded) {
+            found.insert(id, state);
+        }
+    }
+    found
+}
