@@ -104,7 +104,7 @@ struct Job {
     timezone: Option<String>,
     overlap: Option<Overlap>,
     restart: Option<Restart>,
-    /// `local` (default), `slurm`, or a name from `executors`.
+    /// `local` (default), `systemd` (a user service), `slurm`, or a name from `executors`.
     executor: Option<String>,
     /// Environment variables of the job.
     env: Option<Env>,

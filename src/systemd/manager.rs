@@ -5,10 +5,33 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+/// Which manager a call goes to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The user's own manager (`systemctl --user`).
+    User,
+    /// The system's manager (PID 1), for units that run as a given user.
+    System,
+}
+
+impl Scope {
+    fn flag(self) -> &'static str {
+        match self {
+            Scope::User => "--user",
+            Scope::System => "--system",
+        }
+    }
+}
+
 /// `systemctl --user ARGS`, run (with no signal blocked, whatever the caller's mask).
 fn run(args: &[&str]) -> Result<Output, String> {
+    run_in(Scope::User, args)
+}
+
+/// `systemctl --user|--system ARGS`, run.
+fn run_in(scope: Scope, args: &[&str]) -> Result<Output, String> {
     let mut command = Command::new("systemctl");
-    command.arg("--user").args(args).stdin(Stdio::null());
+    command.arg(scope.flag()).args(args).stdin(Stdio::null());
     crate::spawn::unblock_signals(&mut command);
     command
         .output()
@@ -17,12 +40,18 @@ fn run(args: &[&str]) -> Result<Output, String> {
 
 /// `systemctl --user ARGS`, which must succeed; the error is what systemctl said.
 pub fn systemctl(args: &[&str]) -> Result<(), String> {
-    let out = run(args)?;
+    systemctl_in(Scope::User, args)
+}
+
+/// `systemctl --user|--system ARGS`, which must succeed.
+pub fn systemctl_in(scope: Scope, args: &[&str]) -> Result<(), String> {
+    let out = run_in(scope, args)?;
     if out.status.success() {
         return Ok(());
     }
     Err(format!(
-        "systemctl --user {}: {}",
+        "systemctl {} {}: {}",
+        scope.flag(),
         args.join(" "),
         String::from_utf8_lossy(&out.stderr).trim()
     ))
@@ -48,6 +77,18 @@ pub fn answers() -> Result<(), String> {
                 .into(),
         ),
         other => Err(format!("the systemd user manager is {other}")),
+    }
+}
+
+/// That the system's manager answers (the machine is booted with systemd).
+pub fn system_answers() -> Result<(), String> {
+    let out = run_in(Scope::System, &["is-system-running"])?;
+    match String::from_utf8_lossy(&out.stdout).trim() {
+        "running" | "degraded" | "starting" | "initializing" | "maintenance" => Ok(()),
+        "offline" | "" => {
+            Err("the machine is not booted with systemd (no system manager answers)".into())
+        }
+        other => Err(format!("the systemd system manager is {other}")),
     }
 }
 

@@ -14,6 +14,8 @@ mod manager;
 mod notify;
 mod unit;
 
-pub use manager::{answers, states, systemctl, unit_dir, UnitState};
+pub use manager::{
+    answers, states, system_answers, systemctl, systemctl_in, unit_dir, Scope, UnitState,
+};
 pub use notify::{notify, take_notify_socket};
 pub use unit::{job_unit_name, quoted, resurrect_unit_name, JobUnit, UNIT_VARIABLE};

@@ -371,3 +371,105 @@ fn a_spec_mixes_local_and_systemd_moves_keep_logs_and_down_leaves_no_unit() {
     let listed = manager.systemctl(&["list-unit-files", "mrsm-*"]);
     assert!(listed.contains("0 unit files listed"), "{listed}");
 }
+
+/// `default_executor = "systemd"` in the settings file makes `run -d` without `-e`
+/// a systemd job (here refused, no manager answering, naming systemd); `-e local`
+/// still runs here.
+#[test]
+fn the_settings_file_s_default_executor_is_where_jobs_go_without_e() {
+    let env = Env::new();
+    let config = tempfile::tempdir().expect("a config dir");
+    let settings = config.path().join("config.toml");
+    std::fs::write(&settings, "default_executor = \"systemd\"\n").expect("settings");
+    let run = |extra: &[&str], name: &str| {
+        let mut cmd = env.mrsm();
+        cmd.env("MRSM_CONFIG", &settings)
+            .env_remove("XDG_RUNTIME_DIR");
+        cmd.args(["run", "-d", "--name", name])
+            .args(extra)
+            .args(["--", "sleep", "300"]);
+        cmd.output().expect("runs")
+    };
+    let out = run(&[], "there");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("executor systemd: no systemd user manager"),
+        "{stderr}"
+    );
+    assert!(!env.job_dir("there").join("job.json").exists());
+    let out = run(&["-e", "local"], "here");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(env.info("here")["executor"], "local");
+    env.ok(&["delete", "jobs", "-y", "here"]);
+}
+
+/// `startup --system` writes a unit of the system's manager that runs as the user
+/// (`--print` shows it; `systemd-analyze verify` finds nothing wrong), and on a
+/// machine not booted with systemd installs nothing and says what to do instead.
+#[test]
+fn startup_system_is_a_valid_system_unit_and_needs_a_system_manager() {
+    let env = Env::new();
+    let out = env
+        .mrsm()
+        .args(["startup", "--system", "--user", "root", "--print"])
+        .output()
+        .expect("runs");
+    let unit = crate::support::succeeded(&out, "startup --system --print");
+    assert!(unit.contains("User=root\n"), "{unit}");
+    assert!(unit.contains("WantedBy=multi-user.target\n"), "{unit}");
+    let file = env.work().join("mrsm-resurrect-test.service");
+    std::fs::write(&file, &unit).expect("the unit");
+    let verify = std::process::Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&file)
+        .output();
+    match verify {
+        Ok(verify) => assert!(
+            verify.status.success() && verify.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&verify.stderr)
+        ),
+        Err(e) => eprintln!("skipped systemd-analyze: {e}"),
+    }
+    // Only where installing cannot happen: a machine not booted with systemd.
+    if Path::new("/run/systemd/system").exists() {
+        eprintln!("skipped the refusal: this machine is booted with systemd");
+        return;
+    }
+    let out = env
+        .mrsm()
+        .args(["startup", "--system", "--user", "root"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("not booted with systemd"), "{stderr}");
+    assert!(stderr.contains("nothing was installed"), "{stderr}");
+}
+
+/// README's example of systemd jobs converges as it says, and `down` undoes it.
+#[test]
+fn examples_systemd_yaml_runs_on_a_user_manager() {
+    let Some((manager, env)) = manager_and_root() else {
+        return;
+    };
+    let root = env.root();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/systemd.yaml");
+    let file = example.to_string_lossy().to_string();
+    manager.mrsm_ok(root, &["up", "-d", "-f", &file]);
+    for (name, active) in [("web", "active"), ("nightly-backup", "active")] {
+        let info = shown(&manager, root, name);
+        assert_eq!(info["executor"], "systemd", "{name}");
+        assert_eq!(info["unit"]["active"], active, "{name}");
+    }
+    assert_eq!(shown(&manager, root, "nightly-backup")["status"], "running");
+    assert_eq!(shown(&manager, root, "scratch")["executor"], "local");
+    assert_eq!(manager.unit_files("mrsm-").len(), 2);
+    manager.mrsm_ok(root, &["down", "-f", &file]);
+    assert_eq!(manager.unit_files("mrsm-"), Vec::<String>::new());
+}
