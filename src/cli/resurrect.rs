@@ -17,13 +17,16 @@ pub struct Args {
     pub json: bool,
 }
 
-/// Starts again, all at once, every job of the executor whose supervisor died
-/// while it was meant to run or be paused.
+/// Starts again, all at once, every job of the executor (and of the others that
+/// keep their jobs in the same root) whose supervisor died while it was meant to
+/// run or be paused.
 pub fn run(args: &Args) -> anyhow::Result<i32> {
     let executor = args.on.executor()?;
     let executor = executor.as_ref();
+    // Every job kept where this executor keeps its own (`local`'s root holds the
+    // `slurm` and `systemd` jobs too).
     let dead: Vec<String> = executor
-        .list(None)?
+        .list_home(None)?
         .into_iter()
         .filter(|job| job.died)
         .map(|job| job.name)

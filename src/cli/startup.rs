@@ -169,7 +169,9 @@ pub fn remove(args: &Args) -> anyhow::Result<i32> {
         return Ok(0);
     }
     plan.manager_answers()?;
-    plan.systemctl(&["disable", &plan.name])?;
+    // Stopped too (it only marks that it ran: the jobs are not touched), so the
+    // manager does not keep showing it.
+    plan.systemctl(&["disable", "--now", &plan.name])?;
     std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
     plan.systemctl(&["daemon-reload"])?;
     out!("removed {}", path.display());

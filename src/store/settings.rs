@@ -141,7 +141,34 @@ fn check_file(file: &Path, text: &str) -> Result<(), StoreError> {
             }
         }
     }
+    if let Some(label) = &settings.default_executor {
+        if let Some(problem) = default_executor_problem(label, &settings) {
+            let offset = text.find("default_executor").unwrap_or(0);
+            return Err(StoreError::Settings(located(file, text, offset, &problem)));
+        }
+    }
     Ok(())
+}
+
+/// The executors every machine has.
+const BUILT_IN_EXECUTORS: [&str; 3] = ["local", "systemd", "slurm"];
+
+/// What is wrong with `default_executor = LABEL`: it must be a built-in executor
+/// or one this file names (`NAME` or `api:NAME`).
+fn default_executor_problem(label: &str, settings: &Settings) -> Option<String> {
+    let named = label.strip_prefix("api:").unwrap_or(label);
+    if BUILT_IN_EXECUTORS.contains(&label) || settings.executors.contains_key(named) {
+        return None;
+    }
+    let mut known: Vec<&str> = BUILT_IN_EXECUTORS.to_vec();
+    known.extend(settings.executors.keys().map(String::as_str));
+    let hint = crate::suggest::did_you_mean(label, &known)
+        .map(|k| format!("; did you mean `{k}`?"))
+        .unwrap_or_default();
+    Some(format!(
+        "default_executor: unknown executor {label:?}: expected one of {}{hint}",
+        known.join(", ")
+    ))
 }
 
 /// `path` as written in `file`: a relative path is relative to the file's

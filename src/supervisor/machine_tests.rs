@@ -771,7 +771,7 @@ fn a_signal_from_outside_stops_the_job_and_says_so() {
     assert!(result.stopped());
     assert!(result
         .message
-        .starts_with("stopped by its supervisor got SIGTERM from outside mrsm"));
+        .starts_with("stopped by SIGTERM to its supervisor from outside mrsm"));
 }
 
 #[test]

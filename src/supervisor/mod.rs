@@ -141,7 +141,7 @@ fn leave_unit(path: &std::path::Path, removing: bool, on_its_own: bool) {
     if !on_its_own && !removing {
         return;
     }
-    if let Err(why) = crate::systemd::systemctl(&["disable", unit]) {
+    if let Err(why) = crate::systemd::systemctl(&["disable", "--no-reload", unit]) {
         err!("mrsm supervisor: {why}");
     }
     if removing {

@@ -406,6 +406,21 @@ fn the_settings_file_s_default_executor_is_where_jobs_go_without_e() {
     );
     assert_eq!(env.info("here")["executor"], "local");
     env.ok(&["delete", "jobs", "-y", "here"]);
+    // A typo there is the settings file's error, with its place.
+    std::fs::write(&settings, "\ndefault_executor = \"sytemd\"\n").expect("settings");
+    let out = env
+        .mrsm()
+        .env("MRSM_CONFIG", &settings)
+        .args(["show", "jobs"])
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("config.toml:2:1: default_executor: unknown executor \"sytemd\"")
+            && stderr.contains("did you mean `systemd`?"),
+        "{stderr}"
+    );
 }
 
 /// `startup --system` writes a unit of the system's manager that runs as the user
@@ -472,4 +487,56 @@ fn examples_systemd_yaml_runs_on_a_user_manager() {
     assert_eq!(manager.unit_files("mrsm-").len(), 2);
     manager.mrsm_ok(root, &["down", "-f", &file]);
     assert_eq!(manager.unit_files("mrsm-"), Vec::<String>::new());
+}
+
+/// Where no user manager answers (under sudo, from cron), a verb that would change
+/// a systemd job's unit refuses and changes nothing: the job runs on, its unit
+/// stays enabled and on disk. `resurrect` looks at systemd jobs too: one stopped
+/// from outside (by `systemctl --user stop`) is started again through its unit.
+#[test]
+fn verbs_on_a_systemd_job_where_no_manager_answers_change_nothing() {
+    let Some((manager, env)) = manager_and_root() else {
+        return;
+    };
+    let root = env.root();
+    run_on_systemd(&manager, root, "svc", &["sleep", "300"]);
+    let unit = mrsm::systemd::job_unit_name(root, "svc");
+    let supervisor = shown(&manager, root, "svc")["supervisor_pid"].clone();
+    for verb in [
+        &["stop", "jobs", "svc"][..],
+        &["delete", "jobs", "-y", "svc"],
+        &["start", "jobs", "svc"],
+        &["resurrect"],
+    ] {
+        let out = env
+            .mrsm()
+            .env_remove("XDG_RUNTIME_DIR")
+            .args(verb)
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if verb[0] != "resurrect" {
+            assert_eq!(out.status.code(), Some(1), "{verb:?}: {stderr}");
+            assert!(
+                stderr.contains("is a systemd service") && stderr.contains("nothing was done"),
+                "{verb:?}: {stderr}"
+            );
+        }
+        let info = shown(&manager, root, "svc");
+        assert_eq!(info["status"], "running", "{verb:?}");
+        assert_eq!(info["supervisor_pid"], supervisor, "{verb:?}");
+        assert_eq!(
+            manager.systemctl(&["is-enabled", &unit]),
+            "enabled",
+            "{verb:?}"
+        );
+        assert_eq!(manager.unit_files("mrsm-"), [unit.clone()], "{verb:?}");
+    }
+
+    manager.systemctl(&["stop", &unit]);
+    assert_eq!(shown(&manager, root, "svc")["died"], true);
+    let said = manager.mrsm_ok(root, &["resurrect", "--json"]);
+    assert!(said.contains("\"svc\""), "{said}");
+    assert_eq!(manager.systemctl(&["is-active", &unit]), "active");
+    assert_eq!(shown(&manager, root, "svc")["status"], "running");
 }

@@ -302,6 +302,7 @@ impl Executor for LocalExecutor {
         let spec = &self.placed(spec)?;
         let name = spec.name.clone();
         let _job = self.lock_job(&name)?;
+        self.systemd_reachable(&name)?;
         let old = self.mark_stopped(&name)?;
         let position = self.schedule_position(&name);
         self.stop_unlocked(
@@ -336,18 +337,21 @@ impl Executor for LocalExecutor {
 
     fn start(&self, name: &str) -> Result<Outcome, ExecutorError> {
         let _job = self.lock_job(name)?;
+        self.systemd_reachable(name)?;
         let file = self.set_desired(name, DesiredState::Running)?;
         self.start_locked(name, file)
     }
 
     fn revive(&self, name: &str) -> Result<Option<Outcome>, ExecutorError> {
         let _job = self.lock_job(name)?;
-        // As users see it: a job whose files cannot be read is broken, not dead.
-        match self.info(name, Holder::This) {
+        // As users see it: a job whose files cannot be read is broken, not dead. Any
+        // job of the root, as the other verbs (`resurrect` lists the whole root).
+        match self.info(name, Holder::Any) {
             Ok(info) if info.died => {}
             Ok(_) | Err(ExecutorError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         }
+        self.systemd_reachable(name)?;
         let file = self.read_file(name)?;
         self.start_locked(name, file).map(Some)
     }
@@ -377,6 +381,7 @@ impl Executor for LocalExecutor {
 
     fn stop(&self, name: &str, options: &StopOptions) -> Result<Outcome, ExecutorError> {
         let _job = self.lock_job(name)?;
+        self.systemd_reachable(name)?;
         let file = self.mark_stopped(name)?;
         let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options, None);
         // Stopped for good: systemd neither restarts it nor starts it at boot.
@@ -407,6 +412,7 @@ impl Executor for LocalExecutor {
             job.remove_files(&self.root, name, vacant);
             return Ok(Outcome::KeptDataDeleted { name: name.into() });
         }
+        self.systemd_reachable(name)?;
         let file = self.mark_stopped(name)?;
         let project = file.as_ref().and_then(|f| f.project.clone());
         // Asked from inside the job, this command is one of the processes the stop

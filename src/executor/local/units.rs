@@ -15,6 +15,21 @@ pub(super) fn on_systemd(file: &JobFile) -> bool {
 }
 
 impl LocalExecutor {
+    /// That the user's systemd manager answers, when job `name` (its definition as
+    /// far as it can be read) runs under systemd: a verb that would change its
+    /// unit does nothing at all otherwise, rather than half of its work.
+    pub(super) fn systemd_reachable(&self, name: &str) -> Result<(), ExecutorError> {
+        match self.definition(name) {
+            Ok(Definition::Readable(file)) if on_systemd(&file) => {}
+            _ => return Ok(()),
+        }
+        crate::systemd::answers().map_err(|why| {
+            self.systemd_unavailable(format!(
+                "job {name:?} is a systemd service, and {why}; nothing was done (run this where your user manager answers)"
+            ))
+        })
+    }
+
     /// The unit's name of job `name`.
     pub(super) fn unit_name(&self, name: &str) -> String {
         crate::systemd::job_unit_name(self.root.dir(), name)
@@ -59,10 +74,18 @@ impl LocalExecutor {
         };
         let text = unit.text();
         let path = dir.join(unit.unit_name());
-        if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+        let old = std::fs::read(&path).ok();
+        if old.as_deref() == Some(text.as_bytes()) {
             return Ok(());
         }
         crate::store::write_file(&path, text.as_bytes())?;
+        // A new file is read when the unit is first asked for (the manager sees
+        // that its unit directory changed); a changed one only after a reload,
+        // which costs as much as the manager has units. Removing a unit reloads,
+        // so no stale copy of a removed one is left loaded.
+        if old.is_none() {
+            return Ok(());
+        }
         crate::systemd::systemctl(&["daemon-reload"]).map_err(|why| self.systemd_unavailable(why))
     }
 
@@ -99,14 +122,16 @@ impl LocalExecutor {
         self.install_unit(file)?;
         let unit = self.unit_name(name);
         if file.desired == DesiredState::Stopped {
-            return crate::systemd::systemctl(&["disable", &unit])
+            return crate::systemd::systemctl(&["disable", "--no-reload", &unit])
                 .map_err(|why| self.systemd_unavailable(why));
         }
         meanwhile();
         let errors_path = self.root.supervisor_errors(name);
         let errors_before = std::fs::metadata(&errors_path).map_or(0, |m| m.len());
-        if let Err(why) = crate::systemd::systemctl(&["enable", "--now", &unit]) {
-            let _ = crate::systemd::systemctl(&["disable", "--now", &unit]);
+        // `--no-reload`: enabling only adds a link, which the manager needs not
+        // read again to start the unit.
+        if let Err(why) = crate::systemd::systemctl(&["enable", "--now", "--no-reload", &unit]) {
+            let _ = crate::systemd::systemctl(&["disable", "--now", "--no-reload", &unit]);
             // What the supervisor said, else what systemd did.
             let said = crate::store::read_text(&errors_path)
                 .ok()
@@ -128,7 +153,7 @@ impl LocalExecutor {
     /// Takes job `name`'s unit out of the boot: it stays stopped.
     pub(super) fn disable_unit(&self, name: &str) {
         let unit = self.unit_name(name);
-        if let Err(why) = crate::systemd::systemctl(&["disable", "--now", &unit]) {
+        if let Err(why) = crate::systemd::systemctl(&["disable", "--now", "--no-reload", &unit]) {
             err!(
                 "warning: job {name:?}: {why}; it may start again with the user's systemd manager"
             );

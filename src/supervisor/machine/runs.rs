@@ -188,7 +188,7 @@ impl Machine {
         } else if let Some(stopping) = &self.stopping {
             let by = match stopping.cause {
                 StopCause::Signal(signal) => {
-                    format!("its supervisor got {signal} from outside mrsm")
+                    format!("{signal} to its supervisor from outside mrsm")
                 }
                 StopCause::Request | StopCause::ChainEnded => "request".to_string(),
             };
