@@ -530,7 +530,11 @@ fn verbs_on_a_systemd_job_where_no_manager_answers_change_nothing() {
             "enabled",
             "{verb:?}"
         );
-        assert_eq!(manager.unit_files("mrsm-"), [unit.clone()], "{verb:?}");
+        assert_eq!(
+            manager.unit_files("mrsm-"),
+            std::slice::from_ref(&unit),
+            "{verb:?}"
+        );
     }
 
     manager.systemctl(&["stop", &unit]);
