@@ -137,7 +137,7 @@ fn a_supervisor_ended_from_outside_is_started_again_by_the_heal() {
         runs.first().is_some_and(|r| r["message"]
             .as_str()
             .unwrap_or("")
-            .contains("got SIGTERM from outside")),
+            .contains("SIGTERM to its supervisor from outside")),
         "{runs:?}"
     );
     env.ok(&["down"]);
