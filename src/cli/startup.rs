@@ -128,7 +128,7 @@ impl Plan {
 
 /// Writes and enables the root's unit.
 pub fn install(args: &Args) -> anyhow::Result<i32> {
-    let root = Root::from_env()?;
+    let root = Root::at(crate::systemd::canonical_root(Root::from_env()?.dir()));
     let plan = Plan::for_args(args, &root)?;
     let mrsm = std::env::current_exe().context("finding this program's path")?;
     let text = plan.unit_text(root.dir(), &mrsm);
@@ -157,7 +157,7 @@ pub fn install(args: &Args) -> anyhow::Result<i32> {
 
 /// Disables and removes the root's unit.
 pub fn remove(args: &Args) -> anyhow::Result<i32> {
-    let root = Root::from_env()?;
+    let root = Root::at(crate::systemd::canonical_root(Root::from_env()?.dir()));
     let plan = Plan::for_args(args, &root)?;
     let path = plan.path();
     if !path.exists() {

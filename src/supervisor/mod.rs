@@ -105,7 +105,13 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         supervisor.serve().await
     }))?;
     if let Some(unit) = &unit {
-        leave_unit(unit, remove.is_some(), on_its_own);
+        // Stopped by a verb (the definition says so): a verb asked from inside the
+        // job is one of the processes the stop ended, before it could see to it.
+        let stopped = read_json::<JobFile>(&root.job_file(name))
+            .ok()
+            .flatten()
+            .is_some_and(|f| f.desired == DesiredState::Stopped);
+        leave_unit(unit, remove.is_some(), on_its_own || stopped);
     }
     // A job that deletes itself once finished (`--rm`), or was deleted from inside,
     // once the verb that started or deleted it (if any) is over; a verb that still
@@ -130,15 +136,15 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
 }
 
 /// What a supervisor run by systemd does to its unit once its job is over: one
-/// that finished on its own is not to run again when the manager starts (at boot),
-/// so its unit is disabled; one that deletes itself removes its unit too. A job
-/// stopped (by a verb, or by systemd at shutdown) keeps its unit as it is: the
-/// verb sees to it, and at boot the job comes back.
-fn leave_unit(path: &std::path::Path, removing: bool, on_its_own: bool) {
+/// that finished on its own or was stopped for good (`over`) is not to run again
+/// when the manager starts (at boot), so its unit is disabled; one that deletes
+/// itself removes its unit too. A job stopped by systemd at shutdown keeps its
+/// unit as it is, and comes back at boot.
+fn leave_unit(path: &std::path::Path, removing: bool, over: bool) {
     let Some(unit) = path.file_name().and_then(|n| n.to_str()) else {
         return;
     };
-    if !on_its_own && !removing {
+    if !over && !removing {
         return;
     }
     if let Err(why) = crate::systemd::systemctl(&["disable", "--no-reload", unit]) {

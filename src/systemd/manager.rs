@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// Which manager a call goes to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -28,14 +29,55 @@ fn run(args: &[&str]) -> Result<Output, String> {
     run_in(Scope::User, args)
 }
 
-/// `systemctl --user|--system ARGS`, run.
+/// How long a call may take before the manager counts as not answering: a start
+/// waits for the supervisor's readiness (10 s at most, `TimeoutStartSec=`), a stop
+/// for the job's grace period, which the caller adds.
+pub const DEADLINE: Duration = Duration::from_secs(30);
+
+/// How long a look at units' states may take: a listing shows them as unknown
+/// rather than wait on a manager that does not answer.
+const LOOK_DEADLINE: Duration = Duration::from_secs(3);
+
+/// `systemctl --user|--system ARGS`, run within [`DEADLINE`].
 fn run_in(scope: Scope, args: &[&str]) -> Result<Output, String> {
+    run_within(scope, args, DEADLINE)
+}
+
+/// `systemctl --user|--system ARGS`, killed (and an error) if it takes longer than
+/// `deadline`: a manager that is stopped or stuck holds no verb for ever.
+fn run_within(scope: Scope, args: &[&str], deadline: Duration) -> Result<Output, String> {
     let mut command = Command::new("systemctl");
-    command.arg(scope.flag()).args(args).stdin(Stdio::null());
-    crate::spawn::unblock_signals(&mut command);
     command
-        .output()
-        .map_err(|e| format!("running systemctl (is systemd installed?): {e}"))
+        .arg(scope.flag())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    crate::spawn::unblock_signals(&mut command);
+    let child = command
+        .spawn()
+        .map_err(|e| format!("running systemctl (is systemd installed?): {e}"))?;
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(deadline) {
+        Ok(out) => out.map_err(|e| format!("running systemctl: {e}")),
+        Err(_) => {
+            // Still ours: its waiting thread has not reaped it.
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid as i32),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+            Err(format!(
+                "systemctl {} {}: the systemd manager did not answer within {} s",
+                scope.flag(),
+                args.join(" "),
+                deadline.as_secs()
+            ))
+        }
+    }
 }
 
 /// `systemctl --user ARGS`, which must succeed; the error is what systemctl said.
@@ -125,7 +167,7 @@ pub fn states(units: &[String]) -> BTreeMap<String, UnitState> {
         "--property=Id,ActiveState,SubState,UnitFileState,LoadState",
     ];
     args.extend(units.iter().map(String::as_str));
-    let Ok(out) = run(&args) else {
+    let Ok(out) = run_within(Scope::User, &args, LOOK_DEADLINE) else {
         return found;
     };
     // Blocks of `KEY=VALUE` lines, one per unit, in the order asked.

@@ -18,4 +18,7 @@ pub use manager::{
     answers, states, system_answers, systemctl, systemctl_in, unit_dir, Scope, UnitState,
 };
 pub use notify::{notify, take_notify_socket};
-pub use unit::{job_unit_name, quoted, resurrect_unit_name, JobUnit, UNIT_VARIABLE};
+pub use unit::{
+    canonical_root, inside_job_unit, job_unit_name, quoted, resurrect_unit_name, JobUnit,
+    UNIT_VARIABLE,
+};

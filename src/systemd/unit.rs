@@ -8,7 +8,15 @@ use std::time::Duration;
 /// at boot, and removes it with a job that deletes itself).
 pub const UNIT_VARIABLE: &str = "MRSM_SYSTEMD_UNIT";
 
-/// A short, stable tag of a root directory: unit names of two roots never clash.
+/// The root as units name it: the same directory however it was spelled (a
+/// trailing `/`, `..`, a symbolic link), so two spellings never make two units of
+/// one job. A root that cannot be resolved is taken as given.
+pub fn canonical_root(root: &Path) -> std::path::PathBuf {
+    std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf())
+}
+
+/// A short, stable tag of a (canonical) root directory: unit names of two roots
+/// never clash.
 fn root_tag(root: &Path) -> String {
     let mut hash = crate::fnv::Fnv::new();
     hash.write(root.as_os_str().as_encoded_bytes());
@@ -19,6 +27,30 @@ fn root_tag(root: &Path) -> String {
 /// letters, digits, `_`, `.` and `-`, all valid in a unit name as they are.
 pub fn job_unit_name(root: &Path, name: &str) -> String {
     format!("mrsm-{}-{name}.service", root_tag(root))
+}
+
+/// Whether `segment` (the last part of a cgroup path) is a job's unit:
+/// `mrsm-` + 16 hex digits + `-NAME.service`.
+fn is_job_unit(segment: &str) -> bool {
+    let Some(rest) = segment.strip_prefix("mrsm-") else {
+        return false;
+    };
+    let hex = rest
+        .get(..16)
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+    hex && rest[16..].starts_with('-') && rest.ends_with(".service")
+}
+
+/// Whether this process runs inside a job's unit (a step of a job on the
+/// `systemd` executor, or something it started): what it launches to outlive it
+/// must leave the unit's cgroup, or it dies when the unit stops.
+pub fn inside_job_unit() -> bool {
+    let Ok(text) = std::fs::read_to_string("/proc/self/cgroup") else {
+        return false;
+    };
+    text.lines()
+        .filter_map(|line| line.splitn(3, ':').nth(2))
+        .any(|path| path.rsplit('/').next().is_some_and(is_job_unit))
 }
 
 /// The unit that runs `mrsm resurrect` for `root` at boot (`mrsm startup`).
@@ -185,5 +217,10 @@ mod tests {
             job_unit_name(Path::new("/b"), "j")
         );
         assert!(job_unit_name(Path::new("/a"), "j.1").ends_with("-j.1.service"));
+        let unit = job_unit_name(Path::new("/a"), "j.1");
+        assert!(is_job_unit(&unit));
+        assert!(!is_job_unit(&resurrect_unit_name(Path::new("/a"))));
+        assert!(!is_job_unit("mrsm-web.service"));
+        assert!(!is_job_unit(&unit.replace(".service", ".scope")));
     }
 }

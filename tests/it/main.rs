@@ -62,4 +62,5 @@ mod spec_files;
 mod spec_secrets;
 mod systemd;
 mod systemd_jobs;
+mod systemd_seams;
 mod tokens;

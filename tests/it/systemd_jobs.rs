@@ -7,55 +7,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
-
-use crate::support::systemd::UserManager;
+use crate::support::systemd::{
+    alive, manager_and_root, processes_of, run_on_systemd, shown, UserManager,
+};
 use crate::support::{wait_for, Env};
-
-/// `show jobs NAME --json` inside the manager's namespace (with the unit's state).
-fn shown(manager: &UserManager, root: &Path, name: &str) -> Value {
-    let text = manager.mrsm_ok(root, &["show", "jobs", name, "--json"]);
-    let value: Value = serde_json::from_str(&text).expect("JSON");
-    match value {
-        Value::Array(mut jobs) => jobs.remove(0),
-        one => one,
-    }
-}
-
-/// Whether process `pid` is still there (not a zombie).
-fn alive(pid: i64) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
-        s.rsplit(')')
-            .next()
-            .is_some_and(|r| !r.trim_start().starts_with('Z'))
-    })
-}
-
-/// The pids of processes whose command line is `words` and whose root is `root`.
-fn processes_of(root: &Path, words: &str) -> Vec<i32> {
-    mrsm::store::proc::all_processes()
-        .into_iter()
-        .filter(|p| {
-            let line = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
-            let tagged = mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
-                .is_some_and(|v| v == root.as_os_str().as_encoded_bytes());
-            tagged && String::from_utf8_lossy(&line).replace('\0', " ").trim() == words
-        })
-        .map(|p| p.pid)
-        .collect()
-}
-
-/// A user manager of the test's own and a root (`None` where no manager can run).
-fn manager_and_root() -> Option<(UserManager, Env)> {
-    UserManager::start().map(|manager| (manager, Env::new()))
-}
-
-/// `mrsm run -d -e systemd --name NAME -- COMMAND…` inside the manager's namespace.
-fn run_on_systemd(manager: &UserManager, root: &Path, name: &str, command: &[&str]) {
-    let mut args = vec!["run", "-d", "-e", "systemd", "--name", name, "--"];
-    args.extend_from_slice(command);
-    manager.mrsm_ok(root, &args);
-}
 
 #[test]
 fn a_systemd_job_is_an_enabled_unit_that_runs_logs_stops_and_goes() {

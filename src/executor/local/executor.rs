@@ -423,9 +423,9 @@ impl Executor for LocalExecutor {
         };
         let inside = self.asked_from_inside(name).then_some(removal);
         self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), &options.stop, inside)?;
-        if file.as_ref().is_some_and(units::on_systemd) {
-            self.remove_unit(name);
-        }
+        // Whatever its definition says (it may be unreadable): a unit left behind
+        // would start a job that no longer exists at every boot.
+        self.remove_unit(name);
         // No supervisor of the job may start while its files go (verbs wait for
         // this one; a supervisor started by hand may not): one that runs keeps them,
         // since removing them would leave it running unseen.

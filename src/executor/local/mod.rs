@@ -58,6 +58,9 @@ pub struct LocalExecutor {
     runs: Runs,
     /// The root's opaque name ([`Root::home_id`]), once asked.
     home: std::sync::OnceLock<String>,
+    /// The root as systemd units name it ([`crate::systemd::canonical_root`]),
+    /// once asked.
+    unit_root: std::sync::OnceLock<PathBuf>,
 }
 
 /// Finds the `mrsm` executable that runs supervisors: `MRSM_BIN`, this executable
@@ -110,6 +113,7 @@ impl LocalExecutor {
             label: super::DEFAULT_LABEL.to_string(),
             runs: Runs::Here,
             home: std::sync::OnceLock::new(),
+            unit_root: std::sync::OnceLock::new(),
         }
     }
 

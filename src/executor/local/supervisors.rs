@@ -49,13 +49,39 @@ impl LocalExecutor {
         let (ready_read, ready_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| could_not(e.into()))?;
         let null = std::fs::File::open("/dev/null").map_err(could_not)?;
+        // Launched from inside a systemd job's unit (a step running `mrsm run -d`,
+        // `mrsm serve` run as such a job): the supervisor leaves the unit's cgroup
+        // for a scope of its own, or it would die whenever that unit stops.
+        let scope = format!(
+            "--unit=mrsm-{name}-{}.scope",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos())
+        );
+        let supervise = [
+            self.supervisor_bin.as_os_str(),
+            std::ffi::OsStr::new("supervise"),
+            std::ffi::OsStr::new(name),
+        ];
+        let mut argv: Vec<&std::ffi::OsStr> = Vec::new();
+        let program: &Path = match crate::systemd::inside_job_unit() {
+            true => {
+                argv.extend(
+                    ["--user", "--scope", "--quiet", "--collect", &scope, "--"]
+                        .map(std::ffi::OsStr::new),
+                );
+                argv.extend(supervise);
+                Path::new("systemd-run")
+            }
+            false => {
+                argv.extend(&supervise[1..]);
+                &self.supervisor_bin
+            }
+        };
         let pid = crate::executor::spawn::spawn_in_new_session(
-            &self.supervisor_bin,
-            &[
-                std::ffi::OsStr::new("supervise"),
-                std::ffi::OsStr::new(name),
-            ],
-            &supervisor::JOB_TAGS,
+            program,
+            &argv,
+            &LAUNCH_REMOVES,
             &extra,
             null.as_fd(),
             ready_write.as_fd(),
@@ -279,6 +305,17 @@ impl LocalExecutor {
         Ok(Outcome::Stopped { name: name.into() })
     }
 }
+
+/// What a launched supervisor does not inherit from its launcher: the marks of the
+/// job it may be launched from, and what systemd gave a service it may be launched
+/// from (it would answer systemd in that service's name).
+const LAUNCH_REMOVES: [&str; 5] = [
+    supervisor::JOB_TAGS[0],
+    supervisor::JOB_TAGS[1],
+    supervisor::JOB_TAGS[2],
+    "NOTIFY_SOCKET",
+    crate::systemd::UNIT_VARIABLE,
+];
 
 /// Continues a supervisor that was stopped from outside (SIGSTOP), which could not
 /// answer otherwise.

@@ -19,9 +19,14 @@ impl LocalExecutor {
     /// far as it can be read) runs under systemd: a verb that would change its
     /// unit does nothing at all otherwise, rather than half of its work.
     pub(super) fn systemd_reachable(&self, name: &str) -> Result<(), ExecutorError> {
-        match self.definition(name) {
-            Ok(Definition::Readable(file)) if on_systemd(&file) => {}
-            _ => return Ok(()),
+        let on = match self.definition(name) {
+            Ok(Definition::Readable(file)) => on_systemd(&file),
+            // Which executor holds it is unknown: its unit, if it has one, says.
+            Ok(Definition::Broken(_)) => self.has_unit(name),
+            Err(_) => false,
+        };
+        if !on {
+            return Ok(());
         }
         crate::systemd::answers().map_err(|why| {
             self.systemd_unavailable(format!(
@@ -30,9 +35,21 @@ impl LocalExecutor {
         })
     }
 
+    /// The root as units name it, however it was spelled.
+    fn unit_root(&self) -> &Path {
+        self.unit_root
+            .get_or_init(|| crate::systemd::canonical_root(self.root.dir()))
+    }
+
     /// The unit's name of job `name`.
     pub(super) fn unit_name(&self, name: &str) -> String {
-        crate::systemd::job_unit_name(self.root.dir(), name)
+        crate::systemd::job_unit_name(self.unit_root(), name)
+    }
+
+    /// Whether job `name` has a unit file (whatever its definition says, or if it
+    /// cannot be read).
+    fn has_unit(&self, name: &str) -> bool {
+        self.unit_path(name).is_ok_and(|p| p.exists())
     }
 
     /// Where the user's units are.
@@ -58,12 +75,13 @@ impl LocalExecutor {
     fn install_unit(&self, file: &JobFile) -> Result<(), ExecutorError> {
         let name = file.spec.name.as_str();
         let mrsm = self.absolute_supervisor_bin()?;
-        let errors = self.root.supervisor_errors(name);
+        let root = Root::at(self.unit_root());
+        let errors = root.supervisor_errors(name);
         let command = file.spec.shown_command().join(" + ");
         let dir = self.unit_dir()?;
         let unit = crate::systemd::JobUnit {
             dir: &dir,
-            root: self.root.dir(),
+            root: root.dir(),
             name,
             mrsm: &mrsm,
             command: &command,

@@ -7,6 +7,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+use serde_json::Value;
+
 /// A user manager of the test's own; stopped when dropped.
 pub struct UserManager {
     dir: PathBuf,
@@ -168,4 +170,49 @@ impl Drop for UserManager {
     fn drop(&mut self) {
         let _ = manager_sh(&["stop".as_ref(), self.dir.as_os_str()]);
     }
+}
+
+/// `show jobs NAME --json` inside the manager's namespace (with the unit's state).
+pub fn shown(manager: &UserManager, root: &Path, name: &str) -> Value {
+    let text = manager.mrsm_ok(root, &["show", "jobs", name, "--json"]);
+    let value: Value = serde_json::from_str(&text).expect("JSON");
+    match value {
+        Value::Array(mut jobs) => jobs.remove(0),
+        one => one,
+    }
+}
+
+/// Whether process `pid` is still there (not a zombie).
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit(')')
+            .next()
+            .is_some_and(|r| !r.trim_start().starts_with('Z'))
+    })
+}
+
+/// The pids of processes whose command line is `words` and whose root is `root`.
+pub fn processes_of(root: &Path, words: &str) -> Vec<i32> {
+    mrsm::store::proc::all_processes()
+        .into_iter()
+        .filter(|p| {
+            let line = std::fs::read(format!("/proc/{}/cmdline", p.pid)).unwrap_or_default();
+            let tagged = mrsm::store::proc::environ_var(p.pid, "MRSM_ROOT_DIR")
+                .is_some_and(|v| v == root.as_os_str().as_encoded_bytes());
+            tagged && String::from_utf8_lossy(&line).replace('\0', " ").trim() == words
+        })
+        .map(|p| p.pid)
+        .collect()
+}
+
+/// A user manager of the test's own and a root (`None` where no manager can run).
+pub fn manager_and_root() -> Option<(UserManager, super::Env)> {
+    UserManager::start().map(|manager| (manager, super::Env::new()))
+}
+
+/// `mrsm run -d -e systemd --name NAME -- COMMAND…` inside the manager's namespace.
+pub fn run_on_systemd(manager: &UserManager, root: &Path, name: &str, command: &[&str]) {
+    let mut args = vec!["run", "-d", "-e", "systemd", "--name", name, "--"];
+    args.extend_from_slice(command);
+    manager.mrsm_ok(root, &args);
 }
