@@ -158,10 +158,19 @@ impl LocalExecutor {
                     new.lines().last().map(str::to_string)
                 })
                 .unwrap_or(why);
+            // The manager reads units from elsewhere (another HOME or
+            // XDG_CONFIG_HOME than its own, e.g. under sudo).
+            let hint = match said.contains("does not exist") {
+                true => format!(
+                    "; the user manager does not read units from {} (is HOME or XDG_CONFIG_HOME another than its own?)",
+                    self.unit_dir().map(|d| d.display().to_string()).unwrap_or_default()
+                ),
+                false => String::new(),
+            };
             return Err(ExecutorError::Supervisor {
                 name: name.into(),
                 message: format!(
-                    "the supervisor did not start under systemd: {said} (`systemctl --user status {unit}`)"
+                    "the supervisor did not start under systemd: {said}{hint} (`systemctl --user status {unit}`)"
                 ),
             });
         }
