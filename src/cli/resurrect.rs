@@ -33,7 +33,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         .collect();
     // Each decided again under the job's lock: one that came back meanwhile (a
     // second resurrect, the watcher) is left alone.
-    let results = crate::parallel::each(&dead, |name| executor.revive(name));
+    let results = executor.revive_all(&dead);
     let mut code = 0;
     let mut revived = Vec::new();
     for (name, result) in dead.iter().zip(results) {

@@ -245,6 +245,11 @@ pub trait Executor: Send + Sync {
             _ => Ok(Some(started)),
         }
     }
+    /// [`Executor::revive`] for each of `names`, all at once (`resurrect`): an
+    /// executor that can do many more cheaply than one by one does so.
+    fn revive_all(&self, names: &[String]) -> Vec<Result<Option<Outcome>, ExecutorError>> {
+        crate::parallel::each(names, |name| self.revive(name))
+    }
     /// Suspends every process of a running job and holds its schedule.
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError>;
     /// Stops a job and returns once no process of it is left.

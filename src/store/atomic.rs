@@ -33,6 +33,12 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     replace_file(path, bytes, Flush::ToDisk).map_err(|e| StoreError::io("writing", path, e))
 }
 
+/// [`write_file`] without waiting for the disk: [`flush_to_disk`] it while doing
+/// something else (a unit file while systemd starts its unit).
+pub fn write_file_unflushed(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    replace_file(path, bytes, Flush::No).map_err(|e| StoreError::io("writing", path, e))
+}
+
 /// Like [`write_json`] without waiting for the disk: for a definition written under
 /// the root lock, so that many jobs' writes do not queue for the disk one by one;
 /// [`flush_to_disk`] it once the lock is released.

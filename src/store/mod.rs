@@ -32,8 +32,8 @@ mod trouble;
 use std::path::{Path, PathBuf};
 
 pub use atomic::{
-    flush_to_disk, is_disk_full, read_json, write_file, write_json, write_json_even_when_full,
-    write_json_unflushed,
+    flush_to_disk, is_disk_full, read_json, write_file, write_file_unflushed, write_json,
+    write_json_even_when_full, write_json_unflushed,
 };
 pub use folder::{kept_jobs, remove_job_definition, Kept};
 pub use lock::{lock_holders, JobLock, ProjectLock, RootLock, SupervisorLock};

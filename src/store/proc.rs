@@ -318,6 +318,43 @@ pub fn leftovers(supervisor: ProcessIdentity, root: &Path, job: &str) -> Vec<Pro
     found
 }
 
+/// One look at every process for a root's jobs: which jobs have processes now,
+/// and which sessions there are. Deciding that many dead jobs left nothing behind
+/// then costs one reading of `/proc`, not one per job (`resurrect` after a
+/// reboot would otherwise read every new job's processes again for each job).
+#[derive(Debug, Default)]
+pub struct Census {
+    jobs: std::collections::HashSet<Vec<u8>>,
+    sessions: std::collections::HashSet<i32>,
+}
+
+impl Census {
+    /// The processes of `root`'s jobs as they are now.
+    pub fn take(root: &Path) -> Census {
+        let mut census = Census::default();
+        let me = std::process::id() as i32;
+        for p in all_processes() {
+            census.sessions.insert(p.session);
+            if p.pid == me {
+                continue;
+            }
+            let ours = environ_var(p.pid, "MRSM_ROOT_DIR")
+                .is_some_and(|v| Path::new(std::ffi::OsStr::from_bytes(&v)) == root);
+            if let Some(job) = environ_var(p.pid, JOB_VARIABLE).filter(|_| ours) {
+                census.jobs.insert(job);
+            }
+        }
+        census
+    }
+
+    /// Whether job `job`, whose supervisor `supervisor` died, may have left a
+    /// process ([`leftovers`] then says which): one tagged with the job, or one in
+    /// the dead supervisor's session.
+    pub fn may_have_left(&self, job: &str, supervisor: ProcessIdentity) -> bool {
+        self.jobs.contains(job.as_bytes()) || self.sessions.contains(&supervisor.pid)
+    }
+}
+
 /// The value of variable `key` in a process's environment as it was when the
 /// process started (what it inherited); `None` when unreadable or absent.
 pub fn environ_var(pid: i32, key: &str) -> Option<Vec<u8>> {

@@ -52,6 +52,13 @@ pub use cluster::SlurmRunner;
 use driver::Supervisor;
 pub use steps::{Direct, StepRunner, JOB_TAGS};
 
+/// Set by a launcher that has stopped (or found nothing of) what the job's dead
+/// predecessor left: the supervisor need not look again. Looking costs a reading of
+/// every process's environment, which for many jobs started at once (`resurrect`
+/// after a reboot) is most of the work. A supervisor started otherwise (by
+/// systemd, by hand) looks itself.
+pub const PREDECESSOR_CHECKED_VARIABLE: &str = "MRSM_PREDECESSOR_CHECKED";
+
 /// How often a predecessor's leftovers and a verb's lock are checked.
 const STOP_POLL: Duration = machine::STOP_POLL;
 /// How long a killed predecessor's processes may take to vanish after SIGKILL.
@@ -70,6 +77,8 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
     crate::systemd::take_notify_socket();
     let unit = std::env::var_os(crate::systemd::UNIT_VARIABLE).map(std::path::PathBuf::from);
     std::env::remove_var(crate::systemd::UNIT_VARIABLE);
+    let checked = std::env::var_os(PREDECESSOR_CHECKED_VARIABLE).is_some();
+    std::env::remove_var(PREDECESSOR_CHECKED_VARIABLE);
     crate::job::validate_name(name)?;
     root.verify()?;
     let me = ProcessIdentity::current().context("reading /proc/self")?;
@@ -79,7 +88,7 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
         say(crate::control::BUSY);
         return Ok(());
     };
-    if let Some(predecessor) = predecessor {
+    if let Some(predecessor) = predecessor.filter(|_| !checked) {
         kill_leftovers_of(predecessor, &root, name);
     }
     let file: JobFile = read_json(&root.job_file(name))?
@@ -141,14 +150,11 @@ pub fn run(root: Root, name: &str) -> anyhow::Result<()> {
 /// itself removes its unit too. A job stopped by systemd at shutdown keeps its
 /// unit as it is, and comes back at boot.
 fn leave_unit(path: &std::path::Path, removing: bool, over: bool) {
-    let Some(unit) = path.file_name().and_then(|n| n.to_str()) else {
-        return;
-    };
     if !over && !removing {
         return;
     }
-    if let Err(why) = crate::systemd::systemctl(&["disable", "--no-reload", unit]) {
-        err!("mrsm supervisor: {why}");
+    if let Err(e) = crate::systemd::unlink_wants(path) {
+        err!("mrsm supervisor: disabling {}: {e}", path.display());
     }
     if removing {
         let _ = std::fs::remove_file(path);

@@ -29,6 +29,26 @@ pub fn job_unit_name(root: &Path, name: &str) -> String {
     format!("mrsm-{}-{name}.service", root_tag(root))
 }
 
+/// Where `systemctl enable` links the unit file at `unit` for
+/// `WantedBy=default.target`: `DIR/default.target.wants/NAME`. Removing the link is
+/// what `disable` does (the manager reads these links from disk when asked), with
+/// no call to the manager.
+pub fn wants_link(unit: &Path) -> Option<std::path::PathBuf> {
+    let name = unit.file_name()?;
+    Some(unit.parent()?.join("default.target.wants").join(name))
+}
+
+/// Removes the link at [`wants_link`] of `unit`; no link is no error.
+pub fn unlink_wants(unit: &Path) -> std::io::Result<()> {
+    let Some(link) = wants_link(unit) else {
+        return Ok(());
+    };
+    match std::fs::remove_file(link) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `segment` (the last part of a cgroup path) is a job's unit:
 /// `mrsm-` + 16 hex digits + `-NAME.service`.
 fn is_job_unit(segment: &str) -> bool {

@@ -198,3 +198,48 @@ fn supervisors_of(env: &Env, name: &str) -> usize {
         })
         .count()
 }
+
+/// What a dead supervisor left (a daemon that left its session) is stopped when
+/// `resurrect` brings its job back, even with many jobs brought back at once from
+/// one look at every process; a job that left nothing is brought back beside it.
+#[test]
+fn resurrect_stops_what_a_dead_supervisor_left_before_starting_again() {
+    let env = Env::new();
+    env.run_d(
+        "leaves",
+        &[
+            "--",
+            "sh",
+            "-c",
+            "(setsid sleep 3012 &); echo left; sleep 300",
+        ],
+    );
+    env.run_d("clean", &["--", "sleep", "300"]);
+    wait_for(TIMEOUT, "the daemon", || {
+        env.log_text("leaves").contains("left").then_some(())
+    });
+    let daemon = wait_for(TIMEOUT, "the daemon's pid", || {
+        crate::support::systemd::processes_of(env.root(), "sleep 3012")
+            .first()
+            .copied()
+    });
+    for name in ["leaves", "clean"] {
+        crate::support::kill_job_supervisor_only(env.supervisor(name).expect("a supervisor"));
+    }
+    wait_for(TIMEOUT, "both dead", || {
+        (env.info("leaves")["died"] == true && env.info("clean")["died"] == true).then_some(())
+    });
+    assert!(
+        crate::support::systemd::alive(i64::from(daemon)),
+        "the daemon is left"
+    );
+    env.ok(&["resurrect"]);
+    assert!(
+        !crate::support::systemd::alive(i64::from(daemon)),
+        "the dead supervisor's daemon {daemon} is still there"
+    );
+    for name in ["leaves", "clean"] {
+        assert_eq!(env.status(name), "running", "{name}");
+    }
+    env.ok(&["delete", "jobs", "-y", "leaves", "clean"]);
+}

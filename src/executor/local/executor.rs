@@ -3,6 +3,7 @@
 
 use super::supervisors::{reports_a_live_job, wake};
 use super::*;
+use crate::store::proc::Census;
 
 impl LocalExecutor {
     /// Whether a deleted job's logs or run history are still here.
@@ -38,6 +39,7 @@ impl LocalExecutor {
         &self,
         name: &str,
         mut file: JobFile,
+        census: Option<&Census>,
     ) -> Result<Outcome, ExecutorError> {
         // A report that cannot be read is an error only while its supervisor runs
         // (see `state`): nothing to start then, and nothing of the job may be taken
@@ -90,7 +92,12 @@ impl LocalExecutor {
             }
         }
         let last = self.read_state(name);
-        if let Some(supervisor) = self.supervisor_of(name) {
+        // What a dead supervisor left is looked for, unless a look at every
+        // process taken for many jobs at once found nothing of this one.
+        let supervisor = self.supervisor_of(name);
+        if let Some(supervisor) =
+            supervisor.filter(|s| census.is_none_or(|c| c.may_have_left(name, *s)))
+        {
             let stop = file.spec.stop;
             self.clean_leftovers(name, supervisor, stop.signal.0, stop.timeout);
         }
@@ -115,7 +122,7 @@ impl LocalExecutor {
     }
 
     /// Job `name` as users see it, when `holder` holds it.
-    fn info(&self, name: &str, holder: Holder) -> Result<JobInfo, ExecutorError> {
+    pub(super) fn info(&self, name: &str, holder: Holder) -> Result<JobInfo, ExecutorError> {
         let file = match self.definition(name)? {
             // Another executor's of the same root (local and slurm).
             Definition::Readable(file) if holder == Holder::This && !self.holds(&file) => {
@@ -235,7 +242,7 @@ impl LocalExecutor {
 
 /// Whose jobs a look at the root is after.
 #[derive(Clone, Copy, PartialEq, Eq)]
-enum Holder {
+pub(super) enum Holder {
     /// This executor's only.
     This,
     /// Those of every executor of the root (`local`, `slurm`, `slurm:NAME`).
@@ -339,21 +346,15 @@ impl Executor for LocalExecutor {
         let _job = self.lock_job(name)?;
         self.systemd_reachable(name)?;
         let file = self.set_desired(name, DesiredState::Running)?;
-        self.start_locked(name, file)
+        self.start_locked(name, file, None)
     }
 
     fn revive(&self, name: &str) -> Result<Option<Outcome>, ExecutorError> {
-        let _job = self.lock_job(name)?;
-        // As users see it: a job whose files cannot be read is broken, not dead. Any
-        // job of the root, as the other verbs (`resurrect` lists the whole root).
-        match self.info(name, Holder::Any) {
-            Ok(info) if info.died => {}
-            Ok(_) | Err(ExecutorError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        self.systemd_reachable(name)?;
-        let file = self.read_file(name)?;
-        self.start_locked(name, file).map(Some)
+        self.revive_with(name, None)
+    }
+
+    fn revive_all(&self, names: &[String]) -> Vec<Result<Option<Outcome>, ExecutorError>> {
+        self.revive_many(names)
     }
 
     fn pause(&self, name: &str) -> Result<Outcome, ExecutorError> {
@@ -386,7 +387,8 @@ impl Executor for LocalExecutor {
         let outcome = self.stop_unlocked(name, file.as_ref().map(|f| &f.spec), options, None);
         // Stopped for good: systemd neither restarts it nor starts it at boot.
         if file.as_ref().is_some_and(units::on_systemd) {
-            self.disable_unit(name);
+            let answered = matches!(outcome, Ok(Outcome::Stopped { .. }));
+            self.disable_unit(name, !answered);
         }
         // That it is to stay stopped reaches the disk before the stop is reported;
         // many stops at once share the disk's round trips.

@@ -34,6 +34,8 @@ impl LocalExecutor {
         let mut extra = vec![
             ("MRSM_ROOT_DIR", self.root.dir().as_os_str().to_owned()),
             (crate::store::proc::SUPERVISOR_VARIABLE, name.into()),
+            // Every verb that launches has seen to a dead predecessor's leftovers.
+            (supervisor::PREDECESSOR_CHECKED_VARIABLE, "1".into()),
         ];
         // The supervisor's own files are private; its steps get the user's umask.
         if let Some(mask) = crate::store::private::step_umask() {

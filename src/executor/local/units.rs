@@ -71,8 +71,8 @@ impl LocalExecutor {
     }
 
     /// Writes job `file`'s unit (and has the manager read it again) unless it is
-    /// there as it should be.
-    fn install_unit(&self, file: &JobFile) -> Result<(), ExecutorError> {
+    /// there as it should be; the file written (not yet flushed to disk), if any.
+    fn install_unit(&self, file: &JobFile) -> Result<Option<PathBuf>, ExecutorError> {
         let name = file.spec.name.as_str();
         let mrsm = self.absolute_supervisor_bin()?;
         let root = Root::at(self.unit_root());
@@ -94,17 +94,29 @@ impl LocalExecutor {
         let path = dir.join(unit.unit_name());
         let old = std::fs::read(&path).ok();
         if old.as_deref() == Some(text.as_bytes()) {
-            return Ok(());
+            return Ok(None);
         }
-        crate::store::write_file(&path, text.as_bytes())?;
+        crate::store::write_file_unflushed(&path, text.as_bytes())?;
         // A new file is read when the unit is first asked for (the manager sees
         // that its unit directory changed); a changed one only after a reload,
         // which costs as much as the manager has units. Removing a unit reloads,
         // so no stale copy of a removed one is left loaded.
-        if old.is_none() {
-            return Ok(());
+        if old.is_some() {
+            crate::store::flush_to_disk(&path)?;
+            crate::systemd::systemctl(&["daemon-reload"])
+                .map_err(|why| self.systemd_unavailable(why))?;
         }
-        crate::systemd::systemctl(&["daemon-reload"]).map_err(|why| self.systemd_unavailable(why))
+        Ok(Some(path))
+    }
+
+    /// Takes job `name`'s unit out of the manager's start (`systemctl disable`,
+    /// done on the files), without a call to the manager.
+    fn unlink_wants(&self, name: &str) -> Result<(), ExecutorError> {
+        let path = self.unit_path(name)?;
+        crate::systemd::unlink_wants(&path).map_err(|e| {
+            let link = crate::systemd::wants_link(&path).unwrap_or(path);
+            StoreError::io("removing", &link, e).into()
+        })
     }
 
     /// The supervisor's executable as a unit must name it: an absolute path.
@@ -137,18 +149,32 @@ impl LocalExecutor {
         meanwhile: &dyn Fn(),
     ) -> Result<(), ExecutorError> {
         let name = file.spec.name.as_str();
-        self.install_unit(file)?;
+        let written = self.install_unit(file)?;
+        let flush_unit = || {
+            if let Some(Err(e)) = written.as_deref().map(crate::store::flush_to_disk) {
+                err!("warning: job {name:?}: {e}");
+            }
+        };
         let unit = self.unit_name(name);
         if file.desired == DesiredState::Stopped {
-            return crate::systemd::systemctl(&["disable", "--no-reload", &unit])
-                .map_err(|why| self.systemd_unavailable(why));
+            flush_unit();
+            return self.unlink_wants(name);
         }
-        meanwhile();
         let errors_path = self.root.supervisor_errors(name);
         let errors_before = std::fs::metadata(&errors_path).map_or(0, |m| m.len());
         // `--no-reload`: enabling only adds a link, which the manager needs not
-        // read again to start the unit.
-        if let Err(why) = crate::systemd::systemctl(&["enable", "--now", "--no-reload", &unit]) {
+        // read again to start the unit. The definition and the unit reach the
+        // disk while it starts.
+        let enabled = std::thread::scope(|scope| {
+            let enabling = scope
+                .spawn(|| crate::systemd::systemctl(&["enable", "--now", "--no-reload", &unit]));
+            meanwhile();
+            flush_unit();
+            enabling
+                .join()
+                .unwrap_or_else(|_| Err("systemctl could not be run".to_string()))
+        });
+        if let Err(why) = enabled {
             let _ = crate::systemd::systemctl(&["disable", "--now", "--no-reload", &unit]);
             // What the supervisor said, else what systemd did.
             let said = crate::store::read_text(&errors_path)
@@ -177,10 +203,17 @@ impl LocalExecutor {
         Ok(())
     }
 
-    /// Takes job `name`'s unit out of the boot: it stays stopped.
-    pub(super) fn disable_unit(&self, name: &str) {
+    /// Takes job `name`'s unit out of the boot: it stays stopped. `stop_unit` when
+    /// its supervisor was not there to stop (killed: systemd may be about to
+    /// start it again); otherwise the unit ended with it.
+    pub(super) fn disable_unit(&self, name: &str, stop_unit: bool) {
         let unit = self.unit_name(name);
-        if let Err(why) = crate::systemd::systemctl(&["disable", "--now", "--no-reload", &unit]) {
+        let stopped = match stop_unit {
+            true => crate::systemd::systemctl(&["stop", &unit]),
+            false => Ok(()),
+        };
+        let unlinked = self.unlink_wants(name).map_err(|e| e.to_string());
+        if let Err(why) = stopped.and(unlinked) {
             err!(
                 "warning: job {name:?}: {why}; it may start again with the user's systemd manager"
             );
@@ -195,7 +228,7 @@ impl LocalExecutor {
         if !path.exists() {
             return;
         }
-        self.disable_unit(name);
+        self.disable_unit(name, true);
         if let Err(e) = std::fs::remove_file(&path) {
             err!("warning: job {name:?}: removing {}: {e}", path.display());
         }
