@@ -99,8 +99,41 @@ pub fn systemctl_in(scope: Scope, args: &[&str]) -> Result<(), String> {
     ))
 }
 
-/// That a user manager answers, or what is missing and how to get it.
+/// How long a user manager that answered is taken to answer still: a command
+/// acting on many systemd jobs asks once, not once per job (a `systemctl` run
+/// costs about what the rest of a stop does).
+const ANSWERED_FOR: Duration = Duration::from_secs(10);
+
+/// When a user manager last answered (with the `XDG_RUNTIME_DIR` it was asked
+/// through).
+static ANSWERED: std::sync::Mutex<Option<(std::time::Instant, std::ffi::OsString)>> =
+    std::sync::Mutex::new(None);
+
+/// That a user manager answers, or what is missing and how to get it. An answer
+/// is remembered for a few seconds; a failure never is.
 pub fn answers() -> Result<(), String> {
+    let runtime = std::env::var_os("XDG_RUNTIME_DIR").unwrap_or_default();
+    let fresh = |seen: &Option<(std::time::Instant, std::ffi::OsString)>| {
+        seen.as_ref()
+            .is_some_and(|(at, dir)| at.elapsed() < ANSWERED_FOR && *dir == runtime)
+    };
+    if ANSWERED.lock().is_ok_and(|seen| fresh(&seen)) {
+        return Ok(());
+    }
+    // The manager's own socket takes a connection: it runs (a look that costs a
+    // connect, not a systemctl run); else systemctl says what is the matter.
+    let private = std::path::Path::new(&runtime).join("systemd/private");
+    if runtime.is_empty() || std::os::unix::net::UnixStream::connect(private).is_err() {
+        ask_manager()?;
+    }
+    if let Ok(mut seen) = ANSWERED.lock() {
+        *seen = Some((std::time::Instant::now(), runtime));
+    }
+    Ok(())
+}
+
+/// Asks the user manager whether it runs.
+fn ask_manager() -> Result<(), String> {
     if std::env::var_os("XDG_RUNTIME_DIR").is_none_or(|v| v.is_empty()) {
         return Err(
             "no systemd user manager: XDG_RUNTIME_DIR is not set (log in through a session, \

@@ -19,6 +19,6 @@ pub use manager::{
 };
 pub use notify::{notify, take_notify_socket};
 pub use unit::{
-    canonical_root, inside_job_unit, job_unit_name, quoted, resurrect_unit_name, unlink_wants,
-    wants_link, JobUnit, UNIT_VARIABLE,
+    canonical_root, inside_job_unit, job_unit_name, link_wants, quoted, resurrect_unit_name,
+    unlink_wants, wants_link, JobUnit, UNIT_VARIABLE,
 };

@@ -38,6 +38,22 @@ pub fn wants_link(unit: &Path) -> Option<std::path::PathBuf> {
     Some(unit.parent()?.join("default.target.wants").join(name))
 }
 
+/// Makes the link at [`wants_link`] of `unit` (what `systemctl enable` does for
+/// it, with no call to the manager); one that is there already is kept.
+pub fn link_wants(unit: &Path) -> std::io::Result<()> {
+    let Some(link) = wants_link(unit) else {
+        return Ok(());
+    };
+    if std::fs::read_link(&link).is_ok_and(|to| to == unit) {
+        return Ok(());
+    }
+    if let Some(dir) = link.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let _ = std::fs::remove_file(&link);
+    std::os::unix::fs::symlink(unit, &link)
+}
+
 /// Removes the link at [`wants_link`] of `unit`; no link is no error.
 pub fn unlink_wants(unit: &Path) -> std::io::Result<()> {
     let Some(link) = wants_link(unit) else {

@@ -162,12 +162,16 @@ impl LocalExecutor {
         }
         let errors_path = self.root.supervisor_errors(name);
         let errors_before = std::fs::metadata(&errors_path).map_or(0, |m| m.len());
-        // `--no-reload`: enabling only adds a link, which the manager needs not
-        // read again to start the unit. The definition and the unit reach the
-        // disk while it starts.
+        // Enabled as `systemctl enable` would (its link, made here: the manager
+        // reads links from disk when it starts, and needs no call for it), then
+        // started. The definition and the unit reach the disk while it starts.
+        let path = self.unit_path(name)?;
+        crate::systemd::link_wants(&path).map_err(|e| {
+            let link = crate::systemd::wants_link(&path).unwrap_or(path);
+            ExecutorError::from(StoreError::io("linking", &link, e))
+        })?;
         let enabled = std::thread::scope(|scope| {
-            let enabling = scope
-                .spawn(|| crate::systemd::systemctl(&["enable", "--now", "--no-reload", &unit]));
+            let enabling = scope.spawn(|| crate::systemd::systemctl(&["start", &unit]));
             meanwhile();
             flush_unit();
             enabling
@@ -175,7 +179,8 @@ impl LocalExecutor {
                 .unwrap_or_else(|_| Err("systemctl could not be run".to_string()))
         });
         if let Err(why) = enabled {
-            let _ = crate::systemd::systemctl(&["disable", "--now", "--no-reload", &unit]);
+            let _ = crate::systemd::systemctl(&["stop", &unit]);
+            let _ = self.unlink_wants(name);
             // What the supervisor said, else what systemd did.
             let said = crate::store::read_text(&errors_path)
                 .ok()
