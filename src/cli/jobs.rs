@@ -4,18 +4,33 @@ use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::every::Verb;
 use super::{render, On, UsageError};
 use crate::executor::{DeleteOptions, ErrorKind, Executor, ExecutorError, Outcome, StopOptions};
 use crate::job::{JobInfo, JobName, SignalName};
 
-/// Job names.
+/// Job names, or none for every job the verb applies to (after a confirmation).
 #[derive(Debug, clap::Args)]
 pub struct Names {
-    /// One or more job names.
-    #[arg(required = true, value_name = "NAME")]
+    /// Job names; without any, every job the verb applies to, once confirmed.
+    #[arg(value_name = "NAME")]
     pub names: Vec<JobName>,
     #[command(flatten)]
     pub on: On,
+    /// Do not ask for confirmation (needed for every job when input is not a
+    /// terminal, and for `delete jobs`).
+    #[arg(short = 'y', long = "yes")]
+    pub yes: bool,
+    /// Meerschaum's `--force`: the same as `-y` here.
+    #[arg(short = 'f', long = "force")]
+    pub force: bool,
+}
+
+impl Names {
+    /// Whether the user confirmed already.
+    fn confirmed(&self) -> bool {
+        self.yes || self.force
+    }
 }
 
 /// Arguments of `show jobs`.
@@ -35,10 +50,15 @@ pub struct ShowArgs {
     #[arg(
         short = 'e',
         long = "executor",
+        visible_alias = "executor-keys",
         env = "MRSM_EXECUTOR",
         value_name = "LABEL"
     )]
     executor: Option<String>,
+    /// Meerschaum's plain form for scripts: the names only, one per line, running
+    /// jobs first, then paused, then the rest.
+    #[arg(long, conflicts_with = "json")]
+    nopretty: bool,
 }
 
 /// Arguments of `show runs`.
@@ -58,9 +78,6 @@ pub struct RunsArgs {
 pub struct DeleteArgs {
     #[command(flatten)]
     stop: StopArgs,
-    /// Do not ask for confirmation (required when input is not a terminal).
-    #[arg(short = 'y', long = "yes")]
-    yes: bool,
 }
 
 /// Arguments of `stop jobs` (and how `delete jobs` stops).
@@ -80,14 +97,19 @@ pub struct StopArgs {
 /// is not a valid job name.
 pub fn each(
     names: &Names,
+    kind: Verb,
     verb: impl Fn(&dyn Executor, &str) -> Result<Outcome, ExecutorError> + Sync,
 ) -> anyhow::Result<i32> {
     let on = names.on.clone();
     let executor = on.executor()?;
     let executor = executor.as_ref();
+    let Some(chosen) = super::every::chosen(executor, &names.names, kind, names.confirmed())?
+    else {
+        return Ok(0);
+    };
     let mut code = 0;
     // All at once: fifty stops take as long as the slowest, not as all of them.
-    let results = crate::parallel::each(&names.names, |name| verb(executor, name));
+    let results = crate::parallel::each(&chosen, |name| verb(executor, name));
     for result in results {
         match result {
             Ok(outcome) => out!("{}", outcome.on(executor.label())),
@@ -110,13 +132,14 @@ pub fn each(
 
 /// `delete jobs`: asks first on a terminal; elsewhere -y is required.
 pub fn delete(args: &DeleteArgs) -> anyhow::Result<i32> {
-    stop(&args.stop, Some(args.yes))
+    stop(&args.stop, Some(args.stop.names.confirmed()))
 }
 
 /// `stop jobs`, or `delete jobs` when `delete` says whether it was confirmed.
 pub fn stop(args: &StopArgs, delete: Option<bool>) -> anyhow::Result<i32> {
     let (signal, timeout) = (args.signal, args.timeout);
-    if delete == Some(false) {
+    // Named jobs are confirmed here; every job is, with its list, by `each`.
+    if delete == Some(false) && !args.names.names.is_empty() {
         if !std::io::stdin().is_terminal() {
             return Err(UsageError(
                 "refusing to delete without asking: input is not a terminal; pass -y to confirm"
@@ -130,7 +153,11 @@ pub fn stop(args: &StopArgs, delete: Option<bool>) -> anyhow::Result<i32> {
         }
     }
     let options = StopOptions { signal, timeout };
-    each(&args.names, |ex, name| {
+    let kind = match delete {
+        Some(_) => Verb::Delete,
+        None => Verb::Stop,
+    };
+    each(&args.names, kind, |ex, name| {
         if delete.is_some() {
             let options = DeleteOptions {
                 stop: options,
@@ -240,6 +267,17 @@ pub fn show(args: &ShowArgs) -> anyhow::Result<i32> {
     }
     if args.json {
         out!("{}", serde_json::to_string_pretty(&jobs)?);
+    } else if args.nopretty {
+        // Meerschaum's order: running, paused, then the others.
+        let rank = |j: &JobInfo| match j.status {
+            crate::job::JobStatus::Running => 0,
+            crate::job::JobStatus::Paused => 1,
+            _ => 2,
+        };
+        jobs.sort_by_key(rank);
+        for job in &jobs {
+            out!("{}", job.name);
+        }
     } else if jobs.is_empty() && unreachable.is_empty() && code == 0 {
         out!("No jobs.");
     } else if !jobs.is_empty() || !unreachable.is_empty() {

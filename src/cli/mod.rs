@@ -6,6 +6,7 @@
 mod attach;
 mod completions;
 mod compose;
+mod every;
 mod guard;
 mod interrupt;
 mod jobs;
@@ -25,6 +26,7 @@ use std::sync::{Arc, RwLock};
 
 use crate::executor::{Executor, ExecutorError, LocalExecutor, Registry, DEFAULT_LABEL};
 use crate::store::{Root, Settings};
+use every::Verb;
 
 /// An error caused by what the user typed (exit status 2), as opposed to a failure
 /// while doing the work (exit status 1).
@@ -227,6 +229,7 @@ pub struct On {
     #[arg(
         short = 'e',
         long = "executor",
+        visible_alias = "executor-keys",
         env = "MRSM_EXECUTOR",
         value_name = "LABEL"
     )]
@@ -445,8 +448,12 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Resurrect(args) => resurrect::run(&args),
         Command::Startup(args) => startup::install(&args),
         Command::Unstartup(args) => startup::remove(&args),
-        Command::Start(StartVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.start(n)),
-        Command::Pause(PauseVerb::Jobs(names)) => jobs::each(&names, |ex, n| ex.pause(n)),
+        Command::Start(StartVerb::Jobs(names)) => {
+            jobs::each(&names, Verb::Start, |ex, n| ex.start(n))
+        }
+        Command::Pause(PauseVerb::Jobs(names)) => {
+            jobs::each(&names, Verb::Pause, |ex, n| ex.pause(n))
+        }
         Command::Stop(StopVerb::Jobs(args)) => jobs::stop(&args, None),
         Command::Delete(DeleteVerb::Jobs(args)) => jobs::delete(&args),
         Command::Validate(files) => compose::validate(&files),

@@ -36,6 +36,7 @@ mod log_reads;
 mod log_stamps;
 mod logs;
 mod logs_cli;
+mod meerschaum_cli;
 mod moves;
 mod remote_timeouts;
 mod remote_tls;
