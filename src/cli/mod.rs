@@ -17,6 +17,7 @@ mod resurrect;
 mod run;
 mod serve;
 mod show_schedule;
+mod start_command;
 mod startup;
 mod token;
 
@@ -361,7 +362,16 @@ pub fn main() -> i32 {
     if let Some(code) = supervise_early().or_else(guard::child_early) {
         return code;
     }
-    run(Cli::try_parse())
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `start job CMD…` is the `run -d` it stands for (a job of that name aside).
+    let exists = |name: &str| {
+        crate::job::validate_name(name).is_ok()
+            && Root::from_env().is_ok_and(|root| root.job_file(name).exists())
+    };
+    match start_command::as_run(&args, exists) {
+        Some(run_args) => run(Cli::try_parse_from(run_args)),
+        None => run(Cli::try_parse_from(args)),
+    }
 }
 
 /// A mistyped command's error without the hidden commands among its "similar

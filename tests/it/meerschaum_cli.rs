@@ -99,3 +99,41 @@ fn verbs_without_names_act_on_every_job_once_confirmed() {
         .expect("runs");
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "[]");
 }
+
+/// `start job CMD…` makes a job of the command, as `run -d` does, with
+/// Meerschaum's flags among the words taken as options; a job's name stays a
+/// start of that job, and a word that is neither is reported as a missing job.
+#[test]
+fn start_job_with_a_command_makes_it_a_job() {
+    let env = Env::new();
+    env.ok(&[
+        "start",
+        "job",
+        "sh",
+        "-c",
+        "echo from start job; sleep 300",
+        "--name",
+        "sj",
+        "-y",
+    ]);
+    assert_eq!(env.status("sj"), "running");
+    crate::support::wait_for(std::time::Duration::from_secs(10), "its line", || {
+        env.log_text("sj").contains("from start job").then_some(())
+    });
+    let command = env.info("sj")["command"].to_string();
+    assert!(
+        !command.contains("--name") && !command.contains("-y"),
+        "{command}"
+    );
+    env.ok(&["stop", "jobs", "sj"]);
+    env.ok(&["start", "jobs", "sj"]);
+    assert_eq!(env.status("sj"), "running");
+    let out = env
+        .mrsm()
+        .args(["start", "job", "no-such-job-or-program"])
+        .output()
+        .expect("runs");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+    env.ok(&["delete", "jobs", "-y", "sj"]);
+}
