@@ -3,10 +3,16 @@
 //! that client reads it, `[ok, message]` results and `{"detail": …}` errors (the
 //! logs WebSocket is `socket.rs`).
 //!
-//! A job's `sysargs` are its command's words: `+` separates the steps of a chain,
-//! `-s/--schedule S` gives a schedule and `--restart` restarts it when it fails;
-//! `-e/--executor-keys X` and a leading `api X` (the client's own routing) are
-//! dropped, as Meerschaum's server drops them.
+//! A job's `sysargs` are Meerschaum's action syntax, as its CLI and `create_job`
+//! send them: `sh 'LINE'` runs LINE in a shell (`sh -c …` and other words run as
+//! they are), `python 'CODE'` runs `python3 -c CODE`, and any other first word is
+//! the command itself, as Meerschaum falls back to a shell; `+` separates the
+//! steps of a chain. Meerschaum's own flags are taken as job options or dropped,
+//! never passed to the command: `-s/--schedule S` a schedule, `--restart` restart
+//! on failure, `--loop` restart always; `--name N`, `-y`, `-f`, `-d`, `--debug`,
+//! `--noask`, `-e/--executor-keys X` and a leading `api X` (the client's routing)
+//! dropped. Meerschaum's other actions (`sync pipes` …) are refused with what mrsm
+//! runs instead, never run as commands.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -123,16 +129,60 @@ pub(super) async fn exists(
     }
 }
 
+/// Meerschaum's actions that are not a command to run: refused, never run.
+const MEERSCHAUM_ACTIONS: [&str; 27] = [
+    "attach",
+    "bootstrap",
+    "clear",
+    "copy",
+    "deduplicate",
+    "delete",
+    "drop",
+    "edit",
+    "index",
+    "install",
+    "login",
+    "os",
+    "pause",
+    "register",
+    "reload",
+    "restart",
+    "setup",
+    "show",
+    "sql",
+    "stack",
+    "start",
+    "stop",
+    "sync",
+    "tag",
+    "uninstall",
+    "upgrade",
+    "verify",
+];
+
+/// Meerschaum flags that mean nothing for a job here.
+const DROPPED_FLAGS: [&str; 9] = [
+    "-y",
+    "--yes",
+    "-f",
+    "--force",
+    "-d",
+    "--daemon",
+    "--debug",
+    "--noask",
+    "--nopretty",
+];
+
 /// The job `sysargs` describe (see the module's comment).
 pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Result<JobSpec, String> {
     let mut words = Vec::new();
     let mut schedule = None;
-    let mut restart = restart;
+    let mut restart = restart.then_some(RestartPolicy::OnFailure);
     let mut args = sysargs.iter();
     let mut first = true;
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "-e" | "--executor-keys" => {
+            "-e" | "--executor-keys" | "--name" => {
                 args.next();
             }
             "api" if first => {
@@ -141,22 +191,46 @@ pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Resul
             "-s" | "--schedule" | "--cron" => {
                 schedule = Some(args.next().ok_or("-s needs a schedule")?.clone());
             }
-            "--restart" => restart = true,
+            "--restart" => restart = restart.or(Some(RestartPolicy::OnFailure)),
+            "--loop" => restart = Some(RestartPolicy::Always),
+            flag if DROPPED_FLAGS.contains(&flag) => {}
             _ => words.push(arg.clone()),
         }
         first = false;
     }
+    let words = action_words(words)?;
     let steps = split_chain_args(&words).map_err(|e| e.to_string())?;
     if steps.is_empty() {
         return Err("no command in sysargs".into());
     }
     let mut spec = JobSpec::new(name, steps);
     spec.schedule = schedule;
-    if restart && spec.schedule.is_none() {
-        spec.restart = RestartPolicy::OnFailure;
+    if let (Some(policy), None) = (restart, &spec.schedule) {
+        spec.restart = policy;
     }
     spec.validate().map_err(|e| e.to_string())?;
     Ok(spec)
+}
+
+/// The command Meerschaum's action `words` stand for (see the module's comment).
+fn action_words(words: Vec<String>) -> Result<Vec<String>, String> {
+    let Some(action) = words.first().map(String::as_str) else {
+        return Ok(words);
+    };
+    let rest = &words[1..];
+    // `sh -c …`, `sh script.sh`: the shell itself, with its own arguments.
+    let options = rest.first().is_some_and(|w| w.starts_with('-'));
+    match action {
+        "sh" if !rest.is_empty() && !options => Ok(vec![rest.join(" ")]),
+        "python" if !rest.is_empty() && !options => {
+            Ok(vec!["python3".into(), "-c".into(), rest.join(" ")])
+        }
+        action if MEERSCHAUM_ACTIONS.contains(&action) => Err(format!(
+            "Meerschaum's `{}` action is not something mrsm runs: mrsm runs commands; send the command as `sh 'COMMAND'` (or its words)",
+            words.join(" ")
+        )),
+        _ => Ok(words),
+    }
 }
 
 pub(super) async fn create(

@@ -20,6 +20,8 @@ mod meerschaum;
 mod reply;
 mod routes;
 mod socket;
+#[cfg(test)]
+mod sysargs_tests;
 mod tls;
 mod v1;
 mod watchdog;

@@ -105,7 +105,17 @@ def main():
         answer = ws.recv(timeout=10)
         check("the logs WebSocket refuses a wrong token", answer == "Invalid credentials.", repr(answer))
 
-    for name in ("greeter", "counter"):
+    # Meerschaum's action syntax, as its CLI sends `mrsm sh 'LINE' -d --name sayer`:
+    # the `sh` action's line runs in a shell; its flags never reach the command.
+    ok, msg = conn.create_job("sayer", ["sh", "echo said by the sh action", "--name", "sayer", "-y", "--debug"])
+    check("create_job with the sh action", ok, msg)
+    logs = wait("the sh action's line", lambda: (lambda t: t if "said by the sh action" in t else None)(conn.get_logs("sayer")))
+    check("its flags are not the command's", "--debug" not in logs, repr(logs))
+    ok, msg = conn.create_job("syncer", ["sync", "pipes", "--loop"])
+    check("an action mrsm does not run is refused", not ok and "sync pipes" in str(msg), repr(msg))
+    check("and nothing was made of it", conn.get_job_exists("syncer") is False)
+
+    for name in ("greeter", "counter", "sayer"):
         ok, msg = conn.delete_job(name)
         check(f"delete_job {name}", ok, msg)
     check("no jobs at the end", conn.get_jobs() == {})
