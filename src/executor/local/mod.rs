@@ -26,6 +26,7 @@ use crate::store::{
 use crate::supervisor::{self, read_runs, signal_each, signal_processes, RunHistory};
 
 mod executor;
+mod listing;
 mod revive;
 mod supervisors;
 mod units;

@@ -2,7 +2,7 @@
 //! each decided again under its lock, and many at once with one look at every
 //! process instead of one per job.
 
-use super::executor::Holder;
+use super::listing::Holder;
 use super::*;
 use crate::store::proc::Census;
 
