@@ -51,6 +51,11 @@ impl LocalExecutor {
         let (ready_read, ready_write) =
             nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| could_not(e.into()))?;
         let null = std::fs::File::open("/dev/null").map_err(could_not)?;
+        let removed: Vec<&str> = supervisor::JOB_TAGS
+            .iter()
+            .chain(&LAUNCHER_ONLY)
+            .copied()
+            .collect();
         // Launched from inside a systemd job's unit (a step running `mrsm run -d`,
         // `mrsm serve` run as such a job): the supervisor leaves the unit's cgroup
         // for a scope of its own, or it would die whenever that unit stops.
@@ -83,7 +88,7 @@ impl LocalExecutor {
         let pid = crate::executor::spawn::spawn_in_new_session(
             program,
             &argv,
-            &LAUNCH_REMOVES,
+            &removed,
             &extra,
             null.as_fd(),
             ready_write.as_fd(),
@@ -308,16 +313,10 @@ impl LocalExecutor {
     }
 }
 
-/// What a launched supervisor does not inherit from its launcher: the marks of the
-/// job it may be launched from, and what systemd gave a service it may be launched
-/// from (it would answer systemd in that service's name).
-const LAUNCH_REMOVES: [&str; 5] = [
-    supervisor::JOB_TAGS[0],
-    supervisor::JOB_TAGS[1],
-    supervisor::JOB_TAGS[2],
-    "NOTIFY_SOCKET",
-    crate::systemd::UNIT_VARIABLE,
-];
+/// What a launched supervisor does not inherit from its launcher beside the marks
+/// of the job it may be launched from (`JOB_TAGS`): what systemd gave a service it
+/// may be launched from (it would answer systemd in that service's name).
+const LAUNCHER_ONLY: [&str; 2] = ["NOTIFY_SOCKET", crate::systemd::UNIT_VARIABLE];
 
 /// Continues a supervisor that was stopped from outside (SIGSTOP), which could not
 /// answer otherwise.

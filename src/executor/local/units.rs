@@ -179,8 +179,7 @@ impl LocalExecutor {
                 .unwrap_or_else(|_| Err("systemctl could not be run".to_string()))
         });
         if let Err(why) = enabled {
-            let _ = crate::systemd::systemctl(&["stop", &unit]);
-            let _ = self.unlink_wants(name);
+            self.disable_unit(name, true);
             // What the supervisor said, else what systemd did.
             let said = crate::store::read_text(&errors_path)
                 .ok()
@@ -246,16 +245,20 @@ impl LocalExecutor {
     /// systemd among `jobs`, in one call.
     pub(super) fn add_unit_states(&self, jobs: &mut [JobInfo]) {
         let label = crate::executor::SYSTEMD_LABEL;
-        let units: Vec<String> = jobs
-            .iter()
+        let mut on_systemd: Vec<(&mut JobInfo, String)> = jobs
+            .iter_mut()
             .filter(|j| j.executor == label)
-            .map(|j| self.unit_name(&j.name))
+            .map(|j| {
+                let unit = self.unit_name(&j.name);
+                (j, unit)
+            })
             .collect();
+        let units: Vec<String> = on_systemd.iter().map(|(_, u)| u.clone()).collect();
         let mut states = crate::systemd::states(&units);
-        for job in jobs.iter_mut().filter(|j| j.executor == label) {
-            let unit = self.unit_name(&job.name);
-            job.unit = Some(states.remove(&unit).unwrap_or(crate::systemd::UnitState {
-                name: unit,
+        for (job, unit) in on_systemd.iter_mut() {
+            let name = std::mem::take(unit);
+            job.unit = Some(states.remove(&name).unwrap_or(crate::systemd::UnitState {
+                name,
                 ..Default::default()
             }));
         }
