@@ -368,8 +368,22 @@ pub fn main() -> i32 {
         crate::job::validate_name(name).is_ok()
             && Root::from_env().is_ok_and(|root| root.job_file(name).exists())
     };
-    match start_command::as_run(&args, exists) {
-        Some(run_args) => run(Cli::try_parse_from(run_args)),
+    // `CMD… -d` too, when CMD is none of mrsm's commands.
+    let command = <Cli as clap::CommandFactory>::command();
+    let is_command = |word: &str| {
+        command
+            .get_subcommands()
+            .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
+    };
+    match start_command::as_run(&args, exists)
+        .map(Ok)
+        .or_else(|| start_command::as_daemon(&args, is_command))
+    {
+        Some(Ok(run_args)) => run(Cli::try_parse_from(run_args)),
+        Some(Err(refused)) => {
+            eprintln!("mrsm: {refused}");
+            2
+        }
         None => run(Cli::try_parse_from(args)),
     }
 }

@@ -213,7 +213,10 @@ pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Resul
 }
 
 /// The command Meerschaum's action `words` stand for (see the module's comment).
-fn action_words(words: Vec<String>) -> Result<Vec<String>, String> {
+/// Meerschaum's action words as the command they stand for: `sh 'LINE'` the line
+/// (run in a shell), `python 'CODE'` `python3 -c CODE`, other words as they are;
+/// Meerschaum's own actions (`sync pipes` …) are refused with what mrsm runs instead.
+pub fn action_words(words: Vec<String>) -> Result<Vec<String>, String> {
     let Some(action) = words.first().map(String::as_str) else {
         return Ok(words);
     };
@@ -344,8 +347,8 @@ pub(super) async fn prompt_kwargs(
     Ok(Json(json!({})))
 }
 
-/// A line as the WebSocket and the text log show it.
-pub(super) fn line_text(line: &LogLine) -> String {
+/// A line as the WebSocket, the text log and the Python package show it.
+pub fn line_text(line: &LogLine) -> String {
     match line.stream {
         Stream::Gap => format!(
             "[mrsm: {} rotated away before they were read]",

@@ -26,7 +26,7 @@ mod tls;
 mod v1;
 mod watchdog;
 
-pub use meerschaum::spec_from_sysargs;
+pub use meerschaum::{action_words, line_text, spec_from_sysargs};
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};

@@ -38,6 +38,7 @@ mod logs;
 mod logs_cli;
 mod meerschaum_cli;
 mod moves;
+mod python;
 mod remote_timeouts;
 mod remote_tls;
 mod resurrect;

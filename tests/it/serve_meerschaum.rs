@@ -17,10 +17,10 @@ fn target_dir() -> PathBuf {
 }
 
 /// The virtualenv's Python with Meerschaum 4.1.7 and websockets, made if missing.
-fn meerschaum_python() -> PathBuf {
+pub fn meerschaum_python() -> PathBuf {
     let venv = target_dir().join("meerschaum-venv");
     let python = venv.join("bin/python");
-    let ready = venv.join(".ready-4.1.7");
+    let ready = venv.join(".ready-4.1.7-jobs");
     if ready.exists() {
         return python;
     }
@@ -36,17 +36,43 @@ fn meerschaum_python() -> PathBuf {
             "pip",
             "install",
             "--quiet",
-            "meerschaum==4.1.7",
+            "meerschaum[formatting,core,jobs]==4.1.7",
             "websockets>=15",
+            "pytest>=8",
         ])
         .status()
         .expect("pip runs");
     assert!(
         installed.success(),
-        "pip install meerschaum==4.1.7 websockets"
+        "pip install meerschaum[formatting,core,jobs]==4.1.7 websockets pytest"
     );
     std::fs::write(&ready, "").expect("marked ready");
     python
+}
+
+#[test]
+fn meerschaum_s_command_line_drives_mrsm_serve_as_an_api_instance() {
+    let python = meerschaum_python();
+    let cli = python.with_file_name("mrsm");
+    let server = Server::start();
+    let home = tempfile::tempdir().expect("temp dir");
+    let out = Command::new(&python)
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/cli.py"))
+        .arg(server.url())
+        .arg(&server.token)
+        .arg(&cli)
+        .env("MRSM_ROOT_DIR", home.path())
+        .env("HOME", home.path())
+        .env("MRSM_NO_AUTO_INSTALL", "1")
+        .output()
+        .expect("the script runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("all checks passed"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(server.env.supervisor("j").is_none());
 }
 
 #[test]

@@ -1,0 +1,85 @@
+"""One scenario, two implementations: every test taking ``impl`` runs once against
+Meerschaum 4.1.7's own ``Job`` and once against mrsm's (``mrsm_jobs``), each with a
+root directory of its own.
+
+Meerschaum reads ``MRSM_ROOT_DIR`` when it is imported, mrsm each time a ``Job`` is
+made; the fixture points the variable at the implementation's root for the length of
+the test (jobs Meerschaum starts inherit it).
+"""
+
+import os
+import shutil
+import tempfile
+import time
+
+import pytest
+
+BASE = tempfile.mkdtemp(prefix="mrsm-py-")
+ROOTS = {"meerschaum": os.path.join(BASE, "meerschaum"), "mrsm": os.path.join(BASE, "mrsm")}
+for _root in ROOTS.values():
+    os.makedirs(_root)
+os.environ["MRSM_ROOT_DIR"] = ROOTS["meerschaum"]
+# Meerschaum installs what it lacks from PyPI unless told not to; CI installs it all.
+os.environ.setdefault("MRSM_NO_AUTO_INSTALL", "1")
+
+try:
+    import meerschaum.jobs as meerschaum_jobs  # noqa: E402
+except ImportError:  # pragma: no cover - the mrsm half still runs
+    meerschaum_jobs = None
+
+import mrsm_jobs  # noqa: E402
+
+
+class Impl:
+    """What a scenario needs of an implementation."""
+
+    def __init__(self, name, module):
+        self.name = name
+        self.Job = module.Job
+        self.StopMonitoringLogs = module.StopMonitoringLogs
+        self.root = ROOTS[name]
+
+    def __repr__(self):
+        return self.name
+
+
+def _impls():
+    found = [Impl("mrsm", mrsm_jobs)]
+    if meerschaum_jobs is not None:
+        found.insert(0, Impl("meerschaum", meerschaum_jobs))
+    elif os.environ.get("MRSM_REQUIRE_MEERSCHAUM") == "1":
+        raise RuntimeError("Meerschaum 4.1.7 is not importable and MRSM_REQUIRE_MEERSCHAUM=1")
+    return found
+
+
+@pytest.fixture(params=_impls(), ids=repr)
+def impl(request, monkeypatch):
+    monkeypatch.setenv("MRSM_ROOT_DIR", request.param.root)
+    made = []
+    request.param.made = made
+    yield request.param
+    # Every job a test made goes, even when the test failed.
+    for job in made:
+        try:
+            job.delete()
+        except Exception:  # noqa: BLE001 - cleanup goes on
+            pass
+
+
+def wait_for(what, check, timeout=20.0, fail=True):
+    """Polls ``check`` until it returns something truthy; fails naming ``what``
+    (or, with ``fail=False``, returns False)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        got = check()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            if not fail:
+                return False
+            pytest.fail(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(BASE, ignore_errors=True)
