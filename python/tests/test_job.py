@@ -70,14 +70,14 @@ def test_the_reference_s_lifecycle(impl, tmp_path):
     wait_for("running", job.is_running)
     assert isinstance(job.pid, int) and job.pid > 0
     os.kill(job.pid, 0)
-    assert recent(job.began)
+    wait_for("began", lambda: recent(job.began))
     wait_for("a tick in the logs", logs_have(job, "tick 1"))
 
     paused, message = job.pause()
     assert paused is True, message
     wait_for("paused", lambda: job.status == "paused")
     assert not job.is_running()
-    assert recent(job.paused)
+    wait_for("paused at", lambda: recent(job.paused))
 
     again, message = job.start()
     assert again is True, message
@@ -88,7 +88,7 @@ def test_the_reference_s_lifecycle(impl, tmp_path):
     wait_for("stopped", lambda: job.status == "stopped")
     assert not job.is_running()
     assert job.pid is None
-    assert recent(job.ended)
+    wait_for("ended", lambda: recent(job.ended))
     success, text = job.result
     assert isinstance(success, bool) and isinstance(text, str)
 
@@ -101,9 +101,8 @@ def test_a_finished_job_s_result_says_how_it_ended(impl, tmp_path):
     good = make(impl, "good", script(tmp_path, "good", "print('done')"))
     bad = make(impl, "bad", script(tmp_path, "bad", "import sys; sys.exit(3)"))
     assert good.start()[0] and bad.start()[0]
-    wait_for("good to finish", lambda: good.status == "stopped" and good.get_logs())
-    wait_for("bad to finish", lambda: bad.status == "stopped" and bad.result[0] is False)
-    assert good.result[0] is True
+    wait_for("good to succeed", lambda: good.status == "stopped" and good.result[0] is True)
+    wait_for("bad to fail", lambda: bad.status == "stopped" and bad.result[0] is False)
     assert "done" in good.get_logs()
 
 

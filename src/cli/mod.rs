@@ -41,7 +41,17 @@ pub struct UsageError(pub String);
 /// Jobs live under $MRSM_ROOT_DIR (default $XDG_STATE_HOME/mrsm, else
 /// ~/.local/state/mrsm).
 #[derive(Debug, Parser)]
-#[command(name = "mrsm", version, about, long_about = None)]
+#[command(
+    name = "mrsm",
+    version,
+    about,
+    long_about = None,
+    after_help = "Meerschaum's forms work too: `mrsm CMD… -d [--name NAME]` (any words that are not \
+one of the commands above, with -d or --daemon) and `mrsm start job CMD…` make a background \
+job, as `run -d -- CMD…`; `sh 'LINE'` runs LINE in a shell, `python 'CODE'` runs python3 -c \
+CODE; Meerschaum's own actions (`sync pipes` …) are refused. Unlike Meerschaum 4.1.7, \
+`start job CMD` makes the job instead of asking for -d."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -141,7 +151,12 @@ enum AttachCommand {
 enum StartVerb {
     /// Start stopped jobs (their supervisors run again; a schedule is armed afresh) or
     /// resume paused ones; jobs already running are left as they are.
-    #[command(alias = "job")]
+    #[command(
+        alias = "job",
+        after_help = "`start job CMD…` (the first word a program, not a job's name) makes a job \
+of the command, as `run -d -- CMD…`: Meerschaum's \"prefacing the command with start job\", \
+which Meerschaum 4.1.7 itself refuses (\"Create a new job with -d\")."
+    )]
     Jobs(jobs::Names),
 }
 
