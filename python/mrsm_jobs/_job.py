@@ -13,17 +13,21 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from . import _native
-from ._errors import InvalidJob, JobNotFound, MrsmError
+from ._errors import InvalidJob, JobConflict, JobNotFound, MrsmError
 from ._monitor import monitor, monitor_async
 
 SuccessTuple = Tuple[bool, str]
 
 
 def _when(text: Optional[str]) -> Optional[datetime]:
-    """mrsm's UTC timestamps (``2024-05-01T12:34:56.789Z``) as aware datetimes."""
+    """mrsm's UTC timestamps (``2024-05-01T12:34:56.789123456Z``) as aware
+    datetimes; the fraction cut to microseconds, which is all that Python before 3.11
+    parses."""
     if not text:
         return None
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(timezone.utc)
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    at = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return at.replace(microsecond=int((fraction + "000000")[:6]))
 
 
 class _Restart:
@@ -90,17 +94,22 @@ class Job:
         paused, started again if stopped."""
         if not self.exists():
             if not self._sysargs:
-                return False, f"{self} has no sysargs to create it from."
+                return False, (
+                    f'job "{self.name}" does not exist, and this Job has no sysargs to create it from'
+                )
             restart = any(f in self._sysargs for f in ("--restart", "--loop"))
-            return self._verb(
-                lambda: self._executor.create(
+            try:
+                return self._executor.create(
                     self.name,
                     self._sysargs,
                     env=self._env or None,
                     restart=restart,
                     rm=self._delete_after_completion,
                 )
-            )
+            except JobConflict:
+                pass  # made meanwhile by someone else: start that one
+            except MrsmError as e:
+                return False, str(e)
         return self._verb(lambda: self._executor.start(self.name))
 
     def stop(
@@ -192,7 +201,10 @@ class Job:
 
     @property
     def sysargs(self) -> List[str]:
-        """The job's command as Meerschaum's sysargs (steps joined by ``+``)."""
+        """The job's sysargs: as given, or, for a job found by name, its stored
+        definition in Meerschaum's action syntax (each step ``sh 'STEP'``, steps
+        joined by ``+``, then ``-s SCHEDULE`` and ``--loop``/``--restart``), so that
+        ``Job(other, Job(name).sysargs)`` makes the same job."""
         if self._sysargs:
             return list(self._sysargs)
         info = self._info()
@@ -202,7 +214,12 @@ class Job:
         for i, step in enumerate(info.get("command", [])):
             if i:
                 args.append("+")
-            args.append(step)
+            args.extend(["sh", step])
+        if info.get("schedule"):
+            args.extend(["-s", info["schedule"]])
+        restart = info.get("restart", "never")
+        if restart != "never":
+            args.append("--loop" if restart == "always" else "--restart")
         return args
 
     @property
@@ -241,6 +258,8 @@ class Job:
         """Write to the running step's standard input."""
         if isinstance(data, str):
             data = data.encode()
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(f"write_stdin takes str or bytes, not {type(data).__name__}")
         self._executor.write_stdin(self.name, bytes(data))
 
     def is_blocking_on_stdin(self, debug: bool = False) -> bool:

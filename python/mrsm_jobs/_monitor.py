@@ -7,9 +7,10 @@ import asyncio
 import inspect
 
 import time
-from typing import Any, Callable, Optional
+from collections import deque
+from typing import Any, Callable, Deque, Optional
 
-from ._errors import MrsmError, StopMonitoringLogs
+from ._errors import JobNotFound, StopMonitoringLogs
 
 
 def _print_line(line: str) -> None:
@@ -17,38 +18,61 @@ def _print_line(line: str) -> None:
 
 
 class _Watch:
-    """One monitoring: the follower of the job's log, and whether to go on."""
+    """One monitoring: a cursor in the job's log, read a page at a time. Each
+    ``step`` waits at most its timeout, so a caller's stop, a cancellation or
+    Ctrl-C is seen between steps; the cursor runs on across the job's runs, so no
+    run's lines are missed, and nothing is left behind when monitoring ends."""
 
     def __init__(self, job: Any, stop_event: Any, stop_on_exit: bool):
+        if not job.exists():
+            raise JobNotFound(f'job "{job.name}" does not exist')
         self.job = job
         self.stop_event = stop_event
         self.stop_on_exit = stop_on_exit
-        self.follower = job._executor.follow(job.name, True)
+        self.cursor = 0
+        self.lines: Deque[str] = deque()
+        # A line longer than a log record comes in pieces: handed out whole.
+        self.partial = ""
 
     def stopped_by_caller(self) -> bool:
         return self.stop_event is not None and self.stop_event.is_set()
 
+    def _read(self) -> bool:
+        """Reads what is new; False when the job is gone."""
+        try:
+            pieces, self.cursor = self.job._executor.read(self.job.name, self.cursor)
+        except JobNotFound:
+            return False
+        for piece in pieces:
+            self.partial += piece
+            if piece.endswith("\n"):
+                self.lines.append(self.partial)
+                self.partial = ""
+        return True
+
     def step(self, timeout: float):
         """The next line, or "again" (nothing yet), or "done"."""
-        kind, text = self.follower.next(timeout)
-        if kind == "line":
-            return text
-        if kind is None:
-            return "again"
-        if kind == "error":
-            raise MrsmError(text)
-        # The job stopped: done, or wait until it runs again and go on from there.
-        if self.stop_on_exit or not self.job.exists():
+        if self.lines:
+            return self.lines.popleft()
+        if self.stopped_by_caller() or not self._read():
             return "done"
-        while not self.job.is_running():
-            if self.stopped_by_caller():
-                return "done"
-            time.sleep(self.job.refresh_seconds)
-        self.follower = self.job._executor.follow(self.job.name, False)
+        if self.lines:
+            return self.lines.popleft()
+        info = self.job._info()
+        if info is None:
+            return "done"
+        if self.stop_on_exit and info["status"] not in ("running", "paused"):
+            # What the job wrote before it ended, then no more.
+            self._read()
+            if self.partial:
+                self.lines.append(self.partial)
+                self.partial = ""
+            return self.lines.popleft() if self.lines else "done"
+        time.sleep(min(timeout, self.job.refresh_seconds))
         return "again"
 
     def close(self):
-        self.follower.close()
+        self.lines.clear()
 
 
 def monitor(
@@ -81,8 +105,6 @@ def monitor(
                 callback_function(got)
             except StopMonitoringLogs:
                 return
-    except KeyboardInterrupt:
-        return
     finally:
         watch.close()
     if stop_callback_function is not None and stop_on_exit:

@@ -10,6 +10,8 @@ from . import _native
 
 def _millis(at: datetime) -> int:
     """Milliseconds since the epoch; a naive datetime is UTC, as in Meerschaum."""
+    if not isinstance(at, datetime):
+        raise TypeError(f"now must be a datetime, not {type(at).__name__}")
     if at.tzinfo is None:
         at = at.replace(tzinfo=timezone.utc)
     return round(at.timestamp() * 1000)

@@ -1,10 +1,9 @@
 //! `mrsm_jobs._native`: the executor layer and the schedule engine of mrsm, for the
 //! Python package's `Job` and `parse_schedule` (`mrsm_jobs/__init__.py`), which give
-//! them Meerschaum's shapes. Everything here that waits (a start, a stop, a log
-//! follow) lets go of the GIL; every error is a Python exception of
+//! them Meerschaum's shapes. Everything here that waits (a start, a stop, a read of
+//! the log) lets go of the GIL; every error is a Python exception of
 //! `mrsm_jobs._errors` carrying mrsm's own message, never a panic.
 
-mod follow;
 mod schedule;
 
 use std::collections::BTreeMap;
@@ -99,7 +98,9 @@ impl Executor {
         &self.label
     }
 
-    /// Creates and starts a job from Meerschaum-style `sysargs`; the sentence said.
+    /// Creates and starts a job from Meerschaum-style `sysargs`: `(True, sentence)`,
+    /// or `(False, why)` when its first step could not start (a program not found:
+    /// the job stays, failed, as after `run -d`).
     #[pyo3(signature = (name, sysargs, env=None, restart=false, rm=false))]
     fn create(
         &self,
@@ -109,7 +110,7 @@ impl Executor {
         env: Option<BTreeMap<String, String>>,
         restart: bool,
         rm: bool,
-    ) -> PyResult<String> {
+    ) -> PyResult<(bool, String)> {
         let mut spec = mrsm::serve::spec_from_sysargs(name, &sysargs, restart)
             .map_err(|m| error(py, "InvalidJob", format!("job {name:?}: {m}")))?;
         spec.env.extend(env.unwrap_or_default());
@@ -117,9 +118,20 @@ impl Executor {
         spec.validate()
             .map_err(|e| error(py, "InvalidJob", e.to_string()))?;
         let inner = self.inner.clone();
-        py.detach(move || inner.create(&spec, &CreateOptions::default()))
-            .map(|info| format!("Started job '{}'.", info.name))
-            .map_err(|e| executor_error(py, e))
+        let info = py
+            .detach(move || inner.create(&spec, &CreateOptions::default()))
+            .map_err(|e| executor_error(py, e))?;
+        let not_started = |r: &&mrsm::job::RunResult| r.first_step_not_started();
+        Ok(match info.last_result.as_ref().filter(not_started) {
+            Some(result) => (
+                false,
+                format!(
+                    "job {:?}: {} (the job stays, failed; delete() removes it)",
+                    info.name, result.message
+                ),
+            ),
+            None => (true, format!("Started job '{}'.", info.name)),
+        })
     }
 
     /// Starts (or resumes) an existing job.
@@ -136,15 +148,19 @@ impl Executor {
     /// when None).
     #[pyo3(signature = (name, timeout=None))]
     fn stop(&self, py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<String> {
-        let timeout = match timeout {
-            Some(t) if !(t.is_finite() && t >= 0.0) => {
+        let timeout = match timeout.map(Duration::try_from_secs_f64) {
+            Some(Err(_)) => {
                 return Err(error(
                     py,
                     "InvalidJob",
-                    format!("timeout_seconds must be a number of seconds ≥ 0, not {t}"),
+                    format!(
+                        "timeout_seconds must be a number of seconds ≥ 0 (and below 2^64), not {}",
+                        timeout.unwrap_or_default()
+                    ),
                 ))
             }
-            t => t.map(Duration::from_secs_f64),
+            Some(Ok(t)) => Some(t),
+            None => None,
         };
         let options = StopOptions {
             timeout,
@@ -197,10 +213,34 @@ impl Executor {
         Ok(text)
     }
 
-    /// Follows the job's log in a thread of its own (see `follow.rs`).
-    #[pyo3(signature = (name, from_start=true))]
-    fn follow(&self, name: &str, from_start: bool) -> follow::Follower {
-        follow::Follower::start(self.inner.clone(), name.to_string(), from_start)
+    /// Up to `max` lines of the job's log from record `cursor` on, and the cursor
+    /// after them: `monitor_logs` polls with it (no thread of its own to leak, no
+    /// more held in memory than a page). A line ends with a newline unless the next
+    /// one continues it (a line longer than the log's record size).
+    #[pyo3(signature = (name, cursor=0, max=1000))]
+    fn read(
+        &self,
+        py: Python<'_>,
+        name: &str,
+        cursor: u64,
+        max: usize,
+    ) -> PyResult<(Vec<String>, u64)> {
+        let inner = self.inner.clone();
+        let owned = name.to_string();
+        let (lines, next) = py
+            .detach(move || inner.read_logs(&owned, cursor, max.max(1)))
+            .map_err(|e| executor_error(py, e))?;
+        let texts = lines
+            .iter()
+            .map(|line| {
+                let mut text = mrsm::serve::line_text(line);
+                if !line.continues {
+                    text.push('\n');
+                }
+                text
+            })
+            .collect();
+        Ok((texts, next))
     }
 
     /// Writes `data` to the running step's standard input.
@@ -240,7 +280,6 @@ fn check_name(py: Python<'_>, name: &str) -> PyResult<()> {
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Executor>()?;
-    m.add_class::<follow::Follower>()?;
     m.add_class::<schedule::Schedule>()?;
     m.add_function(wrap_pyfunction!(executor, m)?)?;
     m.add_function(wrap_pyfunction!(check_name, m)?)?;

@@ -7,32 +7,41 @@ is not compared.
 import os
 import subprocess
 import sys
+import tempfile
 
 import pytest
 
 import mrsm_jobs
 from conftest import ROOTS
 
+R, P, S, A = "running", "paused", "stopped", "absent"
+
+# (arguments, what Meerschaum 4.1.7 answered: exit status zero?, then the states of
+# jobs a and b). mrsm must give the same; Meerschaum is run too, to show that this
+# is still what it answers.
 STEPS = [
-    # (arguments, the jobs whose state is compared after the step)
     # Meerschaum's "just add -d to any command" (its `start job CMD` form makes no job
     # in 4.1.7: "Create a new job with -d"; mrsm's makes one, as its docs promise).
-    ("sh sleep 300 -d --name a -y", "a"),
-    ("sh sleep 300 --name b --daemon -y", "ab"),
-    ("show jobs --nopretty", "ab"),
-    ("show jobs -e local", "ab"),
-    ("show jobs --executor-keys local --nopretty", "ab"),
-    ("pause jobs a", "ab"),
-    ("start jobs a", "ab"),
-    ("stop jobs a -y", "ab"),
-    ("start jobs a -e local", "ab"),
-    ("pause jobs -y", "ab"),
-    ("start jobs -y", "ab"),
-    ("stop jobs b -y -e local", "ab"),
-    ("delete jobs a -y", "ab"),
-    ("stop jobs -y", "ab"),
-    ("delete jobs -y", "ab"),
+    ("sh sleep 300 -d --name a -y", True, (R, A)),
+    ("sh sleep 300 --name b --daemon -y", True, (R, R)),
+    ("show jobs --nopretty", True, (R, R)),
+    ("show jobs -e local", True, (R, R)),
+    ("show jobs --executor-keys local --nopretty", True, (R, R)),
+    ("pause jobs a", True, (P, R)),
+    ("start jobs a", True, (R, R)),
+    ("stop jobs a -y", True, (S, R)),
+    ("start jobs a -e local", True, (R, R)),
+    ("pause jobs -y", True, (P, P)),
+    ("start jobs -y", True, (R, R)),
+    ("stop jobs b -y -e local", True, (R, S)),
+    ("delete jobs a -y", True, (A, S)),
+    ("stop jobs -y", True, (A, S)),
+    ("delete jobs -y", True, (A, A)),
 ]
+
+
+class Hung(Exception):
+    """The command line did not return within its time."""
 
 
 def meerschaum_cli():
@@ -42,47 +51,63 @@ def meerschaum_cli():
     return cli
 
 
-def meerschaum_states(names):
+def meerschaum_states():
     import meerschaum as mrsm
 
-    states = {}
-    for name in names:
-        job = mrsm.Job(name, executor_keys="local")
-        states[name] = job.status if job.exists() else "absent"
-    return states
+    jobs = [mrsm.Job(name, executor_keys="local") for name in "ab"]
+    return tuple(job.status if job.exists() else A for job in jobs)
 
 
-def mrsm_states(names):
-    states = {}
-    for name in names:
-        job = mrsm_jobs.Job(name)
-        states[name] = job.status if job.exists() else "absent"
-    return states
+def mrsm_states():
+    jobs = [mrsm_jobs.Job(name) for name in "ab"]
+    return tuple(job.status if job.exists() else A for job in jobs)
 
 
-def drive(cli, root, states, monkeypatch):
+def drive(cli, root, states, monkeypatch, timeout):
     monkeypatch.setenv("MRSM_ROOT_DIR", root)
     seen = []
-    for args, names in STEPS:
-        out = subprocess.run(
-            [cli, *args.split()],
-            capture_output=True,
-            text=True,
-            stdin=subprocess.DEVNULL,
-            timeout=120,
-        )
+    for args, _, _ in STEPS:
+        # Output to a file, not a pipe: a daemon that keeps an inherited pipe open
+        # must not make the wait for the command's exit a wait for the pipe's end.
+        with tempfile.TemporaryFile("w+") as output:
+            try:
+                code = subprocess.run(
+                    [cli, *args.split()],
+                    stdout=output,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    timeout=timeout,
+                ).returncode
+            except subprocess.TimeoutExpired:
+                raise Hung(args) from None
+            output.seek(0)
+            said = output.read()[-600:]
         # Both command lines return once the verb is done: no waiting.
-        after = states(names)
-        seen.append((args, out.returncode == 0, after, out.stdout[-300:] + out.stderr[-300:]))
+        seen.append((args, code == 0, states(), said))
     return seen
 
 
-def test_the_reference_table_gives_the_same_exit_statuses_and_states(monkeypatch):
-    ms = drive(meerschaum_cli(), ROOTS["meerschaum"], meerschaum_states, monkeypatch)
-    ours = drive(os.environ["MRSM_BIN"], ROOTS["mrsm"], mrsm_states, monkeypatch)
-    differences = [
-        f"{args}: meerschaum {ok_ms} {states_ms} / mrsm {ok} {states}\n  ms: {out_ms!r}\n  mrsm: {out!r}"
-        for (args, ok_ms, states_ms, out_ms), (_, ok, states, out) in zip(ms, ours)
-        if (ok_ms, states_ms) != (ok, states)
+def differences(seen):
+    return [
+        f"{args}: expected {ok} {states}, got {got_ok} {got_states}: {said!r}"
+        for (args, ok, states), (_, got_ok, got_states, said) in zip(STEPS, seen)
+        if (ok, states) != (got_ok, got_states)
     ]
-    assert not differences, "\n".join(differences)
+
+
+def test_mrsm_answers_the_reference_table_as_meerschaum_does(monkeypatch):
+    ours = drive(os.environ["MRSM_BIN"], ROOTS["mrsm"], mrsm_states, monkeypatch, 60)
+    assert not differences(ours), "\n".join(differences(ours))
+
+
+def test_meerschaum_still_answers_the_table_so(monkeypatch):
+    cli = meerschaum_cli()
+    try:
+        theirs = drive(cli, ROOTS["meerschaum"], meerschaum_states, monkeypatch, 60)
+    except Hung as hung:
+        # Seen under load: its CLI forks a daemon from a process with threads, and
+        # now and then waits for it for ever. Not what this test is about.
+        subprocess.run([cli, "delete", "jobs", "-y"], timeout=120, stdin=subprocess.DEVNULL,
+                       capture_output=True)
+        pytest.skip(f"meerschaum fault: its command line hung on `{hung}`")
+    assert not differences(theirs), "\n".join(differences(theirs))

@@ -4,6 +4,8 @@ exception saying what was wrong and where, as the command line says it."""
 import json
 import os
 import subprocess
+import sys
+import threading
 
 import pytest
 
@@ -112,3 +114,90 @@ def test_errors_never_panic_across_the_boundary(root):
     assert job.stop(timeout_seconds=float("nan"))[0] is False
     with pytest.raises(mrsm_jobs.JobNotFound):
         job.write_stdin("x")
+
+
+def test_a_program_not_found_is_a_failed_start_and_the_job_stays(root):
+    job = mrsm_jobs.Job("missing", "no-such-program-here --x")
+    root.append(job)
+    ok, message = job.start()
+    assert ok is False and "no-such-program-here" in message, message
+    assert job.exists() and job.status == "stopped"
+
+
+def test_a_job_found_by_name_gives_sysargs_that_make_the_same_job(root):
+    looping = mrsm_jobs.Job("looping", "sh 'sleep 100' + sh 'sleep 200' --loop")
+    root.append(looping)
+    assert looping.start()[0]
+    assert mrsm_jobs.Job("looping").sysargs == ["sh", "sleep 100", "+", "sh", "sleep 200", "--loop"]
+    job = mrsm_jobs.Job("sched", "sh 'echo tick' -s 'every 10 seconds'")
+    root.append(job)
+    assert job.start()[0]
+    found = mrsm_jobs.Job("sched")
+    assert found.sysargs == ["sh", "echo tick", "-s", "every 10 seconds"]
+    copy = mrsm_jobs.Job("sched-copy", found.sysargs)
+    root.append(copy)
+    assert copy.start()[0]
+    info = json.loads(copy._executor.info("sched-copy"))
+    assert (info["command"], info["schedule"]) == (["echo tick"], "every 10 seconds")
+
+
+def test_monitoring_a_missing_job_and_odd_stdin_are_errors(root):
+    ghost = mrsm_jobs.Job("ghost", "sh true")
+    with pytest.raises(mrsm_jobs.JobNotFound):
+        ghost.monitor_logs(print)
+    with pytest.raises(TypeError):
+        ghost.write_stdin(5)
+
+
+def test_ctrl_c_ends_monitor_logs_with_keyboard_interrupt(root, tmp_path):
+    job = mrsm_jobs.Job("ticker", "sh 'while true; do echo tick; sleep 0.1; done'")
+    root.append(job)
+    assert job.start()[0]
+    code = (
+        "import os, signal, mrsm_jobs\n"
+        "seen = []\n"
+        "def on_line(line):\n"
+        "    seen.append(line)\n"
+        "    if len(seen) == 3: os.kill(os.getpid(), signal.SIGINT)\n"
+        "try:\n"
+        "    mrsm_jobs.Job('ticker').monitor_logs(on_line)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip() == "interrupted", out
+
+
+def test_monitor_logs_ends_when_the_job_is_deleted_and_sees_every_run(root):
+    job = mrsm_jobs.Job("runs", "sh 'echo first; sleep 0.3; echo second'")
+    root.append(job)
+    assert job.start()[0]
+    lines = []
+
+    def restart_then_delete():
+        for _ in range(3):
+            wait_for("the run to end", lambda: job.status == "stopped")
+            assert job.start()[0]
+        wait_for("the last run to end", lambda: job.status == "stopped")
+        # Deleting removes the log: first let the monitor read the last run's lines.
+        wait_for("every run's lines", lambda: "".join(lines).count("second") == 4)
+        job.delete()
+
+    driver = threading.Thread(target=restart_then_delete)
+    driver.start()
+    watcher = threading.Thread(target=job.monitor_logs, args=(lines.append,))
+    watcher.start()
+    driver.join(60)
+    watcher.join(20)
+    assert not watcher.is_alive(), "monitor_logs went on after the job was deleted"
+    text = "".join(lines)
+    assert text.count("first") == 4 and text.count("second") == 4, text
+
+
+def test_a_stop_timeout_too_large_is_refused_not_a_panic(root):
+    job = mrsm_jobs.Job("patient", "sh 'sleep 100'")
+    root.append(job)
+    assert job.start()[0]
+    ok, message = job.stop(1e300)
+    assert ok is False and "timeout_seconds" in message
+    assert job.is_running()

@@ -391,7 +391,6 @@ pub fn main() -> i32 {
             .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
     };
     match start_command::as_run(&args, exists)
-        .map(Ok)
         .or_else(|| start_command::as_daemon(&args, is_command))
     {
         Some(Ok(run_args)) => run(Cli::try_parse_from(run_args)),

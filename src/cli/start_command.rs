@@ -32,8 +32,12 @@ const VALUED: [(&str, &str); 6] = [
 const DROPPED: [&str; 7] = ["-y", "--yes", "-f", "--force", "-d", "--daemon", "--debug"];
 
 /// The `run -d` arguments `args` (the program name first) stand for, if they are
-/// `start job(s) CMD…`; `exists` says whether a job of that name exists.
-pub fn as_run(args: &[OsString], exists: impl Fn(&str) -> bool) -> Option<Vec<OsString>> {
+/// `start job(s) CMD…`; `exists` says whether a job of that name exists. The
+/// command is read in Meerschaum's action syntax, as `CMD… -d` is.
+pub fn as_run(
+    args: &[OsString],
+    exists: impl Fn(&str) -> bool,
+) -> Option<Result<Vec<OsString>, String>> {
     let verb = args.get(1)?.to_str()?;
     let noun = args.get(2)?.to_str()?;
     if verb != "start" || !matches!(noun, "job" | "jobs") {
@@ -44,7 +48,7 @@ pub fn as_run(args: &[OsString], exists: impl Fn(&str) -> bool) -> Option<Vec<Os
     if first.starts_with('-') || !is_program(first) || exists(first) {
         return None;
     }
-    Some(run_d(&args[0], options, command))
+    Some(meerschaum_command(&args[0], options, &command))
 }
 
 /// The `run -d` arguments `args` stand for, if they are Meerschaum's `CMD… -d`:
@@ -63,17 +67,27 @@ pub fn as_daemon(
         return None;
     }
     let (options, command) = split(&args[1..])?;
+    Some(meerschaum_command(&args[0], options, &command))
+}
+
+/// `run -d` of `command` read in Meerschaum's action syntax (`sh 'LINE'` …), or
+/// why mrsm does not run it (one of Meerschaum's own actions).
+fn meerschaum_command(
+    program: &OsString,
+    options: Vec<OsString>,
+    command: &[OsString],
+) -> Result<Vec<OsString>, String> {
     let words: Vec<String> = command
         .iter()
         .map(|w| w.to_string_lossy().into_owned())
         .collect();
-    Some(crate::serve::action_words(words).map(|words| {
+    crate::serve::action_words(words).map(|words| {
         run_d(
-            &args[0],
+            program,
             options,
             words.into_iter().map(Into::into).collect(),
         )
-    }))
+    })
 }
 
 fn run_d(program: &OsString, options: Vec<OsString>, command: Vec<OsString>) -> Vec<OsString> {
@@ -132,7 +146,7 @@ mod tests {
         );
         assert_eq!(
             got,
-            Some(words(&[
+            Some(Ok(words(&[
                 "mrsm",
                 "run",
                 "-d",
@@ -143,7 +157,15 @@ mod tests {
                 "--",
                 "sleep",
                 "100"
-            ]))
+            ])))
+        );
+        // `sh 'LINE'` is a shell line there too, as in `sh 'LINE' -d`.
+        assert_eq!(
+            as_run(
+                &words(&["mrsm", "start", "job", "sh", "echo hi; sleep 5"]),
+                |_| false
+            ),
+            Some(Ok(words(&["mrsm", "run", "-d", "--", "echo hi; sleep 5"])))
         );
     }
 

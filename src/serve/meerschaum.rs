@@ -214,9 +214,21 @@ pub fn spec_from_sysargs(name: &str, sysargs: &[String], restart: bool) -> Resul
 
 /// The command Meerschaum's action `words` stand for (see the module's comment).
 /// Meerschaum's action words as the command they stand for: `sh 'LINE'` the line
-/// (run in a shell), `python 'CODE'` `python3 -c CODE`, other words as they are;
-/// Meerschaum's own actions (`sync pipes` …) are refused with what mrsm runs instead.
+/// (run in a shell), `python 'CODE'` `python3 -c CODE`, other words as they are,
+/// each step of a chain (`sh 'a' + sh 'b'`) an action of its own; Meerschaum's own
+/// actions (`sync pipes` …) are refused with what mrsm runs instead.
 pub fn action_words(words: Vec<String>) -> Result<Vec<String>, String> {
+    let mut chained: Vec<String> = Vec::new();
+    for (i, step) in words.split(|w| w == "+").enumerate() {
+        if i > 0 {
+            chained.push("+".into());
+        }
+        chained.extend(one_action(step.to_vec())?);
+    }
+    Ok(chained)
+}
+
+fn one_action(words: Vec<String>) -> Result<Vec<String>, String> {
     let Some(action) = words.first().map(String::as_str) else {
         return Ok(words);
     };

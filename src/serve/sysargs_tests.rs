@@ -48,3 +48,10 @@ fn meerschaum_s_other_actions_are_refused_never_run() {
     assert!(spec(&["show", "jobs"]).is_err());
     assert!(spec(&["-y"]).is_err(), "no command");
 }
+
+#[test]
+fn each_step_of_a_chain_is_an_action_of_its_own() {
+    let got = spec(&["sh", "echo a; sleep 1", "+", "sh", "echo b", "+", "true"]).expect("a chain");
+    assert_eq!(got.command, ["echo a; sleep 1", "echo b", "true"]);
+    assert!(spec(&["sh", "true", "+", "sync", "pipes"]).is_err());
+}

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 
@@ -25,10 +26,15 @@ def check(what, ok, detail=""):
 
 
 def run(cli, *args):
-    out = subprocess.run(
-        [cli, *args], capture_output=True, text=True, timeout=TIMEOUT, stdin=subprocess.DEVNULL
-    )
-    return out.returncode, out.stdout + out.stderr
+    # Output to a file, not a pipe: a daemon holding an inherited pipe open must not
+    # turn the wait for the command into a wait for the pipe's end.
+    with tempfile.TemporaryFile("w+") as output:
+        code = subprocess.run(
+            [cli, *args], stdout=output, stderr=subprocess.STDOUT, timeout=TIMEOUT,
+            stdin=subprocess.DEVNULL,
+        ).returncode
+        output.seek(0)
+        return code, output.read()
 
 
 def wait(what, probe, timeout=20.0):
