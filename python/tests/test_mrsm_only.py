@@ -155,6 +155,8 @@ def test_ctrl_c_ends_monitor_logs_with_keyboard_interrupt(root, tmp_path):
     assert job.start()[0]
     code = (
         "import os, signal, mrsm_jobs\n"
+        # As in a terminal: the caller (a test harness) may have left SIGINT ignored.
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
         "seen = []\n"
         "def on_line(line):\n"
         "    seen.append(line)\n"
