@@ -220,8 +220,12 @@ impl Settings {
                 figment = figment.merge(Toml::string(&text));
             }
         }
+        // MRSM_ROOT_DIR set but empty is unset (as XDG_STATE_HOME and HOME are), not a
+        // root at "" (which became the settings file's own directory).
+        if var("MRSM_ROOT_DIR").is_some() {
+            figment = figment.merge(Env::prefixed("MRSM_").only(&["root_dir"]));
+        }
         let mut settings: Settings = figment
-            .merge(Env::prefixed("MRSM_").only(&["root_dir"]))
             .extract()
             .map_err(|e| StoreError::Settings(e.to_string()))?;
         // A relative root_dir in the file is relative to the file, not to wherever
@@ -264,6 +268,12 @@ mod tests {
             assert_eq!(
                 Settings::load().map_err(|e| e.to_string())?.root_dir,
                 Some(PathBuf::from("/from/env"))
+            );
+            // Set but empty is unset: the file's root, not the file's directory.
+            jail.set_env("MRSM_ROOT_DIR", "");
+            assert_eq!(
+                Settings::load().map_err(|e| e.to_string())?.root_dir,
+                Some(PathBuf::from("/from/file"))
             );
             Ok(())
         });
