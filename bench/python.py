@@ -11,6 +11,7 @@ Run it with the Python that has both installed (.ci/run's venv):
 
     target/meerschaum-venv/bin/python bench/python.py --reps 10
 
+A repetition that does not get there within 30 s is counted (and said), not timed.
 Each implementation gets a root of its own (MRSM_ROOT_DIR), set before Meerschaum
 is imported; the order of the two alternates between repetitions. Output: medians,
 the ratio Meerschaum/mrsm for each, and the raw figures in --out (default
@@ -60,11 +61,15 @@ def alive(pid):
         return False
 
 
+class TimedOut(Exception):
+    """A repetition that did not get there: counted, not timed."""
+
+
 def wait(check, what, timeout=30.0):
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
+            raise TimedOut(what)
         time.sleep(0.001)
 
 
@@ -78,6 +83,7 @@ def start_stop(name, n):
             raise SystemExit(f"{name}: start failed: {message}")
         wait(job.is_running, f"{name} running")
         start = time.perf_counter() - began
+        wait(lambda: job.pid is not None, f"{name}'s pid")
         pid = job.pid
         began = time.perf_counter()
         ok, message = job.stop()
@@ -96,13 +102,17 @@ def main():
     parser.add_argument("--out", default="target/bench-python.json")
     args = parser.parse_args()
 
-    raw = {name: {"import": [], "start": [], "stop": []} for name in CLASSES}
+    raw = {name: {"import": [], "start": [], "stop": [], "timed_out": []} for name in CLASSES}
     for name, statement in IMPORTS.items():
         raw[name]["import"] = import_time(statement, args.reps)
     for rep in range(args.reps):
         order = list(CLASSES) if rep % 2 == 0 else list(reversed(CLASSES))
         for name in order:
-            start, stop = start_stop(name, rep)
+            try:
+                start, stop = start_stop(name, rep)
+            except TimedOut as what:
+                raw[name]["timed_out"].append(str(what))
+                continue
             raw[name]["start"].append(start)
             raw[name]["stop"].append(stop)
 
@@ -113,6 +123,9 @@ def main():
         theirs = statistics.median(raw["meerschaum"][what])
         summary[what] = {"mrsm": ours, "meerschaum": theirs, "ratio": theirs / ours}
         print(f"{what:<30} {ours:<11.4f} {theirs:<11.4f} {theirs / ours:.1f}x")
+    for name in CLASSES:
+        if raw[name]["timed_out"]:
+            print(f"{name}: {len(raw[name]['timed_out'])} repetitions timed out (30 s): {raw[name]['timed_out']}")
     with open(args.out, "w", encoding="utf-8") as f:
         json.dump({"summary": summary, "raw": raw}, f, indent=1)
 
