@@ -50,17 +50,21 @@ pub fn meerschaum_python() -> PathBuf {
     python
 }
 
-#[test]
-fn meerschaum_s_command_line_drives_mrsm_serve_as_an_api_instance() {
+/// Runs `tests/meerschaum/SCRIPT URL TOKEN ARGS…` with Meerschaum's Python against
+/// `server` (Meerschaum keeps its own files under MRSM_ROOT_DIR too: a directory of
+/// its own) and asserts that every check of the script passed.
+fn drive_with_meerschaum(server: &Server, script: &str, args: &[&std::ffi::OsStr]) {
     let python = meerschaum_python();
-    let cli = python.with_file_name("mrsm");
-    let server = Server::start();
     let home = tempfile::tempdir().expect("temp dir");
     let out = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/cli.py"))
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/meerschaum")
+                .join(script),
+        )
         .arg(server.url())
         .arg(&server.token)
-        .arg(&cli)
+        .args(args)
         .env("MRSM_ROOT_DIR", home.path())
         .env("HOME", home.path())
         .env("MRSM_NO_AUTO_INSTALL", "1")
@@ -72,29 +76,20 @@ fn meerschaum_s_command_line_drives_mrsm_serve_as_an_api_instance() {
         "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn meerschaum_s_command_line_drives_mrsm_serve_as_an_api_instance() {
+    let cli = meerschaum_python().with_file_name("mrsm");
+    let server = Server::start();
+    drive_with_meerschaum(&server, "cli.py", &[cli.as_os_str()]);
     assert!(server.env.supervisor("j").is_none());
 }
 
 #[test]
 fn meerschaum_s_own_client_drives_mrsm_serve() {
-    let python = meerschaum_python();
     let server = Server::start();
-    // Meerschaum keeps its own files under MRSM_ROOT_DIR too: a directory of its own.
-    let home = tempfile::tempdir().expect("temp dir");
-    let out = Command::new(&python)
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/meerschaum/drive.py"))
-        .arg(server.url())
-        .arg(&server.token)
-        .env("MRSM_ROOT_DIR", home.path())
-        .env("HOME", home.path())
-        .output()
-        .expect("the script runs");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success() && stdout.contains("all checks passed"),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    drive_with_meerschaum(&server, "drive.py", &[]);
     // What the client made on the server, it removed.
     assert!(server.env.supervisor("greeter").is_none());
 }
