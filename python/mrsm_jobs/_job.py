@@ -83,6 +83,11 @@ class Job:
         text = self._executor.info(self.name)
         return None if text is None else json.loads(text)
 
+    def _at(self, key: str) -> Optional[datetime]:
+        """One of the job's times (``began``, ``ended``, ``paused``), aware UTC."""
+        info = self._info()
+        return _when(info.get(key) if info else None)
+
     def _verb(self, work: Callable[[], str]) -> SuccessTuple:
         try:
             return True, work()
@@ -163,20 +168,17 @@ class Job:
     @property
     def began(self) -> Optional[datetime]:
         """When the job (its current supervisor) started."""
-        info = self._info()
-        return _when(info and info.get("began"))
+        return self._at("began")
 
     @property
     def ended(self) -> Optional[datetime]:
         """When it stopped, while it is stopped."""
-        info = self._info()
-        return _when(info and info.get("ended"))
+        return self._at("ended")
 
     @property
     def paused(self) -> Optional[datetime]:
         """When it was paused, while it is."""
-        info = self._info()
-        return _when(info and info.get("paused"))
+        return self._at("paused")
 
     @property
     def stop_time(self) -> Optional[datetime]:
