@@ -16,13 +16,9 @@ import urllib.parse
 
 import meerschaum as mrsm
 
+from checks import check, wait
+
 TIMEOUT = 60
-
-
-def check(what, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + what + (f": {detail}" if detail else ""), flush=True)
-    if not ok:
-        sys.exit(1)
 
 
 def run(cli, *args):
@@ -35,16 +31,6 @@ def run(cli, *args):
         ).returncode
         output.seek(0)
         return code, output.read()
-
-
-def wait(what, probe, timeout=20.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.1)
-    check(what, False, "timed out")
 
 
 def main():

@@ -7,26 +7,11 @@ Usage: python drive.py URL API_KEY
 """
 
 import sys
-import time
 import urllib.parse
 
 import meerschaum as mrsm
 
-
-def check(what, ok, detail=""):
-    print(("ok   " if ok else "FAIL ") + what + (f": {detail}" if detail else ""), flush=True)
-    if not ok:
-        sys.exit(1)
-
-
-def wait(what, probe, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.05)
-    check(what, False, "timed out")
+from checks import check, wait
 
 
 def main():
