@@ -384,9 +384,9 @@ pub fn main() -> i32 {
             && Root::from_env().is_ok_and(|root| root.job_file(name).exists())
     };
     // `CMD… -d` too, when CMD is none of mrsm's commands.
-    let command = <Cli as clap::CommandFactory>::command();
+    // The command tree is built only when asked (words with -d in them).
     let is_command = |word: &str| {
-        command
+        <Cli as clap::CommandFactory>::command()
             .get_subcommands()
             .any(|c| c.get_name() == word || c.get_all_aliases().any(|a| a == word))
     };

@@ -60,10 +60,10 @@ pub fn as_daemon(
     is_command: impl Fn(&str) -> bool,
 ) -> Option<Result<Vec<OsString>, String>> {
     let first = args.get(1)?.to_str()?;
-    if first.starts_with('-') || is_command(first) {
+    if first.starts_with('-') || !args[1..].iter().any(|a| a == "-d" || a == "--daemon") {
         return None;
     }
-    if !args[1..].iter().any(|a| a == "-d" || a == "--daemon") {
+    if is_command(first) {
         return None;
     }
     let (options, command) = split(&args[1..])?;
