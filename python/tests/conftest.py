@@ -84,9 +84,10 @@ def kill_processes_of_root(root):
             pass
 
 
-def wait_for(what, check, timeout=20.0, fail=True):
+def wait_for(what, check, timeout=60.0, fail=True):
     """Polls ``check`` until it returns something truthy; fails naming ``what``
-    (or, with ``fail=False``, returns False)."""
+    (or, with ``fail=False``, returns False). A minute: Meerschaum's daemons start
+    a Python interpreter each, which a loaded machine has taken over 20 s for."""
     deadline = time.monotonic() + timeout
     while True:
         got = check()

@@ -53,7 +53,8 @@ impl Fit {
 
 /// The colour of a status on a terminal (ANSI SGR), none for a stopped job.
 fn status_color(status: &str) -> Option<&'static str> {
-    match status {
+    // `running (healthy)`: coloured by its first word.
+    match status.split(' ').next().unwrap_or_default() {
         "running" => Some("32"),
         "paused" => Some("33"),
         "failed" => Some("31"),
@@ -221,7 +222,10 @@ pub fn jobs_table(
                 });
             }
             row.extend([
-                j.status.to_string(),
+                match (&j.health, j.status) {
+                    (Some(h), JobStatus::Running) => format!("{} ({})", j.status, h.status),
+                    _ => j.status.to_string(),
+                },
                 match (j.pid, &j.slurm_job) {
                     (Some(p), Some(id)) => format!("{p} slurm:{id}"),
                     (Some(p), None) => p.to_string(),

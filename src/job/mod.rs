@@ -4,6 +4,9 @@
 //! and decisions: nothing here runs a job.
 
 mod chain;
+mod depends;
+mod health;
+mod hooks;
 mod name;
 mod result;
 mod shown;
@@ -14,6 +17,9 @@ mod words;
 
 pub use crate::slurm::SlurmOptions;
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
+pub use depends::{start_order, Condition, Dependency, DEFAULT_DEPENDENCY_WAIT};
+pub use health::{Health, HealthCheck, HealthStatus, HealthTracker, HttpGet, HttpScheme, Probe};
+pub use hooks::{HookKind, Hooks};
 pub use name::{random_name, validate_name, InvalidName, JobName};
 pub use result::{RunEnd, RunResult, StepExit};
 pub use shown::written_steps;

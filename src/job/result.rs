@@ -318,6 +318,7 @@ mod tests {
             log_trouble: None,
             signalled: Some("SIGTERM".into()),
             ending: Vec::new(),
+            health: None,
         };
         let written = serde_json::to_string(&state).expect("json");
         assert_eq!(

@@ -174,7 +174,7 @@ impl Default for StopSettings {
 }
 
 /// Durations stored as human-readable strings (`10s`, `1m 30s`).
-mod humantime_serde_ms {
+pub(super) mod humantime_serde_ms {
     use std::time::Duration;
 
     use serde::{Deserialize, Deserializer, Serializer};
@@ -280,6 +280,16 @@ pub struct JobSpec {
     /// leaves it out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub written_command: Option<Vec<String>>,
+    /// Probed by the supervisor while a run goes (`healthcheck:`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::HealthCheck>,
+    /// Commands run after each run, by how it ended (`on_success:`, …).
+    #[serde(default, skip_serializing_if = "super::Hooks::is_empty")]
+    pub hooks: super::Hooks,
+    /// The jobs this one starts after, and what it waits of each (`depends_on:`):
+    /// what `up`, `down` and a stop of several jobs order by.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<super::Dependency>,
 }
 
 fn yes() -> bool {
@@ -338,6 +348,9 @@ impl JobSpec {
             allow_fast: false,
             slurm: None,
             written_command: None,
+            health: None,
+            hooks: super::Hooks::default(),
+            depends_on: Vec::new(),
         }
     }
 
@@ -375,6 +388,9 @@ impl JobSpec {
                 .ok_or_else(|| SpecError::Invalid(format!("unknown time zone {tz:?}")))?;
         }
         if let Some(problem) = self.slurm.as_ref().and_then(|s| s.problem()) {
+            return Err(SpecError::Invalid(problem));
+        }
+        if let Some(problem) = self.health.as_ref().and_then(|h| h.problem()) {
             return Err(SpecError::Invalid(problem));
         }
         check_stop_timeout(self.stop.timeout)?;

@@ -74,6 +74,9 @@ pub struct SupervisorState {
     /// to record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ending: Vec<RunRecord>,
+    /// What the health probes say of the run going now (jobs with a check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::Health>,
 }
 
 /// What started a run.
@@ -182,6 +185,9 @@ pub struct JobInfo {
     /// executor), as its manager sees it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<crate::systemd::UnitState>,
+    /// What the health probes say of the run going now (jobs with a check).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<super::Health>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -277,6 +283,7 @@ impl JobInfo {
             spec_hash: file.spec_hash.clone(),
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
             unit: None,
+            health: alive.and_then(|s| s.health.clone()),
             lease_ms: file.lease_ms,
             stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
@@ -314,6 +321,7 @@ impl JobInfo {
             spec_hash: None,
             slurm_job: None,
             unit: None,
+            health: None,
             lease_ms: None,
             stop_timeout_ms: None,
         }
@@ -363,6 +371,7 @@ mod tests {
             log_trouble: None,
             signalled: None,
             ending: Vec::new(),
+            health: None,
         }
     }
 

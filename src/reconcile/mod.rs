@@ -109,6 +109,9 @@ pub fn changed_fields(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     check("env", old.env != new.env);
     check("cwd", old.cwd != new.cwd);
     check("slurm", old.slurm != new.slurm);
+    check("healthcheck", old.health != new.health);
+    check("hooks", old.hooks != new.hooks);
+    check("depends_on", old.depends_on != new.depends_on);
     if fields.is_empty() {
         fields.push("executor".into());
     }

@@ -293,6 +293,9 @@ impl Loader {
         spec.slurm = self.slurm(f, &executor, executors);
         spec.cwd = Some(self.cwd(name, f, vars));
         spec.env = self.env(f, vars);
+        spec.health = self.health(f, vars);
+        spec.hooks = self.hooks(f, vars);
+        spec.depends_on = self.dependencies(f, vars);
         if self.errors.len() > errors_before {
             return None;
         }

@@ -5,7 +5,7 @@
 
 use indexmap::IndexMap;
 
-use super::raw::{RawCommand, RawPaths};
+use super::raw::{RawCommand, RawDependency, RawHealth, RawPaths};
 use crate::job::SlurmOptions;
 
 /// A value and where it was written (`file` indexes the loader's sources).
@@ -62,6 +62,12 @@ pub(super) struct Fields {
     pub shell: Option<At<bool>>,
     pub allow_fast: Option<At<bool>>,
     pub slurm: Option<At<SlurmOptions>>,
+    pub healthcheck: Option<At<RawHealth>>,
+    pub depends_on: Option<At<Vec<RawDependency>>>,
+    pub on_start: Option<At<String>>,
+    pub on_success: Option<At<String>>,
+    pub on_failure: Option<At<String>>,
+    pub hook_timeout: Option<At<String>>,
 }
 
 impl Fields {
@@ -87,6 +93,12 @@ impl Fields {
             max_line: self.max_line.or(base.max_line),
             shell: self.shell.or(base.shell),
             allow_fast: self.allow_fast.or(base.allow_fast),
+            healthcheck: self.healthcheck.or(base.healthcheck),
+            depends_on: self.depends_on.or(base.depends_on),
+            on_start: self.on_start.or(base.on_start),
+            on_success: self.on_success.or(base.on_success),
+            on_failure: self.on_failure.or(base.on_failure),
+            hook_timeout: self.hook_timeout.or(base.hook_timeout),
             // Key by key too: a job's `slurm:` over the defaults'.
             slurm: match (self.slurm, base.slurm) {
                 (Some(own), Some(base)) => Some(At {

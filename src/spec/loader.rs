@@ -236,10 +236,15 @@ impl Loader {
             .map(|written| self.declared(written, &vars))
             .collect();
         let mut desired = Vec::new();
+        let names: Vec<String> = jobs.keys().cloned().collect();
+        let mut written_dependencies = BTreeMap::new();
         for (_, mut job) in jobs {
             let own_restart = job.fields.restart.clone();
             *job.fields = std::mem::take(&mut *job.fields).over(defaults.clone());
             job.unsure |= defaults_unsure;
+            if let Some(list) = &job.fields.depends_on {
+                written_dependencies.insert(job.name.value.clone(), list.clone());
+            }
             if let Some(built) = self.build_job(job, &vars, &executor_names) {
                 if let Some(restart) = own_restart {
                     if built.spec.schedule.is_some() && built.spec.restart != RestartPolicy::Never {
@@ -252,6 +257,7 @@ impl Loader {
                 desired.push(built);
             }
         }
+        self.check_dependencies(&written_dependencies, &names);
         Some(Desired {
             project,
             jobs: desired,

@@ -3,6 +3,7 @@
 //! produce the desired jobs. Every error names the file, line and column.
 
 mod build;
+mod build_compose;
 mod error;
 mod executors;
 mod fields;
@@ -11,6 +12,7 @@ mod loader;
 mod node;
 mod raw;
 mod read;
+mod read_compose;
 mod schema;
 
 use std::path::{Path, PathBuf};

@@ -51,8 +51,51 @@ impl RawExecutor {
     }
 }
 
+/// A `healthcheck:` as written.
+#[derive(Clone, Debug, Default)]
+pub struct RawHealth {
+    /// `"…"` (a shell command), or `["CMD", …]`, `["CMD-SHELL", "…"]`, `["NONE"]`.
+    pub test: Option<At<RawTest>>,
+    pub http_get: Option<At<RawHttpGet>>,
+    pub interval: Option<At<String>>,
+    pub timeout: Option<At<String>>,
+    pub retries: Option<At<u32>>,
+    pub start_period: Option<At<String>>,
+    pub start_interval: Option<At<String>>,
+    pub disable: Option<At<bool>>,
+    pub liveness: Option<At<bool>>,
+}
+
+/// A health check's `test`.
+#[derive(Clone, Debug)]
+pub enum RawTest {
+    Shell(String),
+    List(Vec<String>),
+}
+
+/// A health check's `http_get`.
+#[derive(Clone, Debug, Default)]
+pub struct RawHttpGet {
+    pub scheme: Option<At<String>>,
+    pub host: Option<At<String>>,
+    pub port: Option<At<u32>>,
+    pub path: Option<At<String>>,
+    pub status: Option<At<u32>>,
+}
+
+/// One entry of `depends_on:` (the short form gives only the name).
+#[derive(Clone, Debug)]
+pub struct RawDependency {
+    pub name: At<String>,
+    pub condition: Option<At<String>>,
+    pub ready_log_line: Option<At<String>>,
+    pub restart: Option<At<bool>>,
+    pub required: Option<At<bool>>,
+    pub timeout: Option<At<String>>,
+}
+
 /// Keys each mapping accepts, for "did you mean".
-pub const JOB_KEYS: [&str; 15] = [
+pub const JOB_KEYS: [&str; 21] = [
     "command",
     "schedule",
     "timezone",
@@ -68,6 +111,12 @@ pub const JOB_KEYS: [&str; 15] = [
     "shell",
     "allow_fast",
     "slurm",
+    "healthcheck",
+    "depends_on",
+    "on_start",
+    "on_success",
+    "on_failure",
+    "hook_timeout",
 ];
 /// Compose's names that mean the same as a job key: (compose's, mrsm's).
 pub const JOB_ALIASES: [(&str, &str); 2] = [("environment", "env"), ("working_dir", "cwd")];
@@ -99,4 +148,23 @@ pub const SLURM_KEYS: [&str; 8] = [
     "mem",
     "gres",
     "extra",
+];
+pub const HEALTH_KEYS: [&str; 9] = [
+    "test",
+    "http_get",
+    "interval",
+    "timeout",
+    "retries",
+    "start_period",
+    "start_interval",
+    "disable",
+    "liveness",
+];
+pub const HTTP_GET_KEYS: [&str; 5] = ["scheme", "host", "port", "path", "status"];
+pub const DEPENDENCY_KEYS: [&str; 5] = [
+    "condition",
+    "ready_log_line",
+    "restart",
+    "required",
+    "timeout",
 ];

@@ -70,7 +70,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn at<T>(&self, node: &Node, value: T) -> At<T> {
+    pub(super) fn at<T>(&self, node: &Node, value: T) -> At<T> {
         At {
             value,
             file: self.file,
@@ -79,14 +79,18 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn error(&mut self, node: &Node, message: impl Into<String>) {
+    pub(super) fn error(&mut self, node: &Node, message: impl Into<String>) {
         let e = SpecError::at(self.path, self.source, node.line, node.column, message);
         self.errors.push(e);
     }
 
     /// A mapping's entries; `None` for null (nothing given) and for anything else,
     /// which is an error.
-    fn mapping<'n>(&mut self, node: &'n Node, expected: &str) -> Option<&'n [(Node, Node)]> {
+    pub(super) fn mapping<'n>(
+        &mut self,
+        node: &'n Node,
+        expected: &str,
+    ) -> Option<&'n [(Node, Node)]> {
         if node.is_null() {
             return None;
         }
@@ -98,7 +102,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A key as text.
-    fn key(&mut self, node: &Node) -> Option<At<String>> {
+    pub(super) fn key(&mut self, node: &Node) -> Option<At<String>> {
         match node.text(self.source) {
             Some(text) => Some(self.at(node, text)),
             None => {
@@ -109,7 +113,7 @@ impl<'a> Reader<'a> {
     }
 
     /// An unknown key: a suggestion when one is close, else the keys there are.
-    fn unknown(&mut self, key: &At<String>, node: &Node, known: &[&str], also: &[&str]) {
+    pub(super) fn unknown(&mut self, key: &At<String>, node: &Node, known: &[&str], also: &[&str]) {
         let candidates: Vec<&str> = known.iter().chain(also).copied().collect();
         let message = match did_you_mean(&key.value, &candidates) {
             Some(k) => format!("unknown key `{}`: did you mean `{k}`?", key.value),
@@ -123,7 +127,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A scalar as text (a number as written); null is nothing given.
-    fn string(&mut self, node: &Node) -> Option<At<String>> {
+    pub(super) fn string(&mut self, node: &Node) -> Option<At<String>> {
         if node.is_null() {
             return None;
         }
@@ -136,7 +140,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn boolean(&mut self, node: &Node) -> Option<At<bool>> {
+    pub(super) fn boolean(&mut self, node: &Node) -> Option<At<bool>> {
         let value = match &node.value {
             Value::Null => return None,
             Value::Bool(b) => Some(*b),
@@ -150,7 +154,7 @@ impl<'a> Reader<'a> {
         value.map(|b| self.at(node, b))
     }
 
-    fn whole(&mut self, node: &Node) -> Option<At<u32>> {
+    pub(super) fn whole(&mut self, node: &Node) -> Option<At<u32>> {
         let value = match &node.value {
             Value::Null => return None,
             Value::Int(n) => u32::try_from(*n).ok(),
@@ -164,7 +168,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Strings only (a list of steps or paths): `None` when an item is not one.
-    fn strings(node: &Node) -> Option<Vec<String>> {
+    pub(super) fn strings(node: &Node) -> Option<Vec<String>> {
         node.items()?
             .iter()
             .map(|item| match &item.value {
@@ -285,6 +289,12 @@ impl<'a> Reader<'a> {
                 "shell" => f.shell = self.boolean(v),
                 "allow_fast" => f.allow_fast = self.boolean(v),
                 "slurm" => f.slurm = self.slurm(v).map(|s| self.at(v, s)),
+                "healthcheck" => f.healthcheck = self.healthcheck(v),
+                "depends_on" => f.depends_on = self.depends_on(v),
+                "on_start" => f.on_start = self.string(v),
+                "on_success" => f.on_success = self.string(v),
+                "on_failure" => f.on_failure = self.string(v),
+                "hook_timeout" => f.hook_timeout = self.string(v),
                 _ => {
                     let aliases: Vec<&str> = raw::JOB_ALIASES.iter().map(|(c, _)| *c).collect();
                     self.unknown(&key, k, &raw::JOB_KEYS, &aliases);

@@ -125,6 +125,102 @@ struct Job {
     allow_fast: Option<bool>,
     /// Slurm options for a job on a Slurm executor, over the executor's own.
     slurm: Option<Slurm>,
+    /// Probed by the job's supervisor while a run goes: `starting`, `healthy` or
+    /// `unhealthy` in `ps`, `show jobs` and the log.
+    healthcheck: Option<HealthCheck>,
+    /// Jobs started before this one (and stopped after it), with what to wait of
+    /// each: compose's list of names, or its mapping of names to conditions.
+    depends_on: Option<DependsOn>,
+    /// Shell command run as each run starts (the run's record on stdin, as JSON).
+    on_start: Option<String>,
+    /// Shell command run after each run that succeeded (its record as JSON on stdin
+    /// and in MRSM_RUN_* variables; its output in the log as `hook` lines).
+    on_success: Option<String>,
+    /// Shell command run after each run that failed, as `on_success`.
+    on_failure: Option<String>,
+    /// A hook still going after this is killed, e.g. 30s (the default).
+    hook_timeout: Option<String>,
+}
+
+/// compose's `healthcheck`, plus `http_get` and `liveness`.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HealthCheck {
+    /// A shell command, or `["CMD", prog, args…]`, or `["CMD-SHELL", "command"]`:
+    /// healthy when it exits 0.
+    test: Option<Command>,
+    /// An HTTP GET instead of a command.
+    http_get: Option<HttpGet>,
+    /// Between probes, e.g. 30s (the default).
+    interval: Option<String>,
+    /// A probe taking longer fails and is killed, e.g. 30s (the default).
+    timeout: Option<String>,
+    /// Failures in a row that make the job unhealthy (default 3).
+    #[schemars(range(min = 1))]
+    retries: Option<u32>,
+    /// Failures after a run starts that do not count yet, e.g. 10s (default 0s).
+    start_period: Option<String>,
+    /// Between probes during the start period, e.g. 5s (the default).
+    start_interval: Option<String>,
+    /// No health check (overrides one from `defaults`).
+    disable: Option<bool>,
+    /// A run that turns unhealthy is stopped and restarted under the job's
+    /// restart policy (default false).
+    liveness: Option<bool>,
+}
+
+/// An HTTP health probe.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct HttpGet {
+    /// `http` (default) or `https`.
+    scheme: Option<String>,
+    /// Default 127.0.0.1.
+    host: Option<String>,
+    #[schemars(range(min = 1, max = 65535))]
+    port: u32,
+    /// Default `/`.
+    path: Option<String>,
+    /// The status a healthy answer has (default: any of 200–399).
+    status: Option<u32>,
+}
+
+/// compose's `depends_on`.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum DependsOn {
+    Names(Vec<String>),
+    Conditions(BTreeMap<String, Dependency>),
+}
+
+/// What to wait of a dependency.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct Dependency {
+    condition: Option<ConditionWord>,
+    /// For `log_ready`: a regular expression a line of the dependency's log matches.
+    ready_log_line: Option<String>,
+    /// A restart of the dependency restarts this job too.
+    restart: Option<bool>,
+    /// When false, a dependency that is missing or does not come up is a warning.
+    required: Option<bool>,
+    /// The longest wait for the condition, e.g. 60s (the default).
+    timeout: Option<String>,
+}
+
+/// When a dependency is ready.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(rename_all = "snake_case")]
+enum ConditionWord {
+    ServiceStarted,
+    ServiceHealthy,
+    ServiceCompletedSuccessfully,
+    LogReady,
 }
 
 /// Resources and placement of each step on a Slurm cluster (the cluster's

@@ -17,10 +17,12 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
 
 use super::control::{self, Control};
+use super::health::{ProbeDone, Probing};
 use super::machine::{
     Config, Drain, Effect, Event, Exit, Machine, Now, ReplyTo, Send, StepAt, LOG_CHECK,
 };
 use super::runs::RunLog;
+use super::side::SideExits;
 use super::signal_feed::Signals;
 use super::signals::{self, signal_job, signal_processes};
 use super::steps::{self, spawn_step, JobLog, SharedLog, StepChild, StepRunner};
@@ -62,7 +64,16 @@ pub(super) struct Supervisor {
     log_saved: Instant,
     /// The report is to be written again (asked by SIGUSR1).
     touched: bool,
+    /// The job's health probes, if it has a check; their outcomes arrive on
+    /// `probe_rx` (taken by `serve`).
+    probing: Option<Probing>,
+    probe_rx: Option<mpsc::Receiver<ProbeDone>>,
+    /// Where the reaper hands over the exits of probes.
+    side_exits: SideExits,
 }
+
+#[path = "driver_health.rs"]
+mod health;
 
 impl Supervisor {
     pub(super) fn new(
@@ -90,7 +101,11 @@ impl Supervisor {
             rm: spec.rm,
         };
         let log_trouble = state.log_trouble.clone();
+        let (probing, probe_rx) = spec.health.clone().map(Probing::new).unzip();
         Supervisor {
+            probing,
+            probe_rx,
+            side_exits: SideExits::default(),
             machine: Machine::new(config, state),
             root,
             file,
@@ -140,9 +155,11 @@ impl Supervisor {
         super::give_back_startup_memory();
 
         let log = self.log.clone();
+        let mut probe_rx = self.probe_rx.take();
         while !self.machine.done() {
             let wake = self.next_wake();
             tokio::select! {
+                Some(done) = health::next_probe(&mut probe_rx) => self.on_probe(done),
                 // The log's trouble came or went: `settle` below looks.
                 () = log.changed() => {}
                 Some((request, reply)) = ctrl_rx.recv() => self.on_request(request, reply),
@@ -151,6 +168,8 @@ impl Supervisor {
             }
             self.settle();
         }
+        // A probe still going is killed with what it started.
+        self.probing = None;
         let _ = std::fs::remove_file(&socket);
         // Every process of the job is gone, so the pipes are at end-of-file: drain
         // them before recording the end, so a job reported stopped has all of its
@@ -187,6 +206,7 @@ impl Supervisor {
         // What the supervisor itself wrote to the log (its notes) may have found
         // the disk full, or room again.
         self.check_log();
+        self.follow_health();
         if self.machine.take_dirty() || std::mem::take(&mut self.touched) {
             self.write_state();
         }
@@ -207,6 +227,10 @@ impl Supervisor {
             mono = Some(mono.map_or(check, |at| at.min(check)));
         }
         let at_mono = mono.map(|at| self.start + at);
+        let at_mono = match (at_mono, self.probing.as_ref().and_then(Probing::due)) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let at_fire = fire.map(instant_of);
         match (at_mono, at_fire) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -428,6 +452,7 @@ impl Supervisor {
                 Ok(_) => continue,
             };
             let Some(at) = self.machine.step_of(pid) else {
+                self.side_exits.exited(pid, exit);
                 continue;
             };
             let placed = self.runner.ended(at);
@@ -439,6 +464,7 @@ impl Supervisor {
         self.on_children();
         self.keep_paused();
         self.feed(Event::Tick);
+        self.probe_if_due();
     }
 
     fn on_signal(&mut self, signal: Signal) {
@@ -491,6 +517,7 @@ impl Supervisor {
     /// The report, with where each step runs beyond this machine.
     fn report(&self) -> SupervisorState {
         let mut state = self.machine.report();
+        state.health = self.probing.as_ref().and_then(Probing::health);
         for step in &mut state.steps {
             let placed = self.runner.placed(StepAt {
                 run: step.run,

@@ -60,6 +60,7 @@ fn state(phase: Phase) -> SupervisorState {
         log_trouble: None,
         signalled: None,
         ending: Vec::new(),
+        health: None,
     }
 }
 

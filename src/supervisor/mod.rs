@@ -13,12 +13,14 @@ mod control;
 mod driver;
 mod folder;
 pub mod foreground;
+mod health;
 pub mod machine;
 #[cfg(test)]
 mod machine_tests;
 mod pipes;
 mod policy;
 mod runs;
+mod side;
 mod signal_feed;
 mod signals;
 mod steps;
@@ -311,6 +313,7 @@ fn start(root: Root, mut file: JobFile, me: ProcessIdentity) -> anyhow::Result<S
         log_trouble: None,
         signalled: None,
         ending: Vec::new(),
+        health: None,
     };
     Ok(Supervisor::new(
         root, file, me, state, log, runs_log, runner,

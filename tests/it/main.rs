@@ -16,6 +16,7 @@ mod compose_watch;
 mod custom_executor;
 mod executor_specs;
 mod executors;
+mod health;
 mod job_api;
 mod jobs_damage;
 mod jobs_errors;

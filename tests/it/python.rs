@@ -86,10 +86,14 @@ fn run_suite(python: &Path, required: &str) {
         .output()
         .expect("pytest runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Kept whole, for a failure whose report the test harness cut.
+    let kept = crate::serve_meerschaum::target_dir().join(format!("pytest-{required}.log"));
+    let _ = std::fs::write(&kept, format!("{stdout}\n{stderr}"));
     assert!(
         out.status.success(),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
+        "{stdout}\n{stderr}\n(all of it: {})",
+        kept.display()
     );
     // With MRSM_REQUIRE_MEERSCHAUM=1 the suite fails outright if Meerschaum is missing.
     assert!(stdout.contains(" passed"), "{stdout}");

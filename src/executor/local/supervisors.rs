@@ -305,9 +305,11 @@ impl LocalExecutor {
                 message: format!("supervisor (pid {}) did not exit", supervisor.pid),
             });
         }
-        // Whatever a supervisor killed meanwhile could not stop.
+        // Whatever a supervisor killed meanwhile could not stop, nor record: one
+        // still dying of a SIGKILL when this stop looked is ended as a dead one is.
         if !answered {
             self.clean_leftovers(name, supervisor, Signal::SIGKILL, Duration::ZERO);
+            supervisor::record_killed_end(&self.root, name);
         }
         Ok(Outcome::Stopped { name: name.into() })
     }

@@ -145,6 +145,9 @@ pub enum Event {
     },
     /// The supervisor got this signal from outside mrsm.
     Signalled(SignalName),
+    /// Run `run` turned unhealthy and its check is a liveness one: it is stopped
+    /// (a failure, restarted under the restart policy).
+    Unhealthy { run: u64 },
 }
 
 /// What the driver is to do, in order.
@@ -237,6 +240,8 @@ pub struct Run {
     pub groups: Vec<i32>,
     /// A `replace` fire ended it early.
     replaced: bool,
+    /// Its liveness probe ended it.
+    unhealthy: bool,
     cleanup: Option<Cleanup>,
     /// Where its steps ran beyond this machine (Slurm job ids), in order.
     placed: Vec<String>,
@@ -366,6 +371,7 @@ impl Machine {
             Event::Signalled(signal) => {
                 self.begin_stop(None, None, None, StopCause::Signal(signal), now)
             }
+            Event::Unhealthy { run } => self.unhealthy(run, now),
         }
         std::mem::take(&mut self.effects)
     }
@@ -498,6 +504,38 @@ impl Machine {
             }),
             _ => None,
         })
+    }
+
+    /// The run health probes are about: the newest one going (not being
+    /// replaced, not ended) while the job runs; none while it is paused or stopping.
+    pub fn probed_run(&self) -> Option<u64> {
+        if self.state.phase != Phase::Running || self.stopping.is_some() {
+            return None;
+        }
+        self.runs
+            .iter()
+            .rev()
+            .find(|r| !r.replaced && !r.unhealthy && r.cleanup.is_none() && !r.ended())
+            .map(|r| r.id)
+    }
+
+    /// Stops run `run`, which its liveness probe found unhealthy.
+    fn unhealthy(&mut self, run: u64, now: Now) {
+        if self.stopping.is_some() {
+            return;
+        }
+        let Some(index) = self
+            .runs
+            .iter()
+            .position(|r| r.id == run && !r.ended() && r.cleanup.is_none())
+        else {
+            return;
+        };
+        self.runs[index].unhealthy = true;
+        self.note(format!(
+            "run {run} is unhealthy: stopping it (liveness probe)"
+        ));
+        self.stop_run(index, now);
     }
 
     /// The job's phase as reported.

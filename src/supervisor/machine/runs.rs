@@ -20,6 +20,7 @@ impl Machine {
             phase: RunPhase::Starting { step: 0 },
             groups: Vec::new(),
             replaced: false,
+            unhealthy: false,
             cleanup: None,
             placed: Vec::new(),
         });
@@ -173,12 +174,13 @@ impl Machine {
         }
         let id = self.runs[index].id;
         let replaced = self.runs[index].replaced;
+        let unhealthy = self.runs[index].unhealthy;
         self.note(format!("run {id} step {}/{steps} {how}", step + 1));
-        if success && step + 1 < steps && !replaced && self.stopping.is_none() {
+        if success && step + 1 < steps && !replaced && !unhealthy && self.stopping.is_none() {
             self.start_step(id, step + 1);
             return;
         }
-        let ok = success && step + 1 == steps;
+        let ok = success && step + 1 == steps && !unhealthy;
         let message = if ok {
             match (steps, self.runs[index].placed.as_slice()) {
                 (1, _) => how.clone(),
@@ -194,6 +196,11 @@ impl Machine {
             };
             format!(
                 "stopped by {by}: step {}/{steps} ({text:?}) {how}",
+                step + 1
+            )
+        } else if unhealthy {
+            format!(
+                "stopped as unhealthy by its liveness probe: step {}/{steps} ({text:?}) {how}",
                 step + 1
             )
         } else if replaced {

@@ -1,0 +1,160 @@
+//! Processes a supervisor runs beside the job's steps (health probes, hooks): each
+//! in a process group of its own, marked as the job's (so what it leaves is found
+//! with the job's leftovers), dying with the supervisor, its exit collected by the
+//! supervisor's reaper and handed over here, its group killed when it ends or
+//! runs out of time.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use tokio::io::AsyncBufReadExt;
+use tokio::net::unix::pipe;
+use tokio::sync::{mpsc, oneshot};
+
+use super::machine::Exit;
+use crate::job::JobSpec;
+
+/// Where the reaper hands over the exits of side processes, by pid.
+#[derive(Default)]
+pub(super) struct SideExits(HashMap<i32, oneshot::Sender<Exit>>);
+
+impl SideExits {
+    /// Hands `exit` to whoever waits for `pid`; false when `pid` is no side process.
+    pub fn exited(&mut self, pid: i32, exit: Exit) -> bool {
+        match self.0.remove(&pid) {
+            Some(waiter) => {
+                let _ = waiter.send(exit);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// A side process started: its group, its exit to come, its output's lines.
+pub(super) struct Side {
+    group: i32,
+    exit: oneshot::Receiver<Exit>,
+    pub lines: mpsc::Receiver<String>,
+}
+
+/// How a side process ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum SideEnd {
+    Exited(Exit),
+    /// Still going at its deadline: killed, with its group.
+    TimedOut,
+}
+
+/// Kills a side process's group when dropped (the process ended, ran out of time,
+/// or what it was for is over).
+pub(super) struct GroupGuard(pub i32);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.0), Signal::SIGKILL);
+    }
+}
+
+/// The longest output line kept (a probe or hook printing without newlines).
+const LINE_LIMIT: usize = 4096;
+
+/// Starts `cmd` for `spec`'s job: its environment and directory, stdout and
+/// stderr as one stream of lines, `input` on its stdin (none: nothing to read).
+pub(super) fn spawn_side(
+    mut cmd: Command,
+    spec: &JobSpec,
+    input: Option<Vec<u8>>,
+    exits: &mut SideExits,
+) -> std::io::Result<Side> {
+    // Close-on-exec: no other process of the job inherits either end.
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let supervisor = std::process::id() as i32;
+    // SAFETY: prctl and getppid are async-signal-safe; see `spawn_step`.
+    unsafe {
+        cmd.pre_exec(move || {
+            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(std::io::Error::from)?;
+            if nix::unistd::getppid().as_raw() != supervisor {
+                return Err(std::io::Error::other("the supervisor is gone"));
+            }
+            Ok(())
+        });
+    }
+    crate::spawn::unblock_signals(&mut cmd);
+    cmd.stdin(match input {
+        Some(_) => Stdio::piped(),
+        None => Stdio::null(),
+    })
+    .stdout(Stdio::from(write.try_clone()?))
+    .stderr(Stdio::from(write))
+    .process_group(0)
+    .env_remove(crate::store::proc::SUPERVISOR_VARIABLE)
+    .envs(&spec.env)
+    .env(crate::store::proc::JOB_VARIABLE, &spec.name)
+    // No run's number: not counted as what a run left behind.
+    .env(super::steps::RUN_VARIABLE, "side");
+    super::steps::in_job_dir(&mut cmd, spec);
+    let mut child = cmd.spawn()?;
+    // The command holds the pipe's write end: this end must go, or reading never
+    // ends.
+    drop(cmd);
+    let pid = child.id() as i32;
+    let (tx, exit) = oneshot::channel();
+    exits.0.insert(pid, tx);
+    if let (Some(mut stdin), Some(bytes)) = (child.stdin.take(), input) {
+        // Written on a thread: a process that does not read must not hold us.
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(&bytes);
+        });
+    }
+    let (line_tx, lines) = mpsc::channel(64);
+    let receiver = pipe::Receiver::from_owned_fd(read)?;
+    tokio::spawn(read_lines(receiver, line_tx));
+    Ok(Side {
+        group: pid,
+        exit,
+        lines,
+    })
+}
+
+async fn read_lines(receiver: pipe::Receiver, lines: mpsc::Sender<String>) {
+    let mut reader = tokio::io::BufReader::new(receiver);
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {
+                buf.truncate(LINE_LIMIT);
+                let text = String::from_utf8_lossy(&buf).trim_end().to_string();
+                if lines.send(text).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Side {
+    /// Waits for the process to end, at most `timeout`; its group is killed then
+    /// either way (what it started in the background goes with it).
+    pub async fn finish(&mut self, timeout: Duration) -> SideEnd {
+        let _guard = GroupGuard(self.group);
+        match tokio::time::timeout(timeout, &mut self.exit).await {
+            Ok(Ok(exit)) => SideEnd::Exited(exit),
+            // The supervisor is going away: said as a timeout, which it is for
+            // whoever waited.
+            Ok(Err(_)) | Err(_) => SideEnd::TimedOut,
+        }
+    }
+
+    /// Its process group (for a guard held while it runs).
+    pub fn group(&self) -> i32 {
+        self.group
+    }
+}
