@@ -108,8 +108,12 @@ pub fn each(
         return Ok(0);
     };
     let mut code = 0;
-    // All at once: fifty stops take as long as the slowest, not as all of them.
-    let results = crate::parallel::each(&chosen, |name| verb(executor, name));
+    // All at once: fifty stops take as long as the slowest, not as all of them;
+    // but dependents (`depends_on`) are stopped before what they depend on.
+    let mut results = Vec::new();
+    for wave in in_order(executor, &chosen, kind) {
+        results.extend(crate::parallel::each(&wave, |name| verb(executor, name)));
+    }
     for result in results {
         match result {
             Ok(outcome) => out!("{}", outcome.on(executor.label())),
@@ -128,6 +132,31 @@ pub fn each(
         }
     }
     Ok(code)
+}
+
+/// The jobs a verb acts on, in waves: a stop or a delete of several reaches a
+/// job's dependents (`depends_on`) first; other verbs act on all at once.
+fn in_order<'a>(executor: &dyn Executor, chosen: &'a [String], kind: Verb) -> Vec<Vec<&'a String>> {
+    let all: Vec<&String> = chosen.iter().collect();
+    if !matches!(kind, Verb::Stop | Verb::Delete) || chosen.len() < 2 {
+        return vec![all];
+    }
+    let infos = crate::parallel::each(&all, |name| executor.get(name).ok());
+    let depends: std::collections::HashMap<&str, Vec<String>> = all
+        .iter()
+        .zip(infos)
+        .map(|(name, info)| {
+            (
+                name.as_str(),
+                info.map(|i| i.depends_on).unwrap_or_default(),
+            )
+        })
+        .collect();
+    crate::reconcile::order::stop_waves(
+        &all,
+        |n| n.as_str(),
+        |n| depends.get(n.as_str()).cloned().unwrap_or_default(),
+    )
 }
 
 /// `delete jobs`: asks first on a terminal; elsewhere -y is required.

@@ -188,6 +188,9 @@ pub struct JobInfo {
     /// What the health probes say of the run going now (jobs with a check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::Health>,
+    /// The jobs it depends on (`depends_on`): stopped after it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -284,6 +287,7 @@ impl JobInfo {
             slurm_job: live_step.and_then(|p| p.slurm_job.clone()),
             unit: None,
             health: alive.and_then(|s| s.health.clone()),
+            depends_on: spec.depends_on.iter().map(|d| d.name.clone()).collect(),
             lease_ms: file.lease_ms,
             stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
@@ -322,6 +326,7 @@ impl JobInfo {
             slurm_job: None,
             unit: None,
             health: None,
+            depends_on: Vec::new(),
             lease_ms: None,
             stop_timeout_ms: None,
         }

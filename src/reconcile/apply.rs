@@ -28,7 +28,24 @@ fn options(plan: &Plan, job: &DesiredJob) -> CreateOptions {
     }
 }
 
+/// A step, once the dependencies of the job it starts hold their conditions;
+/// what a dependency that is not required said is added to its message.
 fn apply_step(plan: &Plan, step: &Step, registry: &Registry) -> Result<String, ExecutorError> {
+    let warnings = match (&step.job, super::order::starts(&step.action)) {
+        (Some(job), true) => super::order::wait_for_dependencies(job, &plan.located, registry)?,
+        _ => Vec::new(),
+    };
+    let done = apply_ready_step(plan, step, registry)?;
+    Ok(warnings
+        .into_iter()
+        .fold(done, |m, w| format!("{m} (warning: {w})")))
+}
+
+fn apply_ready_step(
+    plan: &Plan,
+    step: &Step,
+    registry: &Registry,
+) -> Result<String, ExecutorError> {
     let name = step.name.as_str();
     let job = step.job.as_ref();
     let executor = registry.get(&step.executor)?;
@@ -176,8 +193,9 @@ fn move_job(
     Ok(())
 }
 
-/// Runs the plan: deletions first, then everything else; independent jobs on a few
-/// threads at once. `progress` is told about each step as it finishes.
+/// Runs the plan: deletions first, then everything else in waves of jobs whose
+/// dependencies came in earlier waves; the jobs of a wave on a few threads at
+/// once. `progress` is told about each step as it finishes.
 pub fn apply(
     plan: &Plan,
     registry: &Registry,
@@ -186,7 +204,17 @@ pub fn apply(
     let (deletes, rest): (Vec<&Step>, Vec<&Step>) =
         plan.steps.iter().partition(|s| s.action == Action::Delete);
     let outcomes = Mutex::new(Vec::new());
-    for batch in [deletes, rest] {
+    let waves = super::order::waves(
+        &rest,
+        |s| s.name.as_str(),
+        |s| {
+            s.job
+                .as_ref()
+                .map(|j| j.spec.depends_on.iter().map(|d| d.name.clone()).collect())
+                .unwrap_or_default()
+        },
+    );
+    for batch in std::iter::once(deletes).chain(waves) {
         let next = AtomicUsize::new(0);
         // Mostly waiting (a supervisor starting, a stop's grace): more than cores.
         let workers = batch.len().clamp(1, 16);

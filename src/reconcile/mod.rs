@@ -4,6 +4,7 @@
 
 mod apply;
 mod events;
+pub mod order;
 #[cfg(test)]
 mod plan_tests;
 pub mod project;
@@ -63,6 +64,9 @@ pub struct Step {
 pub struct Plan {
     pub project: String,
     pub steps: Vec<Step>,
+    /// The executor of every declared job, by name: where a step finds the
+    /// dependencies it waits for.
+    pub located: BTreeMap<String, String>,
 }
 
 /// How far to go.
@@ -405,9 +409,17 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
             }
         }
     }
+    if full {
+        order::restart_dependents(&desired.jobs, &actual.jobs, &mut steps);
+    }
     Plan {
         project: desired.project.clone(),
         steps,
+        located: desired
+            .jobs
+            .iter()
+            .map(|j| (j.spec.name.clone(), j.executor.clone()))
+            .collect(),
     }
 }
 

@@ -260,15 +260,24 @@ pub fn delete_jobs(
     for (label, error) in listing.unreachable {
         report(Err(ProjectError::Unlisted { label, error }));
     }
-    // All at once: the project goes down as fast as its slowest job stops.
-    let results = crate::parallel::each(&listing.jobs, |job| {
-        said(
-            job.executor.delete(&job.info.name, &options),
-            &job.info.executor,
-        )
-    });
-    for result in results {
-        report(result);
+    // Dependents first (`depends_on`); each wave all at once: the project goes
+    // down as fast as its slowest job stops.
+    let jobs: Vec<&Found> = listing.jobs.iter().collect();
+    let waves = super::order::stop_waves(
+        &jobs,
+        |j| j.info.name.as_str(),
+        |j| j.info.depends_on.clone(),
+    );
+    for wave in waves {
+        let results = crate::parallel::each(&wave, |job| {
+            said(
+                job.executor.delete(&job.info.name, &options),
+                &job.info.executor,
+            )
+        });
+        for result in results {
+            report(result);
+        }
     }
     if purge {
         let reachable: Vec<(String, Arc<dyn Executor>)> = registry

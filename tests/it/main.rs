@@ -14,6 +14,7 @@ mod compose_exits;
 mod compose_foreground;
 mod compose_watch;
 mod custom_executor;
+mod depends;
 mod executor_specs;
 mod executors;
 mod health;

@@ -69,9 +69,19 @@ pub fn follow_and_watch(
     tell(format!("stopping {}…", count(jobs.len())));
     let mut stopped = 0;
     let mut failed = false;
-    let results = crate::parallel::each(&jobs, |job| {
-        job.executor.stop(&job.info.name, &StopOptions::default())
-    });
+    // Dependents (`depends_on`) first; each wave all at once.
+    let all: Vec<_> = jobs.iter().collect();
+    let waves = crate::reconcile::order::stop_waves(
+        &all,
+        |j| j.info.name.as_str(),
+        |j| j.info.depends_on.clone(),
+    );
+    let mut results = Vec::new();
+    for wave in waves {
+        results.extend(crate::parallel::each(&wave, |job| {
+            job.executor.stop(&job.info.name, &StopOptions::default())
+        }));
+    }
     for result in results {
         match result {
             Ok(_) => stopped += 1,
