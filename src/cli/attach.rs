@@ -83,7 +83,7 @@ pub(super) fn show(line: &LogLine) -> std::io::Result<()> {
             err!("mrsm: {lines} dropped: the log rotated them away before they were shown");
             Ok(())
         }
-        Stream::Sys => Ok(()),
+        Stream::Sys | Stream::Hook => Ok(()),
     }
 }
 

@@ -99,7 +99,7 @@ impl Selection {
     /// Whether a line passes the stream and time filters (not `tail`); `gap` lines
     /// are not the supervisor's notes and pass `output_only`.
     pub fn admits(&self, line: &LogLine) -> bool {
-        !(self.output_only && line.stream == Stream::Sys)
+        !(self.output_only && matches!(line.stream, Stream::Sys | Stream::Hook))
             && self
                 .since
                 .as_ref()

@@ -12,6 +12,8 @@ pub enum Stream {
     Err,
     /// The supervisor's own notes (run started, step exited, …).
     Sys,
+    /// What a job's hooks (`on_success`, …) printed.
+    Hook,
     /// Never stored: a reader's note that rotation deleted lines before it could
     /// read them; the line is the number of records lost.
     Gap,
@@ -24,7 +26,16 @@ impl Stream {
             Stream::Out => "out",
             Stream::Err => "err",
             Stream::Sys => "sys",
+            Stream::Hook => "hok",
             Stream::Gap => "gap",
+        }
+    }
+
+    /// Its name, as `--json` says it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Hook => "hook",
+            other => other.tag(),
         }
     }
 
@@ -33,6 +44,7 @@ impl Stream {
             b"out" => Some(Stream::Out),
             b"err" => Some(Stream::Err),
             b"sys" => Some(Stream::Sys),
+            b"hok" => Some(Stream::Hook),
             b"gap" => Some(Stream::Gap),
             _ => None,
         }

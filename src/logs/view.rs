@@ -112,7 +112,7 @@ pub fn write_line(
         let object = Json {
             job: &line.job,
             ts: &line.stamp,
-            stream: line.stream.tag(),
+            stream: line.stream.name(),
             line: &text,
             continues: line.continues,
             dropped,
@@ -135,6 +135,9 @@ pub fn write_line(
         )?;
     } else {
         write!(out, "{}{:pad$}  {when} | ", line.job, "")?;
+    }
+    if line.stream == crate::logs::Stream::Hook {
+        out.write_all(b"hook: ")?;
     }
     if let Some(n) = line.dropped() {
         out.write_all(gap_text(n).as_bytes())?;

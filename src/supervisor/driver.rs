@@ -3,7 +3,7 @@
 //! turns what happens (a SIGCHLD, a timer, a request on the control socket, a
 //! signal) into events for the [`Machine`] and carries out the effects it returns.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,7 +29,7 @@ use super::steps::{self, spawn_step, JobLog, SharedLog, StepChild, StepRunner};
 use crate::control::{self as protocol, Refusal, Removal, Request, Response};
 use crate::job::{JobFile, SignalName, SupervisorState};
 use crate::logs::{LogTrouble, LogWriter, Stream};
-use crate::store::proc::{environ_var, own_processes, ProcStat};
+use crate::store::proc::ProcStat;
 use crate::store::{write_json_even_when_full, ProcessIdentity, Root};
 
 /// The start of the refusal a client may wait on and try again: the step has not
@@ -68,12 +68,18 @@ pub(super) struct Supervisor {
     /// `probe_rx` (taken by `serve`).
     probing: Option<Probing>,
     probe_rx: Option<mpsc::Receiver<ProbeDone>>,
-    /// Where the reaper hands over the exits of probes.
+    /// Where the reaper hands over the exits of probes and hooks.
     side_exits: SideExits,
+    /// Hooks going (killed by a stop, awaited at the end).
+    hooks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 #[path = "driver_health.rs"]
 mod health;
+#[path = "driver_hooks.rs"]
+mod hooks;
+#[path = "driver_look.rs"]
+mod look;
 
 impl Supervisor {
     pub(super) fn new(
@@ -106,6 +112,7 @@ impl Supervisor {
             probing,
             probe_rx,
             side_exits: SideExits::default(),
+            hooks: Vec::new(),
             machine: Machine::new(config, state),
             root,
             file,
@@ -168,8 +175,10 @@ impl Supervisor {
             }
             self.settle();
         }
-        // A probe still going is killed with what it started.
+        // A probe still going is killed with what it started; hooks of a job that
+        // finished on its own are let finish (each has its timeout).
         self.probing = None;
+        self.await_hooks().await;
         let _ = std::fs::remove_file(&socket);
         // Every process of the job is gone, so the pipes are at end-of-file: drain
         // them before recording the end, so a job reported stopped has all of its
@@ -207,6 +216,7 @@ impl Supervisor {
         // the disk full, or room again.
         self.check_log();
         self.follow_health();
+        self.end_hooks_on_stop();
         if self.machine.take_dirty() || std::mem::take(&mut self.touched) {
             self.write_state();
         }
@@ -276,7 +286,12 @@ impl Supervisor {
         }
         match effect {
             Effect::Note(message) => self.sys(&message),
-            Effect::Spawn { at, paused } => queue.push_back(self.spawn(at, paused)),
+            Effect::Spawn { at, paused } => {
+                if at.step == 1 {
+                    self.hook_on_start(at.run);
+                }
+                queue.push_back(self.spawn(at, paused));
+            }
             Effect::SignalRun { run, send } => {
                 let procs = scanned.get_or_insert_with(|| self.job_processes());
                 signal_processes(&self.of_run(run, procs), self.signal(send));
@@ -293,6 +308,7 @@ impl Supervisor {
                 if let Err(e) = self.runs_log.append(&record) {
                     err!("mrsm supervisor: {e}");
                 }
+                self.hook_after(&record);
             }
             Effect::Reply { to, response } => self.answers.push((to, response)),
             Effect::Suspend { to, steps } => {
@@ -356,61 +372,6 @@ impl Supervisor {
                 ),
             },
         }
-    }
-
-    /// What a look finds: the processes of each run asked about, and whether the
-    /// job has any left.
-    fn seen(&self) -> Event {
-        let (asked, job) = self.machine.look();
-        // Without a child, nothing of the job is left (see `job_alive`).
-        let childless = job && crate::store::proc::childless();
-        let procs = match !asked.is_empty() || (job && !childless) {
-            true => own_processes(self.me, self.name()),
-            false => Vec::new(),
-        };
-        let runs = asked
-            .into_iter()
-            .map(|run| (run, self.of_run(run, &procs).len()))
-            .collect::<BTreeMap<_, _>>();
-        Event::Seen {
-            runs,
-            job_alive: job.then_some(!childless && !procs.is_empty()),
-        }
-    }
-
-    /// Every live process of the job.
-    fn job_processes(&self) -> Vec<ProcStat> {
-        own_processes(self.me, self.name())
-    }
-
-    /// Of the job's processes `procs`, those of run `run`: its steps' process
-    /// groups, and whatever inherited its run number (daemons that left the group
-    /// included). A process with no run number (one that cleared its environment)
-    /// in no other run's group is counted as this run's: the supervisor is a
-    /// subreaper, so all of them are the job's, and none may outlive its run.
-    fn of_run(&self, run: u64, procs: &[ProcStat]) -> Vec<ProcStat> {
-        let id = run.to_string();
-        let mut mine: &[i32] = &[];
-        let mut others: Vec<&[i32]> = Vec::new();
-        for (r, groups) in self.machine.groups() {
-            match r == run {
-                true => mine = groups,
-                false => others.push(groups),
-            }
-        }
-        procs
-            .iter()
-            .filter(|p| {
-                if mine.contains(&p.pgrp) {
-                    return true;
-                }
-                match environ_var(p.pid, steps::RUN_VARIABLE) {
-                    Some(number) => number == id.as_bytes(),
-                    None => !others.iter().any(|o| o.contains(&p.pgrp)),
-                }
-            })
-            .copied()
-            .collect()
     }
 
     fn on_children(&mut self) {

@@ -14,6 +14,7 @@ mod driver;
 mod folder;
 pub mod foreground;
 mod health;
+mod hooks;
 pub mod machine;
 #[cfg(test)]
 mod machine_tests;

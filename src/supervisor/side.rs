@@ -19,6 +19,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::machine::Exit;
 use crate::job::JobSpec;
 
+/// The run number side processes carry: none of a run's.
+pub(super) const SIDE: &str = "side";
+
 /// Where the reaper hands over the exits of side processes, by pid.
 #[derive(Default)]
 pub(super) struct SideExits(HashMap<i32, oneshot::Sender<Exit>>);
@@ -97,7 +100,7 @@ pub(super) fn spawn_side(
     .envs(&spec.env)
     .env(crate::store::proc::JOB_VARIABLE, &spec.name)
     // No run's number: not counted as what a run left behind.
-    .env(super::steps::RUN_VARIABLE, "side");
+    .env(super::steps::RUN_VARIABLE, SIDE);
     super::steps::in_job_dir(&mut cmd, spec);
     let mut child = cmd.spawn()?;
     // The command holds the pipe's write end: this end must go, or reading never
@@ -137,6 +140,14 @@ async fn read_lines(receiver: pipe::Receiver, lines: mpsc::Sender<String>) {
                 }
             }
         }
+    }
+}
+
+/// Whatever becomes of it, a side process's group is killed with its handle
+/// (a task aborted before it first ran included).
+impl Drop for Side {
+    fn drop(&mut self) {
+        let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
     }
 }
 

@@ -18,6 +18,7 @@ mod depends;
 mod executor_specs;
 mod executors;
 mod health;
+mod hooks;
 mod job_api;
 mod jobs_damage;
 mod jobs_errors;

@@ -1,0 +1,148 @@
+//! Hooks run by a job's supervisor: `on_failure` gets the run's record as JSON on
+//! stdin and in `MRSM_RUN_*`, its output is in the log as `hook` lines; a hook
+//! that hangs is killed at its timeout without holding the job up, and a stop of
+//! the job ends its hooks with it.
+
+use crate::support;
+
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{processes, wait_for, Env};
+
+fn up(env: &Env, spec: &str) {
+    let path = env.work().join("mrsm-jobs.yaml");
+    std::fs::write(&path, spec).expect("spec written");
+    env.ok(&["up", "-d", "-f", path.to_str().expect("utf-8")]);
+}
+
+/// The job's log as `show logs --json` gives it.
+fn log_lines(env: &Env, name: &str) -> Vec<Value> {
+    let out = env
+        .mrsm()
+        .args(["show", "logs", name, "--json"])
+        .output()
+        .expect("runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Processes of the job whose command line holds `marker`.
+fn with_marker(env: &Env, name: &str, marker: &str) -> usize {
+    let Some(supervisor) = env.supervisor(name) else {
+        return 0;
+    };
+    processes(supervisor)
+        .iter()
+        .filter(|p| {
+            std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+        })
+        .count()
+}
+
+#[test]
+fn on_failure_gets_the_run_record_and_its_lines_are_hook_lines() {
+    let env = Env::new();
+    up(
+        &env,
+        r#"project: hooks
+jobs:
+  etl:
+    command: ["echo extracting", "exit 3"]
+    on_start: echo "starting run $MRSM_RUN_NUMBER"
+    on_success: echo never, it fails
+    on_failure: 'cat > record.json; echo "failed at step $MRSM_RUN_FAILED_STEP with $MRSM_RUN_EXIT_CODE"'
+"#,
+    );
+    let record: Value = wait_for(Duration::from_secs(20), "the hook's record", || {
+        let text = std::fs::read_to_string(env.work().join("record.json")).ok()?;
+        serde_json::from_str(&text).ok()
+    });
+    assert_eq!(record["job"], "etl");
+    assert_eq!(record["hook"], "on_failure");
+    assert_eq!(record["run"], 1);
+    assert_eq!(record["ok"], false);
+    assert_eq!(record["exit_code"], 3);
+    assert_eq!(record["failed_step"], 2);
+    assert!(support::seconds_between(&record["started"], &record["ended"]) >= 0.0);
+    let hooks = wait_for(Duration::from_secs(10), "the hook lines", || {
+        let lines: Vec<String> = log_lines(&env, "etl")
+            .into_iter()
+            .filter(|l| l["stream"] == "hook")
+            .filter_map(|l| l["line"].as_str().map(String::from))
+            .collect();
+        (lines.len() == 2).then_some(lines)
+    });
+    assert_eq!(hooks, ["starting run 1", "failed at step 2 with 3"]);
+    // The hook's lines are no output of the job's.
+    let text = env
+        .mrsm()
+        .args(["show", "logs", "etl"])
+        .output()
+        .expect("runs");
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("hook: failed at step 2 with 3"), "{text}");
+}
+
+#[test]
+fn a_hung_hook_is_killed_at_its_timeout_and_holds_nothing_up() {
+    let env = Env::new();
+    up(
+        &env,
+        r#"project: hooks
+jobs:
+  flaky:
+    command: exit 1
+    restart: on-failure
+    on_failure: exec sleep 3001
+    hook_timeout: 3s
+"#,
+    );
+    // Runs go on while the first hook hangs.
+    wait_for(Duration::from_secs(20), "a second run", || {
+        (env.runs("flaky").len() >= 2).then_some(())
+    });
+    assert!(
+        with_marker(&env, "flaky", "3001") >= 1,
+        "the hooks still hang"
+    );
+    wait_for(Duration::from_secs(20), "the timeout's note", || {
+        env.log_text("flaky")
+            .contains("hook on_failure still going after 3s: killed")
+            .then_some(())
+    });
+    env.ok(&["stop", "jobs", "flaky"]);
+    let supervisor = env.supervisor("flaky").expect("recorded");
+    assert!(processes(supervisor).is_empty(), "no hook left");
+}
+
+#[test]
+fn a_stop_ends_a_running_hook_with_the_job() {
+    let env = Env::new();
+    up(
+        &env,
+        r#"project: hooks
+jobs:
+  server:
+    command: exec sleep 300
+    on_start: exec sleep 3002
+"#,
+    );
+    wait_for(Duration::from_secs(10), "the hook going", || {
+        (with_marker(&env, "server", "3002") == 1).then_some(())
+    });
+    let supervisor = env.supervisor("server").expect("recorded");
+    let began = std::time::Instant::now();
+    env.ok(&["stop", "jobs", "server"]);
+    assert!(
+        began.elapsed() < Duration::from_secs(20),
+        "not the hook's timeout"
+    );
+    assert!(
+        processes(supervisor).is_empty(),
+        "nothing of the job is left"
+    );
+}
