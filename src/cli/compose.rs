@@ -3,6 +3,9 @@
 
 mod console;
 mod foreground;
+mod scale;
+
+pub use scale::{scale, ScaleArgs};
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -35,10 +38,18 @@ impl Files {
     /// Loads and validates the files, printing warnings (file:line:col) on stderr;
     /// errors are printed by the caller.
     pub fn load(&self) -> Result<Desired, spec::SpecErrors> {
+        self.load_scaled(&Default::default())
+    }
+
+    /// [`Files::load`] with the copies of some jobs given (`mrsm scale`).
+    fn load_scaled(
+        &self,
+        scale: &std::collections::BTreeMap<String, u32>,
+    ) -> Result<Desired, spec::SpecErrors> {
         let known = super::registry()
             .map(|r| r.labels())
             .unwrap_or_else(|_| vec![crate::executor::DEFAULT_LABEL.to_string()]);
-        let loaded = spec::load_for(&self.files, self.project.as_deref(), &known);
+        let loaded = spec::load_scaled(&self.files, self.project.as_deref(), &known, scale);
         // Each warning once, however often this command reads the files.
         for warning in &loaded.warnings {
             if crate::print::first_time(&warning.headline()) {
@@ -106,7 +117,15 @@ pub struct RestartArgs {
 
 /// Loads the spec or prints its errors; `Err` carries the exit status.
 fn load_or_report(files: &Files) -> Result<Desired, i32> {
-    files.load().map_err(|errors| {
+    load_or_report_with(files, &Default::default())
+}
+
+/// [`load_or_report`] with the copies of some jobs given (`mrsm scale`).
+fn load_or_report_with(
+    files: &Files,
+    scale: &std::collections::BTreeMap<String, u32>,
+) -> Result<Desired, i32> {
+    files.load_scaled(scale).map_err(|errors| {
         err!("{errors}");
         1
     })

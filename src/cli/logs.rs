@@ -297,7 +297,16 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
     }
     let root = super::local_executor()?.root().clone();
     let asked = project.as_ref().filter(|p| p.explicit);
-    for name in &args.names {
+    // A replicated job's name (`web`, no job of its own) stands for its copies
+    // (`web.1`, `web.2`, …), those made later too.
+    let all = root.job_names().unwrap_or_default();
+    let replicated: Vec<String> = args
+        .names
+        .iter()
+        .filter(|n| !all.contains(n) && all.iter().any(|j| crate::spec::is_copy_of(j, n)))
+        .cloned()
+        .collect();
+    for name in args.names.iter().filter(|n| !replicated.contains(n)) {
         check_name(&root, name, asked.map(|p| p.name.as_str()))?;
     }
     // The project's jobs elsewhere are shown beside the local ones, merged by time.
@@ -318,6 +327,14 @@ fn show(args: &Args, compose: bool) -> anyhow::Result<i32> {
         })
         .unzip();
     let jobs = match project {
+        _ if !replicated.is_empty() => {
+            let names = args.names.clone();
+            Jobs::Matching(Box::new(move |job| {
+                names.iter().any(|n| {
+                    n == job || (replicated.contains(n) && crate::spec::is_copy_of(job, n))
+                })
+            }))
+        }
         _ if !args.names.is_empty() => Jobs::Named(args.names.clone()),
         Some(p) => project_jobs(LocalExecutor::new(root.clone()), p.name),
         None => Jobs::All,

@@ -94,6 +94,8 @@ enum Command {
     Down(compose::DownArgs),
     /// List the project's jobs.
     Ps(compose::PsArgs),
+    /// Run N copies of a job with `replicas` (or of any job): `scale web=3`.
+    Scale(compose::ScaleArgs),
     /// Stop and start the project's jobs (or the named ones).
     Restart(compose::RestartArgs),
     /// Show the project's jobs' output (`show logs` for every job): `logs [NAME…] [-f]`.
@@ -499,6 +501,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Up(args) => compose::up(&args),
         Command::Down(args) => compose::down(&args),
         Command::Ps(args) => compose::ps(&args),
+        Command::Scale(args) => compose::scale(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),
         Command::Token(command) => token::run(&command),

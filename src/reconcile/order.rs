@@ -24,12 +24,14 @@ pub fn waves<'a, T>(
         .enumerate()
         .map(|(i, t)| (name(t), i))
         .collect();
+    // A dependency on a replicated job is one on each of its copies.
     let edges: Vec<Vec<usize>> = items
         .iter()
         .map(|t| {
             deps(t)
                 .iter()
-                .filter_map(|d| index.get(d.as_str()).copied())
+                .flat_map(|d| crate::spec::dependency_targets(d, index.keys().copied()))
+                .filter_map(|d| index.get(d).copied())
                 .collect()
         })
         .collect();
@@ -93,12 +95,14 @@ pub(super) fn restart_dependents(jobs: &[DesiredJob], found: &[JobInfo], steps: 
             if steps.iter().any(|s| &s.name == name) {
                 continue;
             }
-            let Some(because) = job
-                .spec
-                .depends_on
-                .iter()
-                .find(|d| d.restart && restarting.contains(&d.name))
-            else {
+            let Some(because) = job.spec.depends_on.iter().find(|d| {
+                d.restart
+                    && !crate::spec::dependency_targets(
+                        &d.name,
+                        restarting.iter().map(String::as_str),
+                    )
+                    .is_empty()
+            }) else {
                 continue;
             };
             let running = found.iter().any(|f| {
@@ -188,14 +192,20 @@ pub(super) fn wait_for_dependencies(
     registry: &Registry,
 ) -> Result<Vec<String>, ExecutorError> {
     let mut warnings = Vec::new();
-    for dependency in &job.spec.depends_on {
-        let Some(label) = located.get(&dependency.name) else {
-            continue;
+    let targets = job.spec.depends_on.iter().flat_map(|d| {
+        crate::spec::dependency_targets(&d.name, located.keys().map(String::as_str))
+            .into_iter()
+            .map(move |name| (d, name))
+    });
+    for (dependency, name) in targets {
+        let label = &located[name];
+        let one = Dependency {
+            name: name.to_string(),
+            ..dependency.clone()
         };
-        if let Err(why) = wait_for_one(dependency, label, registry) {
+        if let Err(why) = wait_for_one(&one, label, registry) {
             let message = format!(
-                "dependency {:?} is not {}: {why}",
-                dependency.name,
+                "dependency {name:?} is not {}: {why}",
                 said(&dependency.condition)
             );
             match dependency.required {

@@ -68,6 +68,7 @@ pub(super) struct Fields {
     pub on_success: Option<At<String>>,
     pub on_failure: Option<At<String>>,
     pub hook_timeout: Option<At<String>>,
+    pub replicas: Option<At<u32>>,
 }
 
 impl Fields {
@@ -99,6 +100,7 @@ impl Fields {
             on_success: self.on_success.or(base.on_success),
             on_failure: self.on_failure.or(base.on_failure),
             hook_timeout: self.hook_timeout.or(base.hook_timeout),
+            replicas: self.replicas.or(base.replicas),
             // Key by key too: a job's `slurm:` over the defaults'.
             slurm: match (self.slurm, base.slurm) {
                 (Some(own), Some(base)) => Some(At {

@@ -35,6 +35,8 @@ pub(super) struct Loader {
     pub inputs: Vec<PathBuf>,
     /// The executors jobs may name besides the file's own `executors:`.
     pub known_executors: Vec<String>,
+    /// Copies of jobs asked for here (`mrsm scale`), over their `replicas:`.
+    pub scale: BTreeMap<String, u32>,
 }
 
 /// Whether a file declares nothing at all: blank, or only comments. Such a file is
@@ -237,7 +239,28 @@ impl Loader {
             .collect();
         let mut desired = Vec::new();
         let names: Vec<String> = jobs.keys().cloned().collect();
+        for name in self
+            .scale
+            .keys()
+            .filter(|n| !names.contains(n))
+            .cloned()
+            .collect::<Vec<_>>()
+        {
+            let path = self.sources.first()?.path.clone();
+            let hint =
+                super::did_you_mean(&name, &names.iter().map(String::as_str).collect::<Vec<_>>())
+                    .map(|n| format!(": did you mean `{n}`?"))
+                    .unwrap_or_default();
+            self.errors.push(SpecError::file(
+                &path,
+                format!("cannot scale `{name}`: the files declare no such job{hint}"),
+            ));
+        }
         let mut written_dependencies = BTreeMap::new();
+        // Replicated jobs: their copies' names, and where each plain job's name
+        // is written (a copy's name taken by one is an error).
+        let mut copies: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        let mut places: BTreeMap<String, At<String>> = BTreeMap::new();
         for (_, mut job) in jobs {
             let own_restart = job.fields.restart.clone();
             *job.fields = std::mem::take(&mut *job.fields).over(defaults.clone());
@@ -245,6 +268,12 @@ impl Loader {
             if let Some(list) = &job.fields.depends_on {
                 written_dependencies.insert(job.name.value.clone(), list.clone());
             }
+            let count = self.scale.get(&job.name.value).copied().or(job
+                .fields
+                .replicas
+                .as_ref()
+                .map(|r| r.value));
+            let name = job.name.clone();
             if let Some(built) = self.build_job(job, &vars, &executor_names) {
                 if let Some(restart) = own_restart {
                     if built.spec.schedule.is_some() && built.spec.restart != RestartPolicy::Never {
@@ -254,9 +283,24 @@ impl Loader {
                         );
                     }
                 }
-                desired.push(built);
+                match count {
+                    Some(count) => {
+                        let made = self.replicate(built, count, &name);
+                        copies.insert(
+                            name.value,
+                            made.iter().map(|j| j.spec.name.clone()).collect(),
+                        );
+                        desired.extend(made);
+                    }
+                    None => {
+                        places.insert(name.value.clone(), name);
+                        desired.push(built);
+                    }
+                }
             }
         }
+        places.retain(|name, _| copies.values().flatten().any(|c| c == name));
+        self.check_copy_names(&places);
         self.check_dependencies(&written_dependencies, &names);
         Some(Desired {
             project,

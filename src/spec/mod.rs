@@ -13,6 +13,7 @@ mod node;
 mod raw;
 mod read;
 mod read_compose;
+mod replicas;
 mod schema;
 
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 pub use crate::suggest::did_you_mean;
 pub use error::{AsWarning, SpecError, SpecErrors};
 pub use interpolate::{interpolate, interpolate_noting, parse_env_file, Vars};
+pub use replicas::{dependency_targets, is_copy_of, replica_name, REPLICA_VARIABLE};
 pub use schema::schema_json;
 
 use crate::job::{DesiredState, JobSpec};
@@ -106,8 +108,21 @@ pub fn load_tracked(files: &[PathBuf], project: Option<&str>) -> Loaded {
 /// `local`, `api:prod`, or a library user's own): a job's `executor:` must be one
 /// of them or one the file declares, else it is an error with a suggestion.
 pub fn load_for(files: &[PathBuf], project: Option<&str>, known: &[String]) -> Loaded {
+    load_scaled(files, project, known, &std::collections::BTreeMap::new())
+}
+
+/// [`load_for`] with the number of copies of some jobs given here (`mrsm scale
+/// NAME=N`) instead of by their `replicas:`; a name that is no declared job is an
+/// error.
+pub fn load_scaled(
+    files: &[PathBuf],
+    project: Option<&str>,
+    known: &[String],
+    scale: &std::collections::BTreeMap<String, u32>,
+) -> Loaded {
     let mut loader = Loader {
         known_executors: known.to_vec(),
+        scale: scale.clone(),
         ..Loader::default()
     };
     for path in files {

@@ -95,7 +95,7 @@ pub struct RawDependency {
 }
 
 /// Keys each mapping accepts, for "did you mean".
-pub const JOB_KEYS: [&str; 21] = [
+pub const JOB_KEYS: [&str; 22] = [
     "command",
     "schedule",
     "timezone",
@@ -117,6 +117,7 @@ pub const JOB_KEYS: [&str; 21] = [
     "on_success",
     "on_failure",
     "hook_timeout",
+    "replicas",
 ];
 /// Compose's names that mean the same as a job key: (compose's, mrsm's).
 pub const JOB_ALIASES: [(&str, &str); 2] = [("environment", "env"), ("working_dir", "cwd")];

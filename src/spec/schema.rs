@@ -140,6 +140,9 @@ struct Job {
     on_failure: Option<String>,
     /// A hook still going after this is killed, e.g. 30s (the default).
     hook_timeout: Option<String>,
+    /// Copies of the job, `NAME.1` … `NAME.N`, each with its own supervisor,
+    /// logs and runs, and `MRSM_REPLICA` (its number) in its environment.
+    replicas: Option<u32>,
 }
 
 /// compose's `healthcheck`, plus `http_get` and `liveness`.

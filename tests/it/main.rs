@@ -44,6 +44,7 @@ mod moves;
 mod python;
 mod remote_timeouts;
 mod remote_tls;
+mod replicas;
 mod resurrect;
 mod root_owner;
 mod schedule_corpus;
