@@ -285,7 +285,17 @@ pub fn runs_table(runs: &[RunRecord], fit: Fit) -> String {
         .map(|r| {
             vec![
                 r.run.to_string(),
-                format!("{:?}", r.trigger).to_lowercase(),
+                match r.after.as_slice() {
+                    [] => format!("{:?}", r.trigger).to_lowercase(),
+                    // Which upstream runs triggered it (`after:`).
+                    links => {
+                        let links: Vec<String> = links
+                            .iter()
+                            .map(|l| format!("{} #{}", l.job, l.run))
+                            .collect();
+                        format!("after {}", links.join(", "))
+                    }
+                },
                 when(Some(r.started)),
                 when(Some(r.ended)),
                 outcome_word(&r.result).trim_end_matches(':').to_string(),

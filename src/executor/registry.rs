@@ -133,6 +133,16 @@ pub const SLURM_LABEL: &str = "slurm";
 /// systemd manager, its files in the same root as `local`'s.
 pub const SYSTEMD_LABEL: &str = "systemd";
 
+/// Whether the built-in executor `label` keeps its jobs' runs in this machine's
+/// root (`local`, `systemd`, `slurm`, `slurm:NAME`): where a job with `after:`
+/// reads its upstream jobs' histories.
+pub fn keeps_runs_here(label: &str) -> bool {
+    label == DEFAULT_LABEL
+        || label == SYSTEMD_LABEL
+        || label == SLURM_LABEL
+        || label.starts_with("slurm:")
+}
+
 /// Label → executor.
 #[derive(Clone, Default)]
 pub struct Registry {

@@ -3,6 +3,7 @@
 //! see (`JobInfo`), and the chain and size syntax users write. Pure data
 //! and decisions: nothing here runs a job.
 
+mod after;
 mod chain;
 mod depends;
 mod health;
@@ -16,6 +17,7 @@ mod state;
 mod words;
 
 pub use crate::slurm::SlurmOptions;
+pub use after::{After, AfterLink, Take, UpstreamRun};
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use depends::{start_order, Condition, Dependency, DEFAULT_DEPENDENCY_WAIT};
 pub use health::{Health, HealthCheck, HealthStatus, HealthTracker, HttpGet, HttpScheme, Probe};

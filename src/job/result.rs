@@ -206,6 +206,7 @@ mod tests {
             ended: "2026-01-01T00:00:01Z".parse().expect("time"),
             result: RunResult::new(end, message),
             slurm_jobs: Vec::new(),
+            after: Vec::new(),
         };
         serde_json::to_string(&record).expect("json")
     }
@@ -319,6 +320,7 @@ mod tests {
             signalled: Some("SIGTERM".into()),
             ending: Vec::new(),
             health: None,
+            after: Default::default(),
         };
         let written = serde_json::to_string(&state).expect("json");
         assert_eq!(

@@ -290,6 +290,10 @@ pub struct JobSpec {
     /// what `up`, `down` and a stop of several jobs order by.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<super::Dependency>,
+    /// Run once after each run of these jobs (`after:`), instead of at once or on
+    /// a schedule.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<super::After>,
 }
 
 fn yes() -> bool {
@@ -351,6 +355,7 @@ impl JobSpec {
             health: None,
             hooks: super::Hooks::default(),
             depends_on: Vec::new(),
+            after: None,
         }
     }
 

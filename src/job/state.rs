@@ -2,6 +2,8 @@
 //! (`runs.jsonl`), and the job's status as users see it, derived from both and from
 //! whether the supervisor is really alive.
 
+use std::collections::BTreeMap;
+
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
@@ -77,6 +79,9 @@ pub struct SupervisorState {
     /// What the health probes say of the run going now (jobs with a check).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<super::Health>,
+    /// For a job with `after:`: the last run of each upstream job it has taken.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub after: BTreeMap<String, u64>,
 }
 
 /// What started a run.
@@ -87,6 +92,8 @@ pub enum Trigger {
     Restart,
     Schedule,
     Queue,
+    /// Runs of other jobs (`after:`).
+    After,
 }
 
 /// One line of `runs.jsonl`.
@@ -101,6 +108,9 @@ pub struct RunRecord {
     /// The Slurm job of each step that ran on a cluster, in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slurm_jobs: Vec<String>,
+    /// The upstream runs that triggered it (`after:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<super::AfterLink>,
 }
 
 /// The states users see.
@@ -377,6 +387,7 @@ mod tests {
             signalled: None,
             ending: Vec::new(),
             health: None,
+            after: Default::default(),
         }
     }
 

@@ -116,6 +116,7 @@ pub fn changed_fields(old: &JobSpec, new: &JobSpec) -> Vec<String> {
     check("healthcheck", old.health != new.health);
     check("hooks", old.hooks != new.hooks);
     check("depends_on", old.depends_on != new.depends_on);
+    check("after", old.after != new.after);
     if fields.is_empty() {
         fields.push("executor".into());
     }

@@ -296,6 +296,7 @@ impl Loader {
         spec.health = self.health(f, vars);
         spec.hooks = self.hooks(f, vars);
         spec.depends_on = self.dependencies(f, vars);
+        spec.after = self.after(f, vars, spec.schedule.is_some());
         if self.errors.len() > errors_before {
             return None;
         }

@@ -7,9 +7,11 @@ use std::collections::BTreeMap;
 use super::fields::{At, Fields};
 use super::interpolate::Vars;
 use super::loader::Loader;
-use super::raw::{RawDependency, RawHealth, RawHttpGet, RawTest};
+use super::raw::{RawAfter, RawDependency, RawHealth, RawHttpGet, RawTest};
+use super::DesiredJob;
 use crate::job::{
-    Condition, Dependency, HealthCheck, Hooks, HttpGet, HttpScheme, Probe, DEFAULT_DEPENDENCY_WAIT,
+    After, Condition, Dependency, HealthCheck, Hooks, HttpGet, HttpScheme, Probe,
+    DEFAULT_DEPENDENCY_WAIT,
 };
 use crate::suggest::did_you_mean;
 
@@ -287,6 +289,103 @@ impl Loader {
             let first = cycle.split(" -> ").next().unwrap_or_default();
             if let Some(at) = written.get(first) {
                 self.error(at, format!("dependency cycle: {cycle}"));
+            }
+        }
+    }
+
+    /// The job's `after:`, checked on its own (the names against the other jobs
+    /// by [`Loader::check_after`]).
+    pub(super) fn after(&mut self, f: &Fields, vars: &Vars, scheduled: bool) -> Option<After> {
+        let written = f.after.as_ref()?;
+        let a = &written.value;
+        if scheduled {
+            self.error(
+                written,
+                "a job with `after` runs after other jobs' runs: it has no `schedule` of its own",
+            );
+            return None;
+        }
+        if a.jobs.is_empty() {
+            self.error(written, "`after` names no job");
+            return None;
+        }
+        let jobs: Option<Vec<String>> = a.jobs.iter().map(|j| self.text(j, vars)).collect();
+        let all = match a.when.as_ref().map(|w| (w, self.text(w, vars))) {
+            None => false,
+            Some((_, Some(w))) if w == "any" => false,
+            Some((_, Some(w))) if w == "all" => true,
+            Some((at, w)) => {
+                let w = w.unwrap_or_default();
+                self.error(at, format!("unknown `when` {w:?}: expected any or all"));
+                return None;
+            }
+        };
+        let on_end = match a.on.as_ref().map(|o| (o, self.text(o, vars))) {
+            None => false,
+            Some((_, Some(o))) if o == "success" => false,
+            Some((_, Some(o))) if o == "end" => true,
+            Some((at, o)) => {
+                let o = o.unwrap_or_default();
+                self.error(at, format!("unknown `on` {o:?}: expected success or end"));
+                return None;
+            }
+        };
+        Some(After {
+            jobs: jobs?,
+            all,
+            on_end,
+        })
+    }
+
+    /// Across the jobs: each job an `after:` names is declared (not the job
+    /// itself, not one with `replicas`), both keep their runs on this machine,
+    /// and no job comes after itself through others.
+    pub(super) fn check_after(
+        &mut self,
+        written: &BTreeMap<String, At<RawAfter>>,
+        jobs: &[DesiredJob],
+        replicated: &[String],
+    ) {
+        let here = |job: &DesiredJob| crate::executor::keeps_runs_here(&job.executor);
+        let names: Vec<&str> = jobs.iter().map(|j| j.spec.name.as_str()).collect();
+        let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for (name, list) in written {
+            let Some(job) = jobs.iter().find(|j| &j.spec.name == name) else {
+                continue;
+            };
+            for upstream in &list.value.jobs {
+                let up = &upstream.value;
+                let found = jobs.iter().find(|j| &j.spec.name == up);
+                let problem = match found {
+                    _ if up == name => Some(format!("job `{name}` cannot come after itself")),
+                    _ if replicated.contains(up) => Some(format!(
+                        "job `{name}` comes after `{up}`, which has `replicas`: name a job without copies"
+                    )),
+                    None => Some(format!(
+                        "job `{name}` comes after `{up}`, which is not declared{}",
+                        did_you_mean(up, &names)
+                            .map(|n| format!(": did you mean `{n}`?"))
+                            .unwrap_or_default()
+                    )),
+                    Some(u) if !here(u) || !here(job) => Some(format!(
+                        "`after` links jobs whose runs are kept on this machine: `{up}` is on {} and `{name}` on {}",
+                        u.executor, job.executor
+                    )),
+                    Some(_) => None,
+                };
+                match problem {
+                    Some(message) => self.error(upstream, message),
+                    None => graph.entry(name.clone()).or_default().push(up.clone()),
+                }
+            }
+        }
+        for job in jobs {
+            graph.entry(job.spec.name.clone()).or_default();
+        }
+        if let Err(cycle) = crate::job::start_order(&graph) {
+            let first = cycle.split(" -> ").next().unwrap_or_default();
+            if let Some(at) = written.get(first) {
+                self.error(at, format!("`after` cycle: {cycle}"));
             }
         }
     }

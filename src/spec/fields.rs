@@ -5,7 +5,7 @@
 
 use indexmap::IndexMap;
 
-use super::raw::{RawCommand, RawDependency, RawHealth, RawPaths};
+use super::raw::{RawAfter, RawCommand, RawDependency, RawHealth, RawPaths};
 use crate::job::SlurmOptions;
 
 /// A value and where it was written (`file` indexes the loader's sources).
@@ -69,6 +69,7 @@ pub(super) struct Fields {
     pub on_failure: Option<At<String>>,
     pub hook_timeout: Option<At<String>>,
     pub replicas: Option<At<u32>>,
+    pub after: Option<At<RawAfter>>,
 }
 
 impl Fields {
@@ -101,6 +102,7 @@ impl Fields {
             on_failure: self.on_failure.or(base.on_failure),
             hook_timeout: self.hook_timeout.or(base.hook_timeout),
             replicas: self.replicas.or(base.replicas),
+            after: self.after.or(base.after),
             // Key by key too: a job's `slurm:` over the defaults'.
             slurm: match (self.slurm, base.slurm) {
                 (Some(own), Some(base)) => Some(At {

@@ -257,6 +257,7 @@ impl Loader {
             ));
         }
         let mut written_dependencies = BTreeMap::new();
+        let mut written_after = BTreeMap::new();
         // Replicated jobs: their copies' names, and where each plain job's name
         // is written (a copy's name taken by one is an error).
         let mut copies: BTreeMap<String, Vec<String>> = BTreeMap::new();
@@ -267,6 +268,9 @@ impl Loader {
             job.unsure |= defaults_unsure;
             if let Some(list) = &job.fields.depends_on {
                 written_dependencies.insert(job.name.value.clone(), list.clone());
+            }
+            if let Some(after) = &job.fields.after {
+                written_after.insert(job.name.value.clone(), after.clone());
             }
             let count = self.scale.get(&job.name.value).copied().or(job
                 .fields
@@ -301,6 +305,8 @@ impl Loader {
         }
         places.retain(|name, _| copies.values().flatten().any(|c| c == name));
         self.check_copy_names(&places);
+        let replicated: Vec<String> = copies.keys().cloned().collect();
+        self.check_after(&written_after, &desired, &replicated);
         self.check_dependencies(&written_dependencies, &names);
         Some(Desired {
             project,

@@ -94,8 +94,17 @@ pub struct RawDependency {
     pub timeout: Option<At<String>>,
 }
 
+/// An `after:` as written: the upstream jobs, and `when` (any, all) and `on`
+/// (success, end).
+#[derive(Clone, Debug, Default)]
+pub struct RawAfter {
+    pub jobs: Vec<At<String>>,
+    pub when: Option<At<String>>,
+    pub on: Option<At<String>>,
+}
+
 /// Keys each mapping accepts, for "did you mean".
-pub const JOB_KEYS: [&str; 22] = [
+pub const JOB_KEYS: [&str; 23] = [
     "command",
     "schedule",
     "timezone",
@@ -118,7 +127,9 @@ pub const JOB_KEYS: [&str; 22] = [
     "on_failure",
     "hook_timeout",
     "replicas",
+    "after",
 ];
+pub const AFTER_KEYS: [&str; 3] = ["jobs", "when", "on"];
 /// Compose's names that mean the same as a job key: (compose's, mrsm's).
 pub const JOB_ALIASES: [(&str, &str); 2] = [("environment", "env"), ("working_dir", "cwd")];
 pub const TOP_KEYS: [&str; 4] = ["project", "executors", "defaults", "jobs"];

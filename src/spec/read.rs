@@ -296,6 +296,7 @@ impl<'a> Reader<'a> {
                 "on_failure" => f.on_failure = self.string(v),
                 "hook_timeout" => f.hook_timeout = self.string(v),
                 "replicas" => f.replicas = self.whole(v),
+                "after" => f.after = self.after(v),
                 _ => {
                     let aliases: Vec<&str> = raw::JOB_ALIASES.iter().map(|(c, _)| *c).collect();
                     self.unknown(&key, k, &raw::JOB_KEYS, &aliases);

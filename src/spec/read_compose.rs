@@ -4,7 +4,7 @@
 
 use super::fields::At;
 use super::node::{Node, Value};
-use super::raw::{self, RawDependency, RawHealth, RawHttpGet, RawTest};
+use super::raw::{self, RawAfter, RawDependency, RawHealth, RawHttpGet, RawTest};
 use super::read::Reader;
 
 const TEST: &str =
@@ -82,14 +82,7 @@ impl Reader<'_> {
         match &node.value {
             Value::Null => return None,
             Value::Str(_) => list.push(plain(self.string(node)?)),
-            Value::Seq(items) => {
-                for item in items {
-                    match item.value {
-                        Value::Str(_) => list.extend(self.string(item).map(plain)),
-                        _ => self.error(item, "expected a job name"),
-                    }
-                }
-            }
+            Value::Seq(_) => list.extend(self.names(node).into_iter().map(plain)),
             Value::Map(entries) => {
                 for (k, v) in entries {
                     let Some(name) = self.key(k) else { continue };
@@ -102,6 +95,56 @@ impl Reader<'_> {
             }
         }
         Some(self.at(node, list))
+    }
+
+    /// A job's `after:`: a job name, a list of them, or `{ jobs, when, on }`.
+    pub(super) fn after(&mut self, node: &Node) -> Option<At<RawAfter>> {
+        let mut after = RawAfter::default();
+        match &node.value {
+            Value::Null => return None,
+            Value::Str(_) => after.jobs.extend(self.string(node)),
+            Value::Seq(_) => after.jobs = self.names(node),
+            Value::Map(entries) => {
+                for (k, v) in entries {
+                    let Some(key) = self.key(k) else { continue };
+                    match key.value.as_str() {
+                        "jobs" => match &v.value {
+                            Value::Str(_) => after.jobs.extend(self.string(v)),
+                            _ => after.jobs = self.names(v),
+                        },
+                        "when" => after.when = self.string(v),
+                        "on" => after.on = self.string(v),
+                        _ => self.unknown(&key, k, &raw::AFTER_KEYS, &[]),
+                    }
+                }
+            }
+            _ => {
+                self.error(
+                    node,
+                    "expected a job name, a list of them, or { jobs: […], when: all, on: end }",
+                );
+                return None;
+            }
+        }
+        Some(self.at(node, after))
+    }
+
+    /// A list of job names.
+    fn names(&mut self, node: &Node) -> Vec<At<String>> {
+        let Some(items) = node.items() else {
+            self.error(node, "expected a list of job names");
+            return Vec::new();
+        };
+        items
+            .iter()
+            .filter_map(|item| match item.value {
+                Value::Str(_) => self.string(item),
+                _ => {
+                    self.error(item, "expected a job name");
+                    None
+                }
+            })
+            .collect()
     }
 
     fn dependency(&mut self, mut d: RawDependency, node: &Node) -> RawDependency {

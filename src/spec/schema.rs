@@ -143,6 +143,33 @@ struct Job {
     /// Copies of the job, `NAME.1` … `NAME.N`, each with its own supervisor,
     /// logs and runs, and `MRSM_REPLICA` (its number) in its environment.
     replicas: Option<u32>,
+    /// Run once after each successful run of these jobs (a pipeline), instead of
+    /// at once or on a schedule: a job name, a list, or `{ jobs, when, on }`.
+    after: Option<AfterSpec>,
+}
+
+/// `after:`.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(untagged)]
+enum AfterSpec {
+    One(String),
+    Many(Vec<String>),
+    Full(AfterFull),
+}
+
+/// `after:` in full.
+#[allow(dead_code)]
+#[derive(JsonSchema)]
+#[serde(deny_unknown_fields)]
+struct AfterFull {
+    jobs: Paths,
+    /// `any` (default): a run after each run of any of them; `all`: after a new
+    /// run of each of them.
+    when: Option<String>,
+    /// `success` (default): only their successful runs count; `end`: any end but
+    /// a stop.
+    on: Option<String>,
 }
 
 /// compose's `healthcheck`, plus `http_get` and `liveness`.

@@ -72,8 +72,12 @@ pub(super) struct Supervisor {
     side_exits: SideExits,
     /// Hooks going (killed by a stop, awaited at the end).
     hooks: Vec<tokio::task::JoinHandle<()>>,
+    /// The upstream jobs' histories, for a job with `after:`.
+    upstreams: Option<super::after::Upstreams>,
 }
 
+#[path = "driver_after.rs"]
+mod after;
 #[path = "driver_health.rs"]
 mod health;
 #[path = "driver_hooks.rs"]
@@ -105,6 +109,7 @@ impl Supervisor {
             timezone: spec.timezone.clone(),
             resume: file.resume,
             rm: spec.rm,
+            after: spec.after.is_some(),
         };
         let log_trouble = state.log_trouble.clone();
         let (probing, probe_rx) = spec.health.clone().map(Probing::new).unzip();
@@ -113,6 +118,7 @@ impl Supervisor {
             probe_rx,
             side_exits: SideExits::default(),
             hooks: Vec::new(),
+            upstreams: spec.after.as_ref().map(|_| Default::default()),
             machine: Machine::new(config, state),
             root,
             file,
@@ -217,6 +223,7 @@ impl Supervisor {
         self.check_log();
         self.follow_health();
         self.end_hooks_on_stop();
+        self.take_upstream_runs();
         if self.machine.take_dirty() || std::mem::take(&mut self.touched) {
             self.write_state();
         }
@@ -237,6 +244,10 @@ impl Supervisor {
             mono = Some(mono.map_or(check, |at| at.min(check)));
         }
         let at_mono = mono.map(|at| self.start + at);
+        let at_mono = match (at_mono, self.next_upstream_look()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
         let at_mono = match (at_mono, self.probing.as_ref().and_then(Probing::due)) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -288,6 +299,7 @@ impl Supervisor {
             Effect::Note(message) => self.sys(&message),
             Effect::Spawn { at, paused } => {
                 if at.step == 1 {
+                    self.save_taken_upstream_runs();
                     self.hook_on_start(at.run);
                 }
                 queue.push_back(self.spawn(at, paused));

@@ -34,6 +34,7 @@ fn config(steps: &[&str]) -> Config {
         timezone: None,
         resume: None,
         rm: false,
+        after: false,
     }
 }
 
@@ -61,6 +62,7 @@ fn state(phase: Phase) -> SupervisorState {
         signalled: None,
         ending: Vec::new(),
         health: None,
+        after: Default::default(),
     }
 }
 

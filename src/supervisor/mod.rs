@@ -8,6 +8,7 @@
 //! Steps die with their supervisor (a parent-death signal), and a supervisor cleans
 //! up what a killed predecessor left.
 
+mod after;
 mod cluster;
 mod control;
 mod driver;
@@ -295,6 +296,7 @@ fn start(root: Root, mut file: JobFile, me: ProcessIdentity) -> anyhow::Result<S
     // taken, before a resume.
     let paused = file.desired == DesiredState::Paused;
     let runner = runner_for(&root, &file);
+    let after = after::cursors(&root, &file.spec, file.created, previous.as_ref());
     let state = SupervisorState {
         supervisor: me,
         phase: if paused {
@@ -315,6 +317,7 @@ fn start(root: Root, mut file: JobFile, me: ProcessIdentity) -> anyhow::Result<S
         signalled: None,
         ending: Vec::new(),
         health: None,
+        after,
     };
     Ok(Supervisor::new(
         root, file, me, state, log, runs_log, runner,

@@ -118,6 +118,7 @@ mod tests {
             ended: jiff::Timestamp::UNIX_EPOCH,
             result: RunResult::new(RunEnd::Succeeded, "exited with status 0"),
             slurm_jobs: Vec::new(),
+            after: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod after;
 mod architecture;
 mod cli_show_schedule;
 mod completions;

@@ -9,6 +9,11 @@ impl Machine {
     /// Arms the schedule (continuing the previous definition's when the job was
     /// replaced without changing it), or starts the chain.
     pub(super) fn begin(&mut self, now: Now) {
+        if self.config.after {
+            self.note("waiting for the runs it comes after");
+            self.save();
+            return;
+        }
         let Some(text) = self.config.schedule.clone() else {
             self.start_run(Trigger::Start, now);
             return;

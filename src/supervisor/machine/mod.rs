@@ -148,6 +148,8 @@ pub enum Event {
     /// Run `run` turned unhealthy and its check is a liveness one: it is stopped
     /// (a failure, restarted under the restart policy).
     Unhealthy { run: u64 },
+    /// What the upstream jobs' new runs call for (`after:`), fed while idle.
+    Upstream(crate::job::Take),
 }
 
 /// What the driver is to do, in order.
@@ -192,6 +194,9 @@ pub struct Config {
     pub resume: Option<ScheduleResume>,
     /// The job deletes itself once finished (`--rm`).
     pub rm: bool,
+    /// The job runs after other jobs' runs (`after:`): it waits for them, never
+    /// starting or restarting by itself.
+    pub after: bool,
 }
 
 /// Where a run stands: one value, so a run cannot be both running a step and over.
@@ -242,6 +247,8 @@ pub struct Run {
     replaced: bool,
     /// Its liveness probe ended it.
     unhealthy: bool,
+    /// The upstream runs that triggered it (`after:`).
+    after: Vec<crate::job::AfterLink>,
     cleanup: Option<Cleanup>,
     /// Where its steps ran beyond this machine (Slurm job ids), in order.
     placed: Vec<String>,
@@ -372,6 +379,7 @@ impl Machine {
                 self.begin_stop(None, None, None, StopCause::Signal(signal), now)
             }
             Event::Unhealthy { run } => self.unhealthy(run, now),
+            Event::Upstream(take) => self.upstream(take, now),
         }
         std::mem::take(&mut self.effects)
     }
@@ -415,6 +423,7 @@ impl Machine {
                     ended: *at,
                     result: result.clone(),
                     slurm_jobs: r.placed.clone(),
+                    after: r.after.clone(),
                 }),
                 _ => None,
             })
@@ -517,6 +526,23 @@ impl Machine {
             .rev()
             .find(|r| !r.replaced && !r.unhealthy && r.cleanup.is_none() && !r.ended())
             .map(|r| r.id)
+    }
+
+    /// The last run of each upstream job taken (`after:`).
+    pub fn taken(&self) -> &std::collections::BTreeMap<String, u64> {
+        &self.state.after
+    }
+
+    /// Whether a run may start on an upstream's run now: none goes, none is due,
+    /// and the job runs (not paused, not stopping or finishing).
+    pub fn idle(&self) -> bool {
+        self.runs.is_empty()
+            && self.restart_at.is_none()
+            && self.queued.is_none()
+            && self.stopping.is_none()
+            && !self.finishing
+            && !self.done
+            && self.state.phase == Phase::Running
     }
 
     /// Stops run `run`, which its liveness probe found unhealthy.
@@ -632,6 +658,7 @@ pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp)
                 ),
             ),
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
+            after: Vec::new(),
         })
         .collect::<Vec<_>>();
     records.extend(cut_short);
@@ -646,5 +673,6 @@ pub fn trigger_word(trigger: Trigger) -> &'static str {
         Trigger::Restart => "restart",
         Trigger::Schedule => "schedule",
         Trigger::Queue => "queued fire",
+        Trigger::After => "after",
     }
 }

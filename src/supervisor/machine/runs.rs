@@ -1,6 +1,7 @@
 //! The machine's rules for runs: starting a chain's steps, their exits once their
 //! output is in the log, what a run leaves behind, and what follows a run.
 
+use crate::job::Take;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
@@ -23,8 +24,43 @@ impl Machine {
             unhealthy: false,
             cleanup: None,
             placed: Vec::new(),
+            after: Vec::new(),
         });
         self.start_step(id, 0);
+    }
+
+    /// Upstream runs (`after:`) were taken: the history moves past them, and those
+    /// that trigger start a run (only ever fed while no run goes).
+    pub(super) fn upstream(&mut self, take: Take, now: Now) {
+        let (links, run) = match take {
+            Take::Nothing => return,
+            Take::Skip(links) => (links, false),
+            Take::Run(links) => (links, true),
+        };
+        for link in &links {
+            let cursor = self.state.after.entry(link.job.clone()).or_default();
+            *cursor = (*cursor).max(link.run);
+        }
+        self.save();
+        let said: Vec<String> = links
+            .iter()
+            .map(|l| format!("{} run {}", l.job, l.run))
+            .collect();
+        if !run {
+            self.note(format!(
+                "{} did not succeed: nothing to run",
+                said.join(", ")
+            ));
+            return;
+        }
+        if !self.idle() {
+            return;
+        }
+        self.note(format!("after {}", said.join(", ")));
+        self.start_run(Trigger::After, now);
+        if let Some(started) = self.runs.last_mut() {
+            started.after = links;
+        }
     }
 
     pub(super) fn start_step(&mut self, run: u64, step: usize) {
@@ -337,6 +373,7 @@ impl Machine {
             ended: now.wall,
             result: result.clone(),
             slurm_jobs: run.placed.clone(),
+            after: run.after.clone(),
         }));
         self.state.last_result = Some(result);
         self.after_run(now.mono.saturating_sub(run.began), ok, now);
@@ -356,6 +393,10 @@ impl Machine {
             if self.next_fire.is_none() {
                 self.finish(None);
             }
+            return;
+        }
+        // Waiting for the next upstream run.
+        if self.config.after {
             return;
         }
         if !should_restart(self.config.restart, ok) {

@@ -1,0 +1,149 @@
+//! Jobs that run after other jobs' runs (`after:`): which upstream runs trigger a
+//! run, decided from where the job stands in each upstream's history (the last
+//! upstream run it has taken), so that a success is taken once, in order, however
+//! long nothing listened.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A job's `after:`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct After {
+    /// The upstream jobs (at least one).
+    pub jobs: Vec<String>,
+    /// A run needs a new run of every upstream (`all`), rather than of any.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// Any end of an upstream run triggers (`on: end`), not only a success.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub on_end: bool,
+}
+
+/// The upstream run that triggered a run (`show runs` says it).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AfterLink {
+    pub job: String,
+    pub run: u64,
+}
+
+/// An upstream run as the decision needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpstreamRun {
+    pub run: u64,
+    pub ok: bool,
+    /// Ended by a stop (never a trigger: the upstream did not end by itself).
+    pub stopped: bool,
+}
+
+/// What to do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Take {
+    /// Nothing new.
+    Nothing,
+    /// These upstream runs are taken without a run (they did not succeed).
+    Skip(Vec<AfterLink>),
+    /// These upstream runs trigger one run.
+    Run(Vec<AfterLink>),
+}
+
+impl After {
+    /// Whether an upstream run counts as a trigger.
+    fn counts(&self, r: &UpstreamRun) -> bool {
+        !r.stopped && (r.ok || self.on_end)
+    }
+
+    /// The next step given, for each upstream, its runs after the one last taken
+    /// (oldest first). With `any`, the oldest new run of the first upstream that
+    /// has one; with `all`, one new triggering run of each upstream once every
+    /// upstream has one (runs that do not count are skipped first).
+    pub fn next(&self, new: &BTreeMap<String, Vec<UpstreamRun>>) -> Take {
+        let link = |job: &str, r: &UpstreamRun| AfterLink {
+            job: job.to_string(),
+            run: r.run,
+        };
+        // Runs that do not count are taken first, without a run.
+        let skipped: Vec<AfterLink> = self
+            .jobs
+            .iter()
+            .filter_map(|job| {
+                let first = new.get(job)?.first()?;
+                (!self.counts(first)).then(|| link(job, first))
+            })
+            .collect();
+        if !skipped.is_empty() {
+            return Take::Skip(skipped);
+        }
+        let firsts: Vec<AfterLink> = self
+            .jobs
+            .iter()
+            .filter_map(|job| new.get(job)?.first().map(|r| link(job, r)))
+            .collect();
+        match (self.all, firsts.len()) {
+            (_, 0) => Take::Nothing,
+            (true, n) if n < self.jobs.len() => Take::Nothing,
+            (true, _) => Take::Run(firsts),
+            (false, _) => Take::Run(firsts.into_iter().take(1).collect()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn runs(list: &[(u64, bool)]) -> Vec<UpstreamRun> {
+        list.iter()
+            .map(|&(run, ok)| UpstreamRun {
+                run,
+                ok,
+                stopped: false,
+            })
+            .collect()
+    }
+
+    fn link(job: &str, run: u64) -> AfterLink {
+        AfterLink {
+            job: job.into(),
+            run,
+        }
+    }
+
+    #[test]
+    fn any_takes_successes_one_at_a_time_and_skips_failures() {
+        let after = After {
+            jobs: vec!["extract".into()],
+            all: false,
+            on_end: false,
+        };
+        let mut new = BTreeMap::new();
+        assert_eq!(after.next(&new), Take::Nothing);
+        new.insert("extract".to_string(), runs(&[(4, false), (5, true)]));
+        assert_eq!(after.next(&new), Take::Skip(vec![link("extract", 4)]));
+        new.insert("extract".to_string(), runs(&[(5, true), (6, true)]));
+        assert_eq!(after.next(&new), Take::Run(vec![link("extract", 5)]));
+        let on_end = After {
+            on_end: true,
+            ..after
+        };
+        new.insert("extract".to_string(), runs(&[(7, false)]));
+        assert_eq!(on_end.next(&new), Take::Run(vec![link("extract", 7)]));
+    }
+
+    #[test]
+    fn all_waits_for_every_upstream() {
+        let after = After {
+            jobs: vec!["a".into(), "b".into()],
+            all: true,
+            on_end: false,
+        };
+        let mut new = BTreeMap::new();
+        new.insert("a".to_string(), runs(&[(1, true), (2, true)]));
+        assert_eq!(after.next(&new), Take::Nothing);
+        new.insert("b".to_string(), runs(&[(9, true)]));
+        assert_eq!(
+            after.next(&new),
+            Take::Run(vec![link("a", 1), link("b", 9)])
+        );
+    }
+}

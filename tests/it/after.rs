@@ -1,0 +1,137 @@
+//! `after:` pipelines through the real binary: a scheduled `extract`, `transform`
+//! after it and `load` after that. Each downstream run follows exactly one
+//! successful upstream run, in order; a failed one triggers nothing; a success
+//! made while the downstream's supervisor was dead is run after once it is back,
+//! and nothing fires twice.
+
+use crate::support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{wait_for, Env};
+
+const PIPELINE: &str = r#"project: etl
+jobs:
+  extract:
+    # Its third run fails.
+    command: n=$(cat count 2>/dev/null || echo 0); n=$((n+1)); echo $n > count; test $n -ne 3
+    schedule: every 2 seconds
+  transform:
+    command: echo "transform $MRSM_RUN"
+    after: extract
+  load:
+    command: echo "load $MRSM_RUN"
+    after: { jobs: [transform], on: success }
+"#;
+
+/// The upstream run numbers each recorded run of `name` came after.
+fn links(env: &Env, name: &str, upstream: &str) -> Vec<u64> {
+    env.runs(name)
+        .iter()
+        .map(|r| {
+            let after = r["after"].as_array().cloned().unwrap_or_default();
+            assert_eq!(after.len(), 1, "one upstream run each: {r}");
+            assert_eq!(after[0]["job"], upstream, "{r}");
+            after[0]["run"].as_u64().expect("run number")
+        })
+        .collect()
+}
+
+fn successes(runs: &[Value]) -> Vec<u64> {
+    runs.iter()
+        .filter(|r| r["ok"] == true)
+        .filter_map(|r| r["run"].as_u64())
+        .collect()
+}
+
+/// Waits until `name` has run after every success of `upstream` so far.
+fn caught_up(env: &Env, name: &str, upstream: &str) {
+    wait_for(
+        Duration::from_secs(30),
+        &format!("{name} after every {upstream} success"),
+        || {
+            let done = successes(&env.runs(upstream));
+            (links(env, name, upstream) == done).then_some(())
+        },
+    );
+}
+
+#[test]
+fn each_success_runs_the_next_stage_once_in_order_across_a_killed_supervisor() {
+    let env = Env::new();
+    std::fs::write(env.work().join("mrsm-jobs.yaml"), PIPELINE).expect("spec");
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(30), "four extract runs", || {
+        (env.runs("extract").len() >= 4).then_some(())
+    });
+    // Transform's supervisor dies while it waits; extract goes on without it.
+    let killed = env.supervisor("transform").expect("transform's supervisor");
+    support::kill_job_supervisor_only(killed);
+    let before = env.runs("extract").len();
+    wait_for(
+        Duration::from_secs(30),
+        "an extract success meanwhile",
+        || {
+            let runs = env.runs("extract");
+            (runs.len() > before && runs.last()?["ok"] == true).then_some(())
+        },
+    );
+    let missed = successes(&env.runs("extract"));
+    // Back (as the watcher would): the success made meanwhile is taken, once.
+    env.ok(&["up", "-d"]);
+    env.ok(&["stop", "jobs", "extract"]);
+    caught_up(&env, "transform", "extract");
+    caught_up(&env, "load", "transform");
+    let extract = env.runs("extract");
+    let transform = links(&env, "transform", "extract");
+    assert!(transform
+        .iter()
+        .all(|r| missed.contains(r) || *r > *missed.last().unwrap_or(&0)));
+    assert!(
+        transform.windows(2).all(|w| w[0] < w[1]),
+        "in order, none twice: {transform:?}"
+    );
+    assert!(
+        !transform.contains(&3),
+        "the failed extract run 3 triggered nothing"
+    );
+    assert_eq!(extract[2]["ok"], false, "{:?}", extract[2]);
+    // Each transform run began after the extract run it follows ended.
+    for record in env.runs("transform") {
+        let up = record["after"][0]["run"].as_u64().expect("run");
+        let source = extract
+            .iter()
+            .find(|r| r["run"] == up)
+            .expect("its extract run");
+        assert!(support::seconds_between(&source["ended"], &record["started"]) >= 0.0);
+    }
+    let log = env.log_text("transform");
+    assert!(
+        log.contains("extract run 3 did not succeed: nothing to run"),
+        "{log}"
+    );
+    // Nothing more fires: every success was taken once.
+    let taken: BTreeSet<u64> = transform.iter().copied().collect();
+    assert_eq!(taken.len(), transform.len());
+    support::assert_holds_for(Duration::from_secs(2), "no extra run", || {
+        links(&env, "transform", "extract") == transform
+    });
+    env.ok(&["down"]);
+}
+
+#[test]
+fn after_is_checked_with_its_place() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "jobs:\n  a:\n    command: \"true\"\n    after: b\n  b:\n    command: \"true\"\n    after: [a]\n  c:\n    command: \"true\"\n    schedule: daily\n    after: { jobs: extrct, when: some }\n  extract:\n    command: \"true\"\n",
+    )
+    .expect("spec");
+    let out = env.mrsm().args(["validate"]).output().expect("runs");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(":4:12: `after` cycle: a -> b -> a"), "{err}");
+    assert!(err.contains(":11:12: a job with `after` runs after other jobs' runs: it has no `schedule` of its own"), "{err}");
+}
