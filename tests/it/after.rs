@@ -135,3 +135,55 @@ fn after_is_checked_with_its_place() {
     assert!(err.contains(":4:12: `after` cycle: a -> b -> a"), "{err}");
     assert!(err.contains(":11:12: a job with `after` runs after other jobs' runs: it has no `schedule` of its own"), "{err}");
 }
+
+#[test]
+fn the_examples_run_as_the_readme_says() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let env = Env::new();
+    // web-and-db: up returns once worker (after web, after db) is up.
+    let file = repo.join("examples/web-and-db.yaml");
+    let _ = std::fs::remove_file("/tmp/mrsm-example-db-ready");
+    let file = file.to_str().expect("utf-8");
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", file])
+        .output()
+        .expect("up");
+    support::succeeded(&out, "up web-and-db");
+    for name in ["db", "web"] {
+        assert_eq!(env.info(name)["health"]["status"], "healthy", "{name}");
+    }
+    assert_eq!(env.status("worker.1"), "running");
+    assert_eq!(env.status("worker.2"), "running");
+    let out = env
+        .mrsm()
+        .args(["down", "-f", file])
+        .output()
+        .expect("down");
+    let said = support::succeeded(&out, "down web-and-db");
+    assert!(said.find("\"web\"") < said.find("\"db\""), "{said}");
+    // pipeline: each stage runs after the one before.
+    let file = repo.join("examples/pipeline.yaml");
+    let file = file.to_str().expect("utf-8");
+    let out = env
+        .mrsm()
+        .args(["up", "-d", "-f", file])
+        .output()
+        .expect("up");
+    support::succeeded(&out, "up pipeline");
+    wait_for(
+        Duration::from_secs(30),
+        "load after transform after extract",
+        || {
+            let load = env.runs("load");
+            (load.first()?["after"][0]["job"] == "transform").then_some(())
+        },
+    );
+    assert_eq!(env.runs("transform")[0]["after"][0]["job"], "extract");
+    let out = env
+        .mrsm()
+        .args(["down", "-f", file])
+        .output()
+        .expect("down");
+    support::succeeded(&out, "down pipeline");
+}
