@@ -141,22 +141,16 @@ fn in_order<'a>(executor: &dyn Executor, chosen: &'a [String], kind: Verb) -> Ve
     if !matches!(kind, Verb::Stop | Verb::Delete) || chosen.len() < 2 {
         return vec![all];
     }
-    let infos = crate::parallel::each(&all, |name| executor.get(name).ok());
-    let depends: std::collections::HashMap<&str, Vec<String>> = all
-        .iter()
-        .zip(infos)
-        .map(|(name, info)| {
-            (
-                name.as_str(),
-                info.map(|i| i.depends_on).unwrap_or_default(),
-            )
-        })
-        .collect();
-    crate::reconcile::order::stop_waves(
-        &all,
-        |n| n.as_str(),
-        |n| depends.get(n.as_str()).cloned().unwrap_or_default(),
-    )
+    // Every job's dependencies, the ones not stopped here included (a finished
+    // job between two of them).
+    let graph = crate::reconcile::order::Graph::new(
+        executor
+            .list(None)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|j| (j.name, j.depends_on)),
+    );
+    crate::reconcile::order::stop_waves(&all, |n| n.as_str(), &graph)
 }
 
 /// `delete jobs`: asks first on a terminal; elsewhere -y is required.

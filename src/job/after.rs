@@ -54,14 +54,30 @@ impl After {
     }
 
     /// The next step given, for each upstream, its runs after the one last taken
-    /// (oldest first). With `any`, the oldest new run of the first upstream that
-    /// has one; with `all`, one new triggering run of each upstream once every
-    /// upstream has one (runs that do not count are skipped first).
+    /// (oldest first). With `any`, each new run of each upstream in turn, the
+    /// oldest first (one that does not count is skipped); with `all`, once every
+    /// upstream has a new run that counts, one run after the newest of each (a
+    /// join: what came before it is taken with it, so upstreams at different
+    /// paces never build a backlog).
     pub fn next(&self, new: &BTreeMap<String, Vec<UpstreamRun>>) -> Take {
         let link = |job: &str, r: &UpstreamRun| AfterLink {
             job: job.to_string(),
             run: r.run,
         };
+        if self.all {
+            let newest: Vec<AfterLink> = self
+                .jobs
+                .iter()
+                .filter_map(|job| {
+                    let counted = new.get(job)?.iter().rev().find(|r| self.counts(r))?;
+                    Some(link(job, counted))
+                })
+                .collect();
+            return match newest.len() == self.jobs.len() {
+                true => Take::Run(newest),
+                false => Take::Nothing,
+            };
+        }
         // Runs that do not count are taken first, without a run.
         let skipped: Vec<AfterLink> = self
             .jobs
@@ -79,11 +95,9 @@ impl After {
             .iter()
             .filter_map(|job| new.get(job)?.first().map(|r| link(job, r)))
             .collect();
-        match (self.all, firsts.len()) {
-            (_, 0) => Take::Nothing,
-            (true, n) if n < self.jobs.len() => Take::Nothing,
-            (true, _) => Take::Run(firsts),
-            (false, _) => Take::Run(firsts.into_iter().take(1).collect()),
+        match firsts.into_iter().next() {
+            None => Take::Nothing,
+            Some(first) => Take::Run(vec![first]),
         }
     }
 }
@@ -138,12 +152,15 @@ mod tests {
             on_end: false,
         };
         let mut new = BTreeMap::new();
-        new.insert("a".to_string(), runs(&[(1, true), (2, true)]));
+        new.insert("a".to_string(), runs(&[(1, true), (2, true), (3, false)]));
         assert_eq!(after.next(&new), Take::Nothing);
-        new.insert("b".to_string(), runs(&[(9, true)]));
+        new.insert("b".to_string(), runs(&[(8, false)]));
+        assert_eq!(after.next(&new), Take::Nothing, "b has no success yet");
+        new.insert("b".to_string(), runs(&[(8, false), (9, true)]));
+        // The newest success of each: a's run 1 is taken with run 2.
         assert_eq!(
             after.next(&new),
-            Take::Run(vec![link("a", 1), link("b", 9)])
+            Take::Run(vec![link("a", 2), link("b", 9)])
         );
     }
 }

@@ -204,16 +204,11 @@ pub fn apply(
     let (deletes, rest): (Vec<&Step>, Vec<&Step>) =
         plan.steps.iter().partition(|s| s.action == Action::Delete);
     let outcomes = Mutex::new(Vec::new());
-    let waves = super::order::waves(
-        &rest,
-        |s| s.name.as_str(),
-        |s| {
-            s.job
-                .as_ref()
-                .map(|j| j.spec.depends_on.iter().map(|d| d.name.clone()).collect())
-                .unwrap_or_default()
-        },
-    );
+    let graph = super::order::Graph::new(plan.located.iter().map(|(name, place)| {
+        let deps = place.depends_on.iter().map(|d| d.name.clone()).collect();
+        (name.clone(), deps)
+    }));
+    let waves = super::order::waves(&rest, |s| s.name.as_str(), &graph);
     for batch in std::iter::once(deletes).chain(waves) {
         let next = AtomicUsize::new(0);
         // Mostly waiting (a supervisor starting, a stop's grace): more than cores.

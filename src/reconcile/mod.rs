@@ -64,9 +64,9 @@ pub struct Step {
 pub struct Plan {
     pub project: String,
     pub steps: Vec<Step>,
-    /// The executor of every declared job, by name: where a step finds the
-    /// dependencies it waits for.
-    pub located: BTreeMap<String, String>,
+    /// Where every declared job is and what it depends on, by name: what a step
+    /// waits for, and the order of the steps.
+    pub located: BTreeMap<String, order::Located>,
 }
 
 /// How far to go.
@@ -419,7 +419,13 @@ pub fn decide(desired: &Desired, actual: &Actual, mode: Mode) -> Plan {
         located: desired
             .jobs
             .iter()
-            .map(|j| (j.spec.name.clone(), j.executor.clone()))
+            .map(|j| {
+                let place = order::Located {
+                    executor: j.executor.clone(),
+                    depends_on: j.spec.depends_on.clone(),
+                };
+                (j.spec.name.clone(), place)
+            })
             .collect(),
     }
 }

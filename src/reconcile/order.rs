@@ -11,27 +11,58 @@ use crate::executor::{ExecutorError, Registry};
 use crate::job::{Condition, Dependency, JobInfo, JobStatus};
 use crate::spec::DesiredJob;
 
-/// Groups `items` into waves: each item after every item it depends on (`deps`
-/// names them; names outside `items` do not count). A cycle (refused by the spec
-/// loader, possible among jobs made by hand) leaves its items in the last wave.
-pub fn waves<'a, T>(
-    items: &[&'a T],
-    name: impl Fn(&T) -> &str,
-    deps: impl Fn(&T) -> Vec<String>,
-) -> Vec<Vec<&'a T>> {
+/// Who depends on whom, by name: each job's dependencies as written (a replicated
+/// job's name stands for its copies).
+#[derive(Clone, Debug, Default)]
+pub struct Graph {
+    deps: BTreeMap<String, Vec<String>>,
+}
+
+impl Graph {
+    /// The graph of these jobs and their direct dependencies.
+    pub fn new(edges: impl IntoIterator<Item = (String, Vec<String>)>) -> Graph {
+        Graph {
+            deps: edges.into_iter().collect(),
+        }
+    }
+
+    /// Every job `name` depends on, directly or through others (a finished
+    /// one-shot between two jobs included), nearest first.
+    pub fn closure(&self, name: &str) -> Vec<String> {
+        let mut seen: Vec<String> = Vec::new();
+        let mut todo = vec![name.to_string()];
+        while let Some(next) = todo.pop() {
+            for dep in self.deps.get(&next).into_iter().flatten() {
+                let names = self.deps.keys().map(String::as_str);
+                for target in crate::spec::dependency_targets(dep, names) {
+                    if target != name && !seen.iter().any(|s| s == target) {
+                        seen.push(target.to_string());
+                        todo.push(target.to_string());
+                    }
+                }
+            }
+        }
+        seen
+    }
+}
+
+/// Groups `items` into waves: each item after every item it depends on, directly
+/// or through jobs that are not among them (`graph`). A cycle (refused by the
+/// spec loader, possible among jobs made by hand) leaves its items in the last
+/// wave.
+pub fn waves<'a, T>(items: &[&'a T], name: impl Fn(&T) -> &str, graph: &Graph) -> Vec<Vec<&'a T>> {
     let index: BTreeMap<&str, usize> = items
         .iter()
         .enumerate()
         .map(|(i, t)| (name(t), i))
         .collect();
-    // A dependency on a replicated job is one on each of its copies.
     let edges: Vec<Vec<usize>> = items
         .iter()
         .map(|t| {
-            deps(t)
+            graph
+                .closure(name(t))
                 .iter()
-                .flat_map(|d| crate::spec::dependency_targets(d, index.keys().copied()))
-                .filter_map(|d| index.get(d).copied())
+                .filter_map(|d| index.get(d.as_str()).copied())
                 .collect()
         })
         .collect();
@@ -65,9 +96,9 @@ pub fn waves<'a, T>(
 pub fn stop_waves<'a, T>(
     items: &[&'a T],
     name: impl Fn(&T) -> &str,
-    deps: impl Fn(&T) -> Vec<String>,
+    graph: &Graph,
 ) -> Vec<Vec<&'a T>> {
-    let mut order = waves(items, name, deps);
+    let mut order = waves(items, name, graph);
     order.reverse();
     order
 }
@@ -183,46 +214,94 @@ pub fn condition_state(condition: &Condition, info: &JobInfo, log_matched: bool)
 /// How often a dependency is looked at while waited for.
 const LOOK_EVERY: Duration = Duration::from_millis(100);
 
-/// Waits until every dependency of `job` holds its condition. A dependency that is
-/// not required and does not hold is a warning (returned); one that is required
-/// fails the step, naming both jobs and the condition.
+/// Where a declared job is, and what it depends on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Located {
+    pub executor: String,
+    pub depends_on: Vec<Dependency>,
+}
+
+/// Waits until every dependency of `job` holds its condition, and before each,
+/// the dependencies of that dependency (a job three links away is waited for even
+/// when the one between is a finished one-shot nobody starts). A dependency that
+/// is not required and does not hold is a warning (returned); one that is
+/// required fails the step, naming both jobs and the condition.
 pub(super) fn wait_for_dependencies(
     job: &DesiredJob,
-    located: &BTreeMap<String, String>,
+    located: &BTreeMap<String, Located>,
     registry: &Registry,
 ) -> Result<Vec<String>, ExecutorError> {
     let mut warnings = Vec::new();
-    let targets = job.spec.depends_on.iter().flat_map(|d| {
-        crate::spec::dependency_targets(&d.name, located.keys().map(String::as_str))
-            .into_iter()
-            .map(move |name| (d, name))
-    });
-    for (dependency, name) in targets {
-        let label = &located[name];
-        let one = Dependency {
-            name: name.to_string(),
-            ..dependency.clone()
-        };
-        if let Err(why) = wait_for_one(&one, label, registry) {
-            let message = format!(
-                "dependency {name:?} is not {}: {why}",
-                said(&dependency.condition)
-            );
-            match dependency.required {
-                true => {
-                    return Err(ExecutorError::Supervisor {
-                        name: job.spec.name.clone(),
-                        message: format!("not started: {message}"),
-                    })
+    let mut waited: Vec<String> = Vec::new();
+    let top = job.spec.name.as_str();
+    wait_for_all(
+        top,
+        top,
+        &job.spec.depends_on,
+        located,
+        registry,
+        &mut waited,
+        &mut warnings,
+    )?;
+    Ok(warnings)
+}
+
+fn wait_for_all(
+    top: &str,
+    name: &str,
+    depends_on: &[Dependency],
+    located: &BTreeMap<String, Located>,
+    registry: &Registry,
+    waited: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) -> Result<(), ExecutorError> {
+    for dependency in depends_on {
+        let targets =
+            crate::spec::dependency_targets(&dependency.name, located.keys().map(String::as_str));
+        for target in targets {
+            if waited.iter().any(|w| w == target) || target == name {
+                continue;
+            }
+            waited.push(target.to_string());
+            let place = &located[target];
+            // What it depends on first (a cycle ends at a job waited for already).
+            wait_for_all(
+                top,
+                target,
+                &place.depends_on,
+                located,
+                registry,
+                waited,
+                warnings,
+            )?;
+            let one = Dependency {
+                name: target.to_string(),
+                ..dependency.clone()
+            };
+            if let Err(why) = wait_for_one(&one, &place.executor, registry) {
+                let through = match name == top {
+                    true => String::new(),
+                    false => format!(" (a dependency of {name:?})"),
+                };
+                let message = format!(
+                    "dependency {target:?}{through} is not {}: {why}",
+                    said(&dependency.condition)
+                );
+                match dependency.required {
+                    true => {
+                        return Err(ExecutorError::Supervisor {
+                            name: top.to_string(),
+                            message: format!("not started: {message}"),
+                        })
+                    }
+                    false => {
+                        warnings.push(format!("{top}: {message} (not required: started anyway)"))
+                    }
                 }
-                false => warnings.push(format!(
-                    "{}: {message} (not required: started anyway)",
-                    job.spec.name
-                )),
             }
         }
     }
-    Ok(warnings)
+    Ok(())
 }
 
 /// A condition as said in an error.

@@ -263,11 +263,11 @@ pub fn delete_jobs(
     // Dependents first (`depends_on`); each wave all at once: the project goes
     // down as fast as its slowest job stops.
     let jobs: Vec<&Found> = listing.jobs.iter().collect();
-    let waves = super::order::stop_waves(
-        &jobs,
-        |j| j.info.name.as_str(),
-        |j| j.info.depends_on.clone(),
+    let graph = super::order::Graph::new(
+        jobs.iter()
+            .map(|j| (j.info.name.clone(), j.info.depends_on.clone())),
     );
+    let waves = super::order::stop_waves(&jobs, |j| j.info.name.as_str(), &graph);
     for wave in waves {
         let results = crate::parallel::each(&wave, |job| {
             said(

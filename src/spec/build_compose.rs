@@ -52,15 +52,33 @@ impl Loader {
     }
 
     fn timings(&mut self, h: &RawHealth, check: &mut HealthCheck, vars: &Vars) {
+        // (its key, as written, where it goes, whether 0s is allowed)
         let slots = [
-            (&h.interval, &mut check.interval),
-            (&h.timeout, &mut check.timeout),
-            (&h.start_period, &mut check.start_period),
-            (&h.start_interval, &mut check.start_interval),
+            ("interval", &h.interval, &mut check.interval, false),
+            ("timeout", &h.timeout, &mut check.timeout, false),
+            (
+                "start_period",
+                &h.start_period,
+                &mut check.start_period,
+                true,
+            ),
+            (
+                "start_interval",
+                &h.start_interval,
+                &mut check.start_interval,
+                false,
+            ),
         ];
-        for (written, slot) in slots {
-            if let Some(d) = written.as_ref().and_then(|w| self.duration(w, vars)) {
-                *slot = d;
+        for (key, written, slot, zero_allowed) in slots {
+            let Some(written) = written else { continue };
+            match self.duration(written, vars) {
+                // Said at its place, not at the check's.
+                Some(d) if d.is_zero() && !zero_allowed => self.error(
+                    written,
+                    format!("the healthcheck's {key} must be more than 0s"),
+                ),
+                Some(d) => *slot = d,
+                None => {}
             }
         }
         if let Some(retries) = &h.retries {
@@ -104,7 +122,9 @@ impl Loader {
     fn http_get(&mut self, get: &At<RawHttpGet>, vars: &Vars) -> Option<HttpGet> {
         let g = &get.value;
         let Some(port) = &g.port else {
-            self.error(get, "http_get needs a `port`");
+            if !g.port_written {
+                self.error(get, "http_get needs a `port`");
+            }
             return None;
         };
         let Ok(port_number) = u16::try_from(port.value)
@@ -142,6 +162,12 @@ impl Loader {
             Some(s) => Some(s.value as u16),
             None => None,
         };
+        if let Some(path) = &g.path {
+            if !path.value.starts_with('/') {
+                self.error(path, format!("the path {:?} must start with /", path.value));
+                return None;
+            }
+        }
         Some(HttpGet {
             scheme,
             host: g
@@ -175,8 +201,12 @@ impl Loader {
         hooks.on_start = command(self, &f.on_start);
         hooks.on_success = command(self, &f.on_success);
         hooks.on_failure = command(self, &f.on_failure);
-        if let Some(d) = f.hook_timeout.as_ref().and_then(|t| self.duration(t, vars)) {
-            hooks.timeout = d;
+        if let Some(written) = &f.hook_timeout {
+            match self.duration(written, vars) {
+                Some(d) if d.is_zero() => self.error(written, "hook_timeout must be more than 0s"),
+                Some(d) => hooks.timeout = d,
+                None => {}
+            }
         }
         hooks
     }
@@ -344,10 +374,11 @@ impl Loader {
         &mut self,
         written: &BTreeMap<String, At<RawAfter>>,
         jobs: &[DesiredJob],
+        declared: &[String],
         replicated: &[String],
     ) {
         let here = |job: &DesiredJob| crate::executor::keeps_runs_here(&job.executor);
-        let names: Vec<&str> = jobs.iter().map(|j| j.spec.name.as_str()).collect();
+        let names: Vec<&str> = declared.iter().map(String::as_str).collect();
         let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, list) in written {
             let Some(job) = jobs.iter().find(|j| &j.spec.name == name) else {
@@ -358,6 +389,8 @@ impl Loader {
                 let found = jobs.iter().find(|j| &j.spec.name == up);
                 let problem = match found {
                     _ if up == name => Some(format!("job `{name}` cannot come after itself")),
+                    // Declared, with errors of its own (said at their place).
+                    None if names.contains(&up.as_str()) => None,
                     _ if replicated.contains(up) => Some(format!(
                         "job `{name}` comes after `{up}`, which has `replicas`: name a job without copies"
                     )),
@@ -373,9 +406,10 @@ impl Loader {
                     )),
                     Some(_) => None,
                 };
-                match problem {
-                    Some(message) => self.error(upstream, message),
-                    None => graph.entry(name.clone()).or_default().push(up.clone()),
+                match (problem, found) {
+                    (Some(message), _) => self.error(upstream, message),
+                    (None, Some(_)) => graph.entry(name.clone()).or_default().push(up.clone()),
+                    (None, None) => {}
                 }
             }
         }

@@ -306,7 +306,7 @@ impl Loader {
         places.retain(|name, _| copies.values().flatten().any(|c| c == name));
         self.check_copy_names(&places);
         let replicated: Vec<String> = copies.keys().cloned().collect();
-        self.check_after(&written_after, &desired, &replicated);
+        self.check_after(&written_after, &desired, &names, &replicated);
         self.check_dependencies(&written_dependencies, &names);
         Some(Desired {
             project,

@@ -79,6 +79,8 @@ pub struct RawHttpGet {
     pub scheme: Option<At<String>>,
     pub host: Option<At<String>>,
     pub port: Option<At<u32>>,
+    /// `port:` was written (a value that is not a number is reported already).
+    pub port_written: bool,
     pub path: Option<At<String>>,
     pub status: Option<At<u32>>,
 }

@@ -58,7 +58,10 @@ impl Reader<'_> {
             match key.value.as_str() {
                 "scheme" => get.scheme = self.string(v),
                 "host" => get.host = self.string(v),
-                "port" => get.port = self.whole(v),
+                "port" => {
+                    get.port_written = true;
+                    get.port = self.whole(v);
+                }
                 "path" => get.path = self.string(v),
                 "status" => get.status = self.whole(v),
                 _ => self.unknown(&key, k, &raw::HTTP_GET_KEYS, &[]),

@@ -191,3 +191,44 @@ fn a_cycle_is_an_error_with_its_path_and_place() {
     assert!(!ok);
     assert!(env.try_info("a").is_none());
 }
+
+#[test]
+fn a_finished_one_shot_between_two_jobs_still_orders_them() {
+    let env = Env::new();
+    let spec = r#"project: deps
+jobs:
+  db:
+    command: sleep 1 && touch ready && exec sleep 300
+    healthcheck:
+      test: ["CMD", "test", "-f", "ready"]
+      start_period: 1m
+      start_interval: 100ms
+  migrate:
+    command: echo migrated
+    depends_on:
+      db: { condition: service_healthy }
+  web:
+    command: exec sleep 300
+    depends_on:
+      migrate: { condition: service_completed_successfully }
+"#;
+    let file = write(&env, spec);
+    let file = file.to_str().expect("utf-8");
+    let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file]);
+    assert!(ok, "{out}{err}");
+    // migrate is done; stopping the two that run goes web first, then db.
+    let (ok, out, err) = mrsm_out(&env, &["stop", "jobs", "db", "web", "-y"]);
+    assert!(ok, "{out}{err}");
+    assert!(out.find("\"web\"") < out.find("\"db\""), "{out}");
+    std::fs::remove_file(env.work().join("ready")).expect("ready removed");
+    // Up again: migrate is not run again, but web still waits for db, through it.
+    let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file]);
+    assert!(ok, "{out}{err}");
+    let healthy = stamp_of(&env, "db", "run 2 health: starting -> healthy");
+    let started = stamp_of(&env, "web", "run 2 started");
+    assert!(
+        started >= healthy,
+        "web began {started}, db healthy {healthy}"
+    );
+    assert_eq!(env.runs("migrate").len(), 1, "migrate ran once");
+}

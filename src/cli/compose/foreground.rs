@@ -61,7 +61,14 @@ pub fn follow_and_watch(
     // The executors the files declare, if they still read.
     let declared = files.load().map(|d| d.executors).unwrap_or_default();
     let registry = crate::reconcile::with_declared(&crate::cli::registry()?, &declared);
-    let jobs: Vec<_> = project_jobs(&registry, project, false)?
+    let found = project_jobs(&registry, project, false)?;
+    // Who depends on whom, finished jobs between two running ones included.
+    let graph = crate::reconcile::order::Graph::new(
+        found
+            .iter()
+            .map(|j| (j.info.name.clone(), j.info.depends_on.clone())),
+    );
+    let jobs: Vec<_> = found
         .into_iter()
         .filter(|j| !j.info.status.is_over())
         .collect();
@@ -71,11 +78,7 @@ pub fn follow_and_watch(
     let mut failed = false;
     // Dependents (`depends_on`) first; each wave all at once.
     let all: Vec<_> = jobs.iter().collect();
-    let waves = crate::reconcile::order::stop_waves(
-        &all,
-        |j| j.info.name.as_str(),
-        |j| j.info.depends_on.clone(),
-    );
+    let waves = crate::reconcile::order::stop_waves(&all, |j| j.info.name.as_str(), &graph);
     let mut results = Vec::new();
     for wave in waves {
         results.extend(crate::parallel::each(&wave, |job| {
