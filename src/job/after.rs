@@ -45,6 +45,9 @@ pub enum Take {
     Skip(Vec<AfterLink>),
     /// These upstream runs trigger one run.
     Run(Vec<AfterLink>),
+    /// These upstream jobs' histories start over (made anew, their runs counted
+    /// from 1 again): taken from the start.
+    Rewind(Vec<String>),
 }
 
 impl After {

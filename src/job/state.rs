@@ -42,6 +42,9 @@ pub struct StepProcess {
     /// Why the step has not started on the cluster yet.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting: Option<String>,
+    /// The upstream runs the run came after (`after:`), for its record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<super::AfterLink>,
 }
 
 /// `state.json`: written only by the job's supervisor.

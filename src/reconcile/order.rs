@@ -347,20 +347,26 @@ fn wait_for_one(dependency: &Dependency, label: &str, registry: &Registry) -> Re
     }
 }
 
-/// Whether a line of the job's output since its supervisor began matches.
+/// The most of a dependency's newest output a `log_ready` wait reads at each look.
+const READY_TAIL: usize = 1 << 20;
+
+/// Whether a line of the job's newest output (since its supervisor began, the
+/// last MiB of it) matches.
 fn log_matches(
     executor: &dyn crate::executor::Executor,
     info: &JobInfo,
     re: &regex::Regex,
 ) -> bool {
     let selection = crate::logs::Selection {
-        tail: None,
+        tail: Some(10_000),
         since: info.began.map(crate::logs::format_stamp),
         output_only: true,
     };
-    executor.logs(&info.name, &selection).is_ok_and(|lines| {
-        lines
-            .iter()
-            .any(|l| re.is_match(&String::from_utf8_lossy(&l.line)))
-    })
+    executor
+        .tail_logs(&info.name, &selection, READY_TAIL)
+        .is_ok_and(|tail| {
+            tail.lines
+                .iter()
+                .any(|l| re.is_match(&String::from_utf8_lossy(&l.line)))
+        })
 }

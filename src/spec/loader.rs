@@ -280,10 +280,17 @@ impl Loader {
             let name = job.name.clone();
             if let Some(built) = self.build_job(job, &vars, &executor_names) {
                 if let Some(restart) = own_restart {
-                    if built.spec.schedule.is_some() && built.spec.restart != RestartPolicy::Never {
+                    let decided_by = match (&built.spec.schedule, &built.spec.after) {
+                        (Some(_), _) => Some("a `schedule`: the schedule"),
+                        (None, Some(_)) => Some("`after`: the runs it comes after"),
+                        (None, None) => None,
+                    };
+                    if let (Some(by), true) =
+                        (decided_by, built.spec.restart != RestartPolicy::Never)
+                    {
                         self.warn(
                             &restart,
-                            "`restart` is ignored for a job with a `schedule`: the schedule decides when it runs again",
+                            format!("`restart` is ignored for a job with {by} decides when it runs again"),
                         );
                     }
                 }

@@ -52,6 +52,9 @@ fn before(root: &Root, job: &str, created: Timestamp) -> u64 {
     }
 }
 
+/// Each upstream job's runs not taken yet, oldest first.
+pub(super) type NewRuns = BTreeMap<String, Vec<UpstreamRun>>;
+
 /// Watches the upstream jobs' run histories, reading one again only when it
 /// changed (or the job moved on in it).
 #[derive(Default)]
@@ -60,13 +63,14 @@ pub(super) struct Upstreams {
 }
 
 impl Upstreams {
-    /// Each upstream's runs after the one taken (`cursors`), oldest first; none
-    /// when nothing changed since the last look.
+    /// Each upstream's runs after the one taken (`cursors`), oldest first, and
+    /// the upstreams whose history now ends below the run taken (made anew);
+    /// none when nothing changed since the last look.
     pub fn new_runs(
         &mut self,
         root: &Root,
         cursors: &BTreeMap<String, u64>,
-    ) -> Option<BTreeMap<String, Vec<UpstreamRun>>> {
+    ) -> Option<(NewRuns, Vec<String>)> {
         let mut changed = false;
         for (job, &cursor) in cursors {
             let stamp = stamp(root.runs_file(job));
@@ -79,24 +83,32 @@ impl Upstreams {
         if !changed {
             return None;
         }
-        let runs = cursors
-            .iter()
-            .map(|(job, &cursor)| {
-                let runs = read_runs(&root.runs_file(job))
-                    .map(|h| h.runs)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|r| r.run > cursor)
-                    .map(|r| UpstreamRun {
-                        run: r.run,
-                        ok: r.result.ok(),
-                        stopped: r.result.stopped(),
-                    })
-                    .collect();
-                (job.clone(), runs)
-            })
-            .collect();
-        Some(runs)
+        let mut rewound = Vec::new();
+        let mut runs = BTreeMap::new();
+        for (job, &cursor) in cursors {
+            // A history that cannot be read (damaged, not a file) gives nothing,
+            // and takes nothing back.
+            let Ok(history) = read_runs(&root.runs_file(job)).map(|h| h.runs) else {
+                runs.insert(job.clone(), Vec::new());
+                continue;
+            };
+            // Its newest run below the one taken: the job was made anew (its
+            // history removed) and counts from 1 again.
+            if history.last().map_or(0, |r| r.run) < cursor && root.job_file(job).exists() {
+                rewound.push(job.clone());
+            }
+            let new = history
+                .into_iter()
+                .filter(|r| r.run > cursor)
+                .map(|r| UpstreamRun {
+                    run: r.run,
+                    ok: r.result.ok(),
+                    stopped: r.result.stopped(),
+                })
+                .collect();
+            runs.insert(job.clone(), new);
+        }
+        Some((runs, rewound))
     }
 }
 

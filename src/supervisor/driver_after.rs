@@ -26,10 +26,13 @@ impl Supervisor {
             let Some(upstreams) = self.upstreams.as_mut() else {
                 return;
             };
-            let Some(new) = upstreams.new_runs(&self.root, &taken) else {
+            let Some((new, rewound)) = upstreams.new_runs(&self.root, &taken) else {
                 return;
             };
-            let take = after.next(&new);
+            let take = match rewound.is_empty() {
+                true => after.next(&new),
+                false => Take::Rewind(rewound),
+            };
             if take == Take::Nothing {
                 return;
             }

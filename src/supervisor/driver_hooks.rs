@@ -38,11 +38,18 @@ impl Supervisor {
         }
     }
 
-    /// Waits for the hooks still going (each ends at its timeout at the latest).
+    /// Waits for the hooks still going (each ends at its timeout at the latest),
+    /// collecting their exits as the main loop no longer does.
     pub(super) async fn await_hooks(&mut self) {
-        let most = self.file.spec.hooks.timeout + Duration::from_secs(1);
+        let deadline =
+            tokio::time::Instant::now() + self.file.spec.hooks.timeout + Duration::from_secs(1);
+        while self.hooks.iter().any(|h| !h.is_finished()) && tokio::time::Instant::now() < deadline
+        {
+            self.reap();
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         for hook in self.hooks.drain(..) {
-            let _ = tokio::time::timeout(most, hook).await;
+            hook.abort();
         }
     }
 }

@@ -136,13 +136,24 @@ impl Probing {
             Ok(mut side) => {
                 self.in_flight = Some(Some(GroupGuard(side.group())));
                 tokio::spawn(async move {
-                    let end = side.finish(timeout).await;
-                    let mut last = None;
-                    while let Ok(line) = side.lines.try_recv() {
-                        if !line.is_empty() {
-                            last = Some(line);
+                    // Its lines as they come (a probe that prints a lot must not
+                    // block on a full pipe): the last one is kept.
+                    let mut lines = std::mem::replace(&mut side.lines, mpsc::channel(1).1);
+                    let reader = tokio::spawn(async move {
+                        let mut last = None;
+                        while let Some(line) = lines.recv().await {
+                            if !line.is_empty() {
+                                last = Some(line);
+                            }
                         }
-                    }
+                        last
+                    });
+                    let end = side.finish(timeout).await;
+                    let last = tokio::time::timeout(Duration::from_millis(200), reader)
+                        .await
+                        .ok()
+                        .and_then(Result::ok)
+                        .flatten();
                     let (ok, said) = match end {
                         SideEnd::Exited(Exit::Code(0)) => (true, last),
                         SideEnd::Exited(Exit::Code(c)) => (

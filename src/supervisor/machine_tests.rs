@@ -902,6 +902,7 @@ fn a_killed_predecessor_s_runs_are_recorded_as_interrupted() {
             started: Some(t0()),
             slurm_job: None,
             waiting: None,
+            after: Vec::new(),
         });
     }
     let later = t0() + jiff::SignedDuration::from_secs(60);

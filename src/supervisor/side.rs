@@ -1,8 +1,10 @@
 //! Processes a supervisor runs beside the job's steps (health probes, hooks): each
 //! in a process group of its own, marked as the job's (so what it leaves is found
-//! with the job's leftovers), dying with the supervisor, its exit collected by the
-//! supervisor's reaper and handed over here, its group killed when it ends or
-//! runs out of time.
+//! with the job's leftovers) and with a mark of its own (`MRSM_SIDE`), dying with
+//! the supervisor, its exit collected by the supervisor's reaper and handed over
+//! here. When it ends or runs out of time, its group is killed, and then whatever
+//! of the job carries its mark (a daemon it started in a session of its own, which
+//! the supervisor, a subreaper, still holds).
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -22,6 +24,12 @@ use crate::job::JobSpec;
 /// The run number side processes carry: none of a run's.
 pub(super) const SIDE: &str = "side";
 
+/// The variable that marks the processes of one side process.
+const MARK_VARIABLE: &str = "MRSM_SIDE";
+
+/// Side processes started by this supervisor so far (for their marks).
+static STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Where the reaper hands over the exits of side processes, by pid.
 #[derive(Default)]
 pub(super) struct SideExits(HashMap<i32, oneshot::Sender<Exit>>);
@@ -39,9 +47,11 @@ impl SideExits {
     }
 }
 
-/// A side process started: its group, its exit to come, its output's lines.
+/// A side process started: its group and mark, its exit to come, its output's
+/// lines.
 pub(super) struct Side {
     group: i32,
+    mark: String,
     exit: oneshot::Receiver<Exit>,
     pub lines: mpsc::Receiver<String>,
 }
@@ -78,6 +88,9 @@ pub(super) fn spawn_side(
     // Close-on-exec: no other process of the job inherits either end.
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let supervisor = std::process::id() as i32;
+    let mark = STARTED
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
     // SAFETY: prctl and getppid are async-signal-safe; see `spawn_step`.
     unsafe {
         cmd.pre_exec(move || {
@@ -100,7 +113,8 @@ pub(super) fn spawn_side(
     .envs(&spec.env)
     .env(crate::store::proc::JOB_VARIABLE, &spec.name)
     // No run's number: not counted as what a run left behind.
-    .env(super::steps::RUN_VARIABLE, SIDE);
+    .env(super::steps::RUN_VARIABLE, SIDE)
+    .env(MARK_VARIABLE, &mark);
     super::steps::in_job_dir(&mut cmd, spec);
     let mut child = cmd.spawn()?;
     // The command holds the pipe's write end: this end must go, or reading never
@@ -120,27 +134,73 @@ pub(super) fn spawn_side(
     tokio::spawn(read_lines(receiver, line_tx));
     Ok(Side {
         group: pid,
+        mark,
         exit,
         lines,
     })
 }
 
+/// Hands each line over, cut to [`LINE_LIMIT`] bytes (what a line has beyond it
+/// is read and dropped: a process printing without newlines costs no memory), its
+/// control characters left out.
 async fn read_lines(receiver: pipe::Receiver, lines: mpsc::Sender<String>) {
     let mut reader = tokio::io::BufReader::new(receiver);
-    let mut buf = Vec::new();
+    let mut line: Vec<u8> = Vec::new();
     loop {
-        buf.clear();
-        match reader.read_until(b'\n', &mut buf).await {
-            Ok(0) | Err(_) => return,
-            Ok(_) => {
-                buf.truncate(LINE_LIMIT);
-                let text = String::from_utf8_lossy(&buf).trim_end().to_string();
-                if lines.send(text).await.is_err() {
-                    return;
+        let (used, ended) = match reader.fill_buf().await {
+            Ok([]) | Err(_) => (0, true),
+            Ok(buf) => match memchr::memchr(b'\n', buf) {
+                Some(i) => {
+                    keep(&mut line, &buf[..i]);
+                    (i + 1, false)
                 }
+                None => {
+                    keep(&mut line, buf);
+                    (buf.len(), false)
+                }
+            },
+        };
+        let complete = used > 0 && reader.buffer().get(used - 1) == Some(&b'\n');
+        reader.consume(used);
+        if complete || (ended && !line.is_empty()) {
+            let text: String = String::from_utf8_lossy(&line)
+                .chars()
+                .filter(|c| !c.is_control() || *c == '\t')
+                .collect();
+            line.clear();
+            if lines.send(text.trim_end().to_string()).await.is_err() {
+                return;
             }
         }
+        if ended {
+            return;
+        }
     }
+}
+
+/// Adds `bytes` to `line` up to [`LINE_LIMIT`].
+fn keep(line: &mut Vec<u8>, bytes: &[u8]) {
+    let room = LINE_LIMIT.saturating_sub(line.len());
+    line.extend_from_slice(&bytes[..bytes.len().min(room)]);
+}
+
+/// Kills what of the job carries `mark` (nothing of the job's own steps does).
+fn kill_marked(mark: &str) -> usize {
+    let Some(me) = crate::store::ProcessIdentity::of(std::process::id() as i32) else {
+        return 0;
+    };
+    let marked: Vec<i32> = crate::store::proc::job_processes(me)
+        .into_iter()
+        .filter(|p| {
+            crate::store::proc::environ_var(p.pid, MARK_VARIABLE)
+                .is_some_and(|m| m == mark.as_bytes())
+        })
+        .map(|p| p.pid)
+        .collect();
+    for pid in &marked {
+        let _ = nix::sys::signal::kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    marked.len()
 }
 
 /// Whatever becomes of it, a side process's group is killed with its handle
@@ -148,6 +208,7 @@ async fn read_lines(receiver: pipe::Receiver, lines: mpsc::Sender<String>) {
 impl Drop for Side {
     fn drop(&mut self) {
         let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+        kill_marked(&self.mark);
     }
 }
 
@@ -155,13 +216,22 @@ impl Side {
     /// Waits for the process to end, at most `timeout`; its group is killed then
     /// either way (what it started in the background goes with it).
     pub async fn finish(&mut self, timeout: Duration) -> SideEnd {
-        let _guard = GroupGuard(self.group);
-        match tokio::time::timeout(timeout, &mut self.exit).await {
+        let end = match tokio::time::timeout(timeout, &mut self.exit).await {
             Ok(Ok(exit)) => SideEnd::Exited(exit),
             // The supervisor is going away: said as a timeout, which it is for
             // whoever waited.
             Ok(Err(_)) | Err(_) => SideEnd::TimedOut,
+        };
+        let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+        // What left the group is handed to the supervisor as its members die:
+        // looked for until none is found (a few looks at most).
+        for _ in 0..5 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if kill_marked(&self.mark) == 0 {
+                break;
+            }
         }
+        end
     }
 
     /// Its process group (for a guard held while it runs).

@@ -187,3 +187,32 @@ fn the_examples_run_as_the_readme_says() {
         .expect("down");
     support::succeeded(&out, "down pipeline");
 }
+
+#[test]
+fn an_upstream_made_anew_is_followed_from_its_first_run() {
+    let env = Env::new();
+    std::fs::write(
+        env.work().join("mrsm-jobs.yaml"),
+        "project: etl\njobs:\n  up1:\n    command: echo up\n    schedule: every 1 second\n  down1:\n    command: echo down\n    after: up1\n",
+    )
+    .expect("spec");
+    env.ok(&["up", "-d"]);
+    wait_for(Duration::from_secs(30), "down1 after up1 #3", || {
+        links(&env, "down1", "up1").contains(&3).then_some(())
+    });
+    // up1 is deleted with its history and made again: its runs count from 1.
+    env.ok(&["delete", "jobs", "up1", "-y"]);
+    env.ok(&["up", "-d"]);
+    wait_for(
+        Duration::from_secs(30),
+        "down1 after the new up1 #2",
+        || {
+            let taken = links(&env, "down1", "up1");
+            let again = taken.iter().rposition(|&r| r == 1)?;
+            (again > 0 && taken[again..].contains(&2)).then_some(())
+        },
+    );
+    let log = env.log_text("down1");
+    assert!(log.contains("up1's run history starts over"), "{log}");
+    env.ok(&["down"]);
+}

@@ -179,3 +179,46 @@ jobs:
         "no health once stopped"
     );
 }
+
+#[test]
+fn probes_that_print_much_or_leave_daemons_cost_nothing_later() {
+    let env = Env::new();
+    let spec = r#"project: health
+jobs:
+  chatty:
+    command: exec sleep 300
+    healthcheck:
+      test: seq 1 30000; head -c 300000 /dev/zero
+      interval: 200ms
+      timeout: 5s
+  leaky:
+    command: exec sleep 300
+    healthcheck:
+      test: setsid -f sleep 3006 >/dev/null 2>&1
+      interval: 200ms
+"#;
+    let file = write(&env, spec);
+    env.ok(&["up", "-d", "-f", file.to_str().expect("utf-8")]);
+    // Much output (and a line of 300 kB without a newline) is no timeout, and
+    // what is kept of it is one short line.
+    let h = wait_health(&env, "chatty", "healthy", 1);
+    let last = h["last"].as_str().unwrap_or_default();
+    assert!(last.len() <= 4096 && !last.contains('\0'), "{}", last.len());
+    wait_health(&env, "leaky", "healthy", 1);
+    let supervisor = env.supervisor("leaky").expect("supervisor");
+    let daemons = || {
+        processes(supervisor)
+            .into_iter()
+            .filter(|p| {
+                std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
+                    .is_ok_and(|c| c.contains("3006"))
+            })
+            .count()
+    };
+    // Probe after probe (five a second), what each left is gone with it.
+    support::assert_holds_for(
+        Duration::from_secs(2),
+        "no daemon of an earlier probe",
+        || daemons() <= 1,
+    );
+}

@@ -147,3 +147,59 @@ jobs:
         "nothing of the job is left"
     );
 }
+
+#[test]
+fn a_job_that_ends_with_a_quick_hook_is_over_at_once_and_starts_again() {
+    let env = Env::new();
+    up(
+        &env,
+        r#"project: hooks
+jobs:
+  once:
+    command: echo hi
+    on_success: echo done
+"#,
+    );
+    // The supervisor is gone soon after the hook, not at the hook's timeout.
+    let began = std::time::Instant::now();
+    wait_for(Duration::from_secs(20), "the supervisor gone", || {
+        let supervisor = env.supervisor("once")?;
+        (!supervisor.is_alive()).then_some(())
+    });
+    assert!(
+        began.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        began.elapsed()
+    );
+    assert!(env.log_text("once").contains("hok done"));
+    assert!(!env.log_text("once").contains("still going"));
+    env.ok(&["start", "jobs", "once"]);
+    wait_for(Duration::from_secs(20), "a second run", || {
+        (env.runs("once").len() == 2).then_some(())
+    });
+}
+
+#[test]
+fn what_a_hook_starts_in_a_session_of_its_own_dies_with_it() {
+    let env = Env::new();
+    up(
+        &env,
+        r#"project: hooks
+jobs:
+  server:
+    command: exec sleep 300
+    on_start: setsid -f sleep 3004; exec sleep 3005
+    hook_timeout: 1s
+"#,
+    );
+    wait_for(Duration::from_secs(20), "the hook killed", || {
+        env.log_text("server")
+            .contains("hook on_start still going after 1s: killed")
+            .then_some(())
+    });
+    wait_for(Duration::from_secs(5), "its daemon gone too", || {
+        (with_marker(&env, "server", "3004") == 0 && with_marker(&env, "server", "3005") == 0)
+            .then_some(())
+    });
+    assert_eq!(env.status("server"), "running");
+}

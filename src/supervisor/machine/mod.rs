@@ -409,6 +409,7 @@ impl Machine {
                     started: Some(r.started),
                     slurm_job: None,
                     waiting: None,
+                    after: r.after.clone(),
                 })
             })
             .collect();
@@ -658,7 +659,7 @@ pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp)
                 ),
             ),
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
-            after: Vec::new(),
+            after: step.after.clone(),
         })
         .collect::<Vec<_>>();
     records.extend(cut_short);

@@ -36,10 +36,19 @@ impl Machine {
             Take::Nothing => return,
             Take::Skip(links) => (links, false),
             Take::Run(links) => (links, true),
+            Take::Rewind(jobs) => {
+                for job in jobs {
+                    let was = self.state.after.insert(job.clone(), 0).unwrap_or_default();
+                    self.note(format!(
+                        "{job}'s run history starts over (below run {was}, the last taken): its runs are taken from its first"
+                    ));
+                }
+                self.save();
+                return;
+            }
         };
         for link in &links {
-            let cursor = self.state.after.entry(link.job.clone()).or_default();
-            *cursor = (*cursor).max(link.run);
+            self.state.after.insert(link.job.clone(), link.run);
         }
         self.save();
         let said: Vec<String> = links
