@@ -18,9 +18,7 @@ pub use handle::Job;
 pub use local::{locate_mrsm_binary, LocalExecutor};
 pub use memory::{MemoryExecutor, MemoryJob};
 pub use outcome::Outcome;
-pub use registry::{
-    keeps_runs_here, list_each, Registry, Remote, DEFAULT_LABEL, SLURM_LABEL, SYSTEMD_LABEL,
-};
+pub use registry::{list_each, Registry, Remote, DEFAULT_LABEL, SLURM_LABEL, SYSTEMD_LABEL};
 pub use unavailable::Unavailable;
 pub use waits::announce_slow_stops;
 

@@ -133,16 +133,6 @@ pub const SLURM_LABEL: &str = "slurm";
 /// systemd manager, its files in the same root as `local`'s.
 pub const SYSTEMD_LABEL: &str = "systemd";
 
-/// Whether the built-in executor `label` keeps its jobs' runs in this machine's
-/// root (`local`, `systemd`, `slurm`, `slurm:NAME`): where a job with `after:`
-/// reads its upstream jobs' histories.
-pub fn keeps_runs_here(label: &str) -> bool {
-    label == DEFAULT_LABEL
-        || label == SYSTEMD_LABEL
-        || label == SLURM_LABEL
-        || label.starts_with("slurm:")
-}
-
 /// Label → executor.
 #[derive(Clone, Default)]
 pub struct Registry {
@@ -515,5 +505,14 @@ mod tests {
                 .collect();
             assert_eq!(alone, shared, "{label}");
         }
+    }
+
+    #[test]
+    fn the_executors_of_this_machine_s_root_are_the_ones_after_may_link() {
+        use crate::job::keeps_runs_here;
+        for label in [DEFAULT_LABEL, SYSTEMD_LABEL, SLURM_LABEL, "slurm:hpc"] {
+            assert!(keeps_runs_here(label), "{label}");
+        }
+        assert!(!keeps_runs_here("api:prod"));
     }
 }

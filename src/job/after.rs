@@ -20,6 +20,14 @@ pub struct After {
     pub on_end: bool,
 }
 
+/// Whether the built-in executor `label` keeps its jobs' runs in this machine's
+/// root (`local`, `systemd`, `slurm`, `slurm:NAME`): where a job with `after:`
+/// reads its upstream jobs' histories (the executor module's labels; a test
+/// there keeps them in step).
+pub fn keeps_runs_here(label: &str) -> bool {
+    matches!(label, "local" | "systemd" | "slurm") || label.starts_with("slurm:")
+}
+
 /// The upstream run that triggered a run (`show runs` says it).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AfterLink {

@@ -17,7 +17,7 @@ mod state;
 mod words;
 
 pub use crate::slurm::SlurmOptions;
-pub use after::{After, AfterLink, Take, UpstreamRun};
+pub use after::{keeps_runs_here, After, AfterLink, Take, UpstreamRun};
 pub use chain::{shell_join, split_chain, split_chain_args, EmptyStep};
 pub use depends::{start_order, Condition, Dependency, DEFAULT_DEPENDENCY_WAIT};
 pub use health::{Health, HealthCheck, HealthStatus, HealthTracker, HttpGet, HttpScheme, Probe};

@@ -377,7 +377,7 @@ impl Loader {
         declared: &[String],
         replicated: &[String],
     ) {
-        let here = |job: &DesiredJob| crate::executor::keeps_runs_here(&job.executor);
+        let here = |job: &DesiredJob| crate::job::keeps_runs_here(&job.executor);
         let names: Vec<&str> = declared.iter().map(String::as_str).collect();
         let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for (name, list) in written {

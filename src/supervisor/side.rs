@@ -223,11 +223,17 @@ impl Side {
             Ok(Err(_)) | Err(_) => SideEnd::TimedOut,
         };
         let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
-        // What left the group is handed to the supervisor as its members die:
-        // looked for until none is found (a few looks at most).
-        for _ in 0..5 {
+        // What left the group is handed to the supervisor as its members die,
+        // and one that is just starting a program cannot be read for a moment:
+        // looked for until two looks in a row find nothing (ten at most).
+        let mut quiet = 0;
+        for _ in 0..10 {
             tokio::time::sleep(Duration::from_millis(20)).await;
-            if kill_marked(&self.mark) == 0 {
+            quiet = match kill_marked(&self.mark) {
+                0 => quiet + 1,
+                _ => 0,
+            };
+            if quiet == 2 {
                 break;
             }
         }
