@@ -210,8 +210,9 @@ jobs:
         processes(supervisor)
             .into_iter()
             .filter(|p| {
-                std::fs::read_to_string(format!("/proc/{}/cmdline", p.pid))
-                    .is_ok_and(|c| c.contains("3006"))
+                // The daemons themselves, not the probe's shell that names them.
+                std::fs::read(format!("/proc/{}/cmdline", p.pid))
+                    .is_ok_and(|c| c == b"sleep\x003006\x00")
             })
             .count()
     };
