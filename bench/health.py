@@ -25,21 +25,11 @@ import tempfile
 import threading
 import time
 
+from perf import tagged
+from remote import rss_kib
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def tagged(root):
-    tag = f"MRSM_ROOT_DIR={root}".encode()
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                if tag in f.read().split(b"\0"):
-                    pids.append(int(pid))
-        except OSError:
-            pass
-    return pids
 
 
 def cpu_seconds(pid, children=False):
@@ -48,14 +38,6 @@ def cpu_seconds(pid, children=False):
         fields = f.read().rsplit(")", 1)[1].split()
     first = 13 if children else 11
     return (int(fields[first]) + int(fields[first + 1])) / TICK
-
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
 
 
 def spec(jobs, probe, port):

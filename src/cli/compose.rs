@@ -178,23 +178,12 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         detach: args.detach,
         watch: args.watch,
     };
-    let bar = std::sync::OnceLock::new();
-    let on = |event: UpEvent<'_>| print_up_event(&desired.project, &bar, event);
     let confirm = |most: &project::DeletesMost| {
         orphans_confirmed(&desired.project, most).map_err(|e| e.to_string())
     };
-    let ended = reconcile::up::up(&request, &confirm, &on);
-    if let Some(bar) = bar.get() {
-        bar.finish_and_clear();
-    }
-    let (failed, watching) = match ended {
-        Ok(UpEnd::Applied { failed, watching }) => (failed, watching),
-        Ok(UpEnd::NotConfirmed) => return Ok(1),
-        Err(UpError::Watched(e)) => {
-            err!("error: {e}");
-            return Ok(1);
-        }
-        Err(e) => return Err(e.into()),
+    let (failed, watching) = match converge(&request, &confirm)? {
+        Ok(applied) => applied,
+        Err(code) => return Ok(code),
     };
     if args.detach {
         return Ok(i32::from(failed));
@@ -203,6 +192,30 @@ pub fn up(args: &UpArgs) -> anyhow::Result<i32> {
         foreground::follow_and_watch(&executor, &args.files, &desired.project, began)?;
     drop(watching);
     Ok(i32::from(failed || stop_failed))
+}
+
+/// Runs `up`'s use case, its events printed (above a progress bar on a
+/// terminal): whether a step failed and the watcher kept, or the exit status it
+/// ends with (not confirmed, or watched by another).
+fn converge(
+    request: &reconcile::up::Up<'_>,
+    confirm: &dyn Fn(&project::DeletesMost) -> Result<bool, String>,
+) -> anyhow::Result<Result<(bool, Option<WatchLock>), i32>> {
+    let bar = std::sync::OnceLock::new();
+    let on = |event: UpEvent<'_>| print_up_event(&request.desired.project, &bar, event);
+    let ended = reconcile::up::up(request, confirm, &on);
+    if let Some(bar) = bar.get() {
+        bar.finish_and_clear();
+    }
+    match ended {
+        Ok(UpEnd::Applied { failed, watching }) => Ok(Ok((failed, watching))),
+        Ok(UpEnd::NotConfirmed) => Ok(Err(1)),
+        Err(UpError::Watched(e)) => {
+            err!("error: {e}");
+            Ok(Err(1))
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// Prints what `up` reports: each result (above a progress bar on a terminal).

@@ -340,31 +340,35 @@ impl Loader {
             return None;
         }
         let jobs: Option<Vec<String>> = a.jobs.iter().map(|j| self.text(j, vars)).collect();
-        let all = match a.when.as_ref().map(|w| (w, self.text(w, vars))) {
-            None => false,
-            Some((_, Some(w))) if w == "any" => false,
-            Some((_, Some(w))) if w == "all" => true,
-            Some((at, w)) => {
-                let w = w.unwrap_or_default();
-                self.error(at, format!("unknown `when` {w:?}: expected any or all"));
-                return None;
-            }
-        };
-        let on_end = match a.on.as_ref().map(|o| (o, self.text(o, vars))) {
-            None => false,
-            Some((_, Some(o))) if o == "success" => false,
-            Some((_, Some(o))) if o == "end" => true,
-            Some((at, o)) => {
-                let o = o.unwrap_or_default();
-                self.error(at, format!("unknown `on` {o:?}: expected success or end"));
-                return None;
-            }
-        };
+        let all = self.either(&a.when, vars, "when", ["any", "all"])?;
+        let on_end = self.either(&a.on, vars, "on", ["success", "end"])?;
         Some(After {
             jobs: jobs?,
             all,
             on_end,
         })
+    }
+
+    /// A key that is one of two words: false for the first (or when not
+    /// given), true for the second; another word is an error at its place.
+    fn either(
+        &mut self,
+        written: &Option<At<String>>,
+        vars: &Vars,
+        key: &str,
+        [no, yes]: [&str; 2],
+    ) -> Option<bool> {
+        let Some(at) = written else {
+            return Some(false);
+        };
+        match self.text(at, vars)? {
+            w if w == no => Some(false),
+            w if w == yes => Some(true),
+            w => {
+                self.error(at, format!("unknown `{key}` {w:?}: expected {no} or {yes}"));
+                None
+            }
+        }
     }
 
     /// Across the jobs: each job an `after:` names is declared (not the job

@@ -52,6 +52,8 @@ impl SideExits {
 pub(super) struct Side {
     group: i32,
     mark: String,
+    /// `finish` killed what it left: nothing to look for again.
+    finished: bool,
     exit: oneshot::Receiver<Exit>,
     pub lines: mpsc::Receiver<String>,
 }
@@ -135,6 +137,7 @@ pub(super) fn spawn_side(
     Ok(Side {
         group: pid,
         mark,
+        finished: false,
         exit,
         lines,
     })
@@ -207,8 +210,10 @@ fn kill_marked(mark: &str) -> usize {
 /// (a task aborted before it first ran included).
 impl Drop for Side {
     fn drop(&mut self) {
-        let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
-        kill_marked(&self.mark);
+        if !self.finished {
+            let _ = killpg(Pid::from_raw(self.group), Signal::SIGKILL);
+            kill_marked(&self.mark);
+        }
     }
 }
 
@@ -237,6 +242,7 @@ impl Side {
                 break;
             }
         }
+        self.finished = true;
         end
     }
 

@@ -61,7 +61,7 @@ fn caught_up(env: &Env, name: &str, upstream: &str) {
 #[test]
 fn each_success_runs_the_next_stage_once_in_order_across_a_killed_supervisor() {
     let env = Env::new();
-    std::fs::write(env.work().join("mrsm-jobs.yaml"), PIPELINE).expect("spec");
+    env.spec_file(PIPELINE);
     env.ok(&["up", "-d"]);
     wait_for(Duration::from_secs(30), "four extract runs", || {
         (env.runs("extract").len() >= 4).then_some(())
@@ -124,11 +124,7 @@ fn each_success_runs_the_next_stage_once_in_order_across_a_killed_supervisor() {
 #[test]
 fn after_is_checked_with_its_place() {
     let env = Env::new();
-    std::fs::write(
-        env.work().join("mrsm-jobs.yaml"),
-        "jobs:\n  a:\n    command: \"true\"\n    after: b\n  b:\n    command: \"true\"\n    after: [a]\n  c:\n    command: \"true\"\n    schedule: daily\n    after: { jobs: extrct, when: some }\n  extract:\n    command: \"true\"\n",
-    )
-    .expect("spec");
+    env.spec_file("jobs:\n  a:\n    command: \"true\"\n    after: b\n  b:\n    command: \"true\"\n    after: [a]\n  c:\n    command: \"true\"\n    schedule: daily\n    after: { jobs: extrct, when: some }\n  extract:\n    command: \"true\"\n");
     let out = env.mrsm().args(["validate"]).output().expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
@@ -191,11 +187,7 @@ fn the_examples_run_as_the_readme_says() {
 #[test]
 fn an_upstream_made_anew_is_followed_from_its_first_run() {
     let env = Env::new();
-    std::fs::write(
-        env.work().join("mrsm-jobs.yaml"),
-        "project: etl\njobs:\n  up1:\n    command: echo up\n    schedule: every 1 second\n  down1:\n    command: echo down\n    after: up1\n",
-    )
-    .expect("spec");
+    env.spec_file("project: etl\njobs:\n  up1:\n    command: echo up\n    schedule: every 1 second\n  down1:\n    command: echo down\n    after: up1\n");
     env.ok(&["up", "-d"]);
     wait_for(Duration::from_secs(30), "down1 after up1 #3", || {
         links(&env, "down1", "up1").contains(&3).then_some(())

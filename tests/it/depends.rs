@@ -5,16 +5,9 @@
 
 use crate::support;
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use support::Env;
-
-fn write(env: &Env, text: &str) -> PathBuf {
-    let path = env.work().join("mrsm-jobs.yaml");
-    std::fs::write(&path, text).expect("spec written");
-    path
-}
 
 fn mrsm_out(env: &Env, args: &[&str]) -> (bool, String, String) {
     let out = env.mrsm().args(args).output().expect("runs");
@@ -52,7 +45,7 @@ jobs:
 #[test]
 fn web_starts_once_db_is_healthy_and_goes_down_first() {
     let env = Env::new();
-    let file = write(&env, WEB_AND_DB);
+    let file = env.spec_file(WEB_AND_DB);
     let file = file.to_str().expect("utf-8");
     let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file]);
     assert!(ok, "{out}{err}");
@@ -90,7 +83,7 @@ jobs:
     depends_on:
       sick: { condition: service_healthy, timeout: 2s }
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file.to_str().expect("utf-8")]);
     assert!(!ok, "{out}{err}");
     assert!(
@@ -120,7 +113,7 @@ jobs:
       migrate: { condition: service_completed_successfully }
       server: { condition: log_ready, ready_log_line: 'listening on \d+', restart: true }
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     let file = file.to_str().expect("utf-8");
     let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file]);
     assert!(ok, "{out}{err}");
@@ -156,7 +149,7 @@ jobs:
     depends_on:
       broken: { condition: service_completed_successfully }
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     let began = std::time::Instant::now();
     let (ok, _, err) = mrsm_out(&env, &["up", "-d", "-f", file.to_str().expect("utf-8")]);
     assert!(!ok);
@@ -175,7 +168,7 @@ jobs:
 fn a_cycle_is_an_error_with_its_path_and_place() {
     let env = Env::new();
     let spec = "project: deps\njobs:\n  a:\n    command: \"true\"\n    depends_on: [b]\n  b:\n    command: \"true\"\n    depends_on: [c]\n  c:\n    command: \"true\"\n    depends_on: [a]\n  d:\n    command: \"true\"\n    depends_on: [databse]\n  database:\n    command: \"true\"\n";
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     let (ok, out, err) = mrsm_out(&env, &["validate", "-f", file.to_str().expect("utf-8")]);
     assert!(!ok, "{out}");
     assert!(
@@ -212,7 +205,7 @@ jobs:
     depends_on:
       migrate: { condition: service_completed_successfully }
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     let file = file.to_str().expect("utf-8");
     let (ok, out, err) = mrsm_out(&env, &["up", "-d", "-f", file]);
     assert!(ok, "{out}{err}");

@@ -5,17 +5,11 @@
 
 use crate::support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
 use support::{processes, wait_for, Env};
-
-fn write(env: &Env, text: &str) -> PathBuf {
-    let path = env.work().join("mrsm-jobs.yaml");
-    std::fs::write(&path, text).expect("spec written");
-    path
-}
 
 /// A port nothing listens on now (the OS's choice, let go at once).
 fn free_port() -> u16 {
@@ -70,7 +64,7 @@ fn an_http_check_sees_a_real_server_die_and_liveness_restarts_its_run() {
         server_job("plain", plain, false),
         server_job("live", live, true)
     );
-    let file = write(&env, &spec);
+    let file = env.spec_file(&spec);
     env.ok(&["up", "-d", "-f", file.to_str().expect("utf-8")]);
     for name in ["plain", "live"] {
         let h = wait_health(&env, name, "healthy", 1);
@@ -138,7 +132,7 @@ jobs:
       timeout: 300ms
       retries: 1
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     env.ok(&["up", "-d", "-f", file.to_str().expect("utf-8")]);
     // Failures in the start period do not count: starting, however many.
     wait_for(Duration::from_secs(10), "probes", || {
@@ -197,7 +191,7 @@ jobs:
       test: setsid -f sleep 3006 >/dev/null 2>&1
       interval: 200ms
 "#;
-    let file = write(&env, spec);
+    let file = env.spec_file(spec);
     env.ok(&["up", "-d", "-f", file.to_str().expect("utf-8")]);
     // Much output (and a line of 300 kB without a newline) is no timeout, and
     // what is kept of it is one short line.

@@ -11,8 +11,7 @@ use serde_json::Value;
 use support::{processes, wait_for, Env};
 
 fn up(env: &Env, spec: &str) {
-    let path = env.work().join("mrsm-jobs.yaml");
-    std::fs::write(&path, spec).expect("spec written");
+    let path = env.spec_file(spec);
     env.ok(&["up", "-d", "-f", path.to_str().expect("utf-8")]);
 }
 

@@ -37,8 +37,7 @@ fn ok_out(env: &Env, args: &[&str]) -> String {
 #[test]
 fn copies_are_made_scaled_and_followed_by_one_name() {
     let env = Env::new();
-    let file = env.work().join("mrsm-jobs.yaml");
-    std::fs::write(&file, spec(3)).expect("spec");
+    let file = env.spec_file(&spec(3));
     ok_out(&env, &["up", "-d"]);
     let jobs = supervisors(&env);
     let names: Vec<&str> = jobs.keys().map(String::as_str).collect();
@@ -102,11 +101,7 @@ fn copies_are_made_scaled_and_followed_by_one_name() {
 fn a_copy_s_name_cannot_be_taken_and_too_long_a_copy_is_refused() {
     let env = Env::new();
     let long = "w".repeat(62);
-    std::fs::write(
-        env.work().join("mrsm-jobs.yaml"),
-        format!("jobs:\n  web:\n    command: \"true\"\n    replicas: 2\n  web.2:\n    command: \"true\"\n  {long}:\n    command: \"true\"\n    replicas: 10\n"),
-    )
-    .expect("spec");
+    env.spec_file(&format!("jobs:\n  web:\n    command: \"true\"\n    replicas: 2\n  web.2:\n    command: \"true\"\n  {long}:\n    command: \"true\"\n    replicas: 10\n"));
     let out = env.mrsm().args(["validate"]).output().expect("runs");
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);

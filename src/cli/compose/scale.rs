@@ -5,8 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{load_or_report_with, local_executor, print_up_event, Files};
-use crate::reconcile::up::{UpEnd, UpError, UpEvent};
+use super::{converge, load_or_report_with, local_executor, Files};
 use crate::reconcile::{self, project};
 
 /// Arguments of `scale`.
@@ -56,21 +55,10 @@ pub fn scale(args: &ScaleArgs) -> anyhow::Result<i32> {
         detach: true,
         watch: false,
     };
-    let bar = std::sync::OnceLock::new();
-    let on = |event: UpEvent<'_>| print_up_event(&desired.project, &bar, event);
     // Scaling down is no reason to ask: the copies deleted are the ones asked for.
     let confirm = |_: &project::DeletesMost| Ok(true);
-    let ended = reconcile::up::up(&request, &confirm, &on);
-    if let Some(bar) = bar.get() {
-        bar.finish_and_clear();
-    }
-    match ended {
-        Ok(UpEnd::Applied { failed, .. }) => Ok(i32::from(failed)),
-        Ok(UpEnd::NotConfirmed) => Ok(1),
-        Err(UpError::Watched(e)) => {
-            err!("error: {e}");
-            Ok(1)
-        }
-        Err(e) => Err(e.into()),
-    }
+    Ok(match converge(&request, &confirm)? {
+        Ok((failed, _)) => i32::from(failed),
+        Err(code) => code,
+    })
 }

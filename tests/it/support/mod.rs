@@ -82,6 +82,14 @@ impl Env {
         cmd
     }
 
+    /// Writes `mrsm-jobs.yaml` in the work directory (where `mrsm up` looks
+    /// for it); its path.
+    pub fn spec_file(&self, text: &str) -> PathBuf {
+        let path = self.work().join("mrsm-jobs.yaml");
+        std::fs::write(&path, text).expect("spec written");
+        path
+    }
+
     /// `mrsm ARGS…`, which must succeed.
     pub fn ok(&self, args: &[&str]) {
         self.mrsm().args(args).assert().success();
