@@ -7,11 +7,15 @@ use crate::store::Root;
 /// Arguments of `serve`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Every route but /healthcheck needs `Authorization: Bearer TOKEN`;\n\
-    make tokens with `mrsm token create NAME`. Jobs keep running when the server stops.\n\n\
+    after_help = "Every route but /healthcheck and the dashboard's page needs `Authorization: Bearer TOKEN`;\n\
+    make tokens with `mrsm token create NAME`. Jobs keep running when the server stops.\n\
+    The dashboard is at / (log in with a token; it shows the buttons the token's scopes allow);\n\
+    Prometheus scrapes GET /metrics with a metrics:read token.\n\n\
     Examples:\n  \
     mrsm token create watcher --scopes jobs:read,logs:read\n  \
+    mrsm token create prometheus --scopes metrics:read\n  \
     mrsm serve                                  (http://127.0.0.1:8000)\n  \
+    mrsm serve --metrics-bind 127.0.0.1:9108    (/metrics there without a token)\n  \
     mrsm serve --bind 0.0.0.0:8443 --tls-cert cert.pem --tls-key key.pem"
 )]
 pub struct Args {
@@ -33,6 +37,10 @@ pub struct Args {
     /// Log followers (WebSockets) one token may keep open at once.
     #[arg(long, default_value_t = 256, value_name = "N")]
     max_followers: usize,
+    /// Also serve GET /metrics on this loopback address, without a token (for a
+    /// Prometheus on this machine).
+    #[arg(long, value_name = "HOST:PORT")]
+    metrics_bind: Option<String>,
 }
 
 /// Runs `serve` until SIGTERM or SIGINT.
@@ -44,6 +52,7 @@ pub fn run(args: &Args) -> anyhow::Result<i32> {
         allow_plain_http: args.allow_plain_http,
         max_body: usize::try_from(args.max_body).unwrap_or(usize::MAX),
         max_followers: args.max_followers,
+        metrics_bind: args.metrics_bind.clone(),
     };
     crate::serve::run(Root::from_env()?, &options)?;
     Ok(0)

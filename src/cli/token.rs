@@ -30,7 +30,8 @@ pub struct CreateArgs {
     name: String,
     /// What it may do, comma-separated, named as Meerschaum names its scopes:
     /// jobs:read, jobs:write, jobs:execute, jobs:delete, jobs:stop, jobs:pause,
-    /// logs:read, or * (the default) for every one, later ones included.
+    /// logs:read (and mrsm's metrics:read, for Prometheus), or * (the default) for
+    /// every one, later ones included.
     #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
     scopes: Vec<ScopeName>,
     /// How long it is valid, e.g. 30d or 12h (default: until revoked).

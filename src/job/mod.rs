@@ -6,6 +6,7 @@
 mod after;
 mod chain;
 mod depends;
+mod fires;
 mod health;
 mod hooks;
 mod name;

@@ -207,6 +207,7 @@ mod tests {
             result: RunResult::new(end, message),
             slurm_jobs: Vec::new(),
             after: Vec::new(),
+            planned: None,
         };
         serde_json::to_string(&record).expect("json")
     }

@@ -114,6 +114,10 @@ pub struct RunRecord {
     /// The upstream runs that triggered it (`after:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<super::AfterLink>,
+    /// The fire time a scheduled run was planned for: `started` minus this is the
+    /// schedule's lag (`/metrics`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planned: Option<Timestamp>,
 }
 
 /// The states users see.
@@ -204,6 +208,18 @@ pub struct JobInfo {
     /// The jobs it depends on (`depends_on`): stopped after it.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// Output lines its log could not keep (a full disk) and has not reported
+    /// yet: `/metrics` shows them without reading the log.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub log_dropped_lines: u64,
+    /// Runs started so far: the newest run's number (they count on across
+    /// restarts of the job).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub runs: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The status of a job whose supervisor recorded its end, and why.
@@ -301,6 +317,10 @@ impl JobInfo {
             unit: None,
             health: alive.and_then(|s| s.health.clone()),
             depends_on: spec.depends_on.iter().map(|d| d.name.clone()).collect(),
+            log_dropped_lines: alive
+                .and_then(|s| s.log_trouble.as_ref())
+                .map_or(0, |t| t.dropped_lines),
+            runs: state.map_or(0, |s| s.last_run),
             lease_ms: file.lease_ms,
             stop_timeout_ms: Some(spec.stop.timeout.as_millis() as u64),
         }
@@ -340,6 +360,8 @@ impl JobInfo {
             unit: None,
             health: None,
             depends_on: Vec::new(),
+            log_dropped_lines: 0,
+            runs: 0,
             lease_ms: None,
             stop_timeout_ms: None,
         }

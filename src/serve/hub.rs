@@ -36,15 +36,40 @@ pub fn records_in(line: &LogLine) -> u64 {
 
 /// The lines of `batch` from `cursor` on.
 pub fn unseen(batch: &Batch, cursor: Cursor) -> Vec<LogLine> {
+    unseen_at(batch, cursor)
+        .into_iter()
+        .map(|(line, _)| line)
+        .collect()
+}
+
+/// [`unseen`], each line with the cursor just after it.
+pub fn unseen_at(batch: &Batch, cursor: Cursor) -> Vec<(LogLine, Cursor)> {
     let mut at = batch.start;
     let mut out = Vec::new();
     for line in batch.lines.iter() {
+        let next = at + records_in(line);
         if at >= cursor {
-            out.push(line.clone());
+            out.push((line.clone(), next));
         }
-        at += records_in(line);
+        at = next;
     }
     out
+}
+
+/// Lines read from `from` up to `to`, each with the cursor just after it (the
+/// last one's is `to`).
+pub fn cursors_from(lines: Vec<LogLine>, from: Cursor, to: Cursor) -> Vec<(LogLine, Cursor)> {
+    let count = lines.len();
+    let mut at = from;
+    lines
+        .into_iter()
+        .enumerate()
+        .map(|(i, line)| {
+            at += records_in(&line);
+            let after = if i + 1 == count { to } else { at.min(to) };
+            (line, after)
+        })
+        .collect()
 }
 
 struct Hub {

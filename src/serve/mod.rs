@@ -11,12 +11,14 @@
 //! `/healthcheck` touches nothing. Stopping waits a bounded time for each of them.
 
 mod auth;
+mod dashboard;
 #[cfg(test)]
 mod handler_tests;
 mod hub;
 mod leases;
 mod listen;
 mod meerschaum;
+mod metrics;
 mod reply;
 mod routes;
 mod socket;
@@ -72,6 +74,9 @@ pub struct Options {
     pub max_body: usize,
     /// Log followers (WebSockets) one token may hold open at once.
     pub max_followers: usize,
+    /// A second `HOST:PORT` (loopback only) serving just `GET /metrics`, without
+    /// a token: for a Prometheus on the same machine.
+    pub metrics_bind: Option<String>,
 }
 
 impl Default for Options {
@@ -83,6 +88,7 @@ impl Default for Options {
             allow_plain_http: false,
             max_body: 1024 * 1024,
             max_followers: 256,
+            metrics_bind: None,
         }
     }
 }
@@ -150,6 +156,8 @@ pub struct AppState {
     readers: Arc<tokio::sync::Semaphore>,
     /// Becomes true when the server is told to stop: followers close.
     shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Run tallies and request counts for `/metrics`.
+    metrics: Arc<metrics::Metrics>,
 }
 
 async fn no_route() -> reply::ApiError {
@@ -166,6 +174,18 @@ fn app(state: AppState) -> Router {
             auth::authorize,
         ))
         .layer(DefaultBodyLimit::max(state.limits.max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
+        .with_state(state)
+}
+
+/// The `--metrics-bind` listener's application: `GET /metrics` only, no token.
+fn metrics_app(state: AppState) -> Router {
+    Router::new()
+        .route("/metrics", axum::routing::get(metrics::scrape))
+        .fallback(no_route)
         .with_state(state)
 }
 
@@ -187,6 +207,24 @@ fn address(options: &Options) -> anyhow::Result<SocketAddr> {
         anyhow::bail!(
             "--bind {addr}: other machines could reach this address, and tokens would cross the network in the clear; \
              give --tls-cert and --tls-key, or --allow-plain-http if the network is trusted"
+        );
+    }
+    Ok(addr)
+}
+
+/// `--metrics-bind`'s address: loopback only, since it asks for no token.
+fn metrics_address(bind: &str) -> anyhow::Result<SocketAddr> {
+    let addr = bind
+        .to_socket_addrs()
+        .with_context(|| {
+            format!("--metrics-bind {bind:?}: expected HOST:PORT, e.g. 127.0.0.1:9108")
+        })?
+        .next()
+        .with_context(|| format!("--metrics-bind {bind:?}: the name has no address"))?;
+    if !addr.ip().is_loopback() {
+        anyhow::bail!(
+            "--metrics-bind {addr}: it serves /metrics without a token, so only a loopback address is allowed; \
+             other machines scrape GET /metrics on --bind with a metrics:read token"
         );
     }
     Ok(addr)
@@ -250,6 +288,7 @@ fn app_state(
         },
         readers: Arc::new(tokio::sync::Semaphore::new(LOG_READERS)),
         shutdown,
+        metrics: Arc::default(),
     })
 }
 
@@ -259,6 +298,11 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
         anyhow::bail!("--tls-cert and --tls-key go together");
     }
     let addr = address(options)?;
+    let metrics_addr = options
+        .metrics_bind
+        .as_deref()
+        .map(metrics_address)
+        .transpose()?;
     let tls = match (&options.tls_cert, &options.tls_key) {
         (Some(cert), Some(key)) => Some(tls::config(cert, key)?),
         _ => None,
@@ -302,6 +346,19 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
             "mrsm serve: listening on {scheme}://{local} (jobs under {})",
             root.dir().display()
         );
+        if let Some(addr) = metrics_addr {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("listening on {addr} (--metrics-bind)"))?;
+            let local = listener.local_addr().context("the bound address")?;
+            out!("mrsm serve: metrics on http://{local}/metrics (no token)");
+            tokio::spawn(listen::serve(
+                listener,
+                None,
+                metrics_app(state.clone()),
+                shutdown_rx.clone(),
+            ));
+        }
         tokio::spawn(stop_signal(shutdown_tx));
         let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
         listen::serve(listener, acceptor, app(state), shutdown_rx).await;

@@ -14,7 +14,7 @@ use axum::http::Method;
 use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::Router;
 
-use super::{leases, meerschaum as ms, socket, v1, AppState};
+use super::{dashboard, leases, meerschaum as ms, metrics, socket, v1, AppState};
 use crate::store::scopes::{and_list, Grant, Scope, Scope::*};
 
 /// How a route is called.
@@ -152,6 +152,8 @@ pub const INPUT: &[Scope] = &[JobsExecute];
 const STDIN: Access = Access::Scopes(INPUT);
 /// Keeping a job created with a lease alive (a foreground run's client).
 const LEASE: Access = Access::Scopes(&[JobsExecute]);
+/// Prometheus' scrapes.
+const METRICS: Access = Access::Scopes(&[MetricsRead]);
 
 /// The logs WebSocket's path: its handler holds a token sent in the socket's
 /// first frame to the route's scopes, [`FOLLOW`].
@@ -199,8 +201,21 @@ pub static ROUTES: &[Route] = &[
     route(Verb::WebSocket, LOG_SOCKET, LOGS, |m| {
         on(m, socket::log_socket)
     }),
+    // The dashboard (`dashboard.rs`): the page holds no data, and calls the
+    // routes below with the token its user gives.
+    route(Verb::Get, "/", Access::Public, |m| on(m, dashboard::page)),
+    route(Verb::Get, "/ui/app.js", Access::Public, |m| {
+        on(m, dashboard::script)
+    }),
+    route(Verb::Get, "/ui/app.css", Access::Public, |m| {
+        on(m, dashboard::style)
+    }),
+    route(Verb::Get, "/metrics", METRICS, |m| on(m, metrics::scrape)),
     // mrsm's own (`v1.rs`).
     route(Verb::Get, "/v1/info", Access::AnyToken, |m| on(m, v1::info)),
+    route(Verb::Get, "/v1/whoami", Access::AnyToken, |m| {
+        on(m, dashboard::whoami)
+    }),
     route(Verb::Get, "/v1/jobs", READ, |m| on(m, v1::list)),
     route(Verb::Get, "/v1/kept", READ, |m| on(m, v1::kept)),
     route(Verb::Get, "/v1/jobs/{name}", READ, |m| on(m, v1::job)),
@@ -227,6 +242,9 @@ pub static ROUTES: &[Route] = &[
         on(m, v1::stop)
     }),
     route(Verb::Get, "/v1/jobs/{name}/runs", READ, |m| on(m, v1::runs)),
+    route(Verb::Get, "/v1/jobs/{name}/fires", READ, |m| {
+        on(m, dashboard::fires)
+    }),
     route(Verb::Get, "/v1/jobs/{name}/logs", LOGS, |m| on(m, v1::logs)),
     route(Verb::Get, "/v1/jobs/{name}/logs/page", LOGS, |m| {
         on(m, v1::page)

@@ -4,6 +4,13 @@
 //! the client to the job's input (with the stdin route's scopes), and at the end
 //! `MRSM_STOP` and the job's result. The token is checked again every two seconds: a revoke
 //! or an expiry closes the socket.
+//!
+//! mrsm's dashboard speaks it too, with JSON frames: its first frame is
+//! `{"token": SECRET, "cursor": N}` (a token never starts with `{`), then each line
+//! comes as `{"cursor", "stamp", "stream", "text"}` where `cursor` is where the
+//! log stands after it, and the end as `{"end": true, "ok", "message"}`. A page
+//! that reconnects (a server restart, a job started again) sends the last cursor
+//! it saw and gets every line after it once.
 
 use std::time::Duration;
 
@@ -14,11 +21,12 @@ use axum::Extension;
 use serde_json::json;
 
 use super::auth::{self, Caller, KeyError};
-use super::hub::unseen;
+use super::hub::{cursors_from, unseen_at};
 use super::meerschaum::{get_info, line_text};
 use super::reply::{blocking, job_name, reading};
 use super::routes::{refusal, Verb, FOLLOW, INPUT, LOG_SOCKET};
 use super::AppState;
+use crate::logs::{Cursor, LogLine};
 
 /// The frame that says the job stopped; its result follows as JSON.
 pub const STOP_MESSAGE: &str = "MRSM_STOP";
@@ -27,6 +35,55 @@ pub const STOP_MESSAGE: &str = "MRSM_STOP";
 const TOKEN_WAIT: Duration = Duration::from_secs(10);
 /// How often an open socket's token is checked again.
 const TOKEN_RECHECK: Duration = Duration::from_secs(2);
+
+/// How the socket's frames are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Frames {
+    /// Meerschaum's: a line's text per frame, `MRSM_STOP` and the result at the end.
+    Text,
+    /// The dashboard's: JSON with each line's cursor.
+    Json,
+}
+
+/// The dashboard's first frame.
+#[derive(serde::Deserialize)]
+struct Hello {
+    token: Option<String>,
+    #[serde(default)]
+    cursor: Cursor,
+}
+
+/// What the first frame says: the secret (if it carries one), how to write, and
+/// where in the log to begin.
+fn first_frame(text: &str) -> (Option<String>, Frames, Cursor) {
+    let text = text.trim();
+    match serde_json::from_str::<Hello>(text) {
+        Ok(hello) if text.starts_with('{') => (hello.token, Frames::Json, hello.cursor),
+        _ => (Some(text.to_string()), Frames::Text, 0),
+    }
+}
+
+/// Sends `lines`, each with the cursor after it, in the socket's way.
+async fn send_lines(
+    socket: &mut WebSocket,
+    frames: Frames,
+    lines: &[(LogLine, Cursor)],
+) -> Result<(), axum::Error> {
+    for (line, cursor) in lines {
+        let frame = match frames {
+            Frames::Text => line_text(line),
+            Frames::Json => json!({
+                "cursor": cursor,
+                "stamp": line.stamp,
+                "stream": line.stream.name(),
+                "text": line_text(line),
+            })
+            .to_string(),
+        };
+        socket.send(Message::Text(frame.into())).await?;
+    }
+    Ok(())
+}
 
 pub(super) async fn log_socket(
     State(state): State<AppState>,
@@ -72,14 +129,18 @@ async fn follow_socket(
     // The first frame is the token (Meerschaum's client sends one, even `no-login`);
     // a socket authenticated by its header may send anything first.
     let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
-    let caller = match (caller, first) {
-        (Some(caller), Ok(Some(Ok(_)))) => caller,
-        (None, Ok(Some(Ok(Message::Text(secret))))) => {
-            match state.keys.check(secret.trim()).await {
+    let (secret, frames, mut cursor) = match &first {
+        Ok(Some(Ok(Message::Text(text)))) => first_frame(text),
+        _ => (None, Frames::Text, 0),
+    };
+    let caller = match (caller, first, secret) {
+        (Some(caller), Ok(Some(Ok(_))), _) => caller,
+        (None, Ok(Some(Ok(Message::Text(_)))), Some(secret)) => {
+            match state.keys.check(&secret).await {
                 Ok(token) => Caller {
                     token: token.name,
                     scopes: token.scopes,
-                    secret: secret.trim().to_string(),
+                    secret,
                 },
                 Err(e) => {
                     let said = match e {
@@ -122,16 +183,10 @@ async fn follow_socket(
     let mut subscription = match blocking(move || hubs.subscribe(&job)).await {
         Ok(s) => s,
         Err(e) => {
-            socket.send(Message::Text(STOP_MESSAGE.into())).await?;
-            socket
-                .send(Message::Text(
-                    json!([false, e.body.detail]).to_string().into(),
-                ))
-                .await?;
+            end(&mut socket, frames, false, &e.body.detail).await?;
             return Ok(());
         }
     };
-    let mut cursor = 0;
     let mut shutdown = state.shutdown.clone();
     let mut ended = false;
     // A revoke or an expiry ends an open socket too.
@@ -155,11 +210,9 @@ async fn follow_socket(
             let (lines, next) = reading(&state, move || ex.read_logs(&job, cursor, 1000))
                 .await
                 .unwrap_or_default();
-            cursor = next;
             let caught_up = lines.is_empty();
-            for line in &lines {
-                socket.send(Message::Text(line_text(line).into())).await?;
-            }
+            send_lines(&mut socket, frames, &cursors_from(lines, cursor, next)).await?;
+            cursor = next;
             if caught_up {
                 behind = false;
                 if ended {
@@ -177,9 +230,7 @@ async fn follow_socket(
                     ended |= batch.ended;
                 }
                 Ok(batch) => {
-                    for line in unseen(&batch, cursor) {
-                        socket.send(Message::Text(line_text(&line).into())).await?;
-                    }
+                    send_lines(&mut socket, frames, &unseen_at(&batch, cursor)).await?;
                     cursor = cursor.max(batch.end);
                     if batch.ended {
                         ended = true;
@@ -225,18 +276,35 @@ async fn follow_socket(
             }
         }
     }
-    let result = match get_info(&state, &name)
+    let (ok, message) = match get_info(&state, &name)
         .await
         .ok()
         .and_then(|i| i.last_result)
     {
-        Some(r) => json!([r.ok(), r.message]),
-        None => json!([true, "stopped"]),
+        Some(r) => (r.ok(), r.message),
+        None => (true, "stopped".to_string()),
     };
-    socket.send(Message::Text(STOP_MESSAGE.into())).await?;
-    socket
-        .send(Message::Text(result.to_string().into()))
-        .await?;
+    end(&mut socket, frames, ok, &message).await?;
     let _ = socket.send(Message::Close(None)).await;
     Ok(())
+}
+
+/// The end of the log: `MRSM_STOP` and `[ok, message]`, or the dashboard's frame.
+async fn end(
+    socket: &mut WebSocket,
+    frames: Frames,
+    ok: bool,
+    message: &str,
+) -> Result<(), axum::Error> {
+    match frames {
+        Frames::Text => {
+            socket.send(Message::Text(STOP_MESSAGE.into())).await?;
+            let result = json!([ok, message]).to_string();
+            socket.send(Message::Text(result.into())).await
+        }
+        Frames::Json => {
+            let frame = json!({"end": true, "ok": ok, "message": message}).to_string();
+            socket.send(Message::Text(frame.into())).await
+        }
+    }
 }

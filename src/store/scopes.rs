@@ -20,11 +20,14 @@ pub enum Scope {
     JobsStop,
     JobsPause,
     LogsRead,
+    /// Prometheus' scrapes of `GET /metrics`: figures about every job, none of
+    /// their output or definitions.
+    MetricsRead,
 }
 
 impl Scope {
     /// Every scope, in the order they are listed.
-    pub const ALL: [Scope; 7] = [
+    pub const ALL: [Scope; 8] = [
         Scope::JobsRead,
         Scope::JobsWrite,
         Scope::JobsExecute,
@@ -32,6 +35,7 @@ impl Scope {
         Scope::JobsStop,
         Scope::JobsPause,
         Scope::LogsRead,
+        Scope::MetricsRead,
     ];
 
     /// Its name, as Meerschaum spells it; the only place names are written.
@@ -44,6 +48,7 @@ impl Scope {
             Scope::JobsStop => "jobs:stop",
             Scope::JobsPause => "jobs:pause",
             Scope::LogsRead => "logs:read",
+            Scope::MetricsRead => "metrics:read",
         }
     }
 
@@ -63,6 +68,9 @@ impl Scope {
             }
             Scope::JobsPause => "pause jobs (with jobs:execute)",
             Scope::LogsRead => "read and follow jobs' logs (with jobs:read)",
+            Scope::MetricsRead => {
+                "scrape `GET /metrics` (Prometheus): counts and timings of every job, no output or definitions"
+            }
         }
     }
 }

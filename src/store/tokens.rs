@@ -284,7 +284,7 @@ mod tests {
             tokens[2].scopes,
             Grant::Only(BTreeSet::from([Scope::JobsRead]))
         );
-        assert_eq!(tokens[3].scopes.lacking(&Scope::ALL).len(), 4);
+        assert_eq!(tokens[3].scopes.lacking(&Scope::ALL).len(), 5);
         // Written again (a new token), they keep their meaning; and a token made
         // now with the same four is just those four.
         let four = Grant::Only(BTreeSet::from(FIRST_SCOPES));

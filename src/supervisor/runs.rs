@@ -119,6 +119,7 @@ mod tests {
             result: RunResult::new(RunEnd::Succeeded, "exited with status 0"),
             slurm_jobs: Vec::new(),
             after: Vec::new(),
+            planned: None,
         }
     }
 

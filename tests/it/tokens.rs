@@ -115,6 +115,8 @@ fn scopes_are_meerschaum_s_names_and_none_named_is_every_one() {
             .assert()
             .code(2)
             .stderr(predicates::str::contains(said))
-            .stderr(predicates::str::contains("logs:read, or * for every one"));
+            .stderr(predicates::str::contains(
+                "metrics:read, or * for every one",
+            ));
     }
 }

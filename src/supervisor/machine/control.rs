@@ -81,7 +81,12 @@ impl Machine {
     pub(super) fn fire(&mut self, now: Now) {
         let busy = self.runs.first().map(|r| r.id);
         match on_fire(self.config.overlap, busy.is_some()) {
-            FireDecision::Start => self.start_run(Trigger::Schedule, now),
+            FireDecision::Start => {
+                self.start_run(Trigger::Schedule, now);
+                if let Some(run) = self.runs.last_mut() {
+                    run.planned = self.next_fire;
+                }
+            }
             FireDecision::Skip => {
                 self.note(format!(
                     "fire skipped: run {} is still going",

@@ -252,6 +252,8 @@ pub struct Run {
     cleanup: Option<Cleanup>,
     /// Where its steps ran beyond this machine (Slurm job ids), in order.
     placed: Vec<String>,
+    /// The fire time it was planned for (a scheduled run started on its fire).
+    planned: Option<Timestamp>,
 }
 
 impl Run {
@@ -425,6 +427,7 @@ impl Machine {
                     result: result.clone(),
                     slurm_jobs: r.placed.clone(),
                     after: r.after.clone(),
+                    planned: r.planned,
                 }),
                 _ => None,
             })
@@ -660,6 +663,7 @@ pub fn interrupted_runs(killed: &SupervisorState, recorded: u64, now: Timestamp)
             ),
             slurm_jobs: step.slurm_job.iter().cloned().collect(),
             after: step.after.clone(),
+            planned: None,
         })
         .collect::<Vec<_>>();
     records.extend(cut_short);

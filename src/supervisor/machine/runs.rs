@@ -25,6 +25,7 @@ impl Machine {
             cleanup: None,
             placed: Vec::new(),
             after: Vec::new(),
+            planned: None,
         });
         self.start_step(id, 0);
     }
@@ -383,6 +384,7 @@ impl Machine {
             result: result.clone(),
             slurm_jobs: run.placed.clone(),
             after: run.after.clone(),
+            planned: run.planned,
         }));
         self.state.last_result = Some(result);
         self.after_run(now.mono.saturating_sub(run.began), ok, now);

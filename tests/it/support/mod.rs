@@ -3,6 +3,7 @@
 //! process the test started (by recorded pid and start time) when the test ends,
 //! passed or failed. Its modules are the pieces only some areas use.
 
+pub mod browser;
 pub mod following;
 pub mod orphans;
 pub mod peers;

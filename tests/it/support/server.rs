@@ -34,6 +34,11 @@ impl Server {
         Server::start_serving(vars, Vec::new())
     }
 
+    /// [`Server::start`] with more arguments of `mrsm serve`.
+    pub fn start_args(args: &[&str]) -> Server {
+        Server::start_serving(&[], args.iter().map(|a| a.to_string()).collect())
+    }
+
     /// [`Server::start`] over HTTPS with the PEM certificate chain `cert` and its
     /// key `key`.
     pub fn start_tls(cert: &Path, key: &Path) -> Server {
@@ -91,9 +96,9 @@ impl Server {
 
     /// `http://127.0.0.1:PORT`, or `https://…` when it serves over TLS.
     pub fn url(&self) -> String {
-        let scheme = match self.args.is_empty() {
-            true => "http",
-            false => "https",
+        let scheme = match self.args.iter().any(|a| a == "--tls-cert") {
+            false => "http",
+            true => "https",
         };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
@@ -231,6 +236,17 @@ impl Env {
         if !scopes.is_empty() {
             cmd.args(["--scopes", &scopes.join(",")]);
         }
+        Env::secret(cmd)
+    }
+
+    /// `mrsm token create NAME --expires IN` (every scope): the secret.
+    pub fn token_expiring(&self, name: &str, expires_in: &str) -> String {
+        let mut cmd = self.mrsm();
+        cmd.args(["token", "create", name, "--expires", expires_in]);
+        Env::secret(cmd)
+    }
+
+    fn secret(mut cmd: assert_cmd::Command) -> String {
         let out = cmd.output().expect("runs");
         assert!(out.status.success(), "token create: {out:?}");
         String::from_utf8(out.stdout)

@@ -1,0 +1,246 @@
+//! Each job's runs counted for `/metrics` from its run history (`runs.jsonl`),
+//! never from its log: the first scrape reads the history, later ones `stat` it
+//! and read only what was appended since (the whole of it again only after it
+//! was rotated or replaced). Counts are the server's own from then on, so they
+//! only grow while it runs; a restart of the server starts them again from the
+//! kept history, which Prometheus takes as a counter reset.
+
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+
+use super::Histogram;
+use crate::executor::Executor;
+use crate::job::{RunEnd, RunRecord};
+use crate::store::Root;
+
+/// Upper bounds (seconds) of the run duration histogram's buckets.
+pub const DURATION_BOUNDS: [f64; 12] = [
+    0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 21600.0,
+];
+
+/// The most bytes read of a history at once (a history is far smaller).
+const MAX_READ: u64 = 64 << 20;
+
+/// How a run ended, as the `result` label says it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    /// A stop ended it: not the job's failure.
+    Stopped,
+}
+
+impl Outcome {
+    /// Every outcome, in the order they are written.
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Stopped];
+
+    /// The label's value.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Stopped => "stopped",
+        }
+    }
+
+    fn of(end: &RunEnd) -> Outcome {
+        match end {
+            RunEnd::Succeeded | RunEnd::NothingToRun => Outcome::Success,
+            RunEnd::Stopped { .. } => Outcome::Stopped,
+            RunEnd::Failed { .. } | RunEnd::NotStarted { .. } | RunEnd::Aborted => Outcome::Failure,
+        }
+    }
+}
+
+/// One job's runs, counted.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// By [`Outcome::ALL`]'s order.
+    pub outcomes: [u64; 3],
+    pub durations: Histogram,
+    /// The newest scheduled run's start minus its planned fire time (seconds).
+    pub lag: Option<f64>,
+    /// The newest run counted: older records are never counted twice.
+    last_run: u64,
+}
+
+impl Tally {
+    /// How many runs ended so.
+    pub fn count(&self, outcome: Outcome) -> u64 {
+        self.outcomes[Outcome::ALL
+            .iter()
+            .position(|o| *o == outcome)
+            .unwrap_or_default()]
+    }
+
+    fn add(&mut self, record: &RunRecord) {
+        if record.run <= self.last_run {
+            return;
+        }
+        self.last_run = record.run;
+        let index = Outcome::ALL
+            .iter()
+            .position(|o| *o == Outcome::of(&record.result.end))
+            .unwrap_or_default();
+        self.outcomes[index] += 1;
+        let seconds = record.ended.duration_since(record.started).as_secs_f64();
+        self.durations.observe(seconds.max(0.0), &DURATION_BOUNDS);
+        if let Some(planned) = record.planned {
+            self.lag = Some(record.started.duration_since(planned).as_secs_f64());
+        }
+    }
+}
+
+/// Where a history file was read to: its inode and how far.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Mark {
+    inode: u64,
+    read_to: u64,
+}
+
+#[derive(Default)]
+struct Kept {
+    tally: Tally,
+    mark: Option<Mark>,
+}
+
+/// Every job's tally, kept between scrapes.
+#[derive(Default)]
+pub struct Tallies {
+    jobs: HashMap<String, Kept>,
+}
+
+impl Tallies {
+    /// The tallies of `names` (the jobs there are now), brought up to date;
+    /// forgotten jobs are dropped.
+    pub fn update(&mut self, executor: &dyn Executor, root: &Root, names: &[&str]) -> Vec<Tally> {
+        self.jobs.retain(|name, _| names.contains(&name.as_str()));
+        names
+            .iter()
+            .map(|name| {
+                let kept = self.jobs.entry((*name).to_string()).or_default();
+                refresh(kept, &root.runs_file(name), || {
+                    executor.runs(name).ok().map(|h| h.runs)
+                });
+                kept.tally.clone()
+            })
+            .collect()
+    }
+}
+
+/// Brings one job's tally up to date with its history file (`whole` reads all
+/// of the history, rotated part included).
+fn refresh(kept: &mut Kept, path: &Path, whole: impl FnOnce() -> Option<Vec<RunRecord>>) {
+    let Ok(meta) = std::fs::metadata(path) else {
+        // No history (yet, or any more): nothing to add.
+        return;
+    };
+    match kept.mark {
+        Some(mark) if mark.inode == meta.ino() && mark.read_to == meta.len() => {}
+        Some(mark) if mark.inode == meta.ino() && mark.read_to < meta.len() => {
+            if let Some(read_to) = read_appended(&mut kept.tally, path, mark.read_to) {
+                kept.mark = Some(Mark {
+                    inode: mark.inode,
+                    read_to,
+                });
+            }
+        }
+        _ => {
+            // First read, rotated, or replaced: the whole history (both files).
+            let Some(runs) = whole() else {
+                return;
+            };
+            let newest = runs.last().map_or(0, |r| r.run);
+            if newest < kept.tally.last_run {
+                // Another job of the same name, counting from 1 again.
+                kept.tally = Tally::default();
+            }
+            for record in &runs {
+                kept.tally.add(record);
+            }
+            kept.mark = Some(Mark {
+                inode: meta.ino(),
+                read_to: meta.len(),
+            });
+        }
+    }
+}
+
+/// Adds the whole lines appended after `from`; where they end, or `None` when the
+/// file could not be read.
+fn read_appended(tally: &mut Tally, path: &Path, from: u64) -> Option<u64> {
+    let mut file = std::fs::File::open(path).ok()?;
+    file.seek(SeekFrom::Start(from)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(MAX_READ).read_to_end(&mut bytes).ok()?;
+    // A line still being written is left for the next scrape.
+    let whole = bytes.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    for line in bytes[..whole].split(|&b| b == b'\n') {
+        if let Ok(record) = serde_json::from_slice::<RunRecord>(line) {
+            tally.add(&record);
+        }
+    }
+    Some(from + whole as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::job::{RunResult, StepExit, Trigger};
+    use std::io::Write;
+
+    fn record(run: u64, end: RunEnd, seconds: i64) -> String {
+        let started: jiff::Timestamp = "2026-01-01T00:00:00Z".parse().expect("time");
+        let record = RunRecord {
+            run,
+            trigger: Trigger::Schedule,
+            started,
+            ended: started + jiff::SignedDuration::from_secs(seconds),
+            result: RunResult::new(end, "x"),
+            slurm_jobs: Vec::new(),
+            after: Vec::new(),
+            planned: Some(started - jiff::SignedDuration::from_millis(250)),
+        };
+        format!("{}\n", serde_json::to_string(&record).expect("json"))
+    }
+
+    #[test]
+    fn appended_runs_are_counted_once_and_a_half_written_line_waits() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        std::fs::create_dir_all(root.job_dir("a")).expect("dir");
+        let path = root.runs_file("a");
+        std::fs::write(&path, record(1, RunEnd::Succeeded, 2)).expect("written");
+        let executor = crate::executor::LocalExecutor::new(root.clone());
+        let mut tallies = Tallies::default();
+        let first = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(first.count(Outcome::Success), 1);
+        assert_eq!(first.lag, Some(0.25));
+        let failed = RunEnd::Failed {
+            step: 1,
+            exit: StepExit::Code(3),
+        };
+        let line = record(2, failed, 40);
+        let (head, tail) = line.split_at(10);
+        let mut file = crate::store::open_append(&path).expect("open");
+        file.write_all(head.as_bytes()).expect("write");
+        let again = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(again.count(Outcome::Failure), 0, "half a line is not a run");
+        file.write_all(tail.as_bytes()).expect("write");
+        let done = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(
+            (done.count(Outcome::Success), done.count(Outcome::Failure)),
+            (1, 1)
+        );
+        assert_eq!(done.durations.count, 2);
+        assert_eq!(done.durations.sum, 42.0);
+        // Rotated: the same runs read again are not counted again.
+        std::fs::rename(&path, crate::store::older_runs_file(&path)).expect("rotated");
+        std::fs::write(&path, record(3, RunEnd::Succeeded, 1)).expect("written");
+        let rotated = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(rotated.count(Outcome::Success), 2);
+        assert_eq!(rotated.durations.count, 3);
+    }
+}
