@@ -20,6 +20,7 @@ mod show_schedule;
 mod start_command;
 mod startup;
 mod token;
+mod top;
 
 use clap::{Parser, Subcommand};
 
@@ -94,6 +95,8 @@ enum Command {
     Down(compose::DownArgs),
     /// List the project's jobs.
     Ps(compose::PsArgs),
+    /// The jobs table, live in the terminal, with keys to start, stop and pause.
+    Top(top::Args),
     /// Run N copies of a job with `replicas` (or of any job): `scale web=3`.
     Scale(compose::ScaleArgs),
     /// Stop and start the project's jobs (or the named ones).
@@ -501,6 +504,7 @@ fn run(parsed: Result<Cli, clap::Error>) -> i32 {
         Command::Up(args) => compose::up(&args),
         Command::Down(args) => compose::down(&args),
         Command::Ps(args) => compose::ps(&args),
+        Command::Top(args) => top::run(&args),
         Command::Scale(args) => compose::scale(&args),
         Command::Restart(args) => compose::restart(&args),
         Command::Watch(files) => compose::watch(&files),

@@ -74,3 +74,4 @@ mod systemd;
 mod systemd_jobs;
 mod systemd_seams;
 mod tokens;
+mod top;
