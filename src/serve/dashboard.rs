@@ -60,6 +60,12 @@ pub(super) async fn style() -> Response {
     file("text/css; charset=utf-8", STYLE)
 }
 
+/// `GET /favicon.ico`: none (204), so that a browser's ask for one is neither a
+/// 401 nor a 404 in the server's request counts.
+pub(super) async fn no_icon() -> axum::http::StatusCode {
+    axum::http::StatusCode::NO_CONTENT
+}
+
 /// Who a token is: the page shows only the buttons its scopes allow.
 #[derive(Serialize)]
 pub(super) struct WhoAmI {

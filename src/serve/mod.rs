@@ -341,15 +341,21 @@ pub fn run(root: Root, options: &Options) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("listening on {addr}"))?;
         let local = listener.local_addr().context("the bound address")?;
+        // Both addresses are taken before either is announced.
+        let metrics_listener = match metrics_addr {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("listening on {addr} (--metrics-bind)"))?,
+            ),
+            None => None,
+        };
         let scheme = if tls.is_some() { "https" } else { "http" };
         out!(
             "mrsm serve: listening on {scheme}://{local} (jobs under {})",
             root.dir().display()
         );
-        if let Some(addr) = metrics_addr {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("listening on {addr} (--metrics-bind)"))?;
+        if let Some(listener) = metrics_listener {
             let local = listener.local_addr().context("the bound address")?;
             out!("mrsm serve: metrics on http://{local}/metrics (no token)");
             tokio::spawn(listen::serve(

@@ -210,6 +210,9 @@ pub static ROUTES: &[Route] = &[
     route(Verb::Get, "/ui/app.css", Access::Public, |m| {
         on(m, dashboard::style)
     }),
+    route(Verb::Get, "/favicon.ico", Access::Public, |m| {
+        on(m, dashboard::no_icon)
+    }),
     route(Verb::Get, "/metrics", METRICS, |m| on(m, metrics::scrape)),
     // mrsm's own (`v1.rs`).
     route(Verb::Get, "/v1/info", Access::AnyToken, |m| on(m, v1::info)),

@@ -49,17 +49,35 @@ enum Frames {
 #[derive(serde::Deserialize)]
 struct Hello {
     token: Option<String>,
-    #[serde(default)]
-    cursor: Cursor,
+    /// Where to go on from (a reconnect): every line after it.
+    cursor: Option<Cursor>,
+    /// Without a cursor: begin this many records before the end (a page that
+    /// opens shows the tail, not a long log from its start).
+    tail: Option<u64>,
+}
+
+/// Where a follower begins.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Start {
+    At(Cursor),
+    /// This many records before the log's end.
+    Tail(u64),
 }
 
 /// What the first frame says: the secret (if it carries one), how to write, and
 /// where in the log to begin.
-fn first_frame(text: &str) -> (Option<String>, Frames, Cursor) {
+fn first_frame(text: &str) -> (Option<String>, Frames, Start) {
     let text = text.trim();
     match serde_json::from_str::<Hello>(text) {
-        Ok(hello) if text.starts_with('{') => (hello.token, Frames::Json, hello.cursor),
-        _ => (Some(text.to_string()), Frames::Text, 0),
+        Ok(hello) if text.starts_with('{') => {
+            let start = match (hello.cursor, hello.tail) {
+                (Some(cursor), _) => Start::At(cursor),
+                (None, Some(tail)) => Start::Tail(tail),
+                (None, None) => Start::At(0),
+            };
+            (hello.token, Frames::Json, start)
+        }
+        _ => (Some(text.to_string()), Frames::Text, Start::At(0)),
     }
 }
 
@@ -129,9 +147,9 @@ async fn follow_socket(
     // The first frame is the token (Meerschaum's client sends one, even `no-login`);
     // a socket authenticated by its header may send anything first.
     let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
-    let (secret, frames, mut cursor) = match &first {
+    let (secret, frames, start) = match &first {
         Ok(Some(Ok(Message::Text(text)))) => first_frame(text),
-        _ => (None, Frames::Text, 0),
+        _ => (None, Frames::Text, Start::At(0)),
     };
     let caller = match (caller, first, secret) {
         (Some(caller), Ok(Some(Ok(_))), _) => caller,
@@ -185,6 +203,18 @@ async fn follow_socket(
         Err(e) => {
             end(&mut socket, frames, false, &e.body.detail).await?;
             return Ok(());
+        }
+    };
+    let mut cursor = match start {
+        Start::At(cursor) => cursor,
+        Start::Tail(tail) => {
+            // A cursor past the end reads as the end.
+            let ex = state.executor.clone();
+            let job = name.clone();
+            let (_, end) = reading(&state, move || ex.read_logs(&job, Cursor::MAX, 1))
+                .await
+                .unwrap_or_default();
+            end.saturating_sub(tail)
         }
     };
     let mut shutdown = state.shutdown.clone();

@@ -32,9 +32,8 @@ fn server_with(spec: &str) -> Server {
 /// Opens the dashboard and logs in with `token`.
 fn log_in(browser: &Browser, server: &Server, token: &str) {
     browser.goto(&format!("{}/", server.url()));
-    let field = browser.wait_visible("#token");
-    browser.type_into(&field, token);
-    browser.click(&browser.wait_visible("#login-form button[type=submit]"));
+    browser.type_on("#token", token);
+    browser.click_on("#login-form button[type=submit]");
 }
 
 /// The status shown in a job's row, once the table has it.
@@ -110,7 +109,7 @@ fn a_token_s_user_sees_the_spec_s_jobs_starts_and_stops_them_and_follows_a_log()
     );
 
     // Filtered and sorted in place.
-    browser.type_into(&browser.wait_visible("#filter"), "tick");
+    browser.type_on("#filter", "tick");
     browser.wait("the filter to leave one row", || {
         (browser.find_all("#jobs-table tbody tr").len() == 1).then_some(())
     });
@@ -122,19 +121,19 @@ fn a_token_s_user_sees_the_spec_s_jobs_starts_and_stops_them_and_follows_a_log()
         )
     };
     assert_eq!(names(&browser), json!(["broken", "echoer", "ticker"]));
-    browser.click(&browser.wait_visible("th[data-key=name]"));
+    browser.click_on("th[data-key=name]");
     assert_eq!(names(&browser), json!(["ticker", "echoer", "broken"]));
 
     // Stop and start by clicking: the table changes, and so does the job.
-    browser.click(&browser.wait_visible("tr[data-job=ticker] button[data-action=stop]"));
+    browser.click_on("tr[data-job=ticker] button[data-action=stop]");
     wait_row_status(&browser, "ticker", "stopped");
     assert_eq!(server.env.status("ticker"), "stopped");
-    browser.click(&browser.wait_visible("tr[data-job=ticker] button[data-action=start]"));
+    browser.click_on("tr[data-job=ticker] button[data-action=start]");
     wait_row_status(&browser, "ticker", "running");
     assert_eq!(server.env.status("ticker"), "running");
 
     // A job's page: a line printed after the page opened reaches its live log.
-    browser.click(&browser.wait_visible("tr[data-job=echoer] td.name a"));
+    browser.click_on("tr[data-job=echoer] td.name a");
     browser.wait_visible("#job-facts");
     browser.wait("the log to be followed", || {
         (browser.text_of("#log-state") == "following").then_some(())
@@ -164,6 +163,34 @@ fn a_token_s_user_sees_the_spec_s_jobs_starts_and_stops_them_and_follows_a_log()
         pixels_of(&shot, [0x8c, 0x95, 0x9f]) > 50,
         "the stopped run's grey bar is in the job page's screenshot"
     );
+
+    // Delete asks again, and the page's refreshes do not forget that it asked.
+    browser.goto(&format!("{}/#/job/broken", server.url()));
+    browser.click_on("#job-actions button[data-action=delete]");
+    browser.script(
+        "document.getElementById('job-facts').dataset.seen = '1';",
+        json!([]),
+    );
+    browser.wait("a refresh of the page", || {
+        (browser.script(
+            "return document.getElementById('job-facts').dataset.seen === undefined;",
+            json!([]),
+        ) == json!(true))
+        .then_some(())
+    });
+    assert_eq!(
+        browser.text_of("#job-actions button[data-action=delete]"),
+        "Really delete?"
+    );
+    browser.click_on("#job-actions button[data-action=delete]");
+    browser.wait("the table again, saying so", || {
+        browser
+            .text_of("#message")
+            .contains("Deleted broken")
+            .then_some(())
+    });
+    browser.wait_visible("#jobs-table");
+    assert!(server.env.try_info("broken").is_none(), "the job is gone");
 }
 
 #[test]
@@ -317,7 +344,7 @@ fn a_server_restart_resumes_the_live_log_without_losing_or_repeating_a_line() {
     browser.goto(&format!("{}/#/job/counter", server.url()));
     let numbers = |b: &Browser| -> Vec<u64> {
         let lines = b.script(
-            "return [...document.querySelectorAll('#log div')].map(d => d.textContent);",
+            "return [...document.querySelectorAll('#log .text')].map(d => d.textContent);",
             json!([]),
         );
         lines
@@ -334,12 +361,63 @@ fn a_server_restart_resumes_the_live_log_without_losing_or_repeating_a_line() {
     });
     for _ in 0..2 {
         let before = numbers(&browser).last().copied().unwrap_or(0);
-        server.kill_and_restart();
+        server.kill();
+        // The page says the server is gone, and stops saying so once it is back.
+        browser.wait("the page to notice", || {
+            browser
+                .text_of("#message")
+                .contains("cannot be reached")
+                .then_some(())
+        });
+        server.start_again();
         browser.wait("lines printed after the restart", || {
             (numbers(&browser).last().copied().unwrap_or(0) > before + 40).then_some(())
+        });
+        browser.wait("the message to go", || {
+            (browser.script(
+                "return document.getElementById('message').hidden;",
+                json!([]),
+            ) == json!(true))
+            .then_some(())
         });
     }
     let seen = numbers(&browser);
     let expected: Vec<u64> = (1..=seen.len() as u64).collect();
     assert_eq!(seen, expected, "every line once, in order");
+}
+
+#[test]
+fn a_long_log_opens_at_its_tail_at_once() {
+    let Some(browser) = browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    server.env.run_d(
+        "long",
+        &["--", "sh", "-c", "seq 1 50000 | sed 's/^/row /'; sleep 600"],
+    );
+    crate::support::wait_for(Duration::from_secs(30), "the whole log", || {
+        server
+            .env
+            .log_text("long")
+            .contains("row 50000")
+            .then_some(())
+    });
+    log_in(&browser, &server, &server.token);
+    browser.wait_visible("#jobs-table tr[data-job=long]");
+    browser.goto(&format!("{}/#/job/long", server.url()));
+    browser.wait("the last line", || {
+        browser.text_of("#log").contains("row 50000").then_some(())
+    });
+    let rows = browser.script(
+        "return [...document.querySelectorAll('#log .text')].map(d => d.textContent).filter(t => t.startsWith('row '));",
+        json!([]),
+    );
+    let rows = rows.as_array().expect("lines");
+    assert!(
+        rows.len() <= 1000 && rows.len() > 900,
+        "the page starts at the log's last 1000 records: {} rows",
+        rows.len()
+    );
+    assert_eq!(rows.last(), Some(&json!("row 50000")));
 }

@@ -165,10 +165,19 @@ fn promtool_accepts_the_text_and_the_scope_is_enforced() {
     server
         .env
         .run_d("every", &["-s", "every 1 second", "--", "echo", "hi"]);
+    let spec = server.env.spec_file(
+        "jobs:\n  probed:\n    command: sleep 600\n    healthcheck:\n      test: \"true\"\n      interval: 1s\n",
+    );
+    server
+        .env
+        .ok(&["up", "-d", "-f", spec.to_str().expect("UTF-8")]);
     wait_runs(&server, "every", 2);
     let scraper = server.env.token("prometheus", &["metrics:read"]);
     // The second scrape counts the first.
     assert_eq!(scrape(&server, Some(&scraper)).0, 200);
+    wait_for(Duration::from_secs(20), "probed to be healthy", || {
+        (server.env.info("probed")["health"]["status"] == "healthy").then_some(())
+    });
     let (status, text) = scrape(&server, Some(&scraper));
     assert_eq!(status, 200, "{text}");
     assert!(
@@ -179,6 +188,7 @@ fn promtool_accepts_the_text_and_the_scope_is_enforced() {
         "mrsm_jobs{",
         "mrsm_runs_total{",
         "mrsm_run_duration_seconds_bucket{",
+        "mrsm_job_health{job_name=\"probed\",status=\"healthy\"} 1",
         "mrsm_job_restarts_total{",
         "mrsm_log_bytes{",
         "mrsm_log_dropped_lines{",

@@ -11,8 +11,13 @@ use crate::support::ws::{self, Frame};
 
 /// Every frame of a JSON-form socket from `cursor` until its end frame.
 fn frames_from(server: &Server, cursor: u64) -> Vec<Value> {
+    frames_from_hello(server, json!({"token": server.token, "cursor": cursor}))
+}
+
+/// Every frame of a JSON-form socket opened with `hello`, until its end frame.
+fn frames_from_hello(server: &Server, hello: Value) -> Vec<Value> {
     let mut socket = ws::connect(server.port, "/logs/counted/ws", None).expect("upgraded");
-    socket.send(&json!({"token": server.token, "cursor": cursor}).to_string());
+    socket.send(&hello.to_string());
     let mut frames = Vec::new();
     loop {
         match socket.recv() {
@@ -78,6 +83,10 @@ fn a_json_socket_gives_each_line_its_cursor_and_resumes_from_one() {
         .skip(1)
         .collect();
     assert_eq!(rest[..rest.len() - 1].iter().collect::<Vec<_>>(), after);
+    // Without a cursor, a tail: the last 5 records, then the end.
+    let tail = frames_from_hello(&server, json!({"token": server.token, "tail": 5}));
+    let texts: Vec<&Value> = tail[..tail.len() - 1].iter().collect();
+    assert_eq!(texts, lines[lines.len() - 5..].iter().collect::<Vec<_>>());
     // Meerschaum's form, beside it: text lines, then MRSM_STOP and the result.
     let mut socket = ws::connect(server.port, "/logs/counted/ws", None).expect("upgraded");
     socket.send(&server.token);

@@ -175,6 +175,25 @@ impl Metrics {
             );
         }
         e.family(
+            "mrsm_job_health",
+            Kind::Gauge,
+            "1 for each running job with a health check, labelled with what its probes say (starting, healthy, unhealthy).",
+        );
+        for job in jobs {
+            if let Some(health) = job
+                .health
+                .as_ref()
+                .filter(|_| job.status == JobStatus::Running)
+            {
+                let status = health.status.to_string();
+                e.sample(
+                    "mrsm_job_health",
+                    &[("job_name", &job.name), ("status", &status)],
+                    1.0,
+                );
+            }
+        }
+        e.family(
             "mrsm_job_restarts_total",
             Kind::Counter,
             "Runs started again by the restart policy, by job (since its supervisor started).",

@@ -7,6 +7,9 @@
 const TOKEN_KEY = "mrsm-token";
 const REFRESH_MS = 2000;
 const LOG_LINES_KEPT = 5000;
+// A page that opens a log starts this many lines before its end.
+const LOG_TAIL = 1000;
+const CONFIRM_MS = 4000;
 const CHART_RUNS = 60;
 
 // What a token needs for each button, as the server's route table says.
@@ -22,6 +25,8 @@ const session = { token: null, name: null, scopes: [] };
 const table = { jobs: [], key: "name", descending: false, timer: null, loaded: false };
 let follow = null;
 let jobTimer = null;
+// A delete asked for once, waiting for its confirmation: {job, until}.
+let armed = null;
 
 const $ = (id) => document.getElementById(id);
 
@@ -33,15 +38,37 @@ function el(tag, text, className) {
 }
 
 let sayTimer = null;
+let saidBy = null;
 
-// Shows a message; one that only informs goes away by itself.
-function say(text, kind) {
+// Shows a message; one that only informs goes away by itself, and one a refresh
+// failed with goes away when a refresh works again.
+function say(text, kind, by) {
   const box = $("message");
   box.textContent = text || "";
   box.className = kind || "";
   box.hidden = !text;
+  saidBy = text ? by || null : null;
   clearTimeout(sayTimer);
   if (kind === "info") sayTimer = setTimeout(() => say(""), 4000);
+}
+
+function refreshed() {
+  if (saidBy === "refresh") say("");
+}
+
+// "2026-05-01 12:00:00 UTC" of an RFC 3339 UTC time.
+function when(time) {
+  return time ? String(time).slice(0, 19).replace("T", " ") + " UTC" : "";
+}
+
+// A run's result as `show jobs` says it.
+function resultText(result) {
+  if (!result) return "";
+  return (result.ok ? "ok: " : result.stopped ? "stopped: " : "failed: ") + result.message;
+}
+
+function healthOf(job) {
+  return job.health && job.status === "running" ? job.health.status : null;
 }
 
 function may(action) {
@@ -125,20 +152,26 @@ function sortValue(job, key) {
   switch (key) {
     case "pid": return job.pid || 0;
     case "runs": return job.runs || 0;
-    case "last_result": return job.last_result ? job.last_result.message : "";
+    case "last_result": return resultText(job.last_result);
     case "next_fire": return job.next_fire || "";
     default: return String(job[key] || "");
   }
 }
 
+function statusText(job) {
+  const health = healthOf(job);
+  return health ? job.status + " (" + health + ")" : job.status;
+}
+
 function statusBadge(job) {
-  const text = job.health ? job.status + " (" + job.health.status + ")" : job.status;
-  return el("span", text, "status status-" + job.status);
+  const look = healthOf(job) === "unhealthy" ? "unhealthy" : job.status;
+  return el("span", statusText(job), "status status-" + look);
 }
 
 function actionButton(action, job, after) {
   const label = action.charAt(0).toUpperCase() + action.slice(1);
-  const button = el("button", label);
+  const confirming = action === "delete" && armed && armed.job === job && Date.now() < armed.until;
+  const button = el("button", confirming ? "Really delete?" : label);
   button.type = "button";
   button.dataset.action = action;
   button.dataset.job = job;
@@ -157,7 +190,7 @@ function actionsFor(job, all) {
 function renderTable() {
   const needle = $("filter").value.trim().toLowerCase();
   const shown = table.jobs.filter((j) =>
-    !needle || [j.name, j.status, j.executor].some((v) => String(v).toLowerCase().includes(needle)));
+    !needle || [j.name, statusText(j), j.executor].some((v) => String(v).toLowerCase().includes(needle)));
   const sign = table.descending ? -1 : 1;
   shown.sort((a, b) => {
     const x = sortValue(a, table.key), y = sortValue(b, table.key);
@@ -177,8 +210,9 @@ function renderTable() {
     status.appendChild(statusBadge(job));
     row.appendChild(status);
     row.appendChild(el("td", job.pid || ""));
-    row.appendChild(el("td", job.next_fire || ""));
-    row.appendChild(el("td", job.last_result ? job.last_result.message : "", "result"));
+    row.appendChild(el("td", when(job.next_fire)));
+    const outcome = !job.last_result ? "" : job.last_result.ok ? " ok" : job.last_result.stopped ? " stopped" : " failed";
+    row.appendChild(el("td", resultText(job.last_result), "result" + outcome));
     row.appendChild(el("td", job.runs || 0));
     const actions = el("td", null, "actions");
     for (const action of actionsFor(job, false)) actions.appendChild(actionButton(action, job.name, refreshTable));
@@ -201,24 +235,32 @@ async function refreshTable() {
     if (!table.loaded) performance.mark("mrsm-first-table");
     table.loaded = true;
     $("jobs-table").dataset.loaded = "1";
+    refreshed();
   } catch (e) {
-    if (!(e instanceof Refused)) say("Could not list the jobs: " + e.message);
+    if (!(e instanceof Refused)) say("Could not list the jobs: " + e.message, "", "refresh");
   }
 }
 
 async function act(action, job, button, after) {
-  if (action === "delete" && button.dataset.armed !== "1") {
-    button.dataset.armed = "1";
+  if (action === "delete" && !(armed && armed.job === job && Date.now() < armed.until)) {
+    armed = { job, until: Date.now() + CONFIRM_MS };
     button.textContent = "Really delete?";
-    setTimeout(() => { button.dataset.armed = ""; button.textContent = "Delete"; }, 4000);
+    setTimeout(() => { if (button.isConnected && !(armed && Date.now() < armed.until)) button.textContent = "Delete"; }, CONFIRM_MS);
     return;
   }
+  armed = null;
   button.disabled = true;
   const path = "/v1/jobs/" + encodeURIComponent(job);
   try {
     if (action === "delete") {
+      clearInterval(jobTimer);
+      jobTimer = null;
+      shown += 1;
+      stopFollowing();
       await api("DELETE", path);
       location.hash = "#/";
+      say("Deleted " + job + " (its log and run history are kept: `mrsm delete jobs " + job + " --purge` removes them).", "info");
+      return;
     } else if (action === "restart") {
       await api("POST", path + "/stop");
       await api("POST", path + "/start");
@@ -244,14 +286,16 @@ function fact(list, term, value) {
 function renderJob(job) {
   const facts = document.createElement("dl");
   facts.id = "job-facts";
-  fact(facts, "Status", job.health ? job.status + " (" + job.health.status + ")" : job.status);
+  fact(facts, "Status", statusText(job));
   fact(facts, "Executor", job.executor);
   fact(facts, "Command", (job.command || []).join("\n"));
   fact(facts, "Schedule", job.schedule);
+  fact(facts, "Time zone", job.timezone);
+  fact(facts, "Restart", typeof job.restart === "object" ? JSON.stringify(job.restart) : job.restart);
   fact(facts, "PID", job.pid);
-  fact(facts, "Runs", job.runs || 0);
+  fact(facts, "Runs started", job.runs || 0);
   fact(facts, "Restarts", job.restarts);
-  fact(facts, "Last result", job.last_result ? job.last_result.message : "");
+  fact(facts, "Last result", resultText(job.last_result));
   fact(facts, "Reason", job.reason);
   $("job-facts").replaceWith(facts);
   const actions = $("job-actions");
@@ -291,19 +335,28 @@ function renderFires(answer) {
   const list = $("fires");
   list.replaceChildren();
   if (!answer.schedule) { list.appendChild(el("li", "No schedule.")); return; }
-  for (const fire of answer.fires) list.appendChild(el("li", fire));
+  for (const fire of answer.fires) list.appendChild(el("li", when(fire)));
   if (!answer.fires.length) list.appendChild(el("li", "It never fires again."));
 }
 
+// Which page is shown: answers that come back for a page left meanwhile (a job
+// just deleted, say) are dropped.
+let shown = 0;
+
 async function refreshJob(name) {
+  const page = shown;
   const path = "/v1/jobs/" + encodeURIComponent(name);
   try {
     const job = await api("GET", path);
+    const runs = await api("GET", path + "/runs");
+    const fires = await api("GET", path + "/fires?count=5");
+    if (page !== shown) return;
     renderJob(job);
-    renderChart(await api("GET", path + "/runs"));
-    renderFires(await api("GET", path + "/fires?count=5"));
+    renderChart(runs);
+    renderFires(fires);
+    refreshed();
   } catch (e) {
-    if (!(e instanceof Refused)) say("Job " + name + ": " + e.message);
+    if (page === shown && !(e instanceof Refused)) say("Job " + name + ": " + e.message, "", "refresh");
   }
 }
 
@@ -311,10 +364,31 @@ async function refreshJob(name) {
 
 function logState(text) { $("log-state").textContent = text; }
 
-function appendLine(stream, text) {
+// Lines are put on the page once per frame, however fast they come.
+let pending = [];
+let drawing = false;
+
+function appendLine(frame) {
+  pending.push(frame);
+  if (pending.length > LOG_LINES_KEPT) pending.splice(0, pending.length - LOG_LINES_KEPT);
+  if (!drawing) {
+    drawing = true;
+    requestAnimationFrame(drawLines);
+  }
+}
+
+function drawLines() {
+  drawing = false;
   const log = $("log");
-  const line = el("div", text, stream);
-  log.appendChild(line);
+  const batch = document.createDocumentFragment();
+  for (const frame of pending) {
+    const line = el("div", null, frame.stream);
+    line.appendChild(el("span", String(frame.stamp || "").slice(11, 23) + " ", "stamp"));
+    line.appendChild(el("span", frame.text, "text"));
+    batch.appendChild(line);
+  }
+  pending = [];
+  log.appendChild(batch);
   while (log.childElementCount > LOG_LINES_KEPT) log.firstElementChild.remove();
   if (!$("pause-scroll").checked) log.scrollTop = log.scrollHeight;
 }
@@ -330,7 +404,9 @@ function stopFollowing() {
 function startFollowing(name) {
   stopFollowing();
   $("log").replaceChildren();
-  follow = { name, cursor: 0, socket: null, closed: false, ended: false, retries: 0, timer: null };
+  pending = [];
+  // No cursor yet: the first connection asks for the log's tail.
+  follow = { name, cursor: null, socket: null, closed: false, ended: false, retries: 0, timer: null };
   connect(follow);
 }
 
@@ -339,7 +415,8 @@ function connect(f) {
   const socket = new WebSocket(scheme + "//" + location.host + "/logs/" + encodeURIComponent(f.name) + "/ws");
   f.socket = socket;
   socket.addEventListener("open", () => {
-    socket.send(JSON.stringify({ token: session.token, cursor: f.cursor }));
+    const where = f.cursor === null ? { tail: LOG_TAIL } : { cursor: f.cursor };
+    socket.send(JSON.stringify(Object.assign({ token: session.token }, where)));
     if (!f.ended) logState("following");
   });
   socket.addEventListener("message", (event) => {
@@ -351,11 +428,11 @@ function connect(f) {
       logState("the job is not running (" + frame.message + "); its log goes on here when it runs again");
       return;
     }
-    if (typeof frame.cursor !== "number" || frame.cursor <= f.cursor) return;
+    if (typeof frame.cursor !== "number" || (f.cursor !== null && frame.cursor <= f.cursor)) return;
     if (f.ended) { f.ended = false; logState("following"); }
     f.cursor = frame.cursor;
     f.retries = 0;
-    appendLine(frame.stream, frame.text);
+    appendLine(frame);
   });
   socket.addEventListener("close", (event) => {
     if (f.closed || follow !== f) return;
@@ -376,6 +453,7 @@ function connect(f) {
 // ---- where the page is ----
 
 function route() {
+  shown += 1;
   if (!session.token) { show("login"); return; }
   clearInterval(table.timer);
   clearInterval(jobTimer);

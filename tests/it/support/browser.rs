@@ -107,17 +107,49 @@ impl Browser {
         browser
     }
 
-    /// One WebDriver command: its `value`, or a panic with the driver's error.
-    fn command(&self, method: &str, path: &str, body: &Value) -> Value {
+    /// One WebDriver command: its `value`, or the driver's error code (such as
+    /// `stale element reference`) and message.
+    fn try_command(
+        &self,
+        method: &str,
+        path: &str,
+        body: &Value,
+    ) -> Result<Value, (String, String)> {
         let url = format!("{}{path}", self.base);
         let (status, text) = super::server::call(method, &url, None, &body.to_string());
         let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-        assert!(status == 200, "WebDriver {method} {path}: {status} {text}");
-        answer["value"].clone()
+        match status {
+            200 => Ok(answer["value"].clone()),
+            _ => Err((
+                answer["value"]["error"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+                format!("WebDriver {method} {path}: {status} {text}"),
+            )),
+        }
+    }
+
+    /// [`Browser::try_command`], which must succeed.
+    fn command(&self, method: &str, path: &str, body: &Value) -> Value {
+        self.try_command(method, path, body)
+            .unwrap_or_else(|(_, said)| panic!("{said}"))
     }
 
     fn session_command(&self, method: &str, path: &str, body: &Value) -> Value {
         self.command(method, &format!("/session/{}{path}", self.session), body)
+    }
+
+    /// A command on an element, `None` when the page replaced the element
+    /// meanwhile (its tables are drawn anew at each refresh).
+    fn on_element(&self, method: &str, element: &Value, what: &str, body: &Value) -> Option<Value> {
+        let id = element[ELEMENT].as_str().expect("an element");
+        let path = format!("/session/{}/element/{id}/{what}", self.session);
+        match self.try_command(method, &path, body) {
+            Ok(value) => Some(value),
+            Err((code, _)) if code == "stale element reference" => None,
+            Err((_, said)) => panic!("{said}"),
+        }
     }
 
     /// Opens `url` (and waits for its load).
@@ -157,26 +189,33 @@ impl Browser {
     pub fn wait_visible(&self, css: &str) -> Value {
         super::wait_for(Duration::from_secs(20), &format!("{css} to show"), || {
             self.find_all(css).into_iter().find(|e| {
-                let id = e[ELEMENT].as_str().unwrap_or_default();
-                self.session_command("GET", &format!("/element/{id}/displayed"), &json!({}))
-                    == Value::Bool(true)
+                self.on_element("GET", e, "displayed", &json!({})) == Some(Value::Bool(true))
             })
         })
     }
 
-    /// Clicks the element.
-    pub fn click(&self, element: &Value) {
-        let id = element[ELEMENT].as_str().expect("an element");
-        self.session_command("POST", &format!("/element/{id}/click"), &json!({}));
+    /// Clicks what `css` selects once it shows (found again if the page redrew it
+    /// in between).
+    pub fn click_on(&self, css: &str) {
+        super::wait_for(
+            Duration::from_secs(20),
+            &format!("a click on {css}"),
+            || {
+                let element = self.wait_visible(css);
+                self.on_element("POST", &element, "click", &json!({}))
+            },
+        );
     }
 
-    /// Types `text` into the element.
-    pub fn type_into(&self, element: &Value, text: &str) {
-        let id = element[ELEMENT].as_str().expect("an element");
-        self.session_command(
-            "POST",
-            &format!("/element/{id}/value"),
-            &json!({ "text": text }),
+    /// Types `text` into what `css` selects once it shows.
+    pub fn type_on(&self, css: &str, text: &str) {
+        super::wait_for(
+            Duration::from_secs(20),
+            &format!("typing into {css}"),
+            || {
+                let element = self.wait_visible(css);
+                self.on_element("POST", &element, "value", &json!({ "text": text }))
+            },
         );
     }
 

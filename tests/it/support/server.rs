@@ -112,6 +112,11 @@ impl Server {
     /// the same port.
     pub fn kill_and_restart(&mut self) {
         self.kill();
+        self.start_again();
+    }
+
+    /// The same server again on the same port, after [`Server::kill`].
+    pub fn start_again(&mut self) {
         let port = self.port;
         self.launch(port);
     }
