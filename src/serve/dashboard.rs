@@ -90,6 +90,8 @@ pub(super) struct FiresQuery {
 #[derive(Serialize)]
 pub(super) struct Fires {
     schedule: Option<String>,
+    /// Whether the job runs (or is paused): a stopped job has no next fire.
+    running: bool,
     fires: Vec<Timestamp>,
 }
 
@@ -107,11 +109,16 @@ pub(super) async fn fires(
     let count = q.count.unwrap_or(5).min(MAX_FIRES);
     let ex = state.executor.clone();
     let info = blocking(move || ex.get(&name)).await?;
-    let fires = info
-        .upcoming_fires(count, Timestamp::now())
-        .map_err(|e| ApiError::invalid(e.to_string()))?;
+    let running = !info.status.is_over();
+    let fires = match running {
+        true => info
+            .upcoming_fires(count, Timestamp::now())
+            .map_err(|e| ApiError::invalid(e.to_string()))?,
+        false => Vec::new(),
+    };
     Ok(Json(Fires {
         schedule: info.schedule,
+        running,
         fires,
     }))
 }

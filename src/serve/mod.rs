@@ -169,6 +169,7 @@ fn app(state: AppState) -> Router {
     routes::router()
         .fallback(no_route)
         .layer(axum::middleware::map_response(reply::json_errors))
+        .layer(axum::middleware::map_response(reply::no_sniff))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -186,6 +187,11 @@ fn metrics_app(state: AppState) -> Router {
     Router::new()
         .route("/metrics", axum::routing::get(metrics::scrape))
         .fallback(no_route)
+        .layer(axum::middleware::from_fn(metrics::loopback_host))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_requests,
+        ))
         .with_state(state)
 }
 

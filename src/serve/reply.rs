@@ -76,6 +76,16 @@ impl From<ExecutorError> for ApiError {
     }
 }
 
+/// `X-Content-Type-Options: nosniff` on every answer: a browser never reads one
+/// as anything but what it says it is.
+pub async fn no_sniff(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        axum::http::header::X_CONTENT_TYPE_OPTIONS,
+        axum::http::HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
 /// Every error reply in the documented shape: the framework's own (a body that
 /// is not JSON, a missing content type, a bad query) are turned into
 /// `{"detail", "error"}` with their status kept.

@@ -65,21 +65,30 @@ enum Start {
 }
 
 /// What the first frame says: the secret (if it carries one), how to write, and
-/// where in the log to begin.
-fn first_frame(text: &str) -> (Option<String>, Frames, Start) {
+/// where in the log to begin; or, for a JSON frame that is not a hello, why.
+fn first_frame(text: &str) -> Result<(Option<String>, Frames, Start), String> {
     let text = text.trim();
-    match serde_json::from_str::<Hello>(text) {
-        Ok(hello) if text.starts_with('{') => {
-            let start = match (hello.cursor, hello.tail) {
-                (Some(cursor), _) => Start::At(cursor),
-                (None, Some(tail)) => Start::Tail(tail),
-                (None, None) => Start::At(0),
-            };
-            (hello.token, Frames::Json, start)
-        }
-        _ => (Some(text.to_string()), Frames::Text, Start::At(0)),
+    if !text.starts_with('{') {
+        // Meerschaum's: the token itself (a token never starts with `{`).
+        return Ok((Some(text.to_string()), Frames::Text, Start::At(0)));
     }
+    let hello = serde_json::from_str::<Hello>(text).map_err(|e| {
+        format!(
+            "the first frame: expected {{\"token\": SECRET, \"cursor\": N}} or {{\"token\": SECRET, \"tail\": N}} \
+             (N a whole number from 0): {e}"
+        )
+    })?;
+    let start = match (hello.cursor, hello.tail) {
+        (Some(cursor), _) => Start::At(cursor),
+        (None, Some(tail)) => Start::Tail(tail),
+        (None, None) => Start::At(0),
+    };
+    Ok((hello.token, Frames::Json, start))
 }
+
+/// Lines a follower whose cursor is past the log's end gets from its tail: the
+/// job's log began anew (the job was deleted and made again).
+const TAIL_AFTER_RESET: u64 = 1000;
 
 /// Sends `lines`, each with the cursor after it, in the socket's way.
 async fn send_lines(
@@ -148,7 +157,15 @@ async fn follow_socket(
     // a socket authenticated by its header may send anything first.
     let first = tokio::time::timeout(TOKEN_WAIT, socket.recv()).await;
     let (secret, frames, start) = match &first {
-        Ok(Some(Ok(Message::Text(text)))) => first_frame(text),
+        Ok(Some(Ok(Message::Text(text)))) => match first_frame(text) {
+            Ok(read) => read,
+            Err(why) => {
+                let frame = json!({ "error": why }).to_string();
+                socket.send(Message::Text(frame.into())).await?;
+                close(&mut socket, "bad first frame").await;
+                return Ok(());
+            }
+        },
         _ => (None, Frames::Text, Start::At(0)),
     };
     let caller = match (caller, first, secret) {
@@ -161,12 +178,17 @@ async fn follow_socket(
                     secret,
                 },
                 Err(e) => {
-                    let said = match e {
-                        KeyError::Unreadable => format!("{}.", auth::UNREADABLE),
-                        KeyError::Refused(_) => "Invalid credentials.".to_string(),
+                    let (said, reason) = match e {
+                        KeyError::Unreadable => (
+                            format!("{}.", auth::UNREADABLE),
+                            lost(&KeyError::Unreadable),
+                        ),
+                        KeyError::Refused(_) => {
+                            ("Invalid credentials.".to_string(), "invalid credentials")
+                        }
                     };
                     socket.send(Message::Text(said.into())).await?;
-                    close(&mut socket, "invalid credentials").await;
+                    close(&mut socket, reason).await;
                     return Ok(());
                 }
             }
@@ -205,17 +227,20 @@ async fn follow_socket(
             return Ok(());
         }
     };
-    let mut cursor = match start {
-        Start::At(cursor) => cursor,
-        Start::Tail(tail) => {
-            // A cursor past the end reads as the end.
-            let ex = state.executor.clone();
-            let job = name.clone();
-            let (_, end) = reading(&state, move || ex.read_logs(&job, Cursor::MAX, 1))
-                .await
-                .unwrap_or_default();
-            end.saturating_sub(tail)
+    let mut cursor = match (start, frames) {
+        (Start::At(cursor), Frames::Text) | (Start::At(cursor @ 0), Frames::Json) => cursor,
+        (Start::At(cursor), Frames::Json) => {
+            let end = log_end(&state, &name).await;
+            if cursor > end {
+                // The log is shorter than the follower has seen: another log.
+                let frame = json!({ "reset": true }).to_string();
+                socket.send(Message::Text(frame.into())).await?;
+                end.saturating_sub(TAIL_AFTER_RESET)
+            } else {
+                cursor
+            }
         }
+        (Start::Tail(tail), _) => log_end(&state, &name).await.saturating_sub(tail),
     };
     let mut shutdown = state.shutdown.clone();
     let mut ended = false;
@@ -291,7 +316,12 @@ async fn follow_socket(
                     }
                     let _ = blocking(move || ex.send_input(&job, &data, false)).await;
                 }
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Ok(()),
+                Some(Ok(Message::Close(_))) => {
+                    // Answered, as the protocol asks.
+                    let _ = socket.send(Message::Close(None)).await;
+                    return Ok(());
+                }
+                None | Some(Err(_)) => return Ok(()),
                 Some(Ok(_)) => {}
             },
             _ = recheck.tick() => {
@@ -317,6 +347,15 @@ async fn follow_socket(
     end(&mut socket, frames, ok, &message).await?;
     let _ = socket.send(Message::Close(None)).await;
     Ok(())
+}
+
+/// Where `name`'s log ends now (a cursor past the end reads as the end).
+async fn log_end(state: &AppState, name: &str) -> Cursor {
+    let ex = state.executor.clone();
+    let job = name.to_string();
+    reading(state, move || ex.read_logs(&job, Cursor::MAX, 1))
+        .await
+        .map_or(0, |(_, end)| end)
 }
 
 /// The end of the log: `MRSM_STOP` and `[ok, message]`, or the dashboard's frame.

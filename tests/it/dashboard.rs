@@ -421,3 +421,43 @@ fn a_long_log_opens_at_its_tail_at_once() {
     );
     assert_eq!(rows.last(), Some(&json!("row 50000")));
 }
+
+#[test]
+fn a_page_shows_only_the_job_it_names_even_one_made_again() {
+    let Some(browser) = browser::start() else {
+        return;
+    };
+    let server = Server::start();
+    let many = "for i in $(seq 1 40); do echo old $i; done; sleep 600";
+    server.env.run_d("reborn", &["--", "sh", "-c", many]);
+    log_in(&browser, &server, &server.token);
+    browser.wait_visible("#jobs-table tr[data-job=reborn]");
+    browser.goto(&format!("{}/#/job/reborn", server.url()));
+    browser.wait("the old lines", || {
+        browser.text_of("#log").contains("old 40").then_some(())
+    });
+    // Another job's page: nothing of reborn's stays under its name.
+    browser.goto(&format!("{}/#/job/nosuch", server.url()));
+    browser.wait("no such job", || {
+        browser
+            .text_of("#message")
+            .contains("does not exist")
+            .then_some(())
+    });
+    assert_eq!(browser.text_of("#job-facts"), "");
+    assert!(browser.find_all("#job-actions button").is_empty());
+    assert!(browser.find_all("#chart rect").is_empty());
+    // Deleted and made again with a shorter log: the page shows the new one.
+    browser.goto(&format!("{}/#/job/reborn", server.url()));
+    browser.wait("the old lines again", || {
+        browser.text_of("#log").contains("old 40").then_some(())
+    });
+    server.env.ok(&["delete", "jobs", "reborn", "-y"]);
+    server
+        .env
+        .run_d("reborn", &["--", "sh", "-c", "echo new 1; sleep 600"]);
+    browser.wait("the new log alone", || {
+        let log = browser.text_of("#log");
+        (log.contains("new 1") && !log.contains("old ")).then_some(())
+    });
+}

@@ -287,6 +287,36 @@ fn metrics_bind_serves_metrics_on_loopback_without_a_token() {
     assert!(text.contains("mrsm_runs_total{job_name=\"fine\",result=\"success\"} 1"));
     let (status, _) = call("GET", &format!("http://127.0.0.1:{port}/v1/jobs"), None, "");
     assert_eq!(status, 404, "only /metrics is there");
+    // Asked under another host's name (a page that rebound its name): refused.
+    let answer = agent()
+        .get(&format!("http://127.0.0.1:{port}/metrics"))
+        .header("Host", "attacker.example")
+        .call()
+        .expect("an answer");
+    assert_eq!(answer.status().as_u16(), 403);
+    let (_, counted) = call("GET", &format!("http://127.0.0.1:{port}/metrics"), None, "");
+    assert!(
+        counted
+            .contains("mrsm_http_requests_total{route=\"/metrics\",method=\"GET\",code=\"403\"} 1"),
+        "its requests are counted too:\n{counted}"
+    );
+    // A port that is taken: no address announced, and an error.
+    let taken = server
+        .env
+        .mrsm()
+        .args([
+            "serve",
+            "--bind",
+            "127.0.0.1:0",
+            "--metrics-bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .expect("runs");
+    assert_eq!(taken.status.code(), Some(1));
+    assert!(taken.stdout.is_empty(), "{taken:?}");
+    assert!(String::from_utf8_lossy(&taken.stderr).contains("--metrics-bind"));
     // Off loopback it is refused: it asks for no token.
     let out = server
         .env

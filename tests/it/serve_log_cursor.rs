@@ -87,6 +87,24 @@ fn a_json_socket_gives_each_line_its_cursor_and_resumes_from_one() {
     let tail = frames_from_hello(&server, json!({"token": server.token, "tail": 5}));
     let texts: Vec<&Value> = tail[..tail.len() - 1].iter().collect();
     assert_eq!(texts, lines[lines.len() - 5..].iter().collect::<Vec<_>>());
+    // A cursor past the end (another, shorter log): reset, then the tail.
+    let reset = frames_from(&server, 10_000);
+    assert_eq!(reset[0], json!({"reset": true}));
+    assert_eq!(reset.len(), all.len() + 1, "{reset:?}");
+    // A JSON first frame that is no hello: why, and a close.
+    for bad in [
+        json!({"token": server.token, "cursor": -1}),
+        json!({"token": server.token, "tail": "3"}),
+    ] {
+        let mut socket = ws::connect(server.port, "/logs/counted/ws", None).expect("upgraded");
+        socket.send(&bad.to_string());
+        let said = match socket.recv() {
+            Frame::Text(text) => text,
+            other => panic!("{other:?}"),
+        };
+        assert!(said.contains("the first frame: expected"), "{said}");
+        assert_eq!(socket.recv(), Frame::Close(1008, "bad first frame".into()));
+    }
     // Meerschaum's form, beside it: text lines, then MRSM_STOP and the result.
     let mut socket = ws::connect(server.port, "/logs/counted/ws", None).expect("upgraded");
     socket.send(&server.token);

@@ -10,6 +10,10 @@ mod text;
 
 pub use requests::count as count_requests;
 
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::Next;
+
 use std::sync::{Arc, Mutex};
 
 use axum::extract::State;
@@ -307,6 +311,42 @@ impl Metrics {
     }
 }
 
+/// Whether a `Host` header names this machine's loopback (`localhost`,
+/// `127.0.0.1:9108`, `[::1]`).
+fn is_loopback_host(host: &str) -> bool {
+    if let Ok(ip) = host.parse::<std::net::IpAddr>() {
+        return ip.is_loopback();
+    }
+    let name = match host.strip_prefix('[') {
+        Some(rest) => rest.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(name, _)| name),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `--metrics-bind` asks for no token, so it answers only requests addressed to
+/// loopback: a web page that renamed its host to this address (DNS rebinding)
+/// is refused.
+pub async fn loopback_host(request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    if !is_loopback_host(host) {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            crate::executor::wire::ErrorCode::Forbidden,
+            "--metrics-bind answers requests to a loopback host only (Host: localhost or 127.0.0.1)",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
 /// `GET /metrics`.
 pub(super) async fn scrape(State(state): State<AppState>) -> Result<Response, ApiError> {
     let ex = state.executor.clone();
@@ -318,4 +358,31 @@ pub(super) async fn scrape(State(state): State<AppState>) -> Result<Response, Ap
     })
     .await?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_loopback_hosts_pass() {
+        for host in [
+            "localhost",
+            "localhost:9108",
+            "127.0.0.1:9108",
+            "127.3.2.1",
+            "[::1]:9108",
+            "::1",
+        ] {
+            assert!(super::is_loopback_host(host), "{host}");
+        }
+        for host in [
+            "",
+            "attacker.example",
+            "attacker.example:9108",
+            "10.0.0.1:9108",
+            "[::2]:1",
+            "localhost.attacker.example",
+        ] {
+            assert!(!super::is_loopback_host(host), "{host}");
+        }
+    }
 }

@@ -5,7 +5,7 @@
 //! only grow while it runs; a restart of the server starts them again from the
 //! kept history, which Prometheus takes as a counter reset.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::io::{Read, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -22,6 +22,10 @@ pub const DURATION_BOUNDS: [f64; 12] = [
 
 /// The most bytes read of a history at once (a history is far smaller).
 const MAX_READ: u64 = 64 << 20;
+
+/// How far below the newest run a run may still be recorded later (runs that
+/// overlap end out of order) and be counted then.
+const LATE_RUNS: u64 = 10_000;
 
 /// How a run ended, as the `result` label says it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,8 +66,11 @@ pub struct Tally {
     pub durations: Histogram,
     /// The newest scheduled run's start minus its planned fire time (seconds).
     pub lag: Option<f64>,
-    /// The newest run counted: older records are never counted twice.
+    /// The newest run counted.
     last_run: u64,
+    /// Runs below `last_run` not recorded yet (still going when a later one
+    /// ended): counted when they are, and only then.
+    late: BTreeSet<u64>,
 }
 
 impl Tally {
@@ -76,10 +83,16 @@ impl Tally {
     }
 
     fn add(&mut self, record: &RunRecord) {
-        if record.run <= self.last_run {
+        if record.run > self.last_run {
+            let from = (self.last_run + 1).max(record.run.saturating_sub(LATE_RUNS));
+            self.late.extend(from..record.run);
+            self.last_run = record.run;
+            let floor = self.last_run.saturating_sub(LATE_RUNS);
+            self.late = self.late.split_off(&floor);
+        } else if !self.late.remove(&record.run) {
+            // Counted already.
             return;
         }
-        self.last_run = record.run;
         let index = Outcome::ALL
             .iter()
             .position(|o| *o == Outcome::of(&record.result.end))
@@ -147,14 +160,18 @@ fn refresh(kept: &mut Kept, path: &Path, whole: impl FnOnce() -> Option<Vec<RunR
                 });
             }
         }
-        _ => {
+        previous => {
             // First read, rotated, or replaced: the whole history (both files).
             let Some(runs) = whole() else {
                 return;
             };
-            let newest = runs.last().map_or(0, |r| r.run);
-            if newest < kept.tally.last_run {
-                // Another job of the same name, counting from 1 again.
+            // Rotated, the file read before is the older one now; otherwise it is
+            // another job's history (deleted, and made again under the name).
+            let rotated = previous.is_some_and(|mark| {
+                std::fs::metadata(crate::store::older_runs_file(path))
+                    .is_ok_and(|older| older.ino() == mark.inode)
+            });
+            if previous.is_some() && !rotated {
                 kept.tally = Tally::default();
             }
             for record in &runs {
@@ -242,5 +259,54 @@ mod tests {
         let rotated = &tallies.update(&executor, &root, &["a"])[0];
         assert_eq!(rotated.count(Outcome::Success), 2);
         assert_eq!(rotated.durations.count, 3);
+        // Replaced (the job deleted and made again): counted anew.
+        std::fs::remove_file(crate::store::older_runs_file(&path)).expect("removed");
+        std::fs::remove_file(&path).expect("removed");
+        std::fs::write(&path, record(5, RunEnd::Succeeded, 1)).expect("written");
+        let anew = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(
+            (anew.count(Outcome::Success), anew.count(Outcome::Failure)),
+            (1, 0)
+        );
+    }
+
+    #[test]
+    fn runs_that_end_out_of_order_are_each_counted_once() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = Root::at(dir.path());
+        std::fs::create_dir_all(root.job_dir("a")).expect("dir");
+        let path = root.runs_file("a");
+        let executor = crate::executor::LocalExecutor::new(root.clone());
+        let mut tallies = Tallies::default();
+        let stopped = RunEnd::Stopped {
+            step: 1,
+            exit: StepExit::Signal("SIGTERM".into()),
+        };
+        let mut text = String::new();
+        for run in [1, 3, 4] {
+            text.push_str(&record(run, RunEnd::Succeeded, 1));
+        }
+        std::fs::write(&path, &text).expect("written");
+        assert_eq!(
+            tallies.update(&executor, &root, &["a"])[0].count(Outcome::Success),
+            3
+        );
+        let mut file = crate::store::open_append(&path).expect("open");
+        file.write_all(record(2, stopped, 1).as_bytes())
+            .expect("write");
+        file.write_all(record(4, RunEnd::Succeeded, 1).as_bytes())
+            .expect("write");
+        let tally = &tallies.update(&executor, &root, &["a"])[0];
+        assert_eq!(
+            (tally.count(Outcome::Success), tally.count(Outcome::Stopped)),
+            (3, 1),
+            "run 2 is counted when it ends, and run 4 once"
+        );
+        // Read whole (a server started now): the same counts.
+        let fresh = &Tallies::default().update(&executor, &root, &["a"])[0];
+        assert_eq!(
+            (fresh.count(Outcome::Success), fresh.count(Outcome::Stopped)),
+            (3, 1)
+        );
     }
 }

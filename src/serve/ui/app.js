@@ -259,7 +259,7 @@ async function act(action, job, button, after) {
       stopFollowing();
       await api("DELETE", path);
       location.hash = "#/";
-      say("Deleted " + job + " (its log and run history are kept: `mrsm delete jobs " + job + " --purge` removes them).", "info");
+      say("Deleted " + job + " (its log and run history are kept).", "info");
       return;
     } else if (action === "restart") {
       await api("POST", path + "/stop");
@@ -336,7 +336,7 @@ function renderFires(answer) {
   list.replaceChildren();
   if (!answer.schedule) { list.appendChild(el("li", "No schedule.")); return; }
   for (const fire of answer.fires) list.appendChild(el("li", when(fire)));
-  if (!answer.fires.length) list.appendChild(el("li", "It never fires again."));
+  if (!answer.fires.length) list.appendChild(el("li", answer.running ? "It never fires again." : "None: the job is not running."));
 }
 
 // Which page is shown: answers that come back for a page left meanwhile (a job
@@ -423,6 +423,15 @@ function connect(f) {
     let frame;
     try { frame = JSON.parse(event.data); } catch (e) { frame = null; }
     if (!frame || typeof frame !== "object") { logState(String(event.data)); return; }
+    if (frame.error) { logState(frame.error); return; }
+    if (frame.reset) {
+      // The log began anew (the job was made again): shown from its tail.
+      $("log").replaceChildren();
+      pending = [];
+      f.cursor = null;
+      logState("the job's log began anew");
+      return;
+    }
     if (frame.end) {
       f.ended = true;
       logState("the job is not running (" + frame.message + "); its log goes on here when it runs again");
@@ -439,9 +448,13 @@ function connect(f) {
     if (event.code === 1008) {
       if (/revoked|expired|invalid credentials/.test(event.reason)) {
         logout("Logged out: the server no longer accepts this token (" + event.reason + "). Log in again.");
-      } else {
-        logState("the server refused to follow this log: " + event.reason);
+        return;
       }
+      logState("the server refused to follow this log (" + event.reason + ")");
+      // A token without the scopes will not get them by asking again; anything
+      // else (tokens that cannot be read now, too many followers) may pass later.
+      if (/forbidden|bad first frame/.test(event.reason)) return;
+      f.timer = setTimeout(() => { if (!f.closed && follow === f) connect(f); }, 5000);
       return;
     }
     const delay = f.ended ? REFRESH_MS : Math.min(5000, 250 * 2 ** f.retries++);
@@ -465,7 +478,12 @@ function route() {
     try { name = decodeURIComponent(match[1]); } catch (e) { name = match[1]; }
     show("job");
     $("job-name").textContent = name;
+    // Nothing of the job shown before stays under this one's name.
     $("job-actions").replaceChildren();
+    $("job-facts").replaceChildren();
+    $("chart").replaceChildren();
+    $("chart-note").textContent = "";
+    $("fires").replaceChildren();
     refreshJob(name);
     jobTimer = setInterval(() => refreshJob(name), REFRESH_MS);
     startFollowing(name);
