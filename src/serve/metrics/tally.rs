@@ -106,10 +106,27 @@ impl Tally {
     }
 }
 
-/// Where a history file was read to: its inode and how far.
+/// Which file: its inode and its birth time (an inode is reused by the next file
+/// made, such as the history of a job made again under the name).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileId {
+    inode: u64,
+    born: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            inode: meta.ino(),
+            born: meta.created().ok(),
+        }
+    }
+}
+
+/// Where a history file was read to: which file, and how far.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Mark {
-    inode: u64,
+    file: FileId,
     read_to: u64,
 }
 
@@ -150,14 +167,12 @@ fn refresh(kept: &mut Kept, path: &Path, whole: impl FnOnce() -> Option<Vec<RunR
         // No history (yet, or any more): nothing to add.
         return;
     };
+    let file = FileId::of(&meta);
     match kept.mark {
-        Some(mark) if mark.inode == meta.ino() && mark.read_to == meta.len() => {}
-        Some(mark) if mark.inode == meta.ino() && mark.read_to < meta.len() => {
+        Some(mark) if mark.file == file && mark.read_to == meta.len() => {}
+        Some(mark) if mark.file == file && mark.read_to < meta.len() => {
             if let Some(read_to) = read_appended(&mut kept.tally, path, mark.read_to) {
-                kept.mark = Some(Mark {
-                    inode: mark.inode,
-                    read_to,
-                });
+                kept.mark = Some(Mark { file, read_to });
             }
         }
         previous => {
@@ -169,7 +184,7 @@ fn refresh(kept: &mut Kept, path: &Path, whole: impl FnOnce() -> Option<Vec<RunR
             // another job's history (deleted, and made again under the name).
             let rotated = previous.is_some_and(|mark| {
                 std::fs::metadata(crate::store::older_runs_file(path))
-                    .is_ok_and(|older| older.ino() == mark.inode)
+                    .is_ok_and(|older| FileId::of(&older) == mark.file)
             });
             if previous.is_some() && !rotated {
                 kept.tally = Tally::default();
@@ -178,7 +193,7 @@ fn refresh(kept: &mut Kept, path: &Path, whole: impl FnOnce() -> Option<Vec<RunR
                 kept.tally.add(record);
             }
             kept.mark = Some(Mark {
-                inode: meta.ino(),
+                file,
                 read_to: meta.len(),
             });
         }
@@ -259,10 +274,12 @@ mod tests {
         let rotated = &tallies.update(&executor, &root, &["a"])[0];
         assert_eq!(rotated.count(Outcome::Success), 2);
         assert_eq!(rotated.durations.count, 3);
-        // Replaced (the job deleted and made again): counted anew.
+        // Replaced (the job deleted and made again): counted anew. (Made while
+        // the old one is there, so that it has another inode on any file system.)
+        let new = path.with_extension("new");
+        std::fs::write(&new, record(5, RunEnd::Succeeded, 1)).expect("written");
         std::fs::remove_file(crate::store::older_runs_file(&path)).expect("removed");
-        std::fs::remove_file(&path).expect("removed");
-        std::fs::write(&path, record(5, RunEnd::Succeeded, 1)).expect("written");
+        std::fs::rename(&new, &path).expect("replaced");
         let anew = &tallies.update(&executor, &root, &["a"])[0];
         assert_eq!(
             (anew.count(Outcome::Success), anew.count(Outcome::Failure)),
