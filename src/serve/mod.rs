@@ -169,7 +169,6 @@ fn app(state: AppState) -> Router {
     routes::router()
         .fallback(no_route)
         .layer(axum::middleware::map_response(reply::json_errors))
-        .layer(axum::middleware::map_response(reply::no_sniff))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authorize,
@@ -179,6 +178,8 @@ fn app(state: AppState) -> Router {
             state.clone(),
             metrics::count_requests,
         ))
+        // Outermost: refusals of the token check carry it too.
+        .layer(axum::middleware::map_response(reply::no_sniff))
         .with_state(state)
 }
 

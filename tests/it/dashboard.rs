@@ -274,8 +274,39 @@ fn markup_in_a_page_address_a_command_and_log_lines_shows_as_text() {
         json!([]),
     );
     assert_eq!(injected, json!({"pwned": null, "images": 0, "scripts": 1}));
-    let (status, _) = call("GET", &format!("{}/", server.url()), None, "");
-    assert_eq!(status, 200);
+    // The page, its script and an error answer carry the headers that keep a
+    // browser to them.
+    for (path, csp) in [("/", true), ("/ui/app.js", true), ("/v1/jobs", false)] {
+        let answer = crate::support::server::agent()
+            .get(&format!("{}{path}", server.url()))
+            .call()
+            .expect("an answer");
+        let header = |name: &str| {
+            answer
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        if csp {
+            assert_eq!(answer.status().as_u16(), 200, "{path}");
+            let policy = header("content-security-policy");
+            for directive in [
+                "default-src 'none'",
+                "script-src 'self'",
+                "form-action 'none'",
+                "frame-ancestors 'none'",
+            ] {
+                assert!(policy.contains(directive), "{path}: {policy}");
+            }
+            assert_eq!(header("x-frame-options"), "DENY", "{path}");
+            assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+        } else {
+            assert_eq!(answer.status().as_u16(), 401, "{path}");
+        }
+    }
 }
 
 /// `text` percent-encoded for a URL's fragment.
