@@ -29,20 +29,9 @@ import sys
 import tempfile
 import time
 
+from remote import tagged
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def tagged(prefix):
-    pids = []
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/environ", "rb") as f:
-                for var in f.read().split(b"\0"):
-                    if var.startswith(b"MRSM_ROOT_DIR=") and var[14:].decode(errors="replace").startswith(prefix):
-                        pids.append(int(pid))
-        except OSError:
-            pass
-    return [p for p in pids if p != os.getpid()]
 
 
 def free_port():

@@ -13,7 +13,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::server::{agent, call, Server};
-use crate::support::wait_for;
+use crate::support::{free_port, wait_for};
 
 const PROMETHEUS: &str = "/usr/bin/prometheus";
 const PROMTOOL: &str = "/usr/bin/promtool";
@@ -56,10 +56,7 @@ impl Prometheus {
             ),
         )
         .expect("config written");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         let child = Command::new(PROMETHEUS)
             .arg(format!("--config.file={}", config.display()))
             .arg(format!(
@@ -273,12 +270,21 @@ fn a_scrape_reads_no_log_file() {
     );
 }
 
+/// Another `mrsm serve` on the server's root with `--metrics-bind BIND`, expected
+/// to refuse it: how it ended.
+fn serve_with_metrics_bind(server: &Server, bind: &str) -> std::process::Output {
+    server
+        .env
+        .mrsm()
+        .args(["serve", "--bind", "127.0.0.1:0", "--metrics-bind", bind])
+        .timeout(Duration::from_secs(10))
+        .output()
+        .expect("runs")
+}
+
 #[test]
 fn metrics_bind_serves_metrics_on_loopback_without_a_token() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = free_port();
     let server = Server::start_args(&["--metrics-bind", &format!("127.0.0.1:{port}")]);
     server.env.run_d("fine", &["--", "true"]);
     wait_runs(&server, "fine", 1);
@@ -301,36 +307,12 @@ fn metrics_bind_serves_metrics_on_loopback_without_a_token() {
         "its requests are counted too:\n{counted}"
     );
     // A port that is taken: no address announced, and an error.
-    let taken = server
-        .env
-        .mrsm()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--metrics-bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .timeout(Duration::from_secs(10))
-        .output()
-        .expect("runs");
+    let taken = serve_with_metrics_bind(&server, &format!("127.0.0.1:{port}"));
     assert_eq!(taken.status.code(), Some(1));
     assert!(taken.stdout.is_empty(), "{taken:?}");
     assert!(String::from_utf8_lossy(&taken.stderr).contains("--metrics-bind"));
     // Off loopback it is refused: it asks for no token.
-    let out = server
-        .env
-        .mrsm()
-        .args([
-            "serve",
-            "--bind",
-            "127.0.0.1:0",
-            "--metrics-bind",
-            "0.0.0.0:0",
-        ])
-        .timeout(Duration::from_secs(10))
-        .output()
-        .expect("runs");
+    let out = serve_with_metrics_bind(&server, "0.0.0.0:0");
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("only a loopback address"), "{said}");

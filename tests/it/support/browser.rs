@@ -42,14 +42,6 @@ pub fn start() -> Option<Browser> {
     Some(Browser::launch())
 }
 
-/// A free loopback port (bound, then let go for the driver to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
-}
-
 impl Browser {
     fn launch() -> Browser {
         use std::os::unix::process::CommandExt;
@@ -57,7 +49,7 @@ impl Browser {
             .prefix("mrsm-chromium")
             .tempdir()
             .expect("profile dir");
-        let port = free_port();
+        let port = super::free_port();
         let driver = Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
             .env_remove("DISPLAY")

@@ -210,6 +210,14 @@ pub fn mrsm_process() -> std::process::Command {
     cmd
 }
 
+/// A free loopback port (bound, then let go for a server the test starts to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// Kills every process whose environment has `MRSM_ROOT_DIR` at or under `root`.
 fn kill_tagged(root: &Path) {
     use nix::sys::signal::{kill, Signal};
